@@ -1,0 +1,49 @@
+# One entry point for people and CI. Every target creates and uses .venv/ in the checkout.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+BUF := node_modules/.bin/buf
+PROTOS := $(wildcard proto/exchange/v1/*.proto)
+
+.PHONY: run test test-long test-integration gen gen-check lint bench bench-core clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+$(BUF): package.json
+	npm install --no-audit --no-fund --silent
+	touch $(BUF)
+
+run: $(STAMP)
+	$(BIN)/exchange up
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-long: $(STAMP)
+	EXCHANGE_TEST_LONG=1 $(BIN)/pytest -q
+
+gen: $(STAMP)
+	$(BIN)/python -m mesh.protogen gen
+
+gen-check: $(STAMP)
+	$(BIN)/python -m mesh.protogen check
+
+lint: $(STAMP) $(BUF)
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine_svc/core
+	$(BUF) lint
+	$(BIN)/lint-imports
+	$(BIN)/python -m mesh.protogen check
+
+bench: $(STAMP)
+	$(BIN)/python -m engine_svc.bench
+
+clean:
+	rm -rf $(VENV) node_modules .exchange

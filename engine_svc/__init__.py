@@ -1,0 +1,1 @@
+"""The engine: the single in-memory writer of balances and positions."""

@@ -1,0 +1,1 @@
+"""Plumbing shared by the three services: configuration, streams, embedded servers, the CLI."""

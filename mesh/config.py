@@ -1,0 +1,178 @@
+"""Configuration from environment variables (a `.env` file may supply them); SPEC section 2.
+
+One frozen `Settings` built once per process by `load_settings()`. Missing secrets get a
+generated value and a warning in development; with EXCHANGE_ENV=production they are required.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from mesh.assets import SUPPORTED_ASSETS
+
+log = logging.getLogger(__name__)
+
+_GENERATED_SECRETS: dict[str, str] = {}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    redis_url: str | None
+    database_url: str | None
+    data_dir: Path
+    http_port: int
+    grpc_port: int
+    grpc_target: str
+    auth_jwt_secret: str
+    email_jwt_secret: str
+    smtp_host: str | None
+    smtp_port: int
+    smtp_user: str | None
+    smtp_password: str | None
+    smtp_from: str
+    smtp_starttls: bool
+    backend_url: str
+    frontend_url: str
+    snapshot_interval_ms: int
+    max_snapshots: int
+    snapshot_dir: Path
+    journal_fsync: bool
+    maintenance_margin_ppm: int
+    max_open_trades_per_user: int
+    engine_timeout_ms: int
+    poller_assets: tuple[str, ...]
+    poller_source: str
+    poller_update_interval_ms: int
+    poller_replay_speed: Decimal
+    poller_replay_loop: bool
+    poller_seed: int
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _secret(name: str, production: bool) -> str:
+    value = os.environ.get(name)
+    if value:
+        return value
+    if production:
+        raise ConfigError(f"{name} is required when EXCHANGE_ENV=production")
+    if name not in _GENERATED_SECRETS:
+        log.warning("%s is not set: using a generated secret (sessions end on restart)", name)
+        _GENERATED_SECRETS[name] = secrets.token_urlsafe(32)
+    return _GENERATED_SECRETS[name]
+
+
+def _rate_ppm(name: str, default: str) -> int:
+    raw = os.environ.get(name) or default
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a decimal number, got {raw!r}") from None
+    if not rate.is_finite() or rate < 0 or rate >= 1:
+        raise ConfigError(f"{name} must be in [0, 1), got {raw!r}")
+    ppm = rate * 1_000_000
+    if ppm != ppm.to_integral_value():
+        raise ConfigError(f"{name} allows at most 6 decimals, got {raw!r}")
+    return int(ppm)
+
+
+def _assets(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+    assets = tuple(a.strip() for a in raw.split(",") if a.strip())
+    unknown = [a for a in assets if a not in SUPPORTED_ASSETS]
+    if unknown or not assets:
+        raise ConfigError(f"{name} lists unsupported assets {unknown}; supported: {SUPPORTED_ASSETS}")
+    return assets
+
+
+def _load_dotenv() -> None:
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # pragma: no cover - python-dotenv is a dependency
+        return
+    load_dotenv(override=False)
+
+
+def load_settings() -> Settings:
+    _load_dotenv()
+    env = os.environ.get("EXCHANGE_ENV", "development")
+    production = env == "production"
+    grpc_port = _int("GRPC_PORT", 50051)
+    smtp_user = os.environ.get("SMTP_USER") or None
+    speed_raw = os.environ.get("POLLER_REPLAY_SPEED") or "1"
+    try:
+        speed = Decimal(speed_raw)
+    except InvalidOperation:
+        raise ConfigError(f"POLLER_REPLAY_SPEED must be a number, got {speed_raw!r}") from None
+    if not speed.is_finite() or speed <= 0:
+        raise ConfigError(f"POLLER_REPLAY_SPEED must be positive, got {speed_raw!r}")
+    return Settings(
+        env=env,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        data_dir=Path(os.environ.get("EXCHANGE_DATA_DIR") or ".exchange"),
+        http_port=_int("HTTP_PORT", 3005),
+        grpc_port=grpc_port,
+        grpc_target=os.environ.get("GRPC_TARGET") or f"127.0.0.1:{grpc_port}",
+        auth_jwt_secret=_secret("AUTH_JWT_SECRET", production),
+        email_jwt_secret=_secret("EMAIL_JWT_SECRET", production),
+        smtp_host=os.environ.get("SMTP_HOST") or None,
+        smtp_port=_int("SMTP_PORT", 587 if smtp_user else 25),
+        smtp_user=smtp_user,
+        smtp_password=os.environ.get("SMTP_PASSWORD") or None,
+        smtp_from=os.environ.get("SMTP_FROM") or "exchange@localhost",
+        smtp_starttls=_bool("SMTP_STARTTLS", smtp_user is not None),
+        backend_url=(os.environ.get("BACKEND_URL") or "http://localhost:3005").rstrip("/"),
+        frontend_url=os.environ.get("FRONTEND_URL") or "http://localhost:3005/",
+        snapshot_interval_ms=_int("ENGINE_SNAPSHOT_INTERVAL", 5000, minimum=1),
+        max_snapshots=_int("ENGINE_MAX_SNAPSHOTS", 10, minimum=1),
+        snapshot_dir=Path(os.environ.get("SNAPSHOT_DIR") or "snapshots"),
+        journal_fsync=_bool("ENGINE_JOURNAL_FSYNC", True),
+        maintenance_margin_ppm=_rate_ppm("ENGINE_MAINTENANCE_MARGIN_RATE", "0"),
+        max_open_trades_per_user=_int("ENGINE_MAX_OPEN_TRADES_PER_USER", 200, minimum=1),
+        engine_timeout_ms=_int("ENGINE_TIMEOUT_MS", 5000, minimum=1),
+        poller_assets=_assets("POLLER_ASSETS"),
+        poller_source=os.environ.get("POLLER_SOURCE") or "simulator",
+        poller_update_interval_ms=_int("POLLER_UPDATE_INTERVAL", 100, minimum=1),
+        poller_replay_speed=speed,
+        poller_replay_loop=_bool("POLLER_REPLAY_LOOP", False),
+        poller_seed=_int("POLLER_SEED", 42),
+    )

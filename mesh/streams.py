@@ -1,0 +1,76 @@
+"""Redis Streams names and entry layout shared by the services (SPEC section 5).
+
+Each entry carries one serialized protobuf under the field `p`. Responses also carry the
+asking gateway instance under `to`, so every gateway can skip the others' answers unparsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+PRICES = "engine_input"
+PRICE_GROUP = "engine_price_group"
+COMMANDS = "backend-to-engine"
+COMMAND_GROUP = "engine_orders_group"
+RESPONSES = "engine_response"
+EVENTS = "engine_events"
+EVENT_GROUP = "liquidation_group"
+CANDLE_GROUP = "candle_group"
+
+PAYLOAD = b"p"
+REPLY_TO = b"to"
+
+# Approximate caps so streams cannot grow without bound. Generous: consumers read far faster.
+MAXLEN_PRICES = 200_000
+MAXLEN_COMMANDS = 1_000_000
+MAXLEN_RESPONSES = 100_000
+MAXLEN_EVENTS = 1_000_000
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+T = TypeVar("T")
+
+
+def connect(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=10)
+
+
+async def ensure_group(client: aioredis.Redis, stream: str, group: str, start: str = "0") -> None:
+    """Create the consumer group (and the stream) if missing."""
+    try:
+        await client.xgroup_create(stream, group, id=start, mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def retry_forever(
+    what: str,
+    action: Callable[[], Awaitable[T]],
+    *,
+    first_delay: float = 0.1,
+    max_delay: float = 5.0,
+) -> T:
+    """Run `action` until it succeeds, backing off on Redis errors with one log line each."""
+    delay = first_delay
+    while True:
+        try:
+            result = await action()
+        except REDIS_ERRORS as exc:
+            log.warning("%s: redis unavailable (%s); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if delay != first_delay:
+            log.info("%s: redis is back", what)
+        return result
