@@ -1,0 +1,71 @@
+"""The one error registry: each ErrorCode's gRPC status, HTTP status and default message.
+
+The engine core rejects with the same names (without the ERROR_CODE_ prefix); a test checks
+that every core code is here and that each code is registered once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from exchange.v1 import types_pb2
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: int
+    name: str
+    grpc_status: grpc.StatusCode
+    http_status: int
+    default_message: str
+
+
+def _spec(name: str, grpc_status: grpc.StatusCode, http_status: int, message: str) -> ErrorSpec:
+    return ErrorSpec(types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}"), name, grpc_status, http_status, message)
+
+
+_S = grpc.StatusCode
+REGISTRY: tuple[ErrorSpec, ...] = (
+    _spec("INVALID_ARGUMENT", _S.INVALID_ARGUMENT, 400, "invalid request"),
+    _spec("UNKNOWN_ASSET", _S.INVALID_ARGUMENT, 400, "unknown asset"),
+    _spec("INVALID_LEVERAGE", _S.INVALID_ARGUMENT, 400, "leverage must be an integer from 10 to 1000"),
+    _spec("INVALID_MARGIN", _S.INVALID_ARGUMENT, 400, "margin must be positive with at most 4 decimals"),
+    _spec("INVALID_PRICE", _S.INVALID_ARGUMENT, 400, "price has too many decimals"),
+    _spec("INSUFFICIENT_BALANCE", _S.FAILED_PRECONDITION, 400, "insufficient balance"),
+    _spec("PRICE_UNAVAILABLE", _S.FAILED_PRECONDITION, 400, "no price yet for this asset"),
+    _spec("INVALID_STOP_LOSS", _S.INVALID_ARGUMENT, 400, "stop loss is on the wrong side"),
+    _spec("INVALID_TAKE_PROFIT", _S.INVALID_ARGUMENT, 400, "take profit is on the wrong side"),
+    _spec("TRADE_NOT_FOUND", _S.NOT_FOUND, 404, "trade not found"),
+    _spec("ACCOUNT_NOT_FOUND", _S.FAILED_PRECONDITION, 400, "no engine account for this user"),
+    _spec("ACCOUNT_EXISTS", _S.ALREADY_EXISTS, 400, "account already exists"),
+    _spec("TOO_MANY_OPEN_TRADES", _S.RESOURCE_EXHAUSTED, 400, "too many open trades"),
+    _spec("UNAUTHENTICATED", _S.UNAUTHENTICATED, 401, "authentication required"),
+    _spec("RATE_LIMITED", _S.RESOURCE_EXHAUSTED, 429, "too many requests"),
+    _spec("ENGINE_UNAVAILABLE", _S.UNAVAILABLE, 503, "engine unavailable"),
+    _spec("ENGINE_TIMEOUT", _S.DEADLINE_EXCEEDED, 504, "engine did not answer in time"),
+    _spec("INTERNAL", _S.INTERNAL, 500, "internal error"),
+)
+
+BY_NAME: dict[str, ErrorSpec] = {spec.name: spec for spec in REGISTRY}
+BY_CODE: dict[int, ErrorSpec] = {spec.code: spec for spec in REGISTRY}
+BY_GRPC_STATUS: dict[grpc.StatusCode, ErrorSpec] = {}
+for _spec_entry in REGISTRY:
+    BY_GRPC_STATUS.setdefault(_spec_entry.grpc_status, _spec_entry)
+
+
+def spec_for(name_or_code: str | int) -> ErrorSpec:
+    """Look up by name (`"TRADE_NOT_FOUND"` or `"ERROR_CODE_TRADE_NOT_FOUND"`) or enum value."""
+    if isinstance(name_or_code, int):
+        return BY_CODE.get(name_or_code, BY_NAME["INTERNAL"])
+    return BY_NAME.get(name_or_code.removeprefix("ERROR_CODE_"), BY_NAME["INTERNAL"])
+
+
+class ApiError(Exception):
+    """A rejection raised at the edge (validation, auth, limits) carrying its registry entry."""
+
+    def __init__(self, name: str, message: str | None = None, field: str | None = None) -> None:
+        self.spec = BY_NAME[name]
+        self.field = field
+        self.message = message or self.spec.default_message
+        super().__init__(self.message)
