@@ -22,15 +22,24 @@ class ErrorSpec:
 
 
 def _spec(name: str, grpc_status: grpc.StatusCode, http_status: int, message: str) -> ErrorSpec:
-    return ErrorSpec(types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}"), name, grpc_status, http_status, message)
+    return ErrorSpec(
+        types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}"), name, grpc_status, http_status, message
+    )
 
 
 _S = grpc.StatusCode
 REGISTRY: tuple[ErrorSpec, ...] = (
     _spec("INVALID_ARGUMENT", _S.INVALID_ARGUMENT, 400, "invalid request"),
     _spec("UNKNOWN_ASSET", _S.INVALID_ARGUMENT, 400, "unknown asset"),
-    _spec("INVALID_LEVERAGE", _S.INVALID_ARGUMENT, 400, "leverage must be an integer from 10 to 1000"),
-    _spec("INVALID_MARGIN", _S.INVALID_ARGUMENT, 400, "margin must be positive with at most 4 decimals"),
+    _spec(
+        "INVALID_LEVERAGE", _S.INVALID_ARGUMENT, 400, "leverage must be an integer from 10 to 1000"
+    ),
+    _spec(
+        "INVALID_MARGIN",
+        _S.INVALID_ARGUMENT,
+        400,
+        "margin must be positive with at most 4 decimals",
+    ),
     _spec("INVALID_PRICE", _S.INVALID_ARGUMENT, 400, "price has too many decimals"),
     _spec("INSUFFICIENT_BALANCE", _S.FAILED_PRECONDITION, 400, "insufficient balance"),
     _spec("PRICE_UNAVAILABLE", _S.FAILED_PRECONDITION, 400, "no price yet for this asset"),

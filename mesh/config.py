@@ -119,7 +119,9 @@ def _assets(name: str) -> tuple[str, ...]:
     assets = tuple(a.strip() for a in raw.split(",") if a.strip())
     unknown = [a for a in assets if a not in SUPPORTED_ASSETS]
     if unknown or not assets:
-        raise ConfigError(f"{name} lists unsupported assets {unknown}; supported: {SUPPORTED_ASSETS}")
+        raise ConfigError(
+            f"{name} lists unsupported assets {unknown}; supported: {SUPPORTED_ASSETS}"
+        )
     return assets
 
 

@@ -11,7 +11,7 @@ class FixedPointError(ValueError):
 
 def to_units(value: Decimal | str | int, scale: int, what: str = "value") -> int:
     """`Decimal("235.95")`, scale 6 -> 235950000. More decimals than `scale` is an error."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise FixedPointError(f"{what} must be a decimal number, not {type(value).__name__}")
     try:
         number = value if isinstance(value, Decimal) else Decimal(value)

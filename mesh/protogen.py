@@ -55,9 +55,11 @@ def differences(expected: Path, actual: Path) -> list[str]:
         for rel in sorted(wanted & have)
         if not filecmp.cmp(expected / rel, actual / rel, shallow=False)
     ]
-    return changed + [f"missing {r}" for r in sorted(wanted - have)] + [
-        f"extra {r}" for r in sorted(have - wanted)
-    ]
+    return (
+        changed
+        + [f"missing {r}" for r in sorted(wanted - have)]
+        + [f"extra {r}" for r in sorted(have - wanted)]
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,28 @@
+"""`exchange engine`: the engine process on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from engine_svc.service.runner import EngineService
+from mesh import logs
+from mesh.config import load_settings
+from mesh.signals import stop_event_on_signals
+
+log = logging.getLogger(__name__)
+
+
+async def _run() -> None:
+    settings = load_settings()
+    if not settings.redis_url:
+        raise SystemExit("REDIS_URL is required for `exchange engine` (`exchange up` embeds one)")
+    stop = stop_event_on_signals()
+    await EngineService(settings, settings.redis_url).run(stop)
+
+
+def main() -> int:
+    logs.setup("engine")
+    asyncio.run(_run())
+    log.info("engine stopped cleanly")
+    return 0

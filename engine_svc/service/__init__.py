@@ -1,0 +1,1 @@
+"""The engine's service layer: streams in, the pure core, journal, snapshots, streams out."""

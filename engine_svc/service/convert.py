@@ -1,0 +1,212 @@
+"""Protobuf <-> core types, at the engine's edge. The core never sees protobuf."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exchange.v1 import commands_pb2, events_pb2, prices_pb2, responses_pb2, types_pb2
+
+from engine_svc.core import types as core
+
+USD_SCALE = core.USD_SCALE
+MARGIN_LEVEL_SCALE = 6
+
+
+class MalformedCommand(ValueError):
+    """A command the gateway should never have sent (the edge validates); answered, not applied."""
+
+
+def rescale(value: types_pb2.Decimal, scale: int, what: str) -> int:
+    """Exact conversion of a proto Decimal to integer units at `scale`; never rounds."""
+    if value.scale <= scale:
+        return int(value.units) * 10 ** (scale - value.scale)
+    divisor = 10 ** (value.scale - scale)
+    if value.units % divisor:
+        raise MalformedCommand(f"{what} allows at most {scale} decimals")
+    return int(value.units) // divisor
+
+
+def _decimal(target: types_pb2.Decimal, units: int, scale: int) -> None:
+    target.units = units
+    target.scale = scale
+
+
+_DIRECTIONS = {
+    types_pb2.DIRECTION_LONG: core.Direction.LONG,
+    types_pb2.DIRECTION_SHORT: core.Direction.SHORT,
+}
+_DIRECTION_TO_PROTO = {v: k for k, v in _DIRECTIONS.items()}
+_STATUS_TO_PROTO = {
+    s: types_pb2.TradeStatus.Value(f"TRADE_STATUS_{s.value}") for s in core.TradeStatus
+}
+_KIND_TO_PROTO = {
+    k: events_pb2.TradeEventKind.Value(f"TRADE_EVENT_KIND_{k.value}") for k in core.EventKind
+}
+_CODE_TO_PROTO = {c: types_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}") for c in core.RejectCode}
+_SIMPLE_BODIES: dict[str, core.CommandBody] = {
+    "create_account": core.CreateAccount(),
+    "get_usd_balance": core.GetUsdBalance(),
+    "get_balance": core.GetBalance(),
+    "get_open_trades": core.GetOpenTrades(),
+    "get_account": core.GetAccount(),
+}
+
+
+def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> core.Command:
+    kind = msg.WhichOneof("body")
+    body: core.CommandBody
+    if kind in _SIMPLE_BODIES:
+        body = _SIMPLE_BODIES[kind]
+    elif kind == "create_trade":
+        body = _create_trade(msg.create_trade, assets)
+    elif kind == "close_trade":
+        body = core.CloseTrade(trade_id=msg.close_trade.trade_id)
+    else:
+        raise MalformedCommand("command has no body")
+    if not msg.order_id or not msg.user_id:
+        raise MalformedCommand("command needs order_id and user_id")
+    return core.Command(
+        order_id=msg.order_id, user_id=msg.user_id, email=msg.email, ts_ms=msg.ts_ms, body=body
+    )
+
+
+def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> core.CreateTrade:
+    direction = _DIRECTIONS.get(msg.direction)
+    if direction is None:
+        raise MalformedCommand("direction must be LONG or SHORT")
+    scale = assets.get(msg.asset)
+    if scale is None:
+        # The core answers UNKNOWN_ASSET; prices cannot be scaled without the asset.
+        stop_loss = take_profit = None
+    else:
+        stop_loss = (
+            core.Price(rescale(msg.stop_loss_price, scale, "stop loss price"))
+            if msg.HasField("stop_loss_price")
+            else None
+        )
+        take_profit = (
+            core.Price(rescale(msg.take_profit_price, scale, "take profit price"))
+            if msg.HasField("take_profit_price")
+            else None
+        )
+    return core.CreateTrade(
+        asset=msg.asset,
+        direction=direction,
+        margin=core.Usd(rescale(msg.margin, USD_SCALE, "margin")),
+        leverage=msg.leverage or core.DEFAULT_LEVERAGE,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+    )
+
+
+def ticks_from_proto(batch: prices_pb2.PriceBatch, assets: Mapping[str, int]) -> list[core.Tick]:
+    """Ticks for known assets at their scale; anything else is skipped by the caller's log."""
+    ticks = []
+    for tick in batch.ticks:
+        scale = assets.get(tick.asset)
+        if scale is None:
+            continue
+        bid = rescale(tick.bid, scale, "bid")
+        ask = rescale(tick.ask, scale, "ask")
+        if bid <= 0 or ask <= 0 or bid > ask:
+            continue
+        ticks.append(core.Tick(tick.asset, core.Price(bid), core.Price(ask), tick.ts_us))
+    return ticks
+
+
+def trade_to_proto(view: core.TradeView, scale: int, out: types_pb2.Trade) -> types_pb2.Trade:
+    out.trade_id = view.trade_id
+    out.user_id = view.user_id
+    out.email = view.email
+    out.asset = view.asset
+    out.direction = _DIRECTION_TO_PROTO[view.direction]
+    _decimal(out.margin, view.margin, USD_SCALE)
+    out.leverage = view.leverage
+    _decimal(out.entry_price, view.entry_price, scale)
+    if view.liquidation_price is not None:
+        _decimal(out.liquidation_price, view.liquidation_price, scale)
+    if view.stop_loss is not None:
+        _decimal(out.stop_loss_price, view.stop_loss, scale)
+    if view.take_profit is not None:
+        _decimal(out.take_profit_price, view.take_profit, scale)
+    out.status = _STATUS_TO_PROTO[view.status]
+    out.opened_at_ms = view.opened_at_ms
+    if view.exit_price is not None:
+        _decimal(out.exit_price, view.exit_price, scale)
+    if view.pnl is not None:
+        _decimal(out.pnl, view.pnl, USD_SCALE)
+    if view.total_return is not None:
+        _decimal(out.total_return, view.total_return, USD_SCALE)
+    if view.closed_at_ms is not None:
+        out.closed_at_ms = view.closed_at_ms
+    if view.unrealized_pnl is not None:
+        _decimal(out.unrealized_pnl, view.unrealized_pnl, USD_SCALE)
+    return out
+
+
+def result_to_proto(
+    response: core.Response, assets: Mapping[str, int]
+) -> responses_pb2.CommandResult:
+    out = responses_pb2.CommandResult(order_id=response.order_id, engine_seq=response.seq)
+    if response.rejection is not None:
+        out.error_code = _CODE_TO_PROTO[response.rejection.code]
+        out.message = response.rejection.message
+        return out
+    _fill_data(out, response.data, assets)
+    return out
+
+
+def _fill_data(
+    out: responses_pb2.CommandResult, data: core.ResultData | None, assets: Mapping[str, int]
+) -> None:
+    if isinstance(data, core.TradeOpened):
+        out.trade_opened.email = data.email
+        trade_to_proto(data.trade, assets[data.trade.asset], out.trade_opened.trade)
+    elif isinstance(data, core.TradeClosed):
+        out.trade_closed.email = data.email
+        trade_to_proto(data.trade, assets[data.trade.asset], out.trade_closed.trade)
+        _decimal(out.trade_closed.margin_returned, data.margin_returned, USD_SCALE)
+    elif isinstance(data, core.AccountCreated):
+        out.account_created.email = data.email
+        _decimal(out.account_created.initial_usd_balance, data.initial_usd_balance, USD_SCALE)
+        out.account_created.assets.append("USD")
+    elif isinstance(data, core.UsdBalance):
+        out.usd_balance.email = data.email
+        _decimal(out.usd_balance.usd_balance, data.usd_balance, USD_SCALE)
+    elif isinstance(data, core.Balances):
+        out.balances.email = data.email
+        for name, amount in data.balances.items():
+            _decimal(out.balances.balances[name], amount, USD_SCALE)
+    elif isinstance(data, core.OpenTrades):
+        out.open_trades.SetInParent()
+        for view in data.trades:
+            trade_to_proto(view, assets[view.asset], out.open_trades.trades.add())
+    elif isinstance(data, core.AccountSummary):
+        account = out.account
+        account.email = data.email
+        _decimal(account.balance, data.balance, USD_SCALE)
+        _decimal(account.equity, data.equity, USD_SCALE)
+        _decimal(account.used_margin, data.used_margin, USD_SCALE)
+        _decimal(account.free_margin, data.free_margin, USD_SCALE)
+        _decimal(account.unrealized_pnl, data.unrealized_pnl, USD_SCALE)
+        if data.margin_level_ppm is not None:
+            _decimal(account.margin_level, data.margin_level_ppm, MARGIN_LEVEL_SCALE)
+
+
+def rejection_to_proto(order_id: str, code: str, message: str) -> responses_pb2.CommandResult:
+    return responses_pb2.CommandResult(
+        order_id=order_id,
+        error_code=types_pb2.ErrorCode.Value(f"ERROR_CODE_{code}"),
+        message=message,
+    )
+
+
+def event_to_proto(event: core.TradeEvent, assets: Mapping[str, int]) -> events_pb2.TradeEvent:
+    out = events_pb2.TradeEvent(
+        event_seq=event.event_seq,
+        kind=_KIND_TO_PROTO[event.kind],
+        order_id=event.order_id,
+        ts_ms=event.ts_ms,
+    )
+    trade_to_proto(event.trade, assets[event.trade.asset], out.trade)
+    return out

@@ -1,0 +1,397 @@
+"""The engine process: streams -> core -> journal -> answers and events.
+
+One loop owns the core. Two reader tasks pull `backend-to-engine` and `engine_input` through
+their consumer groups into one inbox; the loop takes everything waiting as a batch, applies it,
+commits the journal once (group commit), then publishes answers and events and acknowledges
+the entries in one pipeline. Nothing leaves before its input is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from exchange.v1 import responses_pb2
+from redis.exceptions import ResponseError
+
+from engine_svc.core.engine import Engine
+from engine_svc.core.types import TradeEvent
+from engine_svc.service import journal, snapshots
+from engine_svc.service.convert import event_to_proto
+from engine_svc.service.inputs import Applied, apply_command, apply_prices
+from engine_svc.service.recovery import recover, snapshot_data
+from mesh import streams
+from mesh.assets import ASSET_DECIMALS
+from mesh.config import Settings
+
+log = logging.getLogger(__name__)
+
+READ_COUNT = 1000
+INBOX_LIMIT = 20_000
+STATS_EVERY_S = 10.0
+_KIND_BY_STREAM = {streams.COMMANDS: journal.KIND_COMMAND, streams.PRICES: journal.KIND_PRICES}
+
+
+def _entry_key(entry_id: bytes) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition(b"-")
+    return int(millis), int(seq or 0)
+
+
+@dataclass
+class _Snapshotting:
+    pid: int
+    seq: int
+    started: float
+
+
+class EngineService:
+    def __init__(self, settings: Settings, redis_url: str, consumer: str = "engine-1") -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.consumer = consumer
+        self.assets: Mapping[str, int] = dict(ASSET_DECIMALS)
+        self.snapshot_dir = Path(settings.snapshot_dir)
+        self.journal_dir = self.snapshot_dir / "journal"
+        self.engine: Engine | None = None
+        self.last_ids: dict[int, bytes] = {}
+        self.journal = journal.Journal(self.journal_dir, fsync=settings.journal_fsync)
+        self._child: _Snapshotting | None = None
+        self.last_fork_pause_ms = 0.0
+        self.ready = asyncio.Event()
+        self._counts = {"commands": 0, "price_batches": 0, "events": 0, "batches": 0}
+
+    # ---- engine construction ----------------------------------------------------------------
+
+    def new_engine(self) -> Engine:
+        return Engine(
+            self.assets,
+            maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
+            max_open_trades_per_user=self.settings.max_open_trades_per_user,
+        )
+
+    def restore_engine(self, data: dict[str, Any]) -> Engine:
+        return Engine.restore(
+            data,
+            self.assets,
+            maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
+            max_open_trades_per_user=self.settings.max_open_trades_per_user,
+        )
+
+    # ---- main loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        recovered = recover(
+            self.snapshot_dir, self.journal_dir, self.new_engine, self.restore_engine, self.assets
+        )
+        self.engine = recovered.engine
+        self.last_ids = recovered.last_ids
+        self.journal.open(self.engine.seq)
+        client = streams.connect(self.redis_url)
+        try:
+            await streams.retry_forever("engine: consumer groups", lambda: self._groups(client))
+            await self._republish(client, recovered.events)
+            await self._serve(client, stop)
+        finally:
+            await self._shutdown()
+            await client.aclose()
+
+    async def _groups(self, client: aioredis.Redis) -> None:
+        await streams.ensure_group(client, streams.COMMANDS, streams.COMMAND_GROUP)
+        await streams.ensure_group(client, streams.PRICES, streams.PRICE_GROUP)
+
+    async def _serve(self, client: aioredis.Redis, stop: asyncio.Event) -> None:
+        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]] = asyncio.Queue(INBOX_LIMIT)
+        readers = [
+            asyncio.create_task(self._reader(streams.COMMANDS, streams.COMMAND_GROUP, inbox, stop)),
+            asyncio.create_task(self._reader(streams.PRICES, streams.PRICE_GROUP, inbox, stop)),
+        ]
+        interval_s = self.settings.snapshot_interval_ms / 1000
+        next_snapshot = time.monotonic() + interval_s
+        next_stats = time.monotonic() + STATS_EVERY_S
+        self.ready.set()
+        log.info("engine ready at seq %d", self._engine.seq)
+        try:
+            while not stop.is_set():
+                batch = await self._next_batch(
+                    inbox, stop, max(0.0, next_snapshot - time.monotonic())
+                )
+                if batch:
+                    await self._process(client, batch)
+                self._reap_snapshot()
+                now = time.monotonic()
+                if now >= next_snapshot:
+                    self._start_snapshot()
+                    next_snapshot = now + interval_s
+                if now >= next_stats:
+                    self._log_stats()
+                    next_stats = now + STATS_EVERY_S
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    @property
+    def _engine(self) -> Engine:
+        assert self.engine is not None, "engine used before recovery"
+        return self.engine
+
+    async def _next_batch(
+        self,
+        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]],
+        stop: asyncio.Event,
+        wait_s: float,
+    ) -> list[tuple[str, bytes, bytes | None]]:
+        try:
+            first = await asyncio.wait_for(inbox.get(), timeout=min(wait_s, 0.5) or 0.001)
+        except TimeoutError:
+            return []
+        batch = [first]
+        while len(batch) < READ_COUNT * 2:
+            try:
+                batch.append(inbox.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _reader(
+        self,
+        stream: str,
+        group: str,
+        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Feeds one stream into the inbox: first this consumer's unacknowledged entries
+        (delivered before a crash), then new ones."""
+        client = streams.connect(self.redis_url)
+        cursor = b"0"
+        delay = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    reply = await client.xreadgroup(
+                        group,
+                        self.consumer,
+                        {stream: cursor},
+                        count=READ_COUNT,
+                        block=None if cursor != b">" else 1000,
+                    )
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    log.warning(
+                        "engine: group %s on %s vanished (redis restarted?): recreating",
+                        group,
+                        stream,
+                    )
+                    await streams.ensure_group(client, stream, group)
+                    cursor = b"0"
+                    continue
+                except streams.REDIS_ERRORS as exc:
+                    log.warning(
+                        "engine: reading %s failed (%s); retrying in %.1fs", stream, exc, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay = 0.1
+                entries = reply[0][1] if reply else []
+                if cursor != b">":
+                    if not entries:
+                        cursor = b">"
+                        continue
+                    log.info(
+                        "engine: redelivering %d unacknowledged entries of %s", len(entries), stream
+                    )
+                    cursor = entries[-1][0]
+                for entry_id, fields in entries:
+                    await inbox.put(
+                        (stream, entry_id, fields.get(streams.PAYLOAD) if fields else None)
+                    )
+        finally:
+            await client.aclose()
+
+    async def _process(
+        self, client: aioredis.Redis, batch: list[tuple[str, bytes, bytes | None]]
+    ) -> None:
+        engine = self._engine
+        replies: list[tuple[str, responses_pb2.CommandResult]] = []
+        events: list[TradeEvent] = []
+        acks: dict[str, list[bytes]] = {streams.COMMANDS: [], streams.PRICES: []}
+        for stream, entry_id, payload in batch:
+            acks[stream].append(entry_id)
+            if payload is None:
+                continue
+            kind = _KIND_BY_STREAM[stream]
+            if kind == journal.KIND_PRICES and self._already_applied(kind, entry_id):
+                continue
+            before = engine.seq
+            applied: Applied
+            if kind == journal.KIND_COMMAND:
+                applied = apply_command(engine, payload, self.assets)
+                self._counts["commands"] += 1
+            else:
+                applied = apply_prices(engine, payload, self.assets)
+                self._counts["price_batches"] += 1
+            if applied.changed:
+                self.journal.append(journal.Record(before, kind, entry_id, payload))
+                self.last_ids[kind] = entry_id
+            if applied.result is not None and applied.reply_to:
+                replies.append((applied.reply_to, applied.result))
+            events.extend(applied.events)
+        self.journal.commit()
+        self._counts["batches"] += 1
+        self._counts["events"] += len(events)
+        await streams.retry_forever(
+            "engine: publishing answers", lambda: self._publish(client, replies, events, acks)
+        )
+
+    def _already_applied(self, kind: int, entry_id: bytes) -> bool:
+        last = self.last_ids.get(kind)
+        return last is not None and _entry_key(entry_id) <= _entry_key(last)
+
+    async def _publish(
+        self,
+        client: aioredis.Redis,
+        replies: list[tuple[str, responses_pb2.CommandResult]],
+        events: list[TradeEvent],
+        acks: dict[str, list[bytes]],
+    ) -> None:
+        pipe = client.pipeline(transaction=False)
+        for reply_to, result in replies:
+            pipe.xadd(
+                streams.RESPONSES,
+                {streams.PAYLOAD: result.SerializeToString(), streams.REPLY_TO: reply_to},
+                maxlen=streams.MAXLEN_RESPONSES,
+                approximate=True,
+            )
+        for event in events:
+            pipe.xadd(
+                streams.EVENTS,
+                {streams.PAYLOAD: event_to_proto(event, self.assets).SerializeToString()},
+                maxlen=streams.MAXLEN_EVENTS,
+                approximate=True,
+            )
+        if acks[streams.COMMANDS]:
+            pipe.xack(streams.COMMANDS, streams.COMMAND_GROUP, *acks[streams.COMMANDS])
+        if acks[streams.PRICES]:
+            pipe.xack(streams.PRICES, streams.PRICE_GROUP, *acks[streams.PRICES])
+        await pipe.execute()
+
+    async def _republish(self, client: aioredis.Redis, events: list[TradeEvent]) -> None:
+        """Events of replayed inputs may never have reached the stream before the crash.
+        Publish those past the stream's newest event; the persister is idempotent anyway."""
+        if not events:
+            return
+
+        async def newest_published() -> int:
+            last = await client.xrevrange(streams.EVENTS, count=1)
+            if not last:
+                return 0
+            from exchange.v1 import events_pb2
+
+            return int(events_pb2.TradeEvent.FromString(last[0][1][streams.PAYLOAD]).event_seq)
+
+        newest = await streams.retry_forever("engine: reading events", newest_published)
+        missing = [e for e in events if e.event_seq > newest]
+        if missing:
+            log.info("engine: republishing %d events the crash kept from the stream", len(missing))
+            no_acks: dict[str, list[bytes]] = {streams.COMMANDS: [], streams.PRICES: []}
+            await streams.retry_forever(
+                "engine: republishing", lambda: self._publish(client, [], missing, no_acks)
+            )
+
+    # ---- snapshots --------------------------------------------------------------------------
+
+    def _start_snapshot(self) -> None:
+        """Fork: the child writes the snapshot from a copy-on-write image while we go on."""
+        engine = self._engine
+        if self._child is not None or engine.seq == self._last_snapshot_seq:
+            return
+        self.journal.commit()
+        self.journal.open(engine.seq)
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                self._write_snapshot()
+                code = 0
+            finally:
+                os._exit(code)
+        self.last_fork_pause_ms = (time.perf_counter() - started) * 1000
+        self._child = _Snapshotting(pid, engine.seq, time.monotonic())
+        self._last_snapshot_seq = engine.seq
+
+    _last_snapshot_seq = -1
+
+    def _write_snapshot(self) -> Path:
+        data = snapshot_data(self._engine, self.last_ids)
+        return snapshots.write(
+            self.snapshot_dir, data, int(time.time() * 1000), self.settings.max_snapshots
+        )
+
+    def _reap_snapshot(self, block: bool = False) -> None:
+        child = self._child
+        if child is None:
+            return
+        pid, status = os.waitpid(child.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return
+        self._child = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("snapshot at seq %d failed (child exit %s)", child.seq, status)
+            self._last_snapshot_seq = -1
+            return
+        log.info(
+            "snapshot at seq %d written in %.2fs (fork pause %.1f ms)",
+            child.seq,
+            time.monotonic() - child.started,
+            self.last_fork_pause_ms,
+        )
+        self._prune_journal()
+
+    def _prune_journal(self) -> None:
+        kept = snapshots.timestamped(self.snapshot_dir)
+        oldest_seq = snapshots.peek_seq(kept[-1]) if kept else None
+        if oldest_seq is not None:
+            removed = self.journal.prune_before(oldest_seq)
+            if removed:
+                log.info("journal: removed %d segments before seq %d", removed, oldest_seq)
+
+    async def _shutdown(self) -> None:
+        """Finish the snapshot in flight, write a final one, close the journal."""
+        self._reap_snapshot(block=True)
+        self.journal.commit()
+        if self.engine is not None and self.engine.seq != self._last_snapshot_seq:
+            started = time.monotonic()
+            path = self._write_snapshot()
+            self.journal.open(self.engine.seq)
+            self._prune_journal()
+            log.info(
+                "final snapshot %s at seq %d in %.2fs",
+                path.name,
+                self.engine.seq,
+                time.monotonic() - started,
+            )
+        self.journal.close()
+
+    def _log_stats(self) -> None:
+        c = self._counts
+        log.info(
+            "engine: seq %d, %d commands, %d price batches, %d events in %d batches, "
+            "journal %d records / %d commits",
+            self._engine.seq,
+            c["commands"],
+            c["price_batches"],
+            c["events"],
+            c["batches"],
+            self.journal.records_written,
+            self.journal.commits,
+        )

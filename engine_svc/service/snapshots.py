@@ -1,0 +1,132 @@
+"""Engine snapshots in the seed's format (SPEC section 6).
+
+A snapshot is gzip JSON `{"version", "timestamp", "checksum", "data"}`, `checksum` being the
+SHA-256 of the exact bytes of `data` as written. `data` starts with `"seq"`, the journal
+position it stands for, so its seq can be read from the first bytes without loading it all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+LATEST = "latest.json.gz"
+_SUFFIX = ".json.gz"
+_HEADER = re.compile(rb'^\{"version":(\d+),"timestamp":(\d+),"checksum":"([0-9a-f]{64})","data":')
+_SEQ = re.compile(rb'"data":\{"seq":(\d+)')
+
+
+class SnapshotError(ValueError):
+    """A snapshot that must not be trusted: unreadable, wrong version or checksum mismatch."""
+
+
+def encode(data: dict[str, Any], timestamp_ms: int) -> bytes:
+    if next(iter(data), None) != "seq":
+        raise ValueError("snapshot data must start with its seq")
+    body = json.dumps(data, separators=(",", ":")).encode()
+    checksum = hashlib.sha256(body).hexdigest()
+    head = f'{{"version":{VERSION},"timestamp":{timestamp_ms},"checksum":"{checksum}","data":'
+    return gzip.compress(head.encode() + body + b"}", compresslevel=1)
+
+
+def decode(raw: bytes) -> tuple[int, dict[str, Any]]:
+    """(timestamp_ms, data) of a compressed snapshot, or SnapshotError."""
+    try:
+        text = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SnapshotError(f"not readable gzip: {exc}") from None
+    match = _HEADER.match(text)
+    if match is None or not text.endswith(b"}"):
+        raise SnapshotError("not in the snapshot layout (truncated or foreign)")
+    version, timestamp, checksum = int(match[1]), int(match[2]), match[3].decode()
+    if version != VERSION:
+        raise SnapshotError(f"version {version}, this engine reads {VERSION}")
+    body = text[match.end() : -1]
+    if hashlib.sha256(body).hexdigest() != checksum:
+        raise SnapshotError("checksum mismatch")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise SnapshotError(f"bad JSON: {exc}") from None
+    return timestamp, data
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write(directory: Path, data: dict[str, Any], timestamp_ms: int, keep: int) -> Path:
+    """Write `<timestamp>.json.gz` durably, point `latest.json.gz` at it, keep the newest `keep`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = encode(data, timestamp_ms)
+    final = directory / f"{timestamp_ms}{_SUFFIX}"
+    tmp = directory / f".{timestamp_ms}.{os.getpid()}.tmp"
+    with tmp.open("wb") as handle:
+        handle.write(raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    link_tmp = directory / f".latest.{os.getpid()}.tmp"
+    link_tmp.unlink(missing_ok=True)
+    os.link(final, link_tmp)
+    os.replace(link_tmp, directory / LATEST)
+    _fsync_directory(directory)
+    for old in timestamped(directory)[keep:]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def timestamped(directory: Path) -> list[Path]:
+    """`<timestamp>.json.gz` files, newest first."""
+    if not directory.exists():
+        return []
+    found = [
+        p
+        for p in directory.iterdir()
+        if p.name.endswith(_SUFFIX) and p.name[: -len(_SUFFIX)].isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.name[: -len(_SUFFIX)]), reverse=True)
+
+
+def peek_seq(path: Path) -> int | None:
+    """The seq a snapshot stands for, from its first bytes; None if unreadable."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            head = handle.read(512)
+    except (OSError, EOFError):
+        return None
+    match = _SEQ.search(head)
+    return int(match[1]) if match else None
+
+
+def load_newest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest snapshot that holds, falling back past damaged ones (each reported)."""
+    for path in timestamped(directory):
+        started = time.monotonic()
+        try:
+            _, data = decode(path.read_bytes())
+        except (SnapshotError, OSError) as exc:
+            log.error("snapshot %s is unusable (%s): falling back to an older one", path, exc)
+            continue
+        log.info(
+            "loaded snapshot %s (seq %s) in %.2fs",
+            path.name,
+            data.get("seq"),
+            time.monotonic() - started,
+        )
+        return path, data
+    return None

@@ -1,0 +1,174 @@
+"""The one console script: `exchange up | engine | gateway | poller | migrate`.
+
+`up` runs the whole mesh for development: embedded Redis and PostgreSQL when REDIS_URL /
+DATABASE_URL are unset, migrations, then one child process per service, restarted if one
+dies, and all stopped cleanly on Ctrl-C. The other commands run one piece, for production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mesh import logs
+from mesh.config import load_settings
+from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
+
+log = logging.getLogger("exchange")
+
+SERVICES = ("engine", "poller", "gateway")
+STOP_GRACE_S = 20.0
+
+
+def _run_service(name: str) -> int:
+    if name == "engine":
+        from engine_svc.main import main as service_main
+    elif name == "gateway":
+        from gateway_svc.main import main as service_main
+    elif name == "poller":
+        from poller_svc.main import main as service_main
+    else:  # pragma: no cover - argparse restricts the choices
+        raise SystemExit(f"unknown service {name}")
+    return service_main()
+
+
+def _migrate() -> int:
+    logs.setup("migrate")
+    settings = load_settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is required for `exchange migrate`")
+    from gateway_svc.db.migrate import upgrade_to_head
+
+    upgrade_to_head(settings.database_url)
+    log.info("database is at the newest migration")
+    return 0
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Development secrets kept in the data folder, so sessions survive a restart."""
+    path = data_dir / "dev-secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                values[key] = value
+    changed = False
+    for key in ("AUTH_JWT_SECRET", "EMAIL_JWT_SECRET"):
+        if not os.environ.get(key) and key not in values:
+            values[key] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        path.chmod(0o600)
+        log.warning("generated development secrets in %s (set them in production)", path)
+    return {k: v for k, v in values.items() if not os.environ.get(k)}
+
+
+class Supervisor:
+    """Runs each service as a child process; restarts one that dies, with backoff."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        self.stopping = False
+
+    def start(self, name: str) -> None:
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "mesh.cli", name], env=self.env
+        )
+
+    def watch(self) -> None:
+        while not self.stopping:
+            time.sleep(0.5)
+            for name, child in list(self.children.items()):
+                code = child.poll()
+                if code is None or self.stopping:
+                    continue
+                self.restarts[name] += 1
+                delay = min(2 ** self.restarts[name], 30)
+                log.error("%s exited with %s; restarting in %ds", name, code, delay)
+                time.sleep(delay)
+                if not self.stopping:
+                    self.start(name)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for name in reversed(SERVICES):  # gateway first, engine last: it writes a snapshot
+            child = self.children.get(name)
+            if child is None or child.poll() is not None:
+                continue
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                log.error("%s did not stop in %.0fs: killing it", name, STOP_GRACE_S)
+                child.kill()
+                child.wait()
+
+
+def _up() -> int:
+    logs.setup("exchange")
+    settings = load_settings()
+    env = dict(os.environ)
+    env.update(_dev_secrets(settings.data_dir))
+    embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
+    supervisor = Supervisor(env)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if not settings.redis_url:
+            redis_server = EmbeddedRedis(settings.data_dir / "redis")
+            embedded.append(redis_server)
+            env["REDIS_URL"] = redis_server.start()
+        if not settings.database_url:
+            pg_server = EmbeddedPostgres(settings.data_dir / "postgres")
+            embedded.append(pg_server)
+            env["DATABASE_URL"] = pg_server.start()
+        from gateway_svc.db.migrate import upgrade_to_head
+
+        upgrade_to_head(env["DATABASE_URL"])
+        for name in SERVICES:
+            supervisor.start(name)
+        log.info(
+            "exchange is starting: web page and REST on http://localhost:%d, gRPC on %s "
+            "(Ctrl-C stops everything)",
+            settings.http_port,
+            settings.grpc_target,
+        )
+        supervisor.watch()
+    except KeyboardInterrupt:
+        log.info("stopping the exchange")
+    finally:
+        supervisor.stop()
+        for server in reversed(embedded):
+            server.stop()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchange", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("up", *SERVICES, "migrate"))
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return _up()
+    if args.command == "migrate":
+        return _migrate()
+    return _run_service(args.command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
