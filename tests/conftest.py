@@ -67,3 +67,14 @@ def database_url(postgres_admin_url: str) -> Iterator[str]:
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SERVER_FIXTURES = {"redis_url", "redis_server_url", "database_url", "postgres_admin_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a real server is an integration test: CI runs those twice, once on
+    the embedded servers and once on the machine's own."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,160 @@
+"""Runs the real mesh (engine, poller, gateway as child processes) against the test servers,
+with a real SMTP server catching sign-in mail. Used by the end-to-end and crash tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from mesh.embedded import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LINK = re.compile(r"https?://\S+/api/v1/user/signin/post\?token=[\w.\-]+")
+
+
+class MailCatcher:
+    """A real SMTP server on 127.0.0.1 keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        message = message_from_bytes(envelope.content)
+        parts = message.walk() if message.is_multipart() else [message]
+        text = "".join(
+            part.get_payload(decode=True).decode(errors="replace")
+            for part in parts
+            if not part.is_multipart() and part.get_payload(decode=True)
+        )
+        self.messages.append((list(envelope.rcpt_tos), text))
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def link_for(self, email: str, timeout_s: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for rcpts, text in reversed(self.messages):
+                if email in rcpts:
+                    match = LINK.search(text.replace("=\n", ""))
+                    if match:
+                        return match.group(0)
+            time.sleep(0.05)
+        raise AssertionError(f"no sign-in mail for {email}; got {len(self.messages)} messages")
+
+
+@dataclass
+class Mesh:
+    redis_url: str
+    database_url: str
+    workdir: Path
+    smtp_port: int
+    http_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.workdir / "snapshots"
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "POLLER_"))}
+        env.update(
+            REDIS_URL=self.redis_url,
+            DATABASE_URL=self.database_url,
+            SNAPSHOT_DIR=str(self.snapshot_dir),
+            EXCHANGE_DATA_DIR=str(self.workdir / "data"),
+            HTTP_PORT=str(self.http_port),
+            GRPC_PORT=str(self.grpc_port),
+            AUTH_JWT_SECRET="test-auth-secret-0123456789abcdef0123456789",
+            EMAIL_JWT_SECRET="test-email-secret-0123456789abcdef012345678",
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(self.smtp_port),
+            BACKEND_URL=self.base_url,
+            FRONTEND_URL=f"{self.base_url}/",
+            ENGINE_SNAPSHOT_INTERVAL="1000",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        env.update(overrides)
+        return env
+
+    def start(self, service: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{service}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mesh.cli", service],
+            cwd=REPO_ROOT,
+            env=self.env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[service] = process
+        return process
+
+    def stop(self, service: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        process = self.processes.pop(service)
+        if process.poll() is None:
+            process.send_signal(sig)
+        return process.wait(timeout_s)
+
+    def stop_all(self) -> None:
+        for service in list(self.processes):
+            try:
+                self.stop(service)
+            except subprocess.TimeoutExpired:
+                self.processes.get(service, None) and self.processes[service].kill()
+
+    def log(self, service: str) -> str:
+        path = self.workdir / f"{service}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_http(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            gateway = self.processes.get("gateway")
+            if gateway is not None and gateway.poll() is not None:
+                raise AssertionError(f"gateway exited:\n{self.log('gateway')[-3000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"gateway not healthy:\n{self.log('gateway')[-3000:]}")
+
+    def wait_log(self, service: str, needle: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if needle in self.log(service):
+                return
+            process = self.processes.get(service)
+            if process is not None and process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{service} never logged {needle!r}:\n{self.log(service)[-3000:]}")
+
+
+def write_replay(path: Path, rows: list[tuple[int, str, str, str]]) -> Path:
+    path.write_text("ts_ms,asset,bid,ask\n" + "".join(f"{t},{a},{b},{k}\n" for t, a, b, k in rows))
+    return path

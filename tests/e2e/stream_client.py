@@ -1,0 +1,52 @@
+"""A test stand-in for a gateway: commands onto `backend-to-engine`, answers from
+`engine_response` (only those addressed to it), over a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from exchange.v1 import commands_pb2, responses_pb2
+
+from mesh import streams
+
+
+class StreamClient:
+    def __init__(self, redis_url: str, name: str = "test-gw") -> None:
+        self.redis = redis.Redis.from_url(redis_url)
+        self.name = name
+        self.cursor = b"0"
+        self.answers: dict[str, responses_pb2.CommandResult] = {}
+
+    def send(self, command: commands_pb2.Command) -> str:
+        command.reply_to = self.name
+        self.redis.xadd(streams.COMMANDS, {streams.PAYLOAD: command.SerializeToString()})
+        return command.order_id
+
+    def send_prices(self, payload: bytes) -> None:
+        self.redis.xadd(streams.PRICES, {streams.PAYLOAD: payload})
+
+    def poll(self, block_ms: int = 100) -> int:
+        reply = self.redis.xread({streams.RESPONSES: self.cursor}, count=10_000, block=block_ms)
+        got = 0
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                self.cursor = entry_id
+                if fields.get(streams.REPLY_TO, b"").decode() != self.name:
+                    continue
+                result = responses_pb2.CommandResult.FromString(fields[streams.PAYLOAD])
+                self.answers.setdefault(result.order_id, result)
+                got += 1
+        return got
+
+    def wait_for(self, order_ids: list[str], timeout_s: float = 20.0) -> dict[str, responses_pb2.CommandResult]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            missing = [o for o in order_ids if o not in self.answers]
+            if not missing:
+                return {o: self.answers[o] for o in order_ids}
+            self.poll()
+        raise AssertionError(f"{len(missing)} of {len(order_ids)} commands got no answer")
+
+    def call(self, command: commands_pb2.Command, timeout_s: float = 20.0) -> responses_pb2.CommandResult:
+        return self.wait_for([self.send(command)], timeout_s)[command.order_id]
