@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+MAX_DIGITS = 30
+"""More integer digits than any price or balance here; bounds the work a hostile input costs."""
+
 
 class FixedPointError(ValueError):
     """The value is not a finite decimal with at most the allowed decimals."""
 
 
 def to_units(value: Decimal | str | int, scale: int, what: str = "value") -> int:
-    """`Decimal("235.95")`, scale 6 -> 235950000. More decimals than `scale` is an error."""
+    """`Decimal("235.95")`, scale 6 -> 235950000. More decimals than `scale` is an error.
+
+    Pure integer arithmetic on the decimal's digits: Decimal's context (28 digits) would round.
+    """
     if isinstance(value, (bool, float)):
         raise FixedPointError(f"{what} must be a decimal number, not {type(value).__name__}")
     try:
@@ -19,10 +25,20 @@ def to_units(value: Decimal | str | int, scale: int, what: str = "value") -> int
         raise FixedPointError(f"{what} must be a decimal number, got {value!r}") from None
     if not number.is_finite():
         raise FixedPointError(f"{what} must be finite, got {value!r}")
-    scaled = number.scaleb(scale)
-    if scaled != scaled.to_integral_value():
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    digit_list = list(digits)
+    while exponent < -scale and len(digit_list) > 1 and digit_list[-1] == 0:
+        digit_list.pop()  # trailing zeros after the point carry no value
+        exponent += 1
+    if exponent < -scale and any(digit_list):
         raise FixedPointError(f"{what} allows at most {scale} decimals, got {value}")
-    return int(scaled)
+    if any(digit_list) and len(digit_list) + exponent > MAX_DIGITS:
+        raise FixedPointError(f"{what} is too large")
+    magnitude = int("".join(map(str, digit_list)) or "0")
+    shift = exponent + scale
+    units = magnitude * 10**shift if shift >= 0 else magnitude // 10**-shift
+    return -units if sign else units
 
 
 def from_units(units: int, scale: int) -> Decimal:

@@ -1,0 +1,168 @@
+"""`create_app`: the REST/JSON facade, wired.
+
+Everything here is plumbing: routers, the error handlers that put every failure in the
+envelope, middleware, the OpenAPI document, and the web page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway_svc.errors import ApiError
+from gateway_svc.rest import ops, routes_engine, routes_public, routes_reads, routes_user, ws
+from gateway_svc.rest.clients import ChannelFactory, GrpcClients
+from gateway_svc.rest.envelope import RestError, error_response
+from gateway_svc.rest.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
+from gateway_svc.rest.schemas import extra_components
+from mesh.config import ConfigError, Settings
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+DEFAULT_MAX_BODY_BYTES = 16 * 1024
+# The page loads only its own files and talks only to this origin (HTTP and WebSocket).
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def max_body_bytes(settings: Settings) -> int:
+    """HTTP_MAX_BODY_BYTES; read here until Settings carries it."""
+    configured = getattr(settings, "http_max_body_bytes", None)
+    if configured:
+        return int(configured)
+    raw = os.environ.get("HTTP_MAX_BODY_BYTES", "")
+    if not raw:
+        return DEFAULT_MAX_BODY_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"HTTP_MAX_BODY_BYTES must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for query parameters, as a 400 envelope naming the parameter."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("query", "body")]
+    field = ".".join(location) or "request"
+    name = "UNKNOWN_ASSET" if field == "asset" else "INVALID_ARGUMENT"
+    message = f"{field}: {first.get('msg', 'invalid value')}"
+    return error_response(request, RestError(name, message, field=field))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (404 no such path, 405 wrong method) in the same envelope."""
+    assert isinstance(exc, StarletteHTTPException)
+    name = "INTERNAL" if exc.status_code >= 500 else "INVALID_ARGUMENT"
+    response = error_response(request, RestError(name, str(exc.detail),
+                                                 http_status=exc.status_code))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+# Either one authenticates (SPEC section 3).
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "authToken"},
+}
+AUTHENTICATED_PATHS = ("/api/v1/engine", "/api/v1/trades/open", "/api/v1/trades/closed",
+                       "/api/v1/orders", "/api/v1/account")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(extra_components())
+    # Validation failures are 400 envelopes here, never FastAPI's 422.
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for path in AUTHENTICATED_PATHS:
+        for operation in schema["paths"].get(path, {}).values():
+            operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
+    app.openapi_schema = schema
+    return schema
+
+
+def _origins(settings: Settings) -> list[str]:
+    origins = set()
+    for url in (settings.frontend_url, settings.backend_url):
+        parts = urlsplit(url)
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(origins)
+
+
+def create_app(settings: Settings, channel_factory: ChannelFactory | None = None) -> FastAPI:
+    """The facade. `channel_factory` returns a grpc.aio channel (default: an insecure channel
+    to `settings.grpc_target`); it is opened at startup or first use and closed at shutdown."""
+    clients = GrpcClients(settings.grpc_target, channel_factory, settings.engine_timeout_ms)
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        clients.open()
+        try:
+            yield
+        finally:
+            await clients.close()
+
+    app = FastAPI(
+        title="CFD exchange",
+        version="1.0.0",
+        description="REST/JSON facade of the exchange gateway (SPEC section 3).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clients = clients
+    app.state.metrics = metrics
+
+    for router in (routes_public.router, routes_user.router, routes_engine.router,
+                   routes_reads.router, ops.router, ws.router):
+        app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+    # Added innermost first: metrics see everything, including the 413s of the size limit.
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
+    app.add_middleware(
+        CORSMiddleware, allow_origins=_origins(settings), allow_credentials=True,
+        allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

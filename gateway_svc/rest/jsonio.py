@@ -1,0 +1,76 @@
+"""JSON in and out without binary floating point.
+
+Request bodies are parsed with every non-integer number as a `Decimal`, so `0.1` stays `0.1`;
+responses render `Decimal` values as JSON numbers through simplejson's `use_decimal`.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+from fastapi.responses import Response
+
+from gateway_svc.errors import ApiError
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; they are not JSON and never a price.
+    raise ApiError("INVALID_ARGUMENT", f"{name} is not a valid JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A repeated key would silently keep the last value; a client that sends two margins
+    # should hear about it rather than have one picked for it.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ApiError("INVALID_ARGUMENT", f"{key} appears more than once", field=key)
+        result[key] = value
+    return result
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a request body: floats become `Decimal`, NaN/Infinity and repeated keys fail."""
+    if not raw.strip():
+        raise ApiError("INVALID_ARGUMENT", "request body must be a JSON object")
+    try:
+        return json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except ApiError:
+        raise
+    except (ValueError, RecursionError):
+        # ValueError covers bad syntax, bad UTF-8 and integers past Python's digit limit.
+        raise ApiError("INVALID_ARGUMENT", "request body is not valid JSON") from None
+
+
+def dumps(content: Any) -> str:
+    return simplejson.dumps(content, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class DecimalJSONResponse(Response):
+    """A JSON response whose `Decimal` values are written exactly, as JSON numbers."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def plain_decimal(units: int, scale: int) -> Decimal:
+    """Scaled integer -> the shortest exact Decimal: (235950000, 6) -> 235.95, (50000000, 4)
+    -> 5000. Built from digits, so no context precision can round it."""
+    while scale > 0 and units % 10 == 0:
+        units //= 10
+        scale -= 1
+    if scale <= 0:
+        return Decimal(units * 10 ** (-scale))
+    sign = 1 if units < 0 else 0
+    digits = tuple(int(c) for c in str(abs(units)))
+    return Decimal((sign, digits, -scale))

@@ -1,0 +1,75 @@
+"""The caller's own data, for the web page: open and closed trades, orders, account summary."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from exchange.v1 import exchange_service_pb2 as xs
+from fastapi import APIRouter, Query, Request
+
+from gateway_svc.rest import present, schemas
+from gateway_svc.rest.auth import auth_metadata, require_token
+from gateway_svc.rest.jsonio import DecimalJSONResponse
+from gateway_svc.rest.routes_public import grpc_clients
+
+router = APIRouter(prefix="/api/v1", tags=["account"])
+
+Limit = Annotated[int, Query(ge=1, le=200, description="page size, 1..200")]
+Cursor = Annotated[str | None, Query(max_length=512, description="nextCursor of the last page")]
+
+
+def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    return auth_metadata(require_token(request, request.app.state.settings))
+
+
+@router.get("/trades/open", response_model=schemas.OpenTrades,
+            responses=schemas.ERROR_RESPONSES, summary="The caller's open positions")
+async def open_trades(request: Request) -> DecimalJSONResponse:
+    metadata = _metadata(request)
+    clients = grpc_clients(request)
+    reply = await clients.call(clients.exchange.ListOpenTrades, xs.ListOpenTradesRequest(),
+                               metadata)
+    return DecimalJSONResponse({"trades": [present.open_trade(t) for t in reply.trades]})
+
+
+@router.get("/trades/closed", response_model=schemas.ClosedTrades,
+            responses=schemas.ERROR_RESPONSES,
+            summary="The caller's closed positions, newest first")
+async def closed_trades(request: Request, limit: Limit = 50,
+                        cursor: Cursor = None) -> DecimalJSONResponse:
+    metadata = _metadata(request)
+    clients = grpc_clients(request)
+    reply = await clients.call(
+        clients.exchange.ListClosedTrades,
+        xs.ListClosedTradesRequest(limit=limit, page_token=cursor or ""),
+        metadata,
+    )
+    return DecimalJSONResponse({
+        "trades": [present.closed_trade(t) for t in reply.trades],
+        "nextCursor": reply.next_page_token or None,
+    })
+
+
+@router.get("/orders", response_model=schemas.Orders, responses=schemas.ERROR_RESPONSES,
+            summary="The caller's commands with status and latency, newest first")
+async def orders(request: Request, limit: Limit = 50, cursor: Cursor = None) -> DecimalJSONResponse:
+    metadata = _metadata(request)
+    clients = grpc_clients(request)
+    reply = await clients.call(
+        clients.exchange.ListOrders,
+        xs.ListOrdersRequest(limit=limit, page_token=cursor or ""),
+        metadata,
+    )
+    return DecimalJSONResponse({
+        "orders": [present.order(o) for o in reply.orders],
+        "nextCursor": reply.next_page_token or None,
+    })
+
+
+@router.get("/account", response_model=schemas.Account, responses=schemas.ERROR_RESPONSES,
+            summary="Balance, equity and margin of the caller's account")
+async def account(request: Request) -> DecimalJSONResponse:
+    metadata = _metadata(request)
+    clients = grpc_clients(request)
+    reply = await clients.call(clients.exchange.GetAccount, xs.GetAccountRequest(), metadata)
+    return DecimalJSONResponse(present.account(reply.account))

@@ -1,0 +1,132 @@
+"""E-mail-link sign-in: request a link, complete it (cookie + redirect), sign out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from exchange.v1 import auth_service_pb2
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway_svc.errors import ApiError
+from gateway_svc.rest import schemas
+from gateway_svc.rest.auth import (
+    COOKIE_NAME,
+    SESSION_MAX_AGE_S,
+    auth_metadata,
+    check_token,
+    token_from,
+)
+from gateway_svc.rest.commands import parse_email
+from gateway_svc.rest.envelope import RestError
+from gateway_svc.rest.jsonio import DecimalJSONResponse, parse_json
+from gateway_svc.rest.routes_public import grpc_clients
+from mesh.config import Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/user", tags=["accounts"])
+
+SENT_MESSAGE = "successfully sent email"
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def client_metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """The caller's address, so the gRPC server can rate-limit link requests per client."""
+    return (("x-forwarded-for", request.client.host),) if request.client else ()
+
+
+async def _request_link(request: Request, signup: bool) -> DecimalJSONResponse:
+    email = parse_email(parse_json(await request.body()))
+    clients = grpc_clients(request)
+    await clients.call(
+        clients.auth.RequestSignInLink,
+        auth_service_pb2.RequestSignInLinkRequest(email=email, signup=signup),
+        client_metadata(request),
+    )
+    # The answer is the same whether or not the address is known (no account probing).
+    return DecimalJSONResponse({"message": SENT_MESSAGE})
+
+
+_LINK_DOC: dict[str, Any] = {
+    "response_model": schemas.Message,
+    "responses": schemas.ERROR_RESPONSES,
+    "openapi_extra": schemas.request_body("EmailRequest"),
+}
+
+
+@router.post("/signup", summary="Mail a sign-in link to a new user", **_LINK_DOC)
+async def signup(request: Request) -> DecimalJSONResponse:
+    return await _request_link(request, signup=True)
+
+
+@router.post("/signin", summary="Mail a sign-in link to a returning user", **_LINK_DOC)
+async def signin(request: Request) -> DecimalJSONResponse:
+    return await _request_link(request, signup=False)
+
+
+def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=SESSION_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.production,
+    )
+
+
+@router.get(
+    "/signin/post",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={302: {"description": "signed in: cookie set, redirect to FRONTEND_URL"},
+               **schemas.ERROR_RESPONSES},
+    summary="The link in the e-mail: sets the authToken cookie and redirects",
+)
+async def signin_post(
+    request: Request, token: Annotated[str, Query(min_length=1, max_length=4096)]
+) -> Response:
+    clients = grpc_clients(request)
+    reply = await clients.call(
+        clients.auth.CompleteSignIn,
+        auth_service_pb2.CompleteSignInRequest(token=token),
+        client_metadata(request),
+    )
+    settings = _settings(request)
+    response = RedirectResponse(settings.frontend_url, status_code=302)
+    _set_session_cookie(response, reply.session_token, settings)
+    return response
+
+
+@router.post(
+    "/logout",
+    response_model=schemas.Message,
+    responses=schemas.ERROR_RESPONSES,
+    summary="Revoke the session and clear the cookie",
+)
+async def logout(request: Request) -> DecimalJSONResponse:
+    settings = _settings(request)
+    token = token_from(request)
+    if token:
+        try:
+            check_token(token, settings)
+            clients = grpc_clients(request)
+            await clients.call(
+                clients.auth.SignOut, auth_service_pb2.SignOutRequest(), auth_metadata(token)
+            )
+        except RestError as err:
+            # The cookie goes either way; a session the server no longer knows is signed out.
+            log.info("logout: SignOut failed: %s", err.message)
+        except ApiError:
+            pass  # never valid, nothing to revoke
+    response = DecimalJSONResponse({"message": "signed out"})
+    response.delete_cookie(
+        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=settings.production
+    )
+    return response

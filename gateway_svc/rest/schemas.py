@@ -1,0 +1,289 @@
+"""Request and response schemas, for the OpenAPI document only.
+
+Bodies are validated by `commands.py` on a Decimal-parsed dict (pydantic behind FastAPI would
+see floats); these models describe the same rules so /docs and a fuzzer know them. Handlers
+return ready `DecimalJSONResponse`s, so FastAPI never re-serializes through these models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+
+from gateway_svc.rest.commands import (
+    EMAIL_PATTERN,
+    MAX_EMAIL_CHARS,
+    MAX_MARGIN_USD,
+    MAX_PRICE,
+    TRADE_ID_PATTERN,
+)
+from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
+
+Number = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+Asset = Annotated[str, WithJsonSchema({"type": "string", "enum": list(SUPPORTED_ASSETS)})]
+Margin = Annotated[Decimal, WithJsonSchema({
+    "type": "number", "exclusiveMinimum": 0, "maximum": MAX_MARGIN_USD, "multipleOf": 0.0001,
+    "description": "USD, more than 0, at most 4 decimals",
+})]
+Price = Annotated[Decimal, WithJsonSchema({
+    "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PRICE, "multipleOf": 0.000001,
+    "description": "at most the asset's decimals (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6)",
+})]
+Leverage = Annotated[int, Field(ge=10, le=1000, description="10..1000 meaning 1.0x..100.0x")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmailRequest(_Body):
+    email: Annotated[str, Field(max_length=MAX_EMAIL_CHARS, pattern=EMAIL_PATTERN)]
+
+
+class CreateAccountCommand(_Body):
+    command: Literal["CREATE_ACCOUNT"]
+    orderId: UUID | None = None
+
+
+class GetUsdBalanceCommand(_Body):
+    command: Literal["GET_USD_BALANCE"]
+    orderId: UUID | None = None
+
+
+class GetBalanceCommand(_Body):
+    command: Literal["GET_BALANCE"]
+    orderId: UUID | None = None
+
+
+def _price_decimals_by_asset() -> list[dict[str, Any]]:
+    """Price inputs may not have more decimals than their asset; JSON Schema says it with
+    one if/then per asset."""
+    rules = []
+    for asset, decimals in ASSET_DECIMALS.items():
+        step = {"multipleOf": float(Decimal(1).scaleb(-decimals))}
+        levels = {"anyOf": [{"type": "number", **step}, {"type": "null"}]}
+        rules.append({
+            "if": {"properties": {"asset": {"const": asset}}, "required": ["asset"]},
+            "then": {"properties": {"stopLossPrice": levels, "takeProfitPrice": levels}},
+        })
+    return rules
+
+
+class CreateTradeCommand(_Body):
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"allOf": _price_decimals_by_asset()})
+
+    command: Literal["CREATE_TRADE"]
+    orderId: UUID | None = None
+    asset: Asset
+    direction: Literal["LONG", "SHORT"]
+    margin: Margin
+    leverage: Leverage | None = 10
+    stopLossPrice: Price | None = None
+    takeProfitPrice: Price | None = None
+
+
+class CloseTradeCommand(_Body):
+    command: Literal["CLOSE_TRADE"]
+    orderId: UUID | None = None
+    tradeId: Annotated[str, Field(pattern=TRADE_ID_PATTERN)]
+
+
+EngineRequest = Annotated[
+    CreateAccountCommand | GetUsdBalanceCommand | GetBalanceCommand | CreateTradeCommand
+    | CloseTradeCommand,
+    Field(discriminator="command"),
+]
+
+
+class AccountCreatedData(BaseModel):
+    email: str
+    initialUsdBalance: Number
+    assets: list[str]
+
+
+class UsdBalanceData(BaseModel):
+    email: str
+    usdBalance: Number
+
+
+class BalancesData(BaseModel):
+    email: str
+    balances: dict[str, Number]
+
+
+class TradeOpenedData(BaseModel):
+    email: str
+    tradeId: str
+    entryPrice: Number
+    liquidationPrice: Number | None = None
+    stopLossPrice: Number | None = None
+    takeProfitPrice: Number | None = None
+    margin: Number
+    leverage: Number
+
+
+class TradeClosedData(BaseModel):
+    email: str
+    tradeId: str
+    asset: str
+    marginReturned: Number
+    pnl: Number
+    totalReturn: Number
+    closePrice: Number
+
+
+class EngineResponseOk(BaseModel):
+    status: Literal["success"]
+    data: AccountCreatedData | UsdBalanceData | BalancesData | TradeOpenedData | TradeClosedData
+    message: str
+
+
+class EngineSuccess(BaseModel):
+    success: Literal[True]
+    orderId: str
+    engineResponse: EngineResponseOk
+    latency: float
+
+
+class EngineResponseError(BaseModel):
+    status: Literal["error"]
+    data: None
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    success: Literal[False]
+    error: str
+    code: str = Field(description="the error registry name, e.g. TRADE_NOT_FOUND")
+    field: str | None = Field(None, description="the request field at fault, when one is")
+    orderId: str
+    engineResponse: EngineResponseError
+    latency: float
+
+
+class Message(BaseModel):
+    message: str
+
+
+class PriceQuote(BaseModel):
+    asset: str
+    price: str = Field(description="the ask as an integer scaled by `decimal`")
+    decimal: int
+    bid: str
+    ask: str
+
+
+class CandleRow(BaseModel):
+    time: int = Field(description="bucket start, ms since the epoch")
+    open: Number
+    high: Number
+    low: Number
+    close: Number
+
+
+class OpenTradeRow(BaseModel):
+    tradeId: str
+    asset: str
+    direction: Literal["LONG", "SHORT"]
+    margin: Number
+    leverage: Number
+    entryPrice: Number
+    liquidationPrice: Number | None
+    stopLossPrice: Number | None
+    takeProfitPrice: Number | None
+    unrealizedPnl: Number | None
+    openedAt: int
+
+
+class ClosedTradeRow(BaseModel):
+    tradeId: str
+    asset: str
+    direction: Literal["LONG", "SHORT"]
+    margin: Number
+    leverage: Number
+    entryPrice: Number
+    liquidationPrice: Number | None
+    stopLossPrice: Number | None
+    takeProfitPrice: Number | None
+    openedAt: int
+    status: Literal["CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT"]
+    exitPrice: Number | None
+    pnl: Number | None
+    totalReturn: Number | None
+    closedAt: int | None
+
+
+class OpenTrades(BaseModel):
+    trades: list[OpenTradeRow]
+
+
+class ClosedTrades(BaseModel):
+    trades: list[ClosedTradeRow]
+    nextCursor: str | None
+
+
+class OrderRow(BaseModel):
+    orderId: str
+    command: str
+    status: str
+    errorCode: str | None
+    message: str
+    latencyMs: Number
+    createdAt: int
+    tradeId: str | None
+
+
+class Orders(BaseModel):
+    orders: list[OrderRow]
+    nextCursor: str | None
+
+
+class Account(BaseModel):
+    balance: Number
+    equity: Number
+    usedMargin: Number
+    freeMargin: Number
+    marginLevel: Number | None
+    unrealizedPnl: Number
+
+
+class Health(BaseModel):
+    status: str
+
+
+def request_body(name: str) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its JSON body itself."""
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+# Schemas only reachable through `request_body` refs: merged into components by the app.
+EXTRA_SCHEMAS: dict[str, Any] = {"EngineRequest": EngineRequest, "EmailRequest": EmailRequest}
+
+
+def extra_components() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    for name, model in EXTRA_SCHEMAS.items():
+        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[name] = schema
+    return components
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in (
+        (400, "invalid input or business rejection"),
+        (401, "missing or invalid session"),
+        (404, "not found"),
+        (413, "request body too large"),
+        (429, "rate limited"),
+        (500, "internal error"),
+        (503, "engine unavailable"),
+        (504, "engine timeout"),
+    )
+}

@@ -1,0 +1,165 @@
+"""`GET /api/v1/ws`: live prices for everyone, the caller's trade events once authenticated.
+
+One session = up to two gRPC server streams (StreamPrices, StreamTradeEvents) feeding one
+queue, and one task writing the queue to the socket (a socket must not be written from two
+tasks at once). When the client goes, every task is cancelled, which cancels the gRPC calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+from exchange.v1 import exchange_service_pb2 as xs
+from fastapi import APIRouter, WebSocket
+
+from gateway_svc.errors import ApiError
+from gateway_svc.rest import present
+from gateway_svc.rest.auth import COOKIE_NAME, auth_metadata, check_token
+from gateway_svc.rest.clients import GrpcClients
+from gateway_svc.rest.jsonio import dumps
+from mesh.config import Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+QUEUE_SIZE = 1024
+MAX_MESSAGE_CHARS = 8192
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cookie_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers send cookies on cross-site WebSocket handshakes too: only trust the cookie
+    when the page comes from this facade or from FRONTEND_URL."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    origin = origin.lower()
+    trusted = {_origin(settings.backend_url), _origin(settings.frontend_url)}
+    host = websocket.headers.get("host", "")
+    return origin in trusted or urlsplit(origin).netloc == host.lower()
+
+
+class WsSession:
+    def __init__(self, websocket: WebSocket, clients: GrpcClients, settings: Settings) -> None:
+        self.websocket = websocket
+        self.clients = clients
+        self.settings = settings
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.trades_task: asyncio.Task[None] | None = None
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """Prices are dropped for a client too slow to read them: the next tick supersedes."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(message)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.queue.get()
+            await self.websocket.send_text(dumps(message))
+
+    async def _pump_prices(self) -> None:
+        attempt = 0
+        while True:
+            call = self.clients.exchange.StreamPrices(xs.StreamPricesRequest())
+            try:
+                async for reply in call:
+                    attempt = 0
+                    self.offer(present.price_event(reply.tick))
+            except grpc.aio.AioRpcError as err:
+                log.info("price stream ended: %s", err.code().name)
+            finally:
+                call.cancel()
+            self.offer({"type": "error", "code": "ENGINE_UNAVAILABLE",
+                        "message": "price stream interrupted, reconnecting"})
+            await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+            attempt += 1
+
+    async def _pump_trades(self, token: str) -> None:
+        attempt = 0
+        while True:
+            call = self.clients.exchange.StreamTradeEvents(
+                xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
+            )
+            try:
+                async for reply in call:
+                    attempt = 0
+                    # Trade events are not dropped: wait for room instead.
+                    await self.queue.put(present.trade_event(reply.event))
+            except grpc.aio.AioRpcError as err:
+                if err.code() is grpc.StatusCode.UNAUTHENTICATED:
+                    self.offer({"type": "error", "code": "UNAUTHENTICATED",
+                                "message": "session not valid: sign in again"})
+                    return
+                log.info("trade event stream ended: %s", err.code().name)
+            finally:
+                call.cancel()
+            await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+            attempt += 1
+
+    def authenticate(self, token: str | None, announce: bool) -> None:
+        try:
+            token = check_token(token, self.settings)
+        except ApiError as err:
+            self.offer({"type": "error", "code": err.spec.name, "message": err.message})
+            return
+        if self.trades_task is not None:
+            self.trades_task.cancel()
+        self.trades_task = asyncio.create_task(self._pump_trades(token))
+        self.tasks.append(self.trades_task)
+        if announce:
+            self.offer({"type": "auth", "status": "ok"})
+
+    def handle(self, text: str) -> None:
+        try:
+            message = json.loads(text) if len(text) <= MAX_MESSAGE_CHARS else None
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "auth" and isinstance(message, dict):
+            token = message.get("token")
+            self.authenticate(token if isinstance(token, str) else None, announce=True)
+        elif kind == "ping":
+            self.offer({"type": "pong"})
+        else:
+            self.offer({"type": "error", "code": "INVALID_ARGUMENT",
+                        "message": 'expected {"type":"auth","token":...} or {"type":"ping"}'})
+
+    async def run(self) -> None:
+        self.tasks = [asyncio.create_task(self._send_loop()),
+                      asyncio.create_task(self._pump_prices())]
+        cookie = self.websocket.cookies.get(COOKIE_NAME)
+        if cookie and cookie_allowed(self.websocket, self.settings):
+            self.authenticate(cookie, announce=True)
+        try:
+            while True:
+                event = await self.websocket.receive()
+                if event["type"] == "websocket.disconnect":
+                    return
+                text = event.get("text")
+                if text is None and event.get("bytes") is not None:
+                    text = event["bytes"].decode("utf-8", "replace")
+                if text is not None:
+                    self.handle(text)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@router.websocket("/api/v1/ws")
+async def price_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    session = WsSession(websocket, websocket.app.state.clients, websocket.app.state.settings)
+    await session.run()
