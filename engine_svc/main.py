@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 async def _run() -> None:
-    settings = load_settings()
+    settings = load_settings(need_secrets=False)
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is required for `exchange engine` (`exchange up` embeds one)")
     stop = stop_event_on_signals()

@@ -133,7 +133,8 @@ def _load_dotenv() -> None:
     load_dotenv(override=False)
 
 
-def load_settings() -> Settings:
+def load_settings(*, need_secrets: bool = True) -> Settings:
+    """`need_secrets=False` for services that sign nothing (engine, poller)."""
     _load_dotenv()
     env = os.environ.get("EXCHANGE_ENV", "development")
     production = env == "production"
@@ -154,8 +155,8 @@ def load_settings() -> Settings:
         http_port=_int("HTTP_PORT", 3005),
         grpc_port=grpc_port,
         grpc_target=os.environ.get("GRPC_TARGET") or f"127.0.0.1:{grpc_port}",
-        auth_jwt_secret=_secret("AUTH_JWT_SECRET", production),
-        email_jwt_secret=_secret("EMAIL_JWT_SECRET", production),
+        auth_jwt_secret=_secret("AUTH_JWT_SECRET", production) if need_secrets else "",
+        email_jwt_secret=_secret("EMAIL_JWT_SECRET", production) if need_secrets else "",
         smtp_host=os.environ.get("SMTP_HOST") or None,
         smtp_port=_int("SMTP_PORT", 587 if smtp_user else 25),
         smtp_user=smtp_user,

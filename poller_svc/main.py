@@ -101,7 +101,7 @@ def main() -> int:
     """Entry point for `exchange poller`."""
     logs.setup("poller")
     try:
-        settings = load_settings()
+        settings = load_settings(need_secrets=False)
         return asyncio.run(run(settings))
     except ConfigError as exc:
         log.error("poller: %s", exc)

@@ -39,7 +39,9 @@ class StreamClient:
                 got += 1
         return got
 
-    def wait_for(self, order_ids: list[str], timeout_s: float = 20.0) -> dict[str, responses_pb2.CommandResult]:
+    def wait_for(
+        self, order_ids: list[str], timeout_s: float = 20.0
+    ) -> dict[str, responses_pb2.CommandResult]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             missing = [o for o in order_ids if o not in self.answers]
@@ -48,5 +50,7 @@ class StreamClient:
             self.poll()
         raise AssertionError(f"{len(missing)} of {len(order_ids)} commands got no answer")
 
-    def call(self, command: commands_pb2.Command, timeout_s: float = 20.0) -> responses_pb2.CommandResult:
+    def call(
+        self, command: commands_pb2.Command, timeout_s: float = 20.0
+    ) -> responses_pb2.CommandResult:
         return self.wait_for([self.send(command)], timeout_s)[command.order_id]

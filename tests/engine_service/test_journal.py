@@ -23,7 +23,9 @@ def test_committed_records_read_back_in_order(tmp_path: Path) -> None:
     j.commit()
     j.close()
     got = list(journal.read_from(tmp_path, 0))
-    assert got == [_record(s, journal.KIND_PRICES if s % 2 else journal.KIND_COMMAND) for s in range(5)]
+    assert got == [
+        _record(s, journal.KIND_PRICES if s % 2 else journal.KIND_COMMAND) for s in range(5)
+    ]
     assert [r.first_seq for r in journal.read_from(tmp_path, 3)] == [3, 4]
 
 
