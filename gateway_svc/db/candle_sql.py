@@ -1,0 +1,135 @@
+"""1-minute candles from ask prices, and coarser intervals aggregated from them in SQL.
+
+Writes are idempotent and order-independent: high/low are max/min, and open/close are chosen
+by the source time of their tick (kept beside them), so a batch replayed after a crash, or
+claimed late from a dead consumer, leaves the same candle as one clean pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exchange.v1 import prices_pb2
+from sqlalchemy import case, func, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql import Insert
+
+from gateway_svc.db.rows import decimal_units, ms_to_ts
+from gateway_svc.db.schema import candles_1m
+from mesh.assets import ASSET_DECIMALS
+
+log = logging.getLogger(__name__)
+
+INTERVALS_S = (60, 300, 900, 3600, 14400, 86400)
+MAX_CANDLES = 5000
+_MINUTE_US = 60_000_000
+
+
+@dataclass
+class _Bar:
+    open: int
+    high: int
+    low: int
+    close: int
+    open_us: int
+    close_us: int
+
+
+def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
+    """One row per (asset, minute) for this batch. Postgres cannot upsert the same row twice
+    in one statement, so the batch is folded here first, by the same rules as the SQL."""
+    bars: dict[tuple[str, int], _Bar] = {}
+    for tick in ticks:
+        scale = ASSET_DECIMALS.get(tick.asset)
+        if scale is None or not tick.HasField("ask"):
+            log.warning("candles: skipping a tick for %r without a usable ask", tick.asset)
+            continue
+        try:
+            ask = decimal_units(tick.ask, scale, f"{tick.asset} ask")
+        except ValueError as exc:
+            log.warning("candles: skipping tick: %s", exc)
+            continue
+        ts = tick.ts_us
+        key = (tick.asset, ts - ts % _MINUTE_US)
+        bar = bars.get(key)
+        if bar is None:
+            bars[key] = _Bar(ask, ask, ask, ask, ts, ts)
+            continue
+        bar.high = max(bar.high, ask)
+        bar.low = min(bar.low, ask)
+        if ts < bar.open_us:  # ties keep the earlier tick in source order
+            bar.open, bar.open_us = ask, ts
+        if ts >= bar.close_us:  # ties take the later tick in source order
+            bar.close, bar.close_us = ask, ts
+    return [
+        {
+            "asset": asset,
+            "bucket_start": ms_to_ts(minute_us // 1000),
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+            "scale": ASSET_DECIMALS[asset],
+            "open_time_us": bar.open_us,
+            "close_time_us": bar.close_us,
+        }
+        for (asset, minute_us), bar in bars.items()
+    ]
+
+
+def upsert_bars(rows: list[dict[str, Any]]) -> Insert:
+    stmt = insert(candles_1m).values(rows)
+    new, old = stmt.excluded, candles_1m.c
+    earlier = new.open_time_us < old.open_time_us
+    later = new.close_time_us >= old.close_time_us
+    return stmt.on_conflict_do_update(
+        index_elements=[old.asset, old.bucket_start],
+        set_={
+            "open": case((earlier, new.open), else_=old.open),
+            "open_time_us": func.least(old.open_time_us, new.open_time_us),
+            "high": func.greatest(old.high, new.high),
+            "low": func.least(old.low, new.low),
+            "close": case((later, new.close), else_=old.close),
+            "close_time_us": func.greatest(old.close_time_us, new.close_time_us),
+            "scale": new.scale,
+        },
+    )
+
+
+# First open and last close per bucket; 1m rows sit on whole minutes, so the epoch cast is exact.
+_AGGREGATE = """
+SELECT bucket_s, open, high, low, close, scale FROM (
+    SELECT (extract(epoch FROM bucket_start)::bigint / :interval_s) * :interval_s AS bucket_s,
+           (array_agg(open ORDER BY bucket_start))[1] AS open,
+           max(high) AS high,
+           min(low) AS low,
+           (array_agg(close ORDER BY bucket_start DESC))[1] AS close,
+           max(scale) AS scale
+    FROM candles_1m
+    WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high
+    GROUP BY 1
+) AS buckets
+ORDER BY bucket_s {order}
+LIMIT :limit
+"""
+
+AGGREGATE_OLDEST_FIRST = text(_AGGREGATE.format(order="ASC"))
+AGGREGATE_NEWEST_FIRST = text(_AGGREGATE.format(order="DESC"))
+
+# Far enough either way for timestamptz, and whole days, so they align with every interval.
+_FAR_PAST_MS = -(10**13) // 86_400_000 * 86_400_000
+_FAR_FUTURE_MS = 10**14 // 86_400_000 * 86_400_000
+
+
+def bucket_range(interval_s: int, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
+    """[low, high) in ms covering whole buckets: the bucket holding start_ms through the one
+    holding end_ms, so no candle comes back half-built from a partial range."""
+    if interval_s not in INTERVALS_S:
+        raise ValueError(f"interval must be one of {INTERVALS_S} seconds, got {interval_s}")
+    step = interval_s * 1000
+    low = _FAR_PAST_MS if start_ms is None else start_ms - start_ms % step
+    high = _FAR_FUTURE_MS if end_ms is None else end_ms - end_ms % step + step
+    return low, high

@@ -1,0 +1,278 @@
+"""The audit trail's one entry point: async SQLAlchemy Core over psycopg 3.
+
+Every method is one short transaction. Writes that can be retried (orders, events, ticks,
+tokens) are idempotent, so a caller that is unsure whether a commit happened just calls again.
+Connection failures surface as sqlalchemy.exc.OperationalError / InterfaceError (see
+`is_transient`); the pool pings connections before use, so a restarted Postgres costs one error
+at most, not a poisoned pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from exchange.v1 import events_pb2, prices_pb2
+from sqlalchemy import exc, func, literal_column, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway_svc.db import candle_sql, trade_ledger
+from gateway_svc.db.pages import clamp_limit, decode_token, encode_token
+from gateway_svc.db.rows import (
+    CandleRow,
+    OrderRow,
+    TradeRow,
+    UserRow,
+    ms_to_ts,
+    row_to_order,
+    row_to_trade,
+    ts_to_ms,
+)
+from gateway_svc.db.schema import (
+    email_tokens_used,
+    orders,
+    revoked_sessions,
+    trades,
+    users,
+)
+from gateway_svc.db.urls import sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+# Expired one-time tokens and revoked sessions are useless once the JWT itself has expired;
+# a day of slack covers clock skew between gateways.
+_PURGE_EVERY_S = 600.0
+_PURGE_AFTER = timedelta(days=1)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for "the database is unreachable or restarting": retry later, the data is fine."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError | OSError)
+
+
+def normalize_email(email: str) -> str:
+    normalized = email.strip().lower()
+    if not normalized:
+        raise ValueError("email is empty")
+    return normalized
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._next_purge = 0.0
+
+    @classmethod
+    async def connect(cls, database_url: str) -> Database:
+        """Open the pool and check the server answers (raises if it does not)."""
+        engine = create_async_engine(
+            sqlalchemy_url(database_url),
+            pool_size=5,
+            max_overflow=5,
+            pool_pre_ping=True,
+            pool_timeout=10,
+            # A black-holed host would otherwise hang a connect (and the caller) for minutes.
+            connect_args={"connect_timeout": 10},
+        )
+        db = cls(engine)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except BaseException:
+            await engine.dispose()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as error:
+            log.warning("database ping failed: %s", error)
+            return False
+        return True
+
+    # Users
+
+    async def get_or_create_user(self, email: str) -> tuple[UserRow, bool]:
+        """(row, created). Safe under races: the unique email decides who creates."""
+        normalized = normalize_email(email)
+        async with self._engine.begin() as conn:
+            created = (
+                await conn.execute(
+                    insert(users)
+                    .values(id=str(uuid.uuid4()), email=normalized)
+                    .on_conflict_do_nothing(index_elements=[users.c.email])
+                    .returning(users)
+                )
+            ).first()
+            row = (
+                created
+                or (await conn.execute(select(users).where(users.c.email == normalized))).one()
+            )
+        return UserRow(row.id, row.email, ts_to_ms(row.created_at)), created is not None
+
+    async def get_user(self, user_id: str) -> UserRow | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        return None if row is None else UserRow(row.id, row.email, ts_to_ms(row.created_at))
+
+    # Orders
+
+    async def record_order(self, order: OrderRow) -> None:
+        """Idempotent on order_id: a retried command keeps its first record."""
+        if order.status not in ("success", "error"):
+            raise ValueError(f"order status must be 'success' or 'error', got {order.status!r}")
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(orders)
+                .values(
+                    order_id=order.order_id,
+                    user_id=order.user_id,
+                    command=order.command,
+                    status=order.status,
+                    error_code=order.error_code,
+                    message=order.message,
+                    latency_us=order.latency_us,
+                    trade_id=order.trade_id,
+                    request=order.request,
+                    created_at=ms_to_ts(order.created_at_ms),
+                )
+                .on_conflict_do_nothing(index_elements=[orders.c.order_id])
+            )
+
+    async def list_orders(
+        self, user_id: str, limit: int, page_token: str | None
+    ) -> tuple[list[OrderRow], str | None]:
+        """Newest first. Raises InvalidPageToken (a ValueError) for a token we did not issue."""
+        limit = clamp_limit(limit)
+        query = select(orders).where(orders.c.user_id == user_id)
+        if page_token:
+            at, order_id = decode_token(page_token)
+            query = query.where(tuple_(orders.c.created_at, orders.c.order_id) < (at, order_id))
+        query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        next_token = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_token = encode_token(rows[-1].created_at, rows[-1].order_id)
+        return [row_to_order(r) for r in rows], next_token
+
+    # Trades
+
+    async def record_trade_event(self, event: events_pb2.TradeEvent) -> bool:
+        """True if the event is new. Ledger row and trades row commit together, so a
+        redelivered event is recognised by its event_seq alone."""
+        ledger = trade_ledger.ledger_values(event)
+        trade = trade_ledger.trade_values(event)
+        async with self._engine.begin() as conn:
+            inserted = (await conn.execute(trade_ledger.insert_ledger(ledger))).first()
+            if inserted is None:
+                return False
+            await conn.execute(trade_ledger.upsert_trade(trade))
+        return True
+
+    async def list_closed_trades(
+        self, user_id: str, limit: int, page_token: str | None
+    ) -> tuple[list[TradeRow], str | None]:
+        """Newest close first. Raises InvalidPageToken (a ValueError) for a foreign token."""
+        limit = clamp_limit(limit)
+        query = select(trades).where(trades.c.user_id == user_id, trades.c.closed_at.is_not(None))
+        if page_token:
+            at, trade_id = decode_token(page_token)
+            query = query.where(tuple_(trades.c.closed_at, trades.c.trade_id) < (at, trade_id))
+        query = query.order_by(trades.c.closed_at.desc(), trades.c.trade_id.desc())
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        next_token = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_token = encode_token(rows[-1].closed_at, rows[-1].trade_id)
+        return [row_to_trade(r) for r in rows], next_token
+
+    # Candles
+
+    async def record_ticks(self, ticks: Sequence[prices_pb2.PriceTick]) -> None:
+        rows = candle_sql.minute_bars(ticks)
+        if not rows:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(candle_sql.upsert_bars(rows))
+
+    async def list_candles(
+        self,
+        asset: str,
+        interval_s: int,
+        start_ms: int | None,
+        end_ms: int | None,
+        limit: int = 1000,
+    ) -> list[CandleRow]:
+        """Oldest first. Without start_ms, the newest `limit` buckets; with it, the first
+        `limit` buckets from the one holding start_ms. 0 means unbounded, as in the proto.
+        ValueError for an interval not in candle_sql.INTERVALS_S."""
+        start_ms, end_ms = start_ms or None, end_ms or None
+        low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms)
+        newest = start_ms is None
+        query = candle_sql.AGGREGATE_NEWEST_FIRST if newest else candle_sql.AGGREGATE_OLDEST_FIRST
+        params = {
+            "interval_s": interval_s,
+            "asset": asset,
+            "low": ms_to_ts(low),
+            "high": ms_to_ts(high),
+            "limit": max(1, min(candle_sql.MAX_CANDLES, limit)),
+        }
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query, params)).all()
+        candles = [
+            CandleRow(r.bucket_s * 1000, r.open, r.high, r.low, r.close, r.scale) for r in rows
+        ]
+        return candles[::-1] if newest else candles
+
+    # Auth: one-time e-mail links and logout
+
+    async def use_email_token(self, jti: str, expires_at_ms: int) -> bool:
+        """True the first time this token id is used, False on every later try."""
+        async with self._engine.begin() as conn:
+            await self._purge_expired(conn)
+            first = await conn.execute(
+                insert(email_tokens_used)
+                .values(jti=jti, expires_at=ms_to_ts(expires_at_ms))
+                .on_conflict_do_nothing(index_elements=[email_tokens_used.c.jti])
+                .returning(email_tokens_used.c.jti)
+            )
+            return first.first() is not None
+
+    async def revoke_session(self, jti: str, expires_at_ms: int) -> None:
+        async with self._engine.begin() as conn:
+            await self._purge_expired(conn)
+            await conn.execute(
+                insert(revoked_sessions)
+                .values(jti=jti, expires_at=ms_to_ts(expires_at_ms))
+                .on_conflict_do_nothing(index_elements=[revoked_sessions.c.jti])
+            )
+
+    async def is_session_revoked(self, jti: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                select(literal_column("1")).where(revoked_sessions.c.jti == jti)
+            )
+        return found is not None
+
+    async def _purge_expired(self, conn: AsyncConnection) -> None:
+        """Now and then, drop token rows whose JWTs have long expired, so the tables stay small."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + _PURGE_EVERY_S
+        for table in (email_tokens_used, revoked_sessions):
+            await conn.execute(table.delete().where(table.c.expires_at < func.now() - _PURGE_AFTER))

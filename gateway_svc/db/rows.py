@@ -1,0 +1,164 @@
+"""What the audit trail hands back: plain frozen rows with integer units and millisecond times.
+
+Also the conversions at the edge: protobuf Decimal -> units at a fixed scale (exact or an
+error, never rounded) and milliseconds <-> timestamptz (exact, no float on the way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from exchange.v1 import types_pb2
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+ONE_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: str
+    email: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One command as the gateway answered it. `error_code` is the registry name without the
+    ERROR_CODE_ prefix (e.g. "INSUFFICIENT_BALANCE"), None on success."""
+
+    order_id: str
+    user_id: str
+    command: str
+    status: str  # "success" | "error"
+    error_code: str | None
+    message: str
+    latency_us: int
+    trade_id: str | None
+    created_at_ms: int
+    request: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """A position as of its newest event. USD amounts (margin, pnl, total_return) at scale 4,
+    prices at `price_scale`. direction: LONG | SHORT; status: OPEN | CLOSED | LIQUIDATED |
+    STOP_LOSS | TAKE_PROFIT. Optional levels and the closed-only fields are None when absent."""
+
+    trade_id: str
+    user_id: str
+    email: str
+    asset: str
+    direction: str
+    margin: int
+    leverage: int
+    entry_price: int
+    liquidation_price: int | None
+    stop_loss_price: int | None
+    take_profit_price: int | None
+    price_scale: int
+    status: str
+    opened_at_ms: int
+    exit_price: int | None
+    pnl: int | None
+    total_return: int | None
+    closed_at_ms: int | None
+    open_order_id: str | None
+    close_order_id: str | None
+    last_event_seq: int
+
+
+@dataclass(frozen=True)
+class CandleRow:
+    """One candle from ask prices; `time_ms` is the bucket start, prices at `scale`."""
+
+    time_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    scale: int
+
+
+def ms_to_ts(ms: int) -> datetime:
+    return EPOCH + ms * ONE_MS
+
+
+def ts_to_ms(ts: datetime) -> int:
+    """Floor to the millisecond (a server-side now() carries microseconds)."""
+    return (ts - EPOCH) // ONE_MS
+
+
+def ts_to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // ONE_US
+
+
+def us_to_ts(us: int) -> datetime:
+    return EPOCH + us * ONE_US
+
+
+def rescale(units: int, scale: int, to_scale: int, what: str) -> int:
+    """`units / 10^scale` as units at `to_scale`; ValueError if that would lose digits."""
+    if scale == to_scale:
+        return units
+    if scale < to_scale:
+        widen: int = 10 ** (to_scale - scale)
+        return units * widen
+    factor: int = 10 ** (scale - to_scale)
+    if units % factor:
+        raise ValueError(f"{what} {units}e-{scale} has more than {to_scale} decimals")
+    return units // factor
+
+
+def decimal_units(value: types_pb2.Decimal, to_scale: int, what: str) -> int:
+    return rescale(value.units, value.scale, to_scale, what)
+
+
+def optional_units(message: Any, field: str, to_scale: int) -> int | None:
+    """The Decimal field's units at `to_scale`, or None when the field is absent."""
+    if not message.HasField(field):
+        return None
+    return decimal_units(getattr(message, field), to_scale, field)
+
+
+def row_to_order(row: Any) -> OrderRow:
+    return OrderRow(
+        order_id=row.order_id,
+        user_id=row.user_id,
+        command=row.command,
+        status=row.status,
+        error_code=row.error_code,
+        message=row.message,
+        latency_us=row.latency_us,
+        trade_id=row.trade_id,
+        created_at_ms=ts_to_ms(row.created_at),
+        request=row.request,
+    )
+
+
+def row_to_trade(row: Any) -> TradeRow:
+    return TradeRow(
+        trade_id=row.trade_id,
+        user_id=row.user_id,
+        email=row.email,
+        asset=row.asset,
+        direction=row.direction,
+        margin=row.margin,
+        leverage=row.leverage,
+        entry_price=row.entry_price,
+        liquidation_price=row.liquidation_price,
+        stop_loss_price=row.stop_loss_price,
+        take_profit_price=row.take_profit_price,
+        price_scale=row.price_scale,
+        status=row.status,
+        opened_at_ms=ts_to_ms(row.opened_at),
+        exit_price=row.exit_price,
+        pnl=row.pnl,
+        total_return=row.total_return,
+        closed_at_ms=None if row.closed_at is None else ts_to_ms(row.closed_at),
+        open_order_id=row.open_order_id,
+        close_order_id=row.close_order_id,
+        last_event_seq=row.last_event_seq,
+    )

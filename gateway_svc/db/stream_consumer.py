@@ -1,0 +1,226 @@
+"""At-least-once stream -> Postgres: the loop shared by the event persister and candle builder.
+
+A member of a consumer group reads a batch, lets the subclass write it, and XACKs only after
+that write has committed. The writes are idempotent, so redelivery (after a crash, a lost ack,
+or a claim) writes nothing twice: together that is exactly-once rows.
+
+Recovery:
+- On start and after every failure the consumer first re-reads its own pending entries (id 0),
+  so nothing it was holding waits for another consumer to claim it.
+- Every `claim_every_s` it XAUTOCLAIMs entries that another consumer has left pending longer
+  than `claim_idle_ms` (a consumer that died) and processes them the same way.
+- Redis or Postgres going away is logged and retried with capped backoff; `run` only returns
+  when `stop` is set. An entry that can never be written (malformed payload, impossible data)
+  is copied to `<stream>_dead` with the reason and acked, so it cannot block the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+from sqlalchemy import exc
+
+from gateway_svc.db.database import is_transient
+from mesh.streams import PAYLOAD, REDIS_ERRORS, ensure_group
+
+log = logging.getLogger(__name__)
+
+MAXLEN_DEAD = 100_000
+_MAX_CLAIM_ROUNDS = 100
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: bytes
+    payload: bytes | None  # None when the entry has no payload or was trimmed away
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    entry: Entry
+    reason: str
+
+
+class StreamConsumer:
+    """Subclasses implement `write`; everything about Redis lives here."""
+
+    what = "stream consumer"
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        consumer_name: str,
+        *,
+        stream: str,
+        group: str,
+        batch_size: int = 100,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        claim_every_s: float | None = None,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self.redis = redis
+        self.consumer = consumer_name
+        self.stream = stream
+        self.group = group
+        self.dead_stream = f"{stream}_dead"
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        # Claiming more often than entries can become idle only costs round trips.
+        self.claim_every_s = claim_every_s if claim_every_s is not None else claim_idle_ms / 2000
+        self.max_backoff_s = max_backoff_s
+        self.acked = 0
+        self.dead_lettered = 0
+        self.claimed = 0
+
+    async def write(self, entries: Sequence[Entry]) -> list[DeadLetter]:
+        """Commit the batch to Postgres, returning entries that can never be written.
+        Raise to leave the whole batch pending (it is retried)."""
+        raise NotImplementedError
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 0.1
+        failing = False
+        from_own_pending = True  # first drain what this consumer already holds
+        cursor = b"0"
+        next_claim = 0.0
+        group_ready = False
+        log.info("%s %s: reading %s as group %s", self.what, self.consumer, self.stream, self.group)
+        while not stop.is_set():
+            try:
+                if not group_ready:
+                    await ensure_group(self.redis, self.stream, self.group)
+                    group_ready = True
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + self.claim_every_s
+                    if await self._claim_abandoned():
+                        from_own_pending, cursor = True, b"0"
+                if from_own_pending:
+                    entries = await self._read(cursor, block_ms=None)
+                    if not entries:
+                        from_own_pending = False
+                        continue
+                    cursor = entries[-1].id
+                else:
+                    entries = await self._read(b">", block_ms=self.block_ms)
+                if entries:
+                    await self._process(entries)
+            except Exception as error:
+                if isinstance(error, ResponseError) and "NOGROUP" in str(error):
+                    # Redis lost the group (restarted without its data): make it again.
+                    log.warning("%s: group %s is gone; recreating it", self.what, self.group)
+                    group_ready = False
+                else:
+                    self._log_failure(error, delay)
+                    failing = True
+                    await _sleep_unless_stopped(stop, delay)
+                    delay = min(delay * 2, self.max_backoff_s)
+                from_own_pending, cursor = True, b"0"
+                continue
+            if failing:
+                log.info("%s: recovered; processing again", self.what)
+                failing, delay = False, 0.1
+        log.info("%s %s: stopped", self.what, self.consumer)
+
+    async def _read(self, start: bytes, block_ms: int | None) -> list[Entry]:
+        reply: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=self.batch_size, block=block_ms
+        )
+        if not reply:
+            return []
+        _stream, items = reply[0]
+        return [Entry(entry_id, (fields or {}).get(PAYLOAD)) for entry_id, fields in items]
+
+    async def _process(self, entries: list[Entry]) -> None:
+        dead = await self.write(entries)
+        # Dead letters and acks in one MULTI: an entry is never acked without its copy.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for letter in dead:
+                log.error(
+                    "%s: dead-lettering %s to %s: %s",
+                    self.what,
+                    letter.entry.id.decode(),
+                    self.dead_stream,
+                    letter.reason,
+                )
+                pipe.xadd(
+                    self.dead_stream,
+                    {
+                        PAYLOAD: letter.entry.payload or b"",
+                        b"id": letter.entry.id,
+                        b"error": letter.reason.encode()[:1000],
+                    },
+                    maxlen=MAXLEN_DEAD,
+                    approximate=True,
+                )
+            pipe.xack(self.stream, self.group, *[entry.id for entry in entries])
+            await pipe.execute()
+        self.acked += len(entries)
+        self.dead_lettered += len(dead)
+
+    async def _claim_abandoned(self) -> int:
+        """Take over entries idle past claim_idle_ms; the caller then reads them as its own."""
+        total = 0
+        start: bytes | str = "0-0"
+        for _ in range(_MAX_CLAIM_ROUNDS):
+            reply: Any = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=start,
+                count=self.batch_size,
+            )
+            start, claimed = reply[0], reply[1]
+            total += len(claimed)
+            if start in (b"0-0", "0-0"):
+                break
+        if total:
+            log.warning(
+                "%s: claimed %d entries left pending over %d ms by a stopped consumer",
+                self.what,
+                total,
+                self.claim_idle_ms,
+            )
+            self.claimed += total
+        return total
+
+    def _log_failure(self, error: Exception, delay: float) -> None:
+        if isinstance(error, REDIS_ERRORS):
+            log.warning("%s: redis unavailable (%s); retrying in %.1fs", self.what, error, delay)
+        elif is_transient(error):
+            log.warning(
+                "%s: postgres unavailable (%s); retrying in %.1fs",
+                self.what,
+                _first_line(error),
+                delay,
+            )
+        elif isinstance(error, exc.ProgrammingError):
+            log.error(
+                "%s: postgres refused the write (%s); is the schema migrated (`exchange migrate`)?"
+                " retrying in %.1fs",
+                self.what,
+                _first_line(error),
+                delay,
+            )
+        else:
+            log.exception("%s: unexpected failure; retrying in %.1fs", self.what, delay)
+
+
+def _first_line(error: Exception) -> str:
+    """SQLAlchemy messages run on with the SQL and a docs link; the first line says it."""
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

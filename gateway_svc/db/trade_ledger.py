@@ -1,0 +1,127 @@
+"""Folding engine TradeEvents into the ledger (`trade_events`) and the `trades` table.
+
+Each event carries the whole Trade as the engine saw it, so the trades row is simply the
+newest event's picture: an event only overwrites the row when its event_seq is higher than the
+row's `last_event_seq`. Redelivered events stop at the ledger's primary key; late ones change
+nothing but the order ids they alone know (the opening order arrives only with OPENED).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from exchange.v1 import events_pb2, types_pb2
+from sqlalchemy import case, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql import Insert
+
+from gateway_svc.db.rows import decimal_units, ms_to_ts, optional_units
+from gateway_svc.db.schema import trade_events, trades
+from mesh.assets import ASSET_DECIMALS, USD_SCALE
+
+KIND_NAMES = {
+    number: name.removeprefix("TRADE_EVENT_KIND_")
+    for name, number in events_pb2.TradeEventKind.items()
+    if number != events_pb2.TRADE_EVENT_KIND_UNSPECIFIED
+}
+STATUS_NAMES = {
+    number: name.removeprefix("TRADE_STATUS_")
+    for name, number in types_pb2.TradeStatus.items()
+    if number != types_pb2.TRADE_STATUS_UNSPECIFIED
+}
+DIRECTION_NAMES = {
+    number: name.removeprefix("DIRECTION_")
+    for name, number in types_pb2.Direction.items()
+    if number != types_pb2.DIRECTION_UNSPECIFIED
+}
+CLOSING_KINDS = frozenset(KIND_NAMES.values()) - {"OPENED"}
+
+# Order ids are merged whatever the event order; everything else follows the newest event.
+_ORDER_ID_COLUMNS = ("open_order_id", "close_order_id")
+_STATE_COLUMNS = tuple(
+    c.name for c in trades.columns if c.name not in ("trade_id", *_ORDER_ID_COLUMNS)
+)
+
+
+def ledger_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
+    """The `trade_events` row; ValueError if the event cannot be a real engine event."""
+    if event.event_seq <= 0:
+        raise ValueError(f"event_seq must be positive, got {event.event_seq}")
+    if event.kind not in KIND_NAMES:
+        raise ValueError(f"unknown event kind {event.kind}")
+    if not event.trade.trade_id:
+        raise ValueError(f"event {event.event_seq} has no trade_id")
+    ts_ms = event.ts_ms or time.time_ns() // 1_000_000
+    return {
+        "event_seq": event.event_seq,
+        "trade_id": event.trade.trade_id,
+        "kind": KIND_NAMES[event.kind],
+        "order_id": event.order_id or None,
+        "payload": event.SerializeToString(deterministic=True),
+        "ts": ms_to_ts(ts_ms),
+    }
+
+
+def trade_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
+    """The `trades` row as of this event, in integer units."""
+    trade = event.trade
+    if not trade.user_id or not trade.asset:
+        raise ValueError(f"trade {trade.trade_id} lacks user_id or asset")
+    if trade.direction not in DIRECTION_NAMES:
+        raise ValueError(f"trade {trade.trade_id} has no direction")
+    if trade.status not in STATUS_NAMES:
+        raise ValueError(f"trade {trade.trade_id} has no status")
+    if not trade.HasField("entry_price") or not trade.HasField("margin"):
+        raise ValueError(f"trade {trade.trade_id} lacks entry_price or margin")
+    price_scale = ASSET_DECIMALS.get(trade.asset, trade.entry_price.scale)
+    status = STATUS_NAMES[trade.status]
+    kind = KIND_NAMES[event.kind]
+    closed_at = None
+    if status != "OPEN":
+        closed_at = ms_to_ts(trade.closed_at_ms or event.ts_ms)
+    return {
+        "trade_id": trade.trade_id,
+        "user_id": trade.user_id,
+        "email": trade.email,
+        "asset": trade.asset,
+        "direction": DIRECTION_NAMES[trade.direction],
+        "margin": decimal_units(trade.margin, USD_SCALE, "margin"),
+        "leverage": trade.leverage,
+        "entry_price": decimal_units(trade.entry_price, price_scale, "entry_price"),
+        "liquidation_price": optional_units(trade, "liquidation_price", price_scale),
+        "stop_loss_price": optional_units(trade, "stop_loss_price", price_scale),
+        "take_profit_price": optional_units(trade, "take_profit_price", price_scale),
+        "price_scale": price_scale,
+        "status": status,
+        "exit_price": optional_units(trade, "exit_price", price_scale),
+        "pnl": optional_units(trade, "pnl", USD_SCALE),
+        "total_return": optional_units(trade, "total_return", USD_SCALE),
+        "opened_at": ms_to_ts(trade.opened_at_ms or event.ts_ms),
+        "closed_at": closed_at,
+        "open_order_id": (event.order_id or None) if kind == "OPENED" else None,
+        "close_order_id": (event.order_id or None) if kind in CLOSING_KINDS else None,
+        "last_event_seq": event.event_seq,
+    }
+
+
+def upsert_trade(values: dict[str, Any]) -> Insert:
+    stmt = insert(trades).values(**values)
+    new = stmt.excluded
+    newer = new.last_event_seq > trades.c.last_event_seq
+    assignments: dict[str, Any] = {
+        name: case((newer, new[name]), else_=trades.c[name]) for name in _STATE_COLUMNS
+    }
+    for name in _ORDER_ID_COLUMNS:
+        assignments[name] = func.coalesce(trades.c[name], new[name])
+    return stmt.on_conflict_do_update(index_elements=[trades.c.trade_id], set_=assignments)
+
+
+def insert_ledger(values: dict[str, Any]) -> Insert:
+    """Returns the event_seq only when the row is new: the exactly-once gate."""
+    return (
+        insert(trade_events)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[trade_events.c.event_seq])
+        .returning(trade_events.c.event_seq)
+    )

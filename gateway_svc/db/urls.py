@@ -1,0 +1,43 @@
+"""One spelling of the database URL for SQLAlchemy, whatever form the operator gave.
+
+DATABASE_URL may be a libpq URL (`postgresql://user@host/db`, `postgres://...`, Unix sockets as
+`?host=/dir`), a SQLAlchemy URL with another driver, or a libpq key=value string. SQLAlchemy
+picks its driver from the URL scheme, so everything becomes `postgresql+psycopg://`.
+"""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import URL, make_url
+
+DRIVER = "postgresql+psycopg"
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The URL with the psycopg 3 driver; the password stays in (the caller needs it)."""
+    raw = database_url.strip()
+    if not raw:
+        raise ValueError("database URL is empty")
+    url = make_url(raw) if "://" in raw else _from_keyword_dsn(raw)
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: scheme {url.drivername!r}")
+    return url.set(drivername=DRIVER).render_as_string(hide_password=False)
+
+
+def _from_keyword_dsn(dsn: str) -> URL:
+    """`host=/tmp dbname=x user=y` -> URL; libpq parses it, so quoting rules are libpq's."""
+    try:
+        params = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    except Exception as exc:  # psycopg.ProgrammingError for bad syntax
+        raise ValueError(f"not a database URL or libpq connection string: {exc}") from None
+    port = params.pop("port", None)
+    return URL.create(
+        DRIVER,
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=None,
+        port=int(port) if port else None,
+        database=params.pop("dbname", None),
+        # host stays a query parameter: it may be a socket directory or a host list.
+        query=params,
+    )

@@ -1,0 +1,58 @@
+"""1m candles from ask prices, and coarser candles aggregated from them, in exact integers."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_svc.db import CandleRow, Database
+from tests.db.factories import FIRST_MINUTE, MINUTE_MS, SECOND_MINUTE, T0_MS, tick
+
+
+async def test_one_minute_and_five_minute_candles(db: Database) -> None:
+    await db.record_ticks(FIRST_MINUTE[:2])
+    await db.record_ticks(FIRST_MINUTE[2:] + SECOND_MINUTE)
+    await db.record_ticks([tick(T0_MS, 50_000_000, asset="ETH_USDC")])  # another asset
+
+    one_minute = await db.list_candles("SOL_USDC", 60, None, None)
+    assert one_minute == [
+        CandleRow(T0_MS, 236_140_000, 237_000_000, 235_500_000, 236_000_000, 6),
+        CandleRow(T0_MS + MINUTE_MS, 236_100_000, 238_500_000, 236_100_000, 236_900_000, 6),
+    ]
+    five_minutes = await db.list_candles("SOL_USDC", 300, None, None)
+    assert five_minutes == [
+        CandleRow(T0_MS, 236_140_000, 238_500_000, 235_500_000, 236_900_000, 6),
+    ]
+
+
+async def test_replayed_and_reordered_batches_give_the_same_candles(db: Database) -> None:
+    await db.record_ticks(SECOND_MINUTE)
+    await db.record_ticks(FIRST_MINUTE[2:])
+    await db.record_ticks(FIRST_MINUTE[:2])  # a late batch claimed from a dead consumer
+    await db.record_ticks(FIRST_MINUTE)  # and a replay
+    one_minute = await db.list_candles("SOL_USDC", 60, None, None)
+    assert one_minute[0] == CandleRow(T0_MS, 236_140_000, 237_000_000, 235_500_000, 236_000_000, 6)
+    assert one_minute[1].close == 236_900_000
+
+
+async def test_time_range_and_limit(db: Database) -> None:
+    await db.record_ticks([tick(T0_MS + i * MINUTE_MS, 100_000_000 + i) for i in range(12)])
+    # A range inside a 5m bucket still returns that whole bucket.
+    ranged = await db.list_candles("SOL_USDC", 300, T0_MS + 2 * MINUTE_MS, T0_MS + 6 * MINUTE_MS)
+    assert [(c.time_ms, c.open, c.close) for c in ranged] == [
+        (T0_MS, 100_000_000, 100_000_004),
+        (T0_MS + 5 * MINUTE_MS, 100_000_005, 100_000_009),
+    ]
+    newest = await db.list_candles("SOL_USDC", 60, None, None, limit=3)
+    assert [c.open for c in newest] == [100_000_009, 100_000_010, 100_000_011]
+    from_start = await db.list_candles("SOL_USDC", 60, T0_MS, None, limit=2)
+    assert [c.open for c in from_start] == [100_000_000, 100_000_001]
+    assert len(await db.list_candles("SOL_USDC", 3600, None, None)) == 1
+    assert await db.list_candles("BTC_USDC", 60, None, None) == []
+
+
+async def test_unusable_ticks_are_skipped_and_bad_intervals_rejected(db: Database) -> None:
+    too_precise = tick(T0_MS, 236_140_000_1, scale=7)  # 7 decimals for a 6-decimal asset
+    await db.record_ticks([too_precise, tick(T0_MS, 1, asset="DOGE_USDC")])
+    assert await db.list_candles("SOL_USDC", 60, None, None) == []
+    with pytest.raises(ValueError):
+        await db.list_candles("SOL_USDC", 120, None, None)

@@ -1,0 +1,151 @@
+"""The event persister against real Redis and Postgres: drained, claimed, replayed, survived."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psycopg
+import redis.asyncio as aioredis
+
+from gateway_svc.db import Database
+from gateway_svc.persister import EventPersister
+from mesh.embedded import EmbeddedRedis
+from mesh.streams import EVENT_GROUP, EVENTS, PAYLOAD, connect, ensure_group
+from tests.db.factories import closed, opened
+from tests.db.helpers import count, running, wait_until
+
+EVENTS_SQL = "SELECT count(*) FROM trade_events"
+CLOSED_SQL = "SELECT count(*) FROM trades WHERE status = 'CLOSED'"
+
+
+def _lifecycles(trades: int, first_seq: int = 1) -> list[bytes]:
+    """OPENED then CLOSED for each trade, as the engine would publish them."""
+    payloads = []
+    for i in range(trades):
+        seq = first_seq + 2 * i
+        payloads.append(opened(seq, f"t{seq}").SerializeToString())
+        payloads.append(closed(seq + 1, f"t{seq}").SerializeToString())
+    return payloads
+
+
+async def _publish(client: aioredis.Redis, payloads: list[bytes]) -> None:
+    for payload in payloads:
+        await client.xadd(EVENTS, {PAYLOAD: payload})
+
+
+async def _pending(client: aioredis.Redis) -> int:
+    return int((await client.xpending(EVENTS, EVENT_GROUP))["pending"])
+
+
+def _persister(client: aioredis.Redis, db: Database, **kwargs: float) -> EventPersister:
+    options = {"claim_idle_ms": 30_000, "block_ms": 50, **kwargs}
+    return EventPersister(client, db, "gw-test", **options)  # type: ignore[arg-type]
+
+
+async def test_drains_the_stream_into_rows(redis_url: str, db: Database, migrated_url: str) -> None:
+    client = connect(redis_url)
+    await _publish(client, _lifecycles(5))
+    persister = _persister(client, db, batch_size=3)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 10)
+    assert persister.written == 10 and persister.dead_lettered == 0
+    assert count(migrated_url, EVENTS_SQL) == 10
+    assert count(migrated_url, CLOSED_SQL) == 5
+    assert await _pending(client) == 0
+    await client.aclose()
+
+
+async def test_claims_a_dead_consumers_entries_once_and_replays_write_nothing(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    await ensure_group(client, EVENTS, EVENT_GROUP)
+    await _publish(client, _lifecycles(3))
+    # A consumer that read four entries and died before acking them.
+    taken = await client.xreadgroup(EVENT_GROUP, "crashed", {EVENTS: ">"}, count=4)
+    assert len(taken[0][1]) == 4
+
+    persister = _persister(client, db, claim_idle_ms=100, claim_every_s=0.05)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 6)
+    assert persister.claimed == 4
+    assert persister.written == 6 and persister.duplicates == 0
+    assert count(migrated_url, EVENTS_SQL) == 6
+    assert count(migrated_url, CLOSED_SQL) == 3
+    assert await _pending(client) == 0
+
+    # Replay every entry from the start of the stream: all are known, none is written again.
+    await client.xgroup_setid(EVENTS, EVENT_GROUP, "0")
+    replay = _persister(client, db)
+    async with running(replay):
+        await wait_until(lambda: replay.acked == 6)
+    assert replay.written == 0 and replay.duplicates == 6
+    assert count(migrated_url, EVENTS_SQL) == 6
+    await client.aclose()
+
+
+async def test_malformed_entries_are_dead_lettered_and_acked(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    await client.xadd(EVENTS, {PAYLOAD: b"\xff\xff not protobuf"})
+    await client.xadd(EVENTS, {b"other": b"no payload field"})
+    await _publish(client, _lifecycles(1))
+    persister = _persister(client, db)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 4)
+    assert persister.written == 2 and persister.dead_lettered == 2
+    dead = await client.xrange(f"{EVENTS}_dead")
+    assert [fields[PAYLOAD] for _, fields in dead] == [b"\xff\xff not protobuf", b""]
+    assert all(fields[b"error"] for _, fields in dead)
+    assert await _pending(client) == 0
+    assert count(migrated_url, EVENTS_SQL) == 2
+    await client.aclose()
+
+
+async def test_nothing_is_acked_while_postgres_cannot_write(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    persister = _persister(client, db)
+    async with running(persister):
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE trade_events RENAME TO trade_events_away")
+        await _publish(client, _lifecycles(1))
+        await asyncio.sleep(0.5)
+        assert persister.acked == 0 and await _pending(client) == 2
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE trade_events_away RENAME TO trade_events")
+        await wait_until(lambda: persister.acked == 2)
+
+        # Every server connection dropped (a Postgres restart): the next event still lands.
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        await _publish(client, _lifecycles(1, first_seq=3))
+        await wait_until(lambda: persister.acked == 4)
+    assert count(migrated_url, EVENTS_SQL) == 4
+    await client.aclose()
+
+
+async def test_survives_redis_going_away(tmp_path: Path, db: Database, migrated_url: str) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    client = connect(server.start())
+    try:
+        persister = _persister(client, db)
+        async with running(persister) as task:
+            await _publish(client, _lifecycles(1))
+            await wait_until(lambda: persister.acked == 2)
+            server.stop()
+            await asyncio.sleep(0.5)  # the persister is retrying now
+            assert not task.done()
+            server.start()
+            await _publish(client, _lifecycles(1, first_seq=3))
+            await wait_until(lambda: persister.acked == 4)
+        assert count(migrated_url, EVENTS_SQL) == 4
+    finally:
+        await client.aclose()
+        server.stop()
