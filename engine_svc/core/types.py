@@ -99,7 +99,13 @@ class CloseTrade:
 
 
 CommandBody = (
-    CreateAccount | GetUsdBalance | GetBalance | GetOpenTrades | GetAccount | CreateTrade | CloseTrade
+    CreateAccount
+    | GetUsdBalance
+    | GetBalance
+    | GetOpenTrades
+    | GetAccount
+    | CreateTrade
+    | CloseTrade
 )
 MUTATING = (CreateAccount, CreateTrade, CloseTrade)
 """Bodies that change state: journaled, and remembered by order_id for idempotency."""

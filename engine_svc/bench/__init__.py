@@ -1,0 +1,1 @@
+"""Benchmarks of the engine service; `python -m engine_svc.bench` runs them."""

@@ -1,0 +1,371 @@
+"""The engine: one deterministic state machine over accounts, positions and prices.
+
+Inputs are commands and ticks; outputs are responses and trade events. Everything that
+decides an outcome (ids, time, order of application) arrives with the input, so replaying the
+same inputs into a fresh engine gives the same state and the same `state_hash()`.
+
+`seq` counts journaled inputs: every mutating command (accepted or rejected, since its answer
+is remembered) and every tick. A mutating command whose (user_id, order_id) was already
+answered gets the first response back and changes nothing at all, `seq` included, so a
+journal that holds a retried command replays harmlessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine_svc.core import rules
+from engine_svc.core import snapshot as snapshots
+from engine_svc.core.collector import BULK, collector_paused
+from engine_svc.core.idempotency import OrderMemory
+from engine_svc.core.model import Account, Position, trade_id_for
+from engine_svc.core.money import PPM, capped_pnl
+from engine_svc.core.triggers import TriggerIndex
+from engine_svc.core.types import (
+    INITIAL_USD_BALANCE,
+    MUTATING,
+    AccountCreated,
+    AccountSummary,
+    Balances,
+    CloseTrade,
+    Command,
+    CreateAccount,
+    CreateTrade,
+    EventKind,
+    GetAccount,
+    GetBalance,
+    GetOpenTrades,
+    GetUsdBalance,
+    OpenTrades,
+    Outcome,
+    Price,
+    RejectCode,
+    Rejection,
+    Tick,
+    TradeEvent,
+    TradeStatus,
+    Usd,
+    UsdBalance,
+)
+from engine_svc.core.views import (
+    EVENT_KIND,
+    closed_view,
+    new_closed,
+    new_event,
+    new_opened,
+    new_response,
+    open_view,
+    rejection,
+)
+
+_MUTATING = frozenset(MUTATING)
+_OPENED = EventKind.OPENED
+_CLOSED = TradeStatus.CLOSED
+_LIQUIDATED = TradeStatus.LIQUIDATED
+_STOP_LOSS = TradeStatus.STOP_LOSS
+_TAKE_PROFIT = TradeStatus.TAKE_PROFIT
+
+_Handler = Callable[[Command, Any], Outcome]
+
+
+class Engine:
+    def __init__(
+        self,
+        assets: Mapping[str, int],
+        *,
+        maintenance_margin_ppm: int = 0,
+        max_open_trades_per_user: int = 200,
+        idempotency_window: int = 1_000_000,
+    ) -> None:
+        if not 0 <= maintenance_margin_ppm < PPM:
+            raise ValueError(
+                f"maintenance_margin_ppm must be in [0, {PPM}), got {maintenance_margin_ppm}"
+            )
+        if max_open_trades_per_user < 1:
+            raise ValueError("max_open_trades_per_user must be >= 1")
+        for asset, decimals in assets.items():
+            if decimals < 0:
+                raise ValueError(f"{asset}: decimals must be >= 0, got {decimals}")
+        self.assets: dict[str, int] = dict(assets)
+        """Asset name -> price decimals."""
+        self.maintenance_margin_ppm = maintenance_margin_ppm
+        self.max_open_trades_per_user = max_open_trades_per_user
+        self.seq = 0
+        """Journaled inputs applied so far: mutating commands and ticks."""
+        self.event_seq = 0
+        self.next_pos_id = 1
+        self.accounts: dict[str, Account] = {}
+        self.positions: dict[int, Position] = {}
+        """Open positions by internal id, in open order."""
+        self.trades: dict[str, Position] = {}
+        """Open positions by trade id."""
+        self.prices: dict[str, tuple[Price, Price]] = {}
+        """Last (bid, ask) per asset."""
+        self.triggers: dict[str, TriggerIndex] = {asset: TriggerIndex() for asset in assets}
+        self.orders = OrderMemory(idempotency_window)
+        self._answers = self.orders.answers
+        self._mutators: dict[type, _Handler] = {
+            CreateAccount: self._create_account,
+            CreateTrade: self._create_trade,
+            CloseTrade: self._close_trade,
+        }
+        self._queries: dict[type, _Handler] = {
+            GetUsdBalance: self._usd_balance,
+            GetBalance: self._balances,
+            GetOpenTrades: self._open_trades,
+            GetAccount: self._account_summary,
+        }
+
+    # ---- public API -------------------------------------------------------------------------
+
+    @staticmethod
+    def is_mutating(command: Command) -> bool:
+        return isinstance(command.body, MUTATING)
+
+    def price(self, asset: str) -> tuple[Price, Price] | None:
+        return self.prices.get(asset)
+
+    def execute(self, command: Command) -> Outcome:
+        kind = type(command.body)
+        if kind in _MUTATING:
+            key = (command.user_id, command.order_id)
+            if key in self._answers:
+                return Outcome(self.orders.recall(key), [])
+            self.seq += 1
+            outcome = self._mutators[kind](command, command.body)
+            self.orders.remember(key, outcome.response)  # type: ignore[arg-type]
+            return outcome
+        handler = self._queries.get(kind)
+        if handler is None:
+            raise TypeError(f"not a command body: {kind.__name__}")
+        return handler(command, command.body)
+
+    def apply_tick(self, tick: Tick) -> list[TradeEvent]:
+        """Record the asset's new price and close every position the tick crosses.
+
+        A tick for an asset the engine does not trade is counted (it was journaled) and
+        otherwise ignored. Non-positive prices are a broken edge and raise before any change.
+        """
+        bid, ask = tick.bid, tick.ask
+        if bid <= 0 or ask <= 0:
+            raise ValueError(f"tick for {tick.asset} with non-positive price: {bid}/{ask}")
+        self.seq += 1
+        index = self.triggers.get(tick.asset)
+        if index is None:
+            return []
+        self.prices[tick.asset] = (bid, ask)
+        losses, profits = index.take_crossed(bid, ask)
+        if not losses and not profits:
+            return []
+        if len(losses) + len(profits) < BULK:
+            return self._settle(index, losses, profits, bid, ask, tick.ts_us // 1000)
+        with collector_paused():
+            return self._settle(index, losses, profits, bid, ask, tick.ts_us // 1000)
+
+    def _settle(
+        self,
+        index: TriggerIndex,
+        losses: list[int],
+        profits: list[int],
+        bid: int,
+        ask: int,
+        ts_ms: int,
+    ) -> list[TradeEvent]:
+        """Close what a tick crossed, in price-path order; its entries are already gone."""
+        events: list[TradeEvent] = []
+        append = events.append
+        positions = self.positions
+        close = self._close
+        for pos_id in losses:
+            pos = positions[pos_id]
+            index.remove_profit(pos)
+            status = _STOP_LOSS if pos.stop_loss is not None else _LIQUIDATED
+            append(close(pos, bid if pos.is_long else ask, status, "", ts_ms))
+        for pos_id in profits:
+            pos = positions[pos_id]
+            index.remove_loss(pos)
+            append(close(pos, bid if pos.is_long else ask, _TAKE_PROFIT, "", ts_ms))
+        return events
+
+    def state_hash(self, include_idempotency: bool = True) -> str:
+        """SHA-256 (hex) of a canonical form of all state that can affect future behaviour.
+
+        With `include_idempotency=False` it leaves out `seq` and the remembered answers,
+        the two things every mutating command changes even when it is rejected.
+        """
+        return snapshots.state_hash(self, include_idempotency)
+
+    def snapshot(self) -> dict[str, Any]:
+        return snapshots.dump(self)
+
+    @classmethod
+    def restore(
+        cls,
+        data: dict[str, Any],
+        assets: Mapping[str, int],
+        *,
+        maintenance_margin_ppm: int = 0,
+        max_open_trades_per_user: int = 200,
+        idempotency_window: int = 1_000_000,
+    ) -> Engine:
+        engine = cls(
+            assets,
+            maintenance_margin_ppm=maintenance_margin_ppm,
+            max_open_trades_per_user=max_open_trades_per_user,
+            idempotency_window=idempotency_window,
+        )
+        snapshots.load(engine, data)
+        return engine
+
+    # ---- mutating commands ------------------------------------------------------------------
+
+    def _reject(self, command: Command, code: RejectCode, message: str) -> Outcome:
+        return Outcome(rejection(command.order_id, self.seq, code, message), [])
+
+    def _missing_account(self, command: Command) -> Outcome:
+        seq = self.seq if isinstance(command.body, MUTATING) else 0
+        message = f"no account for user {command.user_id}"
+        return Outcome(rejection(command.order_id, seq, RejectCode.ACCOUNT_NOT_FOUND, message), [])
+
+    def _create_account(self, command: Command, body: CreateAccount) -> Outcome:
+        user_id = command.user_id
+        if user_id in self.accounts:
+            return self._reject(
+                command, RejectCode.ACCOUNT_EXISTS, f"account for user {user_id} already exists"
+            )
+        self.accounts[user_id] = Account(user_id, command.email, INITIAL_USD_BALANCE)
+        data = AccountCreated(command.email, INITIAL_USD_BALANCE)
+        return Outcome(new_response(command.order_id, self.seq, data, None), [])
+
+    def _create_trade(self, command: Command, body: CreateTrade) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        found = rules.check_trade(self, account, body)
+        if isinstance(found, Rejection):
+            return Outcome(rejection(command.order_id, self.seq, found.code, found.message), [])
+        is_long, entry, liquidation = found
+        order_id = command.order_id
+        trade_id = trade_id_for(command.user_id, order_id)
+        if trade_id in self.trades:
+            # Only after the order memory forgot this order id and it came back while its
+            # first trade is still open: a second trade with the same id would be ambiguous.
+            return self._reject(
+                command,
+                RejectCode.INVALID_ARGUMENT,
+                f"order id {order_id} already opened trade {trade_id}",
+            )
+        pos_id = self.next_pos_id
+        self.next_pos_id = pos_id + 1
+        pos = Position(
+            pos_id,
+            trade_id,
+            account,
+            body.asset,
+            is_long,
+            body.margin,
+            body.leverage,
+            entry,
+            liquidation,
+            body.stop_loss,
+            body.take_profit,
+            command.ts_ms,
+        )
+        account.balance -= body.margin
+        account.open[pos_id] = pos
+        self.positions[pos_id] = pos
+        self.trades[trade_id] = pos
+        self.triggers[body.asset].add(pos)
+        view = open_view(pos)
+        self.event_seq += 1
+        opened = new_event(self.event_seq, _OPENED, view, order_id, command.ts_ms)
+        data = new_opened(account.email, view)
+        return Outcome(new_response(order_id, self.seq, data, None), [opened])
+
+    def _close_trade(self, command: Command, body: CloseTrade) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        pos = self.trades.get(body.trade_id)
+        if pos is None or pos.account is not account:
+            # Someone else's trade must look exactly like one that does not exist.
+            return self._reject(
+                command, RejectCode.TRADE_NOT_FOUND, f"trade {body.trade_id} not found"
+            )
+        quote = self.prices.get(pos.asset)
+        if quote is None:
+            return self._reject(
+                command, RejectCode.PRICE_UNAVAILABLE, f"no price yet for {pos.asset}"
+            )
+        self.triggers[pos.asset].remove(pos)
+        closed = self._close(
+            pos, quote[0] if pos.is_long else quote[1], _CLOSED, command.order_id, command.ts_ms
+        )
+        view = closed.trade
+        data = new_closed(account.email, view, view.total_return)  # type: ignore[arg-type]
+        return Outcome(new_response(command.order_id, self.seq, data, None), [closed])
+
+    def _close(
+        self, pos: Position, price: int, status: TradeStatus, order_id: str, ts_ms: int
+    ) -> TradeEvent:
+        """Settle a position whose trigger entries are already gone, and emit its event."""
+        pos.finish(status)
+        margin = pos.margin
+        realized = capped_pnl(pos.is_long, margin, pos.leverage, pos.entry, price)
+        total = margin + realized
+        account = pos.account
+        account.balance += total
+        del account.open[pos.pos_id]
+        del self.positions[pos.pos_id]
+        del self.trades[pos.trade_id]
+        self.event_seq += 1
+        view = closed_view(pos, price, realized, total, ts_ms)
+        return new_event(self.event_seq, EVENT_KIND[status], view, order_id, ts_ms)
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def _usd_balance(self, command: Command, body: GetUsdBalance) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        data = UsdBalance(account.email, Usd(account.balance))
+        return Outcome(new_response(command.order_id, 0, data, None), [])
+
+    def _balances(self, command: Command, body: GetBalance) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        data = Balances(account.email, {"USD": Usd(account.balance)})
+        return Outcome(new_response(command.order_id, 0, data, None), [])
+
+    def _unrealized(self, pos: Position) -> int:
+        """What closing now would realize: at the close-side price, capped at -margin."""
+        bid, ask = self.prices[pos.asset]
+        price = bid if pos.is_long else ask
+        return capped_pnl(pos.is_long, pos.margin, pos.leverage, pos.entry, price)
+
+    def _open_trades(self, command: Command, body: GetOpenTrades) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        views = [open_view(pos, self._unrealized(pos)) for pos in account.open.values()]
+        return Outcome(new_response(command.order_id, 0, OpenTrades(views), None), [])
+
+    def _account_summary(self, command: Command, body: GetAccount) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        used = sum(pos.margin for pos in account.open.values())
+        unrealized = sum(self._unrealized(pos) for pos in account.open.values())
+        equity = account.balance + used + unrealized
+        data = AccountSummary(
+            email=account.email,
+            balance=Usd(account.balance),
+            equity=Usd(equity),
+            used_margin=Usd(used),
+            free_margin=Usd(account.balance),
+            margin_level_ppm=equity * PPM // used if used else None,
+            unrealized_pnl=Usd(unrealized),
+        )
+        return Outcome(new_response(command.order_id, 0, data, None), [])
