@@ -1,0 +1,72 @@
+"""A running mesh for end-to-end tests: migrated database, SMTP catcher, engine, gateway,
+and a poller replaying a file of opening prices."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway_svc.db.migrate import upgrade_to_head
+from tests.e2e.harness import MailCatcher, Mesh, write_replay
+
+OPENING_PRICES = [
+    (0, "SOL_USDC", "235.90", "235.95"),
+    (0, "ETH_USDC", "3001.10", "3001.11"),
+    (0, "BTC_USDC", "90012.6", "90012.7"),
+]
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    catcher = MailCatcher()
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def mesh(redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher) -> Iterator[Mesh]:
+    upgrade_to_head(database_url)
+    running = Mesh(redis_url, database_url, tmp_path, mail.port)
+    opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
+    try:
+        running.start("engine")
+        running.wait_log("engine", "engine ready")
+        running.start("gateway")
+        running.start("poller", POLLER_SOURCE=f"replay:{opening}")
+        running.wait_http()
+        wait_for_price(running, "SOL_USDC", "235950000")
+        yield running
+    finally:
+        running.stop_all()
+
+
+def wait_for_price(mesh: Mesh, asset: str, ask_units: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{mesh.base_url}/api/v1/price", params={"asset": asset})
+        last = response.text
+        if response.status_code == 200 and response.json()["price"] == ask_units:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"price of {asset} never reached {ask_units}: {last}")
+
+
+def sign_in(mesh: Mesh, mail: MailCatcher, email: str) -> httpx.Client:
+    """Sign up through the REST API and follow the mailed link; returns a client with the
+    session cookie."""
+    client = httpx.Client(base_url=mesh.base_url, timeout=15)
+    response = client.post("/api/v1/user/signup", json={"email": email})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "successfully sent email"}
+    link = mail.link_for(email)
+    landing = client.get(link.replace("http://localhost:3005", mesh.base_url), follow_redirects=False)
+    assert landing.status_code in (302, 303, 307), landing.text
+    assert landing.headers["location"] == f"{mesh.base_url}/"
+    assert "authToken" in client.cookies
+    return client

@@ -1,0 +1,133 @@
+"""The exchange as a trader meets it through REST: sign up by mail, trade, close, and see
+every number (SPEC section 4) and every row in Postgres; SL, TP and liquidation driven by a
+replay file."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.e2e.conftest import sign_in, wait_for_price
+from tests.e2e.harness import MailCatcher, Mesh, write_replay
+from tests.e2e.money import liquidation_price, pnl
+
+
+def engine(client: httpx.Client, command: str, **body: object) -> dict:  # type: ignore[type-arg]
+    response = client.post("/api/v1/engine", json={"command": command, **body})
+    envelope = response.json()
+    assert envelope["success"] is True, envelope
+    assert response.status_code == 200
+    assert envelope["engineResponse"]["status"] == "success"
+    return envelope["engineResponse"]["data"]  # type: ignore[no-any-return]
+
+
+def num(value: object) -> Decimal:
+    return Decimal(str(value))
+
+
+def wait_rows(database_url: str, sql: str, args: tuple[object, ...], count: int,
+              timeout_s: float = 20.0) -> list[tuple[object, ...]]:
+    deadline = time.monotonic() + timeout_s
+    rows: list[tuple[object, ...]] = []
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(sql, args).fetchall()
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} rows from {sql!r}, got {rows}")
+
+
+def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
+    client = sign_in(mesh, mail, "alice@example.com")
+    assert engine(client, "GET_USD_BALANCE")["usdBalance"] == 5000
+
+    opened = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
+                    leverage=100, stopLossPrice=230, takeProfitPrice=250)
+    assert num(opened["entryPrice"]) == Decimal("235.95")  # a LONG opens at the ask
+    assert num(opened["liquidationPrice"]) == liquidation_price("LONG", Decimal("235.95"), 100, 6)
+    assert opened["leverage"] == 10 and num(opened["margin"]) == 100
+    assert num(opened["stopLossPrice"]) == 230 and num(opened["takeProfitPrice"]) == 250
+    trade_id = opened["tradeId"]
+
+    listed = client.get("/api/v1/trades/open").json()["trades"]
+    assert [t["tradeId"] for t in listed] == [trade_id]
+    assert num(listed[0]["unrealizedPnl"]) == pnl("LONG", Decimal(100), 100, Decimal("235.95"),
+                                                   Decimal("235.90"))
+    assert engine(client, "GET_USD_BALANCE")["usdBalance"] == 4900
+
+    closed = engine(client, "CLOSE_TRADE", tradeId=trade_id)
+    expected_pnl = pnl("LONG", Decimal(100), 100, Decimal("235.95"), Decimal("235.90"))
+    assert num(closed["closePrice"]) == Decimal("235.90")  # and closes at the bid
+    assert num(closed["pnl"]) == expected_pnl
+    assert num(closed["totalReturn"]) == 100 + expected_pnl
+    assert num(closed["marginReturned"]) == 100 + expected_pnl
+    assert num(engine(client, "GET_USD_BALANCE")["usdBalance"]) == 5000 + expected_pnl
+    assert client.get("/api/v1/trades/open").json()["trades"] == []
+
+    # Closing it again is a clean 404; nothing changes.
+    again = client.post("/api/v1/engine", json={"command": "CLOSE_TRADE", "tradeId": trade_id})
+    assert again.status_code == 404 and again.json()["success"] is False
+
+    rows = wait_rows(mesh.database_url, "SELECT status, pnl, exit_price FROM trades WHERE trade_id = %s",
+                     (trade_id,), 1)
+    assert rows[0][0] == "CLOSED"
+    assert Decimal(rows[0][1]) / 10_000 == expected_pnl
+    orders = wait_rows(mesh.database_url, "SELECT command, status FROM orders ORDER BY created_at", (), 5)
+    assert ("CREATE_TRADE", "success") in orders and ("CLOSE_TRADE", "success") in orders
+    assert ("CLOSE_TRADE", "error") in orders
+    history = client.get("/api/v1/orders").json()["orders"]
+    assert len(history) == len(orders)
+    closed_list = client.get("/api/v1/trades/closed").json()["trades"]
+    assert closed_list[0]["tradeId"] == trade_id and closed_list[0]["status"] == "CLOSED"
+
+
+def test_stop_loss_take_profit_and_liquidation_from_a_replay(
+    mesh: Mesh, mail: MailCatcher, tmp_path: Path
+) -> None:
+    client = sign_in(mesh, mail, "bob@example.com")
+    take = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
+                  leverage=100, takeProfitPrice=240)
+    stop = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
+                  leverage=100, stopLossPrice=230)
+    short = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="SHORT", margin=50,
+                   leverage=1000)
+    assert num(short["entryPrice"]) == Decimal("235.90")  # a SHORT opens at the bid
+    assert num(short["liquidationPrice"]) == liquidation_price("SHORT", Decimal("235.90"), 1000, 6)
+
+    # The take profit is above the price: the next tick below it must not fire it.
+    moves = write_replay(tmp_path / "moves.csv", [
+        (0, "SOL_USDC", "236.00", "236.05"),
+        (50, "SOL_USDC", "241.00", "241.05"),
+        (100, "SOL_USDC", "229.00", "229.05"),
+    ])
+    mesh.stop("poller")
+    mesh.start("poller", POLLER_SOURCE=f"replay:{moves}", POLLER_REPLAY_SPEED="1")
+    wait_for_price(mesh, "SOL_USDC", "229050000")
+
+    deadline = time.monotonic() + 20
+    closed: dict[str, dict] = {}  # type: ignore[type-arg]
+    while time.monotonic() < deadline and len(closed) < 3:
+        closed = {t["tradeId"]: t for t in client.get("/api/v1/trades/closed").json()["trades"]}
+        time.sleep(0.2)
+    assert set(closed) == {take["tradeId"], stop["tradeId"], short["tradeId"]}
+
+    tp = closed[take["tradeId"]]
+    assert tp["status"] == "TAKE_PROFIT" and num(tp["exitPrice"]) == Decimal("241.00")
+    assert num(tp["pnl"]) == pnl("LONG", Decimal(100), 100, Decimal("235.95"), Decimal("241.00"))
+    liq = closed[short["tradeId"]]
+    assert liq["status"] == "LIQUIDATED" and num(liq["exitPrice"]) == Decimal("241.05")
+    assert num(liq["pnl"]) == -50 and num(liq["totalReturn"]) == 0  # loss capped at the margin
+    sl = closed[stop["tradeId"]]
+    assert sl["status"] == "STOP_LOSS" and num(sl["exitPrice"]) == Decimal("229.00")
+    assert num(sl["pnl"]) == pnl("LONG", Decimal(100), 100, Decimal("235.95"), Decimal("229.00"))
+
+    balance = num(engine(client, "GET_USD_BALANCE")["usdBalance"])
+    assert balance == 5000 + num(tp["pnl"]) + num(liq["pnl"]) + num(sl["pnl"])
+    events = wait_rows(mesh.database_url, "SELECT kind FROM trade_events ORDER BY event_seq", (), 6)
+    assert sorted(k for (k,) in events) == sorted(
+        ["OPENED", "OPENED", "OPENED", "TAKE_PROFIT", "LIQUIDATED", "STOP_LOSS"])
