@@ -100,8 +100,10 @@ class Mesh:
         env.update(overrides)
         return env
 
-    def start(self, service: str, **env: str) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{service}.log").open("ab")
+    def start(self, service: str, name: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """Start `service` (engine, gateway, poller) under `name` (default: the service)."""
+        name = name or service
+        log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "mesh.cli", service],
             cwd=REPO_ROOT,
@@ -109,7 +111,7 @@ class Mesh:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.processes[service] = process
+        self.processes[name] = process
         return process
 
     def stop(self, service: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
@@ -129,19 +131,20 @@ class Mesh:
         path = self.workdir / f"{service}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def wait_http(self, timeout_s: float = 30.0) -> None:
+    def wait_http(self, timeout_s: float = 30.0, base_url: str | None = None,
+                  name: str = "gateway") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            gateway = self.processes.get("gateway")
+            gateway = self.processes.get(name)
             if gateway is not None and gateway.poll() is not None:
-                raise AssertionError(f"gateway exited:\n{self.log('gateway')[-3000:]}")
+                raise AssertionError(f"{name} exited:\n{self.log(name)[-3000:]}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base_url or self.base_url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"gateway not healthy:\n{self.log('gateway')[-3000:]}")
+        raise AssertionError(f"{name} not healthy:\n{self.log(name)[-3000:]}")
 
     def wait_log(self, service: str, needle: str, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -1,0 +1,151 @@
+"""The same exchange through gRPC; two gateways on one Redis; bad input reaches nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlparse
+
+import grpc
+import httpx
+import psycopg
+import pytest
+import redis
+from exchange.v1 import (
+    auth_service_pb2,
+    auth_service_pb2_grpc,
+    exchange_service_pb2,
+    exchange_service_pb2_grpc,
+    types_pb2,
+)
+
+from mesh import streams
+from mesh.embedded import free_port
+from tests.e2e.conftest import sign_in
+from tests.e2e.harness import MailCatcher, Mesh
+
+
+def _decimal(units: int, scale: int) -> types_pb2.Decimal:
+    return types_pb2.Decimal(units=units, scale=scale)
+
+
+async def test_trade_through_grpc(mesh: Mesh, mail: MailCatcher) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.grpc_port}") as channel:
+        auth = auth_service_pb2_grpc.AuthServiceStub(channel)
+        exchange = exchange_service_pb2_grpc.ExchangeServiceStub(channel)
+        await auth.RequestSignInLink(
+            auth_service_pb2.RequestSignInLinkRequest(email="grpc@example.com", signup=True))
+        link = await asyncio.to_thread(mail.link_for, "grpc@example.com")
+        token = parse_qs(urlparse(link).query)["token"][0]
+        session = await auth.CompleteSignIn(auth_service_pb2.CompleteSignInRequest(token=token))
+        assert session.new_user and session.email == "grpc@example.com"
+        meta = (("authorization", f"Bearer {session.session_token}"),)
+
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await exchange.GetUsdBalance(exchange_service_pb2.GetUsdBalanceRequest())
+        assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        balance = await exchange.GetUsdBalance(exchange_service_pb2.GetUsdBalanceRequest(),
+                                               metadata=meta)
+        assert (balance.balance.usd_balance.units, balance.balance.usd_balance.scale) == (
+            50_000_000, 4)
+        created = await exchange.CreateTrade(exchange_service_pb2.CreateTradeRequest(
+            asset="SOL_USDC", direction=types_pb2.DIRECTION_SHORT, margin=_decimal(1_000_000, 4),
+            leverage=1000), metadata=meta)
+        trade = created.opened.trade
+        assert (trade.entry_price.units, trade.entry_price.scale) == (235_900_000, 6)
+        assert trade.liquidation_price.units == 238_259_000  # ceil(235.90 * 1.01)
+        listed = await exchange.ListOpenTrades(exchange_service_pb2.ListOpenTradesRequest(),
+                                               metadata=meta)
+        assert [t.trade_id for t in listed.trades] == [trade.trade_id]
+
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await exchange.CreateTrade(exchange_service_pb2.CreateTradeRequest(
+                asset="SOL_USDC", direction=types_pb2.DIRECTION_LONG,
+                margin=_decimal(123_456, 5), leverage=10), metadata=meta)
+        assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "margin" in (invalid.value.details() or "")
+
+        closed = await exchange.CloseTrade(
+            exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta)
+        # SHORT closes at the ask: N = 100 USD * 100x, pnl = floor(N * (235.90 - 235.95) / 235.90)
+        expected = (1_000_000 * 1000 * (235_900_000 - 235_950_000)) // (10 * 235_900_000)
+        assert closed.closed.trade.pnl.units == expected == -21_196
+        assert closed.closed.trade.exit_price.units == 235_950_000
+
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await exchange.CloseTrade(
+                exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        trailing = dict(missing.value.trailing_metadata() or ())
+        assert trailing.get("x-error-code", "").endswith("TRADE_NOT_FOUND")
+
+        stream = exchange.StreamPrices(exchange_service_pb2.StreamPricesRequest(assets=["SOL_USDC"]))
+        first = await asyncio.wait_for(stream.read(), timeout=10)
+        stream.cancel()
+        assert first.tick.asset == "SOL_USDC" and first.tick.ask.units > 0
+
+
+def test_two_gateways_each_get_their_own_answers(mesh: Mesh, mail: MailCatcher) -> None:
+    second_http, second_grpc = free_port(), free_port()
+    second_url = f"http://127.0.0.1:{second_http}"
+    mesh.start("gateway", name="gateway2", HTTP_PORT=str(second_http), GRPC_PORT=str(second_grpc))
+    mesh.wait_http(base_url=second_url, name="gateway2")
+    client = sign_in(mesh, mail, "twin@example.com")
+    cookie = client.cookies["authToken"]
+
+    def call(i: int) -> tuple[int, dict]:  # type: ignore[type-arg]
+        base = mesh.base_url if i % 2 else second_url
+        body = {"command": "CREATE_TRADE", "asset": "ETH_USDC", "direction": "LONG",
+                "margin": 1 + i, "leverage": 20}
+        response = httpx.post(f"{base}/api/v1/engine", json=body,
+                              cookies={"authToken": cookie}, timeout=15)
+        return i, response.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(40)))
+    for i, envelope in results:
+        assert envelope["success"] is True, envelope
+        assert envelope["engineResponse"]["data"]["margin"] == 1 + i  # its own answer
+    assert len({e["orderId"] for _, e in results}) == 40
+    log_one, log_two = mesh.log("gateway"), mesh.log("gateway2")
+    assert "ENGINE_TIMEOUT" not in log_one + log_two
+
+
+BAD_REQUESTS = [
+    ("malformed JSON", b'{"command": "CREATE_TRADE",', True, 400),
+    ("wrong type", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":"ten"}', True, 400),
+    ("unknown command", b'{"command":"WITHDRAW_ALL"}', True, 400),
+    ("unknown asset", b'{"command":"CREATE_TRADE","asset":"DOGE_USDC","direction":"LONG","margin":10}', True, 400),
+    ("five decimals", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":0.00001}', True, 400),
+    ("NaN", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":NaN}', True, 400),
+    ("huge number", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":1e999999}', True, 400),
+    ("oversize body", b'{"command":"GET_BALANCE","pad":"' + b"x" * 100_000 + b'"}', True, 413),
+    ("no token", b'{"command":"GET_BALANCE"}', False, 401),
+]
+
+
+def test_bad_input_reaches_nothing(mesh: Mesh, mail: MailCatcher) -> None:
+    client = sign_in(mesh, mail, "carol@example.com")
+    cookie = client.cookies["authToken"]
+    stream = redis.Redis.from_url(mesh.redis_url)
+    commands_before = stream.xlen(streams.COMMANDS)
+    with psycopg.connect(mesh.database_url) as conn:
+        orders_before = conn.execute("SELECT count(*) FROM orders").fetchone()
+    for label, body, with_cookie, status in BAD_REQUESTS:
+        response = httpx.post(
+            f"{mesh.base_url}/api/v1/engine", content=body,
+            headers={"content-type": "application/json"},
+            cookies={"authToken": cookie} if with_cookie else None, timeout=15,
+        )
+        assert response.status_code == status, (label, response.text)
+        envelope = response.json()
+        assert envelope["success"] is False and envelope["engineResponse"]["status"] == "error", label
+        assert envelope["error"], label
+    forged = cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
+    response = httpx.post(f"{mesh.base_url}/api/v1/engine", json={"command": "GET_BALANCE"},
+                          cookies={"authToken": forged}, timeout=15)
+    assert response.status_code == 401
+    assert stream.xlen(streams.COMMANDS) == commands_before
+    with psycopg.connect(mesh.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == orders_before
