@@ -65,7 +65,9 @@ def sign_in(mesh: Mesh, mail: MailCatcher, email: str) -> httpx.Client:
     assert response.status_code == 200, response.text
     assert response.json() == {"message": "successfully sent email"}
     link = mail.link_for(email)
-    landing = client.get(link.replace("http://localhost:3005", mesh.base_url), follow_redirects=False)
+    landing = client.get(
+        link.replace("http://localhost:3005", mesh.base_url), follow_redirects=False
+    )
     assert landing.status_code in (302, 303, 307), landing.text
     assert landing.headers["location"] == f"{mesh.base_url}/"
     assert "authToken" in client.cookies

@@ -30,7 +30,7 @@ class MailCatcher:
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         message = message_from_bytes(envelope.content)
         parts = message.walk() if message.is_multipart() else [message]
         text = "".join(
@@ -131,8 +131,9 @@ class Mesh:
         path = self.workdir / f"{service}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def wait_http(self, timeout_s: float = 30.0, base_url: str | None = None,
-                  name: str = "gateway") -> None:
+    def wait_http(
+        self, timeout_s: float = 30.0, base_url: str | None = None, name: str = "gateway"
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             gateway = self.processes.get(name)

@@ -124,7 +124,7 @@ def test_kill_9_under_load_loses_nothing(redis_url: str, tmp_path: Path) -> None
             for order_id in burst:
                 if order_id not in client.answers:
                     client.send(sent[order_id])
-        for order_id, result in client.wait_for(burst).items():
+        for result in client.wait_for(burst).values():
             if result.HasField("trade_opened"):
                 open_ids.append(
                     (result.trade_opened.trade.user_id, result.trade_opened.trade.trade_id)

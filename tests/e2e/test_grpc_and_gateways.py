@@ -34,7 +34,8 @@ async def test_trade_through_grpc(mesh: Mesh, mail: MailCatcher) -> None:
         auth = auth_service_pb2_grpc.AuthServiceStub(channel)
         exchange = exchange_service_pb2_grpc.ExchangeServiceStub(channel)
         await auth.RequestSignInLink(
-            auth_service_pb2.RequestSignInLinkRequest(email="grpc@example.com", signup=True))
+            auth_service_pb2.RequestSignInLinkRequest(email="grpc@example.com", signup=True)
+        )
         link = await asyncio.to_thread(mail.link_for, "grpc@example.com")
         token = parse_qs(urlparse(link).query)["token"][0]
         session = await auth.CompleteSignIn(auth_service_pb2.CompleteSignInRequest(token=token))
@@ -45,29 +46,46 @@ async def test_trade_through_grpc(mesh: Mesh, mail: MailCatcher) -> None:
             await exchange.GetUsdBalance(exchange_service_pb2.GetUsdBalanceRequest())
         assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-        balance = await exchange.GetUsdBalance(exchange_service_pb2.GetUsdBalanceRequest(),
-                                               metadata=meta)
+        balance = await exchange.GetUsdBalance(
+            exchange_service_pb2.GetUsdBalanceRequest(), metadata=meta
+        )
         assert (balance.balance.usd_balance.units, balance.balance.usd_balance.scale) == (
-            50_000_000, 4)
-        created = await exchange.CreateTrade(exchange_service_pb2.CreateTradeRequest(
-            asset="SOL_USDC", direction=types_pb2.DIRECTION_SHORT, margin=_decimal(1_000_000, 4),
-            leverage=1000), metadata=meta)
+            50_000_000,
+            4,
+        )
+        created = await exchange.CreateTrade(
+            exchange_service_pb2.CreateTradeRequest(
+                asset="SOL_USDC",
+                direction=types_pb2.DIRECTION_SHORT,
+                margin=_decimal(1_000_000, 4),
+                leverage=1000,
+            ),
+            metadata=meta,
+        )
         trade = created.opened.trade
         assert (trade.entry_price.units, trade.entry_price.scale) == (235_900_000, 6)
         assert trade.liquidation_price.units == 238_259_000  # ceil(235.90 * 1.01)
-        listed = await exchange.ListOpenTrades(exchange_service_pb2.ListOpenTradesRequest(),
-                                               metadata=meta)
+        listed = await exchange.ListOpenTrades(
+            exchange_service_pb2.ListOpenTradesRequest(), metadata=meta
+        )
         assert [t.trade_id for t in listed.trades] == [trade.trade_id]
 
         with pytest.raises(grpc.aio.AioRpcError) as invalid:
-            await exchange.CreateTrade(exchange_service_pb2.CreateTradeRequest(
-                asset="SOL_USDC", direction=types_pb2.DIRECTION_LONG,
-                margin=_decimal(123_456, 5), leverage=10), metadata=meta)
+            await exchange.CreateTrade(
+                exchange_service_pb2.CreateTradeRequest(
+                    asset="SOL_USDC",
+                    direction=types_pb2.DIRECTION_LONG,
+                    margin=_decimal(123_456, 5),
+                    leverage=10,
+                ),
+                metadata=meta,
+            )
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "margin" in (invalid.value.details() or "")
 
         closed = await exchange.CloseTrade(
-            exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta)
+            exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta
+        )
         # SHORT closes at the ask: N = 100 USD * 100x, pnl = floor(N * (235.90 - 235.95) / 235.90)
         expected = (1_000_000 * 1000 * (235_900_000 - 235_950_000)) // (10 * 235_900_000)
         assert closed.closed.trade.pnl.units == expected == -21_196
@@ -75,12 +93,15 @@ async def test_trade_through_grpc(mesh: Mesh, mail: MailCatcher) -> None:
 
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await exchange.CloseTrade(
-                exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta)
+                exchange_service_pb2.CloseTradeRequest(trade_id=trade.trade_id), metadata=meta
+            )
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         trailing = dict(missing.value.trailing_metadata() or ())
         assert trailing.get("x-error-code", "").endswith("TRADE_NOT_FOUND")
 
-        stream = exchange.StreamPrices(exchange_service_pb2.StreamPricesRequest(assets=["SOL_USDC"]))
+        stream = exchange.StreamPrices(
+            exchange_service_pb2.StreamPricesRequest(assets=["SOL_USDC"])
+        )
         first = await asyncio.wait_for(stream.read(), timeout=10)
         stream.cancel()
         assert first.tick.asset == "SOL_USDC" and first.tick.ask.units > 0
@@ -96,10 +117,16 @@ def test_two_gateways_each_get_their_own_answers(mesh: Mesh, mail: MailCatcher) 
 
     def call(i: int) -> tuple[int, dict]:  # type: ignore[type-arg]
         base = mesh.base_url if i % 2 else second_url
-        body = {"command": "CREATE_TRADE", "asset": "ETH_USDC", "direction": "LONG",
-                "margin": 1 + i, "leverage": 20}
-        response = httpx.post(f"{base}/api/v1/engine", json=body,
-                              cookies={"authToken": cookie}, timeout=15)
+        body = {
+            "command": "CREATE_TRADE",
+            "asset": "ETH_USDC",
+            "direction": "LONG",
+            "margin": 1 + i,
+            "leverage": 20,
+        }
+        response = httpx.post(
+            f"{base}/api/v1/engine", json=body, cookies={"authToken": cookie}, timeout=15
+        )
         return i, response.json()
 
     with ThreadPoolExecutor(8) as pool:
@@ -114,12 +141,37 @@ def test_two_gateways_each_get_their_own_answers(mesh: Mesh, mail: MailCatcher) 
 
 BAD_REQUESTS = [
     ("malformed JSON", b'{"command": "CREATE_TRADE",', True, 400),
-    ("wrong type", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":"ten"}', True, 400),
+    (
+        "wrong type",
+        b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":"ten"}',
+        True,
+        400,
+    ),
     ("unknown command", b'{"command":"WITHDRAW_ALL"}', True, 400),
-    ("unknown asset", b'{"command":"CREATE_TRADE","asset":"DOGE_USDC","direction":"LONG","margin":10}', True, 400),
-    ("five decimals", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":0.00001}', True, 400),
-    ("NaN", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":NaN}', True, 400),
-    ("huge number", b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":1e999999}', True, 400),
+    (
+        "unknown asset",
+        b'{"command":"CREATE_TRADE","asset":"DOGE_USDC","direction":"LONG","margin":10}',
+        True,
+        400,
+    ),
+    (
+        "five decimals",
+        b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":0.00001}',
+        True,
+        400,
+    ),
+    (
+        "NaN",
+        b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":NaN}',
+        True,
+        400,
+    ),
+    (
+        "huge number",
+        b'{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG","margin":1e999999}',
+        True,
+        400,
+    ),
     ("oversize body", b'{"command":"GET_BALANCE","pad":"' + b"x" * 100_000 + b'"}', True, 413),
     ("no token", b'{"command":"GET_BALANCE"}', False, 401),
 ]
@@ -134,17 +186,25 @@ def test_bad_input_reaches_nothing(mesh: Mesh, mail: MailCatcher) -> None:
         orders_before = conn.execute("SELECT count(*) FROM orders").fetchone()
     for label, body, with_cookie, status in BAD_REQUESTS:
         response = httpx.post(
-            f"{mesh.base_url}/api/v1/engine", content=body,
+            f"{mesh.base_url}/api/v1/engine",
+            content=body,
             headers={"content-type": "application/json"},
-            cookies={"authToken": cookie} if with_cookie else None, timeout=15,
+            cookies={"authToken": cookie} if with_cookie else None,
+            timeout=15,
         )
         assert response.status_code == status, (label, response.text)
         envelope = response.json()
-        assert envelope["success"] is False and envelope["engineResponse"]["status"] == "error", label
+        assert envelope["success"] is False and envelope["engineResponse"]["status"] == "error", (
+            label
+        )
         assert envelope["error"], label
     forged = cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
-    response = httpx.post(f"{mesh.base_url}/api/v1/engine", json={"command": "GET_BALANCE"},
-                          cookies={"authToken": forged}, timeout=15)
+    response = httpx.post(
+        f"{mesh.base_url}/api/v1/engine",
+        json={"command": "GET_BALANCE"},
+        cookies={"authToken": forged},
+        timeout=15,
+    )
     assert response.status_code == 401
     assert stream.xlen(streams.COMMANDS) == commands_before
     with psycopg.connect(mesh.database_url) as conn:

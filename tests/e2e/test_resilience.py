@@ -77,12 +77,22 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
             i = 0
             while not stop.is_set():
                 i += 1
-                body = {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
-                        "margin": 1, "leverage": 10, "orderId": None}
+                body = {
+                    "command": "CREATE_TRADE",
+                    "asset": "SOL_USDC",
+                    "direction": "LONG",
+                    "margin": 1,
+                    "leverage": 10,
+                    "orderId": None,
+                }
                 body.pop("orderId")
                 try:
-                    response = httpx.post(f"{mesh.base_url}/api/v1/engine", json=body,
-                                          cookies={"authToken": cookie}, timeout=10)
+                    response = httpx.post(
+                        f"{mesh.base_url}/api/v1/engine",
+                        json=body,
+                        cookies={"authToken": cookie},
+                        timeout=10,
+                    )
                     envelope = response.json()
                 except (httpx.HTTPError, ValueError):
                     time.sleep(0.05)  # gateway down: a client waits and goes on
@@ -125,7 +135,9 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
         assert set(rows) == set(open_trades), "Postgres disagrees with the engine"
         assert set(rows.values()) == {"OPEN"}
         with psycopg.connect(database_url) as conn:
-            events = conn.execute("SELECT count(*), count(DISTINCT trade_id) FROM trade_events").fetchone()
+            events = conn.execute(
+                "SELECT count(*), count(DISTINCT trade_id) FROM trade_events"
+            ).fetchone()
         assert events == (len(open_trades), len(open_trades)), "every event exactly once"
     finally:
         stop.set()

@@ -29,8 +29,9 @@ def num(value: object) -> Decimal:
     return Decimal(str(value))
 
 
-def wait_rows(database_url: str, sql: str, args: tuple[object, ...], count: int,
-              timeout_s: float = 20.0) -> list[tuple[object, ...]]:
+def wait_rows(
+    database_url: str, sql: str, args: tuple[object, ...], count: int, timeout_s: float = 20.0
+) -> list[tuple[object, ...]]:
     deadline = time.monotonic() + timeout_s
     rows: list[tuple[object, ...]] = []
     while time.monotonic() < deadline:
@@ -46,8 +47,16 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
     client = sign_in(mesh, mail, "alice@example.com")
     assert engine(client, "GET_USD_BALANCE")["usdBalance"] == 5000
 
-    opened = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
-                    leverage=100, stopLossPrice=230, takeProfitPrice=250)
+    opened = engine(
+        client,
+        "CREATE_TRADE",
+        asset="SOL_USDC",
+        direction="LONG",
+        margin=100,
+        leverage=100,
+        stopLossPrice=230,
+        takeProfitPrice=250,
+    )
     assert num(opened["entryPrice"]) == Decimal("235.95")  # a LONG opens at the ask
     assert num(opened["liquidationPrice"]) == liquidation_price("LONG", Decimal("235.95"), 100, 6)
     assert opened["leverage"] == 10 and num(opened["margin"]) == 100
@@ -56,8 +65,9 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
 
     listed = client.get("/api/v1/trades/open").json()["trades"]
     assert [t["tradeId"] for t in listed] == [trade_id]
-    assert num(listed[0]["unrealizedPnl"]) == pnl("LONG", Decimal(100), 100, Decimal("235.95"),
-                                                   Decimal("235.90"))
+    assert num(listed[0]["unrealizedPnl"]) == pnl(
+        "LONG", Decimal(100), 100, Decimal("235.95"), Decimal("235.90")
+    )
     assert engine(client, "GET_USD_BALANCE")["usdBalance"] == 4900
 
     closed = engine(client, "CLOSE_TRADE", tradeId=trade_id)
@@ -73,11 +83,17 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
     again = client.post("/api/v1/engine", json={"command": "CLOSE_TRADE", "tradeId": trade_id})
     assert again.status_code == 404 and again.json()["success"] is False
 
-    rows = wait_rows(mesh.database_url, "SELECT status, pnl, exit_price FROM trades WHERE trade_id = %s",
-                     (trade_id,), 1)
+    rows = wait_rows(
+        mesh.database_url,
+        "SELECT status, pnl, exit_price FROM trades WHERE trade_id = %s",
+        (trade_id,),
+        1,
+    )
     assert rows[0][0] == "CLOSED"
     assert Decimal(rows[0][1]) / 10_000 == expected_pnl
-    orders = wait_rows(mesh.database_url, "SELECT command, status FROM orders ORDER BY created_at", (), 5)
+    orders = wait_rows(
+        mesh.database_url, "SELECT command, status FROM orders ORDER BY created_at", (), 5
+    )
     assert ("CREATE_TRADE", "success") in orders and ("CLOSE_TRADE", "success") in orders
     assert ("CLOSE_TRADE", "error") in orders
     history = client.get("/api/v1/orders").json()["orders"]
@@ -90,21 +106,39 @@ def test_stop_loss_take_profit_and_liquidation_from_a_replay(
     mesh: Mesh, mail: MailCatcher, tmp_path: Path
 ) -> None:
     client = sign_in(mesh, mail, "bob@example.com")
-    take = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
-                  leverage=100, takeProfitPrice=240)
-    stop = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="LONG", margin=100,
-                  leverage=100, stopLossPrice=230)
-    short = engine(client, "CREATE_TRADE", asset="SOL_USDC", direction="SHORT", margin=50,
-                   leverage=1000)
+    take = engine(
+        client,
+        "CREATE_TRADE",
+        asset="SOL_USDC",
+        direction="LONG",
+        margin=100,
+        leverage=100,
+        takeProfitPrice=240,
+    )
+    stop = engine(
+        client,
+        "CREATE_TRADE",
+        asset="SOL_USDC",
+        direction="LONG",
+        margin=100,
+        leverage=100,
+        stopLossPrice=230,
+    )
+    short = engine(
+        client, "CREATE_TRADE", asset="SOL_USDC", direction="SHORT", margin=50, leverage=1000
+    )
     assert num(short["entryPrice"]) == Decimal("235.90")  # a SHORT opens at the bid
     assert num(short["liquidationPrice"]) == liquidation_price("SHORT", Decimal("235.90"), 1000, 6)
 
     # The take profit is above the price: the next tick below it must not fire it.
-    moves = write_replay(tmp_path / "moves.csv", [
-        (0, "SOL_USDC", "236.00", "236.05"),
-        (50, "SOL_USDC", "241.00", "241.05"),
-        (100, "SOL_USDC", "229.00", "229.05"),
-    ])
+    moves = write_replay(
+        tmp_path / "moves.csv",
+        [
+            (0, "SOL_USDC", "236.00", "236.05"),
+            (50, "SOL_USDC", "241.00", "241.05"),
+            (100, "SOL_USDC", "229.00", "229.05"),
+        ],
+    )
     mesh.stop("poller")
     mesh.start("poller", POLLER_SOURCE=f"replay:{moves}", POLLER_REPLAY_SPEED="1")
     wait_for_price(mesh, "SOL_USDC", "229050000")
@@ -130,4 +164,5 @@ def test_stop_loss_take_profit_and_liquidation_from_a_replay(
     assert balance == 5000 + num(tp["pnl"]) + num(liq["pnl"]) + num(sl["pnl"])
     events = wait_rows(mesh.database_url, "SELECT kind FROM trade_events ORDER BY event_seq", (), 6)
     assert sorted(k for (k,) in events) == sorted(
-        ["OPENED", "OPENED", "OPENED", "TAKE_PROFIT", "LIQUIDATED", "STOP_LOSS"])
+        ["OPENED", "OPENED", "OPENED", "TAKE_PROFIT", "LIQUIDATED", "STOP_LOSS"]
+    )

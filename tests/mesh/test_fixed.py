@@ -27,7 +27,16 @@ def test_exact(text: str, scale: int, units: int) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["0.00001", "100.00000000000000000000000000001", "NaN", "Infinity", "abc", "1e999999999", 1.5, True],
+    [
+        "0.00001",
+        "100.00000000000000000000000000001",
+        "NaN",
+        "Infinity",
+        "abc",
+        "1e999999999",
+        1.5,
+        True,
+    ],
 )
 def test_rejected(bad: object) -> None:
     with pytest.raises(FixedPointError):

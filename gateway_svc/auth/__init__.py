@@ -1,0 +1,35 @@
+"""Authentication: session JWTs, one-time e-mail sign-in links, and sign-in rate limits."""
+
+from gateway_svc.auth.email_links import LINK_REJECTED, EmailLinks
+from gateway_svc.auth.limits import SlidingWindowLimiter
+from gateway_svc.auth.sessions import SESSION_REJECTED, Principal, Sessions, bearer_token
+from gateway_svc.auth.tokens import (
+    ALGORITHM,
+    EMAIL_AUDIENCE,
+    EMAIL_TTL_S,
+    ISSUER,
+    SESSION_AUDIENCE,
+    SESSION_TTL_S,
+    Clock,
+    InvalidToken,
+    TokenSigner,
+)
+
+__all__ = [
+    "ALGORITHM",
+    "EMAIL_AUDIENCE",
+    "EMAIL_TTL_S",
+    "ISSUER",
+    "LINK_REJECTED",
+    "SESSION_AUDIENCE",
+    "SESSION_REJECTED",
+    "SESSION_TTL_S",
+    "Clock",
+    "EmailLinks",
+    "InvalidToken",
+    "Principal",
+    "Sessions",
+    "SlidingWindowLimiter",
+    "TokenSigner",
+    "bearer_token",
+]

@@ -1,0 +1,274 @@
+"""The gateway's line to the engine: commands out on `backend-to-engine`, answers back on
+`engine_response`, matched by order id.
+
+Several gateway instances share one Redis. Each stamps its commands with its own `reply_to`
+and has one reader that follows `engine_response` with plain XREAD (no group: every instance
+sees every answer) and drops the entries addressed to others by their `to` field alone, without
+parsing the payload.
+
+`StreamTail` (the follow-a-stream loop with reconnects) is shared with gateway_svc.prices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from exchange.v1 import commands_pb2, responses_pb2
+from google.protobuf.message import DecodeError
+
+from gateway_svc.errors import ApiError
+from mesh import streams
+
+log = logging.getLogger(__name__)
+
+Fields = dict[bytes, bytes]
+EntryHandler = Callable[[bytes, Fields], None]
+
+FIRST_RETRY_S = 0.1
+MAX_RETRY_S = 5.0
+
+
+async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:
+    """The id `$` would mean right now, made explicit so no entry is missed between reads."""
+    newest = await redis.xrevrange(stream, count=1)
+    return newest[0][0] if newest else b"0-0"
+
+
+def dedicated_client(redis: aioredis.Redis) -> aioredis.Redis:
+    """A client on the same server with a pool of its own, for one long blocking reader.
+
+    Blocking XREADs never share a pool with request traffic, and a reader is stopped by a flag
+    rather than by cancelling its XREAD: redis-py can leave a pooled connection in a bad state
+    when a command is cancelled mid-read, which would stall every other user of that pool.
+    """
+    pool = redis.connection_pool
+    return aioredis.Redis(
+        connection_pool=aioredis.ConnectionPool(
+            connection_class=pool.connection_class, max_connections=4, **pool.connection_kwargs
+        )
+    )
+
+
+class StreamTail:
+    """Follows one stream with XREAD from a cursor, handing each entry to `handle` in order.
+
+    `start_at` resolves the first cursor (default: the stream's current end). After a Redis
+    error the loop backs off, logs once per outage, and resumes from the last entry handled,
+    so a reconnect neither skips nor repeats entries that are still in the stream.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        stream: str,
+        handle: EntryHandler,
+        *,
+        name: str,
+        start_at: Callable[[], Awaitable[bytes]] | None = None,
+        block_ms: int = 500,
+        count: int = 500,
+    ) -> None:
+        self._reader = dedicated_client(redis)
+        self._stream = stream
+        self._handle = handle
+        self._name = name
+        self._start_at = start_at or (lambda: last_entry_id(self._reader, stream))
+        self._block_ms = block_ms
+        self._count = count
+        self._cursor: bytes | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Resolve the cursor now if Redis answers (so nothing sent after start() is missed),
+        then follow in the background. With Redis down the loop keeps trying."""
+        try:
+            self._cursor = await self._start_at()
+            self.ready.set()
+        except streams.REDIS_ERRORS as exc:
+            log.warning("%s: redis unavailable at start (%s); will keep trying", self._name, exc)
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        """Ask the loop to finish (within one XREAD block), then close the reader's pool."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=self._block_ms / 1000 + 2.0)
+            if not done:  # a read stuck on a dead socket: cancel as a last resort
+                log.warning("%s: reader did not stop in time; cancelling it", self._name)
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+        closing = asyncio.create_task(self._reader.aclose())
+        await asyncio.wait({closing}, timeout=1.0)
+
+    async def _run(self) -> None:
+        delay = FIRST_RETRY_S
+        outage = False
+        while not self._stop.is_set():
+            try:
+                if self._cursor is None:
+                    self._cursor = await self._start_at()
+                    self.ready.set()
+                reply = await self._reader.xread(
+                    {self._stream: self._cursor}, count=self._count, block=self._block_ms
+                )
+            except streams.REDIS_ERRORS as exc:
+                if not outage:
+                    log.warning("%s: reading %s failed: %s", self._name, self._stream, exc)
+                outage = True
+                log.info("%s: reconnecting to redis in %.1fs", self._name, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, MAX_RETRY_S)
+                continue
+            if outage:
+                log.warning("%s: redis is back; reading %s again", self._name, self._stream)
+                outage, delay = False, FIRST_RETRY_S
+            for entry_id, fields in _entries(reply):
+                self._cursor = entry_id
+                try:
+                    self._handle(entry_id, fields)
+                except Exception:
+                    log.exception("%s: skipping entry %s of %s", self._name, entry_id, self._stream)
+
+
+def _entries(reply: Any) -> list[tuple[bytes, Fields]]:
+    """XREAD's answer is [[stream, entries]] under RESP2 (what mesh.streams.connect speaks);
+    RESP3 gives {stream: [entries]} or {stream: entries} depending on the client's mode."""
+    if not reply:
+        return []
+    groups = list(reply.values()) if isinstance(reply, dict) else [e for _, e in reply]
+    out: list[tuple[bytes, Fields]] = []
+    for entries in groups:
+        if entries and not (entries[0] and isinstance(entries[0][0], bytes | str)):
+            entries = entries[0]
+        out.extend((entry_id, fields) for entry_id, fields in entries)
+    return out
+
+
+class OrderIdInUse(ApiError):
+    """Another user's command with this order id is in flight. Nothing was sent, so there is
+    nothing to audit (and that user's own audit row must not be pre-empted)."""
+
+    def __init__(self) -> None:
+        super().__init__("INVALID_ARGUMENT", "order_id is in use by another request", "order_id")
+
+
+def _consume_result(future: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned XADD's outcome so asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
+@dataclass
+class _Waiters:
+    user_id: str
+    futures: list[asyncio.Future[responses_pb2.CommandResult]] = field(default_factory=list)
+
+
+class EngineClient:
+    def __init__(self, redis: aioredis.Redis, instance_id: str, timeout_s: float) -> None:
+        self._redis = redis
+        self.instance_id = instance_id
+        self._me = instance_id.encode()
+        self.timeout_s = timeout_s
+        self._waiting: dict[str, _Waiters] = {}
+        self._tail = StreamTail(
+            redis, streams.RESPONSES, self._on_entry, name=f"engine client {instance_id}"
+        )
+
+    async def start(self) -> None:
+        await self._tail.start()
+
+    async def stop(self) -> None:
+        await self._tail.stop()
+        for waiters in self._waiting.values():
+            for future in waiters.futures:
+                if not future.done():
+                    future.set_exception(ApiError("ENGINE_UNAVAILABLE", "gateway is stopping"))
+        self._waiting.clear()
+
+    async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult:
+        """Send one command and wait for its answer. ENGINE_UNAVAILABLE when Redis cannot take
+        it, ENGINE_TIMEOUT when no answer comes within the timeout (the command may still
+        run: retrying with the same order_id is safe)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        command.reply_to = self.instance_id
+        if not self._tail.ready.is_set():
+            # Until the reader knows where the stream ends, an answer could slip past it.
+            try:
+                await asyncio.wait_for(self._tail.ready.wait(), self.timeout_s)
+            except TimeoutError:
+                raise ApiError("ENGINE_UNAVAILABLE") from None
+        future = self._register(command)
+        try:
+            # Shielded: on timeout the XADD is left to finish rather than cancelled mid-command.
+            send = asyncio.ensure_future(
+                self._redis.xadd(
+                    streams.COMMANDS,
+                    {streams.PAYLOAD: command.SerializeToString()},
+                    maxlen=streams.MAXLEN_COMMANDS,
+                    approximate=True,
+                )
+            )
+            try:
+                await asyncio.wait_for(asyncio.shield(send), max(deadline - loop.time(), 0.001))
+            except (TimeoutError, *streams.REDIS_ERRORS) as exc:
+                send.add_done_callback(_consume_result)
+                log.warning("engine client: cannot send %s: %r", command.order_id, exc)
+                raise ApiError("ENGINE_UNAVAILABLE") from None
+            try:
+                return await asyncio.wait_for(future, max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                log.warning(
+                    "engine client: no answer to %s within %.1fs", command.order_id, self.timeout_s
+                )
+                raise ApiError("ENGINE_TIMEOUT") from None
+        finally:
+            self._unregister(command.order_id, future)
+
+    def _register(self, command: commands_pb2.Command) -> asyncio.Future[Any]:
+        # Registered before the XADD: the answer can arrive before xadd() returns.
+        waiters = self._waiting.get(command.order_id)
+        if waiters is None:
+            waiters = self._waiting[command.order_id] = _Waiters(command.user_id)
+        elif waiters.user_id != command.user_id:
+            # Answers carry only the order id: never let one user wait on another's.
+            raise OrderIdInUse()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        waiters.futures.append(future)
+        return future
+
+    def _unregister(self, order_id: str, future: asyncio.Future[Any]) -> None:
+        waiters = self._waiting.get(order_id)
+        if waiters is None:
+            return
+        with contextlib.suppress(ValueError):
+            waiters.futures.remove(future)
+        if not waiters.futures:
+            del self._waiting[order_id]
+
+    def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
+        if fields.get(streams.REPLY_TO) != self._me:
+            return  # another gateway's answer
+        try:
+            result = responses_pb2.CommandResult.FromString(fields.get(streams.PAYLOAD, b""))
+        except DecodeError:
+            log.error("engine client: undecodable answer %s", entry_id)
+            return
+        waiters = self._waiting.pop(result.order_id, None)
+        if waiters is None:
+            log.info("engine client: late answer to %s (caller gave up)", result.order_id)
+            return
+        for future in waiters.futures:
+            if not future.done():
+                future.set_result(result)

@@ -1,0 +1,127 @@
+"""The gateway's gRPC server: ExchangeService and AuthService, plus server reflection and the
+standard health service, with the engine client and the market-data readers they need.
+
+`serve()` starts everything and returns a handle; `handle.stop(grace)` reports NOT_SERVING,
+ends the open streams, lets in-flight calls finish within `grace`, then stops the readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+import redis.asyncio as aioredis
+from exchange.v1 import (
+    auth_service_pb2,
+    auth_service_pb2_grpc,
+    exchange_service_pb2,
+    exchange_service_pb2_grpc,
+)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from gateway_svc.auth import Clock, EmailLinks, Sessions
+from gateway_svc.db import Database
+from gateway_svc.engine_client import EngineClient
+from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
+from gateway_svc.mailer import Mailer
+from gateway_svc.prices import PriceBook, TradeEventHub
+from mesh.config import Settings
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_SERVICE = exchange_service_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name
+AUTH_SERVICE = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+DEFAULT_HOST = "[::]"
+
+
+def new_instance_id() -> str:
+    """Unique per process and start, so two gateways never read each other's answers."""
+    return f"gw-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class GrpcServerHandle:
+    server: grpc.aio.Server
+    port: int
+    instance_id: str
+    engine: EngineClient
+    prices: PriceBook
+    events: TradeEventHub
+    runner: CommandRunner
+    health: health_aio.HealthServicer
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        # Streams never end by themselves; close them so the drain is not spent waiting.
+        self.prices.close()
+        self.events.close()
+        await self.server.stop(grace)
+        await self.runner.drain()
+        await asyncio.gather(self.engine.stop(), self.prices.stop(), self.events.stop())
+        log.info("gRPC server on :%d stopped", self.port)
+
+
+async def serve(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    *,
+    port: int | None = None,
+    host: str = DEFAULT_HOST,
+    instance_id: str | None = None,
+    clock: Clock = time.time,
+    mailer: Mailer | None = None,
+) -> GrpcServerHandle:
+    """Start the gRPC server on `host:port` (default GRPC_PORT; 0 picks a free port, see
+    `handle.port`)."""
+    name = instance_id or new_instance_id()
+    engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
+    prices = PriceBook(redis)
+    events = TradeEventHub(redis)
+    runner = CommandRunner(engine, db, clock)
+    sessions = Sessions(settings.auth_jwt_secret, db, clock)
+    links = EmailLinks(settings.email_jwt_secret, db, settings.backend_url, clock)
+
+    # so_reuseport off: a second gateway on the same port must fail, not split the traffic.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
+        ExchangeServicer(sessions, runner, db, prices, events), server
+    )
+    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
+        AuthServicer(sessions, links, mailer or Mailer(settings), db, runner), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (
+            EXCHANGE_SERVICE,
+            AUTH_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    address = f"{host}:{settings.grpc_port if port is None else port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc's way of saying the bind failed
+        raise OSError(f"cannot listen for gRPC on {address} (port in use?): {exc}") from None
+    if not bound:
+        raise OSError(f"cannot listen for gRPC on {address}")
+
+    await engine.start()
+    await prices.start()
+    await events.start()
+    await server.start()
+    for service in ("", EXCHANGE_SERVICE, AUTH_SERVICE):
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("gRPC server %s listening on %s:%d", name, host, bound)
+    return GrpcServerHandle(server, bound, name, engine, prices, events, runner, health)

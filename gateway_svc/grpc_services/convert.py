@@ -1,0 +1,81 @@
+"""Audit-trail rows -> protobuf messages. Amounts stay integers: a row's units and scale become
+a proto Decimal as they are."""
+
+from __future__ import annotations
+
+import logging
+
+from exchange.v1 import exchange_service_pb2 as xs
+from exchange.v1 import types_pb2
+
+from gateway_svc.db import CandleRow, OrderRow, TradeRow
+from mesh.assets import USD_SCALE
+
+log = logging.getLogger(__name__)
+
+
+def decimal(units: int, scale: int) -> types_pb2.Decimal:
+    return types_pb2.Decimal(units=units, scale=scale)
+
+
+def trade(row: TradeRow) -> types_pb2.Trade:
+    out = types_pb2.Trade(
+        trade_id=row.trade_id,
+        user_id=row.user_id,
+        email=row.email,
+        asset=row.asset,
+        direction=types_pb2.Direction.Value(f"DIRECTION_{row.direction}"),
+        margin=decimal(row.margin, USD_SCALE),
+        leverage=row.leverage,
+        entry_price=decimal(row.entry_price, row.price_scale),
+        status=types_pb2.TradeStatus.Value(f"TRADE_STATUS_{row.status}"),
+        opened_at_ms=row.opened_at_ms,
+    )
+    prices = (
+        ("liquidation_price", row.liquidation_price),
+        ("stop_loss_price", row.stop_loss_price),
+        ("take_profit_price", row.take_profit_price),
+        ("exit_price", row.exit_price),
+    )
+    for field, units in prices:
+        if units is not None:
+            getattr(out, field).CopyFrom(decimal(units, row.price_scale))
+    for field, units in (("pnl", row.pnl), ("total_return", row.total_return)):
+        if units is not None:
+            getattr(out, field).CopyFrom(decimal(units, USD_SCALE))
+    if row.closed_at_ms is not None:
+        out.closed_at_ms = row.closed_at_ms
+    return out
+
+
+def error_code(name: str | None) -> int:
+    if not name:
+        return types_pb2.ERROR_CODE_UNSPECIFIED
+    try:
+        return types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}")
+    except ValueError:
+        log.warning("orders audit holds an unknown error code %r", name)
+        return types_pb2.ERROR_CODE_INTERNAL
+
+
+def order(row: OrderRow) -> xs.Order:
+    return xs.Order(
+        order_id=row.order_id,
+        command=row.command,
+        status=row.status,
+        error_code=error_code(row.error_code),  # type: ignore[arg-type]
+        message=row.message,
+        latency_us=row.latency_us,
+        created_at_ms=row.created_at_ms,
+        trade_id=row.trade_id or "",
+    )
+
+
+def candle(row: CandleRow) -> xs.Candle:
+    return xs.Candle(
+        time_ms=row.time_ms,
+        open=decimal(row.open, row.scale),
+        high=decimal(row.high, row.scale),
+        low=decimal(row.low, row.scale),
+        close=decimal(row.close, row.scale),
+    )

@@ -1,0 +1,253 @@
+"""`exchange.v1.ExchangeService`: market data, account and trading.
+
+Each trading RPC authenticates, validates every field (gateway_svc.validation), and only then
+builds a command for the engine. Balances and open trades come from the engine (it is the
+only writer); closed trades, orders and candles come from the Postgres audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
+
+from gateway_svc import validation
+from gateway_svc.auth import SESSION_REJECTED, Principal, Sessions
+from gateway_svc.db import Database, InvalidPageToken
+from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services import convert
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, audited_request, expect
+from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
+from gateway_svc.prices import PriceBook, TradeEventHub
+from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
+
+log = logging.getLogger(__name__)
+
+# Streams re-check their session this often, so a signed-out token stops receiving events.
+SESSION_RECHECK_S = 60.0
+
+
+def _caller(principal: Principal) -> Caller:
+    return Caller(principal.user_id, principal.email)
+
+
+def _plain(units: int, scale: int) -> str:
+    """An amount for the audit's request column, as exact decimal text."""
+    sign, digits = ("-", str(-units)) if units < 0 else ("", str(units))
+    if scale == 0:
+        return sign + digits
+    digits = digits.rjust(scale + 1, "0")
+    return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
+
+
+class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
+    def __init__(
+        self,
+        sessions: Sessions,
+        runner: CommandRunner,
+        db: Database,
+        prices: PriceBook,
+        events: TradeEventHub,
+    ) -> None:
+        self._sessions = sessions
+        self._runner = runner
+        self._db = db
+        self._prices = prices
+        self._events = events
+
+    async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        return await self._sessions.authenticate(context.invocation_metadata())
+
+    # ---- public market data -----------------------------------------------------------------
+
+    @unary
+    async def ListSupportedAssets(self, request: Any, context: Any) -> Any:
+        return xs.ListSupportedAssetsResponse(assets=list(SUPPORTED_ASSETS))
+
+    @unary
+    async def GetPrice(self, request: Any, context: Any) -> Any:
+        asset = validation.asset(request.asset)
+        tick = self._prices.latest(asset)
+        if tick is None:
+            raise ApiError("PRICE_UNAVAILABLE", f"no price yet for {asset}")
+        return xs.GetPriceResponse(tick=tick)
+
+    @unary
+    async def ListCandles(self, request: Any, context: Any) -> Any:
+        query = validation.candles(request)
+        rows = await self._db.list_candles(
+            query.asset, query.interval_s, query.start_ms, query.end_ms
+        )
+        return xs.ListCandlesResponse(candles=[convert.candle(row) for row in rows])
+
+    @streaming
+    async def StreamPrices(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        assets = validation.assets(list(request.assets))
+        subscription = self._prices.subscribe(assets)
+        try:
+            # What is known now first, so a new client has prices before the next tick.
+            for asset in assets:
+                tick = self._prices.latest(asset)
+                if tick is not None:
+                    yield xs.StreamPricesResponse(tick=tick)
+            while (tick := await subscription.get()) is not None:
+                yield xs.StreamPricesResponse(tick=tick)
+        finally:
+            self._prices.unsubscribe(subscription)
+
+    # ---- account ----------------------------------------------------------------------------
+
+    @unary
+    async def CreateAccount(self, request: Any, context: Any) -> Any:
+        order_id = validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._principal(context)
+            result = await self._runner.run(_caller(principal), order_id, "create_account")
+            account = expect(result, "account_created")
+        return xs.CreateAccountResponse(order_id=order_id, account=account)
+
+    @unary
+    async def GetUsdBalance(self, request: Any, context: Any) -> Any:
+        order_id = str(uuid.uuid4())
+        with for_order(order_id):
+            principal = await self._principal(context)
+            result = await self._runner.run(_caller(principal), order_id, "get_usd_balance")
+            balance = expect(result, "usd_balance")
+        return xs.GetUsdBalanceResponse(order_id=order_id, balance=balance)
+
+    @unary
+    async def GetBalance(self, request: Any, context: Any) -> Any:
+        order_id = str(uuid.uuid4())
+        with for_order(order_id):
+            principal = await self._principal(context)
+            result = await self._runner.run(_caller(principal), order_id, "get_balance")
+            balances = expect(result, "balances")
+        return xs.GetBalanceResponse(order_id=order_id, balances=balances)
+
+    @unary
+    async def GetAccount(self, request: Any, context: Any) -> Any:
+        # Polled by the web page: a query, not an order, so it stays out of the audit.
+        order_id = str(uuid.uuid4())
+        with for_order(order_id):
+            principal = await self._principal(context)
+            result = await self._runner.run(
+                _caller(principal), order_id, "get_account", audit=False
+            )
+            account = expect(result, "account")
+        return xs.GetAccountResponse(order_id=order_id, account=account)
+
+    # ---- trading ----------------------------------------------------------------------------
+
+    @unary
+    async def CreateTrade(self, request: Any, context: Any) -> Any:
+        order_id = validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._principal(context)
+            order = validation.create_trade(request)
+            scale = ASSET_DECIMALS[order.asset]
+            body = commands_pb2.CreateTrade(
+                asset=order.asset,
+                direction=order.direction,  # type: ignore[arg-type]
+                margin=types_pb2.Decimal(units=order.margin_units, scale=USD_SCALE),
+                leverage=order.leverage,
+            )
+            if order.stop_loss_units is not None:
+                body.stop_loss_price.CopyFrom(
+                    types_pb2.Decimal(units=order.stop_loss_units, scale=scale)
+                )
+            if order.take_profit_units is not None:
+                body.take_profit_price.CopyFrom(
+                    types_pb2.Decimal(units=order.take_profit_units, scale=scale)
+                )
+            audit = audited_request(
+                asset=order.asset,
+                direction=validation.DIRECTIONS[order.direction],
+                margin=_plain(order.margin_units, USD_SCALE),
+                leverage=order.leverage,
+                stop_loss_price=None
+                if order.stop_loss_units is None
+                else _plain(order.stop_loss_units, scale),
+                take_profit_price=None
+                if order.take_profit_units is None
+                else _plain(order.take_profit_units, scale),
+            )
+            result = await self._runner.run(
+                _caller(principal), order_id, "create_trade", body, request=audit
+            )
+            opened = expect(result, "trade_opened")
+        return xs.CreateTradeResponse(order_id=order_id, opened=opened)
+
+    @unary
+    async def CloseTrade(self, request: Any, context: Any) -> Any:
+        order_id = validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._principal(context)
+            trade_id = validation.trade_id(request.trade_id)
+            result = await self._runner.run(
+                _caller(principal),
+                order_id,
+                "close_trade",
+                commands_pb2.CloseTrade(trade_id=trade_id),
+                request=audited_request(trade_id=trade_id),
+            )
+            closed = expect(result, "trade_closed")
+        return xs.CloseTradeResponse(order_id=order_id, closed=closed)
+
+    @unary
+    async def ListOpenTrades(self, request: Any, context: Any) -> Any:
+        order_id = str(uuid.uuid4())
+        with for_order(order_id):
+            principal = await self._principal(context)
+            result = await self._runner.run(
+                _caller(principal), order_id, "get_open_trades", audit=False
+            )
+            open_trades = expect(result, "open_trades")
+        return xs.ListOpenTradesResponse(trades=open_trades.trades)
+
+    @unary
+    async def ListClosedTrades(self, request: Any, context: Any) -> Any:
+        principal = await self._principal(context)
+        limit = validation.page_limit(request.limit)
+        token = validation.page_token(request.page_token)
+        try:
+            rows, next_token = await self._db.list_closed_trades(principal.user_id, limit, token)
+        except InvalidPageToken:
+            raise ApiError("INVALID_ARGUMENT", "page_token is not valid", "page_token") from None
+        return xs.ListClosedTradesResponse(
+            trades=[convert.trade(row) for row in rows], next_page_token=next_token or ""
+        )
+
+    @unary
+    async def ListOrders(self, request: Any, context: Any) -> Any:
+        principal = await self._principal(context)
+        limit = validation.page_limit(request.limit)
+        token = validation.page_token(request.page_token)
+        try:
+            rows, next_token = await self._db.list_orders(principal.user_id, limit, token)
+        except InvalidPageToken:
+            raise ApiError("INVALID_ARGUMENT", "page_token is not valid", "page_token") from None
+        return xs.ListOrdersResponse(
+            orders=[convert.order(row) for row in rows], next_page_token=next_token or ""
+        )
+
+    @streaming
+    async def StreamTradeEvents(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        principal = await self._principal(context)
+        subscription = self._events.subscribe(principal.user_id)
+        try:
+            while True:
+                wait_s = min(SESSION_RECHECK_S, max(self._sessions.seconds_left(principal), 0))
+                event = await subscription.get(timeout=wait_s)
+                if event is not None:
+                    yield xs.StreamTradeEventsResponse(event=event)
+                elif subscription.closed:
+                    return  # the server is stopping
+                elif not await self._sessions.still_valid(principal):
+                    await abort(context, ApiError("UNAUTHENTICATED", SESSION_REJECTED))
+        finally:
+            self._events.unsubscribe(principal.user_id, subscription)

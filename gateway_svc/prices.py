@@ -1,0 +1,211 @@
+"""Live market data and trade events for the gRPC server, read from the engine's streams.
+
+`PriceBook` follows `engine_input` (the poller's price batches) and `TradeEventHub` follows
+`engine_events`, both with plain XREAD: they are observers, not consumers, so they take nothing
+from the engine's or the persister's groups. Each keeps a fan-out to subscribers with bounded
+queues: a slow stream client loses its oldest items, it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+import redis.asyncio as aioredis
+from exchange.v1 import events_pb2, prices_pb2
+from google.protobuf.message import DecodeError
+
+from gateway_svc.engine_client import Fields, StreamTail, last_entry_id
+from mesh import streams
+from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+QUEUE_SIZE = 256
+# How far back start-up looks for each asset's latest tick (the newest batch may hold only one).
+LOOKBACK_ENTRIES = 2000
+LOOKBACK_PAGE = 200
+
+
+class Subscription(Generic[T]):
+    """One stream client's queue. `get()` returns None once the subscription is closed."""
+
+    def __init__(self, maxsize: int = QUEUE_SIZE) -> None:
+        self._items: deque[T] = deque()
+        self._maxsize = maxsize
+        self._wakeup = asyncio.Event()
+        self.closed = False
+        self.dropped = 0
+
+    def push(self, item: T) -> None:
+        if self.closed:
+            return
+        if len(self._items) >= self._maxsize:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(item)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wakeup.set()
+
+    async def get(self, timeout: float | None = None) -> T | None:
+        """The next item; None when closed (after the queued items) or after `timeout`."""
+        while not self._items:
+            if self.closed:
+                return None
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._items.popleft()
+
+
+def _usable(tick: prices_pb2.PriceTick) -> bool:
+    """The same ticks the engine trades on: a known asset with positive bid <= ask."""
+    if tick.asset not in ASSET_DECIMALS or not (tick.HasField("bid") and tick.HasField("ask")):
+        return False
+    bid, ask = tick.bid, tick.ask
+    if bid.units <= 0 or ask.units <= 0 or bid.scale > 18 or ask.scale > 18:
+        return False
+    return bid.units * 10**ask.scale <= ask.units * 10**bid.scale
+
+
+def _batch(entry_id: bytes, fields: Fields) -> prices_pb2.PriceBatch | None:
+    try:
+        return prices_pb2.PriceBatch.FromString(fields.get(streams.PAYLOAD, b""))
+    except DecodeError:
+        log.error("prices: undecodable price batch %s", entry_id)
+        return None
+
+
+class PriceBook:
+    """The latest tick per asset (for GetPrice) and a fan-out of new ticks (StreamPrices)."""
+
+    def __init__(self, redis: aioredis.Redis, queue_size: int = QUEUE_SIZE) -> None:
+        self._redis = redis
+        self._queue_size = queue_size
+        self._latest: dict[str, prices_pb2.PriceTick] = {}
+        self._subscribers: dict[Subscription[prices_pb2.PriceTick], frozenset[str]] = {}
+        self._closed = False
+        self._tail = StreamTail(
+            redis, streams.PRICES, self._on_entry, name="price book", start_at=self._load
+        )
+
+    async def start(self) -> None:
+        await self._tail.start()
+
+    async def stop(self) -> None:
+        self.close()
+        await self._tail.stop()
+
+    def close(self) -> None:
+        """End every subscription (their streams finish) and refuse new ones."""
+        self._closed = True
+        for subscription in self._subscribers:
+            subscription.close()
+        self._subscribers.clear()
+
+    def latest(self, asset: str) -> prices_pb2.PriceTick | None:
+        return self._latest.get(asset)
+
+    def subscribe(
+        self, assets: Iterable[str] = SUPPORTED_ASSETS
+    ) -> Subscription[prices_pb2.PriceTick]:
+        subscription: Subscription[prices_pb2.PriceTick] = Subscription(self._queue_size)
+        if self._closed:
+            subscription.close()
+        else:
+            self._subscribers[subscription] = frozenset(assets)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription[prices_pb2.PriceTick]) -> None:
+        self._subscribers.pop(subscription, None)
+
+    async def _load(self) -> bytes:
+        """Seed the book from the newest entries, walking back until every asset has a
+        price (or the look-back is used up); return the id to follow from."""
+        newest = await last_entry_id(self._redis, streams.PRICES)
+        found: dict[str, prices_pb2.PriceTick] = {}
+        upper, seen = b"+", 0
+        while seen < LOOKBACK_ENTRIES and len(found) < len(ASSET_DECIMALS):
+            page = await self._redis.xrevrange(streams.PRICES, upper, "-", count=LOOKBACK_PAGE)
+            for entry_id, fields in page:
+                batch = _batch(entry_id, fields)
+                for tick in reversed(batch.ticks if batch else ()):
+                    if _usable(tick) and tick.asset not in found:
+                        found[tick.asset] = tick
+            seen += len(page)
+            if len(page) < LOOKBACK_PAGE:
+                break
+            upper = b"(" + page[-1][0]
+        for asset, tick in found.items():
+            self._latest.setdefault(asset, tick)
+        return newest
+
+    def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
+        batch = _batch(entry_id, fields)
+        if batch is None:
+            return
+        for tick in batch.ticks:
+            if not _usable(tick):
+                continue
+            self._latest[tick.asset] = tick
+            for subscription, assets in self._subscribers.items():
+                if tick.asset in assets:
+                    subscription.push(tick)
+
+
+class TradeEventHub:
+    """New trade events, fanned out to the streams of the user they belong to."""
+
+    def __init__(self, redis: aioredis.Redis, queue_size: int = QUEUE_SIZE) -> None:
+        self._queue_size = queue_size
+        self._by_user: dict[str, set[Subscription[events_pb2.TradeEvent]]] = {}
+        self._closed = False
+        self._tail = StreamTail(redis, streams.EVENTS, self._on_entry, name="trade event hub")
+
+    async def start(self) -> None:
+        await self._tail.start()
+
+    async def stop(self) -> None:
+        self.close()
+        await self._tail.stop()
+
+    def close(self) -> None:
+        self._closed = True
+        for subscriptions in self._by_user.values():
+            for subscription in subscriptions:
+                subscription.close()
+        self._by_user.clear()
+
+    def subscribe(self, user_id: str) -> Subscription[events_pb2.TradeEvent]:
+        subscription: Subscription[events_pb2.TradeEvent] = Subscription(self._queue_size)
+        if self._closed:
+            subscription.close()
+        else:
+            self._by_user.setdefault(user_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, user_id: str, subscription: Subscription[events_pb2.TradeEvent]) -> None:
+        subscriptions = self._by_user.get(user_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._by_user[user_id]
+
+    def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
+        try:
+            event = events_pb2.TradeEvent.FromString(fields.get(streams.PAYLOAD, b""))
+        except DecodeError:
+            log.error("trade events: undecodable event %s", entry_id)
+            return
+        for subscription in self._by_user.get(event.trade.user_id, ()):
+            subscription.push(event)

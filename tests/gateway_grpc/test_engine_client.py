@@ -1,0 +1,128 @@
+"""The engine client on the real Redis: answers reach only the instance that asked, silence is a
+timeout, a dead Redis is ENGINE_UNAVAILABLE, and a dropped connection heals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import commands_pb2
+
+from gateway_svc.engine_client import EngineClient
+from gateway_svc.errors import ApiError
+from mesh import streams
+from mesh.embedded import free_port
+from tests.gateway_grpc.fake_engine import FakeEngine
+
+
+def command(user_id: str = "u1", order_id: str | None = None) -> commands_pb2.Command:
+    cmd = commands_pb2.Command(
+        order_id=order_id or str(uuid.uuid4()), user_id=user_id, email=f"{user_id}@x.io", ts_ms=1
+    )
+    cmd.create_account.SetInParent()
+    return cmd
+
+
+async def test_two_instances_each_get_only_their_own_answers(
+    redis: aioredis.Redis, engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = EngineClient(redis, "gw-a", timeout_s=5)
+    b = EngineClient(redis, "gw-b", timeout_s=5)
+    await a.start()
+    await b.start()
+    try:
+        # Someone else's answer with a payload that is not even protobuf: skipped unparsed.
+        await redis.xadd(streams.RESPONSES, {streams.PAYLOAD: b"\xff garbage", b"to": b"gw-c"})
+        commands = [
+            (client, command(f"{client.instance_id}-user-{i}"))
+            for i in range(20)
+            for client in (a, b)
+        ]
+        with caplog.at_level(logging.ERROR):
+            results = await asyncio.gather(*(client.call(cmd) for client, cmd in commands))
+        for (_, cmd), result in zip(commands, results, strict=True):
+            assert result.order_id == cmd.order_id
+            assert result.account_created.email == cmd.email
+        sent = {c.order_id: c.reply_to for c in engine.commands}
+        assert {cmd.order_id: client.instance_id for client, cmd in commands} == sent
+        assert not [r for r in caplog.records if "undecodable" in r.getMessage()]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_silence_is_engine_timeout(redis: aioredis.Redis) -> None:
+    client = EngineClient(redis, "gw-lonely", timeout_s=0.3)
+    await client.start()
+    try:
+        with pytest.raises(ApiError) as info:
+            await client.call(command())
+        assert info.value.spec.name == "ENGINE_TIMEOUT"
+        assert await redis.xlen(streams.COMMANDS) == 1  # it was sent; nobody answered
+        assert not client._waiting  # nothing left behind
+    finally:
+        await client.stop()
+
+
+async def test_late_answer_after_timeout_is_ignored(redis: aioredis.Redis) -> None:
+    client = EngineClient(redis, "gw-late", timeout_s=0.2)
+    await client.start()
+    try:
+        cmd = command()
+        with pytest.raises(ApiError):
+            await client.call(cmd)
+        async with FakeEngine(redis):  # answers the old command now
+            await asyncio.sleep(0.5)
+            fresh = await client.call(command("u2"))
+        # The late answer (u1's) was dropped; the new call got its own.
+        assert fresh.account_created.email == "u2@x.io"
+    finally:
+        await client.stop()
+
+
+async def test_redis_down_is_engine_unavailable() -> None:
+    dead = streams.connect(f"redis://127.0.0.1:{free_port()}/0")
+    client = EngineClient(dead, "gw-dead", timeout_s=0.5)
+    await client.start()  # does not raise: the reader keeps trying in the background
+    try:
+        with pytest.raises(ApiError) as info:
+            await client.call(command())
+        assert info.value.spec.name == "ENGINE_UNAVAILABLE"
+    finally:
+        await client.stop()
+        await dead.aclose()
+
+
+async def test_reader_reconnects_after_its_connection_is_killed(
+    redis: aioredis.Redis, engine: FakeEngine, redis_url: str
+) -> None:
+    client = EngineClient(redis, "gw-phoenix", timeout_s=5)
+    await client.start()
+    try:
+        assert (await client.call(command("u1"))).account_created.email
+        admin = aioredis.Redis.from_url(redis_url)
+        killed = await admin.client_kill_filter(_type="normal", skipme=True)
+        await admin.aclose()
+        assert killed >= 1
+        assert (await client.call(command("u2"))).account_created.email
+    finally:
+        await client.stop()
+
+
+async def test_one_order_id_cannot_be_shared_by_two_users(redis: aioredis.Redis) -> None:
+    client = EngineClient(redis, "gw-shared", timeout_s=0.5)
+    await client.start()
+    try:
+        order_id = str(uuid.uuid4())
+        first = asyncio.create_task(client.call(command("u1", order_id)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ApiError) as info:
+            await client.call(command("u2", order_id))
+        assert info.value.field == "order_id"
+        with pytest.raises(ApiError):
+            await first  # nobody answers in this test
+    finally:
+        await client.stop()

@@ -1,0 +1,65 @@
+"""The server as an operator and a tool see it: reflection, health, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from exchange.v1 import exchange_service_pb2 as xs
+from exchange.v1 import exchange_service_pb2_grpc, prices_pb2, types_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, GrpcServerHandle
+from mesh import streams
+
+
+async def test_reflection_lists_the_services_and_describes_them(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=EXCHANGE_SERVICE),
+    ]
+    replies = [reply async for reply in stub.ServerReflectionInfo(iter(requests))]
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert {EXCHANGE_SERVICE, AUTH_SERVICE, "grpc.health.v1.Health"} <= names
+    assert replies[1].file_descriptor_response.file_descriptor_proto  # the .proto is served
+
+
+async def test_health_is_serving_for_the_server_and_each_service(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", EXCHANGE_SERVICE, AUTH_SERVICE):
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_supported_assets_in_the_seed_order(
+    exchange: exchange_service_pb2_grpc.ExchangeServiceStub,
+) -> None:
+    reply = await exchange.ListSupportedAssets(xs.ListSupportedAssetsRequest())
+    assert list(reply.assets) == ["SOL_USDC", "ETH_USDC", "BTC_USDC"]
+
+
+async def test_stop_ends_open_streams_and_lets_calls_finish(
+    gateway: GrpcServerHandle,
+    exchange: exchange_service_pb2_grpc.ExchangeServiceStub,
+    redis,  # type: ignore[no-untyped-def]
+) -> None:
+    stream = exchange.StreamPrices(xs.StreamPricesRequest())
+    tick = prices_pb2.PriceTick(
+        asset="SOL_USDC",
+        bid=types_pb2.Decimal(units=236_100_000, scale=6),
+        ask=types_pb2.Decimal(units=236_140_000, scale=6),
+        ts_us=1,
+    )
+    await asyncio.sleep(0.2)  # let the subscription register
+    batch = prices_pb2.PriceBatch(ticks=[tick])
+    await redis.xadd(streams.PRICES, {streams.PAYLOAD: batch.SerializeToString()})
+    first = await asyncio.wait_for(stream.read(), 5)
+    assert first.tick.asset == "SOL_USDC"
+    await asyncio.wait_for(gateway.stop(5.0), 3)  # well inside the grace: streams closed
+    assert await stream.code() == grpc.StatusCode.OK
