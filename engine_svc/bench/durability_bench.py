@@ -50,8 +50,9 @@ def _engine_with_positions(accounts: int, per_account: int) -> Engine:
 
 
 def _payload(user: str) -> bytes:
-    msg = commands_pb2.Command(order_id=str(uuid.uuid4()), user_id=user, email=f"{user}@x",
-                               ts_ms=3, reply_to="bench")
+    msg = commands_pb2.Command(
+        order_id=str(uuid.uuid4()), user_id=user, email=f"{user}@x", ts_ms=3, reply_to="bench"
+    )
     trade = msg.create_trade
     trade.asset = "SOL_USDC"
     trade.direction = types_pb2.DIRECTION_LONG
@@ -64,7 +65,9 @@ def _payloads(count: int, accounts: int) -> list[bytes]:
     return [_payload(f"user-{i % accounts}") for i in range(count)]
 
 
-def measure_snapshot(engine: Engine, directory: Path, probe_commands: list[bytes]) -> dict[str, Any]:
+def measure_snapshot(
+    engine: Engine, directory: Path, probe_commands: list[bytes]
+) -> dict[str, Any]:
     """Fork like the service does; keep executing commands in the parent and time each."""
     gc.collect()
     started = time.perf_counter()
@@ -120,8 +123,9 @@ def measure_journal(payloads: list[bytes], accounts: int, directory: Path, mode:
     return len(payloads) / (time.perf_counter() - started)
 
 
-def measure_recovery(engine: Engine, directory: Path, journal_records: int,
-                     accounts: int) -> dict[str, Any]:
+def measure_recovery(
+    engine: Engine, directory: Path, journal_records: int, accounts: int
+) -> dict[str, Any]:
     snap_dir = directory / "recovery"
     snapshots.write(snap_dir, snapshot_data(engine, {}), 1, keep=10)
     log = journal.Journal(snap_dir / "journal", fsync=False)
@@ -135,7 +139,8 @@ def measure_recovery(engine: Engine, directory: Path, journal_records: int,
     gc.collect()
     started = time.perf_counter()
     recovered = recover(
-        snap_dir, snap_dir / "journal",
+        snap_dir,
+        snap_dir / "journal",
         lambda: Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT),
         lambda data: Engine.restore(data, ASSETS, max_open_trades_per_user=OPEN_LIMIT),
         ASSETS,
@@ -167,16 +172,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  built in {time.perf_counter() - started:.1f}s")
         snap = measure_snapshot(engine, directory / "snaps", _payloads(20_000, accounts))
         rec = measure_recovery(engine, directory, journal_records, accounts)
-    print(f"  snapshot: fork pause {snap['fork_pause_ms']:.1f} ms, worst command wait while "
-          f"writing {snap['worst_command_ms']:.2f} ms over {snap['commands_during']:,} commands "
-          "(target < 50 ms)")
-    print(f"  snapshot: {snap['size_mb']:.1f} MB gzip, written in {snap['write_s']:.2f}s "
-          "(in a forked child)")
-    print(f"  recovery: snapshot + {rec['replayed']:,} journal records in "
-          f"{rec['recovery_s']:.2f}s (target < 5 s), state hash equal: {rec['hash_equal']}")
+    print(
+        f"  snapshot: fork pause {snap['fork_pause_ms']:.1f} ms, worst command wait while "
+        f"writing {snap['worst_command_ms']:.2f} ms over {snap['commands_during']:,} commands "
+        "(target < 50 ms)"
+    )
+    print(
+        f"  snapshot: {snap['size_mb']:.1f} MB gzip, written in {snap['write_s']:.2f}s "
+        "(in a forked child)"
+    )
+    print(
+        f"  recovery: snapshot + {rec['replayed']:,} journal records in "
+        f"{rec['recovery_s']:.2f}s (target < 5 s), state hash equal: {rec['hash_equal']}"
+    )
     print("  service apply path, commands/s (parse + core + convert answer):")
-    for mode, label in (("none", "no journal"), ("nofsync", "journal, no fsync"),
-                        ("fsync", f"journal, fsync every {BATCH}")):
+    for mode, label in (
+        ("none", "no journal"),
+        ("nofsync", "journal, no fsync"),
+        ("fsync", f"journal, fsync every {BATCH}"),
+    ):
         print(f"    {label:<24} {rates[mode]:>10,.0f}")
     return 0
 
