@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 _GENERATED_SECRETS: dict[str, str] = {}
 
+DEFAULT_IDEMPOTENCY_WINDOW = 100_000
+"""Answers the engine remembers for retries: the last this many mutating commands."""
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -49,6 +52,7 @@ class Settings:
     journal_fsync: bool
     maintenance_margin_ppm: int
     max_open_trades_per_user: int
+    idempotency_window: int
     engine_timeout_ms: int
     poller_assets: tuple[str, ...]
     poller_source: str
@@ -171,6 +175,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         journal_fsync=_bool("ENGINE_JOURNAL_FSYNC", True),
         maintenance_margin_ppm=_rate_ppm("ENGINE_MAINTENANCE_MARGIN_RATE", "0"),
         max_open_trades_per_user=_int("ENGINE_MAX_OPEN_TRADES_PER_USER", 200, minimum=1),
+        idempotency_window=_int("ENGINE_IDEMPOTENCY_WINDOW", DEFAULT_IDEMPOTENCY_WINDOW),
         engine_timeout_ms=_int("ENGINE_TIMEOUT_MS", 5000, minimum=1),
         poller_assets=_assets("POLLER_ASSETS"),
         poller_source=os.environ.get("POLLER_SOURCE") or "simulator",

@@ -28,15 +28,17 @@ from engine_svc.service import journal, snapshots
 from engine_svc.service.inputs import apply_command
 from engine_svc.service.recovery import recover, snapshot_data
 from mesh.assets import ASSET_DECIMALS
+from mesh.config import DEFAULT_IDEMPOTENCY_WINDOW
 
 ASSETS = dict(ASSET_DECIMALS)
 SOL_BID, SOL_ASK = 235_900_000, 235_950_000
 BATCH = 200  # commands per group commit, as a busy engine batches them
 OPEN_LIMIT = 1_000
+WINDOW = DEFAULT_IDEMPOTENCY_WINDOW  # as the service runs it
 
 
 def _engine_with_positions(accounts: int, per_account: int) -> Engine:
-    engine = Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT)
+    engine = Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW)
     engine.apply_tick(Tick("SOL_USDC", Price(SOL_BID), Price(SOL_ASK), 1))
     rng = random.Random(7)
     for a in range(accounts):
@@ -69,17 +71,8 @@ def measure_snapshot(
     engine: Engine, directory: Path, probe_commands: list[bytes]
 ) -> dict[str, Any]:
     """Fork like the service does; keep executing commands in the parent and time each."""
-    gc.collect()
     started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # child: write and leave
-        code = 1
-        try:
-            snapshots.write(directory, snapshot_data(engine, {}), int(time.time() * 1000), 10)
-            code = 0
-        finally:
-            os._exit(code)
-    fork_ms = (time.perf_counter() - started) * 1000
+    pid, fork_ms = snapshots.fork_writer(directory, lambda: snapshot_data(engine, {}), 10)
     worst_ms = 0.0
     executed = 0
     while True:
@@ -141,8 +134,10 @@ def measure_recovery(
     recovered = recover(
         snap_dir,
         snap_dir / "journal",
-        lambda: Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT),
-        lambda data: Engine.restore(data, ASSETS, max_open_trades_per_user=OPEN_LIMIT),
+        lambda: Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW),
+        lambda data: Engine.restore(
+            data, ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW
+        ),
         ASSETS,
     )
     seconds = time.perf_counter() - started

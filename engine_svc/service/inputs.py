@@ -32,7 +32,10 @@ class Applied:
     events: list[TradeEvent] = field(default_factory=list)
 
 
-def apply_command(engine: Engine, payload: bytes, assets: Mapping[str, int]) -> Applied:
+def apply_command(
+    engine: Engine, payload: bytes, assets: Mapping[str, int], *, answer: bool = True
+) -> Applied:
+    """`answer=False` during replay: nobody waits for those answers, so none are built."""
     try:
         message = commands_pb2.Command.FromString(payload)
     except DecodeError:
@@ -46,7 +49,7 @@ def apply_command(engine: Engine, payload: bytes, assets: Mapping[str, int]) -> 
         return Applied(changed=False, reply_to=message.reply_to, result=result)
     before = engine.seq
     outcome = engine.execute(command)
-    result = result_to_proto(outcome.response, assets) if outcome.response else None
+    result = result_to_proto(outcome.response, assets) if answer and outcome.response else None
     return Applied(
         changed=engine.seq != before,
         reply_to=message.reply_to,

@@ -9,6 +9,7 @@ the entries in one pipeline. Nothing leaves before its input is durable.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -74,6 +75,7 @@ class EngineService:
             self.assets,
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
+            idempotency_window=self.settings.idempotency_window,
         )
 
     def restore_engine(self, data: dict[str, Any]) -> Engine:
@@ -82,6 +84,7 @@ class EngineService:
             self.assets,
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
+            idempotency_window=self.settings.idempotency_window,
         )
 
     # ---- main loop --------------------------------------------------------------------------
@@ -92,6 +95,7 @@ class EngineService:
         )
         self.engine = recovered.engine
         self.last_ids = recovered.last_ids
+        gc.freeze()  # the recovered state lives on: keep the collector off it
         if recovered.snapshot is not None and recovered.replayed == 0:
             self._last_snapshot_seq = self.engine.seq  # that snapshot already says it all
         self.journal.open(self.engine.seq)
@@ -318,16 +322,11 @@ class EngineService:
             return
         self.journal.commit()
         self.journal.open(engine.seq)
-        started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 1
-            try:
-                self._write_snapshot()
-                code = 0
-            finally:
-                os._exit(code)
-        self.last_fork_pause_ms = (time.perf_counter() - started) * 1000
+        pid, self.last_fork_pause_ms = snapshots.fork_writer(
+            self.snapshot_dir,
+            lambda: snapshot_data(engine, self.last_ids),
+            self.settings.max_snapshots,
+        )
         self._child = _Snapshotting(pid, engine.seq, time.monotonic())
         self._last_snapshot_seq = engine.seq
 
