@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from exchange.v1 import prices_pb2
 from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gateway_svc.db import Database
 from gateway_svc.db.stream_consumer import DeadLetter, Entry, StreamConsumer
 from mesh.streams import CANDLE_GROUP, PRICES
 
@@ -28,29 +26,10 @@ _UNWRITABLE = (ValueError, IntegrityError, DataError)
 class CandleBuilder(StreamConsumer):
     what = "candle builder"
 
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        db: Database,
-        consumer_name: str,
-        *,
-        claim_idle_ms: int = 30_000,
-        claim_every_s: float | None = None,
-        batch_size: int = 500,
-        block_ms: int = 1000,
-    ) -> None:
-        super().__init__(
-            redis,
-            consumer_name,
-            stream=PRICES,
-            group=CANDLE_GROUP,
-            batch_size=batch_size,
-            block_ms=block_ms,
-            claim_idle_ms=claim_idle_ms,
-            claim_every_s=claim_every_s,
-        )
-        self.db = db
-        self.ticks = 0
+    stream = PRICES
+    group = CANDLE_GROUP
+    default_batch_size = 500
+    ticks = 0
 
     async def write(self, entries: Sequence[Entry]) -> list[DeadLetter]:
         dead: list[DeadLetter] = []

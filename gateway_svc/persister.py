@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from exchange.v1 import events_pb2
 from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gateway_svc.db import Database
 from gateway_svc.db.stream_consumer import DeadLetter, Entry, StreamConsumer
 from mesh.streams import EVENT_GROUP, EVENTS
 
@@ -28,30 +26,11 @@ _UNWRITABLE = (DecodeError, ValueError, IntegrityError, DataError)
 class EventPersister(StreamConsumer):
     what = "event persister"
 
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        db: Database,
-        consumer_name: str,
-        *,
-        claim_idle_ms: int = 30_000,
-        claim_every_s: float | None = None,
-        batch_size: int = 100,
-        block_ms: int = 1000,
-    ) -> None:
-        super().__init__(
-            redis,
-            consumer_name,
-            stream=EVENTS,
-            group=EVENT_GROUP,
-            batch_size=batch_size,
-            block_ms=block_ms,
-            claim_idle_ms=claim_idle_ms,
-            claim_every_s=claim_every_s,
-        )
-        self.db = db
-        self.written = 0
-        self.duplicates = 0
+    stream = EVENTS
+    group = EVENT_GROUP
+    default_batch_size = 100
+    written = 0
+    duplicates = 0
 
     async def write(self, entries: Sequence[Entry]) -> list[DeadLetter]:
         # One transaction per event: a failure part-way leaves the earlier ones committed,

@@ -22,11 +22,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy import exc
+
+if TYPE_CHECKING:
+    from gateway_svc.db.database import Database
 
 from gateway_svc.db.database import is_transient
 from mesh.streams import PAYLOAD, REDIS_ERRORS, ensure_group
@@ -53,26 +56,27 @@ class StreamConsumer:
     """Subclasses implement `write`; everything about Redis lives here."""
 
     what = "stream consumer"
+    stream = ""
+    group = ""
+    default_batch_size = 100
 
     def __init__(
         self,
         redis: aioredis.Redis,
+        db: Database,
         consumer_name: str,
         *,
-        stream: str,
-        group: str,
-        batch_size: int = 100,
+        batch_size: int | None = None,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         claim_every_s: float | None = None,
         max_backoff_s: float = 5.0,
     ) -> None:
         self.redis = redis
+        self.db = db
         self.consumer = consumer_name
-        self.stream = stream
-        self.group = group
-        self.dead_stream = f"{stream}_dead"
-        self.batch_size = batch_size
+        self.dead_stream = f"{self.stream}_dead"
+        self.batch_size = batch_size or self.default_batch_size
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         # Claiming more often than entries can become idle only costs round trips.
