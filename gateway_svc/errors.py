@@ -71,10 +71,21 @@ def spec_for(name_or_code: str | int) -> ErrorSpec:
 
 
 class ApiError(Exception):
-    """A rejection raised at the edge (validation, auth, limits) carrying its registry entry."""
+    """A rejection raised at the edge (validation, auth, limits) carrying its registry entry.
 
-    def __init__(self, name: str, message: str | None = None, field: str | None = None) -> None:
+    `retry_after_s` (whole seconds, at least 1) goes with RATE_LIMITED: gRPC sends it as
+    `retry-after` trailing metadata, the REST facade as the Retry-After header."""
+
+    def __init__(
+        self,
+        name: str,
+        message: str | None = None,
+        field: str | None = None,
+        *,
+        retry_after_s: int | None = None,
+    ) -> None:
         self.spec = BY_NAME[name]
         self.field = field
         self.message = message or self.spec.default_message
+        self.retry_after_s = retry_after_s
         super().__init__(self.message)

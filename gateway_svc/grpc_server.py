@@ -27,12 +27,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from gateway_svc.auth import Clock, EmailLinks, Sessions
+from gateway_svc.auth import Clock, EmailLinks, Sessions, SlidingWindowLimiter
 from gateway_svc.db import Database
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub
+from gateway_svc.token_bucket import TokenBuckets
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,11 @@ async def serve(
     instance_id: str | None = None,
     clock: Clock = time.time,
     mailer: Mailer | None = None,
+    limit_clock: Clock = time.monotonic,
 ) -> GrpcServerHandle:
     """Start the gRPC server on `host:port` (default GRPC_PORT; 0 picks a free port, see
-    `handle.port`)."""
+    `handle.port`). `clock` is wall time (tokens, audit); `limit_clock` drives the rate
+    limits, monotonic so a clock step cannot open or shut them."""
     name = instance_id or new_instance_id()
     engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
     prices = PriceBook(redis)
@@ -89,14 +92,30 @@ async def serve(
     runner = CommandRunner(engine, db, clock)
     sessions = Sessions(settings.auth_jwt_secret, db, clock)
     links = EmailLinks(settings.email_jwt_secret, db, settings.backend_url, clock)
+    command_limit = TokenBuckets(
+        float(settings.command_rate_limit), settings.command_rate_burst, limit_clock
+    )
+    window_s = float(settings.signin_link_window_s)
+    per_email = SlidingWindowLimiter(settings.signin_links_per_email, window_s, limit_clock)
+    per_client = SlidingWindowLimiter(settings.signin_links_per_client, window_s, limit_clock)
 
     # so_reuseport off: a second gateway on the same port must fail, not split the traffic.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
-        ExchangeServicer(sessions, runner, db, prices, events), server
+        ExchangeServicer(sessions, runner, db, prices, events, command_limit), server
     )
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(sessions, links, mailer or Mailer(settings), db, runner), server
+        AuthServicer(
+            sessions,
+            links,
+            mailer or Mailer(settings),
+            db,
+            runner,
+            per_email,
+            per_client,
+            settings.trusted_proxies,
+        ),
+        server,
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -39,6 +39,23 @@ def instance_id() -> str:
     return f"gw-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def http_config(settings: Settings) -> uvicorn.Config:
+    """uvicorn for the facade, with two limits of its own: it believes X-Forwarded-For only
+    from TRUSTED_PROXIES (the one list the gRPC server uses too), and its WebSocket layer
+    refuses a message over WS_MAX_MESSAGE_BYTES (close 1009) before buffering it."""
+    return uvicorn.Config(
+        create_app(settings),
+        host=os.environ.get("HTTP_HOST", "127.0.0.1"),
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
+        ws_max_size=settings.ws_max_message_bytes,
+    )
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     if not settings.redis_url or not settings.database_url:
         raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
@@ -46,16 +63,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     redis = streams.connect(settings.redis_url)
     db = await Database.connect(settings.database_url)
     grpc_handle = await serve(settings, redis, db, instance_id=name)
-    http = _HttpServer(
-        uvicorn.Config(
-            create_app(settings),
-            host=os.environ.get("HTTP_HOST", "127.0.0.1"),
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
+    http = _HttpServer(http_config(settings))
     background = [
         asyncio.create_task(http.serve(), name="http"),
         asyncio.create_task(

@@ -38,6 +38,11 @@ _EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _MAX_LOCAL_PART = 64
+# The 36-character form in ASCII only: uuid.UUID() alone also takes braces, "urn:uuid:" and
+# other scripts' digits (int("\uff10", 16) == 0).
+_UUID_RE = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
 
 DIRECTIONS = {types_pb2.DIRECTION_LONG: "LONG", types_pb2.DIRECTION_SHORT: "SHORT"}
 CANDLE_INTERVALS_S = {
@@ -106,13 +111,9 @@ def trade_id(value: str) -> str:
 
 
 def _uuid(value: str, field: str, code: str) -> str:
-    # uuid.UUID also takes braces and "urn:uuid:"; insist on the plain 36-character form.
-    if len(value) != 36:
+    if not _UUID_RE.fullmatch(value):
         raise ApiError(code, f"{field} must be a UUID", field=field)
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ApiError(code, f"{field} must be a UUID", field=field) from None
+    return str(uuid.UUID(value))
 
 
 def asset(value: str, field: str = "asset") -> str:

@@ -6,6 +6,7 @@ generated value and a warning in development; with EXCHANGE_ENV=production they 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -18,6 +19,8 @@ from mesh.assets import SUPPORTED_ASSETS
 log = logging.getLogger(__name__)
 
 _GENERATED_SECRETS: dict[str, str] = {}
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_IDEMPOTENCY_WINDOW = 100_000
 """Answers the engine remembers for retries: the last this many mutating commands."""
@@ -60,6 +63,18 @@ class Settings:
     poller_replay_speed: Decimal
     poller_replay_loop: bool
     poller_seed: int
+    # Abuse limits, all per gateway instance (SECURITY.md lists them with their defaults).
+    http_max_body_bytes: int
+    command_rate_limit: Decimal  # commands per second per user
+    command_rate_burst: int
+    signin_links_per_email: int
+    signin_links_per_client: int
+    signin_link_window_s: int
+    trusted_proxies: tuple[IpNetwork, ...]
+    ws_max_connections: int
+    ws_max_connections_per_ip: int
+    ws_max_message_bytes: int
+    ws_max_messages_per_s: int
 
     @property
     def production(self) -> bool:
@@ -114,6 +129,33 @@ def _rate_ppm(name: str, default: str) -> int:
     if ppm != ppm.to_integral_value():
         raise ConfigError(f"{name} allows at most 6 decimals, got {raw!r}")
     return int(ppm)
+
+
+def _positive_rate(name: str, default: str) -> Decimal:
+    raw = os.environ.get(name) or default
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return rate
+
+
+def _networks(name: str, default: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated IPs or CIDRs; an empty value (`TRUSTED_PROXIES=`) trusts nobody."""
+    raw = os.environ.get(name)
+    if raw is None:
+        raw = default
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR") from None
+    return tuple(networks)
 
 
 def _assets(name: str) -> tuple[str, ...]:
@@ -183,4 +225,15 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         poller_replay_speed=speed,
         poller_replay_loop=_bool("POLLER_REPLAY_LOOP", False),
         poller_seed=_int("POLLER_SEED", 42),
+        http_max_body_bytes=_int("HTTP_MAX_BODY_BYTES", 16 * 1024, minimum=1),
+        command_rate_limit=_positive_rate("COMMAND_RATE_LIMIT", "20"),
+        command_rate_burst=_int("COMMAND_RATE_BURST", 40, minimum=1),
+        signin_links_per_email=_int("SIGNIN_LINKS_PER_EMAIL", 10, minimum=1),
+        signin_links_per_client=_int("SIGNIN_LINKS_PER_CLIENT", 60, minimum=1),
+        signin_link_window_s=_int("SIGNIN_LINK_WINDOW_S", 15 * 60, minimum=1),
+        trusted_proxies=_networks("TRUSTED_PROXIES", "127.0.0.1,::1"),
+        ws_max_connections=_int("WS_MAX_CONNECTIONS", 1000, minimum=1),
+        ws_max_connections_per_ip=_int("WS_MAX_CONNECTIONS_PER_IP", 10, minimum=1),
+        ws_max_message_bytes=_int("WS_MAX_MESSAGE_BYTES", 4096, minimum=1),
+        ws_max_messages_per_s=_int("WS_MAX_MESSAGES_PER_S", 10, minimum=1),
     )

@@ -31,6 +31,13 @@ class SlidingWindowLimiter:
         hits.append(now)
         return True
 
+    def retry_after(self, key: str) -> float:
+        """Seconds until `key` may be allowed again (0.0 if it may now)."""
+        hits = self._hits.get(key)
+        if not hits or len(hits) < self.limit:
+            return 0.0
+        return max(0.0, hits[-self.limit] + self.window_s - self._clock())
+
     def _forget_idle(self, now: float) -> None:
         idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]
         for key in idle:

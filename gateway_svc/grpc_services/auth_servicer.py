@@ -2,16 +2,18 @@
 
 RequestSignInLink never looks the address up: a new and a known address get the same mail
 flow, the same answer and the same timing, so the API cannot be used to probe who has an
-account. Link requests are rate-limited per address and per client.
+account. Link requests are rate-limited per address and per client (SIGNIN_LINKS_PER_EMAIL,
+SIGNIN_LINKS_PER_CLIENT per SIGNIN_LINK_WINDOW_S), the client being the gRPC peer or, from a
+trusted proxy only, the address it forwards (client_address.py).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-import grpc
 from exchange.v1 import auth_service_pb2 as au
 from exchange.v1 import auth_service_pb2_grpc
 
@@ -19,9 +21,12 @@ from gateway_svc import validation
 from gateway_svc.auth import EmailLinks, Sessions, SlidingWindowLimiter
 from gateway_svc.db import Database, UserRow
 from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services.client_address import client_address
 from gateway_svc.grpc_services.commands import Caller, CommandRunner
 from gateway_svc.grpc_services.common import unary
 from gateway_svc.mailer import Mailer, MailError
+from gateway_svc.token_bucket import retry_after_s
+from mesh.config import IpNetwork
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +35,9 @@ SENT_MESSAGE = "successfully sent email"
 # (and the orders audit) treat every later sign-in's attempt as a retry of the first.
 _ACCOUNT_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4f6b-9a57-3c2d1e0b7a94")
 
-LINKS_PER_EMAIL = 10
-LINKS_PER_CLIENT = 60
-LINK_WINDOW_S = 15 * 60.0
-
 
 def account_order_id(user_id: str) -> str:
     return str(uuid.uuid5(_ACCOUNT_NAMESPACE, f"create-account:{user_id}"))
-
-
-def _client_key(context: grpc.aio.ServicerContext) -> str:
-    """The REST facade passes the browser's address; direct gRPC clients are their peer."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-forwarded-for":
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            return text.split(",")[0].strip()[:64]
-    peer = context.peer() or "unknown"
-    return peer.rsplit(":", 1)[0][:64]
 
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
@@ -57,22 +48,32 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         mailer: Mailer,
         db: Database,
         runner: CommandRunner,
-        per_email: SlidingWindowLimiter | None = None,
-        per_client: SlidingWindowLimiter | None = None,
+        per_email: SlidingWindowLimiter,
+        per_client: SlidingWindowLimiter,
+        trusted_proxies: Sequence[IpNetwork],
     ) -> None:
         self._sessions = sessions
         self._links = links
         self._mailer = mailer
         self._db = db
         self._runner = runner
-        self._per_email = per_email or SlidingWindowLimiter(LINKS_PER_EMAIL, LINK_WINDOW_S)
-        self._per_client = per_client or SlidingWindowLimiter(LINKS_PER_CLIENT, LINK_WINDOW_S)
+        self._per_email = per_email
+        self._per_client = per_client
+        self._trusted_proxies = tuple(trusted_proxies)
 
     @unary
     async def RequestSignInLink(self, request: Any, context: Any) -> Any:
         email = validation.email(request.email)
-        if not self._per_client.allow(_client_key(context)) or not self._per_email.allow(email):
-            raise ApiError("RATE_LIMITED", "too many sign-in link requests: try again later")
+        client = client_address(
+            context.invocation_metadata(), context.peer(), self._trusted_proxies
+        )
+        for limiter, key in ((self._per_client, client), (self._per_email, email)):
+            if not limiter.allow(key):
+                raise ApiError(
+                    "RATE_LIMITED",
+                    "too many sign-in link requests: try again later",
+                    retry_after_s=retry_after_s(limiter.retry_after(key)),
+                )
         _, link = self._links.issue(email)
         try:
             await self._mailer.send_sign_in_link(email, link, request.signup)

@@ -1,7 +1,8 @@
 """How every RPC fails: an `ApiError` becomes the registry's gRPC status and message, with
-`x-error-code` (the ErrorCode name) and, once the call has one, `x-order-id` as trailing
-metadata. Anything unexpected is logged with its stack and answered INTERNAL, so internals
-never leak to the caller."""
+`x-error-code` (the ErrorCode name), `x-error-field` (the request field at fault, when there is
+one), `retry-after` (seconds, on RATE_LIMITED) and, once the call has one, `x-order-id` as
+trailing metadata. Anything unexpected is logged with its stack and answered INTERNAL, so
+internals never leak to the caller."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from gateway_svc.errors import ApiError
 log = logging.getLogger(__name__)
 
 ERROR_CODE_KEY = "x-error-code"
+ERROR_FIELD_KEY = "x-error-field"
 ORDER_ID_KEY = "x-order-id"
+RETRY_AFTER_KEY = "retry-after"
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -47,6 +50,11 @@ def for_order(order_id: str) -> Iterator[None]:
 
 def error_metadata(error: ApiError) -> tuple[tuple[str, str], ...]:
     metadata = [(ERROR_CODE_KEY, error.spec.name)]
+    # Field names are ours (proto field names), but metadata must be printable ASCII: check.
+    if error.field and error.field.isascii() and error.field.isprintable():
+        metadata.append((ERROR_FIELD_KEY, error.field))
+    if error.retry_after_s is not None:
+        metadata.append((RETRY_AFTER_KEY, str(max(1, error.retry_after_s))))
     order_id = order_id_of(error)
     if order_id:
         metadata.append((ORDER_ID_KEY, order_id))

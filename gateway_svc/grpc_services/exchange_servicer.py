@@ -1,8 +1,9 @@
 """`exchange.v1.ExchangeService`: market data, account and trading.
 
-Each trading RPC authenticates, validates every field (gateway_svc.validation), and only then
-builds a command for the engine. Balances and open trades come from the engine (it is the
-only writer); closed trades, orders and candles come from the Postgres audit trail.
+Each trading RPC authenticates, takes a token from the caller's command rate limit, validates
+every field (gateway_svc.validation), and only then builds a command for the engine. Balances
+and open trades come from the engine (it is the only writer); closed trades, orders and
+candles come from the Postgres audit trail.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway_svc.grpc_services import convert
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, audited_request, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.prices import PriceBook, TradeEventHub
+from gateway_svc.token_bucket import TokenBuckets, retry_after_s
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
@@ -53,15 +55,33 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         db: Database,
         prices: PriceBook,
         events: TradeEventHub,
+        command_limit: TokenBuckets,
     ) -> None:
         self._sessions = sessions
         self._runner = runner
         self._db = db
         self._prices = prices
         self._events = events
+        self._command_limit = command_limit
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         return await self._sessions.authenticate(context.invocation_metadata())
+
+    async def _limited_principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        """The caller, if within its command rate: every engine command and audit query of
+        ExchangeService spends a token, so one user cannot flood the engine's stream or the
+        database. Checked before validation, so malformed floods count too."""
+        principal = await self._principal(context)
+        wait_s = self._command_limit.take(principal.user_id)
+        if wait_s:
+            limit = self._command_limit
+            raise ApiError(
+                "RATE_LIMITED",
+                f"too many requests: at most {limit.rate_per_s:g} per second per user "
+                f"(bursts of {limit.burst})",
+                retry_after_s=retry_after_s(wait_s),
+            )
+        return principal
 
     # ---- public market data -----------------------------------------------------------------
 
@@ -106,7 +126,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def CreateAccount(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             result = await self._runner.run(_caller(principal), order_id, "create_account")
             account = expect(result, "account_created")
         return xs.CreateAccountResponse(order_id=order_id, account=account)
@@ -115,7 +135,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def GetUsdBalance(self, request: Any, context: Any) -> Any:
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             result = await self._runner.run(_caller(principal), order_id, "get_usd_balance")
             balance = expect(result, "usd_balance")
         return xs.GetUsdBalanceResponse(order_id=order_id, balance=balance)
@@ -124,7 +144,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def GetBalance(self, request: Any, context: Any) -> Any:
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             result = await self._runner.run(_caller(principal), order_id, "get_balance")
             balances = expect(result, "balances")
         return xs.GetBalanceResponse(order_id=order_id, balances=balances)
@@ -134,7 +154,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         # Polled by the web page: a query, not an order, so it stays out of the audit.
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             result = await self._runner.run(
                 _caller(principal), order_id, "get_account", audit=False
             )
@@ -147,7 +167,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def CreateTrade(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             order = validation.create_trade(request)
             scale = ASSET_DECIMALS[order.asset]
             body = commands_pb2.CreateTrade(
@@ -186,7 +206,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def CloseTrade(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             trade_id = validation.trade_id(request.trade_id)
             result = await self._runner.run(
                 _caller(principal),
@@ -202,7 +222,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def ListOpenTrades(self, request: Any, context: Any) -> Any:
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._principal(context)
+            principal = await self._limited_principal(context)
             result = await self._runner.run(
                 _caller(principal), order_id, "get_open_trades", audit=False
             )
@@ -211,7 +231,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
 
     @unary
     async def ListClosedTrades(self, request: Any, context: Any) -> Any:
-        principal = await self._principal(context)
+        principal = await self._limited_principal(context)
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
         try:
@@ -224,7 +244,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
 
     @unary
     async def ListOrders(self, request: Any, context: Any) -> Any:
-        principal = await self._principal(context)
+        principal = await self._limited_principal(context)
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
         try:

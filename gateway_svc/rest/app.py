@@ -6,7 +6,6 @@ envelope, middleware, the OpenAPI document, and the web page.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,10 +26,10 @@ from gateway_svc.rest.clients import ChannelFactory, GrpcClients
 from gateway_svc.rest.envelope import RestError, error_response
 from gateway_svc.rest.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
 from gateway_svc.rest.schemas import extra_components
-from mesh.config import ConfigError, Settings
+from gateway_svc.rest.ws_limits import ConnectionSlots
+from mesh.config import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-DEFAULT_MAX_BODY_BYTES = 16 * 1024
 # The page loads only its own files and talks only to this origin (HTTP and WebSocket).
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -38,19 +37,6 @@ PAGE_HEADERS = {
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
-
-
-def max_body_bytes(settings: Settings) -> int:
-    """HTTP_MAX_BODY_BYTES; read here until Settings carries it."""
-    configured = getattr(settings, "http_max_body_bytes", None)
-    if configured:
-        return int(configured)
-    raw = os.environ.get("HTTP_MAX_BODY_BYTES", "")
-    if not raw:
-        return DEFAULT_MAX_BODY_BYTES
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"HTTP_MAX_BODY_BYTES must be a positive integer, got {raw!r}")
-    return int(raw)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -73,8 +59,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (404 no such path, 405 wrong method) in the same envelope."""
     assert isinstance(exc, StarletteHTTPException)
     name = "INTERNAL" if exc.status_code >= 500 else "INVALID_ARGUMENT"
-    response = error_response(request, RestError(name, str(exc.detail),
-                                                 http_status=exc.status_code))
+    response = error_response(
+        request, RestError(name, str(exc.detail), http_status=exc.status_code)
+    )
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -85,15 +72,21 @@ SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "authToken"},
 }
-AUTHENTICATED_PATHS = ("/api/v1/engine", "/api/v1/trades/open", "/api/v1/trades/closed",
-                       "/api/v1/orders", "/api/v1/account")
+AUTHENTICATED_PATHS = (
+    "/api/v1/engine",
+    "/api/v1/trades/open",
+    "/api/v1/trades/closed",
+    "/api/v1/orders",
+    "/api/v1/account",
+)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(extra_components())
     # Validation failures are 400 envelopes here, never FastAPI's 422.
@@ -142,19 +135,31 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
     app.state.settings = settings
     app.state.clients = clients
     app.state.metrics = metrics
+    app.state.ws_slots = ConnectionSlots(
+        settings.ws_max_connections_per_ip, settings.ws_max_connections
+    )
 
-    for router in (routes_public.router, routes_user.router, routes_engine.router,
-                   routes_reads.router, ops.router, ws.router):
+    for router in (
+        routes_public.router,
+        routes_user.router,
+        routes_engine.router,
+        routes_reads.router,
+        ops.router,
+        ws.router,
+    ):
         app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     # Added innermost first: metrics see everything, including the 413s of the size limit.
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(settings))
+    app.add_middleware(BodyLimitMiddleware, limit=settings.http_max_body_bytes)
     app.add_middleware(
-        CORSMiddleware, allow_origins=_origins(settings), allow_credentials=True,
-        allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+        CORSMiddleware,
+        allow_origins=_origins(settings),
+        allow_credentials=True,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

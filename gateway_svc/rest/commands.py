@@ -21,14 +21,16 @@ LEVERAGE_MIN, LEVERAGE_MAX, LEVERAGE_DEFAULT = 10, 1000, 10
 # Bounds well inside int64 units; far above any real margin or price, so they only stop abuse.
 MAX_MARGIN_USD = 1_000_000_000
 MAX_PRICE = 1_000_000_000
-TRADE_ID_PATTERN = r"^[A-Za-z0-9_:-]{1,64}$"
-TRADE_ID_RE = re.compile(TRADE_ID_PATTERN)
-# No '@', controls or whitespace on either side of the '@'. Spelled out rather than \s so that
-# Python and the OpenAPI (ECMA) pattern agree on every character.
-_NOT_IN_EMAIL = (
-    r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-EMAIL_PATTERN = f"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
+# Ids are UUIDs in their 36-character form. Spelled with explicit ASCII classes, not \d or
+# uuid.UUID(), which take other scripts' digits (int("\uff10", 16) == 0), braces and "urn:uuid:".
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+UUID_RE = re.compile(UUID_PATTERN)
+TRADE_ID_PATTERN = UUID_PATTERN
+# Printable ASCII other than '@' on both sides of one '@': no controls, spaces, look-alikes,
+# zero-width or bidi characters, lone surrogates. The gRPC server checks the full syntax
+# (gateway_svc.validation.email); this is the same rule an OpenAPI (ECMA) pattern can state.
+_EMAIL_CHAR = r"[\x21-\x3f\x41-\x7e]"
+EMAIL_PATTERN = f"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+$"
 EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 
@@ -38,7 +40,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "GET_USD_BALANCE": _COMMON,
     "GET_BALANCE": _COMMON,
     "CREATE_TRADE": (
-        *_COMMON, "asset", "direction", "margin", "leverage", "stopLossPrice", "takeProfitPrice",
+        *_COMMON,
+        "asset",
+        "direction",
+        "margin",
+        "leverage",
+        "stopLossPrice",
+        "takeProfitPrice",
     ),
     "CLOSE_TRADE": (*_COMMON, "tradeId"),
 }
@@ -61,13 +69,9 @@ def parse_order_id(value: Any) -> str | None:
     """A client-chosen order id makes a retry idempotent; it must be a UUID."""
     if value is None:
         return None
-    error = ApiError("INVALID_ARGUMENT", "orderId must be a UUID string", field="orderId")
-    if not isinstance(value, str) or len(value) > 64:
-        raise error
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise error from None
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
+        raise ApiError("INVALID_ARGUMENT", "orderId must be a UUID string", field="orderId")
+    return str(uuid.UUID(value))
 
 
 def parse_asset(value: Any) -> str:
@@ -114,13 +118,9 @@ def _create_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
 
 def _close_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
     trade_id = body.get("tradeId")
-    if not isinstance(trade_id, str) or not TRADE_ID_RE.fullmatch(trade_id):
-        raise ApiError(
-            "INVALID_ARGUMENT",
-            "tradeId must be a trade id (1-64 letters, digits, '-', '_' or ':')",
-            field="tradeId",
-        )
-    return EngineCommand(command="CLOSE_TRADE", order_id=order_id, trade_id=trade_id)
+    if not isinstance(trade_id, str) or not UUID_RE.fullmatch(trade_id):
+        raise ApiError("INVALID_ARGUMENT", "tradeId must be a UUID string", field="tradeId")
+    return EngineCommand(command="CLOSE_TRADE", order_id=order_id, trade_id=trade_id.lower())
 
 
 def parse_command(body: Any) -> EngineCommand:
@@ -136,9 +136,7 @@ def parse_command(body: Any) -> EngineCommand:
     for key in body:
         if key not in allowed:
             shown = key if len(key) <= 40 else key[:40] + "..."
-            raise ApiError(
-                "INVALID_ARGUMENT", f"{shown} is not a field of {command}", field=shown
-            )
+            raise ApiError("INVALID_ARGUMENT", f"{shown} is not a field of {command}", field=shown)
     order_id = parse_order_id(body.get("orderId"))
     if command == "CREATE_TRADE":
         return _create_trade(body, order_id)

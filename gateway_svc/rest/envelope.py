@@ -2,7 +2,8 @@
 
 Every error the facade returns, from a bad body to an engine timeout, has the one shape
 `{"success": false, "error", "code", "orderId", "engineResponse": {...}, "latency"}`, so the web
-page and clients parse one thing.
+page and clients parse one thing. A 429 also carries `Retry-After` (whole seconds), taken from
+the gRPC server's `retry-after` trailing metadata.
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ _STATUS_FALLBACK: dict[grpc.StatusCode, str] = {
 }
 # Their gRPC details are about sockets and stack traces, not something to show a trader.
 _HIDE_DETAILS = frozenset({"INTERNAL", "ENGINE_UNAVAILABLE", "ENGINE_TIMEOUT"})
+# Retry-After when the server named none (RESOURCE_EXHAUSTED from elsewhere), and a cap so a
+# confused upstream cannot tell clients to go away for a year.
+DEFAULT_RETRY_AFTER_S = 1
+MAX_RETRY_AFTER_S = 3600
+# The gRPC server names proto fields; a REST client knows them by the JSON names.
+_REST_FIELD_NAMES = {
+    "order_id": "orderId",
+    "trade_id": "tradeId",
+    "stop_loss_price": "stopLossPrice",
+    "take_profit_price": "takeProfitPrice",
+    "page_token": "cursor",
+    "start_time_ms": "startTime",
+    "end_time_ms": "endTime",
+}
 
 
 class RestError(ApiError):
@@ -51,8 +66,9 @@ class RestError(ApiError):
         field: str | None = None,
         order_id: str | None = None,
         http_status: int | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
-        super().__init__(name, message, field)
+        super().__init__(name, message, field, retry_after_s=retry_after_s)
         self.order_id = order_id
         self.http_status = http_status or self.spec.http_status
 
@@ -63,6 +79,20 @@ def _metadata_value(err: grpc.aio.AioRpcError, key: str) -> str | None:
             if item_key == key:
                 return value.decode() if isinstance(value, bytes) else str(value)
     return None
+
+
+def _retry_after(err: grpc.aio.AioRpcError) -> int | None:
+    value = _metadata_value(err, "retry-after")
+    if value is None or not value.isdigit() or len(value) > 9:
+        return None
+    return min(max(int(value), 1), MAX_RETRY_AFTER_S)
+
+
+def _field(err: grpc.aio.AioRpcError) -> str | None:
+    value = _metadata_value(err, "x-error-field")
+    if not value:
+        return None
+    return _REST_FIELD_NAMES.get(value, value[:64])
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
@@ -77,7 +107,13 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
         message = spec.default_message
     else:
         message = details
-    return RestError(spec.name, message, order_id=_metadata_value(err, "x-order-id"))
+    return RestError(
+        spec.name,
+        message,
+        field=_field(err),
+        order_id=_metadata_value(err, "x-order-id"),
+        retry_after_s=_retry_after(err),
+    )
 
 
 def order_id_of(conn: HTTPConnection) -> str:
@@ -133,5 +169,9 @@ def error_response(conn: HTTPConnection, exc: ApiError) -> DecimalJSONResponse:
     set_order_id(conn, order_id)
     status = getattr(exc, "http_status", None) or exc.spec.http_status
     body = error_body(exc.message, exc.spec.name, order_id_of(conn), latency_ms(conn), exc.field)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return DecimalJSONResponse(body, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 429:
+        headers["Retry-After"] = str(exc.retry_after_s or DEFAULT_RETRY_AFTER_S)
+    return DecimalJSONResponse(body, status_code=status, headers=headers or None)

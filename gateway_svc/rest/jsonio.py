@@ -27,6 +27,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
+            _reject_lone_surrogates(key)  # the message below repeats the key
             raise ApiError("INVALID_ARGUMENT", f"{key} appears more than once", field=key)
         result[key] = value
     return result
@@ -37,7 +38,7 @@ def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise ApiError("INVALID_ARGUMENT", "request body must be a JSON object")
     try:
-        return json.loads(
+        parsed = json.loads(
             raw,
             parse_float=Decimal,
             parse_constant=_reject_constant,
@@ -48,6 +49,28 @@ def parse_json(raw: bytes) -> Any:
     except (ValueError, RecursionError):
         # ValueError covers bad syntax, bad UTF-8 and integers past Python's digit limit.
         raise ApiError("INVALID_ARGUMENT", "request body is not valid JSON") from None
+    _reject_lone_surrogates(parsed)
+    return parsed
+
+
+def _reject_lone_surrogates(value: Any) -> None:
+    """JSON's \\uD800-style escapes can smuggle in half a UTF-16 pair, which no later step
+    can encode (protobuf, the audit trail, our own error message): refuse it here, once."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(
+                    "INVALID_ARGUMENT", "request body contains an unpaired UTF-16 surrogate"
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def dumps(content: Any) -> str:
@@ -60,7 +83,8 @@ class DecimalJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return dumps(content).encode("utf-8")
+        # backslashreplace: an error message must never fail to render, whatever it quotes.
+        return dumps(content).encode("utf-8", "backslashreplace")
 
 
 def plain_decimal(units: int, scale: int) -> Decimal:

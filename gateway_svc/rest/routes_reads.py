@@ -15,28 +15,41 @@ from gateway_svc.rest.routes_public import grpc_clients
 router = APIRouter(prefix="/api/v1", tags=["account"])
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, 1..200")]
-Cursor = Annotated[str | None, Query(max_length=512, description="nextCursor of the last page")]
+# Page tokens are unpadded base64url (gateway_svc.db.pages): anything else is refused here.
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$", description="nextCursor of the last page"),
+]
 
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     return auth_metadata(require_token(request, request.app.state.settings))
 
 
-@router.get("/trades/open", response_model=schemas.OpenTrades,
-            responses=schemas.ERROR_RESPONSES, summary="The caller's open positions")
+@router.get(
+    "/trades/open",
+    response_model=schemas.OpenTrades,
+    responses=schemas.ERROR_RESPONSES,
+    summary="The caller's open positions",
+)
 async def open_trades(request: Request) -> DecimalJSONResponse:
     metadata = _metadata(request)
     clients = grpc_clients(request)
-    reply = await clients.call(clients.exchange.ListOpenTrades, xs.ListOpenTradesRequest(),
-                               metadata)
+    reply = await clients.call(
+        clients.exchange.ListOpenTrades, xs.ListOpenTradesRequest(), metadata
+    )
     return DecimalJSONResponse({"trades": [present.open_trade(t) for t in reply.trades]})
 
 
-@router.get("/trades/closed", response_model=schemas.ClosedTrades,
-            responses=schemas.ERROR_RESPONSES,
-            summary="The caller's closed positions, newest first")
-async def closed_trades(request: Request, limit: Limit = 50,
-                        cursor: Cursor = None) -> DecimalJSONResponse:
+@router.get(
+    "/trades/closed",
+    response_model=schemas.ClosedTrades,
+    responses=schemas.ERROR_RESPONSES,
+    summary="The caller's closed positions, newest first",
+)
+async def closed_trades(
+    request: Request, limit: Limit = 50, cursor: Cursor = None
+) -> DecimalJSONResponse:
     metadata = _metadata(request)
     clients = grpc_clients(request)
     reply = await clients.call(
@@ -44,14 +57,20 @@ async def closed_trades(request: Request, limit: Limit = 50,
         xs.ListClosedTradesRequest(limit=limit, page_token=cursor or ""),
         metadata,
     )
-    return DecimalJSONResponse({
-        "trades": [present.closed_trade(t) for t in reply.trades],
-        "nextCursor": reply.next_page_token or None,
-    })
+    return DecimalJSONResponse(
+        {
+            "trades": [present.closed_trade(t) for t in reply.trades],
+            "nextCursor": reply.next_page_token or None,
+        }
+    )
 
 
-@router.get("/orders", response_model=schemas.Orders, responses=schemas.ERROR_RESPONSES,
-            summary="The caller's commands with status and latency, newest first")
+@router.get(
+    "/orders",
+    response_model=schemas.Orders,
+    responses=schemas.ERROR_RESPONSES,
+    summary="The caller's commands with status and latency, newest first",
+)
 async def orders(request: Request, limit: Limit = 50, cursor: Cursor = None) -> DecimalJSONResponse:
     metadata = _metadata(request)
     clients = grpc_clients(request)
@@ -60,14 +79,20 @@ async def orders(request: Request, limit: Limit = 50, cursor: Cursor = None) -> 
         xs.ListOrdersRequest(limit=limit, page_token=cursor or ""),
         metadata,
     )
-    return DecimalJSONResponse({
-        "orders": [present.order(o) for o in reply.orders],
-        "nextCursor": reply.next_page_token or None,
-    })
+    return DecimalJSONResponse(
+        {
+            "orders": [present.order(o) for o in reply.orders],
+            "nextCursor": reply.next_page_token or None,
+        }
+    )
 
 
-@router.get("/account", response_model=schemas.Account, responses=schemas.ERROR_RESPONSES,
-            summary="Balance, equity and margin of the caller's account")
+@router.get(
+    "/account",
+    response_model=schemas.Account,
+    responses=schemas.ERROR_RESPONSES,
+    summary="Balance, equity and margin of the caller's account",
+)
 async def account(request: Request) -> DecimalJSONResponse:
     metadata = _metadata(request)
     clients = grpc_clients(request)

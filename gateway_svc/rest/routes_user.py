@@ -85,12 +85,16 @@ def _set_session_cookie(response: Response, token: str, settings: Settings) -> N
     "/signin/post",
     status_code=302,
     response_class=RedirectResponse,
-    responses={302: {"description": "signed in: cookie set, redirect to FRONTEND_URL"},
-               **schemas.ERROR_RESPONSES},
+    responses={
+        302: {"description": "signed in: cookie set, redirect to FRONTEND_URL"},
+        **schemas.ERROR_RESPONSES,
+    },
     summary="The link in the e-mail: sets the authToken cookie and redirects",
 )
 async def signin_post(
-    request: Request, token: Annotated[str, Query(min_length=1, max_length=4096)]
+    request: Request,
+    # A JWT: three base64url segments. Anything else cannot be a link we sent.
+    token: Annotated[str, Query(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_.-]+$")],
 ) -> Response:
     clients = grpc_clients(request)
     reply = await clients.call(

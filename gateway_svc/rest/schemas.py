@@ -24,14 +24,30 @@ from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
 
 Number = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 Asset = Annotated[str, WithJsonSchema({"type": "string", "enum": list(SUPPORTED_ASSETS)})]
-Margin = Annotated[Decimal, WithJsonSchema({
-    "type": "number", "exclusiveMinimum": 0, "maximum": MAX_MARGIN_USD, "multipleOf": 0.0001,
-    "description": "USD, more than 0, at most 4 decimals",
-})]
-Price = Annotated[Decimal, WithJsonSchema({
-    "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PRICE, "multipleOf": 0.000001,
-    "description": "at most the asset's decimals (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6)",
-})]
+Margin = Annotated[
+    Decimal,
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_MARGIN_USD,
+            "multipleOf": 0.0001,
+            "description": "USD, more than 0, at most 4 decimals",
+        }
+    ),
+]
+Price = Annotated[
+    Decimal,
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_PRICE,
+            "multipleOf": 0.000001,
+            "description": "at most the asset's decimals (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6)",
+        }
+    ),
+]
 Leverage = Annotated[int, Field(ge=10, le=1000, description="10..1000 meaning 1.0x..100.0x")]
 
 
@@ -65,16 +81,19 @@ def _price_decimals_by_asset() -> list[dict[str, Any]]:
     for asset, decimals in ASSET_DECIMALS.items():
         step = {"multipleOf": float(Decimal(1).scaleb(-decimals))}
         levels = {"anyOf": [{"type": "number", **step}, {"type": "null"}]}
-        rules.append({
-            "if": {"properties": {"asset": {"const": asset}}, "required": ["asset"]},
-            "then": {"properties": {"stopLossPrice": levels, "takeProfitPrice": levels}},
-        })
+        rules.append(
+            {
+                "if": {"properties": {"asset": {"const": asset}}, "required": ["asset"]},
+                "then": {"properties": {"stopLossPrice": levels, "takeProfitPrice": levels}},
+            }
+        )
     return rules
 
 
 class CreateTradeCommand(_Body):
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"allOf": _price_decimals_by_asset()})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"allOf": _price_decimals_by_asset()}
+    )
 
     command: Literal["CREATE_TRADE"]
     orderId: UUID | None = None
@@ -93,7 +112,10 @@ class CloseTradeCommand(_Body):
 
 
 EngineRequest = Annotated[
-    CreateAccountCommand | GetUsdBalanceCommand | GetBalanceCommand | CreateTradeCommand
+    CreateAccountCommand
+    | GetUsdBalanceCommand
+    | GetBalanceCommand
+    | CreateTradeCommand
     | CloseTradeCommand,
     Field(discriminator="command"),
 ]
@@ -281,9 +303,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "missing or invalid session"),
         (404, "not found"),
         (413, "request body too large"),
-        (429, "rate limited"),
+        (429, "rate limited: wait Retry-After seconds"),
         (500, "internal error"),
         (503, "engine unavailable"),
         (504, "engine timeout"),
     )
+}
+# A string in the schema (headers arrive as text); the pattern says it is whole seconds >= 1.
+ERROR_RESPONSES[429]["headers"] = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+    }
 }

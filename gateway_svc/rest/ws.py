@@ -3,6 +3,10 @@
 One session = up to two gRPC server streams (StreamPrices, StreamTradeEvents) feeding one
 queue, and one task writing the queue to the socket (a socket must not be written from two
 tasks at once). When the client goes, every task is cancelled, which cancels the gRPC calls.
+
+Limits (ws_limits.py): WS_MAX_CONNECTIONS_PER_IP and WS_MAX_CONNECTIONS open sockets,
+WS_MAX_MESSAGE_BYTES per inbound message, WS_MAX_MESSAGES_PER_S inbound; a socket over one is
+closed with a close code and a reason.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,13 +28,20 @@ from gateway_svc.rest import present
 from gateway_svc.rest.auth import COOKIE_NAME, auth_metadata, check_token
 from gateway_svc.rest.clients import GrpcClients
 from gateway_svc.rest.jsonio import dumps
+from gateway_svc.rest.ws_limits import (
+    ConnectionSlots,
+    Refusal,
+    message_too_big,
+    too_many_messages,
+    utf8_size_over,
+)
+from gateway_svc.token_bucket import TokenBucket
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 QUEUE_SIZE = 1024
-MAX_MESSAGE_CHARS = 8192
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -58,6 +70,9 @@ class WsSession:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self.tasks: list[asyncio.Task[None]] = []
         self.trades_task: asyncio.Task[None] | None = None
+        # Up to one second's worth at once, then the steady rate.
+        per_s = settings.ws_max_messages_per_s
+        self.inbound = TokenBucket(per_s, per_s, time.monotonic())
 
     def offer(self, message: dict[str, Any]) -> None:
         """Prices are dropped for a client too slow to read them: the next tick supersedes."""
@@ -81,8 +96,13 @@ class WsSession:
                 log.info("price stream ended: %s", err.code().name)
             finally:
                 call.cancel()
-            self.offer({"type": "error", "code": "ENGINE_UNAVAILABLE",
-                        "message": "price stream interrupted, reconnecting"})
+            self.offer(
+                {
+                    "type": "error",
+                    "code": "ENGINE_UNAVAILABLE",
+                    "message": "price stream interrupted, reconnecting",
+                }
+            )
             await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
             attempt += 1
 
@@ -99,8 +119,13 @@ class WsSession:
                     await self.queue.put(present.trade_event(reply.event))
             except grpc.aio.AioRpcError as err:
                 if err.code() is grpc.StatusCode.UNAUTHENTICATED:
-                    self.offer({"type": "error", "code": "UNAUTHENTICATED",
-                                "message": "session not valid: sign in again"})
+                    self.offer(
+                        {
+                            "type": "error",
+                            "code": "UNAUTHENTICATED",
+                            "message": "session not valid: sign in again",
+                        }
+                    )
                     return
                 log.info("trade event stream ended: %s", err.code().name)
             finally:
@@ -115,7 +140,10 @@ class WsSession:
             self.offer({"type": "error", "code": err.spec.name, "message": err.message})
             return
         if self.trades_task is not None:
+            # Dropped from the list too: a client re-authenticating all day must not pile up
+            # finished tasks for the life of the socket.
             self.trades_task.cancel()
+            self.tasks.remove(self.trades_task)
         self.trades_task = asyncio.create_task(self._pump_trades(token))
         self.tasks.append(self.trades_task)
         if announce:
@@ -123,8 +151,8 @@ class WsSession:
 
     def handle(self, text: str) -> None:
         try:
-            message = json.loads(text) if len(text) <= MAX_MESSAGE_CHARS else None
-        except ValueError:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "auth" and isinstance(message, dict):
@@ -133,12 +161,29 @@ class WsSession:
         elif kind == "ping":
             self.offer({"type": "pong"})
         else:
-            self.offer({"type": "error", "code": "INVALID_ARGUMENT",
-                        "message": 'expected {"type":"auth","token":...} or {"type":"ping"}'})
+            self.offer(
+                {
+                    "type": "error",
+                    "code": "INVALID_ARGUMENT",
+                    "message": 'expected {"type":"auth","token":...} or {"type":"ping"}',
+                }
+            )
+
+    def check_inbound(self, text: str | None, raw: bytes | None) -> Refusal | None:
+        """Size first (a big message is refused whatever the rate), then the rate."""
+        limit = self.settings.ws_max_message_bytes
+        too_big = utf8_size_over(text, limit) if text is not None else len(raw or b"") > limit
+        if too_big:
+            return message_too_big(limit)
+        if self.inbound.take(time.monotonic()):
+            return too_many_messages(self.settings.ws_max_messages_per_s)
+        return None
 
     async def run(self) -> None:
-        self.tasks = [asyncio.create_task(self._send_loop()),
-                      asyncio.create_task(self._pump_prices())]
+        self.tasks = [
+            asyncio.create_task(self._send_loop()),
+            asyncio.create_task(self._pump_prices()),
+        ]
         cookie = self.websocket.cookies.get(COOKIE_NAME)
         if cookie and cookie_allowed(self.websocket, self.settings):
             self.authenticate(cookie, announce=True)
@@ -147,11 +192,16 @@ class WsSession:
                 event = await self.websocket.receive()
                 if event["type"] == "websocket.disconnect":
                     return
-                text = event.get("text")
-                if text is None and event.get("bytes") is not None:
-                    text = event["bytes"].decode("utf-8", "replace")
-                if text is not None:
-                    self.handle(text)
+                text, raw = event.get("text"), event.get("bytes")
+                if text is None and raw is None:
+                    continue
+                refusal = self.check_inbound(text, raw)
+                if refusal is not None:
+                    await self.websocket.close(refusal.code, refusal.reason)
+                    return
+                if text is None:
+                    text = (raw or b"").decode("utf-8", "replace")
+                self.handle(text)
         finally:
             for task in self.tasks:
                 task.cancel()
@@ -160,6 +210,19 @@ class WsSession:
 
 @router.websocket("/api/v1/ws")
 async def price_socket(websocket: WebSocket) -> None:
+    # Accepted before any refusal: only an open socket can carry a close code and reason
+    # (closing during the handshake is a bare HTTP 403).
     await websocket.accept()
-    session = WsSession(websocket, websocket.app.state.clients, websocket.app.state.settings)
-    await session.run()
+    slots: ConnectionSlots = websocket.app.state.ws_slots
+    # The TCP peer, or the forwarded client when uvicorn trusts the proxy (TRUSTED_PROXIES).
+    address = websocket.client.host if websocket.client else "unknown"
+    refusal = slots.claim(address)
+    if refusal is not None:
+        log.info("websocket from %s refused: %s", address, refusal.reason)
+        await websocket.close(refusal.code, refusal.reason)
+        return
+    try:
+        session = WsSession(websocket, websocket.app.state.clients, websocket.app.state.settings)
+        await session.run()
+    finally:
+        slots.release(address)

@@ -7,6 +7,7 @@ reached nothing, and answer with whatever reply or error a test queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ import grpc
 import httpx
 import jwt
 import pytest
+import uvicorn
 from exchange.v1 import (
     auth_service_pb2,
     auth_service_pb2_grpc,
@@ -50,6 +52,7 @@ class FakeError:
     code: str | None = None  # x-error-code
     details: str = ""
     order_id: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()  # more trailing metadata (retry-after, ...)
 
 
 class Recorder:
@@ -75,6 +78,7 @@ class Recorder:
                 trailing.append(("x-error-code", reply.code))
             if reply.order_id:
                 trailing.append(("x-order-id", reply.order_id))
+            trailing.extend(reply.extra)
             await context.abort(reply.status, reply.details, trailing_metadata=tuple(trailing))
         if callable(reply):
             reply = reply(request)
@@ -161,7 +165,9 @@ async def grpc_port(recorder: Recorder) -> AsyncIterator[int]:
 @pytest.fixture
 def settings() -> Settings:
     return dataclasses.replace(
-        load_settings(), auth_jwt_secret=JWT_SECRET, frontend_url=FRONTEND_URL,
+        load_settings(),
+        auth_jwt_secret=JWT_SECRET,
+        frontend_url=FRONTEND_URL,
         engine_timeout_ms=2000,
     )
 
@@ -183,3 +189,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def auth_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {session_token()}"}
+
+
+@contextlib.asynccontextmanager
+async def live_ws(app: FastAPI) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free port, for real WebSocket clients: its ws:// URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/api/v1/ws"
+    finally:
+        server.should_exit = True
+        await task

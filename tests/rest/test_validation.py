@@ -129,22 +129,6 @@ async def test_oversize_chunked_body_is_413(client, recorder, auth_headers) -> N
     assert recorder.calls == []
 
 
-async def test_body_limit_is_configurable(settings, grpc_port, monkeypatch, auth_headers) -> None:
-    import grpc
-    import httpx
-
-    from gateway_svc.rest import create_app
-
-    monkeypatch.setenv("HTTP_MAX_BODY_BYTES", "64")
-    app = create_app(settings, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}"))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        body = '{"command":"GET_BALANCE","orderId":"' + "0" * 80 + '"}'
-        response = await client.post("/api/v1/engine", content=body, headers=auth_headers)
-    await app.state.clients.close()
-    assert response.status_code == 413
-
-
 @pytest.mark.parametrize(
     ("path", "field", "code"),
     [
@@ -186,3 +170,31 @@ async def test_rejection_echoes_the_client_order_id(client, recorder, auth_heade
     assert response.json()["orderId"] == body["orderId"]
     assert response.json()["field"] == "leverage"
     assert recorder.calls == []
+
+
+LONE_SURROGATE_BODIES = [
+    b'{"command": "GET_USD_BALANCE", "orderId\\ud946": null}',
+    b'{"command":"GET_BALANCE","\\udfff":1,"\\udfff":2}',
+    b'{"command":"CLOSE_TRADE","tradeId":"\\ud800"}',
+]
+
+
+@pytest.mark.parametrize("body", LONE_SURROGATE_BODIES)
+async def test_lone_surrogates_are_a_clean_400(  # type: ignore[no-untyped-def]
+    client, recorder: Recorder, auth_headers, body: bytes
+) -> None:
+    response = await client.post(
+        "/api/v1/engine", content=body, headers={**auth_headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert recorder.calls == []
+
+
+async def test_lone_surrogate_in_email_is_a_clean_400(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/api/v1/user/signup",
+        content=b'{"email": "\\ud800a@b.co"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400

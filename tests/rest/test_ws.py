@@ -8,24 +8,16 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 import websockets
 from exchange.v1 import events_pb2, prices_pb2, types_pb2
 
-from tests.rest.conftest import Recorder, dec, session_token
+from tests.rest.conftest import Recorder, dec, live_ws, session_token
 
 
 @pytest.fixture
 async def ws_url(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"ws://127.0.0.1:{port}/api/v1/ws"
-    server.should_exit = True
-    await task
+    async with live_ws(app) as url:
+        yield url
 
 
 async def _next(socket, kind: str) -> dict:  # type: ignore[no-untyped-def]
@@ -45,28 +37,55 @@ async def _eventually(check) -> None:  # type: ignore[no-untyped-def]
 
 async def test_prices_arrive_and_stream_is_cancelled(ws_url, recorder: Recorder) -> None:
     recorder.ticks = [
-        prices_pb2.PriceTick(asset="SOL_USDC", bid=dec(236_100_000, 6), ask=dec(236_140_000, 6),
-                             ts_us=1_700_000_000_123_456),
-        prices_pb2.PriceTick(asset="BTC_USDC", bid=dec(1_000_000_000, 4),
-                             ask=dec(1_000_010_000, 4), ts_us=1_700_000_000_200_000),
+        prices_pb2.PriceTick(
+            asset="SOL_USDC",
+            bid=dec(236_100_000, 6),
+            ask=dec(236_140_000, 6),
+            ts_us=1_700_000_000_123_456,
+        ),
+        prices_pb2.PriceTick(
+            asset="BTC_USDC",
+            bid=dec(1_000_000_000, 4),
+            ask=dec(1_000_010_000, 4),
+            ts_us=1_700_000_000_200_000,
+        ),
     ]
     async with websockets.connect(ws_url) as socket:
         first = await _next(socket, "price")
         second = await _next(socket, "price")
 
-    assert first == {"type": "price", "asset": "SOL_USDC", "bid": "236100000",
-                     "ask": "236140000", "decimal": 6, "ts": 1_700_000_000_123}
+    assert first == {
+        "type": "price",
+        "asset": "SOL_USDC",
+        "bid": "236100000",
+        "ask": "236140000",
+        "decimal": 6,
+        "ts": 1_700_000_000_123,
+    }
     assert (second["asset"], second["decimal"], second["ask"]) == ("BTC_USDC", 4, "1000010000")
     # Closing the socket cancels the gRPC stream on the server side.
     await asyncio.wait_for(recorder.stream_cancelled.wait(), timeout=5)
 
 
 async def test_auth_message_subscribes_to_trade_events(ws_url, recorder) -> None:
-    trade = types_pb2.Trade(trade_id="t-1", asset="ETH_USDC", direction=types_pb2.DIRECTION_LONG,
-                            margin=dec(1_000_000, 4), leverage=100,
-                            entry_price=dec(3_000_000_000, 6), status=types_pb2.TRADE_STATUS_OPEN)
-    recorder.events = [events_pb2.TradeEvent(event_seq=7, kind=events_pb2.TRADE_EVENT_KIND_OPENED,
-                                              trade=trade, order_id="o-1", ts_ms=1234)]
+    trade = types_pb2.Trade(
+        trade_id="t-1",
+        asset="ETH_USDC",
+        direction=types_pb2.DIRECTION_LONG,
+        margin=dec(1_000_000, 4),
+        leverage=100,
+        entry_price=dec(3_000_000_000, 6),
+        status=types_pb2.TRADE_STATUS_OPEN,
+    )
+    recorder.events = [
+        events_pb2.TradeEvent(
+            event_seq=7,
+            kind=events_pb2.TRADE_EVENT_KIND_OPENED,
+            trade=trade,
+            order_id="o-1",
+            ts_ms=1234,
+        )
+    ]
     token = session_token()
     async with websockets.connect(ws_url) as socket:
         await socket.send(json.dumps({"type": "auth", "token": token}))
@@ -84,8 +103,9 @@ async def test_auth_message_subscribes_to_trade_events(ws_url, recorder) -> None
 
 async def test_cookie_authenticates_the_socket(ws_url, recorder) -> None:
     token = session_token()
-    async with websockets.connect(ws_url,
-                                  additional_headers={"Cookie": f"authToken={token}"}) as socket:
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": f"authToken={token}"}
+    ) as socket:
         assert (await _next(socket, "auth"))["status"] == "ok"
         # "ok" is sent as the stream starts; the server sees the call a moment later.
         await _eventually(lambda: "StreamTradeEvents" in recorder.names())

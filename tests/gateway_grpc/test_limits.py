@@ -1,0 +1,272 @@
+"""Per-user command rate limit and the trusted client address, on a real gateway.
+
+A gateway with tight limits (COMMAND_RATE_LIMIT 0.5/s, COMMAND_RATE_BURST 3, two sign-in links
+per client) and a fake clock for the limiters, so a refill happens only when a test says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import auth_service_pb2 as au
+from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
+
+from gateway_svc.db import Database
+from gateway_svc.grpc_server import GrpcServerHandle, serve
+from gateway_svc.rest import create_app
+from mesh import streams
+from mesh.config import Settings
+from tests.gateway_grpc.conftest import CapturingMailer, FakeClock, bearer, sign_in, trailers
+from tests.gateway_grpc.fake_engine import FakeEngine
+
+ExchangeStub = exchange_service_pb2_grpc.ExchangeServiceStub
+AuthStub = auth_service_pb2_grpc.AuthServiceStub
+Metadata = tuple[tuple[str, str], ...]
+
+ORDER_ID = "5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a"
+TRADE_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+BURST = 3
+RATE = Decimal("0.5")  # one token every 2 s
+
+
+@dataclasses.dataclass
+class Limited:
+    handle: GrpcServerHandle
+    exchange: ExchangeStub
+    auth: AuthStub
+    settings: Settings
+
+
+async def _start(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+) -> tuple[GrpcServerHandle, grpc.aio.Channel]:
+    handle = await serve(
+        settings,
+        redis,
+        db,
+        port=0,
+        host="127.0.0.1",
+        clock=clock,
+        mailer=mailer,
+        instance_id="gw-limits",
+        limit_clock=clock,
+    )
+    return handle, grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
+
+
+def _tight(settings: Settings, **changes: Any) -> Settings:
+    return dataclasses.replace(
+        settings,
+        command_rate_limit=RATE,
+        command_rate_burst=BURST,
+        signin_links_per_client=2,
+        **changes,
+    )
+
+
+@pytest.fixture
+async def limited(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    engine: FakeEngine,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+) -> AsyncIterator[Limited]:
+    tight = _tight(settings)
+    handle, channel = await _start(tight, redis, db, clock, mailer)
+    yield Limited(handle, ExchangeStub(channel), AuthStub(channel), tight)
+    await channel.close()
+    await handle.stop(1.0)
+
+
+async def _user(limited: Limited, mailer: CapturingMailer, email: str) -> Metadata:
+    reply = await sign_in(limited.auth, mailer, email)
+    return bearer(reply.session_token)
+
+
+async def _refused(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+def _trade_request() -> xs.CreateTradeRequest:
+    return xs.CreateTradeRequest(
+        order_id=ORDER_ID,
+        asset="SOL_USDC",
+        direction=types_pb2.DIRECTION_LONG,
+        margin=types_pb2.Decimal(units=100_000, scale=4),
+        leverage=10,
+    )
+
+
+# ---- command rate limit -----------------------------------------------------------------
+
+
+async def test_over_the_rate_is_refused_with_retry_after_and_reaches_no_stream(
+    limited: Limited,
+    mailer: CapturingMailer,
+    engine: FakeEngine,
+    redis: aioredis.Redis,
+    clock: FakeClock,
+) -> None:
+    alice = await _user(limited, mailer, "alice@example.com")
+    for _ in range(BURST):
+        await limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=alice)
+    commands, stream_length = len(engine.commands), await redis.xlen(streams.COMMANDS)
+
+    error = await _refused(limited.exchange.CreateTrade(_trade_request(), metadata=alice))
+
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.details().startswith("too many requests")
+    meta = trailers(error)
+    assert meta["x-error-code"] == "RATE_LIMITED"
+    assert meta["retry-after"] == "2"  # a whole token at 0.5/s
+    assert meta["x-order-id"] == ORDER_ID
+    # Nothing reached the engine: no command on the stream, none seen by the engine.
+    assert await redis.xlen(streams.COMMANDS) == stream_length
+    assert len(engine.commands) == commands
+
+    # Another user has a bucket of their own.
+    bob = await _user(limited, mailer, "bob@example.com")
+    await limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=bob)
+
+    # Time refills the bucket at the configured rate: one token per 2 s.
+    clock.advance(2.0)
+    await limited.exchange.CreateTrade(_trade_request(), metadata=alice)
+    again = await _refused(
+        limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=alice)
+    )
+    assert again.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+CALLS: dict[str, Callable[[ExchangeStub, Metadata], Awaitable[Any]]] = {
+    "CreateAccount": lambda x, m: x.CreateAccount(xs.CreateAccountRequest(), metadata=m),
+    "GetUsdBalance": lambda x, m: x.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=m),
+    "GetBalance": lambda x, m: x.GetBalance(xs.GetBalanceRequest(), metadata=m),
+    "GetAccount": lambda x, m: x.GetAccount(xs.GetAccountRequest(), metadata=m),
+    "CreateTrade": lambda x, m: x.CreateTrade(_trade_request(), metadata=m),
+    "CloseTrade": lambda x, m: x.CloseTrade(xs.CloseTradeRequest(trade_id=TRADE_ID), metadata=m),
+    "ListOpenTrades": lambda x, m: x.ListOpenTrades(xs.ListOpenTradesRequest(), metadata=m),
+    "ListClosedTrades": lambda x, m: x.ListClosedTrades(xs.ListClosedTradesRequest(), metadata=m),
+    "ListOrders": lambda x, m: x.ListOrders(xs.ListOrdersRequest(), metadata=m),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+async def test_every_trading_call_spends_from_the_same_bucket(
+    name: str, limited: Limited, mailer: CapturingMailer, engine: FakeEngine
+) -> None:
+    carol = await _user(limited, mailer, "carol@example.com")
+    for _ in range(BURST):
+        await limited.exchange.GetBalance(xs.GetBalanceRequest(), metadata=carol)
+    commands = len(engine.commands)
+
+    error = await _refused(CALLS[name](limited.exchange, carol))
+
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    assert len(engine.commands) == commands
+
+
+async def test_public_market_data_is_not_a_command(limited: Limited, mailer: Any) -> None:
+    for _ in range(BURST + 2):
+        await limited.exchange.ListSupportedAssets(xs.ListSupportedAssetsRequest())
+
+
+async def test_rest_answers_429_with_retry_after(
+    limited: Limited, mailer: CapturingMailer, engine: FakeEngine
+) -> None:
+    """The facade in front of the real gRPC server: the limit and its Retry-After arrive."""
+    dave = await _user(limited, mailer, "dave@example.com")
+    headers = {"Authorization": dave[0][1]}
+    port = limited.handle.port
+    app = create_app(limited.settings, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(BURST):
+                ok = await client.post(
+                    "/api/v1/engine", json={"command": "GET_BALANCE"}, headers=headers
+                )
+                assert ok.status_code == 200, ok.text
+            commands = len(engine.commands)
+            body = {"command": "CLOSE_TRADE", "tradeId": TRADE_ID, "orderId": ORDER_ID}
+            limited_reply = await client.post("/api/v1/engine", json=body, headers=headers)
+    finally:
+        await app.state.clients.close()
+
+    assert limited_reply.status_code == 429
+    assert limited_reply.headers["retry-after"] == "2"
+    envelope = limited_reply.json()
+    assert envelope["success"] is False
+    assert envelope["code"] == "RATE_LIMITED"
+    assert envelope["orderId"] == ORDER_ID
+    assert envelope["engineResponse"] == {
+        "status": "error",
+        "data": None,
+        "message": envelope["error"],
+    }
+    assert len(engine.commands) == commands
+
+
+# ---- trusted client address ---------------------------------------------------------------
+
+
+async def _link(auth: AuthStub, email: str, forwarded_for: str | None) -> None:
+    metadata = (("x-forwarded-for", forwarded_for),) if forwarded_for else ()
+    await auth.RequestSignInLink(au.RequestSignInLinkRequest(email=email), metadata=metadata)
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    limited: Limited, mailer: CapturingMailer
+) -> None:
+    """The test client connects over loopback, which TRUSTED_PROXIES trusts by default, as
+    it trusts the facade: each forwarded address gets its own two links."""
+    assert ipaddress.ip_address("127.0.0.1") in limited.settings.trusted_proxies[0]
+    await _link(limited.auth, "a1@example.com", "203.0.113.7")
+    await _link(limited.auth, "a2@example.com", "203.0.113.7")
+    error = await _refused(_link(limited.auth, "a3@example.com", "203.0.113.7"))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert int(trailers(error)["retry-after"]) >= 1
+
+    await _link(limited.auth, "b1@example.com", "203.0.113.8")  # another client
+    await _link(limited.auth, "c1@example.com", None)  # the proxy itself
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    engine: FakeEngine,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+) -> None:
+    """With loopback not trusted, a client that forges x-forwarded-for is still its peer
+    address: a new forged address per request does not buy more links."""
+    untrusted = _tight(settings, trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))
+    handle, channel = await _start(untrusted, redis, db, clock, mailer)
+    try:
+        auth = AuthStub(channel)
+        await _link(auth, "d1@example.com", "198.51.100.1")
+        await _link(auth, "d2@example.com", "198.51.100.2")
+        error = await _refused(_link(auth, "d3@example.com", "198.51.100.3"))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    finally:
+        await channel.close()
+        await handle.stop(1.0)

@@ -1,0 +1,142 @@
+"""Unicode and very long strings over gRPC: INVALID_ARGUMENT naming the field (in the message
+and in `x-error-field`), and nothing on the engine's stream."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import auth_service_pb2 as au
+from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
+
+from mesh import streams
+from tests.gateway_grpc.conftest import trailers
+
+ExchangeStub = exchange_service_pb2_grpc.ExchangeServiceStub
+
+UUID = "3f2b8c9a-5d1e-4f7a-b6c3-9e8d7a6b5c4d"
+FULLWIDTH_UUID = UUID.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+ARABIC_UUID = UUID.translate({ord(d): 0x0660 + int(d) for d in "0123456789"})  # Arabic-Indic digits
+HUGE = "x" * 100_000
+
+
+def _trade(**override: Any) -> xs.CreateTradeRequest:
+    fields: dict[str, Any] = {
+        "asset": "SOL_USDC",
+        "direction": types_pb2.DIRECTION_LONG,
+        "margin": types_pb2.Decimal(units=100_000, scale=4),
+    }
+    fields.update(override)
+    return xs.CreateTradeRequest(**fields)
+
+
+Call = Callable[[ExchangeStub, Any], Awaitable[Any]]
+
+CASES: list[tuple[str, Call, str]] = [
+    (
+        "fullwidth trade id",
+        lambda x, m: x.CloseTrade(xs.CloseTradeRequest(trade_id=FULLWIDTH_UUID), metadata=m),
+        "trade_id",
+    ),
+    (
+        "arabic-digit trade id",
+        lambda x, m: x.CloseTrade(xs.CloseTradeRequest(trade_id=ARABIC_UUID), metadata=m),
+        "trade_id",
+    ),
+    (
+        "huge trade id",
+        lambda x, m: x.CloseTrade(xs.CloseTradeRequest(trade_id=HUGE), metadata=m),
+        "trade_id",
+    ),
+    (
+        "bidi trade id",
+        lambda x, m: x.CloseTrade(xs.CloseTradeRequest(trade_id="\u202e" + UUID[1:]), metadata=m),
+        "trade_id",
+    ),
+    (
+        "fullwidth order id",
+        lambda x, m: x.CreateTrade(_trade(order_id=FULLWIDTH_UUID), metadata=m),
+        "order_id",
+    ),
+    (
+        "zero-width order id",
+        lambda x, m: x.CreateAccount(
+            xs.CreateAccountRequest(order_id=UUID[:-1] + "\u200b"), metadata=m
+        ),
+        "order_id",
+    ),
+    (
+        "huge order id",
+        lambda x, m: x.CloseTrade(xs.CloseTradeRequest(order_id=HUGE, trade_id=UUID), metadata=m),
+        "order_id",
+    ),
+    (
+        "fullwidth asset",
+        lambda x, m: x.CreateTrade(_trade(asset="\uff33\uff2f\uff2c_USDC"), metadata=m),
+        "asset",
+    ),
+    (
+        "asset with NUL",
+        lambda x, m: x.CreateTrade(_trade(asset="SOL_USDC\x00"), metadata=m),
+        "asset",
+    ),
+    ("huge asset", lambda x, m: x.CreateTrade(_trade(asset=HUGE), metadata=m), "asset"),
+    (
+        "unicode page token",
+        lambda x, m: x.ListOrders(xs.ListOrdersRequest(page_token="é" * 10), metadata=m),
+        "page_token",
+    ),
+    (
+        "huge page token",
+        lambda x, m: x.ListClosedTrades(xs.ListClosedTradesRequest(page_token=HUGE), metadata=m),
+        "page_token",
+    ),
+    ("huge price asset", lambda x, m: x.GetPrice(xs.GetPriceRequest(asset=HUGE)), "asset"),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "field"), CASES, ids=[c[0] for c in CASES])
+async def test_odd_strings_are_invalid_argument_naming_the_field(
+    case: str,
+    call: Call,
+    field: str,
+    exchange: ExchangeStub,
+    alice: Any,
+    redis: aioredis.Redis,
+) -> None:
+    before = await redis.xlen(streams.COMMANDS)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(exchange, alice)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith(field), info.value.details()
+    assert len(info.value.details()) < 200  # never the input echoed back
+    assert trailers(info.value)["x-error-field"] == field
+    assert await redis.xlen(streams.COMMANDS) == before
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "é@example.com",
+        "\uff41@example.com",
+        "a\u200b@example.com",
+        "a@ex\u0430mple.com",  # Cyrillic a
+        "a@example.com\u202e",
+        "a\uff20example.com",
+        "a" * 64 + "é@example.com",
+        "a@" + "b" * 100_000 + ".com",
+    ],
+)
+async def test_odd_emails_are_invalid_argument(
+    email: str, auth: auth_service_pb2_grpc.AuthServiceStub, mailer: Any
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await auth.RequestSignInLink(au.RequestSignInLinkRequest(email=email))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("email")
+    assert trailers(info.value)["x-error-field"] == "email"
+    assert mailer.sent == []

@@ -1,0 +1,158 @@
+"""Settings from the environment: secrets required in production, generated with a warning in
+development, and every abuse limit read with its default and checked."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from decimal import Decimal
+
+import pytest
+
+from mesh import config
+from mesh.config import ConfigError, load_settings
+
+LIMIT_VARS = (
+    "HTTP_MAX_BODY_BYTES",
+    "COMMAND_RATE_LIMIT",
+    "COMMAND_RATE_BURST",
+    "SIGNIN_LINKS_PER_EMAIL",
+    "SIGNIN_LINKS_PER_CLIENT",
+    "SIGNIN_LINK_WINDOW_S",
+    "TRUSTED_PROXIES",
+    "WS_MAX_CONNECTIONS",
+    "WS_MAX_CONNECTIONS_PER_IP",
+    "WS_MAX_MESSAGE_BYTES",
+    "WS_MAX_MESSAGES_PER_S",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EXCHANGE_ENV", "AUTH_JWT_SECRET", "EMAIL_JWT_SECRET", *LIMIT_VARS):
+        monkeypatch.delenv(name, raising=False)
+    # Generated secrets are kept per process; start each test without any.
+    monkeypatch.setattr(config, "_GENERATED_SECRETS", {})
+
+
+@pytest.mark.parametrize("missing", ["AUTH_JWT_SECRET", "EMAIL_JWT_SECRET"])
+def test_production_requires_each_secret(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    monkeypatch.setenv("EXCHANGE_ENV", "production")
+    for name in ("AUTH_JWT_SECRET", "EMAIL_JWT_SECRET"):
+        if name != missing:
+            monkeypatch.setenv(name, "a-long-enough-secret-" + name)
+    with pytest.raises(ConfigError, match=missing):
+        load_settings()
+
+
+def test_production_uses_the_given_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXCHANGE_ENV", "production")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "auth-secret-from-env")
+    monkeypatch.setenv("EMAIL_JWT_SECRET", "email-secret-from-env")
+    settings = load_settings()
+    assert settings.production
+    assert (settings.auth_jwt_secret, settings.email_jwt_secret) == (
+        "auth-secret-from-env",
+        "email-secret-from-env",
+    )
+
+
+def test_development_generates_secrets_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="mesh.config"):
+        first = load_settings()
+    assert not first.production
+    assert len(first.auth_jwt_secret) >= 32 and len(first.email_jwt_secret) >= 32
+    assert first.auth_jwt_secret != first.email_jwt_secret
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "AUTH_JWT_SECRET is not set" in warned
+    assert "EMAIL_JWT_SECRET is not set" in warned
+    # One value per process: a second load (the facade, the gRPC server) signs alike.
+    assert load_settings().auth_jwt_secret == first.auth_jwt_secret
+
+
+def test_services_that_sign_nothing_need_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXCHANGE_ENV", "production")
+    assert load_settings(need_secrets=False).auth_jwt_secret == ""
+
+
+def test_limit_defaults() -> None:
+    settings = load_settings()
+    assert settings.http_max_body_bytes == 16 * 1024
+    assert settings.command_rate_limit == Decimal(20)
+    assert settings.command_rate_burst == 40
+    assert settings.signin_links_per_email == 10
+    assert settings.signin_links_per_client == 60
+    assert settings.signin_link_window_s == 900
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert settings.ws_max_connections == 1000
+    assert settings.ws_max_connections_per_ip == 10
+    assert settings.ws_max_message_bytes == 4096
+    assert settings.ws_max_messages_per_s == 10
+
+
+def test_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "HTTP_MAX_BODY_BYTES": "2048",
+        "COMMAND_RATE_LIMIT": "2.5",
+        "COMMAND_RATE_BURST": "5",
+        "SIGNIN_LINKS_PER_EMAIL": "3",
+        "SIGNIN_LINKS_PER_CLIENT": "30",
+        "SIGNIN_LINK_WINDOW_S": "60",
+        "TRUSTED_PROXIES": " 10.0.0.0/8 , 192.168.1.7,fd00::/8 ",
+        "WS_MAX_CONNECTIONS": "50",
+        "WS_MAX_CONNECTIONS_PER_IP": "2",
+        "WS_MAX_MESSAGE_BYTES": "1024",
+        "WS_MAX_MESSAGES_PER_S": "3",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.http_max_body_bytes == 2048
+    assert settings.command_rate_limit == Decimal("2.5")
+    assert settings.command_rate_burst == 5
+    assert (settings.signin_links_per_email, settings.signin_links_per_client) == (3, 30)
+    assert settings.signin_link_window_s == 60
+    assert [str(n) for n in settings.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "fd00::/8",
+    ]
+    assert (settings.ws_max_connections, settings.ws_max_connections_per_ip) == (50, 2)
+    assert (settings.ws_max_message_bytes, settings.ws_max_messages_per_s) == (1024, 3)
+
+
+def test_an_empty_trusted_proxies_trusts_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+    assert load_settings().trusted_proxies == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HTTP_MAX_BODY_BYTES", "0"),
+        ("HTTP_MAX_BODY_BYTES", "16k"),
+        ("COMMAND_RATE_LIMIT", "0"),
+        ("COMMAND_RATE_LIMIT", "-1"),
+        ("COMMAND_RATE_LIMIT", "NaN"),
+        ("COMMAND_RATE_LIMIT", "Infinity"),
+        ("COMMAND_RATE_LIMIT", "fast"),
+        ("COMMAND_RATE_BURST", "0"),
+        ("SIGNIN_LINKS_PER_EMAIL", "0"),
+        ("SIGNIN_LINK_WINDOW_S", "-5"),
+        ("TRUSTED_PROXIES", "127.0.0.1,proxy.internal"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("WS_MAX_CONNECTIONS", "0"),
+        ("WS_MAX_CONNECTIONS_PER_IP", "ten"),
+        ("WS_MAX_MESSAGE_BYTES", "0"),
+        ("WS_MAX_MESSAGES_PER_S", "0"),
+    ],
+)
+def test_bad_limits_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
