@@ -11,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
-from exchange.v1 import commands_pb2
+from exchange.v1 import commands_pb2, responses_pb2
 
+from gateway_svc.db.migrate import upgrade_to_head
 from mesh.fixed import from_units
-from tests.e2e.harness import REPO_ROOT
+from tests.e2e.harness import REPO_ROOT, Mesh
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
 
@@ -78,8 +80,13 @@ def _open_trades(client: StreamClient, user: str) -> dict[str, commands_pb2.Comm
     return {t.trade_id: t for t in result.open_trades.trades}
 
 
-def test_kill_9_under_load_loses_nothing(redis_url: str, tmp_path: Path) -> None:
+def test_kill_9_under_load_loses_nothing(redis_url: str, database_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261123)
+    upgrade_to_head(database_url)
+    # A gateway runs beside the engine for its event persister: Postgres must end up agreeing.
+    gateway = Mesh(redis_url, database_url, tmp_path / "gateway", smtp_port=1)
+    gateway.workdir.mkdir()
+    gateway.start("gateway")
     engine = EngineProcess(redis_url, tmp_path)
     engine.start()
     client = StreamClient(redis_url)
@@ -167,11 +174,48 @@ def test_kill_9_under_load_loses_nothing(redis_url: str, tmp_path: Path) -> None
             f"{user}: {from_units(balance.units, 4)} + {open_margin} != 5000 + {realized}"
         )
         assert balance.units >= 0
+    _assert_postgres_agrees(database_url, created, closed)
+    gateway.stop_all()
     assert engine.terminate() == 0
     log = (tmp_path / "engine.log").read_text()
     assert log.count("recovered to seq") == engine.starts
     assert log.count("engine stopped cleanly") == 2
     assert (tmp_path / "snapshots" / "latest.json.gz").exists()
+
+
+def _assert_postgres_agrees(
+    database_url: str,
+    created: dict[str, responses_pb2.CommandResult],
+    closed: dict[str, responses_pb2.CommandResult],
+) -> None:
+    """Every trade the engine answered for is in Postgres once, in the state and with the
+    numbers of its answers, and no other trade is there."""
+    deadline = time.monotonic() + 30
+    rows: dict[str, tuple[str, int, int | None]] = {}
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            rows = {
+                trade_id: (status, margin, pnl)
+                for trade_id, status, margin, pnl in conn.execute(
+                    "SELECT trade_id, status, margin, pnl FROM trades"
+                )
+            }
+        if set(rows) == set(created) and sum(r[0] == "CLOSED" for r in rows.values()) == len(
+            closed
+        ):
+            break
+        time.sleep(0.2)
+    assert set(rows) == set(created), "Postgres trades differ from the engine's answers"
+    for trade_id, answer in created.items():
+        status, margin, pnl = rows[trade_id]
+        assert margin == answer.trade_opened.trade.margin.units
+        if trade_id in closed:
+            assert (status, pnl) == ("CLOSED", closed[trade_id].trade_closed.trade.pnl.units)
+        else:
+            assert status == "OPEN"
+    with psycopg.connect(database_url) as conn:
+        events = conn.execute("SELECT count(*) FROM trade_events").fetchone()
+    assert events == (len(created) + len(closed),), "every event exactly once"
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM"])
