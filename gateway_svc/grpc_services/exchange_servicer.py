@@ -131,34 +131,30 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             account = expect(result, "account_created")
         return xs.CreateAccountResponse(order_id=order_id, account=account)
 
-    @unary
-    async def GetUsdBalance(self, request: Any, context: Any) -> Any:
+    async def _query(
+        self, context: Any, body: str, answer: str, *, audit: bool = True
+    ) -> tuple[str, Any]:
+        """One read-only engine round trip: (order id, the answer's `answer` field)."""
         order_id = str(uuid.uuid4())
         with for_order(order_id):
             principal = await self._limited_principal(context)
-            result = await self._runner.run(_caller(principal), order_id, "get_usd_balance")
-            balance = expect(result, "usd_balance")
+            result = await self._runner.run(_caller(principal), order_id, body, audit=audit)
+            return order_id, expect(result, answer)
+
+    @unary
+    async def GetUsdBalance(self, request: Any, context: Any) -> Any:
+        order_id, balance = await self._query(context, "get_usd_balance", "usd_balance")
         return xs.GetUsdBalanceResponse(order_id=order_id, balance=balance)
 
     @unary
     async def GetBalance(self, request: Any, context: Any) -> Any:
-        order_id = str(uuid.uuid4())
-        with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(_caller(principal), order_id, "get_balance")
-            balances = expect(result, "balances")
+        order_id, balances = await self._query(context, "get_balance", "balances")
         return xs.GetBalanceResponse(order_id=order_id, balances=balances)
 
     @unary
     async def GetAccount(self, request: Any, context: Any) -> Any:
         # Polled by the web page: a query, not an order, so it stays out of the audit.
-        order_id = str(uuid.uuid4())
-        with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(
-                _caller(principal), order_id, "get_account", audit=False
-            )
-            account = expect(result, "account")
+        order_id, account = await self._query(context, "get_account", "account", audit=False)
         return xs.GetAccountResponse(order_id=order_id, account=account)
 
     # ---- trading ----------------------------------------------------------------------------
@@ -220,13 +216,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
 
     @unary
     async def ListOpenTrades(self, request: Any, context: Any) -> Any:
-        order_id = str(uuid.uuid4())
-        with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(
-                _caller(principal), order_id, "get_open_trades", audit=False
-            )
-            open_trades = expect(result, "open_trades")
+        _, open_trades = await self._query(context, "get_open_trades", "open_trades", audit=False)
         return xs.ListOpenTradesResponse(trades=open_trades.trades)
 
     @unary
