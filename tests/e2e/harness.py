@@ -3,6 +3,7 @@ with a real SMTP server catching sign-in mail. Used by the end-to-end and crash 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -115,17 +116,22 @@ class Mesh:
         return process
 
     def stop(self, service: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Signal and wait; a process that outlives the timeout is killed, then the timeout
+        is raised, so a hung service fails its test instead of outliving it."""
         process = self.processes.pop(service)
         if process.poll() is None:
             process.send_signal(sig)
-        return process.wait(timeout_s)
+        try:
+            return process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
 
     def stop_all(self) -> None:
         for service in list(self.processes):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(service)
-            except subprocess.TimeoutExpired:
-                self.processes.get(service, None) and self.processes[service].kill()
 
     def log(self, service: str) -> str:
         path = self.workdir / f"{service}.log"
