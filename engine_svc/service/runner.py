@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from exchange.v1 import responses_pb2
+from exchange.v1 import events_pb2, responses_pb2
 from redis.exceptions import ResponseError
 
 from engine_svc.core.engine import Engine
@@ -65,7 +65,7 @@ class EngineService:
         self.journal = journal.Journal(self.journal_dir, fsync=settings.journal_fsync)
         self._child: _Snapshotting | None = None
         self.last_fork_pause_ms = 0.0
-        self.ready = asyncio.Event()
+        self._last_snapshot_seq = -1
         self._counts = {"commands": 0, "price_batches": 0, "events": 0, "batches": 0}
 
     # ---- engine construction ----------------------------------------------------------------
@@ -121,7 +121,6 @@ class EngineService:
         interval_s = self.settings.snapshot_interval_ms / 1000
         next_snapshot = time.monotonic() + interval_s
         next_stats = time.monotonic() + STATS_EVERY_S
-        self.ready.set()
         log.info("engine ready at seq %d", self._engine.seq)
         try:
             while not stop.is_set():
@@ -300,8 +299,6 @@ class EngineService:
             last = await client.xrevrange(streams.EVENTS, count=1)
             if not last:
                 return 0
-            from exchange.v1 import events_pb2
-
             return int(events_pb2.TradeEvent.FromString(last[0][1][streams.PAYLOAD]).event_seq)
 
         newest = await streams.retry_forever("engine: reading events", newest_published)
@@ -323,19 +320,20 @@ class EngineService:
         self.journal.commit()
         self.journal.open(engine.seq)
         pid, self.last_fork_pause_ms = snapshots.fork_writer(
-            self.snapshot_dir,
-            lambda: snapshot_data(engine, self.last_ids),
-            self.settings.max_snapshots,
+            self.snapshot_dir, self._snapshot_data, self.settings.max_snapshots
         )
         self._child = _Snapshotting(pid, engine.seq, time.monotonic())
         self._last_snapshot_seq = engine.seq
 
-    _last_snapshot_seq = -1
+    def _snapshot_data(self) -> dict[str, Any]:
+        return snapshot_data(self._engine, self.last_ids)
 
     def _write_snapshot(self) -> Path:
-        data = snapshot_data(self._engine, self.last_ids)
         return snapshots.write(
-            self.snapshot_dir, data, int(time.time() * 1000), self.settings.max_snapshots
+            self.snapshot_dir,
+            self._snapshot_data(),
+            int(time.time() * 1000),
+            self.settings.max_snapshots,
         )
 
     def _reap_snapshot(self, block: bool = False) -> None:
