@@ -83,43 +83,18 @@ def decode_response(user_id: str, order_id: str, data: Sequence[Any]) -> Respons
     email = data[2]
     (trade_id, asset, direction, margin, leverage, entry, liquidation, stop_loss, take_profit,
      opened_at_ms) = data[3:13]  # fmt: skip
+    # The fields every trade view starts with, in TradeView's order (as `_view_head` wrote).
+    head = (
+        trade_id, user_id, email, asset, _DIRECTIONS[direction], margin, leverage, entry,
+        _price(liquidation), _price(stop_loss), _price(take_profit),
+    )  # fmt: skip
     if tag == "O":
-        view = TradeView(
-            trade_id,
-            user_id,
-            email,
-            asset,
-            _DIRECTIONS[direction],
-            margin,
-            leverage,
-            entry,
-            _price(liquidation),
-            _price(stop_loss),
-            _price(take_profit),
-            TradeStatus.OPEN,
-            opened_at_ms,
-        )
-        return Response(order_id, seq, TradeOpened(email, view))
+        opened = TradeView(*head, TradeStatus.OPEN, opened_at_ms)
+        return Response(order_id, seq, TradeOpened(email, opened))
     if tag == "C":
         status, exit_price, pnl, total_return, closed_at_ms, margin_returned = data[13:19]
-        view = TradeView(
-            trade_id,
-            user_id,
-            email,
-            asset,
-            _DIRECTIONS[direction],
-            margin,
-            leverage,
-            entry,
-            _price(liquidation),
-            _price(stop_loss),
-            _price(take_profit),
-            _STATUSES[status],
-            opened_at_ms,
-            exit_price,
-            pnl,
-            total_return,
-            closed_at_ms,
+        closed = TradeView(
+            *head, _STATUSES[status], opened_at_ms, exit_price, pnl, total_return, closed_at_ms
         )
-        return Response(order_id, seq, TradeClosed(email, view, margin_returned))
+        return Response(order_id, seq, TradeClosed(email, closed, margin_returned))
     raise ValueError(f"unknown response tag {tag!r}")
