@@ -143,6 +143,7 @@ def measure_recovery(
     seconds = time.perf_counter() - started
     return {
         "recovery_s": seconds,
+        "phases": recovered.phases,
         "replayed": recovered.replayed,
         "hash_equal": recovered.engine.state_hash() == expected,
     }
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  recovery: snapshot + {rec['replayed']:,} journal records in "
         f"{rec['recovery_s']:.2f}s (target < 5 s), state hash equal: {rec['hash_equal']}"
     )
+    print("  recovery phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in rec["phases"].items()))
     print("  service apply path, commands/s (parse + core + convert answer):")
     for mode, label in (
         ("none", "no journal"),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from exchange.v1 import commands_pb2, events_pb2, prices_pb2, responses_pb2, types_pb2
 
 from engine_svc.core import types as core
+from engine_svc.core.frozen import fast_constructor
 
 USD_SCALE = core.USD_SCALE
 MARGIN_LEVEL_SCALE = 6
@@ -52,6 +53,13 @@ _SIMPLE_BODIES: dict[str, core.CommandBody] = {
 }
 
 
+# Every replayed and live command passes here: the frozen dataclasses' own __init__ would cost
+# about as much as parsing the protobuf (see `frozen`).
+_new_command = fast_constructor(core.Command)
+_new_create_trade = fast_constructor(core.CreateTrade)
+_new_close_trade = fast_constructor(core.CloseTrade)
+
+
 def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> core.Command:
     kind = msg.WhichOneof("body")
     body: core.CommandBody
@@ -60,14 +68,12 @@ def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> 
     elif kind == "create_trade":
         body = _create_trade(msg.create_trade, assets)
     elif kind == "close_trade":
-        body = core.CloseTrade(trade_id=msg.close_trade.trade_id)
+        body = _new_close_trade(msg.close_trade.trade_id)
     else:
         raise MalformedCommand("command has no body")
     if not msg.order_id or not msg.user_id:
         raise MalformedCommand("command needs order_id and user_id")
-    return core.Command(
-        order_id=msg.order_id, user_id=msg.user_id, email=msg.email, ts_ms=msg.ts_ms, body=body
-    )
+    return _new_command(msg.order_id, msg.user_id, msg.email, msg.ts_ms, body)
 
 
 def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> core.CreateTrade:
@@ -89,14 +95,9 @@ def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> c
             if msg.HasField("take_profit_price")
             else None
         )
-    return core.CreateTrade(
-        asset=msg.asset,
-        direction=direction,
-        margin=core.Usd(rescale(msg.margin, USD_SCALE, "margin")),
-        leverage=msg.leverage or core.DEFAULT_LEVERAGE,
-        stop_loss=stop_loss,
-        take_profit=take_profit,
-    )
+    margin = rescale(msg.margin, USD_SCALE, "margin")
+    leverage = msg.leverage or core.DEFAULT_LEVERAGE
+    return _new_create_trade(msg.asset, direction, margin, leverage, stop_loss, take_profit)
 
 
 def ticks_from_proto(batch: prices_pb2.PriceBatch, assets: Mapping[str, int]) -> list[core.Tick]:

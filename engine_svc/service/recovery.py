@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine_svc.core.collector import collector_paused
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
 from engine_svc.service import journal, snapshots
@@ -30,7 +31,12 @@ class Recovered:
     replayed: int = 0
     events: list[TradeEvent] = field(default_factory=list)
     snapshot: Path | None = None
-    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each phase: load, restore, replay."""
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
 
 
 def snapshot_data(engine: Engine, last_ids: Mapping[int, bytes]) -> dict[str, Any]:
@@ -50,6 +56,25 @@ def recover(
     assets: Mapping[str, int],
     *,
     progress_every_s: float = 1.0,
+) -> Recovered:
+    # Load, restore and replay create millions of objects that all live on: collections in
+    # between would walk them again and again and find nothing (a third of the load time).
+    # They are frozen before the collector resumes, or its first pass would walk them all.
+    with collector_paused():
+        recovered = _recover(
+            snapshot_dir, journal_dir, new_engine, restore_engine, assets, progress_every_s
+        )
+        gc.freeze()
+    return recovered
+
+
+def _recover(
+    snapshot_dir: Path,
+    journal_dir: Path,
+    new_engine: Callable[[], Engine],
+    restore_engine: Callable[[dict[str, Any]], Engine],
+    assets: Mapping[str, int],
+    progress_every_s: float,
 ) -> Recovered:
     started = time.monotonic()
     found = snapshots.load_newest(snapshot_dir)
@@ -71,27 +96,20 @@ def recover(
             f"the journal starts at seq {segments[0][0]} but the state is at seq {engine.seq}: "
             "inputs in between are missing"
         )
-    restored_at = last_log = time.monotonic()
-    # Replay creates objects in bulk that live on; full collections over a heap of millions
-    # of live objects would find nothing and cost seconds.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        _replay(state, journal_dir, assets, progress_every_s, last_log)
-    finally:
-        if collecting:
-            gc.enable()
-    state.seconds = time.monotonic() - started
+    restored_at = time.monotonic()
+    _replay(state, journal_dir, assets, progress_every_s, restored_at)
+    state.phases = {
+        "load": loaded_at - started,
+        "restore": restored_at - loaded_at,
+        "replay": time.monotonic() - restored_at,
+    }
     log.info(
-        "recovered to seq %d: snapshot %s + %d journal records in %.2fs "
-        "(load %.2fs, restore %.2fs, replay %.2fs)",
+        "recovered to seq %d: snapshot %s + %d journal records in %.2fs (%s)",
         engine.seq,
         state.snapshot.name if state.snapshot else "none",
         state.replayed,
         state.seconds,
-        loaded_at - started,
-        restored_at - loaded_at,
-        time.monotonic() - restored_at,
+        ", ".join(f"{phase} {seconds:.2f}s" for phase, seconds in state.phases.items()),
     )
     return state
 

@@ -9,7 +9,6 @@ the entries in one pipeline. Nothing leaves before its input is durable.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -95,7 +94,6 @@ class EngineService:
         )
         self.engine = recovered.engine
         self.last_ids = recovered.last_ids
-        gc.freeze()  # the recovered state lives on: keep the collector off it
         if recovered.snapshot is not None and recovered.replayed == 0:
             self._last_snapshot_seq = self.engine.seq  # that snapshot already says it all
         self.journal.open(self.engine.seq)

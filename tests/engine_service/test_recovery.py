@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
@@ -107,6 +108,24 @@ def test_snapshot_plus_journal_rebuilds_the_state(tmp_path: Path) -> None:
     assert recovered.snapshot is not None
     assert recovered.replayed > 0
     assert recovered.engine.state_hash() == live.engine.state_hash()
+
+
+def test_recovery_resumes_the_collector_with_the_recovered_state_frozen(tmp_path: Path) -> None:
+    live = Live(tmp_path)
+    rng = random.Random(4)
+    live.random_traffic(rng, 100)
+    live.snapshot()
+    live.random_traffic(rng, 100)
+    assert gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    try:
+        recovered = recover(tmp_path, tmp_path / "journal", _new, _restore, ASSETS)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()
+    assert list(recovered.phases) == ["load", "restore", "replay"]
+    assert recovered.seconds == sum(recovered.phases.values()) > 0
 
 
 def test_corrupt_latest_snapshot_falls_back_to_older_plus_longer_replay(tmp_path: Path) -> None:
