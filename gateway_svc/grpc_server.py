@@ -1,8 +1,9 @@
 """The gateway's gRPC server: ExchangeService and AuthService, plus server reflection and the
 standard health service, with the engine client and the market-data readers they need.
 
-`serve()` starts everything and returns a handle; `handle.stop(grace)` reports NOT_SERVING,
-ends the open streams, lets in-flight calls finish within `grace`, then stops the readers.
+`serve()` starts everything and returns a handle; from then on health follows Redis and
+Postgres (see `dependency_health`). `handle.stop(grace)` reports NOT_SERVING, ends the open
+streams, lets in-flight calls finish within `grace`, then stops the readers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway_svc.auth import Clock, EmailLinks, Sessions, SlidingWindowLimiter
 from gateway_svc.db import Database
+from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
 from gateway_svc.mailer import Mailer
@@ -58,8 +60,11 @@ class GrpcServerHandle:
     events: TradeEventHub
     runner: CommandRunner
     health: health_aio.HealthServicer
+    dependencies: DependencyHealth
 
     async def stop(self, grace: float | None = 5.0) -> None:
+        # The checks first, so nothing can report SERVING once the drain has begun.
+        await self.dependencies.stop()
         await self.health.enter_graceful_shutdown()
         # Streams never end by themselves; close them so the drain is not spent waiting.
         self.prices.close()
@@ -81,10 +86,12 @@ async def serve(
     clock: Clock = time.time,
     mailer: Mailer | None = None,
     limit_clock: Clock = time.monotonic,
+    health_interval_s: float = CHECK_INTERVAL_S,
 ) -> GrpcServerHandle:
     """Start the gRPC server on `host:port` (default GRPC_PORT; 0 picks a free port, see
     `handle.port`). `clock` is wall time (tokens, audit); `limit_clock` drives the rate
-    limits, monotonic so a clock step cannot open or shut them."""
+    limits, monotonic so a clock step cannot open or shut them. Redis and Postgres are
+    checked every `health_interval_s`."""
     name = instance_id or new_instance_id()
     engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
     prices = PriceBook(redis)
@@ -140,7 +147,14 @@ async def serve(
     await prices.start()
     await events.start()
     await server.start()
-    for service in ("", EXCHANGE_SERVICE, AUTH_SERVICE):
+    services = ("", EXCHANGE_SERVICE, AUTH_SERVICE)
+    for service in services:
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    dependencies = DependencyHealth(
+        health, services, {"redis": redis.ping, "postgres": db.check}, interval_s=health_interval_s
+    )
+    dependencies.start()
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
-    return GrpcServerHandle(server, bound, name, engine, prices, events, runner, health)
+    return GrpcServerHandle(
+        server, bound, name, engine, prices, events, runner, health, dependencies
+    )

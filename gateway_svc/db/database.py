@@ -92,10 +92,14 @@ class Database:
     async def close(self) -> None:
         await self._engine.dispose()
 
+    async def check(self) -> None:
+        """SELECT 1; raises the driver's error when the server does not answer."""
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def ping(self) -> bool:
         try:
-            async with self._engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await self.check()
         except Exception as error:
             log.warning("database ping failed: %s", error)
             return False

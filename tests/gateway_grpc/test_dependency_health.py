@@ -1,0 +1,260 @@
+"""Health follows Redis and Postgres: the checker alone with stand-in probes, then a real
+gateway whose own Redis is stopped and restarted, and whose Postgres database stops taking
+connections for a while; gRPC Check and the REST /healthz both follow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import httpx
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from sqlalchemy.engine import make_url
+
+from gateway_svc.db import Database
+from gateway_svc.dependency_health import DependencyHealth
+from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, serve
+from gateway_svc.rest import create_app
+from mesh import streams
+from mesh.config import Settings
+from mesh.embedded import EmbeddedRedis
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICES = ("", EXCHANGE_SERVICE, AUTH_SERVICE)
+FAST_CHECKS_S = 0.1
+POLL_S = 0.05
+DEADLINE_S = 15.0
+CHECKER_LOG = "gateway_svc.dependency_health"
+
+
+class Dependency:
+    """A stand-in probe for the checker alone: answers, raises `error`, or never answers."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        self.hangs = False
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        if self.hangs:
+            await asyncio.Event().wait()
+        if self.error is not None:
+            raise self.error
+
+
+async def serving_health() -> health_aio.HealthServicer:
+    """A health servicer as serve() leaves it: SERVING for the server and each service."""
+    health = health_aio.HealthServicer()
+    for service in SERVICES:
+        await health.set(service, SERVING)
+    return health
+
+
+async def statuses(health: health_aio.HealthServicer) -> set[int]:
+    """The status of every service, read through the servicer's own Check."""
+    replies = [
+        await health.Check(health_pb2.HealthCheckRequest(service=service), None)
+        for service in SERVICES
+    ]
+    return {reply.status for reply in replies}
+
+
+def checker_logs(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == CHECKER_LOG]
+
+
+# The checker alone
+
+
+async def test_not_serving_while_a_dependency_fails_and_one_log_line_per_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = await serving_health()
+    redis, postgres = Dependency(), Dependency()
+    checker = DependencyHealth(health, SERVICES, {"redis": redis, "postgres": postgres})
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+
+    assert await checker.check_once()
+    assert await statuses(health) == {SERVING}
+    postgres.error = ConnectionRefusedError("connection refused")
+    for _ in range(3):
+        assert not await checker.check_once()
+    assert await statuses(health) == {NOT_SERVING}
+    postgres.error = None
+    for _ in range(3):
+        assert await checker.check_once()
+    assert await statuses(health) == {SERVING}
+
+    assert checker_logs(caplog) == [
+        (logging.WARNING,
+         "gateway NOT_SERVING: postgres failed (ConnectionRefusedError: connection refused)"),
+        (logging.INFO, "gateway SERVING again: redis, postgres answer"),
+    ]
+
+
+async def test_a_dependency_that_never_answers_counts_as_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = await serving_health()
+    redis = Dependency()
+    redis.hangs = True
+    checker = DependencyHealth(health, SERVICES, {"redis": redis}, timeout_s=0.05)
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+
+    assert not await asyncio.wait_for(checker.check_once(), 5)
+    assert await statuses(health) == {NOT_SERVING}
+    assert checker_logs(caplog) == [
+        (logging.WARNING, "gateway NOT_SERVING: redis failed (no answer within 0.05 s)")
+    ]
+
+
+async def test_the_task_checks_repeatedly_and_stop_ends_it_for_good() -> None:
+    health = await serving_health()
+    redis = Dependency()
+    redis.error = ConnectionError("down")
+    checker = DependencyHealth(health, SERVICES, {"redis": redis}, interval_s=0.01)
+    checker.start()
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while redis.calls < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+        assert await statuses(health) == {NOT_SERVING}
+    finally:
+        await checker.stop()
+    redis.error = None
+    calls = redis.calls
+    await asyncio.sleep(10 * 0.01)  # ten intervals: a running task would have said SERVING
+    assert redis.calls == calls
+    assert await statuses(health) == {NOT_SERVING}
+
+
+# A real gateway
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    settings: Settings, redis: aioredis.Redis, db: Database
+) -> AsyncIterator[tuple[health_pb2_grpc.HealthStub, httpx.AsyncClient]]:
+    """The gRPC gateway checking its dependencies every FAST_CHECKS_S, and the REST facade
+    pointed at it: (health stub, HTTP client)."""
+    handle = await serve(
+        settings,
+        redis,
+        db,
+        port=0,
+        host="127.0.0.1",
+        instance_id="gw-health",
+        health_interval_s=FAST_CHECKS_S,
+    )
+    target = f"127.0.0.1:{handle.port}"
+    app = create_app(settings, lambda: grpc.aio.insecure_channel(target))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with (
+            grpc.aio.insecure_channel(target) as channel,
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            yield health_pb2_grpc.HealthStub(channel), client
+    finally:
+        await handle.stop(1.0)
+
+
+async def wait_for_status(stub: health_pb2_grpc.HealthStub, want: int) -> None:
+    """Poll the server status until it is `want` (fails after DEADLINE_S), then check that
+    every service says the same."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0)
+        if reply.status == want:
+            break
+        if time.monotonic() > deadline:
+            name = health_pb2.HealthCheckResponse.ServingStatus.Name
+            raise AssertionError(f"health stayed {name(reply.status)}, wanted {name(want)}")
+        await asyncio.sleep(POLL_S)
+    for service in SERVICES:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
+        assert reply.status == want, service
+
+
+async def assert_healthz(http: httpx.AsyncClient, serving: bool) -> None:
+    response = await http.get("/healthz")
+    if serving:
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    else:
+        assert (response.status_code, response.json()) == (
+            503,
+            {"status": "unavailable", "detail": "NOT_SERVING"},
+        )
+
+
+async def test_health_follows_redis_down_and_back(
+    tmp_path: Path, settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+    own_redis = EmbeddedRedis(tmp_path / "redis")  # ours alone, so stopping it harms no one
+    client = streams.connect(own_redis.start())
+    try:
+        async with running_gateway(settings, client, db) as (health, http):
+            await wait_for_status(health, SERVING)
+            await assert_healthz(http, serving=True)
+
+            own_redis.stop()
+            await wait_for_status(health, NOT_SERVING)
+            await assert_healthz(http, serving=False)
+
+            own_redis.start()  # the same port: the gateway's client finds it again
+            await wait_for_status(health, SERVING)
+            await assert_healthz(http, serving=True)
+    finally:
+        await client.aclose()
+        own_redis.stop()
+
+    logs = checker_logs(caplog)
+    assert [level for level, _ in logs] == [logging.WARNING, logging.INFO], logs
+    assert logs[0][1].startswith("gateway NOT_SERVING: redis failed ("), logs
+
+
+def allow_connections(admin_url: str, database: str, allowed: bool) -> None:
+    """Open or shut `database` to new connections; shutting also ends the open ones."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
+
+async def test_health_follows_postgres_down_and_back(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    database_url: str,
+    postgres_admin_url: str,
+) -> None:
+    admin = postgres_admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    database = make_url(database_url).database
+    assert database
+    async with running_gateway(settings, redis, db) as (health, http):
+        await wait_for_status(health, SERVING)
+
+        allow_connections(admin, database, allowed=False)
+        try:
+            await wait_for_status(health, NOT_SERVING)
+            await assert_healthz(http, serving=False)
+        finally:
+            allow_connections(admin, database, allowed=True)
+        await wait_for_status(health, SERVING)
+        await assert_healthz(http, serving=True)
