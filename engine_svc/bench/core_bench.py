@@ -212,6 +212,19 @@ def bench_snapshot(engine: Engine) -> tuple[float, float]:
     return dumped - started, time.perf_counter() - dumped
 
 
+def interpreter_step_ns(steps: int = 5_000_000) -> float:
+    """Nanoseconds per step of a tiny pure-Python loop: how fast this host runs Python.
+
+    Context for comparing tables from different hosts: the same code and inputs ran at 65k
+    commands/s on one VM of this kind and at 27k on another a day later.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(steps):
+        total += i
+    return (time.perf_counter() - started) / steps * 1e9
+
+
 def memory_latency_ns(count: int) -> float:
     """Nanoseconds per read of an attribute of `count` objects visited in random order.
 
@@ -281,11 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dumped, restored = bench_snapshot(engine)
     row(f"snapshot() with {len(engine.positions):,} open", f"{dumped:.2f} s")
-    row("restore() of that snapshot", f"{restored:.2f} s")
+    row("restore() of that snapshot, beside the live engine", f"{restored:.2f} s")
     row(
         "random-order object read (memory latency)",
         f"{memory_latency_ns(sizes.open_positions):.0f} ns",
     )
+    row("pure-Python loop step (host speed)", f"{interpreter_step_ns():.1f} ns")
 
     width = max(len(r[0]) for r in rows)
     title = "engine core benchmark" + (" (quick sizes)" if args.quick else "")
