@@ -215,8 +215,8 @@ def bench_snapshot(engine: Engine) -> tuple[float, float]:
 def interpreter_step_ns(steps: int = 5_000_000) -> float:
     """Nanoseconds per step of a tiny pure-Python loop: how fast this host runs Python.
 
-    Context for comparing tables from different hosts: the same code and inputs ran at 65k
-    commands/s on one VM of this kind and at 27k on another a day later.
+    Context for comparing tables from different hosts (see BENCHMARKS.md): the core is pure
+    Python, so its figures move with this one.
     """
     started = time.perf_counter()
     total = 0

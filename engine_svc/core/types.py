@@ -24,23 +24,12 @@ MAX_LEVERAGE = 1000
 DEFAULT_LEVERAGE = 10
 
 
-class _Enum(Enum):
-    """An Enum whose members hash by identity, in C.
-
-    Members are singletons compared by identity, so that hash is as valid as Enum's own, which
-    is Python code hashing the member's name: it ran on every dict lookup keyed by a member,
-    several per trade, and took a tenth of a mass liquidation.
-    """
-
-    __hash__ = object.__hash__
-
-
-class Direction(_Enum):
+class Direction(Enum):
     LONG = "LONG"
     SHORT = "SHORT"
 
 
-class TradeStatus(_Enum):
+class TradeStatus(Enum):
     OPEN = "OPEN"
     CLOSED = "CLOSED"
     LIQUIDATED = "LIQUIDATED"
@@ -48,7 +37,7 @@ class TradeStatus(_Enum):
     TAKE_PROFIT = "TAKE_PROFIT"
 
 
-class RejectCode(_Enum):
+class RejectCode(Enum):
     """Stable business rejection codes (the proto ErrorCode names without the prefix)."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
@@ -244,7 +233,7 @@ class Response:
         return self.rejection is None
 
 
-class EventKind(_Enum):
+class EventKind(Enum):
     OPENED = "OPENED"
     CLOSED = "CLOSED"
     LIQUIDATED = "LIQUIDATED"

@@ -110,22 +110,57 @@ def test_snapshot_plus_journal_rebuilds_the_state(tmp_path: Path) -> None:
     assert recovered.engine.state_hash() == live.engine.state_hash()
 
 
-def test_recovery_resumes_the_collector_with_the_recovered_state_frozen(tmp_path: Path) -> None:
+def test_recovery_runs_without_the_collector_and_resumes_it_with_the_state_frozen(
+    tmp_path: Path,
+) -> None:
     live = Live(tmp_path)
     rng = random.Random(4)
     live.random_traffic(rng, 100)
     live.snapshot()
     live.random_traffic(rng, 100)
+    collections: list[str] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(f"generation {info['generation']}")
+
+    def restore_under_pressure(data: dict) -> Engine:  # type: ignore[type-arg]
+        gc.collect()  # explicit collections run even when paused: the hook must see this one
+        assert collections, "the gc callback saw no collection"
+        collections.clear()
+        engine = _restore(data)
+        # Thousands of new container objects: with the collector on, this runs it.
+        garbage = [[i] for i in range(50_000)]
+        del garbage
+        return engine
+
     assert gc.isenabled()
     frozen_before = gc.get_freeze_count()
+    gc.callbacks.append(note)
     try:
-        recovered = recover(tmp_path, tmp_path / "journal", _new, _restore, ASSETS)
+        recovered = recover(tmp_path, tmp_path / "journal", _new, restore_under_pressure, ASSETS)
+        assert collections == []
         assert gc.isenabled()
         assert gc.get_freeze_count() > frozen_before
     finally:
+        gc.callbacks.remove(note)
         gc.unfreeze()
+    assert recovered.engine.state_hash() == live.engine.state_hash()
     assert list(recovered.phases) == ["load", "restore", "replay"]
     assert recovered.seconds == sum(recovered.phases.values()) > 0
+
+
+def test_a_failed_recovery_resumes_the_collector(tmp_path: Path) -> None:
+    def broken(data: dict) -> Engine:  # type: ignore[type-arg]
+        raise RecoveryError("snapshot does not fit this engine")
+
+    live = Live(tmp_path)
+    live.random_traffic(random.Random(5), 50)
+    live.snapshot()
+    assert gc.isenabled()
+    with pytest.raises(RecoveryError, match="does not fit"):
+        recover(tmp_path, tmp_path / "journal", _new, broken, ASSETS)
+    assert gc.isenabled()
 
 
 def test_corrupt_latest_snapshot_falls_back_to_older_plus_longer_replay(tmp_path: Path) -> None:

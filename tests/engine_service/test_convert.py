@@ -1,0 +1,61 @@
+"""Protobuf commands become the same core values their dataclass constructors would build."""
+
+from __future__ import annotations
+
+import pytest
+from exchange.v1 import commands_pb2
+
+from engine_svc.core import types as core
+from engine_svc.service.convert import MalformedCommand, command_from_proto
+from mesh.assets import ASSET_DECIMALS
+from tests.engine_service import builders
+
+ASSETS = dict(ASSET_DECIMALS)
+
+
+def _expected(msg: commands_pb2.Command, body: core.CommandBody) -> core.Command:
+    return core.Command(
+        order_id=msg.order_id, user_id=msg.user_id, email=msg.email, ts_ms=msg.ts_ms, body=body
+    )
+
+
+def test_create_trade_with_levels_keeps_every_field_in_its_place() -> None:
+    msg = builders.create_trade("u1", "SOL_USDC", "SHORT", 1_234_500, 250, ts_ms=77)
+    stop, take = msg.create_trade.stop_loss_price, msg.create_trade.take_profit_price
+    stop.units, stop.scale = 24_012, 2  # 240.12 at SOL's 6 decimals
+    take.units, take.scale = 230_123_456, 6  # 230.123456
+    body = core.CreateTrade(
+        asset="SOL_USDC",
+        direction=core.Direction.SHORT,
+        margin=core.Usd(1_234_500),
+        leverage=250,
+        stop_loss=core.Price(240_120_000),
+        take_profit=core.Price(230_123_456),
+    )
+    assert command_from_proto(msg, ASSETS) == _expected(msg, body)
+
+
+def test_create_trade_without_levels_or_leverage_gets_the_default_leverage() -> None:
+    msg = builders.create_trade("u2", "BTC_USDC", "LONG", 500_000, 0)
+    body = core.CreateTrade(
+        asset="BTC_USDC",
+        direction=core.Direction.LONG,
+        margin=core.Usd(500_000),
+        leverage=core.DEFAULT_LEVERAGE,
+    )
+    assert command_from_proto(msg, ASSETS) == _expected(msg, body)
+
+
+def test_close_trade_and_simple_bodies() -> None:
+    close = builders.close_trade("u3", "trade-9")
+    assert command_from_proto(close, ASSETS) == _expected(close, core.CloseTrade("trade-9"))
+    account = builders.command("u4", "create_account")
+    assert command_from_proto(account, ASSETS) == _expected(account, core.CreateAccount())
+
+
+def test_a_price_with_too_many_decimals_is_malformed() -> None:
+    msg = builders.create_trade("u5", "BTC_USDC", "LONG", 500_000, 100)
+    stop = msg.create_trade.stop_loss_price
+    stop.units, stop.scale = 600_000_001, 5  # 6000.00001: BTC_USDC allows 4 decimals
+    with pytest.raises(MalformedCommand, match="stop loss price allows at most 4 decimals"):
+        command_from_proto(msg, ASSETS)
