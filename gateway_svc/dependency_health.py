@@ -3,12 +3,21 @@
 Without Redis the gateway cannot reach the engine or stream prices; without Postgres it cannot
 sign anyone in or record an order. Either way a load balancer (and /healthz, which relays the
 server status) should send traffic elsewhere, so a running process alone is not "healthy".
+This is readiness, not liveness: restarting the gateway brings neither dependency back.
 
 `DependencyHealth` asks each dependency a trivial question (Redis PING, Postgres SELECT 1) every
 CHECK_INTERVAL_S, each bounded by CHECK_TIMEOUT_S, and sets the status of the server ("") and of
-every service: NOT_SERVING while any dependency fails, SERVING again once all answer. It logs
-transitions only, never every round. `stop()` ends it for good; GrpcServerHandle.stop calls it
-before entering graceful shutdown, so a draining server is never reported SERVING again.
+every service. It reports NOT_SERVING only after FAILURES_BEFORE_NOT_SERVING failed rounds in a
+row: a single slow answer is usually a busy gateway (the Postgres probe waits for a free
+connection in the shared pool, which requests may hold for a while), and draining a healthy
+gateway because it is busy would only push its load onto the others. One round in which every
+dependency answers reports SERVING again.
+
+It logs when the reported status changes, plus one DEBUG line when a run of failures starts
+while still SERVING, never every round. A round that breaks (a probe or the servicer raising
+something unexpected) is logged with its traceback and counted as failed; the loop goes on.
+Only `stop()` ends it, for good; GrpcServerHandle.stop calls it before entering graceful
+shutdown, so a draining server is never reported SERVING again.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 2.0
 CHECK_TIMEOUT_S = 1.0
+FAILURES_BEFORE_NOT_SERVING = 3
 
 # Answers (any value) when the dependency is reachable, raises when it is not.
 Probe = Callable[[], Awaitable[object]]
@@ -38,14 +48,21 @@ class DependencyHealth:
         *,
         interval_s: float = CHECK_INTERVAL_S,
         timeout_s: float = CHECK_TIMEOUT_S,
+        failures_before_not_serving: int = FAILURES_BEFORE_NOT_SERVING,
     ) -> None:
+        if failures_before_not_serving < 1:
+            raise ValueError(
+                f"failures_before_not_serving must be at least 1, got {failures_before_not_serving}"
+            )
         self._health = health
         self._services = tuple(services)
         self._probes = dict(probes)
         self._interval_s = interval_s
         self._timeout_s = timeout_s
+        self._threshold = failures_before_not_serving
         # serve() reports SERVING before the first round, so that is where we start.
-        self._failing: frozenset[str] = frozenset()
+        self._serving = True
+        self._failed_rounds = 0  # in a row, up to the last round
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -58,30 +75,38 @@ class DependencyHealth:
             await asyncio.wait({task})
 
     async def check_once(self) -> bool:
-        """Ask every dependency once; change the health status if the verdict changed.
-        True when all of them answered."""
+        """Ask every dependency once, count the round, and change the reported status if the
+        verdict changed. True when all of them answered."""
         names = list(self._probes)
         answers = await asyncio.gather(*(self._ask(self._probes[name]) for name in names))
         errors = {name: error for name, error in zip(names, answers, strict=True) if error}
-        failing = frozenset(errors)
-        if failing != self._failing:
-            if failing:
-                log.warning(
-                    "gateway NOT_SERVING: %s",
-                    "; ".join(f"{name} failed ({error})" for name, error in errors.items()),
-                )
-            else:
+        failed_rounds = self._failed_rounds + 1 if errors else 0
+        serving = not errors or (self._serving and failed_rounds < self._threshold)
+        if serving != self._serving:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for service in self._services:
+                await self._health.set(service, status)
+            if serving:
                 log.info("gateway SERVING again: %s answer", ", ".join(names))
-            if bool(failing) != bool(self._failing):
-                status = (
-                    health_pb2.HealthCheckResponse.NOT_SERVING
-                    if failing
-                    else health_pb2.HealthCheckResponse.SERVING
+            else:
+                log.warning(
+                    "gateway NOT_SERVING after %d failed checks in a row: %s",
+                    failed_rounds,
+                    describe_errors(errors),
                 )
-                for service in self._services:
-                    await self._health.set(service, status)
-            self._failing = failing
-        return not failing
+        elif serving and failed_rounds == 1:
+            log.debug(
+                "gateway still SERVING: %s; NOT_SERVING after %d failed checks in a row",
+                describe_errors(errors),
+                self._threshold,
+            )
+        # Only now, so a round that raised above is counted once, by _run, as a failure.
+        self._serving, self._failed_rounds = serving, failed_rounds
+        return not errors
 
     async def _ask(self, probe: Probe) -> str | None:
         """None when the probe answered in time, else what went wrong."""
@@ -89,11 +114,27 @@ class DependencyHealth:
             await asyncio.wait_for(probe(), self._timeout_s)
         except TimeoutError:
             return f"no answer within {self._timeout_s:g} s"
+        except asyncio.CancelledError:
+            # A probe raising CancelledError of its own accord (a client cancelling its
+            # internal work) is just a failed answer; a cancellation aimed at us (stop()) is
+            # passed on. gather would re-raise stop()'s anyway, but never swallow one.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            return "CancelledError raised by the probe"
         except Exception as error:  # whatever the client raised, the dependency is unusable
             return f"{type(error).__name__}: {error}"
         return None
 
     async def _run(self) -> None:
         while True:
-            await self.check_once()
+            try:
+                await self.check_once()
+            except Exception:  # never let the status freeze; stop()'s CancelledError ends it
+                log.exception("dependency health round broke; counting it as failed")
+                self._failed_rounds += 1  # reported next round, if that one fails too
             await asyncio.sleep(self._interval_s)
+
+
+def describe_errors(errors: Mapping[str, str]) -> str:
+    return "; ".join(f"{name} failed ({error})" for name, error in errors.items())

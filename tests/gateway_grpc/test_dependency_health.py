@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -21,7 +21,7 @@ from grpc_health.v1.health import aio as health_aio
 from sqlalchemy.engine import make_url
 
 from gateway_svc.db import Database
-from gateway_svc.dependency_health import DependencyHealth
+from gateway_svc.dependency_health import FAILURES_BEFORE_NOT_SERVING, DependencyHealth
 from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, serve
 from gateway_svc.rest import create_app
 from mesh import streams
@@ -41,7 +41,7 @@ class Dependency:
     """A stand-in probe for the checker alone: answers, raises `error`, or never answers."""
 
     def __init__(self) -> None:
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         self.hangs = False
         self.calls = 0
 
@@ -70,8 +70,32 @@ async def statuses(health: health_aio.HealthServicer) -> set[int]:
     return {reply.status for reply in replies}
 
 
+class BrittleHealth(health_aio.HealthServicer):
+    """A health servicer whose next `breaks` calls to set() raise instead of setting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.breaks = 0
+
+    async def set(self, service: str, status: int) -> None:
+        if self.breaks:
+            self.breaks -= 1
+            raise RuntimeError("servicer broke")
+        await super().set(service, status)
+
+
 def checker_logs(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == CHECKER_LOG]
+
+
+async def eventually(condition: Callable[[], bool]) -> bool:
+    """Poll `condition` until it holds (True) or DEADLINE_S passes (False)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
 
 
 # The checker alone
@@ -88,7 +112,7 @@ async def test_not_serving_while_a_dependency_fails_and_one_log_line_per_change(
     assert await checker.check_once()
     assert await statuses(health) == {SERVING}
     postgres.error = ConnectionRefusedError("connection refused")
-    for _ in range(3):
+    for _ in range(FAILURES_BEFORE_NOT_SERVING + 2):
         assert not await checker.check_once()
     assert await statuses(health) == {NOT_SERVING}
     postgres.error = None
@@ -97,10 +121,63 @@ async def test_not_serving_while_a_dependency_fails_and_one_log_line_per_change(
     assert await statuses(health) == {SERVING}
 
     assert checker_logs(caplog) == [
-        (logging.WARNING,
-         "gateway NOT_SERVING: postgres failed (ConnectionRefusedError: connection refused)"),
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 3 failed checks in a row: "
+            "postgres failed (ConnectionRefusedError: connection refused)",
+        ),
         (logging.INFO, "gateway SERVING again: redis, postgres answer"),
     ]
+
+
+async def test_a_busy_moment_is_not_an_outage_three_failed_rounds_in_a_row_are(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A probe that misses its deadline once or twice (all pooled Postgres connections in use)
+    leaves the gateway SERVING; the third failed round in a row drains it; one good round
+    brings it back."""
+    assert FAILURES_BEFORE_NOT_SERVING == 3
+    health = await serving_health()
+    postgres = Dependency()  # hangs = waits for a pooled connection past the timeout
+    checker = DependencyHealth(health, SERVICES, {"postgres": postgres}, timeout_s=0.01)
+    caplog.set_level(logging.DEBUG, logger=CHECKER_LOG)
+
+    for busy in (False, True, True, False, True, True):  # failures, never three in a row
+        postgres.hangs = busy
+        assert await checker.check_once() is not busy
+        assert await statuses(health) == {SERVING}
+    postgres.hangs = True
+    assert not await checker.check_once()  # the third in a row
+    assert await statuses(health) == {NOT_SERVING}
+    postgres.hangs = False
+    assert await checker.check_once()
+    assert await statuses(health) == {SERVING}
+    postgres.hangs = True  # a fresh run of failures counts from one again
+    for _ in range(FAILURES_BEFORE_NOT_SERVING - 1):
+        assert not await checker.check_once()
+    assert await statuses(health) == {SERVING}
+
+    still = (
+        logging.DEBUG,
+        "gateway still SERVING: postgres failed (no answer within 0.01 s); "
+        "NOT_SERVING after 3 failed checks in a row",
+    )
+    assert checker_logs(caplog) == [
+        still,
+        still,
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 3 failed checks in a row: "
+            "postgres failed (no answer within 0.01 s)",
+        ),
+        (logging.INFO, "gateway SERVING again: postgres answer"),
+        still,
+    ]
+
+
+def test_the_threshold_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="failures_before_not_serving must be at least 1, got 0"):
+        DependencyHealth(health_aio.HealthServicer(), SERVICES, {}, failures_before_not_serving=0)
 
 
 async def test_a_dependency_that_never_answers_counts_as_failed(
@@ -109,13 +186,20 @@ async def test_a_dependency_that_never_answers_counts_as_failed(
     health = await serving_health()
     redis = Dependency()
     redis.hangs = True
-    checker = DependencyHealth(health, SERVICES, {"redis": redis}, timeout_s=0.05)
+    # One failed round is enough here: this is about the timeout, not the threshold.
+    checker = DependencyHealth(
+        health, SERVICES, {"redis": redis}, timeout_s=0.05, failures_before_not_serving=1
+    )
     caplog.set_level(logging.INFO, logger=CHECKER_LOG)
 
     assert not await asyncio.wait_for(checker.check_once(), 5)
     assert await statuses(health) == {NOT_SERVING}
     assert checker_logs(caplog) == [
-        (logging.WARNING, "gateway NOT_SERVING: redis failed (no answer within 0.05 s)")
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 1 failed checks in a row: "
+            "redis failed (no answer within 0.05 s)",
+        )
     ]
 
 
@@ -126,9 +210,8 @@ async def test_the_task_checks_repeatedly_and_stop_ends_it_for_good() -> None:
     checker = DependencyHealth(health, SERVICES, {"redis": redis}, interval_s=0.01)
     checker.start()
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while redis.calls < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
+        # More rounds than the threshold; the last one started after the third had settled.
+        assert await eventually(lambda: redis.calls > FAILURES_BEFORE_NOT_SERVING), redis.calls
         assert await statuses(health) == {NOT_SERVING}
     finally:
         await checker.stop()
@@ -137,6 +220,87 @@ async def test_the_task_checks_repeatedly_and_stop_ends_it_for_good() -> None:
     await asyncio.sleep(10 * 0.01)  # ten intervals: a running task would have said SERVING
     assert redis.calls == calls
     assert await statuses(health) == {NOT_SERVING}
+
+
+async def test_stop_ends_the_task_while_a_probe_hangs() -> None:
+    """stop() ends the task mid-round too, now that a probe's own CancelledError is caught."""
+    health = await serving_health()
+    redis = Dependency()
+    redis.hangs = True
+    checker = DependencyHealth(health, SERVICES, {"redis": redis}, timeout_s=DEADLINE_S)
+    checker.start()
+    assert await eventually(lambda: redis.calls == 1)
+    await asyncio.wait_for(checker.stop(), 5)
+    assert redis.calls == 1
+    assert await statuses(health) == {SERVING}
+
+
+async def test_a_probe_raising_cancelled_error_is_a_failure_and_the_task_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = await serving_health()
+    redis = Dependency()
+    redis.error = asyncio.CancelledError()  # raised by the client itself, not by stop()
+    checker = DependencyHealth(health, SERVICES, {"redis": redis}, interval_s=0.01)
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+    checker.start()
+    try:
+        assert await eventually(lambda: redis.calls > FAILURES_BEFORE_NOT_SERVING), redis.calls
+        assert await statuses(health) == {NOT_SERVING}
+        redis.error = None
+        calls = redis.calls
+        assert await eventually(lambda: redis.calls > calls + 1), redis.calls
+        assert await statuses(health) == {SERVING}
+    finally:
+        await checker.stop()
+    assert checker_logs(caplog) == [
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 3 failed checks in a row: "
+            "redis failed (CancelledError raised by the probe)",
+        ),
+        (logging.INFO, "gateway SERVING again: redis answer"),
+    ]
+
+
+async def test_a_round_that_breaks_is_logged_counted_as_failed_and_the_task_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The servicer raises when asked for NOT_SERVING: the round is a failure with a
+    traceback in the log, the next round reports NOT_SERVING, and recovery still works."""
+    health = BrittleHealth()
+    for service in SERVICES:
+        await health.set(service, SERVING)
+    redis = Dependency()
+    redis.error = ConnectionError("down")
+    health.breaks = 1
+    checker = DependencyHealth(health, SERVICES, {"redis": redis}, interval_s=0.01)
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+    checker.start()
+    try:
+        # Rounds 1 and 2 fail quietly, round 3 breaks on set(), round 4 reports.
+        assert await eventually(lambda: redis.calls > FAILURES_BEFORE_NOT_SERVING + 1)
+        assert health.breaks == 0
+        assert await statuses(health) == {NOT_SERVING}
+        redis.error = None
+        calls = redis.calls
+        assert await eventually(lambda: redis.calls > calls + 1), redis.calls
+        assert await statuses(health) == {SERVING}
+    finally:
+        await checker.stop()
+
+    records = [r for r in caplog.records if r.name == CHECKER_LOG]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.ERROR, "dependency health round broke; counting it as failed"),
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 4 failed checks in a row: "
+            "redis failed (ConnectionError: down)",
+        ),
+        (logging.INFO, "gateway SERVING again: redis answer"),
+    ]
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], RuntimeError)
 
 
 # A real gateway
@@ -223,7 +387,9 @@ async def test_health_follows_redis_down_and_back(
 
     logs = checker_logs(caplog)
     assert [level for level, _ in logs] == [logging.WARNING, logging.INFO], logs
-    assert logs[0][1].startswith("gateway NOT_SERVING: redis failed ("), logs
+    assert logs[0][1].startswith(
+        "gateway NOT_SERVING after 3 failed checks in a row: redis failed ("
+    ), logs
 
 
 def allow_connections(admin_url: str, database: str, allowed: bool) -> None:
