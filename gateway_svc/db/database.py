@@ -9,7 +9,6 @@ at most, not a poisoned pool.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -40,8 +39,6 @@ from gateway_svc.db.schema import (
     users,
 )
 from gateway_svc.db.urls import sqlalchemy_url
-
-log = logging.getLogger(__name__)
 
 # Expired one-time tokens and revoked sessions are useless once the JWT itself has expired;
 # a day of slack covers clock skew between gateways.
@@ -96,14 +93,6 @@ class Database:
         """SELECT 1; raises the driver's error when the server does not answer."""
         async with self._engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-
-    async def ping(self) -> bool:
-        try:
-            await self.check()
-        except Exception as error:
-            log.warning("database ping failed: %s", error)
-            return False
-        return True
 
     # Users
 
