@@ -61,56 +61,44 @@ def recover(
     # between would walk them again and again and find nothing (a third of the load time).
     # They are frozen before the collector resumes, or its first pass would walk them all.
     with collector_paused():
-        recovered = _recover(
-            snapshot_dir, journal_dir, new_engine, restore_engine, assets, progress_every_s
+        started = time.monotonic()
+        found = snapshots.load_newest(snapshot_dir)
+        loaded_at = time.monotonic()
+        if found is None:
+            engine = new_engine()
+            state = Recovered(engine)
+            log.info("no snapshot: starting from an empty engine")
+        else:
+            path, data = found
+            engine = restore_engine(data["engine"])
+            if engine.seq != data["seq"]:
+                raise RecoveryError(
+                    f"snapshot {path} says seq {data['seq']}, core has {engine.seq}"
+                )
+            last_ids = {int(k): v.encode() for k, v in data.get("stream_ids", {}).items()}
+            state = Recovered(engine, last_ids, snapshot=path)
+        segments = journal.segments(journal_dir)
+        if segments and segments[0][0] > engine.seq:
+            raise RecoveryError(
+                f"the journal starts at seq {segments[0][0]} but the state is at seq {engine.seq}: "
+                "inputs in between are missing"
+            )
+        restored_at = time.monotonic()
+        _replay(state, journal_dir, assets, progress_every_s, restored_at)
+        state.phases = {
+            "load": loaded_at - started,
+            "restore": restored_at - loaded_at,
+            "replay": time.monotonic() - restored_at,
+        }
+        log.info(
+            "recovered to seq %d: snapshot %s + %d journal records in %.2fs (%s)",
+            engine.seq,
+            state.snapshot.name if state.snapshot else "none",
+            state.replayed,
+            state.seconds,
+            ", ".join(f"{phase} {seconds:.2f}s" for phase, seconds in state.phases.items()),
         )
         gc.freeze()
-    return recovered
-
-
-def _recover(
-    snapshot_dir: Path,
-    journal_dir: Path,
-    new_engine: Callable[[], Engine],
-    restore_engine: Callable[[dict[str, Any]], Engine],
-    assets: Mapping[str, int],
-    progress_every_s: float,
-) -> Recovered:
-    started = time.monotonic()
-    found = snapshots.load_newest(snapshot_dir)
-    loaded_at = time.monotonic()
-    if found is None:
-        engine = new_engine()
-        state = Recovered(engine)
-        log.info("no snapshot: starting from an empty engine")
-    else:
-        path, data = found
-        engine = restore_engine(data["engine"])
-        if engine.seq != data["seq"]:
-            raise RecoveryError(f"snapshot {path} says seq {data['seq']}, core has {engine.seq}")
-        last_ids = {int(k): v.encode() for k, v in data.get("stream_ids", {}).items()}
-        state = Recovered(engine, last_ids, snapshot=path)
-    segments = journal.segments(journal_dir)
-    if segments and segments[0][0] > engine.seq:
-        raise RecoveryError(
-            f"the journal starts at seq {segments[0][0]} but the state is at seq {engine.seq}: "
-            "inputs in between are missing"
-        )
-    restored_at = time.monotonic()
-    _replay(state, journal_dir, assets, progress_every_s, restored_at)
-    state.phases = {
-        "load": loaded_at - started,
-        "restore": restored_at - loaded_at,
-        "replay": time.monotonic() - restored_at,
-    }
-    log.info(
-        "recovered to seq %d: snapshot %s + %d journal records in %.2fs (%s)",
-        engine.seq,
-        state.snapshot.name if state.snapshot else "none",
-        state.replayed,
-        state.seconds,
-        ", ".join(f"{phase} {seconds:.2f}s" for phase, seconds in state.phases.items()),
-    )
     return state
 
 
