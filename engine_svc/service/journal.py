@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine_svc.service.files import fsync_directory
+
 log = logging.getLogger(__name__)
 
 KIND_COMMAND = 1
@@ -110,14 +112,6 @@ def read_from(directory: Path, from_seq: int) -> Iterator[Record]:
                 yield record
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     """Appends records to the newest segment; one fsync per committed batch."""
 
@@ -138,7 +132,7 @@ class Journal:
         path = self.directory / _segment_name(next_seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if self.fsync:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
 
     def append(self, record: Record) -> None:
         self._buffer.append(encode(record))

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from engine_svc.service.files import fsync_directory
+
 log = logging.getLogger(__name__)
 
 VERSION = 1
@@ -64,14 +66,6 @@ def decode(raw: bytes) -> tuple[int, dict[str, Any]]:
     return timestamp, data
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write(directory: Path, data: dict[str, Any], timestamp_ms: int, keep: int) -> Path:
     """Write `<timestamp>.json.gz` durably, point `latest.json.gz` at it, keep the newest `keep`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -87,7 +81,7 @@ def write(directory: Path, data: dict[str, Any], timestamp_ms: int, keep: int) -
     link_tmp.unlink(missing_ok=True)
     os.link(final, link_tmp)
     os.replace(link_tmp, directory / LATEST)
-    _fsync_directory(directory)
+    fsync_directory(directory)
     for old in timestamped(directory)[keep:]:
         old.unlink(missing_ok=True)
     return final
