@@ -13,9 +13,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from exchange.v1 import events_pb2, prices_pb2
-from sqlalchemy import exc, func, literal_column, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Select, exc, func, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -147,18 +148,10 @@ class Database:
         self, user_id: str, limit: int, page_token: str | None
     ) -> tuple[list[OrderRow], str | None]:
         """Newest first. Raises InvalidPageToken (a ValueError) for a token we did not issue."""
-        limit = clamp_limit(limit)
         query = select(orders).where(orders.c.user_id == user_id)
-        if page_token:
-            at, order_id = decode_token(page_token)
-            query = query.where(tuple_(orders.c.created_at, orders.c.order_id) < (at, order_id))
-        query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query.limit(limit + 1))).all()
-        next_token = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_token = encode_token(rows[-1].created_at, rows[-1].order_id)
+        rows, next_token = await self._page(
+            query, orders.c.created_at, orders.c.order_id, limit, page_token
+        )
         return [row_to_order(r) for r in rows], next_token
 
     # Trades
@@ -179,19 +172,35 @@ class Database:
         self, user_id: str, limit: int, page_token: str | None
     ) -> tuple[list[TradeRow], str | None]:
         """Newest close first. Raises InvalidPageToken (a ValueError) for a foreign token."""
-        limit = clamp_limit(limit)
         query = select(trades).where(trades.c.user_id == user_id, trades.c.closed_at.is_not(None))
-        if page_token:
-            at, trade_id = decode_token(page_token)
-            query = query.where(tuple_(trades.c.closed_at, trades.c.trade_id) < (at, trade_id))
-        query = query.order_by(trades.c.closed_at.desc(), trades.c.trade_id.desc())
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query.limit(limit + 1))).all()
-        next_token = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_token = encode_token(rows[-1].closed_at, rows[-1].trade_id)
+        rows, next_token = await self._page(
+            query, trades.c.closed_at, trades.c.trade_id, limit, page_token
+        )
         return [row_to_trade(r) for r in rows], next_token
+
+    async def _page(
+        self,
+        query: Select[Any],
+        at: ColumnElement[Any],
+        key: ColumnElement[Any],
+        limit: int,
+        page_token: str | None,
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """One page of `query`, newest (`at`, `key`) first, after the page `page_token` ends.
+
+        Keyset pagination: the token holds the last row's (at, key), so a page never skips or
+        repeats rows that arrive meanwhile. Raises InvalidPageToken for a foreign token."""
+        limit = clamp_limit(limit)
+        if page_token:
+            query = query.where(tuple_(at, key) < decode_token(page_token))
+        query = query.order_by(at.desc(), key.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        last = rows[-1]._mapping
+        return rows, encode_token(last[at], last[key])
 
     # Candles
 
