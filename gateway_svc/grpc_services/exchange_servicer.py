@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -29,6 +29,9 @@ from gateway_svc.token_bucket import TokenBuckets, retry_after_s
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
+
+Page = tuple[Sequence[Any], str | None]
+"""Rows of one page and the token of the next (None after the last)."""
 
 # Streams re-check their session this often, so a signed-out token stops receiving events.
 SESSION_RECHECK_S = 60.0
@@ -219,28 +222,31 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         _, open_trades = await self._query(context, "get_open_trades", "open_trades", audit=False)
         return xs.ListOpenTradesResponse(trades=open_trades.trades)
 
-    @unary
-    async def ListClosedTrades(self, request: Any, context: Any) -> Any:
+    async def _page(
+        self,
+        list_page: Callable[[str, int, str | None], Awaitable[Page]],
+        request: Any,
+        context: Any,
+    ) -> Page:
+        """One page of the caller's rows from `list_page`, with the request's limit and token."""
         principal = await self._limited_principal(context)
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
         try:
-            rows, next_token = await self._db.list_closed_trades(principal.user_id, limit, token)
+            return await list_page(principal.user_id, limit, token)
         except InvalidPageToken:
             raise ApiError("INVALID_ARGUMENT", "page_token is not valid", "page_token") from None
+
+    @unary
+    async def ListClosedTrades(self, request: Any, context: Any) -> Any:
+        rows, next_token = await self._page(self._db.list_closed_trades, request, context)
         return xs.ListClosedTradesResponse(
             trades=[convert.trade(row) for row in rows], next_page_token=next_token or ""
         )
 
     @unary
     async def ListOrders(self, request: Any, context: Any) -> Any:
-        principal = await self._limited_principal(context)
-        limit = validation.page_limit(request.limit)
-        token = validation.page_token(request.page_token)
-        try:
-            rows, next_token = await self._db.list_orders(principal.user_id, limit, token)
-        except InvalidPageToken:
-            raise ApiError("INVALID_ARGUMENT", "page_token is not valid", "page_token") from None
+        rows, next_token = await self._page(self._db.list_orders, request, context)
         return xs.ListOrdersResponse(
             orders=[convert.order(row) for row in rows], next_page_token=next_token or ""
         )
