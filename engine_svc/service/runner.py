@@ -98,13 +98,39 @@ class EngineService:
             self._last_snapshot_seq = self.engine.seq  # that snapshot already says it all
         self.journal.open(self.engine.seq)
         client = streams.connect(self.redis_url)
+        ready = False
         try:
-            await streams.retry_forever("engine: consumer groups", lambda: self._groups(client))
-            await self._republish(client, recovered.events)
-            await self._serve(client, stop)
+            ready = await self._prepare(client, recovered.events, stop)
+            if ready:
+                await self._serve(client, stop)
         finally:
-            await self._shutdown()
+            # Stopped before Redis answered: the recovered events may not be republished yet,
+            # and a final snapshot would hide them from the next start's replay. The journal
+            # already holds everything, so the next start replays and republishes them.
+            await self._shutdown(final_snapshot=ready)
             await client.aclose()
+
+    async def _prepare(
+        self, client: aioredis.Redis, recovered_events: list[TradeEvent], stop: asyncio.Event
+    ) -> bool:
+        """Consumer groups and the republish, waiting for Redis as long as it takes unless a
+        stop comes first. True when done, False when stopped."""
+
+        async def prepare() -> None:
+            await streams.retry_forever("engine: consumer groups", lambda: self._groups(client))
+            await self._republish(client, recovered_events)
+
+        preparing = asyncio.create_task(prepare(), name="engine-prepare")
+        stopping = asyncio.create_task(stop.wait(), name="engine-stop")
+        await asyncio.wait({preparing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not preparing.done():
+            preparing.cancel()
+            await asyncio.gather(preparing, return_exceptions=True)
+            log.info("engine: stopped before redis answered; the journal keeps every input")
+            return False
+        preparing.result()  # a failure other than Redis being away propagates
+        return True
 
     async def _groups(self, client: aioredis.Redis) -> None:
         await streams.ensure_group(client, streams.COMMANDS, streams.COMMAND_GROUP)
@@ -362,11 +388,15 @@ class EngineService:
             if removed:
                 log.info("journal: removed %d segments before seq %d", removed, oldest_seq)
 
-    async def _shutdown(self) -> None:
-        """Finish the snapshot in flight, write a final one, close the journal."""
+    async def _shutdown(self, *, final_snapshot: bool) -> None:
+        """Finish the snapshot in flight, write a final one (if asked), close the journal."""
         self._reap_snapshot(block=True)
         self.journal.commit()
-        if self.engine is not None and self.engine.seq != self._last_snapshot_seq:
+        if (
+            final_snapshot
+            and self.engine is not None
+            and self.engine.seq != self._last_snapshot_seq
+        ):
             started = time.monotonic()
             path = self._write_snapshot()
             self.journal.open(self.engine.seq)
