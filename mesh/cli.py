@@ -127,7 +127,10 @@ def _up() -> int:
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a shell starting us in the background leaves it ignored, while the services
+    # set their own handlers, so Ctrl-C to the group would stop them and we would restart them.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         if not settings.redis_url:
             redis_server = EmbeddedRedis(settings.data_dir / "redis")
