@@ -22,6 +22,9 @@ from engine_svc.core.types import (
 if TYPE_CHECKING:
     from engine_svc.core.engine import Engine
 
+MAX_LEVEL = 2**63 - 1
+"""Trigger levels are kept as signed 64-bit integers (the contracts' int64 prices)."""
+
 Opening = tuple[bool, int, int | None]
 """An accepted trade's (is_long, entry price, liquidation price or None)."""
 
@@ -51,6 +54,11 @@ def check_trade(engine: Engine, account: Account, body: CreateTrade) -> Opening 
         return Rejection(RejectCode.INVALID_PRICE, "stop loss price must be > 0")
     if take_profit is not None and take_profit <= 0:
         return Rejection(RejectCode.INVALID_PRICE, "take profit price must be > 0")
+    for name, level in (("stop loss", stop_loss), ("take profit", take_profit)):
+        if level is not None and level > MAX_LEVEL:
+            return Rejection(
+                RejectCode.INVALID_PRICE, f"{name} price is above the largest price {MAX_LEVEL}"
+            )
     quote = engine.prices.get(asset)
     if quote is None:
         return Rejection(RejectCode.PRICE_UNAVAILABLE, f"no price yet for {asset}")
@@ -67,6 +75,11 @@ def check_trade(engine: Engine, account: Account, body: CreateTrade) -> Opening 
     bid, ask = quote
     entry = ask if is_long else bid
     liquidation = liquidation_price(is_long, entry, leverage, engine.maintenance_margin_ppm)
+    if liquidation is not None and liquidation > MAX_LEVEL:
+        return Rejection(
+            RejectCode.INVALID_LEVERAGE,
+            f"leverage {leverage} puts the liquidation price above the largest price {MAX_LEVEL}",
+        )
     # The close side: what the position would be valued and triggered at right now.
     mark = bid if is_long else ask
     if liquidation is not None and (mark <= liquidation if is_long else mark >= liquidation):

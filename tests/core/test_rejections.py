@@ -74,6 +74,11 @@ CASES: list[tuple[str, str, Callable[[str], CommandBody], RejectCode]] = [
     ("no price yet", "bob", lambda _: trade(asset="ETH_USDC"), RejectCode.PRICE_UNAVAILABLE),
     ("zero stop loss", "bob", lambda _: trade(stop_loss=0), RejectCode.INVALID_PRICE),
     ("negative take profit", "bob", lambda _: trade(take_profit=-5), RejectCode.INVALID_PRICE),
+    # Levels beyond int64 used to open the trade half-way, then fail in the trigger index.
+    ("take profit beyond int64", "bob", lambda _: trade(take_profit=2**63),
+     RejectCode.INVALID_PRICE),
+    ("stop loss beyond int64", "bob", lambda _: trade(SHORT, stop_loss=2**63),
+     RejectCode.INVALID_PRICE),
     ("long stop at the bid", "bob", lambda _: trade(stop_loss=BID), RejectCode.INVALID_STOP_LOSS),
     ("long stop at liquidation", "bob", lambda _: trade(stop_loss=180_090_000),
      RejectCode.INVALID_STOP_LOSS),
