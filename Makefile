@@ -10,7 +10,10 @@ PROTOS := $(wildcard proto/exchange/v1/*.proto)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+NATIVE := $(wildcard engine_svc/core/native/*.c engine_svc/core/native/*.h)
+
+# The C extension (engine_svc/core/native) is built by this install, in place.
+$(STAMP): pyproject.toml $(NATIVE)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
@@ -35,12 +38,17 @@ gen: $(STAMP)
 gen-check: $(STAMP)
 	$(BIN)/python -m mesh.protogen check
 
+# The C sources must compile warning-free: -Werror here, not in the install (a user's compiler
+# may warn about more).
 lint: $(STAMP) $(BUF)
 	$(BIN)/ruff check .
 	$(BIN)/mypy engine_svc/core
 	$(BUF) lint
 	$(BIN)/lint-imports
 	$(BIN)/python -m mesh.protogen check
+	$(CC) -fsyntax-only -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	  -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+	  engine_svc/core/native/*.c
 
 bench: $(STAMP)
 	$(BIN)/python -m engine_svc.bench

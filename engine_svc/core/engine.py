@@ -12,14 +12,16 @@ journal that holds a retried command replays harmlessly.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
+from types import MethodType
 from typing import Any
 
-from engine_svc.core import rules
+from engine_svc.core import _native, rules
 from engine_svc.core import snapshot as snapshots
 from engine_svc.core.collector import BULK, collector_paused
 from engine_svc.core.idempotency import OrderMemory
-from engine_svc.core.model import Account, Position, trade_id_for
+from engine_svc.core.model import Account, InvariantError, Position, trade_id_for
 from engine_svc.core.money import PPM, capped_pnl
 from engine_svc.core.triggers import TriggerIndex
 from engine_svc.core.types import (
@@ -32,6 +34,7 @@ from engine_svc.core.types import (
     Command,
     CreateAccount,
     CreateTrade,
+    Direction,
     EventKind,
     GetAccount,
     GetBalance,
@@ -42,9 +45,13 @@ from engine_svc.core.types import (
     Price,
     RejectCode,
     Rejection,
+    Response,
     Tick,
+    TradeClosed,
     TradeEvent,
+    TradeOpened,
     TradeStatus,
+    TradeView,
     Usd,
     UsdBalance,
 )
@@ -68,6 +75,22 @@ _TAKE_PROFIT = TradeStatus.TAKE_PROFIT
 
 _Handler = Callable[[Command, Any], Outcome]
 
+_native.configure(
+    Command=Command, CreateTrade=CreateTrade, CloseTrade=CloseTrade, Account=Account,
+    Position=Position, TriggerIndex=TriggerIndex, TradeView=TradeView, TradeEvent=TradeEvent,
+    TradeOpened=TradeOpened, TradeClosed=TradeClosed, Response=Response, Outcome=Outcome,
+    LONG=Direction.LONG, SHORT=Direction.SHORT, OPEN=TradeStatus.OPEN, CLOSED=_CLOSED,
+    LIQUIDATED=_LIQUIDATED, STOP_LOSS=_STOP_LOSS, TAKE_PROFIT=_TAKE_PROFIT,
+    EV_OPENED=EventKind.OPENED, EV_CLOSED=EventKind.CLOSED, EV_LIQUIDATED=EventKind.LIQUIDATED,
+    EV_STOP_LOSS=EventKind.STOP_LOSS, EV_TAKE_PROFIT=EventKind.TAKE_PROFIT, capped_pnl=capped_pnl,
+    InvariantError=InvariantError,
+)  # fmt: skip
+
+
+def _release_positions(accounts: dict[str, Account]) -> None:
+    for account in accounts.values():
+        account.open.clear()
+
 
 class Engine:
     def __init__(
@@ -77,7 +100,10 @@ class Engine:
         maintenance_margin_ppm: int = 0,
         max_open_trades_per_user: int = 200,
         idempotency_window: int = 1_000_000,
+        native: bool = True,
     ) -> None:
+        """`native=False` runs every command through the Python code below, the reference
+        that the C path (`native/fastpath.c`) is tested against."""
         if not 0 <= maintenance_margin_ppm < PPM:
             raise ValueError(
                 f"maintenance_margin_ppm must be in [0, {PPM}), got {maintenance_margin_ppm}"
@@ -116,6 +142,23 @@ class Engine:
             GetOpenTrades: self._open_trades,
             GetAccount: self._account_summary,
         }
+        self._settle_crossed = self._settle
+        # Positions made in C (opened by the fast path, or restored from a snapshot) are not
+        # tracked by the cyclic collector; their one cycle (account.open <-> position.account)
+        # is broken here when the engine goes.
+        finalizer = weakref.finalize(self, _release_positions, self.accounts)
+        finalizer.atexit = False
+        if native:
+            fast = _native.FastPath(
+                state=vars(self), assets=self.assets, accounts=self.accounts,
+                positions=self.positions, trades=self.trades, prices=self.prices,
+                triggers=self.triggers, answers=self._answers, fifo=self.orders.fifo,
+                reference=MethodType(Engine.execute, self), window=idempotency_window,
+                max_open=max_open_trades_per_user, maintenance_ppm=maintenance_margin_ppm,
+            )  # fmt: skip
+            # Accepted creates and closes run in C; it hands everything else to the method.
+            self.execute = fast.execute  # type: ignore[method-assign]
+            self._settle_crossed = fast.settle
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -159,9 +202,9 @@ class Engine:
         if not losses and not profits:
             return []
         if len(losses) + len(profits) < BULK:
-            return self._settle(index, losses, profits, bid, ask, tick.ts_us // 1000)
+            return self._settle_crossed(index, losses, profits, bid, ask, tick.ts_us // 1000)
         with collector_paused():
-            return self._settle(index, losses, profits, bid, ask, tick.ts_us // 1000)
+            return self._settle_crossed(index, losses, profits, bid, ask, tick.ts_us // 1000)
 
     def _settle(
         self,
@@ -208,12 +251,14 @@ class Engine:
         maintenance_margin_ppm: int = 0,
         max_open_trades_per_user: int = 200,
         idempotency_window: int = 1_000_000,
+        native: bool = True,
     ) -> Engine:
         engine = cls(
             assets,
             maintenance_margin_ppm=maintenance_margin_ppm,
             max_open_trades_per_user=max_open_trades_per_user,
             idempotency_window=idempotency_window,
+            native=native,
         )
         snapshots.load(engine, data)
         return engine

@@ -20,7 +20,7 @@ OrderKey = tuple[str, str]
 
 
 class OrderMemory:
-    __slots__ = ("_fifo", "answers", "window")
+    __slots__ = ("answers", "fifo", "window")
 
     def __init__(self, window: int) -> None:
         if window < 0:
@@ -28,10 +28,11 @@ class OrderMemory:
         self.window = window
         self.answers: dict[OrderKey, Encoded] = {}
         """Read-only outside this class (the engine tests membership on it directly)."""
-        self._fifo: deque[OrderKey] = deque()
+        self.fifo: deque[OrderKey] = deque()
+        """Keys oldest first; read-only outside this class (the C path appends through it)."""
 
     def __len__(self) -> int:
-        return len(self._fifo)
+        return len(self.fifo)
 
     def recall(self, key: OrderKey) -> Response | None:
         encoded = self.answers.get(key)
@@ -49,7 +50,7 @@ class OrderMemory:
             self._push(key)
 
     def _push(self, key: OrderKey) -> None:
-        fifo = self._fifo
+        fifo = self.fifo
         fifo.append(key)
         if len(fifo) > self.window:
             del self.answers[fifo.popleft()]
@@ -57,7 +58,7 @@ class OrderMemory:
     def encoded_items(self) -> Iterator[tuple[OrderKey, Encoded]]:
         """Oldest first: the order that eviction and a restored memory must follow."""
         answers = self.answers
-        for key in self._fifo:
+        for key in self.fifo:
             yield key, answers[key]
 
     def items(self) -> Iterator[tuple[OrderKey, Response]]:

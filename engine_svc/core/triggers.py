@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine_svc.core.levels import LevelIndex
+from engine_svc.core._native import LevelIndex
 from engine_svc.core.model import Position
 
 
