@@ -74,12 +74,13 @@ def _open_accounts(engine: Engine, count: int) -> list[str]:
     return users
 
 
-def bench_commands(sizes: Sizes, rng: random.Random) -> tuple[float, int, int]:
+def bench_commands(sizes: Sizes, rng: random.Random, native: bool = True) -> tuple[float, int, int]:
     """A create/close mix (70/30) over many accounts, with a tick every 50 commands.
 
     Returns (commands per second, commands, ticks); the time includes the ticks.
+    `native=False` runs the pure-Python reference engine instead of the C path.
     """
-    engine = Engine(ASSETS)
+    engine = Engine(ASSETS, native=native)
     users = _open_accounts(engine, sizes.accounts)
     mids = dict(START_PRICES)
     assets = list(ASSETS)
@@ -265,12 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def row(name: str, value: str, target: str = "") -> None:
         rows.append((name, value, target))
 
-    rate, commands, ticks = bench_commands(sizes, rng)
+    rate, commands, ticks = bench_commands(sizes, random.Random(args.seed))
     row(
         f"create/close mix, {sizes.accounts:,} accounts ({commands:,} commands + {ticks:,} ticks)",
         f"{rate:,.0f} commands/s",
         f">= {TARGETS['commands']:,.0f}",
     )
+    rate, _, _ = bench_commands(sizes, random.Random(args.seed), native=False)
+    row("the same, pure-Python reference engine (native=False)", f"{rate:,.0f} commands/s")
     setup = time.perf_counter()
     engine = build_book(sizes, rng)
     setup = time.perf_counter() - setup
