@@ -17,6 +17,7 @@ import random
 import tempfile
 import time
 import uuid
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,19 @@ def measure_recovery(
     log.close()
     # In a new interpreter, as a restarted engine recovers: the benchmark's own heap of
     # millions of objects would slow every allocation the recovery makes.
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        result: dict[str, Any] = pool.apply(_recover_in_fresh_process, (str(snap_dir),))
+    # Not a Pool: its workers are daemonic and may not fork the journal decoder recovery uses.
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_recover_and_send, args=(str(snap_dir), send))
+    child.start()
+    result: dict[str, Any] = receive.recv()
+    child.join()
     result["hash_equal"] = result.pop("state_hash") == engine.state_hash()
     return result
+
+
+def _recover_and_send(snap_dir: str, send: Connection) -> None:
+    send.send(_recover_in_fresh_process(snap_dir))
 
 
 def _recover_in_fresh_process(snap_dir: str) -> dict[str, Any]:

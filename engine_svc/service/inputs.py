@@ -10,7 +10,7 @@ from exchange.v1 import commands_pb2, prices_pb2, responses_pb2
 from google.protobuf.message import DecodeError
 
 from engine_svc.core.engine import Engine
-from engine_svc.core.types import TradeEvent
+from engine_svc.core.types import Command, Tick, TradeEvent
 from engine_svc.service.convert import (
     MalformedCommand,
     command_from_proto,
@@ -32,40 +32,67 @@ class Applied:
     events: list[TradeEvent] = field(default_factory=list)
 
 
-def apply_command(
-    engine: Engine, payload: bytes, assets: Mapping[str, int], *, answer: bool = True
-) -> Applied:
-    """`answer=False` during replay: nobody waits for those answers, so none are built."""
+@dataclass(slots=True)
+class Decoded:
+    """A stream entry parsed for the core: its command or ticks, or nothing to apply.
+
+    Decoding needs no engine, so recovery decodes the journal while the snapshot loads.
+    """
+
+    command: Command | None = None
+    ticks: list[Tick] | None = None
+    reply_to: str = ""
+    rejection: responses_pb2.CommandResult | None = None
+    """The answer to a malformed command, which is answered and never applied."""
+
+
+def decode_command(payload: bytes, assets: Mapping[str, int]) -> Decoded:
     try:
         message = commands_pb2.Command.FromString(payload)
     except DecodeError:
         log.error("dropping an undecodable command (%d bytes)", len(payload))
-        return Applied(changed=False)
+        return Decoded()
     try:
-        command = command_from_proto(message, assets)
+        return Decoded(command_from_proto(message, assets), reply_to=message.reply_to)
     except MalformedCommand as exc:
         log.warning("rejecting malformed command %s: %s", message.order_id, exc)
         result = rejection_to_proto(message.order_id, "INVALID_ARGUMENT", str(exc))
-        return Applied(changed=False, reply_to=message.reply_to, result=result)
-    before = engine.seq
-    outcome = engine.execute(command)
-    result = result_to_proto(outcome.response, assets) if answer and outcome.response else None
-    return Applied(
-        changed=engine.seq != before,
-        reply_to=message.reply_to,
-        result=result,
-        events=outcome.events,
-    )
+        return Decoded(reply_to=message.reply_to, rejection=result)
 
 
-def apply_prices(engine: Engine, payload: bytes, assets: Mapping[str, int]) -> Applied:
+def decode_prices(payload: bytes, assets: Mapping[str, int]) -> Decoded:
     try:
         batch = prices_pb2.PriceBatch.FromString(payload)
     except DecodeError:
         log.error("dropping an undecodable price batch (%d bytes)", len(payload))
-        return Applied(changed=False)
+        return Decoded()
+    return Decoded(ticks=ticks_from_proto(batch, assets))
+
+
+def apply(
+    engine: Engine, decoded: Decoded, assets: Mapping[str, int], *, answer: bool = True
+) -> Applied:
+    """`answer=False` during replay: nobody waits for those answers, so none are built."""
     before = engine.seq
-    events: list[TradeEvent] = []
-    for tick in ticks_from_proto(batch, assets):
-        events.extend(engine.apply_tick(tick))
-    return Applied(changed=engine.seq != before, events=events)
+    command = decoded.command
+    if command is not None:
+        outcome = engine.execute(command)
+        response = outcome.response
+        result = result_to_proto(response, assets) if answer and response else None
+        return Applied(engine.seq != before, decoded.reply_to, result, outcome.events)
+    if decoded.ticks is not None:
+        events: list[TradeEvent] = []
+        for tick in decoded.ticks:
+            events.extend(engine.apply_tick(tick))
+        return Applied(changed=engine.seq != before, events=events)
+    return Applied(changed=False, reply_to=decoded.reply_to, result=decoded.rejection)
+
+
+def apply_command(
+    engine: Engine, payload: bytes, assets: Mapping[str, int], *, answer: bool = True
+) -> Applied:
+    return apply(engine, decode_command(payload, assets), assets, answer=answer)
+
+
+def apply_prices(engine: Engine, payload: bytes, assets: Mapping[str, int]) -> Applied:
+    return apply(engine, decode_prices(payload, assets), assets)

@@ -6,7 +6,12 @@ import pytest
 from exchange.v1 import commands_pb2
 
 from engine_svc.core import types as core
-from engine_svc.service.convert import MalformedCommand, command_from_proto
+from engine_svc.service.convert import (
+    MalformedCommand,
+    command_from_proto,
+    command_from_tuple,
+    command_to_tuple,
+)
 from mesh.assets import ASSET_DECIMALS
 from tests.engine_service import builders
 
@@ -59,3 +64,26 @@ def test_a_price_with_too_many_decimals_is_malformed() -> None:
     stop.units, stop.scale = 600_000_001, 5  # 6000.00001: BTC_USDC allows 4 decimals
     with pytest.raises(MalformedCommand, match="stop loss price allows at most 4 decimals"):
         command_from_proto(msg, ASSETS)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        core.CreateTrade("SOL_USDC", core.Direction.LONG, core.Usd(10_000), 50),
+        core.CreateTrade(
+            "BTC_USDC", core.Direction.SHORT, core.Usd(7), 1000, core.Price(9), core.Price(3)
+        ),
+        core.CloseTrade("a-trade"),
+        core.CreateAccount(),
+        core.GetUsdBalance(),
+        core.GetBalance(),
+        core.GetOpenTrades(),
+        core.GetAccount(),
+    ],
+    ids=lambda body: type(body).__name__,
+)
+def test_flat_tuples_give_back_the_same_command(body: core.CommandBody) -> None:
+    command = core.Command("o-1", "u-1", "u@x", 42, body)
+    flat = command_to_tuple(command)
+    assert all(isinstance(v, (str, int, type(None))) for v in flat)  # pickles in C
+    assert command_from_tuple(flat) == command
