@@ -104,7 +104,7 @@ class Engine:
     ) -> None:
         """`native=False` runs every command through the Python code below, the reference
         that the C path (`native/fastpath.c`) is tested against."""
-        if not 0 <= maintenance_margin_ppm < PPM:
+        if type(maintenance_margin_ppm) is not int or not 0 <= maintenance_margin_ppm < PPM:
             raise ValueError(
                 f"maintenance_margin_ppm must be in [0, {PPM}), got {maintenance_margin_ppm}"
             )

@@ -174,6 +174,13 @@ def test_levels_of_an_int_subclass_close_alike() -> None:
     assert native.state_hash() == reference.state_hash() and native.trades == {}
 
 
+@pytest.mark.parametrize("ppm", [5_000.0, True, -1, 1_000_000])
+def test_a_maintenance_rate_must_be_an_integer_ppm_below_one(ppm: Any) -> None:
+    """A float would make the money math inexact (and the C path refuses it)."""
+    with pytest.raises(ValueError, match="maintenance_margin_ppm"):
+        Engine(ASSETS, maintenance_margin_ppm=ppm)
+
+
 @settings(max_examples=examples(300, 5_000), deadline=None)
 @given(st.text(max_size=200), st.text(max_size=300))
 def test_trade_ids_match_the_python_rule(user_id: str, order_id: str) -> None:
