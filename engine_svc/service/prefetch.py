@@ -48,32 +48,34 @@ class JournalDecoder:
         self.journal_dir = journal_dir
         self.from_seq = from_seq
         self.assets = assets
-        # Owned by this object: closed by items() or close(), whichever comes first.
-        self._out = tempfile.TemporaryFile(prefix="journal-decoded-")  # noqa: SIM115
-        self._child: BaseProcess | None = multiprocessing.get_context("fork").Process(
-            target=_decode_into,
-            args=(journal_dir, from_seq, assets, self._out),
-            name="journal-decoder",
-            daemon=True,
-        )
+        self._out: IO[bytes] | None = None
+        self._child: BaseProcess | None = None
         try:
-            self._child.start()
-        except Exception as exc:  # e.g. inside a daemonic process, which may not have children
+            # Owned by this object: closed by items() or close(), whichever comes first.
+            self._out = tempfile.TemporaryFile(prefix="journal-decoded-")  # noqa: SIM115
+            child = multiprocessing.get_context("fork").Process(
+                target=_decode_into,
+                args=(journal_dir, from_seq, assets, self._out),
+                name="journal-decoder",
+                daemon=True,
+            )
+            child.start()
+            self._child = child
+        except Exception as exc:  # no temp space, or inside a daemonic process (no children)
             log.warning("journal decoder not started (%s): decoding in this process", exc)
-            self._child = None
 
     def items(self, from_seq: int) -> Iterator[Item]:
         """Every record from `from_seq` on: the child's work when it started there and
         finished, else decoded here."""
-        child = self._child
-        if child is not None:
+        child, out = self._child, self._out
+        if child is not None and out is not None:
             child.join()
             if from_seq == self.from_seq and child.exitcode == 0:
-                yield from self._read()
+                yield from self._read(out)
                 return
             if from_seq == self.from_seq:
                 log.warning("journal decoder exited with %s: decoding here", child.exitcode)
-        self._out.close()
+        self.close()
         yield from decoded(journal.read_from(self.journal_dir, from_seq), self.assets)
 
     def close(self) -> None:
@@ -82,10 +84,11 @@ class JournalDecoder:
             if self._child.is_alive():
                 self._child.terminate()
             self._child.join()
-        self._out.close()
+        if self._out is not None:
+            self._out.close()
 
-    def _read(self) -> Iterator[Item]:
-        out = self._out
+    @staticmethod
+    def _read(out: IO[bytes]) -> Iterator[Item]:
         out.seek(0)
         with out:
             while True:

@@ -71,3 +71,19 @@ def test_a_damaged_segment_stops_recovery_through_the_child(tmp_path: Path) -> N
     first.write_bytes(bytes(data))
     with pytest.raises(journal.JournalCorrupt, match="damaged"):
         recover(tmp_path, tmp_path / "journal", _new, _restore, ASSETS)
+
+
+def _no_space(*_: object, **__: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_no_room_for_the_decoders_file_leaves_the_decoding_to_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = _live(tmp_path, 1)
+    monkeypatch.setattr(prefetch.tempfile, "TemporaryFile", _no_space)
+    with caplog.at_level(logging.WARNING, logger=prefetch.__name__):
+        recovered = recover(tmp_path, tmp_path / "journal", _new, _restore, ASSETS)
+    assert "journal decoder not started" in caplog.text
+    assert recovered.replayed > 50
+    assert recovered.engine.state_hash() == live.engine.state_hash()
