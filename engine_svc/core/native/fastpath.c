@@ -361,7 +361,7 @@ static PyObject *new_outcome(PyObject *order_id, int64_t seq, PyObject *data, Py
     return outcome;
 }
 
-/* The view head every trade view shares (trade_id .. opened_at_ms), from a position. */
+/* A position's trade view with `status`; the closed-only fields are None (callers set them). */
 static PyObject *new_view(PyObject *pos, PyObject *status) {
     PyObject *view = alloc(S.TradeView);
     if (view == NULL) return NULL;
@@ -488,14 +488,14 @@ static PyObject *level_index(PyObject *triggers_of_asset, int is_long, int loss)
     return index;
 }
 
-/* A level as the Python reference stores it: any int (a bool included), as LevelIndex reads
- * it. 0, or -1 with OverflowError/TypeError. */
-static int level_value(PyObject *level, int64_t *out) {
-    if (!PyLong_Check(level)) {
-        PyErr_SetString(PyExc_TypeError, "a trigger level must be an int");
+/* A level or position id as the Python reference stores it: any int (a bool included), as
+ * LevelIndex reads it. 0, or -1 with OverflowError, or TypeError naming `what`. */
+static int int64_value(PyObject *value, const char *what, int64_t *out) {
+    if (!PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int", what);
         return -1;
     }
-    *out = PyLong_AsLongLong(level);
+    *out = PyLong_AsLongLong(value);
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
@@ -509,8 +509,8 @@ static int find_entry(PyObject *triggers_of_asset, PyObject *pos, int loss, Entr
     PyObject *level = FIELD(pos, loss ? POS.loss_level : POS.take_profit);
     entry->index = NULL;
     if (level == Py_None) return 0;
-    if (level_value(level, &entry->level) < 0 ||
-        level_value(FIELD(pos, POS.pos_id), &entry->pos_id) < 0)
+    if (int64_value(level, "a trigger level", &entry->level) < 0 ||
+        int64_value(FIELD(pos, POS.pos_id), "a position id", &entry->pos_id) < 0)
         return -1;
     entry->index = level_index(triggers_of_asset, FIELD(pos, POS.is_long) == Py_True, loss);
     return entry->index == NULL ? -1 : 0;
@@ -529,7 +529,7 @@ static int add_level(PyObject *triggers_of_asset, int is_long, int loss, PyObjec
                      int64_t pos_id) {
     if (level == Py_None) return 0;
     int64_t lv;
-    if (level_value(level, &lv) < 0) return -1;
+    if (int64_value(level, "a trigger level", &lv) < 0) return -1;
     PyObject *index = level_index(triggers_of_asset, is_long, loss);
     return index == NULL ? -1 : level_index_add(index, lv, pos_id);
 }
@@ -1001,12 +1001,7 @@ typedef struct {
 static int push_pair(PairBuffer *buffer, PyObject *level, int64_t pos_id) {
     if (level == Py_None) return 0;
     int64_t lv;
-    if (!PyLong_Check(level)) {
-        PyErr_SetString(PyExc_TypeError, "a trigger level must be an int");
-        return -1;
-    }
-    lv = PyLong_AsLongLong(level);
-    if (lv == -1 && PyErr_Occurred()) return -1;
+    if (int64_value(level, "a trigger level", &lv) < 0) return -1;
     if (buffer->len == buffer->room) {
         Py_ssize_t room = buffer->room ? 2 * buffer->room : 1024;
         LevelPair *more = PyMem_Realloc(buffer->pairs, (size_t)room * sizeof(LevelPair));
@@ -1055,12 +1050,7 @@ static int load_row(PyObject *const *cols, Py_ssize_t row, PyObject *accounts, P
         return -1;
     }
     int64_t pos_id;
-    if (!PyLong_Check(value[POS_ID])) {
-        PyErr_SetString(PyExc_TypeError, "a position id must be an int");
-        return -1;
-    }
-    pos_id = PyLong_AsLongLong(value[POS_ID]);
-    if (pos_id == -1 && PyErr_Occurred()) return -1;
+    if (int64_value(value[POS_ID], "a position id", &pos_id) < 0) return -1;
     int is_long = PyObject_IsTrue(value[LONG]);
     if (is_long < 0) return -1;
 
