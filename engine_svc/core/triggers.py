@@ -11,8 +11,6 @@ looks at four extremes only, and one that crosses k levels cuts k entries off on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from engine_svc.core._native import LevelIndex
 from engine_svc.core.model import Position
 
@@ -37,23 +35,6 @@ class TriggerIndex:
             + len(self.short_loss)
             + len(self.short_profit)
         )
-
-    def rebuild(self, positions: Iterable[Position]) -> None:
-        """Replace the contents in bulk: one sort instead of a million inserts."""
-        long_loss: list[tuple[int, int]] = []
-        long_profit: list[tuple[int, int]] = []
-        short_loss: list[tuple[int, int]] = []
-        short_profit: list[tuple[int, int]] = []
-        for pos in positions:
-            loss, profit = (long_loss, long_profit) if pos.is_long else (short_loss, short_profit)
-            if pos.loss_level is not None:
-                loss.append((pos.loss_level, pos.pos_id))
-            if pos.take_profit is not None:
-                profit.append((pos.take_profit, pos.pos_id))
-        self.long_loss.rebuild(long_loss)
-        self.long_profit.rebuild(long_profit)
-        self.short_loss.rebuild(short_loss)
-        self.short_profit.rebuild(short_profit)
 
     def add(self, pos: Position) -> None:
         if pos.is_long:
