@@ -1,6 +1,6 @@
 """Types of the C extension built from engine_svc/core/native/ (see module.c)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from engine_svc.core.types import Command, Outcome, TradeEvent
@@ -17,6 +17,18 @@ class LevelIndex:
     def pop_to(self, level: int) -> list[int]: ...
     def pairs(self) -> list[tuple[int, int]]: ...
 
+class AnswerTable:
+    """Encoded answers by (user_id, order_id), oldest evicted past `window` (answers.c)."""
+
+    def __init__(self, window: int) -> None: ...
+    @property
+    def window(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object) -> bool: ...
+    def get(self, key: tuple[str, str]) -> tuple[Any, ...] | None: ...
+    def put(self, key: tuple[str, str], encoded: tuple[Any, ...]) -> None: ...
+    def items(self) -> Iterator[tuple[tuple[str, str], tuple[Any, ...]]]: ...
+
 class FastPath:
     def __init__(
         self,
@@ -27,10 +39,8 @@ class FastPath:
         trades: dict[str, Any],
         prices: dict[str, Any],
         triggers: dict[str, Any],
-        answers: dict[Any, Any],
-        fifo: Any,
+        answers: AnswerTable,
         reference: Callable[[Command], Outcome],
-        window: int,
         max_open: int,
         maintenance_ppm: int,
     ) -> None: ...

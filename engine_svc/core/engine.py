@@ -130,7 +130,6 @@ class Engine:
         """Last (bid, ask) per asset."""
         self.triggers: dict[str, TriggerIndex] = {asset: TriggerIndex() for asset in assets}
         self.orders = OrderMemory(idempotency_window)
-        self._answers = self.orders.answers
         self._mutators: dict[type, _Handler] = {
             CreateAccount: self._create_account,
             CreateTrade: self._create_trade,
@@ -152,9 +151,9 @@ class Engine:
             fast = _native.FastPath(
                 state=vars(self), assets=self.assets, accounts=self.accounts,
                 positions=self.positions, trades=self.trades, prices=self.prices,
-                triggers=self.triggers, answers=self._answers, fifo=self.orders.fifo,
-                reference=MethodType(Engine.execute, self), window=idempotency_window,
-                max_open=max_open_trades_per_user, maintenance_ppm=maintenance_margin_ppm,
+                triggers=self.triggers, answers=self.orders,
+                reference=MethodType(Engine.execute, self), max_open=max_open_trades_per_user,
+                maintenance_ppm=maintenance_margin_ppm,
             )  # fmt: skip
             # Accepted creates and closes run in C; it hands everything else to the method.
             self.execute = fast.execute  # type: ignore[method-assign]
@@ -173,7 +172,7 @@ class Engine:
         kind = type(command.body)
         if kind in _MUTATING:
             key = (command.user_id, command.order_id)
-            if key in self._answers:
+            if key in self.orders:
                 return Outcome(self.orders.recall(key), [])
             self.seq += 1
             outcome = self._mutators[kind](command, command.body)

@@ -42,7 +42,7 @@ def dump(engine: Engine) -> dict[str, Any]:
     asset_row = {asset: row for row, asset in enumerate(asset_names)}
     positions = list(engine.positions.values())
     price_assets = sorted(engine.prices)
-    orders = list(engine.orders.encoded_items())
+    orders = list(engine.orders.items())
     return {
         "format": FORMAT,
         "config": {

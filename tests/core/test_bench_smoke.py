@@ -17,5 +17,5 @@ def test_the_benchmark_runs_and_prints_its_table(
     monkeypatch.setattr(core_bench, "QUICK", TINY)
     assert core_bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
-    assert "commands/s" in out and "tick crossing nothing" in out
+    assert "commands/s" in out and "range over 3 runs" in out and "tick crossing nothing" in out
     assert "liquidating 60" in out

@@ -56,7 +56,7 @@ def test_the_memory_forgets_the_oldest_beyond_its_window() -> None:
     d.answer("ann", CreateAccount(), order_id="o1")
     d.answer("bob", CreateAccount(), order_id="o2")
     d.answer("cy", CreateAccount(), order_id="o3")
-    assert [key for key, _ in d.engine.orders.items()] == [("bob", "o2"), ("cy", "o3")]
+    assert [key for key, _ in d.engine.orders.responses()] == [("bob", "o2"), ("cy", "o3")]
     forgotten = d.answer("ann", CreateAccount(), order_id="o1")
     assert forgotten.rejection is not None
     assert forgotten.rejection.code is RejectCode.ACCOUNT_EXISTS

@@ -106,8 +106,8 @@ def test_accepted_creates_and_closes_never_reach_the_reference() -> None:
     fast = _native.FastPath(
         state=vars(engine), assets=engine.assets, accounts=engine.accounts,
         positions=engine.positions, trades=engine.trades, prices=engine.prices,
-        triggers=engine.triggers, answers=engine.orders.answers, fifo=engine.orders.fifo,
-        reference=reference, window=10, max_open=5, maintenance_ppm=0,
+        triggers=engine.triggers, answers=engine.orders, reference=reference, max_open=5,
+        maintenance_ppm=0,
     )  # fmt: skip
     body = CreateTrade("SOL_USDC", Direction.SHORT, Usd(100_000), 100, Price(237_000_000))
     opened = fast.execute(_command("ann", "o1", body))

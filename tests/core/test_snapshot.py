@@ -70,7 +70,7 @@ def test_restore_gives_an_equal_state_and_behaves_the_same() -> None:
     assert restored.state_hash() == d.engine.state_hash()
     assert restored.seq == d.engine.seq and restored.price(SOL) == d.engine.price(SOL)
     # Every remembered answer comes back equal, field for field.
-    for (user, order_id), response in d.engine.orders.items():
+    for (user, order_id), response in d.engine.orders.responses():
         again = restored.orders.recall((user, order_id))
         assert again == response
     # And the futures agree: same inputs, same outputs.

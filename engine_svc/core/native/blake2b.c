@@ -54,6 +54,7 @@ static void compress(uint64_t h[8], const uint8_t block[128], uint64_t count, in
     }
     v[12] ^= count; /* the high word of the 128-bit counter stays 0 below 2^64 bytes */
     if (last) v[14] = ~v[14];
+    _Pragma("GCC unroll 12") /* constant message indices: the state stays in registers */
     for (int r = 0; r < 12; r++) {
         const uint8_t *s = SIGMA[r];
         G(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "answers.h"
 #include "blake2b.h"
 #include "levels.h"
 #include "structmember.h"
@@ -283,75 +284,79 @@ static PyObject *alloc(PyTypeObject *type) { return type->tp_alloc(type, 0); }
 
 static PyObject *opt_price(PyObject *value) { return value == Py_None ? S.zero : value; }
 
+/* Put a position into its account's `open` dict. The dict holds only positions, whose one
+ * cycle (back to the account) the engine breaks itself when it goes (Engine.__init__'s
+ * finalizer), so it is untracked again after each insert (which tracks it): otherwise a
+ * hundred thousand accounts' dicts would pass through every young collection and the next. */
+static int add_open(PyObject *open, PyObject *pos_id, PyObject *pos) {
+    if (!PyDict_CheckExact(open)) {
+        PyErr_SetString(PyExc_TypeError, "account.open must be a dict");
+        return -1;
+    }
+    if (PyDict_SetItem(open, pos_id, pos) < 0) return -1;
+    if (PyObject_GC_IsTracked(open)) PyObject_GC_UnTrack(open);
+    return 0;
+}
+
 /* ---- the FastPath object: one per engine, holding its containers ------------------------- */
 
 typedef struct {
     PyObject_HEAD
     PyObject *state;     /* engine.__dict__: seq, event_seq, next_pos_id */
     PyObject *assets, *accounts, *positions, *trades, *prices, *triggers;
-    PyObject *answers, *fifo, *fifo_append, *fifo_popleft;
+    PyObject *answers;   /* the engine's OrderMemory, an AnswerTable */
     PyObject *reference; /* the Python engine's execute, for everything declined here */
-    int64_t window, max_open, maintenance_ppm;
+    int64_t max_open, maintenance_ppm;
 } FastPath;
 
 /* Returned by the try_* functions for "not mine, ask the Python engine". */
 static PyObject DECLINED_OBJECT;
 #define DECLINED (&DECLINED_OBJECT)
 
-static int bump(FastPath *self, PyObject *name, int64_t *value) {
+/* Add one to the engine counter `name` (in engine.__dict__, where the Python engine keeps it).
+ * Returns the new value as a new reference, the same object the dict now holds, so responses
+ * and events share it instead of making their own; NULL with an exception. `before`, if not
+ * NULL, gets a new reference to the old value (a position id is the counter before the bump). */
+static PyObject *bump(FastPath *self, PyObject *name, PyObject **before) {
     PyObject *current = PyDict_GetItemWithError(self->state, name);
     int64_t v;
     if (current == NULL || !as_i64(current, &v) || v == INT64_MAX) {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_RuntimeError, "engine counter %S is missing or too large", name);
-        return -1;
+        return NULL;
     }
     PyObject *next = PyLong_FromLongLong(v + 1);
-    if (next == NULL) return -1;
-    int rc = PyDict_SetItem(self->state, name, next);
-    Py_DECREF(next);
-    *value = v + 1;
-    return rc;
-}
-
-static int remember(FastPath *self, PyObject *key, PyObject *encoded) {
-    if (self->window == 0) return 0;
-    /* Both tuples hold strs and ints (ids, the command's email and time, amounts), so they
-     * cannot be part of a cycle: untracked now, as the collector itself would untrack them on
-     * its first pass over them, they never cost it a visit. A million remembered answers
-     * would otherwise keep every collection busy. */
-    PyObject_GC_UnTrack(key);
-    PyObject_GC_UnTrack(encoded);
-    if (PyDict_SetItem(self->answers, key, encoded) < 0) return -1;
-    PyObject *r = PyObject_CallOneArg(self->fifo_append, key);
-    if (r == NULL) return -1;
-    Py_DECREF(r);
-    Py_ssize_t size = PyObject_Size(self->fifo);
-    if (size < 0) return -1;
-    if (size > self->window) {
-        PyObject *oldest = PyObject_CallNoArgs(self->fifo_popleft);
-        if (oldest == NULL) return -1;
-        int rc = PyDict_DelItem(self->answers, oldest);
-        Py_DECREF(oldest);
-        return rc;
+    if (next == NULL) return NULL;
+    if (before != NULL) *before = Py_NewRef(current);
+    if (PyDict_SetItem(self->state, name, next) < 0) {
+        if (before != NULL) Py_CLEAR(*before);
+        Py_DECREF(next);
+        return NULL;
     }
-    return 0;
+    return next;
 }
 
-static PyObject *new_outcome(PyObject *order_id, int64_t seq, PyObject *data, PyObject *event) {
-    PyObject *seq_obj = PyLong_FromLongLong(seq);
+/* Remember the answer to the command (its key is not remembered yet). The encoded tuple holds
+ * strs and ints (ids, the command's email and time, amounts), so it cannot be part of a
+ * cycle: the table untracks it, and a million remembered answers never cost the collector. */
+static int remember(FastPath *self, PyObject *command, PyObject *encoded) {
+    return answer_table_put(self->answers, FIELD(command, CMD.user_id),
+                            FIELD(command, CMD.order_id), encoded);
+}
+
+/* Outcome(Response(order_id, seq, data, None), [event]); takes a new reference to `seq`. */
+static PyObject *new_outcome(PyObject *order_id, PyObject *seq, PyObject *data, PyObject *event) {
     PyObject *response = alloc(S.Response);
     PyObject *outcome = alloc(S.Outcome);
     PyObject *events = PyList_New(1);
-    if (!seq_obj || !response || !outcome || !events) {
-        Py_XDECREF(seq_obj);
+    if (!response || !outcome || !events) {
         Py_XDECREF(response);
         Py_XDECREF(outcome);
         Py_XDECREF(events);
         return NULL;
     }
     INIT(response, RESP.order_id, order_id);
-    FIELD(response, RESP.seq) = seq_obj;
+    INIT(response, RESP.seq, seq);
     INIT(response, RESP.data, data);
     INIT(response, RESP.rejection, Py_None);
     Py_INCREF(event);
@@ -389,9 +394,8 @@ static PyObject *new_view(PyObject *pos, PyObject *status) {
 
 static PyObject *new_event(FastPath *self, PyObject *kind, PyObject *view, PyObject *order_id,
                            PyObject *ts_ms) {
-    int64_t event_seq;
-    if (bump(self, S.str_event_seq, &event_seq) < 0) return NULL;
-    PyObject *seq_obj = PyLong_FromLongLong(event_seq);
+    PyObject *seq_obj = bump(self, S.str_event_seq, NULL);
+    if (seq_obj == NULL) return NULL;
     PyObject *event = alloc(S.TradeEvent);
     if (!seq_obj || !event) {
         Py_XDECREF(seq_obj);
@@ -572,7 +576,7 @@ done:
 
 /* ---- CREATE_TRADE ------------------------------------------------------------------------- */
 
-static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body, PyObject *key,
+static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body,
                             PyObject *account) {
     PyObject *asset = FIELD(body, CT.asset);
     if (!PyUnicode_CheckExact(asset)) return DECLINED;
@@ -606,7 +610,7 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body, P
     PyObject *balance_obj = FIELD(account, ACC.balance);
     if (!as_i64(balance_obj, &balance) || margin > balance) return DECLINED;
     PyObject *open = FIELD(account, ACC.open);
-    if (PyDict_GET_SIZE(open) >= self->max_open) return DECLINED;
+    if (!PyDict_CheckExact(open) || PyDict_GET_SIZE(open) >= self->max_open) return DECLINED;
 
     int64_t entry = is_long ? ask : bid, mark = is_long ? bid : ask;
     __int128 denominator = (__int128)leverage * PPM;
@@ -648,14 +652,14 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body, P
     Py_INCREF(balance_obj);
     PyObject *liquidation_obj = NULL, *pos = NULL, *pos_id_obj = NULL, *new_balance = NULL;
     PyObject *view = NULL, *event = NULL, *opened = NULL, *outcome = NULL, *encoded = NULL;
-    int64_t seq, pos_id;
-    if (bump(self, S.str_seq, &seq) < 0) goto done;
-    if (bump(self, S.str_next_pos_id, &pos_id) < 0) goto done;
-    pos_id -= 1; /* the id handed out is the counter's value before the bump */
+    PyObject *seq = NULL, *next_pos_id = NULL;
+    int64_t pos_id;
+    if ((seq = bump(self, S.str_seq, NULL)) == NULL) goto done;
+    next_pos_id = bump(self, S.str_next_pos_id, &pos_id_obj);
+    if (next_pos_id == NULL || int64_value(pos_id_obj, "a position id", &pos_id) < 0) goto done;
     liquidation_obj = has_liquidation ? from_i128(liquidation) : Py_NewRef(Py_None);
-    pos_id_obj = PyLong_FromLongLong(pos_id);
     pos = alloc(S.Position);
-    if (!liquidation_obj || !pos_id_obj || !pos) goto done;
+    if (!liquidation_obj || !pos) goto done;
     /* A position's only cycle is with its account (account.open), and accounts live as long as
      * their engine, which breaks that cycle when it goes (Engine.__init__'s finalizer). So the
      * collector never needs to visit it; tracked, a million of them made every collection that
@@ -678,7 +682,7 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body, P
     new_balance = PyNumber_Subtract(balance_obj, FIELD(body, CT.margin));
     if (new_balance == NULL) goto done;
     Py_SETREF(FIELD(account, ACC.balance), new_balance);
-    if (PyDict_SetItem(open, pos_id_obj, pos) < 0 ||
+    if (add_open(open, pos_id_obj, pos) < 0 ||
         PyDict_SetItem(self->positions, pos_id_obj, pos) < 0 ||
         PyDict_SetItem(self->trades, trade_id, pos) < 0)
         goto done;
@@ -700,15 +704,17 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body, P
     outcome = new_outcome(order_id, seq, opened, event);
     encoded = PyTuple_New(13);
     if (outcome == NULL || encoded == NULL) goto done;
-    PyTuple_SET_ITEM(encoded, 0, Py_NewRef(FIELD(FIELD(outcome, OUT.response), RESP.seq)));
+    PyTuple_SET_ITEM(encoded, 0, Py_NewRef(seq));
     PyTuple_SET_ITEM(encoded, 1, Py_NewRef(S.tag_O));
     PyTuple_SET_ITEM(encoded, 2, Py_NewRef(FIELD(account, ACC.email)));
     encode_head(encoded, 3, pos);
-    if (remember(self, key, encoded) < 0) Py_CLEAR(outcome);
+    if (remember(self, command, encoded) < 0) Py_CLEAR(outcome);
 done:
     Py_DECREF(quote);
     Py_DECREF(balance_obj);
     Py_DECREF(trade_id);
+    Py_XDECREF(seq);
+    Py_XDECREF(next_pos_id);
     Py_XDECREF(liquidation_obj);
     Py_XDECREF(pos_id_obj);
     Py_XDECREF(pos);
@@ -721,13 +727,23 @@ done:
 
 /* ---- CLOSE_TRADE -------------------------------------------------------------------------- */
 
-static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body, PyObject *key,
-                           PyObject *account) {
+/* The account comes from the position, not from a lookup in `accounts`: every account is
+ * the one `accounts` holds under its user id (only _create_account and snapshot loading make
+ * them), so "the command's user owns it" is "the position's account has the command's user id",
+ * and the accounts dict, a cache miss or two, is not read. */
+static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body) {
     PyObject *pos = PyDict_GetItemWithError(self->trades, FIELD(body, CT_TRADE_ID));
     if (pos == NULL) return PyErr_Occurred() ? NULL : DECLINED;
-    if (Py_TYPE(pos) != S.Position || FIELD(pos, POS.account) != account ||
-        FIELD(pos, POS.status) != S.OPEN)
-        return DECLINED;
+    if (Py_TYPE(pos) != S.Position || FIELD(pos, POS.status) != S.OPEN) return DECLINED;
+    PyObject *account = FIELD(pos, POS.account);
+    if (Py_TYPE(account) != S.Account) return DECLINED;
+    PyObject *owner = FIELD(account, ACC.user_id), *user_id = FIELD(command, CMD.user_id);
+    if (owner != user_id) {
+        if (!PyUnicode_CheckExact(owner)) return DECLINED;
+        int same = PyUnicode_Compare(owner, user_id);
+        if (same == -1 && PyErr_Occurred()) return NULL;
+        if (same != 0) return DECLINED;
+    }
     PyObject *asset = FIELD(pos, POS.asset);
     PyObject *quote = PyDict_GetItemWithError(self->prices, asset);
     if (quote == NULL) return PyErr_Occurred() ? NULL : DECLINED;
@@ -738,8 +754,8 @@ static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body, Py
     if (find_entry(index, pos, 1, &loss) < 0 || find_entry(index, pos, 0, &profit) < 0)
         return NULL;
 
-    int64_t seq;
-    if (bump(self, S.str_seq, &seq) < 0) return NULL;
+    PyObject *seq = bump(self, S.str_seq, NULL);
+    if (seq == NULL) return NULL;
     Py_INCREF(pos);
     PyObject *price = Py_NewRef(PyTuple_GET_ITEM(quote, FIELD(pos, POS.is_long) == Py_True ? 0 : 1));
     PyObject *event = NULL, *closed = NULL, *outcome = NULL, *encoded = NULL;
@@ -759,14 +775,15 @@ static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body, Py
     encoded = PyTuple_New(19);
     if (outcome == NULL || encoded == NULL) goto done;
     PyObject *tail[9] = {
-        FIELD(FIELD(outcome, OUT.response), RESP.seq), S.tag_C, FIELD(account, ACC.email),
+        seq, S.tag_C, FIELD(account, ACC.email),
         S.name_CLOSED, price, FIELD(view, TV.pnl), total, FIELD(view, TV.closed_at_ms), total,
     };
     for (int i = 0; i < 3; i++) PyTuple_SET_ITEM(encoded, i, Py_NewRef(tail[i]));
     encode_head(encoded, 3, pos);
     for (int i = 3; i < 9; i++) PyTuple_SET_ITEM(encoded, 10 + i, Py_NewRef(tail[i]));
-    if (remember(self, key, encoded) < 0) Py_CLEAR(outcome);
+    if (remember(self, command, encoded) < 0) Py_CLEAR(outcome);
 done:
+    Py_DECREF(seq);
     Py_DECREF(pos);
     Py_DECREF(price);
     Py_XDECREF(event);
@@ -797,22 +814,21 @@ static PyObject *try_execute(FastPath *self, PyObject *command) {
         return DECLINED;
     PyObject *user_id = FIELD(command, CMD.user_id), *order_id = FIELD(command, CMD.order_id);
     if (!PyUnicode_CheckExact(user_id) || !PyUnicode_CheckExact(order_id)) return DECLINED;
-    PyObject *key = PyTuple_Pack(2, user_id, order_id);
-    if (key == NULL) return NULL;
     PyObject *result = DECLINED;
-    int answered = PyDict_Contains(self->answers, key);
+    int answered = answer_table_contains(self->answers, user_id, order_id);
     if (answered < 0) {
         result = NULL;
+    } else if (!answered && !create) {
+        result = try_close(self, command, body);
     } else if (!answered) {
         PyObject *account = PyDict_GetItemWithError(self->accounts, user_id);
         if (account != NULL && Py_TYPE(account) != S.Account)
             account = NULL; /* not the engine's own: the reference way */
         if (account != NULL)
-            result = (create ? try_create : try_close)(self, command, body, key, account);
+            result = try_create(self, command, body, account);
         else if (PyErr_Occurred())
             result = NULL;
     }
-    Py_DECREF(key);
     return result;
 }
 
@@ -882,9 +898,6 @@ static int FastPath_traverse(FastPath *self, visitproc visit, void *arg) {
     Py_VISIT(self->prices);
     Py_VISIT(self->triggers);
     Py_VISIT(self->answers);
-    Py_VISIT(self->fifo);
-    Py_VISIT(self->fifo_append);
-    Py_VISIT(self->fifo_popleft);
     Py_VISIT(self->reference);
     return 0;
 }
@@ -898,9 +911,6 @@ static int FastPath_clear(FastPath *self) {
     Py_CLEAR(self->prices);
     Py_CLEAR(self->triggers);
     Py_CLEAR(self->answers);
-    Py_CLEAR(self->fifo);
-    Py_CLEAR(self->fifo_append);
-    Py_CLEAR(self->fifo_popleft);
     Py_CLEAR(self->reference);
     return 0;
 }
@@ -912,12 +922,12 @@ static void FastPath_dealloc(FastPath *self) {
 }
 
 static int FastPath_init(FastPath *self, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"state", "assets", "accounts", "positions", "trades", "prices",
-                            "triggers", "answers", "fifo", "reference", "window", "max_open",
+    static char *names[] = {"state",    "assets",    "accounts", "positions",       "trades",
+                            "prices",   "triggers",  "answers",  "reference",       "max_open",
                             "maintenance_ppm", NULL};
-    PyObject *state, *assets, *accounts, *positions, *trades, *prices, *triggers, *answers, *fifo,
+    PyObject *state, *assets, *accounts, *positions, *trades, *prices, *triggers, *answers,
         *reference;
-    long long window, max_open, maintenance_ppm;
+    long long max_open, maintenance_ppm;
     if (!S.ready) {
         PyErr_SetString(PyExc_RuntimeError, "call configure() before FastPath()");
         return -1;
@@ -926,20 +936,14 @@ static int FastPath_init(FastPath *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_RuntimeError, "a FastPath serves one engine for its whole life");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!O!O!OOLLL", names, &PyDict_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!O!O!O!OLL", names, &PyDict_Type,
                                      &state, &PyDict_Type, &assets, &PyDict_Type, &accounts,
                                      &PyDict_Type, &positions, &PyDict_Type, &trades, &PyDict_Type,
-                                     &prices, &PyDict_Type, &triggers, &PyDict_Type, &answers,
-                                     &fifo, &reference, &window, &max_open, &maintenance_ppm))
+                                     &prices, &PyDict_Type, &triggers, &AnswerTableType, &answers,
+                                     &reference, &max_open, &maintenance_ppm))
         return -1;
-    if (window < 0 || max_open < 1 || maintenance_ppm < 0 || maintenance_ppm >= PPM) {
-        PyErr_SetString(PyExc_ValueError, "window, max_open or maintenance_ppm out of range");
-        return -1;
-    }
-    PyObject *append = PyObject_GetAttrString(fifo, "append");
-    PyObject *popleft = append ? PyObject_GetAttrString(fifo, "popleft") : NULL;
-    if (popleft == NULL) {
-        Py_XDECREF(append);
+    if (max_open < 1 || maintenance_ppm < 0 || maintenance_ppm >= PPM) {
+        PyErr_SetString(PyExc_ValueError, "max_open or maintenance_ppm out of range");
         return -1;
     }
     FastPath_clear(self);
@@ -951,11 +955,7 @@ static int FastPath_init(FastPath *self, PyObject *args, PyObject *kwargs) {
     self->prices = Py_NewRef(prices);
     self->triggers = Py_NewRef(triggers);
     self->answers = Py_NewRef(answers);
-    self->fifo = Py_NewRef(fifo);
-    self->fifo_append = append;
-    self->fifo_popleft = popleft;
     self->reference = Py_NewRef(reference);
-    self->window = window;
     self->max_open = max_open;
     self->maintenance_ppm = maintenance_ppm;
     return 0;
@@ -1077,7 +1077,7 @@ static int load_row(PyObject *const *cols, Py_ssize_t row, PyObject *accounts, P
     INIT(pos, POS.loss_level, stop_loss != Py_None ? stop_loss : liquidation);
     if (PyDict_SetItem(positions, value[POS_ID], pos) < 0 ||
         PyDict_SetItem(trades, value[TRADE_ID], pos) < 0 ||
-        PyDict_SetItem(FIELD(account, ACC.open), value[POS_ID], pos) < 0)
+        add_open(FIELD(account, ACC.open), value[POS_ID], pos) < 0)
         goto done;
     if (slot >= 0) {
         PairBuffer *side = buffers + 4 * slot + (is_long ? 0 : 2); /* loss, then profit */

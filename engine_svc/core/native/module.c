@@ -1,5 +1,7 @@
-/* engine_svc.core._native: the engine core's hot paths in C (trigger levels, accepted
- * commands, settlement). The pure-Python engine stays the reference they are tested against. */
+/* engine_svc.core._native: the engine core's hot paths in C (trigger levels, remembered
+ * answers, accepted commands, settlement). The pure-Python engine stays the reference they
+ * are tested against. */
+#include "answers.h"
 #include "fastpath.h"
 #include "levels.h"
 
@@ -15,7 +17,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     native_module.m_methods = fastpath_functions;
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) return NULL;
-    if (level_index_register(module) < 0 || fastpath_register(module) < 0) {
+    if (level_index_register(module) < 0 || answer_table_register(module) < 0 ||
+        fastpath_register(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }
