@@ -113,6 +113,9 @@ def _load(engine: Engine, data: dict[str, Any]) -> None:
         )
     ]
     engine.accounts.update((a.user_id, a) for a in accounts)
+    if len(engine.accounts) != len(accounts):
+        # The engine (and its C path) relies on one Account per user id.
+        raise ValueError("snapshot holds two accounts with the same user id")
     _load_positions(engine, data["positions"], accounts)
     cols = data["orders"]
     remember = engine.orders.load

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine_svc.core import Engine
 from engine_svc.core.types import (
+    Command,
     CreateAccount,
     CreateTrade,
     Direction,
@@ -39,6 +42,18 @@ def test_order_ids_are_per_user() -> None:
     bob = d.answer("bob", CreateAccount(), order_id="same")
     assert ann.ok and bob.ok and ann is not bob
     assert set(d.engine.accounts) == {"ann", "bob"}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_ids_that_are_not_plain_strs_raise_before_anything_changes(native: bool) -> None:
+    class Name(str):
+        pass
+
+    engine = Engine(ASSETS, native=native)
+    before = engine.state_hash()
+    with pytest.raises(TypeError, match="tuples of two strs"):
+        engine.execute(Command("o1", Name("ann"), "ann@x", 1, CreateAccount()))
+    assert engine.state_hash() == before and engine.seq == 0 and not engine.accounts
 
 
 def test_queries_are_not_remembered_and_do_not_count() -> None:

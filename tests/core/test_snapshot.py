@@ -109,6 +109,9 @@ def test_restore_refuses_what_it_cannot_hold() -> None:
     engine.execute(busy().inputs[0])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fresh"):
         load(engine, data)
+    twice = {name: column * 2 for name, column in data["accounts"].items()}
+    with pytest.raises(ValueError, match="same user id"):
+        Engine.restore({**data, "accounts": twice}, ASSETS)
 
 
 def test_fast_constructors_build_equal_frozen_objects() -> None:

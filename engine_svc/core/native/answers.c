@@ -286,35 +286,37 @@ int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyO
 
 /* ---- Python methods ---- */
 
-/* A key's two strs, borrowed from `key`. 1 for a 2-tuple of exact strs, 0 for a 2-tuple of
- * anything else, -1 with TypeError for anything but a 2-tuple. */
+/* A key's two strs, borrowed from `key`: 0, or -1 with TypeError for anything but a 2-tuple
+ * of exact strs. Membership raises too, rather than answering "not remembered": the engine
+ * asks before it changes anything, so a bad id fails there, not halfway through a command
+ * whose answer could then not be remembered. */
 static int read_key(PyObject *key, PyObject **user_id, PyObject **order_id) {
-    if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 2) {
+    if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 2 ||
+        !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 0)) ||
+        !PyUnicode_CheckExact(PyTuple_GET_ITEM(key, 1))) {
         PyErr_Format(PyExc_TypeError,
-                     "AnswerTable keys are (user_id, order_id) tuples, got %.200s",
-                     Py_TYPE(key)->tp_name);
+                     "AnswerTable keys are (user_id, order_id) tuples of two strs, got %.200R",
+                     key);
         return -1;
     }
     *user_id = PyTuple_GET_ITEM(key, 0);
     *order_id = PyTuple_GET_ITEM(key, 1);
-    return PyUnicode_CheckExact(*user_id) && PyUnicode_CheckExact(*order_id);
+    return 0;
 }
 
 static int AnswerTable_contains(PyObject *op, PyObject *key) {
     PyObject *user_id, *order_id;
-    int rc = read_key(key, &user_id, &order_id);
-    if (rc <= 0)
-        return rc;
+    if (read_key(key, &user_id, &order_id) < 0)
+        return -1;
     return answer_table_contains(op, user_id, order_id);
 }
 
 static PyObject *AnswerTable_get(PyObject *op, PyObject *key) {
     AnswerTableObject *self = (AnswerTableObject *)op;
     PyObject *user_id, *order_id;
-    int rc = read_key(key, &user_id, &order_id);
-    if (rc < 0)
+    if (read_key(key, &user_id, &order_id) < 0)
         return NULL;
-    if (rc == 0 || self->len == 0)
+    if (self->len == 0)
         Py_RETURN_NONE;
     uint64_t hash;
     if (key_hash(user_id, order_id, &hash) < 0)
@@ -331,13 +333,8 @@ static PyObject *AnswerTable_put(PyObject *op, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *user_id, *order_id;
-    int rc = read_key(args[0], &user_id, &order_id);
-    if (rc < 0)
+    if (read_key(args[0], &user_id, &order_id) < 0)
         return NULL;
-    if (rc == 0) {
-        PyErr_SetString(PyExc_TypeError, "AnswerTable keys are tuples of two strs");
-        return NULL;
-    }
     if (!PyTuple_CheckExact(args[1])) {
         PyErr_Format(PyExc_TypeError, "AnswerTable answers are tuples, got %.200s",
                      Py_TYPE(args[1])->tp_name);

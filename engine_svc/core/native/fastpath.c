@@ -397,9 +397,8 @@ static PyObject *new_event(FastPath *self, PyObject *kind, PyObject *view, PyObj
     PyObject *seq_obj = bump(self, S.str_event_seq, NULL);
     if (seq_obj == NULL) return NULL;
     PyObject *event = alloc(S.TradeEvent);
-    if (!seq_obj || !event) {
-        Py_XDECREF(seq_obj);
-        Py_XDECREF(event);
+    if (event == NULL) {
+        Py_DECREF(seq_obj);
         return NULL;
     }
     FIELD(event, EV.event_seq) = seq_obj;
