@@ -85,8 +85,11 @@ static inline int key_hash(PyObject *user_id, PyObject *order_id, uint64_t *out)
     /* Not symmetric: (a, b) and (b, a) hash apart. */
     uint64_t h = mix64(mix64((uint64_t)u) + (uint64_t)o);
 #ifdef ANSWER_TABLE_TEST_HASH_MASK
-    /* Test builds only: few distinct hashes, so that tag hits on other keys, equal hashes of
-     * unequal keys, long clusters and shifts across the end of the index happen all the time. */
+    /* Hand-made test builds only (no target builds it; compile with
+     * -DANSWER_TABLE_TEST_HASH_MASK=0x0000000300000003ULL and run test_answer_table.py):
+     * few distinct hashes, so that tag hits on other keys, equal hashes of unequal keys and
+     * long clusters happen all the time. With tag bits masked low, homes sit at the start of
+     * the index, so a cluster running across its end is not exercised this way. */
     h &= (uint64_t)(ANSWER_TABLE_TEST_HASH_MASK);
 #endif
     *out = h;
