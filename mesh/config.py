@@ -75,6 +75,14 @@ class Settings:
     ws_max_connections_per_ip: int
     ws_max_message_bytes: int
     ws_max_messages_per_s: int
+    # Processes and observability.
+    gateway_workers: int
+    """Gateway processes sharing the HTTP and gRPC ports (SO_REUSEPORT)."""
+    metrics_host: str
+    engine_metrics_port: int
+    """The engine's /metrics (Prometheus text); 0 turns it off."""
+    ledger_metrics_port: int
+    """The ledger's /metrics; 0 turns it off."""
 
     @property
     def production(self) -> bool:
@@ -185,6 +193,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
     env = os.environ.get("EXCHANGE_ENV", "development")
     production = env == "production"
     grpc_port = _int("GRPC_PORT", 50051)
+    http_port = _int("HTTP_PORT", 3005)
     smtp_user = os.environ.get("SMTP_USER") or None
     speed_raw = os.environ.get("POLLER_REPLAY_SPEED") or "1"
     try:
@@ -198,7 +207,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         redis_url=os.environ.get("REDIS_URL") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
         data_dir=Path(os.environ.get("EXCHANGE_DATA_DIR") or ".exchange"),
-        http_port=_int("HTTP_PORT", 3005),
+        http_port=http_port,
         grpc_port=grpc_port,
         grpc_target=os.environ.get("GRPC_TARGET") or f"127.0.0.1:{grpc_port}",
         auth_jwt_secret=_secret("AUTH_JWT_SECRET", production) if need_secrets else "",
@@ -209,8 +218,8 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         smtp_password=os.environ.get("SMTP_PASSWORD") or None,
         smtp_from=os.environ.get("SMTP_FROM") or "exchange@localhost",
         smtp_starttls=_bool("SMTP_STARTTLS", smtp_user is not None),
-        backend_url=(os.environ.get("BACKEND_URL") or "http://localhost:3005").rstrip("/"),
-        frontend_url=os.environ.get("FRONTEND_URL") or "http://localhost:3005/",
+        backend_url=(os.environ.get("BACKEND_URL") or f"http://localhost:{http_port}").rstrip("/"),
+        frontend_url=os.environ.get("FRONTEND_URL") or f"http://localhost:{http_port}/",
         snapshot_interval_ms=_int("ENGINE_SNAPSHOT_INTERVAL", 5000, minimum=1),
         max_snapshots=_int("ENGINE_MAX_SNAPSHOTS", 10, minimum=1),
         snapshot_dir=Path(os.environ.get("SNAPSHOT_DIR") or "snapshots"),
@@ -236,4 +245,8 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         ws_max_connections_per_ip=_int("WS_MAX_CONNECTIONS_PER_IP", 10, minimum=1),
         ws_max_message_bytes=_int("WS_MAX_MESSAGE_BYTES", 4096, minimum=1),
         ws_max_messages_per_s=_int("WS_MAX_MESSAGES_PER_S", 10, minimum=1),
+        gateway_workers=_int("GATEWAY_WORKERS", os.cpu_count() or 1, minimum=1),
+        metrics_host=os.environ.get("METRICS_HOST") or "127.0.0.1",
+        engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
+        ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
     )

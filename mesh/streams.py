@@ -1,7 +1,8 @@
 """Redis Streams names and entry layout shared by the services (SPEC section 5).
 
-Each entry carries one serialized protobuf under the field `p`. Responses also carry the
-asking gateway instance under `to`, so every gateway can skip the others' answers unparsed.
+Each entry carries one serialized protobuf under the field `p`. Answers go to the asking
+gateway instance's own stream, `engine_response:<instance>` (`response_stream`), so each
+instance reads only its own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ RESPONSES = "engine_response"
 EVENTS = "engine_events"
 EVENT_GROUP = "liquidation_group"
 CANDLE_GROUP = "candle_group"
+AUDIT = "engine_audit"
+"""Every answered state-changing command (exchange.v1.CommandAudit), in answer order."""
+AUDIT_GROUP = "audit_group"
+REVOCATIONS = "session_revocations"
+"""Sign-outs (exchange.v1.SessionRevocation), followed by every gateway process."""
 
 PAYLOAD = b"p"
 REPLY_TO = b"to"
@@ -33,12 +39,21 @@ REPLY_TO = b"to"
 # Approximate caps so streams cannot grow without bound. Generous: consumers read far faster.
 MAXLEN_PRICES = 200_000
 MAXLEN_COMMANDS = 1_000_000
-MAXLEN_RESPONSES = 100_000
+MAXLEN_RESPONSES = 10_000
+"""Per instance: a gateway reads its answers within milliseconds."""
 MAXLEN_EVENTS = 1_000_000
+MAXLEN_AUDIT = 1_000_000
+MAXLEN_REVOCATIONS = 100_000
 
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 T = TypeVar("T")
+
+
+def response_stream(instance: str | bytes) -> str:
+    """The answers stream of one gateway instance (the command's `reply_to`)."""
+    name = instance.decode() if isinstance(instance, bytes) else instance
+    return f"{RESPONSES}:{name}"
 
 
 def connect(url: str) -> aioredis.Redis:

@@ -106,7 +106,7 @@ class Mesh:
         name = name or service
         log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "mesh.cli", service],
+            [sys.executable, "-m", "launcher.cli", service],
             cwd=REPO_ROOT,
             env=self.env(**env),
             stdout=log,

@@ -26,7 +26,7 @@ def test_ctrl_c_to_the_process_group_stops_everything_once(
     opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
     with (tmp_path / "exchange.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mesh.cli", "up"],
+            [sys.executable, "-m", "launcher.cli", "up"],
             cwd=REPO_ROOT,
             env=mesh.env(POLLER_SOURCE=f"replay:{opening}"),
             stdout=log,

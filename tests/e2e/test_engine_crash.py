@@ -46,7 +46,7 @@ class EngineProcess:
         self.starts += 1
         log = (self.workdir / "engine.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mesh.cli", "engine"],
+            [sys.executable, "-m", "launcher.cli", "engine"],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -84,7 +84,7 @@ class Supervisor:
 
     def start(self, name: str) -> None:
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "mesh.cli", name], env=self.env
+            [sys.executable, "-m", "launcher.cli", name], env=self.env
         )
 
     def watch(self) -> None:
