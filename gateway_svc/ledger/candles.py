@@ -15,7 +15,7 @@ from exchange.v1 import prices_pb2
 from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gateway_svc.db.stream_consumer import DeadLetter, Entry, StreamConsumer
+from gateway_svc.ledger.stream_consumer import DeadLetter, Entry, StreamConsumer
 from mesh.streams import CANDLE_GROUP, PRICES
 
 log = logging.getLogger(__name__)

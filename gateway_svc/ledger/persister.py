@@ -14,7 +14,7 @@ from exchange.v1 import events_pb2
 from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gateway_svc.db.stream_consumer import DeadLetter, Entry, StreamConsumer
+from gateway_svc.ledger.stream_consumer import DeadLetter, Entry, StreamConsumer
 from mesh.streams import EVENT_GROUP, EVENTS
 
 log = logging.getLogger(__name__)

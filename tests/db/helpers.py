@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import psycopg
 
-from gateway_svc.db.stream_consumer import StreamConsumer
+from gateway_svc.ledger.stream_consumer import StreamConsumer
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exchange.v1 import prices_pb2
 
-from gateway_svc.candles import CandleBuilder
+from gateway_svc.ledger.candles import CandleBuilder
 from gateway_svc.db import CandleRow, Database
 from mesh.streams import CANDLE_GROUP, PAYLOAD, PRICE_GROUP, PRICES, connect, ensure_group
 from tests.db.factories import FIRST_MINUTE, MINUTE_MS, SECOND_MINUTE, T0_MS

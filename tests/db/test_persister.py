@@ -9,7 +9,7 @@ import psycopg
 import redis.asyncio as aioredis
 
 from gateway_svc.db import Database
-from gateway_svc.persister import EventPersister
+from gateway_svc.ledger.persister import EventPersister
 from mesh.embedded import EmbeddedRedis
 from mesh.streams import EVENT_GROUP, EVENTS, PAYLOAD, connect, ensure_group
 from tests.db.factories import closed, opened
