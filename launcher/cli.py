@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from mesh import logs
-from mesh.config import load_settings
+from mesh.config import Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 
 log = logging.getLogger("exchange")
@@ -71,6 +71,22 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
         path.chmod(0o600)
         log.warning("generated development secrets in %s (set them in production)", path)
     return {k: v for k, v in values.items() if not os.environ.get(k)}
+
+
+def _banner(settings: Settings) -> str:
+    links = (
+        f"mailed through {settings.smtp_host}:{settings.smtp_port}"
+        if settings.smtp_host
+        else "written to this console (no SMTP_HOST): open the link to sign in"
+    )
+    return (
+        "the exchange is starting\n"
+        f"    web page and REST  http://localhost:{settings.http_port}/\n"
+        f"    gRPC               {settings.grpc_target} (reflection on)\n"
+        f"    sign-in links      {links}\n"
+        f"    data               {settings.data_dir}/ and {settings.snapshot_dir}/\n"
+        "    stop               Ctrl-C (a final snapshot is written)"
+    )
 
 
 class Supervisor:
@@ -145,12 +161,7 @@ def _up() -> int:
         upgrade_to_head(env["DATABASE_URL"])
         for name in SERVICES:
             supervisor.start(name)
-        log.info(
-            "exchange is starting: web page and REST on http://localhost:%d, gRPC on %s "
-            "(Ctrl-C stops everything)",
-            settings.http_port,
-            settings.grpc_target,
-        )
+        log.info("%s", _banner(settings))
         supervisor.watch()
     except KeyboardInterrupt:
         log.info("stopping the exchange")
