@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65xchange/v1/auth_service.proto\x12\x0b\x65xchange.v1\"9\n\x18RequestSignInLinkRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06signup\x18\x02 \x01(\x08\",\n\x19RequestSignInLinkResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"&\n\x15\x43ompleteSignInRequest\x12\r\n\x05token\x18\x01 \x01(\t\"w\n\x16\x43ompleteSignInResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x10\n\x08new_user\x18\x04 \x01(\x08\x12\x14\n\x0c\x65xpires_in_s\x18\x05 \x01(\x03\"\x10\n\x0eSignOutRequest\"\x11\n\x0fSignOutResponse2\x92\x02\n\x0b\x41uthService\x12\x62\n\x11RequestSignInLink\x12%.exchange.v1.RequestSignInLinkRequest\x1a&.exchange.v1.RequestSignInLinkResponse\x12Y\n\x0e\x43ompleteSignIn\x12\".exchange.v1.CompleteSignInRequest\x1a#.exchange.v1.CompleteSignInResponse\x12\x44\n\x07SignOut\x12\x1b.exchange.v1.SignOutRequest\x1a\x1c.exchange.v1.SignOutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65xchange/v1/auth_service.proto\x12\x0b\x65xchange.v1\"9\n\x18RequestSignInLinkRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0e\n\x06signup\x18\x02 \x01(\x08\",\n\x19RequestSignInLinkResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"&\n\x15\x43ompleteSignInRequest\x12\r\n\x05token\x18\x01 \x01(\t\"w\n\x16\x43ompleteSignInResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x10\n\x08new_user\x18\x04 \x01(\x08\x12\x14\n\x0c\x65xpires_in_s\x18\x05 \x01(\x03\"\x10\n\x0eSignOutRequest\"\x11\n\x0fSignOutResponse\"\x1a\n\x18SignOutEverywhereRequest\"5\n\x19SignOutEverywhereResponse\x12\x18\n\x10issued_before_ms\x18\x01 \x01(\x03\x32\xf6\x02\n\x0b\x41uthService\x12\x62\n\x11RequestSignInLink\x12%.exchange.v1.RequestSignInLinkRequest\x1a&.exchange.v1.RequestSignInLinkResponse\x12Y\n\x0e\x43ompleteSignIn\x12\".exchange.v1.CompleteSignInRequest\x1a#.exchange.v1.CompleteSignInResponse\x12\x44\n\x07SignOut\x12\x1b.exchange.v1.SignOutRequest\x1a\x1c.exchange.v1.SignOutResponse\x12\x62\n\x11SignOutEverywhere\x12%.exchange.v1.SignOutEverywhereRequest\x1a&.exchange.v1.SignOutEverywhereResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNOUTREQUEST']._serialized_end=329
   _globals['_SIGNOUTRESPONSE']._serialized_start=331
   _globals['_SIGNOUTRESPONSE']._serialized_end=348
-  _globals['_AUTHSERVICE']._serialized_start=351
-  _globals['_AUTHSERVICE']._serialized_end=625
+  _globals['_SIGNOUTEVERYWHEREREQUEST']._serialized_start=350
+  _globals['_SIGNOUTEVERYWHEREREQUEST']._serialized_end=376
+  _globals['_SIGNOUTEVERYWHERERESPONSE']._serialized_start=378
+  _globals['_SIGNOUTEVERYWHERERESPONSE']._serialized_end=431
+  _globals['_AUTHSERVICE']._serialized_start=434
+  _globals['_AUTHSERVICE']._serialized_end=808
 # @@protoc_insertion_point(module_scope)

@@ -140,3 +140,38 @@ class SignOutResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SignOutResponse: _TypeAlias = SignOutResponse  # noqa: Y015
+
+@_typing.final
+class SignOutEverywhereRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutEverywhereRequest: _TypeAlias = SignOutEverywhereRequest  # noqa: Y015
+
+@_typing.final
+class SignOutEverywhereResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ISSUED_BEFORE_MS_FIELD_NUMBER: _builtins.int
+    issued_before_ms: _builtins.int
+    """Sessions issued at or before this time (ms since the epoch) are revoked."""
+    def __init__(
+        self,
+        *,
+        issued_before_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued_before_ms", b"issued_before_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutEverywhereResponse: _TypeAlias = SignOutEverywhereResponse  # noqa: Y015

@@ -50,6 +50,11 @@ class AuthServiceStub:
                 request_serializer=exchange_dot_v1_dot_auth__service__pb2.SignOutRequest.SerializeToString,
                 response_deserializer=exchange_dot_v1_dot_auth__service__pb2.SignOutResponse.FromString,
                 _registered_method=True)
+        self.SignOutEverywhere = channel.unary_unary(
+                '/exchange.v1.AuthService/SignOutEverywhere',
+                request_serializer=exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereRequest.SerializeToString,
+                response_deserializer=exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -78,6 +83,14 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignOutEverywhere(self, request, context):
+        """Revokes every session token of the caller issued at or before now, on every gateway
+        ("sign out everywhere"); a token issued afterwards is not affected.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.SignOut,
                     request_deserializer=exchange_dot_v1_dot_auth__service__pb2.SignOutRequest.FromString,
                     response_serializer=exchange_dot_v1_dot_auth__service__pb2.SignOutResponse.SerializeToString,
+            ),
+            'SignOutEverywhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOutEverywhere,
+                    request_deserializer=exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereRequest.FromString,
+                    response_serializer=exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class AuthService:
             '/exchange.v1.AuthService/SignOut',
             exchange_dot_v1_dot_auth__service__pb2.SignOutRequest.SerializeToString,
             exchange_dot_v1_dot_auth__service__pb2.SignOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOutEverywhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exchange.v1.AuthService/SignOutEverywhere',
+            exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereRequest.SerializeToString,
+            exchange_dot_v1_dot_auth__service__pb2.SignOutEverywhereResponse.FromString,
             options,
             channel_credentials,
             insecure,

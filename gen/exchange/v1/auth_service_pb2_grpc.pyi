@@ -41,6 +41,10 @@ class AuthServiceStub:
     """
     SignOut: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SignOutRequest, _auth_service_pb2.SignOutResponse]
     """Revokes the caller's session token."""
+    SignOutEverywhere: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SignOutEverywhereRequest, _auth_service_pb2.SignOutEverywhereResponse]
+    """Revokes every session token of the caller issued at or before now, on every gateway
+    ("sign out everywhere"); a token issued afterwards is not affected.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -55,6 +59,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     SignOut: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SignOutRequest, _auth_service_pb2.SignOutResponse]  # type: ignore[assignment]
     """Revokes the caller's session token."""
+    SignOutEverywhere: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SignOutEverywhereRequest, _auth_service_pb2.SignOutEverywhereResponse]  # type: ignore[assignment]
+    """Revokes every session token of the caller issued at or before now, on every gateway
+    ("sign out everywhere"); a token issued afterwards is not affected.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """E-mail-link sign-in. The answer never tells whether an address is registered."""
@@ -84,5 +92,15 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.SignOutResponse, _abc.Awaitable[_auth_service_pb2.SignOutResponse]]:
         """Revokes the caller's session token."""
+
+    @_abc_1.abstractmethod
+    def SignOutEverywhere(
+        self,
+        request: _auth_service_pb2.SignOutEverywhereRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.SignOutEverywhereResponse, _abc.Awaitable[_auth_service_pb2.SignOutEverywhereResponse]]:
+        """Revokes every session token of the caller issued at or before now, on every gateway
+        ("sign out everywhere"); a token issued afterwards is not affected.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
