@@ -28,6 +28,7 @@ from gateway_svc.db.rows import (
     TradeRow,
     UserRow,
     ms_to_ts,
+    order_values,
     row_to_order,
     row_to_trade,
     ts_to_ms,
@@ -36,6 +37,7 @@ from gateway_svc.db.schema import (
     email_tokens_used,
     orders,
     revoked_sessions,
+    session_cutoffs,
     trades,
     users,
 )
@@ -123,26 +125,23 @@ class Database:
     # Orders
 
     async def record_order(self, order: OrderRow) -> None:
-        """Idempotent on order_id: a retried command keeps its first record."""
-        if order.status not in ("success", "error"):
-            raise ValueError(f"order status must be 'success' or 'error', got {order.status!r}")
+        """Idempotent on (user_id, order_id): a retried command keeps its first record."""
+        await self.record_orders([order])
+
+    async def record_orders(self, rows: Sequence[OrderRow]) -> int:
+        """One transaction, multi-row; returns how many rows were new. A (user_id, order_id)
+        already recorded, or repeated within `rows`, keeps its first record."""
+        values = [order_values(order) for order in rows]
+        if not values:
+            return 0
         async with self._engine.begin() as conn:
-            await conn.execute(
+            new = await conn.execute(
                 insert(orders)
-                .values(
-                    order_id=order.order_id,
-                    user_id=order.user_id,
-                    command=order.command,
-                    status=order.status,
-                    error_code=order.error_code,
-                    message=order.message,
-                    latency_us=order.latency_us,
-                    trade_id=order.trade_id,
-                    request=order.request,
-                    created_at=ms_to_ts(order.created_at_ms),
-                )
-                .on_conflict_do_nothing(index_elements=[orders.c.order_id])
+                .on_conflict_do_nothing(index_elements=[orders.c.user_id, orders.c.order_id])
+                .returning(orders.c.order_id),
+                values,
             )
+            return len(new.all())
 
     async def list_orders(
         self, user_id: str, limit: int, page_token: str | None
@@ -157,16 +156,26 @@ class Database:
     # Trades
 
     async def record_trade_event(self, event: events_pb2.TradeEvent) -> bool:
-        """True if the event is new. Ledger row and trades row commit together, so a
-        redelivered event is recognised by its event_seq alone."""
-        ledger = trade_ledger.ledger_values(event)
-        trade = trade_ledger.trade_values(event)
+        """True if the event is new (see `record_trade_events`)."""
+        return await self.record_trade_events([event]) == 1
+
+    async def record_trade_events(self, events: Sequence[events_pb2.TradeEvent]) -> int:
+        """Write a batch in one transaction; returns how many events were new.
+
+        Ledger rows go in first, multi-row, ON CONFLICT DO NOTHING: the event_seqs that come
+        back are the new events, and only they are folded into `trades` (one row per trade,
+        in event order), so a redelivered event changes nothing. ValueError before any write
+        if an event cannot be a real engine event."""
+        batch = trade_ledger.LedgerBatch.of(events)
+        if not batch.ledger:
+            return 0
         async with self._engine.begin() as conn:
-            inserted = (await conn.execute(trade_ledger.insert_ledger(ledger))).first()
-            if inserted is None:
-                return False
-            await conn.execute(trade_ledger.upsert_trade(trade))
-        return True
+            inserted = await conn.execute(trade_ledger.INSERT_LEDGER, batch.ledger)
+            new_seqs = {row.event_seq for row in inserted}
+            folded = batch.trades_for(new_seqs)
+            if folded:
+                await conn.execute(trade_ledger.UPSERT_TRADES, folded)
+        return len(new_seqs)
 
     async def list_closed_trades(
         self, user_id: str, limit: int, page_token: str | None
@@ -263,6 +272,52 @@ class Database:
                 .on_conflict_do_nothing(index_elements=[revoked_sessions.c.jti])
             )
 
+    async def revoke_sessions_before(
+        self, user_id: str, issued_before_ms: int, expires_at_ms: int
+    ) -> None:
+        """Sign out everywhere: a cutoff only ever moves forward."""
+        row = {
+            "user_id": user_id,
+            "issued_before": ms_to_ts(issued_before_ms),
+            "expires_at": ms_to_ts(expires_at_ms),
+        }
+        stmt = insert(session_cutoffs).values(row)
+        async with self._engine.begin() as conn:
+            await self._purge_expired(conn)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[session_cutoffs.c.user_id],
+                    set_={
+                        "issued_before": func.greatest(
+                            session_cutoffs.c.issued_before, stmt.excluded.issued_before
+                        ),
+                        "expires_at": func.greatest(
+                            session_cutoffs.c.expires_at, stmt.excluded.expires_at
+                        ),
+                    },
+                )
+            )
+
+    async def current_revocations(
+        self,
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, int, int]]]:
+        """Every revocation not yet expired, for a starting gateway's memory:
+        ([(jti, expires_at_ms)], [(user_id, issued_before_ms, expires_at_ms)])."""
+        async with self._engine.connect() as conn:
+            jtis = await conn.execute(
+                select(revoked_sessions.c.jti, revoked_sessions.c.expires_at).where(
+                    revoked_sessions.c.expires_at > func.now()
+                )
+            )
+            sessions = [(jti, ts_to_ms(expires)) for jti, expires in jtis]
+            cutoffs = await conn.execute(
+                select(session_cutoffs).where(session_cutoffs.c.expires_at > func.now())
+            )
+            users = [
+                (r.user_id, ts_to_ms(r.issued_before), ts_to_ms(r.expires_at)) for r in cutoffs
+            ]
+        return sessions, users
+
     async def is_session_revoked(self, jti: str) -> bool:
         async with self._engine.connect() as conn:
             found = await conn.scalar(
@@ -276,5 +331,5 @@ class Database:
         if now < self._next_purge:
             return
         self._next_purge = now + _PURGE_EVERY_S
-        for table in (email_tokens_used, revoked_sessions):
+        for table in (email_tokens_used, revoked_sessions, session_cutoffs):
             await conn.execute(table.delete().where(table.c.expires_at < func.now() - _PURGE_AFTER))

@@ -26,8 +26,10 @@ class UserRow:
 
 @dataclass(frozen=True)
 class OrderRow:
-    """One command as the gateway answered it. `error_code` is the registry name without the
-    ERROR_CODE_ prefix (e.g. "INSUFFICIENT_BALANCE"), None on success."""
+    """One answered command. `error_code` is the registry name without the ERROR_CODE_ prefix
+    (e.g. "INSUFFICIENT_BALANCE"), None on success. Keyed by (user_id, order_id). Written by
+    the ledger's audit writer, `latency_us` is the engine's: from reading the command off its
+    stream to publishing the answer, journal commit included (not the client's round trip)."""
 
     order_id: str
     user_id: str
@@ -121,6 +123,24 @@ def optional_units(message: Any, field: str, to_scale: int) -> int | None:
     if not message.HasField(field):
         return None
     return decimal_units(getattr(message, field), to_scale, field)
+
+
+def order_values(order: OrderRow) -> dict[str, Any]:
+    """The `orders` row to insert; ValueError for a status the table refuses."""
+    if order.status not in ("success", "error"):
+        raise ValueError(f"order status must be 'success' or 'error', got {order.status!r}")
+    return {
+        "order_id": order.order_id,
+        "user_id": order.user_id,
+        "command": order.command,
+        "status": order.status,
+        "error_code": order.error_code,
+        "message": order.message,
+        "latency_us": order.latency_us,
+        "trade_id": order.trade_id,
+        "request": order.request,
+        "created_at": ms_to_ts(order.created_at_ms),
+    }
 
 
 def row_to_order(row: Any) -> OrderRow:

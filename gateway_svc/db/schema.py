@@ -45,7 +45,7 @@ users = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("order_id", Text, primary_key=True),
+    Column("order_id", Text, nullable=False),
     Column("user_id", Text, nullable=False),
     Column("command", Text, nullable=False),
     Column("status", Text, nullable=False),
@@ -56,6 +56,8 @@ orders = Table(
     Column("request", JSONB),
     Column("created_at", TS, nullable=False),
     CheckConstraint("status IN ('success', 'error')", name="orders_status"),
+    # Order ids are the client's: unique per user, the engine's idempotency key too.
+    PrimaryKeyConstraint("user_id", "order_id", name="orders_pkey"),
     # Keyset pagination for "my orders, newest first".
     Index("orders_user_time", "user_id", text("created_at DESC"), text("order_id DESC")),
 )

@@ -4,11 +4,17 @@ Each event carries the whole Trade as the engine saw it, so the trades row is si
 newest event's picture: an event only overwrites the row when its event_seq is higher than the
 row's `last_event_seq`. Redelivered events stop at the ledger's primary key; late ones change
 nothing but the order ids they alone know (the opening order arrives only with OPENED).
+
+Batches: `LedgerBatch` validates every event up front, and folds the new ones per trade in
+event order before the upsert (Postgres cannot update one row twice in one statement), by the
+same rules the SQL applies against the stored row.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from exchange.v1 import events_pb2, types_pb2
@@ -105,8 +111,17 @@ def trade_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
     }
 
 
-def upsert_trade(values: dict[str, Any]) -> Insert:
-    stmt = insert(trades).values(**values)
+# Executed with a list of rows: SQLAlchemy sends them as multi-row VALUES (insertmanyvalues,
+# up to 1000 rows a statement), and RETURNING says which event_seqs were new.
+INSERT_LEDGER = (
+    insert(trade_events)
+    .on_conflict_do_nothing(index_elements=[trade_events.c.event_seq])
+    .returning(trade_events.c.event_seq)
+)
+
+
+def _upsert_trades() -> Insert:
+    stmt = insert(trades)
     new = stmt.excluded
     newer = new.last_event_seq > trades.c.last_event_seq
     assignments: dict[str, Any] = {
@@ -114,14 +129,44 @@ def upsert_trade(values: dict[str, Any]) -> Insert:
     }
     for name in _ORDER_ID_COLUMNS:
         assignments[name] = func.coalesce(trades.c[name], new[name])
-    return stmt.on_conflict_do_update(index_elements=[trades.c.trade_id], set_=assignments)
+    return stmt.on_conflict_do_update(
+        index_elements=[trades.c.trade_id], set_=assignments
+    ).returning(trades.c.trade_id)  # RETURNING makes the executemany a multi-row statement
 
 
-def insert_ledger(values: dict[str, Any]) -> Insert:
-    """Returns the event_seq only when the row is new: the exactly-once gate."""
-    return (
-        insert(trade_events)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[trade_events.c.event_seq])
-        .returning(trade_events.c.event_seq)
-    )
+UPSERT_TRADES = _upsert_trades()
+
+
+@dataclass(frozen=True)
+class LedgerBatch:
+    """A batch of events as rows: the ledger's, and each event's trades picture."""
+
+    ledger: list[dict[str, Any]]
+    pictures: list[dict[str, Any]]  # in event_seq order, one per ledger row
+
+    @classmethod
+    def of(cls, events: Sequence[events_pb2.TradeEvent]) -> LedgerBatch:
+        """ValueError if any event cannot be written; a repeated event_seq counts once."""
+        seen: set[int] = set()
+        pairs = []
+        for event in sorted(events, key=lambda e: e.event_seq):
+            if event.event_seq in seen:
+                continue
+            seen.add(event.event_seq)
+            pairs.append((ledger_values(event), trade_values(event)))
+        return cls([ledger for ledger, _ in pairs], [picture for _, picture in pairs])
+
+    def trades_for(self, new_seqs: Collection[int]) -> list[dict[str, Any]]:
+        """One trades row per trade touched by the new events: the newest one's state, the
+        order ids merged as the upsert merges them (the first one known is kept)."""
+        folded: dict[str, dict[str, Any]] = {}
+        for picture in self.pictures:
+            if picture["last_event_seq"] not in new_seqs:
+                continue
+            earlier = folded.get(picture["trade_id"])
+            if earlier is not None:
+                picture = dict(picture)
+                for name in _ORDER_ID_COLUMNS:
+                    picture[name] = earlier[name] or picture[name]
+            folded[picture["trade_id"]] = picture
+        return list(folded.values())
