@@ -140,3 +140,13 @@ revoked_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("revoked_sessions_expires", "expires_at"),
 )
+
+session_cutoffs = Table(
+    "session_cutoffs",
+    metadata,
+    # "Sign out everywhere": every session of the user issued at or before `issued_before`.
+    Column("user_id", Text, primary_key=True),
+    Column("issued_before", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("session_cutoffs_expires", "expires_at"),
+)
