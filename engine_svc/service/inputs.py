@@ -21,6 +21,10 @@ from engine_svc.service.convert import (
 
 log = logging.getLogger(__name__)
 
+QUERIES = frozenset({"get_usd_balance", "get_balance", "get_open_trades", "get_account"})
+"""The read-only commands (the `Command.body` oneof's names); every other command changes, or
+asks to change, state and is audited."""
+
 
 @dataclass(slots=True)
 class Applied:
@@ -44,6 +48,8 @@ class Decoded:
     reply_to: str = ""
     rejection: responses_pb2.CommandResult | None = None
     """The answer to a malformed command, which is answered and never applied."""
+    audited: bool = False
+    """A command that is not a read-only query: its answer goes to the audit stream."""
 
 
 def decode_command(payload: bytes, assets: Mapping[str, int]) -> Decoded:
@@ -52,12 +58,14 @@ def decode_command(payload: bytes, assets: Mapping[str, int]) -> Decoded:
     except DecodeError:
         log.error("dropping an undecodable command (%d bytes)", len(payload))
         return Decoded()
+    audited = message.WhichOneof("body") not in QUERIES
     try:
-        return Decoded(command_from_proto(message, assets), reply_to=message.reply_to)
+        command = command_from_proto(message, assets)
     except MalformedCommand as exc:
         log.warning("rejecting malformed command %s: %s", message.order_id, exc)
         result = rejection_to_proto(message.order_id, "INVALID_ARGUMENT", str(exc))
-        return Decoded(reply_to=message.reply_to, rejection=result)
+        return Decoded(reply_to=message.reply_to, rejection=result, audited=audited)
+    return Decoded(command, reply_to=message.reply_to, audited=audited)
 
 
 def decode_prices(payload: bytes, assets: Mapping[str, int]) -> Decoded:

@@ -18,30 +18,37 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from exchange.v1 import events_pb2, responses_pb2
-from redis.exceptions import ResponseError
+from exchange.v1 import events_pb2
 
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
-from engine_svc.service import journal, snapshots
+from engine_svc.service import intake, journal, snapshots
 from engine_svc.service.convert import event_to_proto
-from engine_svc.service.inputs import Applied, apply_command, apply_prices
+from engine_svc.service.inputs import apply, decode_command, decode_prices
+from engine_svc.service.metrics import EngineMetrics
+from engine_svc.service.outbox import Outbox, check_exec
 from engine_svc.service.recovery import recover, snapshot_data
+from engine_svc.service.resp import RespConnection
 from mesh import streams
 from mesh.assets import ASSET_DECIMALS
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
 
-READ_COUNT = 1000
-INBOX_LIMIT = 20_000
+BATCH_ENTRIES = 4096
+"""Entries applied together at most: one journal commit and one publish for all of them."""
 STATS_EVERY_S = 10.0
-_KIND_BY_STREAM = {streams.COMMANDS: journal.KIND_COMMAND, streams.PRICES: journal.KIND_PRICES}
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
     millis, _, seq = entry_id.partition(b"-")
     return int(millis), int(seq or 0)
+
+
+async def _publish(out: RespConnection, outbox: Outbox) -> None:
+    """The batch's one transaction; a failure leaves nothing of it published."""
+    packed, replies = outbox.packed(time.time_ns() // 1_000_000, time.perf_counter_ns())
+    check_exec(await out.call(packed, replies))
 
 
 @dataclass
@@ -66,6 +73,10 @@ class EngineService:
         self.last_fork_pause_ms = 0.0
         self._last_snapshot_seq = -1
         self._counts = {"commands": 0, "price_batches": 0, "events": 0, "batches": 0}
+        self._out = RespConnection(redis_url)
+        """The connection every batch's transaction goes out on."""
+        self.metrics = EngineMetrics()
+        self.metrics.watch(lambda: len(self.engine.positions) if self.engine else 0)
 
     # ---- engine construction ----------------------------------------------------------------
 
@@ -89,6 +100,7 @@ class EngineService:
     # ---- main loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.metrics.serve(self.settings.metrics_host, self.settings.engine_metrics_port)
         recovered = recover(
             self.snapshot_dir, self.journal_dir, self.new_engine, self.restore_engine, self.assets
         )
@@ -109,6 +121,7 @@ class EngineService:
             # already holds everything, so the next start replays and republishes them.
             await self._shutdown(final_snapshot=ready)
             await client.aclose()
+            self._out.close()
 
     async def _prepare(
         self, client: aioredis.Redis, recovered_events: list[TradeEvent], stop: asyncio.Event
@@ -137,22 +150,29 @@ class EngineService:
         await streams.ensure_group(client, streams.PRICES, streams.PRICE_GROUP)
 
     async def _serve(self, client: aioredis.Redis, stop: asyncio.Event) -> None:
-        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]] = asyncio.Queue(INBOX_LIMIT)
-        readers = [
-            asyncio.create_task(self._reader(streams.COMMANDS, streams.COMMAND_GROUP, inbox, stop)),
-            asyncio.create_task(self._reader(streams.PRICES, streams.PRICE_GROUP, inbox, stop)),
+        inbox: asyncio.Queue[intake.Read] = asyncio.Queue(intake.INBOX_READS)
+        url, consumer = self.redis_url, self.consumer
+        tasks = [
+            asyncio.create_task(
+                intake.read_into(
+                    url, consumer, streams.COMMANDS, streams.COMMAND_GROUP, inbox, stop
+                )
+            ),
+            asyncio.create_task(
+                intake.read_into(url, consumer, streams.PRICES, streams.PRICE_GROUP, inbox, stop)
+            ),
+            asyncio.create_task(self.metrics.sample_lag(url, stop)),
         ]
+        out = self._out
         interval_s = self.settings.snapshot_interval_ms / 1000
         next_snapshot = time.monotonic() + interval_s
         next_stats = time.monotonic() + STATS_EVERY_S
         log.info("engine ready at seq %d", self._engine.seq)
         try:
             while not stop.is_set():
-                batch = await self._next_batch(
-                    inbox, stop, max(0.0, next_snapshot - time.monotonic())
-                )
-                if batch:
-                    await self._process(client, batch)
+                reads = await self._next_batch(inbox, max(0.0, next_snapshot - time.monotonic()))
+                if reads:
+                    await self._process(out, reads)
                 self._reap_snapshot()
                 now = time.monotonic()
                 if now >= next_snapshot:
@@ -162,9 +182,9 @@ class EngineService:
                     self._log_stats()
                     next_stats = now + STATS_EVERY_S
         finally:
-            for task in readers:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def _engine(self) -> Engine:
@@ -172,146 +192,90 @@ class EngineService:
         return self.engine
 
     async def _next_batch(
-        self,
-        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]],
-        stop: asyncio.Event,
-        wait_s: float,
-    ) -> list[tuple[str, bytes, bytes | None]]:
+        self, inbox: asyncio.Queue[intake.Read], wait_s: float
+    ) -> list[intake.Read]:
+        """Every read waiting (at least one, unless `wait_s` passes first), up to
+        BATCH_ENTRIES entries: one journal commit and one publish for all of them."""
         try:
             first = await asyncio.wait_for(inbox.get(), timeout=min(wait_s, 0.5) or 0.001)
         except TimeoutError:
             return []
-        batch = [first]
-        while len(batch) < READ_COUNT * 2:
+        reads = [first]
+        entries = len(first[1])
+        while entries < BATCH_ENTRIES:
             try:
-                batch.append(inbox.get_nowait())
+                read = inbox.get_nowait()
             except asyncio.QueueEmpty:
                 break
-        return batch
+            reads.append(read)
+            entries += len(read[1])
+        return reads
 
-    async def _reader(
-        self,
-        stream: str,
-        group: str,
-        inbox: asyncio.Queue[tuple[str, bytes, bytes | None]],
-        stop: asyncio.Event,
-    ) -> None:
-        """Feeds one stream into the inbox: first this consumer's unacknowledged entries
-        (delivered before a crash), then new ones."""
-        client = streams.connect(self.redis_url)
-        cursor = b"0"
-        delay = 0.1
-        try:
-            while not stop.is_set():
-                try:
-                    reply = await client.xreadgroup(
-                        group,
-                        self.consumer,
-                        {stream: cursor},
-                        count=READ_COUNT,
-                        block=None if cursor != b">" else 1000,
-                    )
-                except ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
-                        raise
-                    log.warning(
-                        "engine: group %s on %s vanished (redis restarted?): recreating",
-                        group,
-                        stream,
-                    )
-                    await streams.ensure_group(client, stream, group)
-                    cursor = b"0"
+    async def _process(self, out: RespConnection, reads: list[intake.Read]) -> None:
+        started_ns = time.perf_counter_ns()
+        engine, assets, journal_log = self._engine, self.assets, self.journal
+        outbox = Outbox()
+        answers, audits, events = outbox.answers, outbox.audits, outbox.events
+        stage = self.metrics.stage
+        commands = price_batches = entries_total = 0
+        for stream, entries, read_ns in reads:
+            entries_total += len(entries)
+            stage["inbox_wait"].observe((started_ns - read_ns) / 1e9, len(entries))
+            outbox.acks.setdefault(stream, []).extend([entry[0] for entry in entries])
+            is_command = stream == streams.COMMANDS
+            for entry_id, fields in entries:
+                payload = intake.payload_of(fields)
+                if payload is None:
                     continue
-                except streams.REDIS_ERRORS as exc:
-                    log.warning(
-                        "engine: reading %s failed (%s); retrying in %.1fs", stream, exc, delay
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                delay = 0.1
-                entries = reply[0][1] if reply else []
-                if cursor != b">":
-                    if not entries:
-                        cursor = b">"
+                before = engine.seq
+                if is_command:
+                    decoded = decode_command(payload, assets)
+                    commands += 1
+                    kind = journal.KIND_COMMAND
+                else:
+                    if self._already_applied(journal.KIND_PRICES, entry_id):
                         continue
-                    log.info(
-                        "engine: redelivering %d unacknowledged entries of %s", len(entries), stream
-                    )
-                    cursor = entries[-1][0]
-                for entry_id, fields in entries:
-                    await inbox.put(
-                        (stream, entry_id, fields.get(streams.PAYLOAD) if fields else None)
-                    )
-        finally:
-            await client.aclose()
-
-    async def _process(
-        self, client: aioredis.Redis, batch: list[tuple[str, bytes, bytes | None]]
-    ) -> None:
-        engine = self._engine
-        replies: list[tuple[str, responses_pb2.CommandResult]] = []
-        events: list[TradeEvent] = []
-        acks: dict[str, list[bytes]] = {streams.COMMANDS: [], streams.PRICES: []}
-        for stream, entry_id, payload in batch:
-            acks[stream].append(entry_id)
-            if payload is None:
-                continue
-            kind = _KIND_BY_STREAM[stream]
-            if kind == journal.KIND_PRICES and self._already_applied(kind, entry_id):
-                continue
-            before = engine.seq
-            applied: Applied
-            if kind == journal.KIND_COMMAND:
-                applied = apply_command(engine, payload, self.assets)
-                self._counts["commands"] += 1
-            else:
-                applied = apply_prices(engine, payload, self.assets)
-                self._counts["price_batches"] += 1
-            if applied.changed:
-                self.journal.append(journal.Record(before, kind, entry_id, payload))
-                self.last_ids[kind] = entry_id
-            if applied.result is not None and applied.reply_to:
-                replies.append((applied.reply_to, applied.result))
-            events.extend(applied.events)
-        self.journal.commit()
-        self._counts["batches"] += 1
-        self._counts["events"] += len(events)
-        await streams.retry_forever(
-            "engine: publishing answers", lambda: self._publish(client, replies, events, acks)
-        )
+                    decoded = decode_prices(payload, assets)
+                    price_batches += 1
+                    kind = journal.KIND_PRICES
+                applied = apply(engine, decoded, assets)
+                if applied.changed:
+                    journal_log.append_entry(before, kind, entry_id, payload)
+                    self.last_ids[kind] = entry_id
+                result = applied.result
+                if result is not None:
+                    data = result.SerializeToString()
+                    if applied.reply_to:
+                        answers.append((applied.reply_to, data))
+                    if decoded.audited:
+                        audits.append((payload, data, read_ns))
+                for event in applied.events:
+                    events.append(event_to_proto(event, assets).SerializeToString())
+        applied_ns = time.perf_counter_ns()
+        journal_log.commit()
+        committed_ns = time.perf_counter_ns()
+        await streams.retry_forever("engine: publishing answers", lambda: _publish(out, outbox))
+        published_ns = time.perf_counter_ns()
+        stage["apply"].observe((applied_ns - started_ns) / 1e9, entries_total)
+        stage["journal_commit"].observe((committed_ns - applied_ns) / 1e9, entries_total)
+        stage["publish"].observe((published_ns - committed_ns) / 1e9, entries_total)
+        for _, entries, read_ns in reads:
+            stage["total"].observe((published_ns - read_ns) / 1e9, len(entries))
+        self.metrics.batch_size.observe(entries_total)
+        if journal_log.fsync and committed_ns > applied_ns:
+            self.metrics.fsync.observe(journal_log.last_fsync_s)
+        self.metrics.commands.inc(commands)
+        self.metrics.price_batches.inc(price_batches)
+        self.metrics.events.inc(len(events))
+        counts = self._counts
+        counts["commands"] += commands
+        counts["price_batches"] += price_batches
+        counts["events"] += len(events)
+        counts["batches"] += 1
 
     def _already_applied(self, kind: int, entry_id: bytes) -> bool:
         last = self.last_ids.get(kind)
         return last is not None and _entry_key(entry_id) <= _entry_key(last)
-
-    async def _publish(
-        self,
-        client: aioredis.Redis,
-        replies: list[tuple[str, responses_pb2.CommandResult]],
-        events: list[TradeEvent],
-        acks: dict[str, list[bytes]],
-    ) -> None:
-        pipe = client.pipeline(transaction=False)
-        for reply_to, result in replies:
-            pipe.xadd(
-                streams.RESPONSES,
-                {streams.PAYLOAD: result.SerializeToString(), streams.REPLY_TO: reply_to},
-                maxlen=streams.MAXLEN_RESPONSES,
-                approximate=True,
-            )
-        for event in events:
-            pipe.xadd(
-                streams.EVENTS,
-                {streams.PAYLOAD: event_to_proto(event, self.assets).SerializeToString()},
-                maxlen=streams.MAXLEN_EVENTS,
-                approximate=True,
-            )
-        if acks[streams.COMMANDS]:
-            pipe.xack(streams.COMMANDS, streams.COMMAND_GROUP, *acks[streams.COMMANDS])
-        if acks[streams.PRICES]:
-            pipe.xack(streams.PRICES, streams.PRICE_GROUP, *acks[streams.PRICES])
-        await pipe.execute()
 
     async def _republish(self, client: aioredis.Redis, events: list[TradeEvent]) -> None:
         """Events of replayed inputs may never have reached the stream before the crash.
@@ -329,10 +293,11 @@ class EngineService:
         missing = [e for e in events if e.event_seq > newest]
         if missing:
             log.info("engine: republishing %d events the crash kept from the stream", len(missing))
-            no_acks: dict[str, list[bytes]] = {streams.COMMANDS: [], streams.PRICES: []}
-            await streams.retry_forever(
-                "engine: republishing", lambda: self._publish(client, [], missing, no_acks)
+            outbox = Outbox()
+            outbox.events.extend(
+                event_to_proto(e, self.assets).SerializeToString() for e in missing
             )
+            await streams.retry_forever("engine: republishing", lambda: _publish(self._out, outbox))
 
     # ---- snapshots --------------------------------------------------------------------------
 
@@ -372,10 +337,12 @@ class EngineService:
             log.error("snapshot at seq %d failed (child exit %s)", child.seq, status)
             self._last_snapshot_seq = -1
             return
+        took_s = time.monotonic() - child.started
+        self.metrics.snapshot_written(took_s)
         log.info(
             "snapshot at seq %d written in %.2fs (fork pause %.1f ms)",
             child.seq,
-            time.monotonic() - child.started,
+            took_s,
             self.last_fork_pause_ms,
         )
         self._prune_journal()

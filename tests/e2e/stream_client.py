@@ -1,5 +1,5 @@
-"""A test stand-in for a gateway: commands onto `backend-to-engine`, answers from
-`engine_response` (only those addressed to it), over a real Redis."""
+"""A test stand-in for a gateway: commands onto `backend-to-engine`, answers from its own
+stream `engine_response:<name>`, over a real Redis."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class StreamClient:
     def __init__(self, redis_url: str, name: str = "test-gw") -> None:
         self.redis = redis.Redis.from_url(redis_url)
         self.name = name
+        self.stream = streams.response_stream(name)
         self.cursor = b"0"
         self.answers: dict[str, responses_pb2.CommandResult] = {}
 
@@ -27,13 +28,11 @@ class StreamClient:
         self.redis.xadd(streams.PRICES, {streams.PAYLOAD: payload})
 
     def poll(self, block_ms: int = 100) -> int:
-        reply = self.redis.xread({streams.RESPONSES: self.cursor}, count=10_000, block=block_ms)
+        reply = self.redis.xread({self.stream: self.cursor}, count=10_000, block=block_ms)
         got = 0
         for _, entries in reply or []:
             for entry_id, fields in entries:
                 self.cursor = entry_id
-                if fields.get(streams.REPLY_TO, b"").decode() != self.name:
-                    continue
                 result = responses_pb2.CommandResult.FromString(fields[streams.PAYLOAD])
                 self.answers.setdefault(result.order_id, result)
                 got += 1

@@ -1,0 +1,245 @@
+"""The engine through its streams, as a gateway meets it: commands XADDed onto
+`backend-to-engine`, answers read from the client's own `engine_response:<instance>`.
+
+    python -m engine_svc.bench.stream_bench [--redis-url URL] [--seconds 5] [--in-flight 64]
+
+`measure` drives an engine that is already running. The client pipelines: every round trip
+sends as many new commands as answers came back, plus one blocking XREAD of its own stream,
+so `in_flight` commands are always outstanding. Each user alternates CREATE_TRADE and
+CLOSE_TRADE (a close names the trade its create opened), one command in flight per user.
+`__main__` starts a real engine process (`python -m launcher.cli engine`, journal fsync on)
+against the given Redis or an embedded one, with a temporary SNAPSHOT_DIR, and prints the
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from exchange.v1 import commands_pb2, prices_pb2, responses_pb2, types_pb2
+
+from engine_svc.service.resp import RespConnection, bulk, pack
+from mesh import streams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SOL_BID, SOL_ASK, SOL_SCALE = 235_900_000, 235_950_000, 6
+MARGIN_UNITS = 100_000  # 10 USD at scale 4: thousands of round trips fit in 5,000 USD
+_COMMAND_XADD = pack("XADD", streams.COMMANDS, "MAXLEN", "~", streams.MAXLEN_COMMANDS, "*", "p")
+_COMMAND_XADD = b"*8" + _COMMAND_XADD[2:]  # the payload follows as the eighth argument
+
+
+class _Client:
+    """One pipelining client: users, their open trades, and the commands in flight."""
+
+    def __init__(self, redis_url: str, users: list[str]) -> None:
+        self.conn = RespConnection(redis_url)
+        self.name = f"bench-{uuid.uuid4().hex[:12]}"
+        self.stream = streams.response_stream(self.name)
+        self.cursor = b"0"
+        self.idle: deque[str] = deque(users)
+        self.open_trade: dict[str, str] = {}
+        self.in_flight: dict[str, tuple[str, int]] = {}
+        """order id -> (user, when sent, perf_counter_ns)."""
+        self.latencies_ns: list[int] = []
+        self.answered = 0
+        self.rejected = 0
+
+    def _command(self, user: str, body: str) -> bytes:
+        msg = commands_pb2.Command(
+            order_id=uuid.uuid4().hex, user_id=user, email=f"{user}@bench", ts_ms=1,
+            reply_to=self.name,
+        )  # fmt: skip
+        if body == "create_account":
+            msg.create_account.SetInParent()
+        elif body == "close_trade":
+            msg.close_trade.trade_id = self.open_trade.pop(user)
+        else:
+            trade = msg.create_trade
+            trade.asset = "SOL_USDC"
+            trade.direction = types_pb2.DIRECTION_LONG
+            trade.margin.units, trade.margin.scale = MARGIN_UNITS, 4
+            trade.leverage = 10
+        self.in_flight[msg.order_id] = (user, time.perf_counter_ns())
+        return _COMMAND_XADD + bulk(msg.SerializeToString())
+
+    def _next(self, only: str | None) -> bytes:
+        user = self.idle.popleft()
+        if only is not None:
+            return self._command(user, only)
+        return self._command(user, "close_trade" if user in self.open_trade else "create_trade")
+
+    async def run(
+        self, seconds: float, in_flight: int, only: str | None = None, limit: int = 0
+    ) -> float:
+        """Keep `in_flight` commands outstanding for `seconds` (or until `limit` answers);
+        returns the time it took."""
+        started = time.perf_counter()
+        deadline = started + seconds
+        outgoing = [self._next(only) for _ in range(min(in_flight, len(self.idle)))]
+        sent = len(outgoing)
+        while self.in_flight:
+            read = pack(
+                "XREAD", "COUNT", 10_000, "BLOCK", 2000, "STREAMS", self.stream, self.cursor
+            )
+            replies = await self.conn.call(b"".join(outgoing) + read, len(outgoing) + 1)
+            outgoing = []
+            for entry_id, fields in replies[-1][0][1] if replies[-1] else ():
+                self.cursor = entry_id
+                self._answer(responses_pb2.CommandResult.FromString(fields[1]))
+            more = time.perf_counter() < deadline and (not limit or sent < limit)
+            while more and self.idle and len(self.in_flight) < in_flight:
+                outgoing.append(self._next(only))
+                sent += 1
+                more = not limit or sent < limit
+        return time.perf_counter() - started
+
+    def _answer(self, result: responses_pb2.CommandResult) -> None:
+        user, sent_ns = self.in_flight.pop(result.order_id, (None, 0))
+        if user is None:
+            return  # an answer repeated after an engine restart
+        self.latencies_ns.append(time.perf_counter_ns() - sent_ns)
+        self.answered += 1
+        if result.error_code:
+            self.rejected += 1
+        elif result.HasField("trade_opened"):
+            self.open_trade[user] = result.trade_opened.trade.trade_id
+        self.idle.append(user)
+
+    async def close(self) -> None:
+        await self.conn.command("DEL", self.stream)
+        self.conn.close()
+
+
+async def _send_price(redis_url: str) -> None:
+    batch = prices_pb2.PriceBatch(source="stream-bench")
+    tick = batch.ticks.add(asset="SOL_USDC", ts_us=time.time_ns() // 1000)
+    tick.bid.units, tick.bid.scale = SOL_BID, SOL_SCALE
+    tick.ask.units, tick.ask.scale = SOL_ASK, SOL_SCALE
+    conn = RespConnection(redis_url)
+    await conn.command("XADD", streams.PRICES, "*", "p", batch.SerializeToString())
+    conn.close()
+
+
+def _percentile(sorted_values: list[int], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
+    return sorted_values[index] / 1000
+
+
+async def _measure(
+    redis_url: str, seconds: float, in_flight: int, users: int, latency_seconds: float,
+    send_price: bool,
+) -> dict[str, Any]:  # fmt: skip
+    if send_price:
+        await _send_price(redis_url)
+    run_id = uuid.uuid4().hex[:8]
+    client = _Client(redis_url, [f"bench-{run_id}-{i}" for i in range(max(users, in_flight))])
+    try:
+        await client.run(60.0, in_flight, only="create_account", limit=max(users, in_flight))
+        client.latencies_ns.clear()
+        client.answered = client.rejected = 0
+        took = await client.run(seconds, in_flight)
+        throughput, rejected = client.answered / took, client.rejected
+        client.latencies_ns.clear()
+        await client.run(latency_seconds, 1)
+        latencies = sorted(client.latencies_ns)
+    finally:
+        await client.close()
+    return {
+        "commands_per_s": throughput,
+        "in_flight": in_flight,
+        "rejected": rejected,
+        "p50_us": _percentile(latencies, 0.50),
+        "p99_us": _percentile(latencies, 0.99),
+        "latency_samples": len(latencies),
+    }
+
+
+def measure(
+    redis_url: str,
+    *,
+    seconds: float,
+    in_flight: int,
+    users: int,
+    latency_seconds: float | None = None,
+    send_price: bool = True,
+) -> dict[str, Any]:
+    """Drive a running engine: accounts first, then `seconds` of CREATE_TRADE / CLOSE_TRADE
+    with `in_flight` commands outstanding, then `latency_seconds` (default: `seconds`) with one
+    command at a time. Returns commands_per_s (the first phase), p50_us and p99_us (the
+    second), and how many answers were rejections. `send_price` puts a SOL_USDC price on the
+    price stream first, so that creates can open."""
+    latency_s = seconds if latency_seconds is None else latency_seconds
+    return asyncio.run(_measure(redis_url, seconds, in_flight, users, latency_s, send_price))
+
+
+def _start_engine(redis_url: str, snapshot_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(REDIS_URL=redis_url, SNAPSHOT_DIR=str(snapshot_dir), PYTHONUNBUFFERED="1")
+    env.setdefault("ENGINE_METRICS_PORT", "0")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "launcher.cli", "engine"],
+        cwd=REPO_ROOT, env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "engine ready" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"engine did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.05)
+    return process
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine_svc.bench.stream_bench")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--users", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
+        work = Path(tmp)
+        embedded = None
+        redis_url = args.redis_url
+        if not redis_url:
+            from mesh.embedded import EmbeddedRedis
+
+            embedded = EmbeddedRedis(work / "redis")
+            redis_url = embedded.start()
+        engine = _start_engine(redis_url, work / "snapshots", work / "engine.log")
+        try:
+            runs = [
+                measure(redis_url, seconds=args.seconds, in_flight=args.in_flight, users=args.users)
+                for _ in range(max(1, args.runs))
+            ]
+        finally:
+            engine.terminate()
+            engine.wait(60)
+            if embedded is not None:
+                embedded.stop()
+    rates = sorted(r["commands_per_s"] for r in runs)
+    each = ", ".join(f"{r:,.0f}" for r in rates)
+    p50 = "/".join(f"{r['p50_us']:,.0f}" for r in runs)
+    p99 = "/".join(f"{r['p99_us']:,.0f}" for r in runs)
+    print(f"engine through its streams, journal fsync on, {args.in_flight} in flight:")
+    print(f"  {statistics.median(rates):,.0f} commands/s (runs: {each})")
+    print(f"  one client: p50 {p50} us, p99 {p99} us (per run)")
+    print(f"  rejections: {sum(r['rejected'] for r in runs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""What one batch sends: answers, audit records, events and acknowledgements, packed as one
+MULTI/EXEC transaction, so that none of them is published without the others.
+
+Each answer goes to its asker's own stream (`streams.response_stream(reply_to)`). Every
+answer to a state-changing command also goes, as an `exchange.v1.CommandAudit`, to
+`streams.AUDIT`. The record is written in protobuf's wire format around bytes already at
+hand (the command as received, the answer as serialized), so nothing is parsed or
+serialized twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from engine_svc.service.resp import bulk, pack
+from mesh import streams
+
+_MULTI = pack("MULTI")
+_EXEC = pack("EXEC")
+
+
+def _xadd_prefix(stream: str, maxlen: int) -> bytes:
+    """`XADD <stream> MAXLEN ~ <maxlen> * p` without the payload's bulk string."""
+    head = pack("XADD", stream, "MAXLEN", "~", maxlen, "*", streams.PAYLOAD)
+    return b"*8" + head[2:]  # one argument more than packed: the payload follows
+
+
+_AUDIT_PREFIX = _xadd_prefix(streams.AUDIT, streams.MAXLEN_AUDIT)
+_EVENT_PREFIX = _xadd_prefix(streams.EVENTS, streams.MAXLEN_EVENTS)
+_ANSWER_PREFIXES: dict[str, bytes] = {}
+_ANSWER_PREFIXES_MAX = 10_000
+
+
+def _answer_prefix(reply_to: str) -> bytes:
+    prefix = _ANSWER_PREFIXES.get(reply_to)
+    if prefix is None:
+        if len(_ANSWER_PREFIXES) >= _ANSWER_PREFIXES_MAX:
+            _ANSWER_PREFIXES.clear()  # instance names come and go; keep the cache bounded
+        prefix = _xadd_prefix(streams.response_stream(reply_to), streams.MAXLEN_RESPONSES)
+        _ANSWER_PREFIXES[reply_to] = prefix
+    return prefix
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def audit_record(command: bytes, result: bytes, tail: bytes) -> bytes:
+    """CommandAudit: field 1 the command, field 2 the result, then `audit_tail`'s fields."""
+    return b"\x0a%b%b\x12%b%b%b" % (
+        varint(len(command)),
+        command,
+        varint(len(result)),
+        result,
+        tail,
+    )
+
+
+def audit_tail(answered_at_ms: int, engine_latency_us: int) -> bytes:
+    """CommandAudit fields 3 (answered_at_ms) and 4 (engine_latency_us)."""
+    return b"\x18%b\x20%b" % (varint(answered_at_ms), varint(max(0, engine_latency_us)))
+
+
+class Outbox:
+    """Collects one batch's outputs; `packed` builds the transaction."""
+
+    __slots__ = ("acks", "answers", "audits", "events")
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, bytes]] = []
+        self.audits: list[tuple[bytes, bytes, int]] = []
+        """(command as received, result bytes, when the command was read, ns)."""
+        self.events: list[bytes] = []
+        self.acks: dict[str, list[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self.answers) + len(self.audits) + len(self.events) + len(self.acks)
+
+    def packed(self, now_ms: int, now_ns: int) -> tuple[bytes, int]:
+        """The transaction as RESP, and how many replies it will get (MULTI's, one QUEUED
+        per command, EXEC's)."""
+        parts = [_MULTI]
+        for reply_to, result in self.answers:
+            parts.append(_answer_prefix(reply_to))
+            parts.append(bulk(result))
+        tails: dict[int, bytes] = {}  # commands read together share their latency
+        for command, result, read_ns in self.audits:
+            tail = tails.get(read_ns)
+            if tail is None:
+                tail = tails[read_ns] = audit_tail(now_ms, (now_ns - read_ns) // 1000)
+            parts.append(_AUDIT_PREFIX)
+            parts.append(bulk(audit_record(command, result, tail)))
+        for event in self.events:
+            parts.append(_EVENT_PREFIX)
+            parts.append(bulk(event))
+        for stream, ids in self.acks.items():
+            if ids:
+                group = streams.COMMAND_GROUP if stream == streams.COMMANDS else streams.PRICE_GROUP
+                parts.append(pack("XACK", stream, group, *ids))
+        parts.append(_EXEC)
+        return b"".join(parts), len(parts) - len(self.answers) - len(self.audits) - len(self.events)
+
+
+def check_exec(replies: list[Any]) -> list[Any]:
+    """EXEC's reply, raising if the transaction or one of its commands failed."""
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    result = replies[-1]
+    if result is None:
+        raise ResponseError("EXEC returned nil: the transaction was aborted")
+    for reply in result:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return result

@@ -1,0 +1,123 @@
+"""A bare Redis connection for the engine's hot path: commands packed as RESP by hand,
+replies parsed by hiredis into plain lists and bytes.
+
+redis-py packs every argument and runs a Python callback over every reply (an XREADGROUP
+reply becomes one dict per entry); at tens of thousands of commands a second that was most of
+the engine's time. Here a batch of commands is one `bytes` written once, and the replies are
+taken from hiredis's buffer without an await per reply. Errors are redis-py's exception
+types, so `streams.REDIS_ERRORS` and `retry_forever` treat them as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import hiredis
+from redis.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+READ_CHUNK = 1 << 18
+
+
+def bulk(value: bytes) -> bytes:
+    """One RESP bulk string."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def pack(*args: bytes | str | int) -> bytes:
+    """One command as RESP (an array of bulk strings)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+class RespConnection:
+    """One connection; `call` sends packed commands and returns their replies in order.
+
+    Not shared between tasks: each caller owns one. Any failure closes it; the next call
+    connects again (AUTH and SELECT as the URL says).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._options: dict[str, Any] = parse_url(url)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._parser = hiredis.Reader(replyError=ResponseError)
+
+    async def _connect(self) -> None:
+        options = self._options
+        try:
+            if "path" in options:
+                reader, writer = await asyncio.open_unix_connection(options["path"])
+            else:
+                reader, writer = await asyncio.open_connection(
+                    options.get("host", "localhost"), options.get("port", 6379)
+                )
+        except OSError as exc:
+            raise RedisConnectionError(f"connecting to redis: {exc}") from exc
+        self._reader, self._writer = reader, writer
+        self._parser = hiredis.Reader(replyError=ResponseError)
+        setup = []
+        if options.get("password"):
+            user = options.get("username")
+            setup.append(
+                pack("AUTH", user, options["password"])
+                if user
+                else pack("AUTH", options["password"])
+            )
+        if options.get("db"):
+            setup.append(pack("SELECT", options["db"]))
+        if setup:
+            for reply in await self.call(b"".join(setup), len(setup)):
+                if isinstance(reply, ResponseError):
+                    raise reply
+
+    async def call(self, packed: bytes, replies: int) -> list[Any]:
+        """Send `packed` (holding `replies` commands) and read their replies. An error reply
+        comes back as a ResponseError value in its place, not raised."""
+        if self._writer is None:
+            await self._connect()
+        reader, writer, parser = self._reader, self._writer, self._parser
+        assert reader is not None and writer is not None
+        try:
+            writer.write(packed)
+            out: list[Any] = []
+            while len(out) < replies:
+                reply = parser.gets()
+                if reply is False:
+                    data = await reader.read(READ_CHUNK)
+                    if not data:
+                        raise RedisConnectionError("redis closed the connection")
+                    parser.feed(data)
+                    continue
+                out.append(reply)
+            return out
+        except hiredis.ProtocolError as exc:
+            self.close()
+            raise RedisConnectionError(f"redis protocol error: {exc}") from exc
+        except OSError as exc:
+            self.close()
+            raise RedisConnectionError(f"redis connection failed: {exc}") from exc
+        except BaseException:
+            # A cancelled or failed call leaves replies in flight: never reuse the socket.
+            self.close()
+            raise
+
+    async def command(self, *args: bytes | str | int) -> Any:
+        """One command; an error reply is raised."""
+        (reply,) = await self.call(pack(*args), 1)
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
