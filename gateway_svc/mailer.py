@@ -1,5 +1,7 @@
 """Sends the sign-in link by SMTP, or, without SMTP_HOST, writes it to the log so a person
-running the exchange locally can still sign in (SPEC section 2).
+running the exchange locally can still sign in (SPEC section 2). Never in production: a
+logged link is a working session for whoever reads the log, so there the settings refuse to
+start without SMTP_HOST and this class refuses to log one.
 
 smtplib runs in a worker thread: one short blocking exchange per sign-in request is cheaper
 than another dependency. STARTTLS when SMTP_STARTTLS is on (the default once SMTP_USER is
@@ -56,9 +58,13 @@ class Mailer:
         self._password = settings.smtp_password
         self._sender = settings.smtp_from
         self._starttls = settings.smtp_starttls
+        self._production = settings.production
 
     async def send_sign_in_link(self, to: str, link: str, signup: bool) -> None:
         if not self._host:
+            if self._production:
+                log.error("SMTP_HOST is not set in production: sign-in link for %s not sent", to)
+                raise MailError("no SMTP server configured")
             log.warning("SMTP_HOST is not set: sign-in link for %s: %s", to, link)
             return
         message = sign_in_message(self._sender, to, link, signup)

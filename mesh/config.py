@@ -30,6 +30,11 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+ENVIRONMENTS = ("development", "production", "test")
+"""EXCHANGE_ENV's values. Anything else is refused: a typo of "production" must not start a
+server with generated secrets and non-Secure cookies."""
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -83,6 +88,14 @@ class Settings:
     """The engine's /metrics (Prometheus text); 0 turns it off."""
     ledger_metrics_port: int
     """The ledger's /metrics; 0 turns it off."""
+    # Second round against a hostile client (issue 14; SECURITY.md lists them).
+    allowed_origins: tuple[str, ...]
+    """Origins, beyond FRONTEND_URL's and BACKEND_URL's, whose pages may write with the cookie."""
+    grpc_host: str
+    grpc_max_streams_per_peer: int
+    grpc_max_streams: int
+    candles_max_bars: int
+    signups_per_client_per_day: int
 
     @property
     def production(self) -> bool:
@@ -179,6 +192,28 @@ def _assets(name: str) -> tuple[str, ...]:
     return assets
 
 
+def _environment() -> str:
+    raw = os.environ.get("EXCHANGE_ENV") or "development"
+    env = raw.strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"EXCHANGE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
+    return env
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """Comma-separated origins (`scheme://host[:port]`, no path), compared as browsers send
+    them in the Origin header: lower-case scheme and host."""
+    origins = []
+    for item in (part.strip() for part in (os.environ.get(name) or "").split(",")):
+        if not item:
+            continue
+        scheme, sep, rest = item.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest or "/" in rest:
+            raise ConfigError(f"{name}: {item!r} is not an origin like https://app.example.com")
+        origins.append(f"{scheme.lower()}://{rest.lower()}")
+    return tuple(origins)
+
+
 def _load_dotenv() -> None:
     try:
         from dotenv import load_dotenv
@@ -190,7 +225,7 @@ def _load_dotenv() -> None:
 def load_settings(*, need_secrets: bool = True) -> Settings:
     """`need_secrets=False` for services that sign nothing (engine, poller)."""
     _load_dotenv()
-    env = os.environ.get("EXCHANGE_ENV", "development")
+    env = _environment()
     production = env == "production"
     grpc_port = _int("GRPC_PORT", 50051)
     http_port = _int("HTTP_PORT", 3005)
@@ -202,7 +237,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         raise ConfigError(f"POLLER_REPLAY_SPEED must be a number, got {speed_raw!r}") from None
     if not speed.is_finite() or speed <= 0:
         raise ConfigError(f"POLLER_REPLAY_SPEED must be positive, got {speed_raw!r}")
-    return Settings(
+    settings = Settings(
         env=env,
         redis_url=os.environ.get("REDIS_URL") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
@@ -249,4 +284,15 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         metrics_host=os.environ.get("METRICS_HOST") or "127.0.0.1",
         engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
         ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
+        allowed_origins=_origins("ALLOWED_ORIGINS"),
+        grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
+        grpc_max_streams_per_peer=_int("GRPC_MAX_STREAMS_PER_PEER", 100, minimum=1),
+        grpc_max_streams=_int("GRPC_MAX_STREAMS", 10_000, minimum=1),
+        candles_max_bars=_int("CANDLES_MAX_BARS", 1000, minimum=1),
+        signups_per_client_per_day=_int("SIGNUPS_PER_CLIENT_PER_DAY", 100, minimum=1),
     )
+    if production and need_secrets and not settings.smtp_host:
+        # Without SMTP the sign-in link goes to the log: anyone who reads the log could sign
+        # in as anyone. Fine on a laptop, never in production.
+        raise ConfigError("SMTP_HOST is required when EXCHANGE_ENV=production")
+    return settings

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +24,7 @@ from gateway_svc.rest import ops, routes_engine, routes_public, routes_reads, ro
 from gateway_svc.rest.clients import ChannelFactory, GrpcClients
 from gateway_svc.rest.envelope import RestError, error_response
 from gateway_svc.rest.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
+from gateway_svc.rest.origin import WriteGuardMiddleware, trusted_origins
 from gateway_svc.rest.schemas import extra_components
 from gateway_svc.rest.ws_limits import ConnectionSlots
 from mesh.config import Settings
@@ -103,15 +103,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _origins(settings: Settings) -> list[str]:
-    origins = set()
-    for url in (settings.frontend_url, settings.backend_url):
-        parts = urlsplit(url)
-        if parts.scheme and parts.netloc:
-            origins.add(f"{parts.scheme}://{parts.netloc}")
-    return sorted(origins)
-
-
 def create_app(settings: Settings, channel_factory: ChannelFactory | None = None) -> FastAPI:
     """The facade. `channel_factory` returns a grpc.aio channel (default: an insecure channel
     to `settings.grpc_target`); it is opened at startup or first use and closed at shutdown."""
@@ -153,10 +144,14 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     # Added innermost first: metrics see everything, including the 413s of the size limit.
+    # JSON-only writes, and no cookie writes from other pages (origin.py): inside the size
+    # limit (an oversize body is 413 whatever its type) and inside CORS, so a refusal to an
+    # allowed origin still carries the headers its page needs to read it.
+    app.add_middleware(WriteGuardMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, limit=settings.http_max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=_origins(settings),
+        allow_origins=list(trusted_origins(settings)),
         allow_credentials=True,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],

@@ -301,8 +301,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "invalid input or business rejection"),
         (401, "missing or invalid session"),
+        (403, "a cookie-authenticated write from another origin"),
         (404, "not found"),
         (413, "request body too large"),
+        (415, "a request body that is not application/json"),
         (429, "rate limited: wait Retry-After seconds"),
         (500, "internal error"),
         (503, "engine unavailable"),

@@ -49,6 +49,7 @@ def test_production_uses_the_given_secrets(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("EXCHANGE_ENV", "production")
     monkeypatch.setenv("AUTH_JWT_SECRET", "auth-secret-from-env")
     monkeypatch.setenv("EMAIL_JWT_SECRET", "email-secret-from-env")
+    monkeypatch.setenv("SMTP_HOST", "smtp.example")  # production also requires it
     settings = load_settings()
     assert settings.production
     assert (settings.auth_jwt_secret, settings.email_jwt_secret) == (

@@ -83,7 +83,9 @@ async def test_create_trade_passes_levels_and_client_order_id(client, recorder, 
         '{"command":"CREATE_TRADE","asset":"ETH_USDC","direction":"LONG","margin":0.1,'
         '"stopLossPrice":3000.123456,"takeProfitPrice":4000,"orderId":"' + order_id + '"}'
     )
-    response = await client.post("/api/v1/engine", content=body, headers=auth_headers)
+    response = await client.post(
+        "/api/v1/engine", content=body, headers={**auth_headers, "Content-Type": "application/json"}
+    )
 
     assert response.status_code == 200
     assert response.json()["orderId"] == order_id

@@ -104,7 +104,8 @@ async def test_a_long_unknown_key_is_named_but_cut(client, recorder, auth_header
 async def test_odd_emails_are_400_naming_email(client, recorder: Recorder, email: str) -> None:
     for path in ("/api/v1/user/signup", "/api/v1/user/signin"):
         raw = json.dumps({"email": email}, ensure_ascii=False).encode()
-        response = await client.post(path, content=raw)
+        headers = {"Content-Type": "application/json"}
+        response = await client.post(path, content=raw, headers=headers)
         assert response.status_code == 400, response.text
         assert response.json()["field"] == "email"
         assert len(response.json()["error"]) < 200

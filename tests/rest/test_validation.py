@@ -156,7 +156,9 @@ async def test_bad_query_parameters(client, recorder, auth_headers, path, field,
      '{"email":"' + "a" * 300 + '@b.co"}', "[]"],
 )
 async def test_bad_signup_bodies(client, recorder, body) -> None:
-    response = await client.post("/api/v1/user/signup", content=body)
+    response = await client.post(
+        "/api/v1/user/signup", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["success"] is False
     assert recorder.calls == []
