@@ -1,11 +1,12 @@
 """The gateway's line to the engine: commands out on `backend-to-engine`, answers back on
-`engine_response`, matched by order id.
+this instance's own stream, `engine_response:<instance>`, matched by order id.
 
-Several gateway instances share one Redis. Each stamps its commands with its own `reply_to`
-and has one reader that follows `engine_response` with plain XREAD (no group: every instance
-sees every answer) and drops the entries addressed to others by their `to` field alone, without
-parsing the payload.
+Several gateway instances (and several worker processes of one gateway) share one Redis. Each
+stamps its commands with its own `reply_to`, and the engine answers on that instance's stream,
+so a reader follows only its own answers with plain XREAD and parses every one of them. The
+stream is deleted on a clean stop (its name is unique per start; MAXLEN caps a crashed one).
 
+Commands leave through a `CommandWriter`, which pipelines the XADDs of concurrent requests.
 `StreamTail` (the follow-a-stream loop with reconnects) is shared with gateway_svc.prices.
 """
 
@@ -15,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, responses_pb2
 from google.protobuf.message import DecodeError
 
+from gateway_svc.command_writer import CommandWriter
 from gateway_svc.errors import ApiError
 from mesh import streams
 
@@ -155,46 +156,66 @@ def _entries(reply: Any) -> list[tuple[bytes, Fields]]:
 
 
 class OrderIdInUse(ApiError):
-    """Another user's command with this order id is in flight. Nothing was sent, so there is
-    nothing to audit (and that user's own audit row must not be pre-empted)."""
+    """Another user's command with this order id is in flight. Answers carry only the order id,
+    so this one is refused before anything is sent: one user never waits on another's."""
 
     def __init__(self) -> None:
         super().__init__("INVALID_ARGUMENT", "order_id is in use by another request", "order_id")
 
 
-def _consume_result(future: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned XADD's outcome so asyncio does not log it as never retrieved."""
-    if not future.cancelled():
-        future.exception()
+class _Call:
+    """One caller waiting: its answer's future, and whether its command reached Redis."""
+
+    __slots__ = ("future", "sent")
+
+    def __init__(self, future: asyncio.Future[responses_pb2.CommandResult]) -> None:
+        self.future = future
+        self.sent = False
+
+    def written(self, error: BaseException | None) -> None:
+        if error is None:
+            self.sent = True
+        elif not self.future.done():
+            self.future.set_exception(ApiError("ENGINE_UNAVAILABLE"))
 
 
-@dataclass
 class _Waiters:
-    user_id: str
-    futures: list[asyncio.Future[responses_pb2.CommandResult]] = field(default_factory=list)
+    """The calls waiting on one order id: one user's, possibly several (a retry in flight)."""
+
+    __slots__ = ("calls", "user_id")
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.calls: list[_Call] = []
 
 
 class EngineClient:
     def __init__(self, redis: aioredis.Redis, instance_id: str, timeout_s: float) -> None:
         self._redis = redis
         self.instance_id = instance_id
-        self._me = instance_id.encode()
+        self.answers = streams.response_stream(instance_id)
         self.timeout_s = timeout_s
         self._waiting: dict[str, _Waiters] = {}
+        self._writer = CommandWriter(redis, name=f"engine client {instance_id}")
         self._tail = StreamTail(
-            redis, streams.RESPONSES, self._on_entry, name=f"engine client {instance_id}"
+            redis, self.answers, self._on_entry, name=f"engine client {instance_id}", count=2000
         )
 
     async def start(self) -> None:
         await self._tail.start()
+        self._writer.start()
 
     async def stop(self) -> None:
+        await self._writer.stop()
         await self._tail.stop()
         for waiters in self._waiting.values():
-            for future in waiters.futures:
-                if not future.done():
-                    future.set_exception(ApiError("ENGINE_UNAVAILABLE", "gateway is stopping"))
+            for call in waiters.calls:
+                if not call.future.done():
+                    call.future.set_exception(ApiError("ENGINE_UNAVAILABLE", "gateway is stopping"))
         self._waiting.clear()
+        # Nobody will read this instance's answers again.
+        with contextlib.suppress(*streams.REDIS_ERRORS, TimeoutError):
+            await asyncio.wait_for(self._redis.delete(self.answers), 1.0)
 
     async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult:
         """Send one command and wait for its answer. ENGINE_UNAVAILABLE when Redis cannot take
@@ -209,57 +230,43 @@ class EngineClient:
                 await asyncio.wait_for(self._tail.ready.wait(), self.timeout_s)
             except TimeoutError:
                 raise ApiError("ENGINE_UNAVAILABLE") from None
-        future = self._register(command)
+        order_id = command.order_id
+        call = self._register(order_id, command.user_id, loop)
         try:
-            # Shielded: on timeout the XADD is left to finish rather than cancelled mid-command.
-            send = asyncio.ensure_future(
-                self._redis.xadd(
-                    streams.COMMANDS,
-                    {streams.PAYLOAD: command.SerializeToString()},
-                    maxlen=streams.MAXLEN_COMMANDS,
-                    approximate=True,
-                )
-            )
+            self._writer.send(command.SerializeToString(), call.written)
             try:
-                await asyncio.wait_for(asyncio.shield(send), max(deadline - loop.time(), 0.001))
-            except (TimeoutError, *streams.REDIS_ERRORS) as exc:
-                send.add_done_callback(_consume_result)
-                log.warning("engine client: cannot send %s: %r", command.order_id, exc)
-                raise ApiError("ENGINE_UNAVAILABLE") from None
-            try:
-                return await asyncio.wait_for(future, max(deadline - loop.time(), 0.001))
+                async with asyncio.timeout_at(deadline):
+                    return await call.future
             except TimeoutError:
-                log.warning(
-                    "engine client: no answer to %s within %.1fs", command.order_id, self.timeout_s
-                )
+                if not call.sent:
+                    log.warning("engine client: cannot send %s in time", order_id)
+                    raise ApiError("ENGINE_UNAVAILABLE") from None
+                log.warning("engine client: no answer to %s within %.1fs", order_id, self.timeout_s)
                 raise ApiError("ENGINE_TIMEOUT") from None
         finally:
-            self._unregister(command.order_id, future)
+            self._unregister(order_id, call)
 
-    def _register(self, command: commands_pb2.Command) -> asyncio.Future[Any]:
-        # Registered before the XADD: the answer can arrive before xadd() returns.
-        waiters = self._waiting.get(command.order_id)
+    def _register(self, order_id: str, user_id: str, loop: asyncio.AbstractEventLoop) -> _Call:
+        # Registered before the XADD: the answer can arrive before the pipeline returns.
+        waiters = self._waiting.get(order_id)
         if waiters is None:
-            waiters = self._waiting[command.order_id] = _Waiters(command.user_id)
-        elif waiters.user_id != command.user_id:
-            # Answers carry only the order id: never let one user wait on another's.
+            waiters = self._waiting[order_id] = _Waiters(user_id)
+        elif waiters.user_id != user_id:
             raise OrderIdInUse()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        waiters.futures.append(future)
-        return future
+        call = _Call(loop.create_future())
+        waiters.calls.append(call)
+        return call
 
-    def _unregister(self, order_id: str, future: asyncio.Future[Any]) -> None:
+    def _unregister(self, order_id: str, call: _Call) -> None:
         waiters = self._waiting.get(order_id)
         if waiters is None:
             return
         with contextlib.suppress(ValueError):
-            waiters.futures.remove(future)
-        if not waiters.futures:
+            waiters.calls.remove(call)
+        if not waiters.calls:
             del self._waiting[order_id]
 
     def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
-        if fields.get(streams.REPLY_TO) != self._me:
-            return  # another gateway's answer
         try:
             result = responses_pb2.CommandResult.FromString(fields.get(streams.PAYLOAD, b""))
         except DecodeError:
@@ -269,6 +276,6 @@ class EngineClient:
         if waiters is None:
             log.info("engine client: late answer to %s (caller gave up)", result.order_id)
             return
-        for future in waiters.futures:
-            if not future.done():
-                future.set_result(result)
+        for call in waiters.calls:
+            if not call.future.done():
+                call.future.set_result(result)

@@ -28,21 +28,21 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from gateway_svc.auth import Clock, EmailLinks, Sessions, SlidingWindowLimiter
+from gateway_svc.auth import Clock, EmailLinks, Revocations, Sessions, SignInLinkLimits
 from gateway_svc.db import Database
 from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
+from gateway_svc.grpc_services.stream_caps import StreamCapInterceptor, StreamSlots
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub
-from gateway_svc.token_bucket import TokenBuckets
+from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
 
 EXCHANGE_SERVICE = exchange_service_pb2.DESCRIPTOR.services_by_name["ExchangeService"].full_name
 AUTH_SERVICE = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-DEFAULT_HOST = "[::]"
 
 
 def new_instance_id() -> str:
@@ -61,6 +61,7 @@ class GrpcServerHandle:
     runner: CommandRunner
     health: health_aio.HealthServicer
     dependencies: DependencyHealth
+    revocations: Revocations | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
         # The checks first, so nothing can report SERVING once the drain has begun.
@@ -70,8 +71,9 @@ class GrpcServerHandle:
         self.prices.close()
         self.events.close()
         await self.server.stop(grace)
-        await self.runner.drain()
         await asyncio.gather(self.engine.stop(), self.prices.stop(), self.events.stop())
+        if self.revocations is not None:
+            await self.revocations.stop()
         log.info("gRPC server on :%d stopped", self.port)
 
 
@@ -81,33 +83,44 @@ async def serve(
     db: Database,
     *,
     port: int | None = None,
-    host: str = DEFAULT_HOST,
+    host: str | None = None,
     instance_id: str | None = None,
     clock: Clock = time.time,
     mailer: Mailer | None = None,
-    limit_clock: Clock = time.monotonic,
     health_interval_s: float = CHECK_INTERVAL_S,
+    reuse_port: bool = False,
+    unix_path: str | None = None,
 ) -> GrpcServerHandle:
     """Start the gRPC server on `host:port` (default GRPC_PORT; 0 picks a free port, see
-    `handle.port`). `clock` is wall time (tokens, audit); `limit_clock` drives the rate
-    limits, monotonic so a clock step cannot open or shut them. Redis and Postgres are
-    checked every `health_interval_s`."""
+    `handle.port`). `clock` is wall time (tokens, audit); the rate limits run on Redis's
+    clock, shared by every gateway process. Redis and Postgres are
+    checked every `health_interval_s`. `reuse_port` lets the worker processes of one gateway
+    share the port (their parent checks first that no one else holds it); `unix_path` also
+    serves on that Unix socket, for the REST facade beside this server."""
     name = instance_id or new_instance_id()
     engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
     prices = PriceBook(redis)
     events = TradeEventHub(redis)
-    runner = CommandRunner(engine, db, clock)
-    sessions = Sessions(settings.auth_jwt_secret, db, clock)
+    runner = CommandRunner(engine, clock)
+    revocations = Revocations(redis, db, clock)
+    sessions = Sessions(settings.auth_jwt_secret, db, revocations, redis, clock)
     links = EmailLinks(settings.email_jwt_secret, db, settings.backend_url, clock)
-    command_limit = TokenBuckets(
-        float(settings.command_rate_limit), settings.command_rate_burst, limit_clock
+    command_limit = SharedTokenBuckets(
+        redis, settings.command_rate_limit, settings.command_rate_burst, "limit:cmd:"
     )
-    window_s = float(settings.signin_link_window_s)
-    per_email = SlidingWindowLimiter(settings.signin_links_per_email, window_s, limit_clock)
-    per_client = SlidingWindowLimiter(settings.signin_links_per_client, window_s, limit_clock)
+    link_limits = SignInLinkLimits(
+        redis,
+        settings.signin_links_per_email,
+        settings.signin_links_per_client,
+        settings.signin_link_window_s,
+    )
 
-    # so_reuseport off: a second gateway on the same port must fail, not split the traffic.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    # so_reuseport off unless asked: a second gateway on the same port must fail, not split
+    # the traffic (gateway_svc.main checks the port before its workers share it).
+    streams = StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams)
+    server = grpc.aio.server(
+        interceptors=[StreamCapInterceptor(streams, settings.trusted_proxies)],
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
         ExchangeServicer(sessions, runner, db, prices, events, command_limit), server
     )
@@ -118,8 +131,7 @@ async def serve(
             mailer or Mailer(settings),
             db,
             runner,
-            per_email,
-            per_client,
+            link_limits,
             settings.trusted_proxies,
         ),
         server,
@@ -135,14 +147,20 @@ async def serve(
         ),
         server,
     )
-    address = f"{host}:{settings.grpc_port if port is None else port}"
+    host = settings.grpc_host if host is None else host  # GRPC_HOST: loopback by default
+    # An IPv6 literal takes brackets before the port (`[::1]:50051`).
+    bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    address = f"{bind_host}:{settings.grpc_port if port is None else port}"
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's way of saying the bind failed
         raise OSError(f"cannot listen for gRPC on {address} (port in use?): {exc}") from None
     if not bound:
         raise OSError(f"cannot listen for gRPC on {address}")
+    if unix_path is not None and not server.add_insecure_port(f"unix:{unix_path}"):
+        raise OSError(f"cannot listen for gRPC on unix:{unix_path}")
 
+    await revocations.start()
     await engine.start()
     await prices.start()
     await events.start()
@@ -156,5 +174,5 @@ async def serve(
     dependencies.start()
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
     return GrpcServerHandle(
-        server, bound, name, engine, prices, events, runner, health, dependencies
+        server, bound, name, engine, prices, events, runner, health, dependencies, revocations
     )

@@ -22,10 +22,10 @@ from gateway_svc.auth import SESSION_REJECTED, Principal, Sessions
 from gateway_svc.db import Database, InvalidPageToken
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services import convert
-from gateway_svc.grpc_services.commands import Caller, CommandRunner, audited_request, expect
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.prices import PriceBook, TradeEventHub
-from gateway_svc.token_bucket import TokenBuckets, retry_after_s
+from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets, retry_after_s
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
@@ -33,21 +33,13 @@ log = logging.getLogger(__name__)
 Page = tuple[Sequence[Any], str | None]
 """Rows of one page and the token of the next (None after the last)."""
 
-# Streams re-check their session this often, so a signed-out token stops receiving events.
-SESSION_RECHECK_S = 60.0
+# Streams re-check their session (in memory) this often, so a signed-out token stops
+# receiving events within about a second, on whichever gateway process signed it out.
+SESSION_RECHECK_S = 1.0
 
 
 def _caller(principal: Principal) -> Caller:
     return Caller(principal.user_id, principal.email)
-
-
-def _plain(units: int, scale: int) -> str:
-    """An amount for the audit's request column, as exact decimal text."""
-    sign, digits = ("-", str(-units)) if units < 0 else ("", str(units))
-    if scale == 0:
-        return sign + digits
-    digits = digits.rjust(scale + 1, "0")
-    return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
 
 
 class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
@@ -58,7 +50,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         db: Database,
         prices: PriceBook,
         events: TradeEventHub,
-        command_limit: TokenBuckets,
+        command_limit: SharedTokenBuckets,
     ) -> None:
         self._sessions = sessions
         self._runner = runner
@@ -73,9 +65,15 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def _limited_principal(self, context: grpc.aio.ServicerContext) -> Principal:
         """The caller, if within its command rate: every engine command and audit query of
         ExchangeService spends a token, so one user cannot flood the engine's stream or the
-        database. Checked before validation, so malformed floods count too."""
+        database. Checked before validation, so malformed floods count too. The buckets live
+        in Redis, shared by every gateway process; without Redis the engine is out of reach
+        anyway, so the call fails as such."""
         principal = await self._principal(context)
-        wait_s = self._command_limit.take(principal.user_id)
+        try:
+            wait_s = await self._command_limit.take(principal.user_id)
+        except LIMITER_ERRORS as exc:
+            log.warning("command limit unavailable: %r", exc)
+            raise ApiError("ENGINE_UNAVAILABLE", "engine unavailable: try again") from None
         if wait_s:
             limit = self._command_limit
             raise ApiError(
@@ -134,14 +132,12 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             account = expect(result, "account_created")
         return xs.CreateAccountResponse(order_id=order_id, account=account)
 
-    async def _query(
-        self, context: Any, body: str, answer: str, *, audit: bool = True
-    ) -> tuple[str, Any]:
-        """One read-only engine round trip: (order id, the answer's `answer` field)."""
+    async def _query(self, context: Any, body: str, answer: str) -> tuple[str, Any]:
+        """One read-only engine round trip (never audited): (order id, its `answer` field)."""
         order_id = str(uuid.uuid4())
         with for_order(order_id):
             principal = await self._limited_principal(context)
-            result = await self._runner.run(_caller(principal), order_id, body, audit=audit)
+            result = await self._runner.run(_caller(principal), order_id, body)
             return order_id, expect(result, answer)
 
     @unary
@@ -156,8 +152,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
 
     @unary
     async def GetAccount(self, request: Any, context: Any) -> Any:
-        # Polled by the web page: a query, not an order, so it stays out of the audit.
-        order_id, account = await self._query(context, "get_account", "account", audit=False)
+        order_id, account = await self._query(context, "get_account", "account")
         return xs.GetAccountResponse(order_id=order_id, account=account)
 
     # ---- trading ----------------------------------------------------------------------------
@@ -183,21 +178,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 body.take_profit_price.CopyFrom(
                     types_pb2.Decimal(units=order.take_profit_units, scale=scale)
                 )
-            audit = audited_request(
-                asset=order.asset,
-                direction=validation.DIRECTIONS[order.direction],
-                margin=_plain(order.margin_units, USD_SCALE),
-                leverage=order.leverage,
-                stop_loss_price=None
-                if order.stop_loss_units is None
-                else _plain(order.stop_loss_units, scale),
-                take_profit_price=None
-                if order.take_profit_units is None
-                else _plain(order.take_profit_units, scale),
-            )
-            result = await self._runner.run(
-                _caller(principal), order_id, "create_trade", body, request=audit
-            )
+            result = await self._runner.run(_caller(principal), order_id, "create_trade", body)
             opened = expect(result, "trade_opened")
         return xs.CreateTradeResponse(order_id=order_id, opened=opened)
 
@@ -212,14 +193,13 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 order_id,
                 "close_trade",
                 commands_pb2.CloseTrade(trade_id=trade_id),
-                request=audited_request(trade_id=trade_id),
             )
             closed = expect(result, "trade_closed")
         return xs.CloseTradeResponse(order_id=order_id, closed=closed)
 
     @unary
     async def ListOpenTrades(self, request: Any, context: Any) -> Any:
-        _, open_trades = await self._query(context, "get_open_trades", "open_trades", audit=False)
+        _, open_trades = await self._query(context, "get_open_trades", "open_trades")
         return xs.ListOpenTradesResponse(trades=open_trades.trades)
 
     async def _page(
@@ -259,11 +239,12 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             while True:
                 wait_s = min(SESSION_RECHECK_S, max(self._sessions.seconds_left(principal), 0))
                 event = await subscription.get(timeout=wait_s)
+                # Checked on every wake-up, an event or not: a busy stream ends as promptly.
+                if not self._sessions.still_valid(principal):
+                    await abort(context, ApiError("UNAUTHENTICATED", SESSION_REJECTED))
                 if event is not None:
                     yield xs.StreamTradeEventsResponse(event=event)
                 elif subscription.closed:
                     return  # the server is stopping
-                elif not await self._sessions.still_valid(principal):
-                    await abort(context, ApiError("UNAUTHENTICATED", SESSION_REJECTED))
         finally:
             self._events.unsubscribe(principal.user_id, subscription)

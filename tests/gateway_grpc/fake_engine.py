@@ -1,7 +1,7 @@
 """A stand-in engine for the gateway's gRPC tests: it reads `backend-to-engine` from the real
-Redis and answers on `engine_response` exactly as the real engine addresses its answers
-({p: CommandResult, to: reply_to}). The business logic is canned, just enough to exercise the
-gateway; the real engine is tested elsewhere."""
+Redis and answers on the asking instance's own stream, `engine_response:<reply_to>`, exactly as
+the real engine addresses its answers ({p: CommandResult}). The business logic is canned, just
+enough to exercise the gateway; the real engine is tested elsewhere."""
 
 from __future__ import annotations
 
@@ -65,11 +65,8 @@ class FakeEngine:
                 if result is None:
                     continue  # a silent engine, for timeout tests
                 await self.redis.xadd(
-                    streams.RESPONSES,
-                    {
-                        streams.PAYLOAD: result.SerializeToString(),
-                        streams.REPLY_TO: command.reply_to.encode(),
-                    },
+                    streams.response_stream(command.reply_to),
+                    {streams.PAYLOAD: result.SerializeToString()},
                 )
         return cursor
 

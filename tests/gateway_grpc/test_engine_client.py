@@ -1,4 +1,5 @@
-"""The engine client on the real Redis: answers reach only the instance that asked, silence is a
+"""The engine client on the real Redis: answers reach only the instance that asked (on its own
+stream, deleted on a clean stop), concurrent commands share pipelined XADDs, silence is a
 timeout, a dead Redis is ENGINE_UNAVAILABLE, and a dropped connection heals."""
 
 from __future__ import annotations
@@ -34,24 +35,43 @@ async def test_two_instances_each_get_only_their_own_answers(
     await a.start()
     await b.start()
     try:
-        # Someone else's answer with a payload that is not even protobuf: skipped unparsed.
-        await redis.xadd(streams.RESPONSES, {streams.PAYLOAD: b"\xff garbage", b"to": b"gw-c"})
         commands = [
             (client, command(f"{client.instance_id}-user-{i}"))
             for i in range(20)
             for client in (a, b)
         ]
-        with caplog.at_level(logging.ERROR):
+        with caplog.at_level(logging.INFO):
             results = await asyncio.gather(*(client.call(cmd) for client, cmd in commands))
         for (_, cmd), result in zip(commands, results, strict=True):
             assert result.order_id == cmd.order_id
             assert result.account_created.email == cmd.email
         sent = {c.order_id: c.reply_to for c in engine.commands}
         assert {cmd.order_id: client.instance_id for client, cmd in commands} == sent
-        assert not [r for r in caplog.records if "undecodable" in r.getMessage()]
+        # Each read only its own stream: no answer arrived unasked for ("late answer").
+        assert not [r for r in caplog.records if "late answer" in r.getMessage()]
+        assert await redis.xlen(streams.response_stream("gw-a")) == 20
+        # 40 concurrent commands, far fewer round trips.
+        assert a._writer.commands == b._writer.commands == 20
+        assert a._writer.batches + b._writer.batches < 40
     finally:
         await a.stop()
         await b.stop()
+    assert not await redis.exists(streams.response_stream("gw-a"), streams.response_stream("gw-b"))
+
+
+async def test_an_undecodable_answer_is_logged_and_skipped(
+    redis: aioredis.Redis, engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = EngineClient(redis, "gw-garbage", timeout_s=5)
+    await client.start()
+    try:
+        await redis.xadd(streams.response_stream("gw-garbage"), {streams.PAYLOAD: b"\xff junk"})
+        with caplog.at_level(logging.ERROR):
+            result = await client.call(command("u-after-garbage"))
+        assert result.account_created.email == "u-after-garbage@x.io"
+        assert [r for r in caplog.records if "undecodable" in r.getMessage()]
+    finally:
+        await client.stop()
 
 
 async def test_silence_is_engine_timeout(redis: aioredis.Redis) -> None:
