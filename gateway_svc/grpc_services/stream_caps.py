@@ -1,0 +1,131 @@
+"""Caps on open server streams: per client address and in total (GRPC_MAX_STREAMS_PER_PEER,
+GRPC_MAX_STREAMS), answered RESOURCE_EXHAUSTED (RATE_LIMITED) past them.
+
+A stream costs a task, a queue and a subscription for as long as the client keeps it open,
+and `StreamPrices` needs no session: without a cap, one client could open them until the
+process runs out of memory or file descriptors. The cap is a server interceptor, so every
+server-streaming method (StreamPrices, StreamTradeEvents, health's Watch, any added later)
+is covered without each remembering to count.
+
+The client is the gRPC peer, an IPv6 one by its /64 (one subscriber holds a whole /64 and can
+pick any address in it). A trusted proxy (TRUSTED_PROXIES) is believed about the address it
+forwards, as for the sign-in limits; one that forwards none, like the REST facade's
+WebSocket streams, is the facade speaking for many browsers, already capped per address by
+WS_MAX_CONNECTIONS_PER_IP: it counts against the total only. So does a Unix-socket peer.
+Counts are per gateway process.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+
+from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services.client_address import client_address
+from gateway_svc.grpc_services.common import abort
+from mesh.config import IpNetwork
+
+IPV6_CLIENT_PREFIX = 64
+
+
+class StreamSlots:
+    """Open streams per client key and in total; a key with none open is forgotten, so memory
+    follows open streams. `None` as a key counts in the total only."""
+
+    def __init__(self, per_peer: int, total: int) -> None:
+        self.per_peer = per_peer
+        self.total = total
+        self._open: dict[str, int] = {}
+        self.count = 0
+
+    def claim(self, key: str | None) -> str | None:
+        """Take a slot, or return why not (and take nothing)."""
+        if self.count >= self.total:
+            return f"the server has {self.total} open streams, its limit: try again later"
+        if key is not None and self._open.get(key, 0) >= self.per_peer:
+            return f"too many open streams from your address (at most {self.per_peer})"
+        if key is not None:
+            self._open[key] = self._open.get(key, 0) + 1
+        self.count += 1
+        return None
+
+    def release(self, key: str | None) -> None:
+        if key is not None:
+            left = self._open.get(key, 0) - 1
+            if left > 0:
+                self._open[key] = left
+            else:
+                self._open.pop(key, None)
+        self.count = max(0, self.count - 1)
+
+    def open_for(self, key: str) -> int:
+        return self._open.get(key, 0)
+
+
+def stream_key(metadata: Any, peer: str, trusted: Sequence[IpNetwork]) -> str | None:
+    """The client a stream counts against, or None for the total only (see the module doc)."""
+    text = client_address(metadata, peer, trusted)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None  # a Unix socket: this host's own facade
+    if any(address.version == net.version and address in net for net in trusted):
+        return None
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)
+
+
+class StreamCapInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, slots: StreamSlots, trusted: Sequence[IpNetwork]) -> None:
+        self.slots = slots
+        self.trusted = tuple(trusted)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_stream is None:
+            return handler
+        return grpc.unary_stream_rpc_method_handler(
+            self._capped(handler.unary_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _claim(self, context: grpc.aio.ServicerContext) -> str | None:
+        key = stream_key(context.invocation_metadata(), context.peer(), self.trusted)
+        refused = self.slots.claim(key)
+        if refused is not None:
+            await abort(context, ApiError("RATE_LIMITED", refused, retry_after_s=1))
+        return key
+
+    def _capped(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        """The same behavior inside a slot. grpc.aio takes two shapes of stream handler: an
+        async generator (ours) or a coroutine that calls context.write (health's Watch)."""
+        if inspect.isasyncgenfunction(behavior):
+
+            async def capped_generator(request: Any, context: Any) -> AsyncIterator[Any]:
+                key = await self._claim(context)
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                finally:
+                    self.slots.release(key)
+
+            return capped_generator
+
+        async def capped_writer(request: Any, context: Any) -> Any:
+            key = await self._claim(context)
+            try:
+                return await behavior(request, context)
+            finally:
+                self.slots.release(key)
+
+        return capped_writer
