@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway_svc.db import candle_sql, trade_ledger
+from gateway_svc.db.multirow import UnnestInsert
 from gateway_svc.db.pages import clamp_limit, decode_token, encode_token
 from gateway_svc.db.rows import (
     CandleRow,
@@ -47,6 +48,13 @@ from gateway_svc.db.urls import sqlalchemy_url
 # a day of slack covers clock skew between gateways.
 _PURGE_EVERY_S = 600.0
 _PURGE_AFTER = timedelta(days=1)
+
+
+_INSERT_ORDERS = UnnestInsert.of(
+    orders,
+    [c.name for c in orders.columns],
+    "ON CONFLICT (user_id, order_id) DO NOTHING RETURNING order_id",
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -135,13 +143,7 @@ class Database:
         if not values:
             return 0
         async with self._engine.begin() as conn:
-            new = await conn.execute(
-                insert(orders)
-                .on_conflict_do_nothing(index_elements=[orders.c.user_id, orders.c.order_id])
-                .returning(orders.c.order_id),
-                values,
-            )
-            return len(new.all())
+            return len(await _INSERT_ORDERS.execute(conn, values))
 
     async def list_orders(
         self, user_id: str, limit: int, page_token: str | None
@@ -159,22 +161,28 @@ class Database:
         """True if the event is new (see `record_trade_events`)."""
         return await self.record_trade_events([event]) == 1
 
-    async def record_trade_events(self, events: Sequence[events_pb2.TradeEvent]) -> int:
+    async def record_trade_events(
+        self, events: Sequence[events_pb2.TradeEvent] | trade_ledger.LedgerBatch
+    ) -> int:
         """Write a batch in one transaction; returns how many events were new.
 
         Ledger rows go in first, multi-row, ON CONFLICT DO NOTHING: the event_seqs that come
         back are the new events, and only they are folded into `trades` (one row per trade,
         in event order), so a redelivered event changes nothing. ValueError before any write
-        if an event cannot be a real engine event."""
-        batch = trade_ledger.LedgerBatch.of(events)
+        if an event cannot be a real engine event (a prepared `LedgerBatch` has none)."""
+        batch = (
+            events
+            if isinstance(events, trade_ledger.LedgerBatch)
+            else trade_ledger.LedgerBatch.of(events)
+        )
         if not batch.ledger:
             return 0
         async with self._engine.begin() as conn:
-            inserted = await conn.execute(trade_ledger.INSERT_LEDGER, batch.ledger)
-            new_seqs = {row.event_seq for row in inserted}
+            inserted = await trade_ledger.INSERT_LEDGER.execute(conn, batch.ledger)
+            new_seqs = {event_seq for (event_seq,) in inserted}
             folded = batch.trades_for(new_seqs)
             if folded:
-                await conn.execute(trade_ledger.UPSERT_TRADES, folded)
+                await trade_ledger.UPSERT_TRADES.execute(conn, folded)
         return len(new_seqs)
 
     async def list_closed_trades(

@@ -6,6 +6,7 @@ error, never rounded) and milliseconds <-> timestamptz (exact, no float on the w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,7 +139,8 @@ def order_values(order: OrderRow) -> dict[str, Any]:
         "message": order.message,
         "latency_us": order.latency_us,
         "trade_id": order.trade_id,
-        "request": order.request,
+        # JSON text: the multi-row insert sends the column as one text[] cast to jsonb[].
+        "request": None if order.request is None else json.dumps(order.request),
         "created_at": ms_to_ts(order.created_at_ms),
     }
 

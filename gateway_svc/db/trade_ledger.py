@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.v1 import events_pb2, types_pb2
-from sqlalchemy import case, func
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.sql import Insert
 
+from gateway_svc.db.multirow import UnnestInsert, quoted
 from gateway_svc.db.rows import decimal_units, ms_to_ts, optional_units
 from gateway_svc.db.schema import trade_events, trades
 from mesh.assets import ASSET_DECIMALS, USD_SCALE
@@ -111,27 +109,30 @@ def trade_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
     }
 
 
-# Executed with a list of rows: SQLAlchemy sends them as multi-row VALUES (insertmanyvalues,
-# up to 1000 rows a statement), and RETURNING says which event_seqs were new.
-INSERT_LEDGER = (
-    insert(trade_events)
-    .on_conflict_do_nothing(index_elements=[trade_events.c.event_seq])
-    .returning(trade_events.c.event_seq)
+LEDGER_COLUMNS = tuple(c.name for c in trade_events.columns)
+TRADE_COLUMNS = tuple(c.name for c in trades.columns)
+
+# RETURNING says which event_seqs were new: only those are folded into trades.
+INSERT_LEDGER = UnnestInsert.of(
+    trade_events,
+    LEDGER_COLUMNS,
+    "ON CONFLICT (event_seq) DO NOTHING RETURNING event_seq",
 )
 
 
-def _upsert_trades() -> Insert:
-    stmt = insert(trades)
-    new = stmt.excluded
-    newer = new.last_event_seq > trades.c.last_event_seq
-    assignments: dict[str, Any] = {
-        name: case((newer, new[name]), else_=trades.c[name]) for name in _STATE_COLUMNS
-    }
-    for name in _ORDER_ID_COLUMNS:
-        assignments[name] = func.coalesce(trades.c[name], new[name])
-    return stmt.on_conflict_do_update(
-        index_elements=[trades.c.trade_id], set_=assignments
-    ).returning(trades.c.trade_id)  # RETURNING makes the executemany a multi-row statement
+def _upsert_trades() -> UnnestInsert:
+    newer = "EXCLUDED.last_event_seq > trades.last_event_seq"
+    assignments = [
+        f"{quoted(name)} = CASE WHEN {newer} THEN EXCLUDED.{quoted(name)} "
+        f"ELSE trades.{quoted(name)} END"
+        for name in _STATE_COLUMNS
+    ] + [
+        f"{quoted(name)} = COALESCE(trades.{quoted(name)}, EXCLUDED.{quoted(name)})"
+        for name in _ORDER_ID_COLUMNS
+    ]
+    return UnnestInsert.of(
+        trades, TRADE_COLUMNS, "ON CONFLICT (trade_id) DO UPDATE SET " + ", ".join(assignments)
+    )
 
 
 UPSERT_TRADES = _upsert_trades()
@@ -145,15 +146,30 @@ class LedgerBatch:
     pictures: list[dict[str, Any]]  # in event_seq order, one per ledger row
 
     @classmethod
-    def of(cls, events: Sequence[events_pb2.TradeEvent]) -> LedgerBatch:
-        """ValueError if any event cannot be written; a repeated event_seq counts once."""
+    def of(
+        cls,
+        events: Sequence[events_pb2.TradeEvent],
+        rejected: list[tuple[int, ValueError]] | None = None,
+    ) -> LedgerBatch:
+        """The batch's rows; a repeated event_seq counts once. An event that cannot be
+        written raises ValueError, or, given `rejected`, is left out and listed there as
+        (its index in `events`, the error)."""
         seen: set[int] = set()
         pairs = []
-        for event in sorted(events, key=lambda e: e.event_seq):
+        order = sorted(range(len(events)), key=lambda i: events[i].event_seq)
+        for index in order:
+            event = events[index]
             if event.event_seq in seen:
                 continue
+            try:
+                pair = (ledger_values(event), trade_values(event))
+            except ValueError as error:
+                if rejected is None:
+                    raise
+                rejected.append((index, error))
+                continue
             seen.add(event.event_seq)
-            pairs.append((ledger_values(event), trade_values(event)))
+            pairs.append(pair)
         return cls([ledger for ledger, _ in pairs], [picture for _, picture in pairs])
 
     def trades_for(self, new_seqs: Collection[int]) -> list[dict[str, Any]]:

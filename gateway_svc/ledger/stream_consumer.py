@@ -1,4 +1,4 @@
-"""At-least-once stream -> Postgres: the loop shared by the event persister and candle builder.
+"""At-least-once stream -> Postgres: the loop shared by the ledger's writers.
 
 A member of a consumer group reads a batch, lets the subclass write it, and XACKs only after
 that write has committed. The writes are idempotent, so redelivery (after a crash, a lost ack,
@@ -12,6 +12,9 @@ Recovery:
 - Redis or Postgres going away is logged and retried with capped backoff; `run` only returns
   when `stop` is set. An entry that can never be written (malformed payload, impossible data)
   is copied to `<stream>_dead` with the reason and acked, so it cannot block the group.
+
+A restarted ledger keeps its consumer name (see gateway_svc/ledger/main.py), so the first
+thing it does is re-read what it held when it died, without waiting for `claim_idle_ms`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from gateway_svc.db.database import Database
 
 from gateway_svc.db.database import is_transient
+from gateway_svc.ledger.metrics import LedgerMetrics
 from mesh.streams import PAYLOAD, REDIS_ERRORS, ensure_group
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ class StreamConsumer:
     """Subclasses implement `write`; everything about Redis lives here."""
 
     what = "stream consumer"
+    writer = ""  # the metrics label
     stream = ""
     group = ""
     default_batch_size = 100
@@ -71,6 +76,7 @@ class StreamConsumer:
         claim_idle_ms: int = 30_000,
         claim_every_s: float | None = None,
         max_backoff_s: float = 5.0,
+        metrics: LedgerMetrics | None = None,
     ) -> None:
         self.redis = redis
         self.db = db
@@ -82,6 +88,7 @@ class StreamConsumer:
         # Claiming more often than entries can become idle only costs round trips.
         self.claim_every_s = claim_every_s if claim_every_s is not None else claim_idle_ms / 2000
         self.max_backoff_s = max_backoff_s
+        self.metrics = metrics or LedgerMetrics()
         self.acked = 0
         self.dead_lettered = 0
         self.claimed = 0
@@ -145,6 +152,7 @@ class StreamConsumer:
         return [Entry(entry_id, (fields or {}).get(PAYLOAD)) for entry_id, fields in items]
 
     async def _process(self, entries: list[Entry]) -> None:
+        started = time.perf_counter()
         dead = await self.write(entries)
         # Dead letters and acks in one MULTI: an entry is never acked without its copy.
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -170,6 +178,10 @@ class StreamConsumer:
             await pipe.execute()
         self.acked += len(entries)
         self.dead_lettered += len(dead)
+        self.metrics.batch_size.labels(self.writer).observe(len(entries))
+        self.metrics.batch_seconds.labels(self.writer).observe(time.perf_counter() - started)
+        if dead:
+            self.metrics.dead_letters.labels(self.writer).inc(len(dead))
 
     async def _claim_abandoned(self) -> int:
         """Take over entries idle past claim_idle_ms; the caller then reads them as its own."""
@@ -196,6 +208,7 @@ class StreamConsumer:
                 self.claim_idle_ms,
             )
             self.claimed += total
+            self.metrics.claimed.labels(self.writer).inc(total)
         return total
 
     def _log_failure(self, error: Exception, delay: float) -> None:
