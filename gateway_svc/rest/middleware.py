@@ -32,6 +32,25 @@ class HttpMetrics:
         )
 
 
+# Label values must stay a small set: every new value is a new series, kept until restart. A
+# client can send any token as the method (`FOO / HTTP/1.1` reaches us), so only the methods
+# the API could answer keep their name.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def route_label(scope: Scope) -> str:
+    """The route's template (`/api/v1/trades/{id}`), never the raw path; one label for every
+    path no route matched."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
@@ -55,8 +74,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             # The route template, not the raw path: label values must stay a small set.
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            labels = (route, scope["method"], str(status))
+            labels = (route_label(scope), method_label(scope["method"]), str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
 
