@@ -1,23 +1,23 @@
-"""Token buckets: a steady rate with room for a burst, in memory, per gateway instance.
+"""Token buckets: a steady rate with room for a burst.
 
 A bucket holds at most `burst` tokens and gains `rate_per_s` tokens a second; each request
 takes one. A client that keeps to the rate is never refused, one that pauses can then burst,
 and one that floods is refused with the time until its next token (its Retry-After).
 
-Limits are per process: several gateway instances each allow the full rate. A shared limit
-would need Redis; SECURITY.md says so.
+`SharedTokenBuckets` keeps the per-user command limit in Redis, so it holds across every
+gateway process; `TokenBucket` is the in-memory kind, for what belongs to one connection.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from decimal import Decimal
 
-Clock = Callable[[], float]
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-# Far more users than one instance serves at once; past it, idle buckets are swept early.
-MAX_KEYS = 100_000
+# What a limiter in Redis raises when Redis cannot answer (refused, timed out, reset...).
+LIMITER_ERRORS = (RedisError, OSError)
 
 
 def retry_after_s(wait_s: float) -> int:
@@ -52,46 +52,42 @@ class TokenBucket:
         return self.updated + (self.burst - self.tokens) / self.rate_per_s
 
 
-class TokenBuckets:
-    """One bucket per key (a user id). A bucket that has refilled completely is forgotten,
-    which changes nothing (a new bucket starts full), so memory follows the keys active in
-    the last `burst / rate_per_s` seconds, not every key ever seen."""
+# GCRA: one number per key, the time the bucket will be full again ("theoretical arrival
+# time"), in microseconds of Redis's own clock so every gateway process agrees. A bucket full
+# again is the same as no key, so the key lives exactly that long.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local full_at = tonumber(redis.call('GET', KEYS[1]) or now)
+if full_at < now then full_at = now end
+-- A clock stepping back must not leave a bucket emptier than empty.
+if full_at > now + tolerance then full_at = now + tolerance end
+local next_full_at = full_at + interval
+local wait = next_full_at - tolerance - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], string.format('%.0f', next_full_at),
+           'PX', math.ceil((next_full_at - now) / 1000))
+return 0
+"""
 
-    def __init__(
-        self,
-        rate_per_s: float,
-        burst: int,
-        clock: Clock = time.monotonic,
-        max_keys: int = MAX_KEYS,
-    ) -> None:
-        TokenBucket(rate_per_s, burst, 0.0)  # check the arguments once, here
+
+class SharedTokenBuckets:
+    """One token bucket per key (a user id) in Redis, shared by every gateway process: one
+    EVALSHA per request. Same semantics as `TokenBucket`: `burst` at once, then `rate_per_s`."""
+
+    def __init__(self, redis: aioredis.Redis, rate_per_s: Decimal, burst: int, prefix: str):
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate_per_s > 0 and burst >= 1")
         self.rate_per_s = rate_per_s
         self.burst = burst
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: dict[str, TokenBucket] = {}
-        self._refill_s = burst / rate_per_s
-        self._swept = clock()
+        self._interval_us = max(1, int(Decimal(1_000_000) / Decimal(str(rate_per_s))))
+        self._prefix = prefix
+        self._take = redis.register_script(_TAKE)
 
-    def take(self, key: str) -> float:
-        """0.0 when `key` may go ahead, else the seconds until it may."""
-        now = self._clock()
-        if now - self._swept >= self._refill_s or len(self._buckets) >= self._max_keys:
-            self._sweep(now)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self.rate_per_s, self.burst, now)
-        return bucket.take(now)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def _sweep(self, now: float) -> None:
-        self._swept = now
-        full = [key for key, bucket in self._buckets.items() if bucket.full_at() <= now]
-        for key in full:
-            del self._buckets[key]
-        if len(self._buckets) >= self._max_keys:
-            # Every key busy at once: a flood from more accounts than any instance serves.
-            # Starting over gives each one burst again; growing without bound would be worse.
-            self._buckets.clear()
+    async def take(self, key: str) -> float:
+        """0.0 when `key` may go ahead, else the seconds until it may. Raises the Redis error
+        when Redis cannot be asked: the caller decides how to fail closed."""
+        wait_us = await self._take(keys=[self._prefix + key], args=[self._interval_us, self.burst])
+        return int(wait_us) / 1_000_000

@@ -1,7 +1,9 @@
-"""Authentication: session JWTs, one-time e-mail sign-in links, and sign-in rate limits."""
+"""Authentication: session JWTs and their revocations, one-time e-mail sign-in links, and
+sign-in rate limits."""
 
 from gateway_svc.auth.email_links import LINK_REJECTED, EmailLinks
-from gateway_svc.auth.limits import SlidingWindowLimiter
+from gateway_svc.auth.limits import SignInLinkLimits, address_key
+from gateway_svc.auth.revocations import Revocations
 from gateway_svc.auth.sessions import SESSION_REJECTED, Principal, Sessions, bearer_token
 from gateway_svc.auth.tokens import (
     ALGORITHM,
@@ -28,8 +30,10 @@ __all__ = [
     "EmailLinks",
     "InvalidToken",
     "Principal",
+    "Revocations",
     "Sessions",
-    "SlidingWindowLimiter",
+    "SignInLinkLimits",
     "TokenSigner",
+    "address_key",
     "bearer_token",
 ]

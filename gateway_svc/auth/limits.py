@@ -1,46 +1,81 @@
-"""A small in-memory sliding-window limiter for sign-in link requests, so nobody can use the
-exchange to flood an inbox. Per gateway instance: good enough against abuse through one
-front door; a shared limit would need Redis."""
+"""Sign-in link limits, kept in Redis so they hold across every gateway process: at most
+SIGNIN_LINKS_PER_CLIENT and SIGNIN_LINKS_PER_EMAIL links per SIGNIN_LINK_WINDOW_S, so nobody
+can use the exchange to flood an inbox.
+
+Each key is a sorted set of the request times in its window (at most `limit` of them, since
+a refused request adds none) that expires with its newest entry: memory follows the clients
+of the last window, and no key is ever cleared to make room for another.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import deque
+import hashlib
+import ipaddress
 
-from gateway_svc.auth.tokens import Clock
+import redis.asyncio as aioredis
 
-MAX_KEYS = 100_000
+# An IPv6 client usually holds a whole /64: keyed by its address alone it would get a fresh
+# limit per request.
+IPV6_CLIENT_PREFIX = 64
+
+# KEYS: the limited keys; ARGV[1]: the window in microseconds, ARGV[1 + i]: KEYS[i]'s limit.
+# Either every key takes the request or none does; the answer is the wait in microseconds.
+_ALLOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local limit = tonumber(ARGV[i + 1])
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
+    local key_wait = tonumber(oldest[2]) + window - now
+    if key_wait > wait then wait = key_wait end
+  end
+end
+if wait > 0 then return wait end
+local stamp = string.format('%.0f', now)
+for _, key in ipairs(KEYS) do
+  -- The count keeps two requests in one microsecond apart.
+  redis.call('ZADD', key, now, stamp .. ':' .. redis.call('ZCARD', key))
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+end
+return 0
+"""
 
 
-class SlidingWindowLimiter:
-    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
-        self.limit = limit
+def address_key(address: str) -> str:
+    """The limiter key of a client address: IPv4 as is, IPv6 by its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a Unix socket peer): one key for the lot
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+def _email_key(email: str) -> str:
+    # Hashed: the limiter has no need to keep addresses readable in Redis.
+    return hashlib.blake2b(email.encode(), digest_size=16).hexdigest()
+
+
+class SignInLinkLimits:
+    def __init__(
+        self, redis: aioredis.Redis, per_email: int, per_client: int, window_s: int
+    ) -> None:
+        if per_email < 1 or per_client < 1 or window_s < 1:
+            raise ValueError("sign-in link limits need positive counts and window")
+        self.per_email = per_email
+        self.per_client = per_client
         self.window_s = window_s
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
+        self._allow = redis.register_script(_ALLOW)
 
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        if len(self._hits) >= MAX_KEYS:
-            self._forget_idle(now)
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        return True
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until `key` may be allowed again (0.0 if it may now)."""
-        hits = self._hits.get(key)
-        if not hits or len(hits) < self.limit:
-            return 0.0
-        return max(0.0, hits[-self.limit] + self.window_s - self._clock())
-
-    def _forget_idle(self, now: float) -> None:
-        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]
-        for key in idle:
-            del self._hits[key]
-        if len(self._hits) >= MAX_KEYS:  # all busy: an attack; start over rather than grow
-            self._hits.clear()
+    async def take(self, email: str, client: str) -> float:
+        """0.0 when a link may be sent to `email` for `client` (and counts it), else the
+        seconds until one may. Raises the Redis error when Redis cannot be asked."""
+        keys = [f"limit:link:client:{address_key(client)}", f"limit:link:email:{_email_key(email)}"]
+        args = [self.window_s * 1_000_000, self.per_client, self.per_email]
+        wait_us = await self._allow(keys=keys, args=args)
+        return int(wait_us) / 1_000_000

@@ -1,10 +1,12 @@
-"""`exchange.v1.AuthService`: e-mail-link sign-in and sign-out.
+"""`exchange.v1.AuthService`: e-mail-link sign-in, sign-out and sign-out everywhere.
 
 RequestSignInLink never looks the address up: a new and a known address get the same mail
 flow, the same answer and the same timing, so the API cannot be used to probe who has an
 account. Link requests are rate-limited per address and per client (SIGNIN_LINKS_PER_EMAIL,
-SIGNIN_LINKS_PER_CLIENT per SIGNIN_LINK_WINDOW_S), the client being the gRPC peer or, from a
-trusted proxy only, the address it forwards (client_address.py).
+SIGNIN_LINKS_PER_CLIENT per SIGNIN_LINK_WINDOW_S, counted in Redis across every gateway
+process), the client being the gRPC peer or, from a trusted proxy only, the address it
+forwards (client_address.py), an IPv6 client by its /64. Without Redis no link is sent: the
+limits could not hold.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ from exchange.v1 import auth_service_pb2 as au
 from exchange.v1 import auth_service_pb2_grpc
 
 from gateway_svc import validation
-from gateway_svc.auth import EmailLinks, Sessions, SlidingWindowLimiter
+from gateway_svc.auth import EmailLinks, Sessions, SignInLinkLimits
 from gateway_svc.db import Database, UserRow
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.client_address import client_address
 from gateway_svc.grpc_services.commands import Caller, CommandRunner
 from gateway_svc.grpc_services.common import unary
 from gateway_svc.mailer import Mailer, MailError
-from gateway_svc.token_bucket import retry_after_s
+from gateway_svc.token_bucket import LIMITER_ERRORS, retry_after_s
 from mesh.config import IpNetwork
 
 log = logging.getLogger(__name__)
 
 SENT_MESSAGE = "successfully sent email"
+LIMITS_UNAVAILABLE = "sign-in links cannot be sent right now: try again in a minute"
 # One fixed namespace: a user's CREATE_ACCOUNT always has the same order id, so the engine
 # (and the orders audit) treat every later sign-in's attempt as a retry of the first.
 _ACCOUNT_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4f6b-9a57-3c2d1e0b7a94")
@@ -48,8 +51,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         mailer: Mailer,
         db: Database,
         runner: CommandRunner,
-        per_email: SlidingWindowLimiter,
-        per_client: SlidingWindowLimiter,
+        link_limits: SignInLinkLimits,
         trusted_proxies: Sequence[IpNetwork],
     ) -> None:
         self._sessions = sessions
@@ -57,8 +59,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self._mailer = mailer
         self._db = db
         self._runner = runner
-        self._per_email = per_email
-        self._per_client = per_client
+        self._link_limits = link_limits
         self._trusted_proxies = tuple(trusted_proxies)
 
     @unary
@@ -67,13 +68,17 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         client = client_address(
             context.invocation_metadata(), context.peer(), self._trusted_proxies
         )
-        for limiter, key in ((self._per_client, client), (self._per_email, email)):
-            if not limiter.allow(key):
-                raise ApiError(
-                    "RATE_LIMITED",
-                    "too many sign-in link requests: try again later",
-                    retry_after_s=retry_after_s(limiter.retry_after(key)),
-                )
+        try:
+            wait_s = await self._link_limits.take(email, client)
+        except LIMITER_ERRORS as exc:
+            log.warning("sign-in link refused: limits unavailable: %r", exc)
+            raise ApiError("ENGINE_UNAVAILABLE", LIMITS_UNAVAILABLE) from None
+        if wait_s:
+            raise ApiError(
+                "RATE_LIMITED",
+                "too many sign-in link requests: try again later",
+                retry_after_s=retry_after_s(wait_s),
+            )
         _, link = self._links.issue(email)
         try:
             await self._mailer.send_sign_in_link(email, link, request.signup)
@@ -101,6 +106,13 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         principal = await self._sessions.authenticate(context.invocation_metadata())
         await self._sessions.sign_out(principal)
         return au.SignOutResponse()
+
+    @unary
+    async def SignOutEverywhere(self, request: Any, context: Any) -> Any:
+        principal = await self._sessions.authenticate(context.invocation_metadata())
+        cutoff_ms = await self._sessions.sign_out_everywhere(principal)
+        log.info("user %s signed out everywhere", principal.user_id)
+        return au.SignOutEverywhereResponse(issued_before_ms=cutoff_ms)
 
     async def _ensure_engine_account(self, user: UserRow, created: bool) -> None:
         """Every sign-in makes sure the engine has the account (ACCOUNT_EXISTS is fine): a

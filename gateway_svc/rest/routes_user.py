@@ -1,4 +1,5 @@
-"""E-mail-link sign-in: request a link, complete it (cookie + redirect), sign out."""
+"""E-mail-link sign-in: request a link, complete it (cookie + redirect), sign out (this
+session, or every session of the user)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gateway_svc.rest.auth import (
     SESSION_MAX_AGE_S,
     auth_metadata,
     check_token,
+    require_token,
     token_from,
 )
 from gateway_svc.rest.commands import parse_email
@@ -108,6 +110,14 @@ async def signin_post(
     return response
 
 
+def _signed_out(message: str, settings: Settings) -> DecimalJSONResponse:
+    response = DecimalJSONResponse({"message": message})
+    response.delete_cookie(
+        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=settings.production
+    )
+    return response
+
+
 @router.post(
     "/logout",
     response_model=schemas.Message,
@@ -115,22 +125,41 @@ async def signin_post(
     summary="Revoke the session and clear the cookie",
 )
 async def logout(request: Request) -> DecimalJSONResponse:
+    """Fails closed: when the revocation cannot be stored the answer is an error and the
+    cookie stays, so the user knows the session still works and can try again."""
     settings = _settings(request)
     token = token_from(request)
     if token:
         try:
             check_token(token, settings)
-            clients = grpc_clients(request)
+        except ApiError:
+            return _signed_out("signed out", settings)  # never valid: nothing to revoke
+        clients = grpc_clients(request)
+        try:
             await clients.call(
                 clients.auth.SignOut, auth_service_pb2.SignOutRequest(), auth_metadata(token)
             )
         except RestError as err:
-            # The cookie goes either way; a session the server no longer knows is signed out.
-            log.info("logout: SignOut failed: %s", err.message)
-        except ApiError:
-            pass  # never valid, nothing to revoke
-    response = DecimalJSONResponse({"message": "signed out"})
-    response.delete_cookie(
-        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=settings.production
+            if err.spec.name != "UNAUTHENTICATED":
+                log.warning("logout: session not revoked: %s", err.message)
+                raise
+            # Expired or revoked already: a session the server refuses is signed out.
+    return _signed_out("signed out", settings)
+
+
+@router.post(
+    "/logout/all",
+    response_model=schemas.Message,
+    responses=schemas.ERROR_RESPONSES,
+    summary="Revoke every session of the caller issued until now, on every device",
+)
+async def logout_all(request: Request) -> DecimalJSONResponse:
+    settings = _settings(request)
+    token = require_token(request, settings)
+    clients = grpc_clients(request)
+    await clients.call(
+        clients.auth.SignOutEverywhere,
+        auth_service_pb2.SignOutEverywhereRequest(),
+        auth_metadata(token),
     )
-    return response
+    return _signed_out("signed out everywhere", settings)

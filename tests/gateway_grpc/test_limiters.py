@@ -1,43 +1,41 @@
-"""The limiters and the client-address rule on their own, with a hand-driven clock."""
+"""The limiters and the client-address rule on their own: the in-memory bucket with a
+hand-driven clock, the shared limits against the real test Redis (its own clock)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from decimal import Decimal
 
 import pytest
+import redis.asyncio as aioredis
 
-from gateway_svc.auth import SlidingWindowLimiter
+from gateway_svc.auth import SignInLinkLimits, address_key
 from gateway_svc.grpc_services.client_address import client_address, peer_ip
-from gateway_svc.token_bucket import TokenBucket, TokenBuckets, retry_after_s
+from gateway_svc.token_bucket import (
+    LIMITER_ERRORS,
+    SharedTokenBuckets,
+    TokenBucket,
+    retry_after_s,
+)
+from mesh import streams
+from mesh.embedded import free_port
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 PROXIES = (*LOOPBACK, ipaddress.ip_network("10.0.0.0/8"))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_a_burst_then_the_rate() -> None:
-    clock = Clock()
-    buckets = TokenBuckets(rate_per_s=2.0, burst=4, clock=clock)
-    assert [buckets.take("u") for _ in range(4)] == [0.0] * 4
-    assert buckets.take("u") == pytest.approx(0.5)  # one token at 2/s
-    clock.now += 0.5
-    assert buckets.take("u") == 0.0
-    assert buckets.take("u") > 0
-    assert buckets.take("v") == 0.0  # keys do not share
+    bucket = TokenBucket(rate_per_s=2.0, burst=4, now=1000.0)
+    assert [bucket.take(1000.0) for _ in range(4)] == [0.0] * 4
+    assert bucket.take(1000.0) == pytest.approx(0.5)  # one token at 2/s
+    assert bucket.take(1000.5) == 0.0
+    assert bucket.take(1000.5) > 0
 
 
 def test_bucket_never_holds_more_than_its_burst() -> None:
-    clock = Clock()
-    buckets = TokenBuckets(rate_per_s=10.0, burst=2, clock=clock)
-    clock.now += 3600
-    assert [buckets.take("u") == 0.0 for _ in range(3)] == [True, True, False]
+    bucket = TokenBucket(rate_per_s=10.0, burst=2, now=0.0)
+    assert [bucket.take(3600.0) == 0.0 for _ in range(3)] == [True, True, False]
 
 
 def test_a_clock_stepping_back_does_not_drain_the_bucket() -> None:
@@ -47,38 +45,116 @@ def test_a_clock_stepping_back_does_not_drain_the_bucket() -> None:
     assert bucket.take(50.0) > 0
 
 
-def test_idle_keys_are_forgotten() -> None:
-    clock = Clock()
-    buckets = TokenBuckets(rate_per_s=10.0, burst=20, clock=clock)
-    for n in range(1000):
-        buckets.take(f"user-{n}")
-    assert len(buckets) == 1000
-    clock.now += 2.0  # burst / rate: every bucket is full again
-    buckets.take("someone")
-    assert len(buckets) == 1
-
-
-def test_key_count_is_capped_even_when_all_are_busy() -> None:
-    clock = Clock()
-    buckets = TokenBuckets(rate_per_s=1.0, burst=5, clock=clock, max_keys=100)
-    for n in range(1000):
-        buckets.take(f"user-{n}")
-        assert len(buckets) <= 100
-
-
 @pytest.mark.parametrize(("wait", "header"), [(0.001, 1), (0.5, 1), (1.0, 1), (1.01, 2), (7.2, 8)])
 def test_retry_after_is_whole_seconds_at_least_one(wait: float, header: int) -> None:
     assert retry_after_s(wait) == header
 
 
-def test_sliding_window_says_when_to_retry() -> None:
-    clock = Clock()
-    limiter = SlidingWindowLimiter(2, 60.0, clock=clock)
-    assert limiter.allow("k")
-    clock.now += 10
-    assert limiter.allow("k") and not limiter.allow("k")
-    assert limiter.retry_after("k") == pytest.approx(50.0)
-    assert limiter.retry_after("other") == 0.0
+# ---- the per-user command limit, in Redis --------------------------------------------------
+
+
+async def test_shared_bucket_allows_a_burst_then_the_rate(redis: aioredis.Redis) -> None:
+    buckets = SharedTokenBuckets(redis, Decimal(20), 3, "t:")
+    assert [await buckets.take("u") for _ in range(3)] == [0.0] * 3
+    wait = await buckets.take("u")
+    assert 0.03 < wait <= 0.05  # one token at 20/s, less the time the calls took
+    assert await buckets.take("v") == 0.0  # keys do not share
+    await asyncio.sleep(wait + 0.01)
+    assert await buckets.take("u") == 0.0
+    assert await buckets.take("u") > 0
+
+
+async def test_shared_bucket_holds_across_clients(redis_url: str) -> None:
+    """Two gateway processes are two Redis clients with buckets of their own making: between
+    them the user still gets one burst."""
+    first, second = streams.connect(redis_url), streams.connect(redis_url)
+    try:
+        a = SharedTokenBuckets(first, Decimal("0.5"), 4, "t:")
+        b = SharedTokenBuckets(second, Decimal("0.5"), 4, "t:")
+        takes = [await (a if n % 2 else b).take("u") for n in range(6)]
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert takes[:4] == [0.0] * 4
+    assert all(1.9 < wait <= 2.0 for wait in takes[4:])
+
+
+async def test_a_full_bucket_leaves_no_key_behind(redis: aioredis.Redis) -> None:
+    buckets = SharedTokenBuckets(redis, Decimal(10), 5, "t:")
+    await buckets.take("u")
+    ttl_ms = await redis.pttl("t:u")
+    assert 0 < ttl_ms <= 100  # one token's refill: then the bucket is full, as if new
+    for _ in range(5):
+        await buckets.take("u")
+    assert 400 < await redis.pttl("t:u") <= 500
+    await asyncio.sleep(0.55)
+    assert await redis.exists("t:u") == 0
+
+
+async def test_limits_without_redis_raise_for_the_caller_to_fail_closed() -> None:
+    dead = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(LIMITER_ERRORS):
+            await SharedTokenBuckets(dead, Decimal(1), 1, "t:").take("u")
+        with pytest.raises(LIMITER_ERRORS):
+            await SignInLinkLimits(dead, 1, 1, 60).take("a@b.co", "192.0.2.1")
+    finally:
+        await dead.aclose()
+
+
+# ---- sign-in link limits, in Redis ---------------------------------------------------------
+
+
+async def test_link_limit_per_email_and_per_client(redis: aioredis.Redis) -> None:
+    limits = SignInLinkLimits(redis, per_email=2, per_client=3, window_s=60)
+    assert await limits.take("a@b.co", "192.0.2.1") == 0.0
+    assert await limits.take("a@b.co", "192.0.2.2") == 0.0
+    assert 59 < await limits.take("a@b.co", "192.0.2.3") <= 60  # the address's third link
+    assert await limits.take("c@b.co", "192.0.2.1") == 0.0
+    assert await limits.take("d@b.co", "192.0.2.1") == 0.0
+    assert await limits.take("e@b.co", "192.0.2.1") > 0  # the client's fourth
+
+
+async def test_a_refused_link_counts_against_nobody(redis: aioredis.Redis) -> None:
+    limits = SignInLinkLimits(redis, per_email=1, per_client=2, window_s=60)
+    assert await limits.take("a@b.co", "192.0.2.1") == 0.0
+    for _ in range(5):  # refused by the e-mail limit: the client's count stays at one
+        assert await limits.take("a@b.co", "192.0.2.1") > 0
+    assert await limits.take("b@b.co", "192.0.2.1") == 0.0
+
+
+async def test_link_window_slides_and_keys_expire(redis: aioredis.Redis) -> None:
+    limits = SignInLinkLimits(redis, per_email=1, per_client=5, window_s=1)
+    assert await limits.take("a@b.co", "192.0.2.1") == 0.0
+    wait = await limits.take("a@b.co", "192.0.2.1")
+    assert 0.9 < wait <= 1.0
+    keys = await redis.keys("limit:link:*")
+    assert len(keys) == 2 and b"a@b.co" not in b"".join(keys)  # addresses stored hashed
+    assert all(0 < ttl <= 1000 for ttl in [await redis.pttl(key) for key in keys])
+    await asyncio.sleep(wait + 0.05)
+    assert await limits.take("a@b.co", "192.0.2.1") == 0.0
+
+
+async def test_ipv6_clients_in_one_64_share_a_limit(redis: aioredis.Redis) -> None:
+    limits = SignInLinkLimits(redis, per_email=10, per_client=2, window_s=60)
+    assert await limits.take("a@b.co", "2001:db8:1:2::1") == 0.0
+    assert await limits.take("b@b.co", "2001:db8:1:2:ffff:ffff:ffff:fffe") == 0.0
+    assert await limits.take("c@b.co", "2001:db8:1:2:dead:beef::7") > 0
+    assert await limits.take("c@b.co", "2001:db8:1:3::1") == 0.0  # the next /64
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.5", "192.0.2.5"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::", "2001:db8:1:2::/64"),
+        ("::1", "::/64"),
+        ("unix:/run/gateway.sock", "unix:/run/gateway.sock"),
+    ],
+)
+def test_address_key(address: str, key: str) -> None:
+    assert address_key(address) == key
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Per-user command rate limit and the trusted client address, on a real gateway.
 
 A gateway with tight limits (COMMAND_RATE_LIMIT 0.5/s, COMMAND_RATE_BURST 3, two sign-in links
-per client) and a fake clock for the limiters, so a refill happens only when a test says so.
+per client), kept in the test Redis: a refill takes 2 s of Redis's own clock, longer than any
+test here waits, so a refill never happens by accident (test_limiters.py shows it does happen).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import grpc
 import httpx
+import jwt
 import pytest
 import redis.asyncio as aioredis
 from exchange.v1 import auth_service_pb2 as au
@@ -52,6 +54,7 @@ async def _start(
     db: Database,
     clock: FakeClock,
     mailer: CapturingMailer,
+    instance_id: str = "gw-limits",
 ) -> tuple[GrpcServerHandle, grpc.aio.Channel]:
     handle = await serve(
         settings,
@@ -61,8 +64,7 @@ async def _start(
         host="127.0.0.1",
         clock=clock,
         mailer=mailer,
-        instance_id="gw-limits",
-        limit_clock=clock,
+        instance_id=instance_id,
     )
     return handle, grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}")
 
@@ -145,13 +147,42 @@ async def test_over_the_rate_is_refused_with_retry_after_and_reaches_no_stream(
     bob = await _user(limited, mailer, "bob@example.com")
     await limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=bob)
 
-    # Time refills the bucket at the configured rate: one token per 2 s.
-    clock.advance(2.0)
-    await limited.exchange.CreateTrade(_trade_request(), metadata=alice)
-    again = await _refused(
-        limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=alice)
-    )
-    assert again.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # The bucket is in Redis, and lives until it is full again: 3 tokens at 0.5/s.
+    ttl_ms = await redis.pttl("limit:cmd:" + (await _user_id(limited, alice)))
+    assert 2000 < ttl_ms <= 6000
+
+
+async def _user_id(limited: Limited, metadata: Metadata) -> str:
+    account = await _refused(limited.exchange.GetAccount(xs.GetAccountRequest(), metadata=metadata))
+    assert account.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    token = metadata[0][1].removeprefix("Bearer ")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return str(claims["sub"])
+
+
+async def test_the_limit_holds_across_gateway_instances(
+    limited: Limited,
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+    engine: FakeEngine,
+) -> None:
+    """Issue 11: one user's calls spread over two gateways share one bucket."""
+    other, channel = await _start(limited.settings, redis, db, clock, mailer, "gw-limits-2")
+    try:
+        stubs = (limited.exchange, ExchangeStub(channel))
+        erin = await _user(limited, mailer, "erin@example.com")
+        for n in range(BURST):
+            await stubs[n % 2].GetBalance(xs.GetBalanceRequest(), metadata=erin)
+        for stub in stubs:
+            error = await _refused(stub.GetBalance(xs.GetBalanceRequest(), metadata=erin))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert trailers(error)["retry-after"] == "2"
+    finally:
+        await channel.close()
+        await other.stop(1.0)
 
 
 CALLS: dict[str, Callable[[ExchangeStub, Metadata], Awaitable[Any]]] = {
@@ -246,6 +277,17 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
 
     await _link(limited.auth, "b1@example.com", "203.0.113.8")  # another client
     await _link(limited.auth, "c1@example.com", None)  # the proxy itself
+
+
+async def test_ipv6_clients_of_one_64_share_the_link_limit(
+    limited: Limited, mailer: CapturingMailer
+) -> None:
+    """Issue 14: a client holding a /64 cannot buy more links with a new address per request."""
+    await _link(limited.auth, "e1@example.com", "2001:db8:7:7::1")
+    await _link(limited.auth, "e2@example.com", "2001:db8:7:7:aaaa:bbbb:cccc:dddd")
+    error = await _refused(_link(limited.auth, "e3@example.com", "2001:db8:7:7::3"))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await _link(limited.auth, "e4@example.com", "2001:db8:7:8::1")  # another /64
 
 
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
