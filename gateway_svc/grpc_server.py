@@ -122,7 +122,16 @@ async def serve(
         interceptors=[StreamCapInterceptor(streams, settings.trusted_proxies)],
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
-        ExchangeServicer(sessions, runner, db, prices, events, command_limit), server
+        ExchangeServicer(
+            sessions,
+            runner,
+            db,
+            prices,
+            events,
+            command_limit,
+            candles_max_bars=settings.candles_max_bars,
+        ),
+        server,
     )
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
         AuthServicer(

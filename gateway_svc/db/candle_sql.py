@@ -124,12 +124,28 @@ _FAR_PAST_MS = -(10**13) // 86_400_000 * 86_400_000
 _FAR_FUTURE_MS = 10**14 // 86_400_000 * 86_400_000
 
 
-def bucket_range(interval_s: int, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
+# The newest 1m row of an asset (the primary key's index answers it): where "the latest bars"
+# end when a request names no time at all.
+LATEST_MINUTE = text("SELECT max(bucket_start) FROM candles_1m WHERE asset = :asset")
+
+
+def bucket_range(
+    interval_s: int, start_ms: int | None, end_ms: int | None, bars: int | None = None
+) -> tuple[int, int]:
     """[low, high) in ms covering whole buckets: the bucket holding start_ms through the one
-    holding end_ms, so no candle comes back half-built from a partial range."""
+    holding end_ms, so no candle comes back half-built from a partial range.
+
+    With `bars`, the range is also at most that many buckets wide, so the aggregate reads
+    only the 1m rows it can return (a public read must not fold the whole history): the
+    first `bars` from start_ms, or without start_ms the last `bars` up to end_ms."""
     if interval_s not in INTERVALS_S:
         raise ValueError(f"interval must be one of {INTERVALS_S} seconds, got {interval_s}")
     step = interval_s * 1000
     low = _FAR_PAST_MS if start_ms is None else start_ms - start_ms % step
     high = _FAR_FUTURE_MS if end_ms is None else end_ms - end_ms % step + step
+    if bars is not None:
+        if start_ms is not None:
+            high = min(high, low + bars * step)
+        else:
+            low = max(low, high - bars * step)
     return low, high

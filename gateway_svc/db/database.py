@@ -236,21 +236,30 @@ class Database:
         end_ms: int | None,
         limit: int = 1000,
     ) -> list[CandleRow]:
-        """Oldest first. Without start_ms, the newest `limit` buckets; with it, the first
-        `limit` buckets from the one holding start_ms. 0 means unbounded, as in the proto.
+        """Oldest first. Without start_ms, the newest `limit` buckets up to end_ms (without
+        either, up to the newest data); with it, the first `limit` buckets from the one holding
+        start_ms. 0 means unbounded, as in the proto. The SQL reads only that range.
         ValueError for an interval not in candle_sql.INTERVALS_S."""
+        if interval_s not in candle_sql.INTERVALS_S:
+            raise ValueError(f"interval must be one of {candle_sql.INTERVALS_S}: {interval_s}")
         start_ms, end_ms = start_ms or None, end_ms or None
-        low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms)
+        limit = max(1, min(candle_sql.MAX_CANDLES, limit))
         newest = start_ms is None
         query = candle_sql.AGGREGATE_NEWEST_FIRST if newest else candle_sql.AGGREGATE_OLDEST_FIRST
-        params = {
-            "interval_s": interval_s,
-            "asset": asset,
-            "low": ms_to_ts(low),
-            "high": ms_to_ts(high),
-            "limit": max(1, min(candle_sql.MAX_CANDLES, limit)),
-        }
         async with self._engine.connect() as conn:
+            if start_ms is None and end_ms is None:
+                latest = await conn.scalar(candle_sql.LATEST_MINUTE, {"asset": asset})
+                if latest is None:
+                    return []
+                end_ms = ts_to_ms(latest)
+            low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms, bars=limit)
+            params = {
+                "interval_s": interval_s,
+                "asset": asset,
+                "low": ms_to_ts(low),
+                "high": ms_to_ts(high),
+                "limit": limit,
+            }
             rows = (await conn.execute(query, params)).all()
         candles = [
             CandleRow(r.bucket_s * 1000, r.open, r.high, r.low, r.close, r.scale) for r in rows

@@ -51,8 +51,11 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         prices: PriceBook,
         events: TradeEventHub,
         command_limit: SharedTokenBuckets,
+        *,
+        candles_max_bars: int = 1000,
     ) -> None:
         self._sessions = sessions
+        self._candles_max_bars = candles_max_bars  # CANDLES_MAX_BARS: bars per ListCandles
         self._runner = runner
         self._db = db
         self._prices = prices
@@ -102,7 +105,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def ListCandles(self, request: Any, context: Any) -> Any:
         query = validation.candles(request)
         rows = await self._db.list_candles(
-            query.asset, query.interval_s, query.start_ms, query.end_ms
+            query.asset, query.interval_s, query.start_ms, query.end_ms, self._candles_max_bars
         )
         return xs.ListCandlesResponse(candles=[convert.candle(row) for row in rows])
 
