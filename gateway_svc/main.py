@@ -1,22 +1,30 @@
-"""`exchange gateway`: the gRPC server, the REST facade, the event persister and the candle
-builder in one process (the facade can also run apart, pointed at GRPC_TARGET)."""
+"""`exchange gateway`: the gRPC server and the REST facade, in GATEWAY_WORKERS processes.
+
+Each worker is a full gateway (its own instance id, engine client, answer stream and gRPC
+server); its facade calls that server over a Unix socket in a private temp dir, so the hop
+stays a real gRPC call but skips TCP. With one worker (GATEWAY_WORKERS=1) this process is the
+gateway; with more, it supervises them (gateway_svc.workers) and they share the HTTP and gRPC
+ports through SO_REUSEPORT. The event persister and candle builder run in `exchange ledger`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import shutil
 import socket
-import uuid
+import tempfile
 from collections.abc import Iterator
 
 import uvicorn
+import uvloop
 
-from gateway_svc.candles import CandleBuilder
+from gateway_svc import workers
 from gateway_svc.db import Database
-from gateway_svc.grpc_server import serve
-from gateway_svc.persister import EventPersister
+from gateway_svc.grpc_server import new_instance_id, serve
 from gateway_svc.rest import create_app
 from mesh import logs, streams
 from mesh.config import Settings, load_settings
@@ -25,6 +33,7 @@ from mesh.signals import stop_event_on_signals
 log = logging.getLogger(__name__)
 
 DRAIN_GRACE_S = 10.0
+HTTP_BACKLOG = 2048
 
 
 class _HttpServer(uvicorn.Server):
@@ -35,8 +44,8 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-def instance_id() -> str:
-    return f"gw-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+def http_host() -> str:
+    return os.environ.get("HTTP_HOST", "127.0.0.1")
 
 
 def http_config(settings: Settings) -> uvicorn.Config:
@@ -45,7 +54,7 @@ def http_config(settings: Settings) -> uvicorn.Config:
     refuses a message over WS_MAX_MESSAGE_BYTES (close 1009) before buffering it."""
     return uvicorn.Config(
         create_app(settings),
-        host=os.environ.get("HTTP_HOST", "127.0.0.1"),
+        host=http_host(),
         port=settings.http_port,
         log_config=None,
         access_log=False,
@@ -53,45 +62,82 @@ def http_config(settings: Settings) -> uvicorn.Config:
         proxy_headers=True,
         forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
         ws_max_size=settings.ws_max_message_bytes,
+        backlog=HTTP_BACKLOG,
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+def http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """The listening socket uvicorn serves on; SO_REUSEPORT when workers share the port (the
+    kernel then spreads new connections over them)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(HTTP_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen for HTTP on {host}:{port} (port in use?): {exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = False) -> None:
+    """One full gateway until `stop`, then a drain: no new HTTP requests, in-flight gRPC calls
+    finish within the grace, then the readers and connections close."""
     if not settings.redis_url or not settings.database_url:
         raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
-    name = instance_id()
+    name = new_instance_id()
+    private = tempfile.mkdtemp(prefix="exchange-gw-")
+    unix_path = os.path.join(private, "grpc.sock")
     redis = streams.connect(settings.redis_url)
     db = await Database.connect(settings.database_url)
-    grpc_handle = await serve(settings, redis, db, instance_id=name)
-    http = _HttpServer(http_config(settings))
-    background = [
-        asyncio.create_task(http.serve(), name="http"),
-        asyncio.create_task(
-            EventPersister(redis, db, consumer_name=name).run(stop), name="persister"
-        ),
-        asyncio.create_task(CandleBuilder(redis, db, consumer_name=name).run(stop), name="candles"),
-    ]
-    log.info("gateway %s: REST on :%d, gRPC on :%d", name, settings.http_port, grpc_handle.port)
-    stopped = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopped, *background], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stopped and task.exception():
-            log.error("gateway task %s failed: %s", task.get_name(), task.exception())
-    stop.set()
-    # Drain: stop taking new HTTP requests, let in-flight gRPC calls finish, then the rest.
-    http.should_exit = True
-    await grpc_handle.stop(DRAIN_GRACE_S)
-    await asyncio.gather(*background, return_exceptions=True)
-    await db.close()
-    await redis.aclose()
+    try:
+        sock = http_socket(http_host(), settings.http_port, reuse_port=reuse_port)
+        grpc_handle = await serve(
+            settings, redis, db, instance_id=name, reuse_port=reuse_port, unix_path=unix_path
+        )
+        facade = dataclasses.replace(settings, grpc_target=f"unix:{unix_path}")
+        http = _HttpServer(http_config(facade))
+        serving = asyncio.create_task(http.serve(sockets=[sock]), name="http")
+        log.info("gateway %s: REST on :%d, gRPC on :%d", name, settings.http_port, grpc_handle.port)
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, serving], return_when=asyncio.FIRST_COMPLETED)
+        if serving in done and serving.exception():
+            log.error("gateway HTTP server failed: %s", serving.exception())
+        stop.set()
+        http.should_exit = True
+        await grpc_handle.stop(DRAIN_GRACE_S)
+        await asyncio.gather(serving, return_exceptions=True)
+        stopped.cancel()
+    finally:
+        await db.close()
+        await redis.aclose()
+        shutil.rmtree(private, ignore_errors=True)
 
 
-async def _main() -> None:
-    await run(load_settings(), stop_event_on_signals())
+async def _serve_one(reuse_port: bool) -> None:
+    await run(load_settings(), stop_event_on_signals(), reuse_port=reuse_port)
 
 
 def main() -> int:
+    """A worker (started by a gateway parent), the only gateway process, or the parent."""
+    index = workers.worker_index()
+    if index is not None:
+        logs.setup(f"gateway-{index}")
+        workers.die_with_parent()
+        uvloop.run(_serve_one(reuse_port=True))
+        return 0
     logs.setup("gateway")
-    asyncio.run(_main())
-    log.info("gateway stopped cleanly")
-    return 0
+    settings = load_settings()
+    if settings.gateway_workers <= 1:
+        uvloop.run(_serve_one(reuse_port=False))
+        log.info("gateway stopped cleanly")
+        return 0
+    if not settings.redis_url or not settings.database_url:
+        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    return workers.supervise(settings, http_host())

@@ -1,7 +1,10 @@
 """JSON in and out without binary floating point.
 
-Request bodies are parsed with every non-integer number as a `Decimal`, so `0.1` stays `0.1`;
-responses render `Decimal` values as JSON numbers through simplejson's `use_decimal`.
+Request bodies are parsed with every non-integer number as a `Decimal`, so `0.1` stays `0.1`.
+Responses are written by orjson, each `Decimal` as a JSON number with exactly its digits
+(`str(Decimal)`, inserted as a `Fragment`: never through a float); what orjson refuses (a lone
+surrogate in a message, a non-str key) falls back to simplejson's `use_decimal`, which writes
+the same numbers.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 from fastapi.responses import Response
 
@@ -73,6 +77,21 @@ def _reject_lone_surrogates(value: Any) -> None:
             stack.extend(item)
 
 
+def _decimal_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    raise TypeError  # orjson's "not serializable": the fallback decides
+
+
+def dumps_bytes(content: Any) -> bytes:
+    """Compact UTF-8 JSON; `Decimal`s as exact JSON numbers."""
+    try:
+        return orjson.dumps(content, default=_decimal_fragment)
+    except TypeError:
+        # backslashreplace: an error message must never fail to render, whatever it quotes.
+        return dumps(content).encode("utf-8", "backslashreplace")
+
+
 def dumps(content: Any) -> str:
     return simplejson.dumps(content, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -83,8 +102,7 @@ class DecimalJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        # backslashreplace: an error message must never fail to render, whatever it quotes.
-        return dumps(content).encode("utf-8", "backslashreplace")
+        return dumps_bytes(content)
 
 
 def plain_decimal(units: int, scale: int) -> Decimal:

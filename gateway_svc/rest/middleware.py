@@ -6,10 +6,18 @@ response, including the 413 the size limit sends itself.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway_svc.rest.envelope import STARTED_KEY, error_body
@@ -17,7 +25,13 @@ from gateway_svc.rest.jsonio import dumps
 
 
 class HttpMetrics:
-    """Per-app metrics in their own registry, so several apps (tests) can coexist."""
+    """Per-app metrics in their own registry, so several apps (tests) can coexist.
+
+    In a gateway with several workers, prometheus_client runs in multiprocess mode
+    (PROMETHEUS_MULTIPROC_DIR, set by the parent before the workers import it): every metric
+    of every worker lives in that directory, and `render` sums them, so a scrape that lands on
+    any one worker sees the whole gateway.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -30,6 +44,29 @@ class HttpMetrics:
             ["route", "method", "status"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # (route, method, status) labels -> their two children: `.labels()` per request is slow.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status))
+            children = self._children[key] = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text of this gateway: all workers' sums in multiprocess mode, else
+        the process-wide registry (process, GC) and this app's HTTP metrics."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(REGISTRY) + generate_latest(self.registry)
 
 
 # Label values must stay a small set: every new value is a new series, kept until restart. A
@@ -74,9 +111,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             # The route template, not the raw path: label values must stay a small set.
-            labels = (route_label(scope), method_label(scope["method"]), str(status))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+            self.metrics.observe(
+                route_label(scope),
+                method_label(scope["method"]),
+                status,
+                time.perf_counter() - started,
+            )
 
 
 class BodyLimitMiddleware:

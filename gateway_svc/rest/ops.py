@@ -6,7 +6,7 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from grpc_health.v1 import health_pb2
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway_svc.rest import schemas
 from gateway_svc.rest.jsonio import DecimalJSONResponse
@@ -49,7 +49,4 @@ async def healthz(request: Request) -> DecimalJSONResponse:
 )
 async def metrics(request: Request) -> Response:
     http_metrics: HttpMetrics = request.app.state.metrics
-    # The process-wide registry (process, GC, anything other gateway parts register) and this
-    # app's own HTTP metrics.
-    body = generate_latest(REGISTRY) + generate_latest(http_metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(http_metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,159 @@
+"""The gateway's parent process: GATEWAY_WORKERS full gateways sharing the HTTP and gRPC ports.
+
+Before starting any worker the parent checks that nobody listens on those ports (a worker binds
+with SO_REUSEPORT, so without the check a second, separate gateway would silently split the
+traffic instead of failing). A worker that dies is restarted, with backoff (one that exits
+cleanly was asked to stop, and is not); SIGTERM or SIGINT to the parent drains every worker.
+Each worker asks the kernel for SIGTERM when the parent dies, so a parent killed with -9
+leaves no orphans holding the ports.
+
+`/metrics` sums all workers: prometheus_client runs in multiprocess mode, with a fresh
+PROMETHEUS_MULTIPROC_DIR per start, set in the workers' environment before they import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from mesh.config import Settings
+
+log = logging.getLogger(__name__)
+
+WORKER_ENV = "EXCHANGE_GATEWAY_WORKER"
+"""`<index>:<parent pid>`, set by the parent in each worker's environment."""
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DRAIN_TIMEOUT_S = 25.0
+POLL_S = 0.2
+MAX_BACKOFF_S = 30.0
+STABLE_S = 60.0
+"""A worker that ran this long before dying restarts at once, not after a backoff."""
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_index() -> int | None:
+    value = os.environ.get(WORKER_ENV)
+    return int(value.split(":", 1)[0]) if value else None
+
+
+def die_with_parent() -> None:
+    """Linux: SIGTERM this worker when its parent exits, however it exits."""
+    value = os.environ.get(WORKER_ENV, "")
+    parent = int(value.split(":", 1)[1]) if ":" in value else None
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        raise SystemExit("gateway worker: the parent is gone")
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Fail loudly if something already listens on `host:port` (SO_REUSEADDR only: a socket
+    in TIME_WAIT is no obstacle, a listener is)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(f"cannot listen for {what} on {host}:{port}: {exc}") from None
+
+
+class Workers:
+    def __init__(self, count: int, metrics_dir: str) -> None:
+        self.count = count
+        self.metrics_dir = metrics_dir
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.started_at: dict[int, float] = {}
+        self.failures: dict[int, int] = dict.fromkeys(range(count), 0)
+        self.restart_at: dict[int, float] = {}
+        self.stopping = False
+
+    def start(self, index: int) -> None:
+        env = dict(os.environ)
+        env[WORKER_ENV] = f"{index}:{os.getpid()}"
+        env[METRICS_DIR_ENV] = self.metrics_dir
+        self.children[index] = subprocess.Popen(
+            [sys.executable, "-m", "launcher.cli", "gateway"], env=env
+        )
+        self.started_at[index] = time.monotonic()
+
+    def watch(self) -> None:
+        while not self.stopping and (self.children or self.restart_at):
+            time.sleep(POLL_S)
+            now = time.monotonic()
+            for index, child in list(self.children.items()):
+                code = child.poll()
+                if code is None or self.stopping:
+                    continue
+                del self.children[index]
+                if code == 0:
+                    # A clean exit means a signal asked it to stop (Ctrl-C reaches the whole
+                    # process group): not restarted; the parent ends with its last worker.
+                    log.info("gateway worker %d stopped", index)
+                    continue
+                ran = now - self.started_at[index]
+                self.failures[index] = 0 if ran > STABLE_S else self.failures[index] + 1
+                delay = min(2.0 ** self.failures[index] - 1, MAX_BACKOFF_S)
+                log.error(
+                    "gateway worker %d exited with %s; restarting in %.0fs", index, code, delay
+                )
+                self.restart_at[index] = now + delay
+            for index, when in list(self.restart_at.items()):
+                if now >= when and not self.stopping:
+                    del self.restart_at[index]
+                    self.start(index)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        for index, child in self.children.items():
+            try:
+                child.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.error("gateway worker %d did not drain in time: killing it", index)
+                child.kill()
+                child.wait()
+
+
+def supervise(settings: Settings, http_host: str) -> int:
+    if settings.http_port == 0 or settings.grpc_port == 0:
+        raise SystemExit("GATEWAY_WORKERS > 1 needs fixed HTTP_PORT and GRPC_PORT (not 0)")
+    check_port_free(http_host, settings.http_port, "HTTP")
+    check_port_free("::", settings.grpc_port, "gRPC")
+    metrics_dir = tempfile.mkdtemp(prefix="exchange-gw-metrics-")
+    workers = Workers(settings.gateway_workers, metrics_dir)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        workers.stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        for index in range(workers.count):
+            workers.start(index)
+        log.info(
+            "gateway: %d workers sharing REST :%d and gRPC :%d",
+            workers.count,
+            settings.http_port,
+            settings.grpc_port,
+        )
+        workers.watch()
+    finally:
+        workers.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    log.info("gateway stopped cleanly")
+    return 0
