@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+
+import uvloop
 
 from engine_svc.service.runner import EngineService
 from mesh import logs
@@ -23,6 +24,8 @@ async def _run() -> None:
 
 def main() -> int:
     logs.setup("engine")
-    asyncio.run(_run())
+    # uvloop: the loop's own work per read and per write (several per batch) costs a third of
+    # asyncio's, on the engine's one busy core.
+    uvloop.run(_run())
     log.info("engine stopped cleanly")
     return 0

@@ -27,6 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from exchange.v1 import commands_pb2, prices_pb2, responses_pb2, types_pb2
 
 from engine_svc.service.resp import RespConnection, bulk, pack
@@ -139,27 +140,46 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
 
 
 async def _measure(
-    redis_url: str, seconds: float, in_flight: int, users: int, latency_seconds: float,
+    redis_url: str,
+    seconds: float,
+    in_flight: int,
+    users: int,
+    latency_seconds: float,
     send_price: bool,
-) -> dict[str, Any]:  # fmt: skip
+    clients: int,
+) -> dict[str, Any]:
     if send_price:
         await _send_price(redis_url)
     run_id = uuid.uuid4().hex[:8]
-    client = _Client(redis_url, [f"bench-{run_id}-{i}" for i in range(max(users, in_flight))])
+    clients = max(1, min(clients, in_flight))
+    names = [f"bench-{run_id}-{i}" for i in range(max(users, in_flight))]
+    pool = [_Client(redis_url, names[i::clients]) for i in range(clients)]
+    shares = [in_flight // clients + (i < in_flight % clients) for i in range(clients)]
     try:
-        await client.run(60.0, in_flight, only="create_account", limit=max(users, in_flight))
-        client.latencies_ns.clear()
-        client.answered = client.rejected = 0
-        took = await client.run(seconds, in_flight)
-        throughput, rejected = client.answered / took, client.rejected
-        client.latencies_ns.clear()
-        await client.run(latency_seconds, 1)
-        latencies = sorted(client.latencies_ns)
+        await asyncio.gather(
+            *(
+                c.run(60.0, share, only="create_account", limit=len(c.idle))
+                for c, share in zip(pool, shares, strict=True)
+            )
+        )
+        for client in pool:
+            client.answered = client.rejected = 0
+        took = await asyncio.gather(
+            *(c.run(seconds, share) for c, share in zip(pool, shares, strict=True))
+        )
+        answered = sum(c.answered for c in pool)
+        rejected = sum(c.rejected for c in pool)
+        alone = pool[0]
+        alone.latencies_ns.clear()
+        await alone.run(latency_seconds, 1)
+        latencies = sorted(alone.latencies_ns)
     finally:
-        await client.close()
+        for client in pool:
+            await client.close()
     return {
-        "commands_per_s": throughput,
+        "commands_per_s": answered / max(took),
         "in_flight": in_flight,
+        "clients": clients,
         "rejected": rejected,
         "p50_us": _percentile(latencies, 0.50),
         "p99_us": _percentile(latencies, 0.99),
@@ -175,14 +195,20 @@ def measure(
     users: int,
     latency_seconds: float | None = None,
     send_price: bool = True,
+    clients: int = 4,
 ) -> dict[str, Any]:
     """Drive a running engine: accounts first, then `seconds` of CREATE_TRADE / CLOSE_TRADE
-    with `in_flight` commands outstanding, then `latency_seconds` (default: `seconds`) with one
-    command at a time. Returns commands_per_s (the first phase), p50_us and p99_us (the
-    second), and how many answers were rejections. `send_price` puts a SOL_USDC price on the
-    price stream first, so that creates can open."""
+    with `in_flight` commands outstanding in all (shared by `clients` pipelining clients, each
+    on its own connection and answer stream, as gateway processes would be), then
+    `latency_seconds` (default: `seconds`) with one client and one command at a time.
+
+    Returns commands_per_s (the first phase), p50_us and p99_us (the second), and how many
+    answers were rejections. `send_price` puts a SOL_USDC price on the price stream first, so
+    that creates can open."""
     latency_s = seconds if latency_seconds is None else latency_seconds
-    return asyncio.run(_measure(redis_url, seconds, in_flight, users, latency_s, send_price))
+    return uvloop.run(
+        _measure(redis_url, seconds, in_flight, users, latency_s, send_price, clients)
+    )
 
 
 def _start_engine(redis_url: str, snapshot_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -209,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
         work = Path(tmp)
@@ -222,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         engine = _start_engine(redis_url, work / "snapshots", work / "engine.log")
         try:
             runs = [
-                measure(redis_url, seconds=args.seconds, in_flight=args.in_flight, users=args.users)
+                measure(
+                    redis_url,
+                    seconds=args.seconds,
+                    in_flight=args.in_flight,
+                    users=args.users,
+                    clients=args.clients,
+                )
                 for _ in range(max(1, args.runs))
             ]
         finally:
@@ -234,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     each = ", ".join(f"{r:,.0f}" for r in rates)
     p50 = "/".join(f"{r['p50_us']:,.0f}" for r in runs)
     p99 = "/".join(f"{r['p99_us']:,.0f}" for r in runs)
-    print(f"engine through its streams, journal fsync on, {args.in_flight} in flight:")
+    print(
+        f"engine through its streams, journal fsync on, {args.in_flight} in flight"
+        f" over {args.clients} clients:"
+    )
     print(f"  {statistics.median(rates):,.0f} commands/s (runs: {each})")
     print(f"  one client: p50 {p50} us, p99 {p99} us (per run)")
     print(f"  rejections: {sum(r['rejected'] for r in runs)}")

@@ -125,6 +125,7 @@ class Journal:
         self.records_written = 0
         self.commits = 0
         self.last_fsync_s = 0.0
+        self._unsynced = False
         """How long the last commit's fdatasync took (for the metrics)."""
 
     def open(self, next_seq: int) -> None:
@@ -151,8 +152,17 @@ class Journal:
 
     def commit(self) -> None:
         """Write the buffered records and make them durable (fsync unless disabled)."""
+        if self.write():
+            self.sync()
+
+    def write(self) -> bool:
+        """Write the buffered records to the segment, not yet durable; False if none.
+
+        `write` and then `sync` is `commit` in two steps, so that the live engine can sync in
+        a thread while it applies the next batch. The caller must not `open` or `close` the
+        journal while a `sync` is running."""
         if not self._buffer:
-            return
+            return False
         if self._fd < 0:
             raise RuntimeError("journal is not open")
         data = b"".join(self._buffer)
@@ -160,13 +170,22 @@ class Journal:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self.records_written += len(self._buffer)
+        self._buffer.clear()
+        self._unsynced = True
+        return True
+
+    def sync(self) -> None:
+        """Make everything written so far durable (fdatasync unless fsync is off). Safe to run
+        in another thread: it touches nothing `write` changes but the flag."""
+        if not self._unsynced:
+            return
+        self._unsynced = False
         if self.fsync:
             started = time.perf_counter()
             os.fdatasync(self._fd)
             self.last_fsync_s = time.perf_counter() - started
-        self.records_written += len(self._buffer)
         self.commits += 1
-        self._buffer.clear()
 
     def prune_before(self, keep_from_seq: int) -> int:
         """Delete segments wholly older than `keep_from_seq`; returns how many."""

@@ -83,6 +83,14 @@ class Outbox:
         self.events: list[bytes] = []
         self.acks: dict[str, list[bytes]] = {}
 
+    def extend(self, other: Outbox) -> None:
+        """Add a later batch's outputs after this one's."""
+        self.answers.extend(other.answers)
+        self.audits.extend(other.audits)
+        self.events.extend(other.events)
+        for stream, ids in other.acks.items():
+            self.acks.setdefault(stream, []).extend(ids)
+
     def __len__(self) -> int:
         return len(self.answers) + len(self.audits) + len(self.events) + len(self.acks)
 

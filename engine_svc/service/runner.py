@@ -1,9 +1,12 @@
 """The engine process: streams -> core -> journal -> answers and events.
 
 One loop owns the core. Two reader tasks pull `backend-to-engine` and `engine_input` through
-their consumer groups into one inbox; the loop takes everything waiting as a batch, applies it,
-commits the journal once (group commit), then publishes answers and events and acknowledges
-the entries in one pipeline. Nothing leaves before its input is durable.
+their consumer groups into one inbox (`intake`); the loop takes everything waiting as a batch,
+applies it and writes its journal records; the committer (`committer`) then makes them durable
+with one fdatasync for every batch waiting (group commit) and publishes their answers (each on
+its asker's own stream), audit records and events, and acknowledges their entries, in one
+MULTI/EXEC transaction, while the loop applies the next batch. Nothing leaves before its input
+is durable.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from exchange.v1 import events_pb2
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
 from engine_svc.service import intake, journal, snapshots
+from engine_svc.service.committer import Applied, Committer, publish
 from engine_svc.service.convert import event_to_proto
 from engine_svc.service.inputs import apply, decode_command, decode_prices
 from engine_svc.service.metrics import EngineMetrics
-from engine_svc.service.outbox import Outbox, check_exec
+from engine_svc.service.outbox import Outbox
 from engine_svc.service.recovery import recover, snapshot_data
 from engine_svc.service.resp import RespConnection
 from mesh import streams
@@ -43,12 +47,6 @@ STATS_EVERY_S = 10.0
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
     millis, _, seq = entry_id.partition(b"-")
     return int(millis), int(seq or 0)
-
-
-async def _publish(out: RespConnection, outbox: Outbox) -> None:
-    """The batch's one transaction; a failure leaves nothing of it published."""
-    packed, replies = outbox.packed(time.time_ns() // 1_000_000, time.perf_counter_ns())
-    check_exec(await out.call(packed, replies))
 
 
 @dataclass
@@ -163,7 +161,8 @@ class EngineService:
             ),
             asyncio.create_task(self.metrics.sample_lag(url, stop)),
         ]
-        out = self._out
+        committer = Committer(self.journal, self._out, self.metrics)
+        committer.start()
         interval_s = self.settings.snapshot_interval_ms / 1000
         next_snapshot = time.monotonic() + interval_s
         next_stats = time.monotonic() + STATS_EVERY_S
@@ -172,10 +171,11 @@ class EngineService:
             while not stop.is_set():
                 reads = await self._next_batch(inbox, max(0.0, next_snapshot - time.monotonic()))
                 if reads:
-                    await self._process(out, reads)
+                    await committer.submit(self._apply(reads))
                 self._reap_snapshot()
                 now = time.monotonic()
                 if now >= next_snapshot:
+                    await committer.drain()  # the journal's segment changes: no sync may run
                     self._start_snapshot()
                     next_snapshot = now + interval_s
                 if now >= next_stats:
@@ -185,6 +185,10 @@ class EngineService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await committer.drain()
+            finally:
+                await committer.stop()
 
     @property
     def _engine(self) -> Engine:
@@ -211,16 +215,17 @@ class EngineService:
             entries += len(read[1])
         return reads
 
-    async def _process(self, out: RespConnection, reads: list[intake.Read]) -> None:
+    def _apply(self, reads: list[intake.Read]) -> Applied:
+        """Apply a batch and write (not yet sync) its journal records; the committer does the
+        rest."""
         started_ns = time.perf_counter_ns()
         engine, assets, journal_log = self._engine, self.assets, self.journal
         outbox = Outbox()
         answers, audits, events = outbox.answers, outbox.audits, outbox.events
-        stage = self.metrics.stage
-        commands = price_batches = entries_total = 0
+        inbox_wait = self.metrics.stage["inbox_wait"]
+        commands = price_batches = 0
         for stream, entries, read_ns in reads:
-            entries_total += len(entries)
-            stage["inbox_wait"].observe((started_ns - read_ns) / 1e9, len(entries))
+            inbox_wait.observe((started_ns - read_ns) / 1e9, len(entries))
             outbox.acks.setdefault(stream, []).extend([entry[0] for entry in entries])
             is_command = stream == streams.COMMANDS
             for entry_id, fields in entries:
@@ -251,19 +256,12 @@ class EngineService:
                         audits.append((payload, data, read_ns))
                 for event in applied.events:
                     events.append(event_to_proto(event, assets).SerializeToString())
+        journal_log.write()
         applied_ns = time.perf_counter_ns()
-        journal_log.commit()
-        committed_ns = time.perf_counter_ns()
-        await streams.retry_forever("engine: publishing answers", lambda: _publish(out, outbox))
-        published_ns = time.perf_counter_ns()
-        stage["apply"].observe((applied_ns - started_ns) / 1e9, entries_total)
-        stage["journal_commit"].observe((committed_ns - applied_ns) / 1e9, entries_total)
-        stage["publish"].observe((published_ns - committed_ns) / 1e9, entries_total)
-        for _, entries, read_ns in reads:
-            stage["total"].observe((published_ns - read_ns) / 1e9, len(entries))
+        reads_done = [(len(entries), read_ns) for _, entries, read_ns in reads]
+        entries_total = sum(count for count, _ in reads_done)
+        self.metrics.stage["apply"].observe((applied_ns - started_ns) / 1e9, entries_total)
         self.metrics.batch_size.observe(entries_total)
-        if journal_log.fsync and committed_ns > applied_ns:
-            self.metrics.fsync.observe(journal_log.last_fsync_s)
         self.metrics.commands.inc(commands)
         self.metrics.price_batches.inc(price_batches)
         self.metrics.events.inc(len(events))
@@ -272,6 +270,7 @@ class EngineService:
         counts["price_batches"] += price_batches
         counts["events"] += len(events)
         counts["batches"] += 1
+        return Applied(outbox, applied_ns, reads_done)
 
     def _already_applied(self, kind: int, entry_id: bytes) -> bool:
         last = self.last_ids.get(kind)
@@ -297,7 +296,7 @@ class EngineService:
             outbox.events.extend(
                 event_to_proto(e, self.assets).SerializeToString() for e in missing
             )
-            await streams.retry_forever("engine: republishing", lambda: _publish(self._out, outbox))
+            await streams.retry_forever("engine: republishing", lambda: publish(self._out, outbox))
 
     # ---- snapshots --------------------------------------------------------------------------
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,62 +14,15 @@ from exchange.v1 import commands_pb2, responses_pb2
 
 from gateway_svc.db.migrate import upgrade_to_head
 from mesh.fixed import from_units
-from tests.e2e.harness import REPO_ROOT, Mesh
+from tests.e2e.harness import Mesh
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
+from tests.engine_service.engine_process import EngineProcess
 
 LONG_MODE = bool(os.environ.get("EXCHANGE_TEST_LONG"))
 KILLS = 20 if LONG_MODE else 5
 USERS = [f"user-{i}" for i in range(12)]
 INITIAL = 5000 * 10_000
-
-
-class EngineProcess:
-    def __init__(self, redis_url: str, workdir: Path) -> None:
-        self.redis_url = redis_url
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env.update(
-            REDIS_URL=self.redis_url,
-            SNAPSHOT_DIR=str(self.workdir / "snapshots"),
-            ENGINE_SNAPSHOT_INTERVAL="400",
-            ENGINE_MAX_SNAPSHOTS="3",
-            PYTHONUNBUFFERED="1",
-        )
-        self.starts += 1
-        log = (self.workdir / "engine.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "launcher.cli", "engine"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        log = self.workdir / "engine.log"
-        while time.monotonic() < deadline:
-            if log.read_text(errors="replace").count("engine ready") >= self.starts:
-                return
-            assert self.process is not None and self.process.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.05)
-        raise AssertionError(f"engine not ready: {log.read_text()[-3000:]}")
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
 
 
 def _open_trades(client: StreamClient, user: str) -> dict[str, commands_pb2.Command]:
