@@ -50,8 +50,19 @@ lint: $(STAMP) $(BUF)
 	  -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 	  engine_svc/core/native/*.c
 
-bench: $(STAMP)
+# The engine alone, then the exchange as users meet it (launcher/bench), which drives the door
+# with Debian's load tools: wrk (REST) and h2load (gRPC, package nghttp2-client).
+bench: $(STAMP) bench-tools
 	$(BIN)/python -m engine_svc.bench
+	$(BIN)/python -m launcher.bench
+
+.PHONY: bench-tools
+bench-tools:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nghttp2-client; } || \
+	  echo "bench: wrk / nghttp2-client could not be installed: their rows will say so"
 
 clean:
 	rm -rf $(VENV) node_modules .exchange

@@ -1,0 +1,145 @@
+"""The exchange as users meet it: `python -m launcher.bench [--quick] [--only PART ...]`.
+
+Starts the exchange as production runs it (launcher.bench.exchange), measures every part
+several times in turn (the floor, the engine through its streams, gRPC, REST closed and open
+loop; then the liquidation storm) and prints one table. A part that fails prints its error in
+its rows and the others still run; the exit status is 1 when any did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from launcher.bench import parts, storm
+from launcher.bench.exchange import Exchange
+from launcher.bench.table import PARTS, Board, machine
+
+log = logging.getLogger("bench")
+
+
+def _in_thread(fn: Any, ctx: parts.Context, timeout_s: float) -> dict[str, float]:
+    """Run one part with a deadline: a hung part must not hang `make bench`."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["figures"] = fn(ctx)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError(f"did not finish within {timeout_s:.0f}s")
+    if "error" in box:
+        raise box["error"]
+    figures: dict[str, float] = box["figures"]
+    return figures
+
+
+def _settle(ctx: parts.Context, limit_s: float) -> None:
+    """Let the ledger catch up with the last part, so its writes do not weigh on the next."""
+    with (
+        contextlib.suppress(Exception),
+        psycopg.connect(storm.psycopg_url(ctx.exchange.database_url), autocommit=True) as db,
+    ):
+        storm.wait_quiet(db, quiet_s=0.5, timeout_s=limit_s)
+
+
+def _measure(board: Board, ctx: parts.Context, name: str, deadline: float) -> None:
+    if time.monotonic() > deadline:
+        board.fail(name, "skipped: the bench's time budget is spent")
+        return
+    try:
+        ctx.exchange.check_alive()
+        timeout = min(ctx.sizes.part_timeout_s, max(1.0, deadline - time.monotonic()))
+        board.add(_in_thread(parts.PARTS[name], ctx, timeout))
+    except Exception as exc:
+        board.fail(name, f"{type(exc).__name__}: {exc or repr(exc)}".replace("\n", " ")[:160])
+    _settle(ctx, limit_s=5.0 if ctx.sizes.runs == 1 else 20.0)
+
+
+def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
+    started = time.monotonic()
+    deadline = started + sizes.budget_s
+    names = [name for name in PARTS if name == "floor" or name in chosen]
+    board = Board(names)
+    work = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
+    exchange = Exchange(work)
+    services = ""
+    try:
+        try:
+            exchange.start()
+            services = ", ".join(exchange.children)
+            users = exchange.sign_up([f"bench-{i}@example.com" for i in range(parts.USERS)])
+        except Exception as exc:
+            for name in names:
+                board.fail(name, f"the exchange did not start: {exc}"[:200])
+        else:
+            ctx = parts.Context(exchange, users, sizes, work)
+            for _ in range(sizes.runs):  # in turn, so a slow minute does not hit one part only
+                for name in names:
+                    if name != "storm":
+                        _measure(board, ctx, name, deadline)
+            if "storm" in names:
+                for _ in range(sizes.storm_runs):
+                    _measure(board, ctx, "storm", deadline)
+            for key, text in ctx.notes.items():
+                board.note(key, text)
+    finally:
+        exchange.stop()
+        elapsed = time.monotonic() - started
+        print(
+            f"\nexchange benchmark: the exchange as users meet it ({services or 'not started'}; "
+            f"journal fsync on, INFO logs), {sizes.runs} run(s) of {sizes.seconds:g} s per figure"
+        )
+        print(board.render())
+        print(f"machine: {machine()}")
+        print(f"took {elapsed:.0f} s")
+        _clean(work, keep=keep or board.failed)
+    return 1 if board.failed else 0
+
+
+def _clean(work: Path, keep: bool) -> None:
+    """Logs stay when something failed (or with --keep); the data never does."""
+    for data in ("postgres", "redis", "snapshots", "data"):
+        shutil.rmtree(work / data, ignore_errors=True)
+    if keep:
+        print(f"logs: {work / 'logs'}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="launcher.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one short run of everything")
+    parser.add_argument(
+        "--only", action="append", choices=PARTS, default=[], help="this part (repeatable)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dir's logs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s bench %(message)s")
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # through the finally blocks: the exchange is stopped
+
+    signal.signal(signal.SIGTERM, on_term)
+    sizes = parts.QUICK if args.quick else parts.FULL
+    return run(sizes, args.only or list(PARTS), args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

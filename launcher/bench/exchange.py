@@ -1,0 +1,230 @@
+"""The exchange under test, started as production runs it: one process per service
+(`python -m launcher.cli engine | gateway | poller | ledger`), the journal's fsync on, INFO
+logs in files, its own Redis and PostgreSQL (embedded unless REDIS_URL / DATABASE_URL are set).
+
+Only the limits that exist against abuse are raised (per-user command rate, open trades per
+user), and prices come from a replay file, so every figure is taken at known, steady prices.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+
+log = logging.getLogger(__name__)
+
+# Steady prices (SPEC section 7 CSV): trades open at the ask and close at the bid.
+PRICES = {
+    "BTC_USDC": ("60000.0000", "60001.0000"),
+    "ETH_USDC": ("3000.000000", "3000.100000"),
+    "SOL_USDC": ("150.000000", "150.010000"),
+}
+HIGH_LIMIT = "1000000000"
+START_TIMEOUT_S = 60.0
+STOP_GRACE_S = 20.0
+_LINK = re.compile(r"(https?://\S+/api/v1/user/signin/post\?token=([A-Za-z0-9_.-]+))")
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    user_id: str
+    token: str
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The unverified claims of a session token: the bench only needs `sub`."""
+    payload = token.split(".")[1]
+    padded = payload + "=" * (-len(payload) % 4)
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+    return claims
+
+
+def write_price_file(path: Path) -> None:
+    rows = ["ts_ms,asset,bid,ask"]
+    rows += [f"0,{asset},{bid},{ask}" for asset, (bid, ask) in PRICES.items()]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def cli_services() -> tuple[str, ...]:
+    """The services `launcher.cli` runs; `ledger` only once it exists there."""
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    wanted = ["engine", "ledger", "poller", "gateway"]
+    return tuple(name for name in wanted if re.search(rf"\b{name}\b", result.stdout))
+
+
+@dataclass
+class Exchange:
+    work: Path
+    env: dict[str, str] = field(default_factory=dict)
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    embedded: list[EmbeddedRedis | EmbeddedPostgres] = field(default_factory=list)
+
+    @property
+    def http_port(self) -> int:
+        return int(self.env["HTTP_PORT"])
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.env['GRPC_PORT']}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return self.env["REDIS_URL"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return Path(self.env["SNAPSHOT_DIR"])
+
+    def log_path(self, name: str) -> Path:
+        return self.work / "logs" / f"{name}.log"
+
+    def start(self) -> None:
+        (self.work / "logs").mkdir(parents=True, exist_ok=True)
+        prices = self.work / "prices.csv"
+        write_price_file(prices)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_")}
+        http_port = free_port()
+        env.update(
+            EXCHANGE_ENV="development",  # a logged sign-in link needs it (no SMTP here)
+            EXCHANGE_DATA_DIR=str(self.work / "data"),
+            SNAPSHOT_DIR=str(self.work / "snapshots"),
+            ENGINE_JOURNAL_FSYNC="1",
+            LOG_LEVEL="INFO",
+            HTTP_PORT=str(http_port),
+            GRPC_PORT=str(free_port()),
+            BACKEND_URL=f"http://127.0.0.1:{http_port}",
+            ENGINE_METRICS_PORT=str(free_port()),
+            LEDGER_METRICS_PORT=str(free_port()),
+            AUTH_JWT_SECRET=secrets.token_urlsafe(32),
+            EMAIL_JWT_SECRET=secrets.token_urlsafe(32),
+            POLLER_SOURCE=f"replay:{prices}",
+            COMMAND_RATE_LIMIT=HIGH_LIMIT,
+            COMMAND_RATE_BURST=HIGH_LIMIT,
+            ENGINE_MAX_OPEN_TRADES_PER_USER=HIGH_LIMIT,
+            SIGNIN_LINKS_PER_CLIENT="1000",
+        )
+        env.pop("GRPC_TARGET", None)
+        self.env = env
+        if not env.get("REDIS_URL"):
+            redis_server = EmbeddedRedis(self.work / "redis")
+            self.embedded.append(redis_server)
+            env["REDIS_URL"] = redis_server.start()
+        if not env.get("DATABASE_URL"):
+            pg_server = EmbeddedPostgres(self.work / "postgres")
+            self.embedded.append(pg_server)
+            env["DATABASE_URL"] = pg_server.start()
+        self._run_cli("migrate")
+        for name in cli_services():
+            self._spawn(name)
+        self._wait_ready()
+
+    def _run_cli(self, name: str) -> None:
+        with self.log_path(name).open("ab") as out:
+            subprocess.run(
+                [sys.executable, "-m", "launcher.cli", name],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120,
+            )  # fmt: skip
+
+    def _spawn(self, name: str) -> None:
+        with self.log_path(name).open("ab") as out:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "launcher.cli", name],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def check_alive(self) -> None:
+        dead = {name: c.returncode for name, c in self.children.items() if c.poll() is not None}
+        if dead:
+            logs = self.work / "logs"
+            raise RuntimeError(f"exchange process(es) exited: {dead} (logs in {logs})")
+
+    def _wait_ready(self) -> None:
+        """Ready when the gateway answers /healthz and knows a price for every asset."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last: object = "no answer"
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                try:
+                    health = http.get("/healthz")
+                    prices = [http.get("/api/v1/price", params={"asset": a}) for a in PRICES]
+                    last = (health.status_code, [p.status_code for p in prices])
+                    if health.status_code == 200 and all(p.status_code == 200 for p in prices):
+                        return
+                except httpx.HTTPError as exc:
+                    last = exc
+                time.sleep(0.25)
+        raise RuntimeError(f"exchange not ready within {START_TIMEOUT_S:.0f}s: {last!r}")
+
+    def sign_up(self, emails: list[str]) -> list[User]:
+        """Sign up through REST as a person would, following the link the gateway logs."""
+        users = []
+        with httpx.Client(base_url=self.base_url, timeout=10.0) as http:
+            for email in emails:
+                answer = http.post("/api/v1/user/signup", json={"email": email})
+                answer.raise_for_status()
+                token = self._link_token(email)
+                signed_in = http.get(
+                    "/api/v1/user/signin/post", params={"token": token}, follow_redirects=False
+                )
+                session = signed_in.cookies.get("authToken")
+                if signed_in.status_code != 302 or not session:
+                    raise RuntimeError(f"sign-in of {email} failed: HTTP {signed_in.status_code}")
+                users.append(User(email, str(jwt_claims(session)["sub"]), session))
+        return users
+
+    def _link_token(self, email: str, timeout_s: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in self.log_path("gateway").read_text(errors="replace").splitlines():
+                match = _LINK.search(line)
+                if match and f" {email}:" in line:
+                    return match.group(2)
+            time.sleep(0.1)
+        raise RuntimeError(f"no sign-in link for {email} in the gateway log")
+
+    def stop(self) -> None:
+        # The gateway first, the engine last: it writes a snapshot on its way out.
+        order = ["gateway", "poller", "ledger", "engine"]
+        for name in sorted(self.children, key=lambda n: order.index(n) if n in order else 0):
+            child = self.children[name]
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        self.children.clear()
+        for server in reversed(self.embedded):
+            try:
+                server.stop()
+            except Exception as exc:
+                log.warning("stopping %s failed: %r", server, exc)
+        self.embedded.clear()

@@ -1,0 +1,194 @@
+"""One function per part of the table. Each takes the running exchange and returns its
+figures by row key (launcher.bench.table), plus notes; an exception fails the part's rows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from launcher.bench import floor, grpc_load, rest_load, storm
+from launcher.bench import stream_client as sc
+from launcher.bench.exchange import Exchange, User
+from launcher.bench.open_loop import OpenLoop
+from launcher.bench.table import OPEN_LOOP_RATES
+
+T = TypeVar("T")
+IN_FLIGHT = 64
+
+
+@dataclass(frozen=True)
+class Sizes:
+    runs: int
+    seconds: float
+    """Each loaded measurement (closed or open loop)."""
+    one_seconds: float
+    """Each one-client measurement."""
+    floor_samples: int
+    storm_positions: int
+    storm_runs: int
+    part_timeout_s: float
+    budget_s: float
+    """The whole exchange bench; parts not started by then are reported as skipped."""
+
+
+FULL = Sizes(3, 5.0, 3.0, 2_000, 100_000, 3, 240.0, 600.0)
+QUICK = Sizes(1, 1.0, 1.0, 200, 2_000, 1, 30.0, 50.0)
+
+
+@dataclass
+class Context:
+    exchange: Exchange
+    users: list[User]
+    sizes: Sizes
+    work: Path
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rest_users(self) -> list[User]:
+        return self.users[0:4]
+
+    @property
+    def open_loop_users(self) -> list[User]:
+        return self.users[4:8]
+
+    @property
+    def grpc_user(self) -> User:
+        return self.users[8]
+
+
+USERS = 9
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """uvloop when installed: the bench's own clients must not be what limits a figure."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+def measure_floor(ctx: Context) -> dict[str, float]:
+    ex = ctx.exchange
+    return floor.measure(ex.redis_url, ex.snapshot_dir, samples=ctx.sizes.floor_samples)
+
+
+def measure_engine(ctx: Context) -> dict[str, float]:
+    from engine_svc.bench import stream_bench  # the engine's own client, as its engineers built it
+
+    figures = stream_bench.measure(
+        ctx.exchange.redis_url,
+        seconds=ctx.sizes.seconds,
+        in_flight=IN_FLIGHT,
+        users=IN_FLIGHT,
+        latency_seconds=ctx.sizes.one_seconds,
+        send_price=False,  # the replayed prices stay the only ones
+    )
+    return {
+        "engine.rate": figures["commands_per_s"],
+        "engine.one_p50": figures["p50_us"] / 1000,
+        "engine.one_p99": figures["p99_us"] / 1000,
+        "engine.rejected": figures["rejected"],
+    }
+
+
+def measure_grpc(ctx: Context) -> dict[str, float]:
+    ex, user, sizes = ctx.exchange, ctx.grpc_user, ctx.sizes
+    body = grpc_load.write_body(ctx.work / "grpc-create-trade.bin")
+    log_file = ctx.work / "h2load.tsv"
+    try:
+        with grpc_load.StatusSampler(ex.grpc_target, user.token) as sampler:
+            loaded = grpc_load.run_h2load(
+                ex.grpc_target, user.token, body, log_file,
+                clients=8, streams=IN_FLIGHT // 8, seconds=sizes.seconds,
+            )  # fmt: skip
+        one = grpc_load.run_h2load(
+            ex.grpc_target, user.token, body, log_file, clients=1, streams=1,
+            seconds=sizes.one_seconds,
+        )  # fmt: skip
+    finally:
+        # CreateTrade only opens: close what the run left, so the next run starts alike.
+        with contextlib.suppress(Exception):
+            run_async(_close_all(ex.redis_url, user))
+    ctx.notes["grpc.sample_errors"] = sampler.describe()
+    return {
+        "grpc.rate": loaded["rate"],
+        "grpc.p99": loaded["p99_ms"],
+        "grpc.one_p50": one["p50_ms"],
+        "grpc.one_p99": one["p99_ms"],
+        "grpc.failed": loaded["failed"] + one["failed"],
+        "grpc.sample_errors": float(sampler.errors),
+    }
+
+
+async def _close_all(redis_url: str, user: User) -> int:
+    client = sc.EngineStreamClient(redis_url)
+    try:
+        return await sc.close_all(client, user.user_id, user.email)
+    finally:
+        await client.close()
+
+
+def measure_rest(ctx: Context) -> dict[str, float]:
+    ex, sizes = ctx.exchange, ctx.sizes
+    tokens = [user.token for user in ctx.rest_users]
+    script = rest_load.write_wrk_script(ctx.work / "wrk-trades.lua", tokens)
+    loaded = rest_load.run_wrk(
+        ex.base_url, script, connections=IN_FLIGHT, threads=2, seconds=sizes.seconds
+    )
+    one = rest_load.run_wrk(
+        ex.base_url, script, connections=1, threads=1, seconds=sizes.one_seconds
+    )
+    return {
+        "rest.rate": loaded["rate"],
+        "rest.p99": loaded["p99_ms"],
+        "rest.one_p50": one["p50_ms"],
+        "rest.one_p99": one["p99_ms"],
+        "rest.errors": loaded["errors"] + one["errors"],
+    }
+
+
+def measure_open_loop(ctx: Context) -> dict[str, float]:
+    ex = ctx.exchange
+    tokens = [user.token for user in ctx.open_loop_users]
+    host = f"127.0.0.1:{ex.http_port}"
+    figures: dict[str, float] = {}
+    for rate in OPEN_LOOP_RATES:
+        generator = OpenLoop("127.0.0.1", ex.http_port, rest_load.TradeCycle(host, tokens))
+        result = run_async(generator.run(rate, ctx.sizes.seconds))
+        summary = result.summary()
+        figures.update(
+            {
+                f"open.{rate}.p50": summary["p50_ms"],
+                f"open.{rate}.p99": summary["p99_ms"],
+                f"open.{rate}.max": summary["max_ms"],
+                f"open.{rate}.errors": summary["errors"],
+            }
+        )
+        kinds = ", ".join(f"{kind}: {n}" for kind, n in result.errors.most_common(3))
+        ctx.notes[f"open.{rate}.errors"] = f"sent {summary['sent_per_s']:,.0f}/s" + (
+            f"; {kinds}" if kinds else ""
+        )
+    return figures
+
+
+def measure_storm(ctx: Context) -> dict[str, float]:
+    ex, sizes = ctx.exchange, ctx.sizes
+    positions = sizes.storm_positions
+    ctx.notes["storm.persisted"] = f"{positions:,} positions"
+    return storm.run(ex.redis_url, ex.database_url, positions=positions, timeout_s=120.0)
+
+
+PARTS: dict[str, Callable[[Context], dict[str, float]]] = {
+    "floor": measure_floor,
+    "engine": measure_engine,
+    "grpc": measure_grpc,
+    "rest": measure_rest,
+    "open": measure_open_loop,
+    "storm": measure_storm,
+}
