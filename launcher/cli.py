@@ -1,4 +1,4 @@
-"""The one console script: `exchange up | engine | gateway | poller | migrate`.
+"""The one console script: `exchange up|engine|ledger|gateway|poller|migrate|reconcile`.
 
 `up` runs the whole mesh for development: embedded Redis and PostgreSQL when REDIS_URL /
 DATABASE_URL are unset, migrations, then one child process per service, restarted if one
@@ -20,10 +20,11 @@ from pathlib import Path
 from mesh import logs
 from mesh.config import Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
+from mesh.private_files import private_directory, write_private
 
 log = logging.getLogger("exchange")
 
-SERVICES = ("engine", "poller", "gateway")
+SERVICES = ("engine", "ledger", "poller", "gateway")
 STOP_GRACE_S = 20.0
 
 
@@ -34,6 +35,8 @@ def _run_service(name: str) -> int:
         from gateway_svc.main import main as service_main
     elif name == "poller":
         from poller_svc.main import main as service_main
+    elif name == "ledger":
+        from gateway_svc.ledger.main import main as service_main
     else:  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown service {name}")
     return service_main()
@@ -66,9 +69,9 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
             values[key] = secrets.token_urlsafe(32)
             changed = True
     if changed:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        path.chmod(0o600)
+        # Created 0600 (never write-then-chmod), in a 0700 folder: these sign every session.
+        private_directory(data_dir)
+        write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         log.warning("generated development secrets in %s (set them in production)", path)
     return {k: v for k, v in values.items() if not os.environ.get(k)}
 
@@ -175,12 +178,18 @@ def _up() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exchange", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("up", *SERVICES, "migrate"))
-    args = parser.parse_args(argv)
+    parser.add_argument("command", choices=("up", *SERVICES, "migrate", "reconcile"))
+    args, rest = parser.parse_known_args(argv)  # the rest: reconcile's own options
+    if rest and args.command != "reconcile":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "up":
         return _up()
     if args.command == "migrate":
         return _migrate()
+    if args.command == "reconcile":
+        from launcher.reconcile import main as reconcile_main
+
+        return reconcile_main(rest)
     return _run_service(args.command)
 
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+import psycopg
+from sqlalchemy import Table, exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,6 +53,14 @@ class UnnestInsert:
         params = {name: [row[name] for row in rows] for name in self.columns}
         # The psycopg connection under SQLAlchemy's, inside the same transaction.
         raw = (await conn.get_raw_connection()).driver_connection
-        async with raw.cursor() as cursor:
-            await cursor.execute(self.sql, params)
-            return list(await cursor.fetchall()) if cursor.description else []
+        try:
+            async with raw.cursor() as cursor:
+                await cursor.execute(self.sql, params)
+                return list(await cursor.fetchall()) if cursor.description else []
+        except psycopg.Error as error:
+            # As SQLAlchemy would raise it (DataError, IntegrityError, OperationalError...), so
+            # callers tell refused rows from outages the one way; a thousand-row array is no
+            # use in a log line, so the parameters stay out of the message.
+            raise exc.DBAPIError.instance(
+                self.sql, None, error, psycopg.Error, hide_parameters=True
+            ) from error

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway_svc.db.trade_ledger import LedgerBatch
-from gateway_svc.ledger.stream_consumer import DeadLetter, Entry, StreamConsumer
+from gateway_svc.ledger.stream_consumer import DeadLetter, Entry, StreamConsumer, refusal
 from mesh.streams import EVENT_GROUP, EVENTS
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,12 @@ class EventPersister(StreamConsumer):
         except _REFUSED:
             # Something in the batch cannot be stored: find it event by event.
             new = 0
-            for entry, event in decoded:
+            skip = {i for i, _ in rejected}
+            for entry, event in (pair for i, pair in enumerate(decoded) if i not in skip):
                 try:
                     new += await self.db.record_trade_events([event])
-                except (ValueError, *_REFUSED) as error:
-                    dead.append(DeadLetter(entry, f"{type(error).__name__}: {error}"))
+                except _REFUSED as error:
+                    dead.append(DeadLetter(entry, refusal(error)))
         self._count(events, new, len(batch.ledger))
         return dead
 

@@ -233,6 +233,11 @@ class StreamConsumer:
             log.exception("%s: unexpected failure; retrying in %.1fs", self.what, delay)
 
 
+def refusal(error: Exception) -> str:
+    """A dead letter's reason for a row the database refused: its class and first line."""
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
 def _first_line(error: Exception) -> str:
     """SQLAlchemy messages run on with the SQL and a docs link; the first line says it."""
     return (str(error).splitlines() or [type(error).__name__])[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exchange.v1 import events_pb2, prices_pb2, types_pb2
+from exchange.v1 import audit_pb2, commands_pb2, events_pb2, prices_pb2, responses_pb2, types_pb2
 
 
 def usd(units: int) -> types_pb2.Decimal:
@@ -96,3 +96,42 @@ SECOND_MINUTE = [
     tick(T0_MS + MINUTE_MS + 10_000, 2385, scale=1),
     tick(T0_MS + MINUTE_MS + 50_000, 236_900_000),
 ]
+
+
+def audit(
+    order_id: str,
+    user_id: str = "u1",
+    body: str = "create_trade",
+    *,
+    error_code: int = 0,
+    ts_ms: int = 1_700_000_000_000,
+    latency_us: int = 850,
+) -> audit_pb2.CommandAudit:
+    """The engine's record of one answered command: a SOL_USDC SHORT 100x with a stop loss,
+    a close of trade `t-<order_id>`, or an account opening."""
+    command = commands_pb2.Command(order_id=order_id, user_id=user_id, ts_ms=ts_ms, reply_to="gw")
+    result = responses_pb2.CommandResult(order_id=order_id, error_code=error_code, engine_seq=7)  # type: ignore[arg-type]
+    if body == "create_trade":
+        command.create_trade.CopyFrom(
+            commands_pb2.CreateTrade(
+                asset="SOL_USDC",
+                direction=types_pb2.DIRECTION_SHORT,
+                margin=usd(1_005_000),
+                leverage=1000,
+                stop_loss_price=price(238_000_000),
+            )
+        )
+        if not error_code:
+            result.trade_opened.trade.trade_id = f"t-{order_id}"
+    elif body == "close_trade":
+        command.close_trade.trade_id = f"t-{order_id}"
+        if not error_code:
+            result.trade_closed.trade.trade_id = f"t-{order_id}"
+    else:
+        command.create_account.SetInParent()
+        result.account_created.email = f"{user_id}@example.com"
+    if error_code:
+        result.message = ""  # the registry's default message then stands in
+    return audit_pb2.CommandAudit(
+        command=command, result=result, answered_at_ms=ts_ms + 1, engine_latency_us=latency_us
+    )

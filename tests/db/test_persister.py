@@ -149,3 +149,65 @@ async def test_survives_redis_going_away(tmp_path: Path, db: Database, migrated_
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_one_batch_opens_and_closes_a_trade(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    # Out of order within the batch too: the fold goes by event_seq, not arrival.
+    await _publish(
+        client,
+        [
+            opened(1, "t1").SerializeToString(),
+            closed(3, "t2", order_id="o-close-2").SerializeToString(),
+            closed(2, "t1").SerializeToString(),
+            opened(4, "t3").SerializeToString(),
+        ],
+    )
+    persister = _persister(client, db, batch_size=1000)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 4)
+    assert persister.metrics.batch_size.labels("events")._sum.get() == 4  # one batch
+    assert persister.written == 4
+    [t1, t2], _ = await db.list_closed_trades("u1", 10, None)
+    assert {t1.trade_id, t2.trade_id} == {"t1", "t2"}
+    t1 = t1 if t1.trade_id == "t1" else t2
+    assert t1.status == "CLOSED" and t1.last_event_seq == 2
+    assert (t1.open_order_id, t1.close_order_id) == ("o-open", "o-close")
+    assert count(migrated_url, "SELECT count(*) FROM trades WHERE status = 'OPEN'") == 1
+
+    # The whole batch again (a crash before the ack): nothing changes.
+    await client.xgroup_setid(EVENTS, EVENT_GROUP, "0")
+    replay = _persister(client, db, batch_size=1000)
+    async with running(replay):
+        await wait_until(lambda: replay.acked == 4)
+    assert (replay.written, replay.duplicates) == (0, 4)
+    assert count(migrated_url, EVENTS_SQL) == 4
+    assert count(migrated_url, CLOSED_SQL) == 2
+    await client.aclose()
+
+
+async def test_an_unwritable_event_is_dead_lettered_and_its_batch_written(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    no_trade = opened(2, "t2")
+    no_trade.trade.ClearField("margin")  # caught before writing
+    too_big = opened(3, "t3")
+    too_big.trade.margin.units = 2**62  # times the scale: past BIGINT, Postgres refuses it
+    too_big.trade.margin.scale = 0
+    await _publish(
+        client,
+        [e.SerializeToString() for e in (opened(1, "t1"), no_trade, too_big, closed(4, "t1"))],
+    )
+    persister = _persister(client, db, batch_size=1000)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 4)
+    assert persister.written == 2 and persister.dead_lettered == 2
+    errors = [fields[b"error"] for _, fields in await client.xrange(f"{EVENTS}_dead")]
+    assert errors[0].startswith(b"ValueError") and errors[1].startswith(b"DataError")
+    assert count(migrated_url, EVENTS_SQL) == 2
+    assert count(migrated_url, CLOSED_SQL) == 1
+    assert await _pending(client) == 0
+    await client.aclose()

@@ -1,0 +1,84 @@
+"""`exchange ledger`: the process that writes the streams into Postgres.
+
+Three writers, each a member of its stream's consumer group: the event persister
+(engine_events -> trade ledger and trades), the candle builder (engine_input -> 1m candles) and
+the audit writer (engine_audit -> orders). Plus /metrics on LEDGER_METRICS_PORT.
+
+The consumer name is stable across restarts (LEDGER_CONSUMER, default `ledger-<hostname>`):
+a ledger killed with -9 and started again first re-reads the entries it held and had not
+acked, at once rather than after another consumer's claim timeout. Several ledger processes
+may share the groups; give each its own LEDGER_CONSUMER (entries a stopped one held are
+claimed by the others after `claim_idle_ms`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import redis.asyncio as aioredis
+
+from gateway_svc.db import Database
+from gateway_svc.ledger.audit import AuditWriter
+from gateway_svc.ledger.candles import CandleBuilder
+from gateway_svc.ledger.metrics import LedgerMetrics, sample_streams, serve
+from gateway_svc.ledger.persister import EventPersister
+from gateway_svc.ledger.stream_consumer import StreamConsumer
+from mesh import logs, streams
+from mesh.config import Settings, load_settings
+from mesh.signals import stop_event_on_signals
+
+log = logging.getLogger(__name__)
+
+
+def consumer_name() -> str:
+    return os.environ.get("LEDGER_CONSUMER") or f"ledger-{socket.gethostname()}"
+
+
+def writers(
+    redis: aioredis.Redis, db: Database, name: str, metrics: LedgerMetrics
+) -> list[StreamConsumer]:
+    return [
+        EventPersister(redis, db, name, metrics=metrics),
+        AuditWriter(redis, db, name, metrics=metrics),
+        CandleBuilder(redis, db, name, metrics=metrics),
+    ]
+
+
+async def run(settings: Settings, stop: asyncio.Event, name: str | None = None) -> None:
+    if not settings.redis_url or not settings.database_url:
+        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    name = name or consumer_name()
+    redis = streams.connect(settings.redis_url)
+    db = await Database.connect(settings.database_url)
+    metrics = LedgerMetrics()
+    server = serve(metrics, settings.metrics_host, settings.ledger_metrics_port)
+    consumers = writers(redis, db, name, metrics)
+    groups = [(c.stream, c.group) for c in consumers]
+    tasks = [asyncio.create_task(c.run(stop), name=c.writer) for c in consumers]
+    tasks.append(asyncio.create_task(sample_streams(redis, metrics, groups, stop), name="lag"))
+    log.info("ledger %s: writing %s", name, ", ".join(f"{s} ({g})" for s, g in groups))
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopped and task.exception():
+            log.error("ledger task %s failed: %s", task.get_name(), task.exception())
+    stop.set()  # each writer finishes (and acks) the batch in hand, then returns
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if server is not None:
+        server.shutdown()
+    await db.close()
+    await redis.aclose()
+
+
+async def _main() -> None:
+    await run(load_settings(need_secrets=False), stop_event_on_signals())
+
+
+def main() -> int:
+    logs.setup("ledger")
+    asyncio.run(_main())
+    log.info("ledger stopped cleanly")
+    return 0
