@@ -40,9 +40,7 @@ def audit_records(redis_url: str, expected: int, timeout_s: float = 10.0) -> lis
     return [audit_pb2.CommandAudit.FromString(fields[streams.PAYLOAD]) for _, fields in entries]
 
 
-def test_each_answer_lands_on_its_askers_stream_only(
-    engine: EngineProcess, redis_url: str
-) -> None:
+def test_each_answer_lands_on_its_askers_stream_only(engine: EngineProcess, redis_url: str) -> None:
     alice, bob = StreamClient(redis_url, "gw-a"), StreamClient(redis_url, "gw-b")
     alice_ids = [alice.send(builders.command(f"a{i}", "create_account")) for i in range(5)]
     bob_ids = [bob.send(builders.command(f"b{i}", "create_account")) for i in range(3)]
