@@ -133,7 +133,7 @@ def supervise(settings: Settings, http_host: str) -> int:
     if settings.http_port == 0 or settings.grpc_port == 0:
         raise SystemExit("GATEWAY_WORKERS > 1 needs fixed HTTP_PORT and GRPC_PORT (not 0)")
     check_port_free(http_host, settings.http_port, "HTTP")
-    check_port_free("::", settings.grpc_port, "gRPC")
+    check_port_free(settings.grpc_host.strip("[]"), settings.grpc_port, "gRPC")
     metrics_dir = tempfile.mkdtemp(prefix="exchange-gw-metrics-")
     workers = Workers(settings.gateway_workers, metrics_dir)
 

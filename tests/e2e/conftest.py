@@ -1,5 +1,5 @@
-"""A running mesh for end-to-end tests: migrated database, SMTP catcher, engine, gateway,
-and a poller replaying a file of opening prices."""
+"""A running mesh for end-to-end tests: migrated database, SMTP catcher, engine, ledger,
+gateway (EXCHANGE_TEST_GATEWAY_WORKERS processes), and a poller replaying opening prices."""
 
 from __future__ import annotations
 
@@ -34,11 +34,7 @@ def mesh(redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher) -
     running = Mesh(redis_url, database_url, tmp_path, mail.port)
     opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
     try:
-        running.start("engine")
-        running.wait_log("engine", "engine ready")
-        running.start("gateway")
-        running.start("poller", POLLER_SOURCE=f"replay:{opening}")
-        running.wait_http()
+        running.start_all(f"replay:{opening}")
         wait_for_price(running, "SOL_USDC", "235950000")
         yield running
     finally:

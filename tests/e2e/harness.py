@@ -1,5 +1,9 @@
-"""Runs the real mesh (engine, poller, gateway as child processes) against the test servers,
-with a real SMTP server catching sign-in mail. Used by the end-to-end and crash tests."""
+"""Runs the real mesh (engine, ledger, poller, gateway as child processes) against the test
+servers, with a real SMTP server catching sign-in mail. Used by the end-to-end and crash tests.
+
+The gateway runs GATEWAY_WORKERS processes: `Mesh.gateway_workers`, by default
+EXCHANGE_TEST_GATEWAY_WORKERS (1 when unset), so the suite can be run with one and with several.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,18 @@ from aiosmtpd.controller import Controller
 from mesh.embedded import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKERS_ENV = "EXCHANGE_TEST_GATEWAY_WORKERS"
+
+
+def default_gateway_workers() -> int:
+    return int(os.environ.get(WORKERS_ENV) or 1)
+
+
+def launcher_knows(service: str) -> bool:
+    """Whether `exchange <service>` exists (the ledger is newer than some of these tests)."""
+    from launcher import cli
+
+    return service in cli.SERVICES
 LINK = re.compile(r"https?://\S+/api/v1/user/signin/post\?token=[\w.\-]+")
 
 
@@ -68,6 +84,9 @@ class Mesh:
     smtp_port: int
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
+    gateway_workers: int = field(default_factory=default_gateway_workers)
+    engine_metrics_port: int = field(default_factory=free_port)
+    ledger_metrics_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -96,6 +115,9 @@ class Mesh:
             FRONTEND_URL=f"{self.base_url}/",
             ENGINE_SNAPSHOT_INTERVAL="1000",
             PYTHONUNBUFFERED="1",
+            GATEWAY_WORKERS=str(self.gateway_workers),
+            ENGINE_METRICS_PORT=str(self.engine_metrics_port),
+            LEDGER_METRICS_PORT=str(self.ledger_metrics_port),
         )
         env.update(self.extra_env)
         env.update(overrides)
@@ -114,6 +136,17 @@ class Mesh:
         )
         self.processes[name] = process
         return process
+
+    def start_all(self, poller_source: str, timeout_s: float = 30.0) -> None:
+        """The whole mesh: engine (until ready), ledger when the launcher has it, gateway,
+        poller; returns once the gateway answers /healthz."""
+        self.start("engine")
+        self.wait_log("engine", "engine ready", timeout_s)
+        if launcher_knows("ledger"):
+            self.start("ledger")
+        self.start("gateway")
+        self.start("poller", POLLER_SOURCE=poller_source)
+        self.wait_http(timeout_s)
 
     def stop(self, service: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
         """Signal and wait; a process that outlives the timeout is killed, then the timeout

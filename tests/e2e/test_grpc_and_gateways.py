@@ -1,9 +1,16 @@
-"""The same exchange through gRPC; two gateways on one Redis; bad input reaches nothing."""
+"""The same exchange through gRPC; two gateways on one Redis; bad input reaches nothing; one
+gateway as two worker processes sharing its ports (REST flow, /metrics summed, a killed worker
+restarted, a second gateway on the same port refused)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import grpc
@@ -19,10 +26,11 @@ from exchange.v1 import (
     types_pb2,
 )
 
+from gateway_svc.db.migrate import upgrade_to_head
 from mesh import streams
 from mesh.embedded import free_port
-from tests.e2e.conftest import sign_in
-from tests.e2e.harness import MailCatcher, Mesh
+from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
+from tests.e2e.harness import MailCatcher, Mesh, launcher_knows, write_replay
 
 
 def _decimal(units: int, scale: int) -> types_pb2.Decimal:
@@ -209,3 +217,123 @@ def test_bad_input_reaches_nothing(mesh: Mesh, mail: MailCatcher) -> None:
     assert stream.xlen(streams.COMMANDS) == commands_before
     with psycopg.connect(mesh.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == orders_before
+
+
+# ---- one gateway, several worker processes ------------------------------------------------
+
+
+@pytest.fixture
+def workers_mesh(
+    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
+) -> Iterator[Mesh]:
+    upgrade_to_head(database_url)
+    running = Mesh(redis_url, database_url, tmp_path, mail.port, gateway_workers=2)
+    try:
+        running.start_all(f"replay:{write_replay(tmp_path / 'opening.csv', OPENING_PRICES)}")
+        wait_for_price(running, "SOL_USDC", "235950000")
+        yield running
+    finally:
+        running.stop_all()
+
+
+def _worker_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def _engine_requests(metrics: str) -> float:
+    """http_requests_total of successful POST /api/v1/engine, summed over the series."""
+    wanted = ('route="/api/v1/engine"', 'method="POST"', 'status="200"')
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("http_requests_total{") and all(part in line for part in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatcher) -> None:
+    mesh = workers_mesh
+    cookie = sign_in(mesh, mail, "workers@example.com").cookies["authToken"]
+
+    def call(body: dict[str, object]) -> dict:  # type: ignore[type-arg]
+        # A new connection each time, so the kernel spreads them over both workers.
+        response = httpx.post(
+            f"{mesh.base_url}/api/v1/engine",
+            json=body,
+            cookies={"authToken": cookie},
+            headers={"connection": "close"},
+            timeout=15,
+        )
+        envelope = response.json()
+        assert response.status_code == 200 and envelope["success"] is True, envelope
+        return envelope["engineResponse"]["data"]  # type: ignore[no-any-return]
+
+    count = 20
+    with ThreadPoolExecutor(4) as pool:
+        opened = list(
+            pool.map(
+                lambda i: call(
+                    {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
+                     "margin": 1 + i, "leverage": 10}
+                ),
+                range(count),
+            )
+        )
+        assert [trade["margin"] for trade in opened] == [1 + i for i in range(count)]
+        closed = list(
+            pool.map(
+                lambda t: call({"command": "CLOSE_TRADE", "tradeId": t["tradeId"]}), opened
+            )
+        )
+    assert [c["tradeId"] for c in closed] == [t["tradeId"] for t in opened]
+
+    # Both workers answered some: each has its own answer stream, with entries in it.
+    answers = redis.Redis.from_url(mesh.redis_url)
+    streams_used = [
+        key for key in answers.scan_iter(match=f"{streams.RESPONSES}:*") if answers.xlen(key)
+    ]
+    assert len(streams_used) == 2, streams_used
+
+    # /metrics sums the workers: whichever one answers the scrape counts every request.
+    for _ in range(4):
+        metrics = httpx.get(f"{mesh.base_url}/metrics", headers={"connection": "close"}).text
+        assert _engine_requests(metrics) == 2 * count
+
+    if launcher_knows("ledger"):  # the audit rows come from the engine's stream, via the ledger
+        client = httpx.Client(base_url=mesh.base_url, cookies={"authToken": cookie}, timeout=15)
+        deadline = time.monotonic() + 20
+        rows: list[dict] = []  # type: ignore[type-arg]
+        while time.monotonic() < deadline:
+            rows = client.get("/api/v1/orders", params={"limit": 100}).json()["orders"]
+            if sum(r["command"] in ("CREATE_TRADE", "CLOSE_TRADE") for r in rows) >= 2 * count:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"orders rows never all appeared: {len(rows)}")
+
+
+def test_workers_are_restarted_and_the_port_stays_theirs(
+    workers_mesh: Mesh, mail: MailCatcher
+) -> None:
+    mesh = workers_mesh
+    parent = mesh.processes["gateway"]
+    before = _worker_pids(parent.pid)
+    assert len(before) == 2
+    os.kill(before[0], signal.SIGKILL)
+    mesh.wait_log("gateway", "restarting")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = _worker_pids(parent.pid)
+        if len(pids) == 2 and before[0] not in pids:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"worker not restarted: {_worker_pids(parent.pid)}")
+    mesh.wait_http()
+    sign_in(mesh, mail, "after-restart@example.com")
+
+    # A second, separate gateway on the same ports fails loudly instead of sharing them.
+    intruder = mesh.start("gateway", name="intruder")
+    assert intruder.wait(30) != 0
+    assert "cannot listen" in mesh.log("intruder")
+    assert parent.poll() is None
