@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from exchange.v1 import prices_pb2
 
-from gateway_svc.ledger.candles import CandleBuilder
 from gateway_svc.db import CandleRow, Database
+from gateway_svc.ledger.candles import CandleBuilder
 from mesh.streams import CANDLE_GROUP, PAYLOAD, PRICE_GROUP, PRICES, connect, ensure_group
 from tests.db.factories import FIRST_MINUTE, MINUTE_MS, SECOND_MINUTE, T0_MS
 from tests.db.helpers import running, wait_until
