@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 BUF := node_modules/.bin/buf
 PROTOS := $(wildcard proto/exchange/v1/*.proto)
 
-.PHONY: run test test-long test-integration gen gen-check lint bench bench-core clean install
+.PHONY: run test test-long test-integration gen gen-check lint bench bench-core clean install web web-test chromium
 
 install: $(STAMP)
 
@@ -23,13 +23,36 @@ $(BUF): package.json
 	npm install --no-audit --no-fund --silent
 	touch $(BUF)
 
-run: $(STAMP)
+# The web terminal (web/, TypeScript): npm ci from web/package-lock.json, then Vite builds it
+# into gateway_svc/static/, which the gateway serves at / (not committed).
+WEB_DEPS := web/node_modules/.installed-stamp
+WEB_PAGE := gateway_svc/static/index.html
+WEB_SOURCES := $(wildcard web/src/* web/index.html web/vite.config.ts web/tsconfig.json)
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+	touch $(WEB_DEPS)
+
+$(WEB_PAGE): $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npx vite build --logLevel warn
+
+web: $(WEB_PAGE)
+
+web-test: $(WEB_DEPS)
+	cd web && npx vitest run
+
+# The browser tests drive Debian's Chromium (no browser downloads here); installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: $(STAMP) $(WEB_PAGE)
 	$(BIN)/exchange up
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_PAGE) chromium web-test
 	$(BIN)/pytest -q
 
-test-long: $(STAMP)
+test-long: $(STAMP) $(WEB_PAGE) chromium
 	EXCHANGE_TEST_LONG=1 $(BIN)/pytest -q
 
 gen: $(STAMP)
@@ -40,7 +63,8 @@ gen-check: $(STAMP)
 
 # The C sources must compile warning-free: -Werror here, not in the install (a user's compiler
 # may warn about more).
-lint: $(STAMP) $(BUF)
+lint: $(STAMP) $(BUF) $(WEB_DEPS)
+	cd web && npx eslint . && npx tsc --noEmit
 	$(BIN)/ruff check .
 	$(BIN)/mypy engine_svc/core
 	$(BUF) lint
@@ -65,4 +89,4 @@ bench-tools:
 	  echo "bench: wrk / nghttp2-client could not be installed: their rows will say so"
 
 clean:
-	rm -rf $(VENV) node_modules .exchange
+	rm -rf $(VENV) node_modules .exchange web/node_modules gateway_svc/static

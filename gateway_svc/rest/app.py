@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +37,7 @@ PAGE_HEADERS = {
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
+PAGE_NOT_BUILT = "The web page is not built: run `make web` (or `make run`) in the checkout.\n"
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -158,11 +159,16 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The terminal is built from web/ into STATIC_DIR by `make web` (run and test do it); an
+    # unbuilt checkout still serves the API, and / says how to build the page.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+    async def index() -> Response:
+        page = STATIC_DIR / "index.html"
+        if not page.is_file():
+            return PlainTextResponse(PAGE_NOT_BUILT, status_code=503, headers=PAGE_HEADERS)
+        return FileResponse(page, headers=PAGE_HEADERS)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

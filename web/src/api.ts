@@ -1,0 +1,100 @@
+// Talking to the documented HTTP API on the page's own origin. Engine commands are written as
+// JSON text with the decimals exactly as typed (canonical), never through a float.
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code?: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface ErrorEnvelope {
+  error?: string;
+  code?: string;
+  field?: string;
+}
+
+export async function api<T>(path: string, init: { method?: string; body?: string } = {}): Promise<T> {
+  const request: RequestInit = { method: init.method ?? "GET", credentials: "same-origin" };
+  if (init.body !== undefined) {
+    request.body = init.body;
+    request.headers = { "Content-Type": "application/json" };
+  }
+  let response: Response;
+  try {
+    response = await fetch(path, request);
+  } catch {
+    throw new ApiError("cannot reach the exchange: check your connection", 0);
+  }
+  let data: unknown = null;
+  try {
+    data = await response.json();
+  } catch {
+    /* not JSON (a proxy's error page) */
+  }
+  if (!response.ok) {
+    const envelope = (data ?? {}) as ErrorEnvelope;
+    throw new ApiError(
+      envelope.error ?? `request failed (HTTP ${response.status})`,
+      response.status,
+      envelope.code,
+      envelope.field,
+    );
+  }
+  return data as T;
+}
+
+/** A decimal that goes into the JSON body as a number literal, exactly as given. */
+export class Raw {
+  constructor(readonly text: string) {}
+}
+
+export type CommandField = string | number | Raw | null | undefined;
+
+/** `{"command":...,"orderId":...,...}` with Raw values written as JSON numbers. Absent fields
+ * (undefined) are left out; null is kept (MODIFY_TRADE removes a level with it). */
+export function commandBody(fields: Record<string, CommandField>): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const json = value instanceof Raw ? value.text : JSON.stringify(value);
+    parts.push(`${JSON.stringify(key)}:${json}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+interface EngineReply<T> {
+  success: boolean;
+  orderId: string;
+  engineResponse: { status: string; data: T; message?: string };
+}
+
+/** POST /api/v1/engine with a fresh orderId: a retry after a lost connection reuses it, and
+ * the engine answers the first result again instead of trading twice. */
+export async function engine<T>(fields: Record<string, CommandField>): Promise<T> {
+  const body = commandBody({ ...fields, orderId: uuid4() });
+  try {
+    return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body })).engineResponse
+      .data;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 0) {
+      return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body }))
+        .engineResponse.data;
+    }
+    throw err;
+  }
+}
+
+/** A random UUID; crypto.randomUUID exists only in secure contexts (https, localhost). */
+export function uuid4(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

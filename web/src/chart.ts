@@ -1,0 +1,139 @@
+// The price chart: lightweight-charts candles from GET /api/v1/candles, extended by the live
+// ticks (asks, as the server's candles are), with crosshair, zoom and scroll from the library,
+// local-time axes, and the open positions of the asset as price lines.
+
+import {
+  CandlestickSeries, ColorType, CrosshairMode, createChart, LineStyle, TickMarkType,
+  type IChartApi, type IPriceLine, type ISeriesApi, type Time, type UTCTimestamp,
+} from "lightweight-charts";
+import { foldTick, type Interval, type UnitCandle } from "./candles";
+import { dateTime, leverage } from "./format";
+import { fromUnits } from "./money";
+
+export interface PriceLineSpec {
+  price: bigint;
+  title: string;
+  kind: "entry" | "sl" | "tp" | "liq";
+}
+
+const LINE_COLORS = { entry: "#4c8dff", sl: "#f0616d", tp: "#2ebd85", liq: "#f5a524" };
+const pad = (n: number): string => String(n).padStart(2, "0");
+
+/** Axis labels in the viewer's time zone (the library's own are UTC). */
+function tickLabel(time: Time, type: TickMarkType): string {
+  const d = new Date((time as number) * 1000);
+  switch (type) {
+    case TickMarkType.Year: return String(d.getFullYear());
+    case TickMarkType.Month: return d.toLocaleString(undefined, { month: "short" });
+    case TickMarkType.DayOfMonth: return `${d.getDate()} ${d.toLocaleString(undefined, { month: "short" })}`;
+    default: return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+}
+
+export class PriceChart {
+  private readonly chart: IChartApi;
+  private readonly series: ISeriesApi<"Candlestick">;
+  private candles: UnitCandle[] = [];
+  private decimals = 2;
+  private interval: Interval = "1m";
+  private lines: IPriceLine[] = [];
+
+  constructor(container: HTMLElement, private readonly legend: HTMLElement) {
+    this.chart = createChart(container, {
+      autoSize: true,
+      layout: { background: { type: ColorType.Solid, color: "#12161f" }, textColor: "#aab3c5",
+        attributionLogo: false },
+      grid: { vertLines: { color: "#1e2430" }, horzLines: { color: "#1e2430" } },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: "#2a3140" },
+      timeScale: { borderColor: "#2a3140", timeVisible: true, secondsVisible: false,
+        tickMarkFormatter: tickLabel },
+      localization: { timeFormatter: (time: Time) => dateTime((time as number) * 1000) },
+    });
+    this.series = this.chart.addSeries(CandlestickSeries, {
+      upColor: "#2ebd85", downColor: "#f0616d", borderVisible: false,
+      wickUpColor: "#2ebd85", wickDownColor: "#f0616d",
+    });
+    this.chart.subscribeCrosshairMove((param) => {
+      const bar = param.time === undefined ? undefined : param.seriesData.get(this.series);
+      this.showLegend(bar && "open" in bar ? param.time as number : null);
+    });
+  }
+
+  /** A new history (asset or interval changed, or a catch-up after a reconnect). */
+  setCandles(candles: UnitCandle[], decimals: number, interval: Interval): void {
+    this.candles = candles;
+    this.decimals = decimals;
+    this.interval = interval;
+    const precision = Math.min(decimals, 4);
+    this.series.applyOptions({ priceFormat: { type: "price", precision,
+      minMove: 1 / 10 ** precision } });
+    this.series.setData(candles.map((c) => this.bar(c)));
+    this.showLegend(null);
+  }
+
+  /** A tick of the chart's asset: folds into the last candle or starts the next. */
+  addTick(ms: number, price: bigint): void {
+    const last = this.candles[this.candles.length - 1];
+    const next = foldTick(last, ms, price, this.interval);
+    if (next === null) return;
+    if (last && next.time === last.time) this.candles[this.candles.length - 1] = next;
+    else this.candles.push(next);
+    this.series.update(this.bar(next));
+    this.showLegend(null);
+  }
+
+  setLines(specs: PriceLineSpec[]): void {
+    for (const line of this.lines) this.series.removePriceLine(line);
+    this.lines = specs.map((spec) => this.series.createPriceLine({
+      price: this.number(spec.price),
+      color: LINE_COLORS[spec.kind],
+      lineWidth: 1,
+      lineStyle: spec.kind === "entry" ? LineStyle.Solid : LineStyle.Dashed,
+      axisLabelVisible: true,
+      title: spec.title,
+    }));
+  }
+
+  lineTitles(): string[] {
+    return this.lines.map((line) => line.options().title);
+  }
+
+  private showLegend(time: number | null): void {
+    const candle = time === null ? this.candles[this.candles.length - 1]
+      : this.candles.find((c) => c.time === time * 1000);
+    if (!candle) {
+      this.legend.textContent = "No candles yet";
+      return;
+    }
+    const f = (units: bigint): string => fromUnits(units, this.decimals, 2);
+    this.legend.textContent = `${dateTime(candle.time)}  O ${f(candle.open)}  H ${f(candle.high)}` +
+      `  L ${f(candle.low)}  C ${f(candle.close)}`;
+  }
+
+  /** Drawing coordinates only: the chart library takes numbers; no money is computed here. */
+  private number(units: bigint): number {
+    return Number(fromUnits(units, this.decimals));
+  }
+
+  private bar(c: UnitCandle): { time: UTCTimestamp; open: number; high: number; low: number; close: number } {
+    return { time: (c.time / 1000) as UTCTimestamp, open: this.number(c.open),
+      high: this.number(c.high), low: this.number(c.low), close: this.number(c.close) };
+  }
+}
+
+/** The price lines of the open positions of one asset: entry, SL, TP, liquidation. */
+export function positionLines(
+  trades: { direction: string; l10: number; entry: bigint;
+    stopLoss: bigint | null; takeProfit: bigint | null; liquidation: bigint | null }[],
+): PriceLineSpec[] {
+  const specs: PriceLineSpec[] = [];
+  for (const t of trades) {
+    const tag = `${t.direction} ${leverage(t.l10)}`;
+    specs.push({ price: t.entry, title: tag, kind: "entry" });
+    if (t.stopLoss !== null) specs.push({ price: t.stopLoss, title: "SL", kind: "sl" });
+    if (t.takeProfit !== null) specs.push({ price: t.takeProfit, title: "TP", kind: "tp" });
+    if (t.liquidation !== null) specs.push({ price: t.liquidation, title: "Liq.", kind: "liq" });
+  }
+  return specs;
+}

@@ -1,0 +1,27 @@
+// History as CSV: RFC 4180 quoting, numbers exactly as the API sent them.
+
+import type { ClosedTrade } from "./types";
+
+export const CSV_COLUMNS = ["closedAt", "tradeId", "asset", "direction", "status", "margin",
+  "leverage", "entryPrice", "exitPrice", "pnl", "totalReturn", "openedAt"] as const;
+
+const TIMES = new Set<string>(["closedAt", "openedAt"]);
+
+function field(column: string, value: unknown): string {
+  if (value === null || value === undefined) return "";
+  const text = TIMES.has(column) && typeof value === "number"
+    ? new Date(value).toISOString() : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function historyCsv(trades: ClosedTrade[]): string {
+  const lines = [CSV_COLUMNS.join(",")];
+  for (const trade of trades) {
+    lines.push(CSV_COLUMNS.map((column) => field(column, trade[column as keyof ClosedTrade])).join(","));
+  }
+  return `${lines.join("\r\n")}\r\n`;
+}
+
+export function filterHistory(trades: ClosedTrade[], asset: string, status: string): ClosedTrade[] {
+  return trades.filter((t) => (!asset || t.asset === asset) && (!status || t.status === status));
+}

@@ -1,0 +1,74 @@
+// How numbers and times read on the page. Inputs are BigInt units (money.ts) or the API's
+// decimal JSON numbers; nothing here does float arithmetic on money.
+
+import { floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
+
+/** "1234567.5" -> "1,234,567.5" (grouping only; the digits are untouched). */
+export function groupThousands(text: string): string {
+  const negative = text.startsWith("-");
+  const [whole, frac] = (negative ? text.slice(1) : text).split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "-" : ""}${grouped}${frac !== undefined ? `.${frac}` : ""}`;
+}
+
+/** USD units -> "5,000.00" (at least 2 decimals, up to the 4 kept). */
+export function usd(units: bigint): string {
+  return groupThousands(fromUnits(units, USD_SCALE, 2));
+}
+
+/** USD units with an explicit sign: "+12.50", "-3.0001", "0.00". */
+export function signedUsd(units: bigint): string {
+  return units > 0n ? `+${usd(units)}` : usd(units);
+}
+
+/** Price units at the asset's decimals -> "90,012.70" (at least 2 decimals). */
+export function price(units: bigint, decimals: number): string {
+  return groupThousands(fromUnits(units, decimals, 2));
+}
+
+/** An API number (JSON, in units of the currency) as a price or USD text; "–" when absent. */
+export function apiPrice(value: number | string | null | undefined, decimals: number): string {
+  if (value === null || value === undefined) return "–";
+  const units = toUnits(value, decimals);
+  return units === null ? String(value) : price(units, decimals);
+}
+
+export function apiUsd(value: number | string | null | undefined): string {
+  if (value === null || value === undefined) return "–";
+  const units = toUnits(value, USD_SCALE);
+  return units === null ? String(value) : usd(units);
+}
+
+/** Percent with 2 decimals from a scale-2 integer: 5000037n -> "50,000.37%". */
+export function percent(scaled: bigint | null): string {
+  return scaled === null ? "–" : `${groupThousands(fromUnits(scaled, 2, 2))}%`;
+}
+
+/** Change from `open` to `last` in percent, 2 decimals, rounded toward zero: "+1.25%". */
+export function change(open: bigint, last: bigint): string {
+  if (open <= 0n) return "–";
+  const diff = (last - open) * 10_000n;
+  const scaled = diff < 0n ? -floorDiv(-diff, open) : floorDiv(diff, open);
+  const text = `${fromUnits(scaled, 2, 2)}%`;
+  return scaled > 0n ? `+${text}` : text;
+}
+
+/** L10 -> "10x", "12.5x". */
+export function leverage(l10: number): string {
+  return `${fromUnits(BigInt(l10), 1)}x`;
+}
+
+const pad = (n: number): string => String(n).padStart(2, "0");
+
+/** Milliseconds -> "2026-11-29 10:04:05" in the viewer's time zone. */
+export function dateTime(ms: number | null | undefined): string {
+  if (!ms) return "–";
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function signClass(units: bigint | null): string {
+  if (units === null || units === 0n) return "";
+  return units > 0n ? "pos" : "neg";
+}

@@ -1,0 +1,328 @@
+// The terminal's wiring: session, one WebSocket, the one quote store, and the panels.
+
+import "./style.css";
+import { liveAccount, l10Of } from "./account";
+import { api, ApiError, engine } from "./api";
+import { INTERVALS, type Interval, type UnitCandle } from "./candles";
+import { PriceChart, positionLines } from "./chart";
+import { percent, price, signClass, signedUsd, usd } from "./format";
+import { loadHistory, renderHistory, setupHistoryFilters } from "./history";
+import { renderMarkets, select } from "./markets";
+import { toUnits, USD_SCALE } from "./money";
+import { describeTradeEvent, notify } from "./notices";
+import { renderPositionMarks, renderPositions } from "./positions";
+import { LiveSocket, type SocketLike, type SocketState } from "./socket";
+import { decimalsOf, emit, on, type Session, store } from "./store";
+import { renderTicket, submitTicket } from "./ticket";
+import type { AccountReply, Candle, PriceMessage, TradeEventMessage } from "./types";
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const CANDLES_SHOWN = 300;
+let chart: PriceChart;
+let interval: Interval = (localStorage.getItem("interval") as Interval | null) ?? "1m";
+if (!(interval in INTERVALS)) interval = "1m";
+let socket: LiveSocket;
+
+// ---------- account and session ----------
+
+function setSession(session: Session): void {
+  store.session = session;
+  $("signin-form").hidden = session !== "signed-out";
+  $("signed-in").hidden = session === "signed-out" || session === "unknown";
+  $("create-account").hidden = session !== "no-account";
+  $("user-email").textContent = store.email;
+  document.body.dataset.session = session;
+  if (session !== "signed-in") {
+    store.openTrades = [];
+    store.history = [];
+    store.balance = null;
+  }
+  emit("trades");
+  renderHistory();
+  renderTicket();
+}
+
+async function refreshAccount(): Promise<void> {
+  try {
+    const account = await api<AccountReply>("/api/v1/account");
+    store.balance = toUnits(account.balance, USD_SCALE);
+    store.reservedMargin = account.reservedMargin === undefined || account.reservedMargin === null
+      ? null : toUnits(account.reservedMargin, USD_SCALE);
+    if (store.session !== "signed-in") {
+      if (!store.email) {
+        store.email = (await engine<{ email: string }>({ command: "GET_USD_BALANCE" })).email;
+      }
+      setSession("signed-in");
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) setSession("signed-out");
+    else if (err instanceof ApiError && err.code === "ACCOUNT_NOT_FOUND") setSession("no-account");
+    else throw err;
+  }
+}
+
+/** Account, positions and history from the server: at start, after a trade event or one of
+ * the page's own commands, and after a reconnect (whatever happened while away). */
+async function refreshTrading(): Promise<void> {
+  try {
+    await refreshAccount();
+    if (store.session !== "signed-in") return;
+    const open = await api<{ trades: typeof store.openTrades }>("/api/v1/trades/open");
+    store.openTrades = open.trades;
+    emit("trades");
+    await loadHistory(false);
+  } catch (err) {
+    notify(err instanceof Error ? err.message : String(err), "bad");
+  }
+}
+
+function renderAccount(): void {
+  const out = (k: string, text: string, cls = ""): void => {
+    const dd = document.querySelector<HTMLElement>(`#account dd[data-k="${k}"]`);
+    if (!dd) return;
+    if (dd.textContent !== text) dd.textContent = text;
+    dd.className = cls;
+  };
+  if (store.balance === null) {
+    for (const dd of document.querySelectorAll("#account dd")) dd.textContent = "–";
+    return;
+  }
+  const a = liveAccount(store.balance, store.openTrades, store.quotes);
+  out("balance", `${usd(a.balance)} USD`);
+  out("equity", `${usd(a.equity)} USD`);
+  out("unrealizedPnl", `${signedUsd(a.unrealizedPnl)} USD`, signClass(a.unrealizedPnl));
+  out("usedMargin", `${usd(a.usedMargin)} USD`);
+  out("freeMargin", `${usd(a.freeMargin)} USD`);
+  out("reservedMargin", store.reservedMargin === null ? "–" : `${usd(store.reservedMargin)} USD`);
+  out("marginLevel", percent(a.marginLevelPct));
+}
+
+// ---------- market data ----------
+
+async function loadQuote(asset: string): Promise<void> {
+  const p = await api<{ bid?: string; ask?: string; price: string; decimal: number }>(
+    `/api/v1/price?asset=${asset}`);
+  store.quotes.set(asset, { bid: BigInt(p.bid ?? p.price), ask: BigInt(p.ask ?? p.price),
+    decimals: p.decimal, ts: Date.now() });
+}
+
+async function loadDayOpen(asset: string): Promise<void> {
+  const since = Date.now() - 24 * 3_600_000;
+  const candles = await api<Candle[]>(`/api/v1/candles?asset=${asset}&interval=1h&startTime=${since}`);
+  const open = candles.length ? toUnits(candles[0].open, decimalsOf(asset)) : null;
+  if (open !== null) store.dayOpen.set(asset, open);
+}
+
+async function loadMarketData(): Promise<void> {
+  await Promise.allSettled(store.assets.map((a) => loadQuote(a)));
+  await Promise.allSettled(store.assets.map((a) => loadDayOpen(a)));
+  emit("quotes");
+}
+
+async function loadCandles(): Promise<void> {
+  const asset = store.selected;
+  const chosen = interval;
+  const start = Date.now() - CANDLES_SHOWN * INTERVALS[chosen];
+  try {
+    const rows = await api<Candle[]>(
+      `/api/v1/candles?asset=${asset}&interval=${chosen}&startTime=${start}`);
+    if (asset !== store.selected || chosen !== interval) return; // a newer request won
+    const d = decimalsOf(asset);
+    const candles: UnitCandle[] = [];
+    for (const c of rows) {
+      const [open, high, low, close] = [c.open, c.high, c.low, c.close].map((v) => toUnits(v, d));
+      if (open === null || high === null || low === null || close === null) continue;
+      candles.push({ time: c.time, open, high, low, close });
+    }
+    chart.setCandles(candles, d, chosen);
+    renderChartLines();
+  } catch (err) {
+    notify(`chart: ${err instanceof Error ? err.message : String(err)}`, "bad");
+  }
+}
+
+function renderChartLines(): void {
+  const d = decimalsOf(store.selected);
+  const level = (v: number | string | null): bigint | null => (v === null ? null : toUnits(v, d));
+  chart.setLines(positionLines(store.openTrades.filter((t) => t.asset === store.selected).map((t) => ({
+    direction: t.direction, l10: l10Of(t), entry: level(t.entryPrice) ?? 0n,
+    stopLoss: level(t.stopLossPrice), takeProfit: level(t.takeProfitPrice),
+    liquidation: level(t.liquidationPrice),
+  }))));
+}
+
+function renderIntervals(): void {
+  const box = $("intervals");
+  box.replaceChildren();
+  for (const name of Object.keys(INTERVALS) as Interval[]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = name;
+    button.className = "chip";
+    button.setAttribute("aria-pressed", String(name === interval));
+    button.addEventListener("click", () => {
+      interval = name;
+      localStorage.setItem("interval", name);
+      renderIntervals();
+      void loadCandles();
+    });
+    box.append(button);
+  }
+}
+
+// ---------- the live feed ----------
+
+let frame = 0;
+function scheduleRender(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    renderMarkets();
+    renderPositionMarks();
+    renderAccount();
+    renderTicket();
+    const q = store.quotes.get(store.selected);
+    $("chart-last").textContent = q ? `bid ${price(q.bid, q.decimals)} · ask ${price(q.ask, q.decimals)}` : "";
+  });
+}
+
+function onMessage(raw: unknown): void {
+  const message = raw as { type?: string; code?: string };
+  if (message.type === "price") {
+    const m = raw as PriceMessage;
+    const quote = { bid: BigInt(m.bid), ask: BigInt(m.ask), decimals: m.decimal, ts: m.ts };
+    store.quotes.set(m.asset, quote);
+    if (m.asset === store.selected) chart.addTick(m.ts, quote.ask);
+    scheduleRender();
+  } else if (message.type === "trade") {
+    const notice = describeTradeEvent(raw as TradeEventMessage);
+    if (notice) notify(notice.text, notice.kind);
+    void refreshTrading();
+  } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
+    void refreshTrading();
+  }
+}
+
+function onSocketState(state: SocketState, attempt: number): void {
+  const box = $("conn");
+  box.dataset.state = state;
+  document.body.classList.toggle("offline", state === "down");
+  box.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…"
+    : `Disconnected: reconnecting (attempt ${attempt})…`;
+}
+
+async function onLive(reconnected: boolean): Promise<void> {
+  if (!reconnected) return;
+  // Catch up on what the socket missed: prices, candles, and any trade that ended meanwhile.
+  await loadMarketData();
+  await Promise.all([loadCandles(), refreshTrading()]);
+}
+
+// ---------- start ----------
+
+async function requestLink(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  const email = $<HTMLInputElement>("email").value.trim();
+  const mode = (event.submitter as HTMLButtonElement | null)?.dataset.mode === "signup" ? "signup" : "signin";
+  const help = $("signin-help");
+  try {
+    await api(`/api/v1/user/${mode}`, { method: "POST", body: JSON.stringify({ email }) });
+    help.textContent = `A sign-in link is on its way to ${email}: open it in this browser. ` +
+      "Running the exchange locally without SMTP? The link is printed in the console where " +
+      "`make run` runs.";
+    help.hidden = false;
+  } catch (err) {
+    notify(err instanceof Error ? err.message : String(err), "bad");
+  }
+}
+
+async function signOut(): Promise<void> {
+  try {
+    await api("/api/v1/user/logout", { method: "POST" });
+  } catch {
+    /* the cookie is cleared or expired either way */
+  }
+  store.email = "";
+  setSession("signed-out");
+  socket.restart(); // the old session's trade events must stop
+}
+
+function setupTabs(): void {
+  const tabs = [$("tab-positions"), $("tab-history")];
+  const show = (index: number): void => {
+    tabs.forEach((tab, i) => {
+      tab.setAttribute("aria-selected", String(i === index));
+      tab.tabIndex = i === index ? 0 : -1;
+      $(tab.getAttribute("aria-controls") ?? "").hidden = i !== index;
+    });
+    tabs[index].focus();
+  };
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => show(i));
+    tab.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") show((i + 1) % tabs.length);
+    });
+  });
+}
+
+async function start(): Promise<void> {
+  chart = new PriceChart($("chart"), $("chart-legend"));
+  try {
+    store.assets = await api<string[]>("/api/v1/supportedAssets");
+  } catch {
+    store.assets = ["SOL_USDC", "ETH_USDC", "BTC_USDC"];
+  }
+  const saved = localStorage.getItem("asset");
+  store.selected = saved && store.assets.includes(saved) ? saved : store.assets[0];
+  const assetSelect = $<HTMLSelectElement>("t-asset");
+  for (const asset of store.assets) assetSelect.add(new Option(asset.replace("_", "/"), asset));
+  assetSelect.value = store.selected;
+  assetSelect.addEventListener("change", () => select(assetSelect.value));
+
+  on("selected", () => {
+    assetSelect.value = store.selected;
+    $("chart-asset").textContent = store.selected.replace("_", "/");
+    void loadCandles();
+    scheduleRender();
+  });
+  on("quotes", scheduleRender);
+  on("trades", () => {
+    renderPositions(() => void refreshTrading());
+    renderChartLines();
+    renderAccount();
+  });
+
+  $("chart-asset").textContent = store.selected.replace("_", "/");
+  $<HTMLFormElement>("signin-form").addEventListener("submit", (e) => void requestLink(e));
+  $("logout").addEventListener("click", () => void signOut());
+  $("create-account").addEventListener("click", () => {
+    void engine({ command: "CREATE_ACCOUNT" }).then(() => refreshTrading(),
+      (err: unknown) => notify(err instanceof Error ? err.message : String(err), "bad"));
+  });
+  $<HTMLFormElement>("ticket").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void submitTicket(() => void refreshTrading());
+  });
+  $("ticket").addEventListener("input", () => renderTicket());
+  setupTabs();
+  setupHistoryFilters();
+  renderIntervals();
+  renderMarkets();
+
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new LiveSocket({
+    url: `${scheme}://${location.host}/api/v1/ws`,
+    open: (url) => new WebSocket(url) as unknown as SocketLike,
+    onMessage,
+    onState: onSocketState,
+    onLive: (reconnected) => void onLive(reconnected),
+  });
+  socket.start();
+  await loadMarketData();
+  await Promise.all([loadCandles(), refreshTrading()]);
+  window.setInterval(() => { if (store.session === "signed-in") void refreshAccount().then(renderAccount); }, 15_000);
+  window.setInterval(() => void Promise.allSettled(store.assets.map(loadDayOpen)).then(scheduleRender), 600_000);
+  document.body.dataset.ready = "true";
+}
+
+void start();

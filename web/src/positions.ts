@@ -1,0 +1,95 @@
+// Open positions with the live mark and unrealized PnL from the same quotes as the account.
+// Each row has an actions cell: close today; modify and partial close slot in beside it.
+
+import { l10Of, livePnl } from "./account";
+import { engine } from "./api";
+import { apiPrice, apiUsd, leverage, price, signClass, signedUsd } from "./format";
+import { notify } from "./notices";
+import { decimalsOf, store } from "./store";
+import type { OpenTrade } from "./types";
+
+interface Closed {
+  tradeId: string;
+  asset: string;
+  pnl: number;
+  closePrice: number;
+  totalReturn: number;
+}
+
+function cell(row: HTMLTableRowElement, text: string, className = ""): HTMLTableCellElement {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+export function renderPositions(afterClose: () => void): void {
+  const body = (document.getElementById("positions") as HTMLTableElement).tBodies[0];
+  body.replaceChildren();
+  const count = document.getElementById("positions-count");
+  if (count) count.textContent = store.openTrades.length ? `(${store.openTrades.length})` : "";
+  for (const t of store.openTrades) {
+    const d = decimalsOf(t.asset);
+    const row = body.insertRow();
+    row.dataset.trade = t.tradeId;
+    row.dataset.asset = t.asset;
+    cell(row, t.asset.replace("_", "/"));
+    cell(row, t.direction, t.direction === "LONG" ? "pos" : "neg");
+    cell(row, apiUsd(t.margin), "num");
+    cell(row, leverage(l10Of(t)), "num");
+    cell(row, apiPrice(t.entryPrice, d), "num");
+    cell(row, "–", "num mark");
+    cell(row, apiPrice(t.liquidationPrice, d), "num");
+    cell(row, apiPrice(t.stopLossPrice, d), "num");
+    cell(row, apiPrice(t.takeProfitPrice, d), "num");
+    cell(row, apiUsd(t.unrealizedPnl), "num pnl");
+    const actions = row.insertCell();
+    actions.className = "actions";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "secondary small";
+    close.textContent = "Close";
+    close.setAttribute("aria-label", `Close ${t.direction} ${t.asset} position`);
+    close.addEventListener("click", () => void closeTrade(t, close, afterClose));
+    actions.append(close);
+  }
+  if (!store.openTrades.length) {
+    const row = body.insertRow();
+    const td = cell(row, store.session === "signed-in" ? "No open positions." : "Sign in to trade.",
+      "muted empty");
+    td.colSpan = 11;
+  }
+  renderPositionMarks();
+}
+
+/** Per tick: the mark and PnL cells only (the rows stay, so focus and clicks are not lost). */
+export function renderPositionMarks(): void {
+  for (const t of store.openTrades) {
+    const row = document.querySelector<HTMLTableRowElement>(
+      `#positions tr[data-trade="${CSS.escape(t.tradeId)}"]`);
+    const quote = store.quotes.get(t.asset);
+    if (!row || !quote) continue;
+    const mark = t.direction === "LONG" ? quote.bid : quote.ask;
+    const pnl = livePnl(t, quote);
+    const markCell = row.querySelector(".mark");
+    const pnlCell = row.querySelector(".pnl");
+    if (markCell) markCell.textContent = price(mark, quote.decimals);
+    if (pnlCell && pnl !== null) {
+      pnlCell.textContent = signedUsd(pnl);
+      pnlCell.className = `num pnl ${signClass(pnl)}`;
+    }
+  }
+}
+
+async function closeTrade(trade: OpenTrade, button: HTMLButtonElement, after: () => void): Promise<void> {
+  button.disabled = true;
+  try {
+    const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: trade.tradeId });
+    notify(`Closed ${d.asset} ${trade.direction} at ${d.closePrice}: PnL ${d.pnl} USD, ` +
+      `${d.totalReturn} USD returned`, "info");
+  } catch (err) {
+    notify(err instanceof Error ? err.message : String(err), "bad");
+    button.disabled = false;
+  }
+  after();
+}

@@ -1,0 +1,39 @@
+// The page's state in one place. Quotes from the WebSocket are the single price source: the
+// markets, the chart's last candle, the positions' PnL and the account all read `quotes`.
+
+import type { ClosedTrade, OpenTrade, Quote } from "./types";
+
+export type Session = "unknown" | "signed-out" | "no-account" | "signed-in";
+
+export const store = {
+  assets: [] as string[],
+  quotes: new Map<string, Quote>(),
+  /** The open of the candle 24 hours back, per asset, in price units. */
+  dayOpen: new Map<string, bigint>(),
+  selected: "" as string,
+  session: "unknown" as Session,
+  email: "",
+  /** Free balance from the server (GET /api/v1/account), in USD units. */
+  balance: null as bigint | null,
+  reservedMargin: null as bigint | null,
+  openTrades: [] as OpenTrade[],
+  history: [] as ClosedTrade[],
+  historyCursor: null as string | null,
+};
+
+type Listener = () => void;
+const listeners = new Map<string, Set<Listener>>();
+
+/** Topics: "quotes", "trades", "account", "session", "selected", "history". */
+export function on(topic: string, listener: Listener): void {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic)?.add(listener);
+}
+
+export function emit(topic: string): void {
+  for (const listener of listeners.get(topic) ?? []) listener();
+}
+
+export function decimalsOf(asset: string): number {
+  return store.quotes.get(asset)?.decimals ?? ({ BTC_USDC: 4 } as Record<string, number>)[asset] ?? 6;
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import {
+  apiPrice, apiUsd, change, groupThousands, leverage, percent, price, signClass, signedUsd, usd,
+} from "../src/format";
+import { filterHistory, historyCsv } from "../src/csv";
+import { describeTradeEvent } from "../src/notices";
+import type { ClosedTrade, TradeEventMessage } from "../src/types";
+
+describe("format", () => {
+  it("groups thousands without touching digits", () => {
+    expect(groupThousands("1234567.891")).toBe("1,234,567.891");
+    expect(groupThousands("-1000")).toBe("-1,000");
+    expect(groupThousands("999")).toBe("999");
+  });
+
+  it("shows USD with 2 to 4 decimals and a sign where asked", () => {
+    expect(usd(50_000_000n)).toBe("5,000.00");
+    expect(usd(12_345n)).toBe("1.2345");
+    expect(signedUsd(1_000n)).toBe("+0.10");
+    expect(signedUsd(-1n)).toBe("-0.0001");
+    expect(signedUsd(0n)).toBe("0.00");
+  });
+
+  it("shows prices at the asset's decimals", () => {
+    expect(price(900_127_000n, 4)).toBe("90,012.70");
+    expect(price(235_950_001n, 6)).toBe("235.950001");
+    expect(apiPrice(235.95, 6)).toBe("235.95");
+    expect(apiPrice(null, 6)).toBe("–");
+    expect(apiUsd("-12.5")).toBe("-12.50");
+  });
+
+  it("shows the margin level as a percentage, not a ratio", () => {
+    // The engine's 50.000379 ratio is 5000.03% (floored to 2 decimals).
+    expect(percent(500_003n)).toBe("5,000.03%");
+    expect(percent(null)).toBe("–");
+  });
+
+  it("shows the day's change with a sign, rounded toward zero", () => {
+    expect(change(100_000_000n, 101_250_000n)).toBe("+1.25%");
+    expect(change(100_000_000n, 98_765_432n)).toBe("-1.23%");
+    expect(change(100_000_000n, 100_000_000n)).toBe("0.00%");
+    expect(change(0n, 1n)).toBe("–");
+  });
+
+  it("shows leverage as a multiplier", () => {
+    expect(leverage(1000)).toBe("100x");
+    expect(leverage(15)).toBe("1.5x");
+    expect(signClass(-1n)).toBe("neg");
+    expect(signClass(0n)).toBe("");
+  });
+});
+
+const trade = (over: Partial<ClosedTrade>): ClosedTrade => ({
+  tradeId: "t1", asset: "SOL_USDC", direction: "LONG", margin: 100, leverage: 100,
+  entryPrice: 235.95, liquidationPrice: 233.5905, stopLossPrice: null, takeProfitPrice: null,
+  openedAt: 1_700_000_000_000, status: "CLOSED", exitPrice: 236.1, pnl: 6.3573,
+  totalReturn: 106.3573, closedAt: 1_700_000_060_000, ...over,
+});
+
+describe("history", () => {
+  it("exports CSV with exact numbers, ISO times and quoting", () => {
+    const csv = historyCsv([trade({}), trade({ tradeId: 'a,"b"', pnl: null })]);
+    const lines = csv.trimEnd().split("\r\n");
+    expect(lines[0]).toBe("closedAt,tradeId,asset,direction,status,margin,leverage,entryPrice," +
+      "exitPrice,pnl,totalReturn,openedAt");
+    expect(lines[1]).toBe("2023-11-14T22:14:20.000Z,t1,SOL_USDC,LONG,CLOSED,100,100,235.95,236.1," +
+      "6.3573,106.3573,2023-11-14T22:13:20.000Z");
+    expect(lines[2].split(",")[1]).toBe('"a');
+    expect(lines[2]).toContain('"a,""b"""');
+    expect(lines[2]).toContain("236.1,,106.3573");
+  });
+
+  it("filters by market and status", () => {
+    const rows = [trade({}), trade({ tradeId: "t2", status: "LIQUIDATED" }),
+      trade({ tradeId: "t3", asset: "BTC_USDC" })];
+    expect(filterHistory(rows, "", "").length).toBe(3);
+    expect(filterHistory(rows, "SOL_USDC", "").map((t) => t.tradeId)).toEqual(["t1", "t2"]);
+    expect(filterHistory(rows, "", "LIQUIDATED").map((t) => t.tradeId)).toEqual(["t2"]);
+  });
+});
+
+describe("trade notices", () => {
+  const event = (kind: string, over: Partial<ClosedTrade> = {}): TradeEventMessage => ({
+    type: "trade", event: kind, eventSeq: 1, orderId: null, ts: 0, trade: trade(over),
+  });
+
+  it("tells liquidation, stop loss and take profit", () => {
+    const liq = describeTradeEvent(event("LIQUIDATED", { pnl: -100, exitPrice: 233.5 }), () => 6);
+    expect(liq).toEqual({ kind: "bad",
+      text: "SOL_USDC LONG was liquidated at 233.50: PnL -100.00 USD" });
+    expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
+    expect(describeTradeEvent(event("TAKE_PROFIT"), () => 6)?.kind).toBe("good");
+  });
+
+  it("stays quiet about what the page did itself", () => {
+    expect(describeTradeEvent(event("OPENED"), () => 6)).toBeNull();
+    expect(describeTradeEvent(event("CLOSED"), () => 6)).toBeNull();
+  });
+});

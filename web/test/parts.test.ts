@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { l10Of, liveAccount, livePnl } from "../src/account";
+import { bucketStart, foldTick } from "../src/candles";
+import { cappedPnl } from "../src/money";
+import { readTicket } from "../src/ticket-input";
+import type { OpenTrade, Quote } from "../src/types";
+
+const open = (over: Partial<OpenTrade>): OpenTrade => ({
+  tradeId: "t", asset: "SOL_USDC", direction: "LONG", margin: 100, leverage: 100,
+  entryPrice: 235.95, liquidationPrice: 233.5905, stopLossPrice: null, takeProfitPrice: null,
+  unrealizedPnl: 0, openedAt: 0, ...over,
+});
+const quote = (bid: bigint, ask: bigint): Quote => ({ bid, ask, decimals: 6, ts: 0 });
+
+describe("the account and the positions read one price", () => {
+  it("marks a LONG at the bid and a SHORT at the ask", () => {
+    const q = quote(236_000_000n, 236_100_000n);
+    expect(livePnl(open({}), q)).toBe(cappedPnl(true, 1_000_000n, 1000, 235_950_000n, 236_000_000n));
+    expect(livePnl(open({ direction: "SHORT", entryPrice: 235.9 }), q))
+      .toBe(cappedPnl(false, 1_000_000n, 1000, 235_900_000n, 236_100_000n));
+    expect(livePnl(open({}), undefined)).toBeNull();
+  });
+
+  it("sums the same PnL into equity and gives the margin level in percent", () => {
+    const trades = [open({ tradeId: "a" }), open({ tradeId: "b", direction: "SHORT", margin: 50 })];
+    const quotes = new Map([["SOL_USDC", quote(236_000_000n, 236_100_000n)]]);
+    const a = liveAccount(48_500_000n, trades, quotes);
+    const pnls = trades.map((t) => livePnl(t, quotes.get(t.asset)) ?? 0n);
+    expect(a.unrealizedPnl).toBe(pnls[0] + pnls[1]);
+    expect(a.usedMargin).toBe(1_500_000n);
+    expect(a.equity).toBe(48_500_000n + 1_500_000n + a.unrealizedPnl);
+    expect(a.marginLevelPct).toBe((a.equity * 10_000n) / 1_500_000n);
+    expect(liveAccount(50_000_000n, [], quotes).marginLevelPct).toBeNull();
+  });
+
+  it("uses the server's mark for an asset without a quote yet", () => {
+    const a = liveAccount(0n, [open({ asset: "ETH_USDC", unrealizedPnl: -1.5 })], new Map());
+    expect(a.unrealizedPnl).toBe(-15_000n);
+  });
+
+  it("reads leverage as L10", () => {
+    expect(l10Of({ leverage: 100 })).toBe(1000);
+    expect(l10Of({ leverage: "1.5" })).toBe(15);
+  });
+});
+
+describe("candles", () => {
+  it("aligns buckets like the server (UTC, time // size)", () => {
+    expect(bucketStart(60_000 * 5 + 59_999, "1m")).toBe(300_000);
+    expect(bucketStart(86_400_000 * 3 + 5, "1d")).toBe(86_400_000 * 3);
+  });
+
+  it("folds ticks into the last candle, opens the next, and never rewrites history", () => {
+    const first = foldTick(undefined, 61_000, 10n, "1m");
+    expect(first).toEqual({ time: 60_000, open: 10n, high: 10n, low: 10n, close: 10n });
+    const up = foldTick(first ?? undefined, 62_000, 12n, "1m");
+    const down = foldTick(up ?? undefined, 63_000, 9n, "1m");
+    expect(down).toEqual({ time: 60_000, open: 10n, high: 12n, low: 9n, close: 9n });
+    expect(foldTick(down ?? undefined, 120_000, 11n, "1m")?.time).toBe(120_000);
+    expect(foldTick(down ?? undefined, 59_000, 11n, "1m")).toBeNull();
+  });
+});
+
+describe("the ticket's fields", () => {
+  const base = { asset: "SOL_USDC", direction: "LONG" as const, margin: "100", l10: "100",
+    stopLossPrice: "", takeProfitPrice: "" };
+
+  it("reads exact values", () => {
+    const { values, errors } = readTicket({ ...base, stopLossPrice: "230.5" }, 6);
+    expect(errors).toEqual({});
+    expect(values).toEqual({ asset: "SOL_USDC", direction: "LONG", margin: 1_000_000n, l10: 100,
+      stopLoss: 230_500_000n, takeProfit: null });
+  });
+
+  it("names the field at fault, with the server's field names", () => {
+    expect(readTicket({ ...base, margin: "1.00001" }, 6).errors).toEqual({
+      margin: "margin has at most 4 decimals" });
+    expect(readTicket({ ...base, margin: "0" }, 6).errors.margin).toBe("margin must be above 0");
+    expect(readTicket({ ...base, takeProfitPrice: "1.12345" }, 4).errors).toEqual({
+      takeProfitPrice: "take profit has at most 4 decimals" });
+    expect(readTicket({ ...base, stopLossPrice: "x" }, 6).errors.stopLossPrice)
+      .toBe("stop loss must be a number");
+    expect(readTicket({ ...base, l10: "1001" }, 6).errors.l10).toBe("leverage is 1x to 100x");
+  });
+});
