@@ -17,12 +17,21 @@ from collections.abc import Callable, Mapping
 from types import MethodType
 from typing import Any
 
-from engine_svc.core import _native, rules
+from engine_svc.core import _native, rules, toolset
 from engine_svc.core import snapshot as snapshots
+from engine_svc.core._native import LevelIndex
+from engine_svc.core.book import AssetBook
 from engine_svc.core.collector import BULK, collector_paused
 from engine_svc.core.idempotency import OrderMemory
-from engine_svc.core.model import Account, InvariantError, Position, trade_id_for
-from engine_svc.core.money import PPM, capped_pnl
+from engine_svc.core.model import (
+    Account,
+    Extension,
+    InvariantError,
+    Position,
+    closes_by_stop,
+    trade_id_for,
+)
+from engine_svc.core.money import PPM, capped_pnl, format_usd
 from engine_svc.core.triggers import TriggerIndex
 from engine_svc.core.types import (
     INITIAL_USD_BALANCE,
@@ -30,7 +39,9 @@ from engine_svc.core.types import (
     AccountCreated,
     AccountSummary,
     Balances,
+    CancelOrder,
     CloseTrade,
+    Code,
     Command,
     CreateAccount,
     CreateTrade,
@@ -39,9 +50,14 @@ from engine_svc.core.types import (
     GetAccount,
     GetBalance,
     GetOpenTrades,
+    GetPendingOrders,
     GetUsdBalance,
+    ModifyTrade,
     OpenTrades,
+    OrderRejectCode,
+    OrderStatus,
     Outcome,
+    PlaceOrder,
     Price,
     RejectCode,
     Rejection,
@@ -67,6 +83,7 @@ from engine_svc.core.views import (
 )
 
 _MUTATING = frozenset(MUTATING)
+_NONE_FIRED: list[tuple[int, Position]] = []
 _OPENED = EventKind.OPENED
 _CLOSED = TradeStatus.CLOSED
 _LIQUIDATED = TradeStatus.LIQUIDATED
@@ -101,6 +118,7 @@ class Engine:
         max_open_trades_per_user: int = 200,
         idempotency_window: int = 1_000_000,
         native: bool = True,
+        max_pending_orders_per_user: int = 200,
     ) -> None:
         """`native=False` runs every command through the Python code below, the reference
         that the C path (`native/fastpath.c`) is tested against."""
@@ -110,6 +128,8 @@ class Engine:
             )
         if max_open_trades_per_user < 1:
             raise ValueError("max_open_trades_per_user must be >= 1")
+        if max_pending_orders_per_user < 0:
+            raise ValueError("max_pending_orders_per_user must be >= 0")
         for asset, decimals in assets.items():
             if decimals < 0:
                 raise ValueError(f"{asset}: decimals must be >= 0, got {decimals}")
@@ -117,6 +137,7 @@ class Engine:
         """Asset name -> price decimals."""
         self.maintenance_margin_ppm = maintenance_margin_ppm
         self.max_open_trades_per_user = max_open_trades_per_user
+        self.max_pending_orders_per_user = max_pending_orders_per_user
         self.seq = 0
         """Journaled inputs applied so far: mutating commands and ticks."""
         self.event_seq = 0
@@ -125,7 +146,16 @@ class Engine:
         self.positions: dict[int, Position] = {}
         """Open positions by internal id, in open order."""
         self.trades: dict[str, Position] = {}
-        """Open positions by trade id."""
+        """Open positions and pending orders by trade id."""
+        self.pending: dict[int, Position] = {}
+        """Pending orders by internal id, in placement order."""
+        self.clock = 0
+        """The latest time (ms) carried by any input applied: a mutating command's or a tick's."""
+        self.expiries = LevelIndex()
+        """(expires_at_ms, pos_id) of the pending orders that expire."""
+        self.next_expiry = toolset.NEVER
+        """The earliest expiry in `expiries` (NEVER if none); the C path reads it."""
+        self.books: dict[str, AssetBook] = {asset: AssetBook() for asset in assets}
         self.prices: dict[str, tuple[Price, Price]] = {}
         """Last (bid, ask) per asset."""
         self.triggers: dict[str, TriggerIndex] = {asset: TriggerIndex() for asset in assets}
@@ -134,12 +164,16 @@ class Engine:
             CreateAccount: self._create_account,
             CreateTrade: self._create_trade,
             CloseTrade: self._close_trade,
+            PlaceOrder: MethodType(toolset.place_order, self),
+            CancelOrder: MethodType(toolset.cancel_order, self),
+            ModifyTrade: MethodType(toolset.modify_trade, self),
         }
         self._queries: dict[type, _Handler] = {
             GetUsdBalance: self._usd_balance,
             GetBalance: self._balances,
             GetOpenTrades: self._open_trades,
             GetAccount: self._account_summary,
+            GetPendingOrders: self._pending_orders,
         }
         self._settle_crossed = self._settle
         # Positions made in C (opened by the fast path, or restored from a snapshot) are not
@@ -175,7 +209,16 @@ class Engine:
             if key in self.orders:
                 return Outcome(self.orders.recall(key), [])
             self.seq += 1
-            outcome = self._mutators[kind](command, command.body)
+            ts_ms = command.ts_ms
+            if ts_ms > self.clock:
+                self.clock = ts_ms
+            if self.clock >= self.next_expiry:
+                # Time passing comes first: an order due now cannot be changed any more.
+                expired = toolset.expire_due(self)
+                outcome = self._mutators[kind](command, command.body)
+                outcome.events[:0] = expired
+            else:
+                outcome = self._mutators[kind](command, command.body)
             self.orders.remember(key, outcome.response)  # type: ignore[arg-type]
             return outcome
         handler = self._queries.get(kind)
@@ -193,17 +236,84 @@ class Engine:
         if bid <= 0 or ask <= 0:
             raise ValueError(f"tick for {tick.asset} with non-positive price: {bid}/{ask}")
         self.seq += 1
-        index = self.triggers.get(tick.asset)
+        ts_ms = tick.ts_us // 1000
+        if ts_ms > self.clock:
+            self.clock = ts_ms
+        # Expiry before any fill: an order never fills on the input that expires it.
+        events = toolset.expire_due(self) if self.clock >= self.next_expiry else []
+        asset = tick.asset
+        index = self.triggers.get(asset)
         if index is None:
-            return []
-        self.prices[tick.asset] = (bid, ask)
+            return events
+        self.prices[asset] = (bid, ask)
+        book = self.books[asset]
+        fired = book.move_trails(bid, ask) if book.trailing else _NONE_FIRED
         losses, profits = index.take_crossed(bid, ask)
-        if not losses and not profits:
-            return []
-        if len(losses) + len(profits) < BULK:
-            return self._settle_crossed(index, losses, profits, bid, ask, tick.ts_us // 1000)
-        with collector_paused():
-            return self._settle_crossed(index, losses, profits, bid, ask, tick.ts_us // 1000)
+        if losses or profits or fired:
+            if fired or book.extended:
+                settled = self._settle_all(asset, losses, profits, fired, bid, ask, ts_ms)
+            elif len(losses) + len(profits) < BULK:
+                settled = self._settle_crossed(index, losses, profits, bid, ask, ts_ms)
+            else:
+                with collector_paused():
+                    settled = self._settle_crossed(index, losses, profits, bid, ask, ts_ms)
+            events = events + settled if events else settled
+        if book.orders:
+            filled = book.take_fills(bid, ask)
+            if filled:
+                events += toolset.fill_orders(self, asset, filled, bid, ask, ts_ms)
+        return events
+
+    def reset_next_expiry(self) -> None:
+        earliest = self.expiries.min_level()
+        self.next_expiry = toolset.NEVER if earliest is None else earliest
+
+    def _settle_all(
+        self,
+        asset: str,
+        losses: list[int],
+        profits: list[int],
+        fired: list[tuple[int, Position]],
+        bid: int,
+        ask: int,
+        ts_ms: int,
+    ) -> list[TradeEvent]:
+        """`_settle` for an asset with trades the C path does not know (trailing stops, from
+        orders, partly closed): each crossed position closes once, by the first of its
+        crossed levels on the price path. Trailing stops that fired are out of their groups."""
+        events: list[TradeEvent] = []
+        index, book = self.triggers[asset], self.books[asset]
+        positions = self.positions
+        stops = {pos.pos_id: stop for stop, pos in fired}
+        for pos_id in losses:
+            pos = positions[pos_id]
+            index.remove_profit(pos)
+            stop = stops.pop(pos_id, None)
+            ext = pos.ext
+            if stop is None and ext is not None and ext.trail is not None:
+                book.remove_trail(pos)
+            level = pos.loss_level
+            assert level is not None
+            if stop is not None:
+                # Both its trailing stop and its loss level crossed: the first on the way.
+                by_stop = stop >= level if pos.is_long else stop <= level
+            else:
+                by_stop = closes_by_stop(pos)
+            status = _STOP_LOSS if by_stop else _LIQUIDATED
+            events.append(self._close(pos, bid if pos.is_long else ask, status, "", ts_ms))
+        for _, pos in fired:
+            if pos.pos_id in stops:
+                index.remove(pos)
+                price = bid if pos.is_long else ask
+                events.append(self._close(pos, price, _STOP_LOSS, "", ts_ms))
+        for pos_id in profits:
+            pos = positions[pos_id]
+            index.remove_loss(pos)
+            ext = pos.ext
+            if ext is not None and ext.trail is not None:
+                book.remove_trail(pos)
+            events.append(self._close(pos, bid if pos.is_long else ask, _TAKE_PROFIT, "", ts_ms))
+        return events
 
     def _settle(
         self,
@@ -233,8 +343,8 @@ class Engine:
     def state_hash(self, include_idempotency: bool = True) -> str:
         """SHA-256 (hex) of a canonical form of all state that can affect future behaviour.
 
-        With `include_idempotency=False` it leaves out `seq` and the remembered answers,
-        the two things every mutating command changes even when it is rejected.
+        With `include_idempotency=False` it leaves out `seq`, the remembered answers and the
+        clock, the three things every mutating command changes even when it is rejected.
         """
         return snapshots.state_hash(self, include_idempotency)
 
@@ -251,6 +361,7 @@ class Engine:
         max_open_trades_per_user: int = 200,
         idempotency_window: int = 1_000_000,
         native: bool = True,
+        max_pending_orders_per_user: int = 200,
     ) -> Engine:
         engine = cls(
             assets,
@@ -258,13 +369,14 @@ class Engine:
             max_open_trades_per_user=max_open_trades_per_user,
             idempotency_window=idempotency_window,
             native=native,
+            max_pending_orders_per_user=max_pending_orders_per_user,
         )
         snapshots.load(engine, data)
         return engine
 
     # ---- mutating commands ------------------------------------------------------------------
 
-    def _reject(self, command: Command, code: RejectCode, message: str) -> Outcome:
+    def _reject(self, command: Command, code: Code, message: str) -> Outcome:
         return Outcome(rejection(command.order_id, self.seq, code, message), [])
 
     def _missing_account(self, command: Command) -> Outcome:
@@ -294,7 +406,7 @@ class Engine:
         trade_id = trade_id_for(command.user_id, order_id)
         if trade_id in self.trades:
             # Only after the order memory forgot this order id and it came back while its
-            # first trade is still open: a second trade with the same id would be ambiguous.
+            # first trade is still open (or pending): a second with the same id is ambiguous.
             return self._reject(
                 command,
                 RejectCode.INVALID_ARGUMENT,
@@ -321,6 +433,12 @@ class Engine:
         self.positions[pos_id] = pos
         self.trades[trade_id] = pos
         self.triggers[body.asset].add(pos)
+        if body.trailing_distance is not None:
+            ext = pos.ext = Extension()
+            ext.trailing = body.trailing_distance
+            book = self.books[body.asset]
+            book.extended += 1
+            book.add_trail(pos, *self.prices[body.asset])
         view = open_view(pos)
         self.event_seq += 1
         opened = new_event(self.event_seq, _OPENED, view, order_id, command.ts_ms)
@@ -337,15 +455,33 @@ class Engine:
             return self._reject(
                 command, RejectCode.TRADE_NOT_FOUND, f"trade {body.trade_id} not found"
             )
+        if pos.status is OrderStatus.PENDING:
+            return self._reject(
+                command,
+                OrderRejectCode.NOT_OPEN,
+                f"trade {pos.trade_id} is a pending order: cancel it instead",
+            )
+        margin = body.margin
+        if margin is not None and not 0 < margin <= pos.margin:
+            return self._reject(
+                command,
+                RejectCode.INVALID_MARGIN,
+                f"margin to close must be > 0 and at most the trade's {format_usd(pos.margin)}, "
+                f"got {format_usd(margin)}",
+            )
         quote = self.prices.get(pos.asset)
         if quote is None:
             return self._reject(
                 command, RejectCode.PRICE_UNAVAILABLE, f"no price yet for {pos.asset}"
             )
+        price = quote[0] if pos.is_long else quote[1]
+        if margin is not None and margin < pos.margin:
+            return toolset.partial_close(self, command, pos, margin, price)
         self.triggers[pos.asset].remove(pos)
-        closed = self._close(
-            pos, quote[0] if pos.is_long else quote[1], _CLOSED, command.order_id, command.ts_ms
-        )
+        ext = pos.ext
+        if ext is not None and ext.trail is not None:
+            self.books[pos.asset].remove_trail(pos)
+        closed = self._close(pos, price, _CLOSED, command.order_id, command.ts_ms)
         view = closed.trade
         data = new_closed(account.email, view, view.total_return)  # type: ignore[arg-type]
         return Outcome(new_response(command.order_id, self.seq, data, None), [closed])
@@ -363,6 +499,8 @@ class Engine:
         del account.open[pos.pos_id]
         del self.positions[pos.pos_id]
         del self.trades[pos.trade_id]
+        if pos.ext is not None:
+            self.books[pos.asset].extended -= 1
         self.event_seq += 1
         view = closed_view(pos, price, realized, total, ts_ms)
         return new_event(self.event_seq, EVENT_KIND[status], view, order_id, ts_ms)
@@ -401,8 +539,9 @@ class Engine:
         if account is None:
             return self._missing_account(command)
         used = sum(pos.margin for pos in account.open.values())
+        reserved = sum(pos.margin for pos in account.pending.values())
         unrealized = sum(self._unrealized(pos) for pos in account.open.values())
-        equity = account.balance + used + unrealized
+        equity = account.balance + used + reserved + unrealized
         data = AccountSummary(
             email=account.email,
             balance=Usd(account.balance),
@@ -411,5 +550,13 @@ class Engine:
             free_margin=Usd(account.balance),
             margin_level_ppm=equity * PPM // used if used else None,
             unrealized_pnl=Usd(unrealized),
+            reserved_margin=Usd(reserved),
         )
         return Outcome(new_response(command.order_id, 0, data, None), [])
+
+    def _pending_orders(self, command: Command, body: GetPendingOrders) -> Outcome:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            return self._missing_account(command)
+        views = [open_view(pos) for pos in account.pending.values()]
+        return Outcome(new_response(command.order_id, 0, OpenTrades(views), None), [])

@@ -37,6 +37,25 @@ class TradeStatus(Enum):
     TAKE_PROFIT = "TAKE_PROFIT"
 
 
+class OrderStatus(Enum):
+    """A pending order's statuses. Kept apart from TradeStatus until the contracts (proto)
+    carry them: the service maps every TradeStatus member to a proto value at import."""
+
+    PENDING = "PENDING"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+
+Status = TradeStatus | OrderStatus
+"""Every status of a position's life, pending order included (see model.TRANSITIONS)."""
+
+
+class OrderType(Enum):
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+
+
 class RejectCode(Enum):
     """Stable business rejection codes (the proto ErrorCode names without the prefix)."""
 
@@ -53,6 +72,31 @@ class RejectCode(Enum):
     ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
     ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
     TOO_MANY_OPEN_TRADES = "TOO_MANY_OPEN_TRADES"
+
+
+class OrderRejectCode(Enum):
+    """Rejection codes of the trader's toolset (SPEC 3a), apart from RejectCode for the same
+    reason as OrderStatus: the proto ErrorCode names without the prefix, once they exist."""
+
+    TOO_MANY_PENDING_ORDERS = "TOO_MANY_PENDING_ORDERS"
+    INVALID_TRAILING_STOP = "INVALID_TRAILING_STOP"
+    INVALID_EXPIRY = "INVALID_EXPIRY"
+    NOT_PENDING = "NOT_PENDING"
+    """CANCEL_ORDER, or a change of price or expiry, on a trade that is not a pending order."""
+    NOT_OPEN = "NOT_OPEN"
+    """CLOSE_TRADE on a pending order."""
+
+
+Code = RejectCode | OrderRejectCode
+
+
+class Keep(Enum):
+    """MODIFY_TRADE's "absent": keep the field as it is (None removes it, a value sets it)."""
+
+    KEEP = "KEEP"
+
+
+KEEP = Keep.KEEP
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -84,6 +128,11 @@ class GetAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class GetPendingOrders:
+    """The caller's pending orders, in placement order (answered with OpenTrades)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CreateTrade:
     asset: str
     direction: Direction
@@ -91,11 +140,48 @@ class CreateTrade:
     leverage: int = DEFAULT_LEVERAGE
     stop_loss: Price | None = None
     take_profit: Price | None = None
+    trailing_distance: Price | None = None
+    """A trailing stop's distance D, in the asset's price units (SPEC 3a)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CloseTrade:
     trade_id: str
+    margin: Usd | None = None
+    """The part of the margin to close; None closes all of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    asset: str
+    direction: Direction
+    order_type: OrderType
+    price: Price
+    margin: Usd
+    leverage: int = DEFAULT_LEVERAGE
+    stop_loss: Price | None = None
+    take_profit: Price | None = None
+    trailing_distance: Price | None = None
+    expires_at_ms: int | None = None
+    """None: good till cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    trade_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyTrade:
+    """Each field: a value sets it, None removes it, KEEP leaves it. `price` and
+    `expires_at_ms` apply to a pending order only (`price` cannot be removed)."""
+
+    trade_id: str
+    stop_loss: Price | Keep | None = KEEP
+    take_profit: Price | Keep | None = KEEP
+    trailing_distance: Price | Keep | None = KEEP
+    price: Price | Keep = KEEP
+    expires_at_ms: int | Keep | None = KEEP
 
 
 CommandBody = (
@@ -104,10 +190,14 @@ CommandBody = (
     | GetBalance
     | GetOpenTrades
     | GetAccount
+    | GetPendingOrders
     | CreateTrade
     | CloseTrade
+    | PlaceOrder
+    | CancelOrder
+    | ModifyTrade
 )
-MUTATING = (CreateAccount, CreateTrade, CloseTrade)
+MUTATING = (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
 """Bodies that change state: journaled, and remembered by order_id for idempotency."""
 
 
@@ -134,8 +224,21 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    code: Code
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class TradeView:
-    """A position as clients see it. Closed-only fields are None while it is open."""
+    """A position as clients see it. Closed-only fields are None while it is open.
+
+    A pending order's view has status PENDING, `order_type`, `order_price` and its entry and
+    liquidation prices as `order_price` would give them. A trade with a trailing stop shows
+    the stop where it stands as `stop_loss`, beside `trailing_distance`. A trade that came
+    from an order keeps `order_type` and `order_price`. `partial` marks the part of a partial
+    close; `reason` says why an order ended REJECTED.
+    """
 
     trade_id: str
     user_id: str
@@ -148,13 +251,19 @@ class TradeView:
     liquidation_price: Price | None
     stop_loss: Price | None
     take_profit: Price | None
-    status: TradeStatus
+    status: Status
     opened_at_ms: int
     exit_price: Price | None = None
     pnl: Usd | None = None
     total_return: Usd | None = None
     closed_at_ms: int | None = None
     unrealized_pnl: Usd | None = None
+    trailing_distance: Price | None = None
+    order_type: OrderType | None = None
+    order_price: Price | None = None
+    expires_at_ms: int | None = None
+    partial: bool = False
+    reason: Rejection | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +295,27 @@ class TradeClosed:
     email: str
     trade: TradeView
     margin_returned: Usd
+    remaining_margin: Usd = Usd(0)
+    """What stays open after a partial close; 0 after a full one."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    email: str
+    trade: TradeView
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    email: str
+    trade: TradeView
+    margin_returned: Usd
+
+
+@dataclass(frozen=True, slots=True)
+class TradeModified:
+    email: str
+    trade: TradeView
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +333,22 @@ class AccountSummary:
     margin_level_ppm: int | None
     """Equity / used margin in parts per million; None with no open trades."""
     unrealized_pnl: Usd
+    reserved_margin: Usd = Usd(0)
+    """Margins held by pending orders."""
 
 
 ResultData = (
-    AccountCreated | UsdBalance | Balances | TradeOpened | TradeClosed | OpenTrades | AccountSummary
+    AccountCreated
+    | UsdBalance
+    | Balances
+    | TradeOpened
+    | TradeClosed
+    | OpenTrades
+    | AccountSummary
+    | OrderPlaced
+    | OrderCancelled
+    | TradeModified
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    code: RejectCode
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +376,28 @@ class EventKind(Enum):
     TAKE_PROFIT = "TAKE_PROFIT"
 
 
+class OrderEventKind(Enum):
+    """Events of the trader's toolset (apart from EventKind for the reason OrderStatus is).
+    A trade that opens from an order is an EventKind.OPENED whose view has `order_type`."""
+
+    ORDER_PLACED = "ORDER_PLACED"
+    ORDER_MODIFIED = "ORDER_MODIFIED"
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+    ORDER_EXPIRED = "ORDER_EXPIRED"
+    ORDER_REJECTED = "ORDER_REJECTED"
+    TRADE_MODIFIED = "TRADE_MODIFIED"
+    TRADE_PARTIALLY_CLOSED = "TRADE_PARTIALLY_CLOSED"
+
+
+Kind = EventKind | OrderEventKind
+
+
 @dataclass(frozen=True, slots=True)
 class TradeEvent:
     """A change in a position's life. `event_seq` is unique and increasing across the engine."""
 
     event_seq: int
-    kind: EventKind
+    kind: Kind
     trade: TradeView
     order_id: str
     ts_ms: int

@@ -4,7 +4,9 @@
  * here on the engine's own Python objects (accounts, positions, dicts, trigger levels, the
  * order memory), producing the same responses, events and state as `engine.py` does. Anything
  * else (a rejection with its message, a retried order id, a query, numbers too large for
- * 64-bit arithmetic) is declined and runs through the Python engine, which stays the one
+ * 64-bit arithmetic, and the whole trader's toolset of SPEC 3a: pending orders, a trailing
+ * stop, a partial close, any trade with an Extension, a command on which a pending order
+ * expires) is declined and runs through the Python engine, which stays the one
  * reference: tests/core/test_native.py runs random command and tick streams through both and
  * compares every output and `state_hash()`.
  *
@@ -50,21 +52,21 @@ static struct {
     PyObject *capped_pnl;                           /* the Python rule, for huge numbers */
     PyObject *InvariantError;                       /* model.InvariantError */
     PyObject *tag_O, *tag_C, *empty, *zero;
-    PyObject *str_seq, *str_event_seq, *str_next_pos_id;
+    PyObject *str_seq, *str_event_seq, *str_next_pos_id, *str_clock, *str_next_expiry;
 } S;
 
 static struct {
     Py_ssize_t order_id, user_id, email, ts_ms, body;
 } CMD;
 static struct {
-    Py_ssize_t asset, direction, margin, leverage, stop_loss, take_profit;
+    Py_ssize_t asset, direction, margin, leverage, stop_loss, take_profit, trailing_distance;
 } CT;
-static Py_ssize_t CT_TRADE_ID;
+static Py_ssize_t CT_TRADE_ID, CT_CLOSE_MARGIN;
 static struct {
     Py_ssize_t balance, email, open, user_id;
 } ACC;
 static struct {
-    Py_ssize_t account, asset, entry, is_long, leverage, liquidation, loss_level, margin,
+    Py_ssize_t account, asset, entry, ext, is_long, leverage, liquidation, loss_level, margin,
         opened_at_ms, pos_id, status, stop_loss, take_profit, trade_id;
 } POS;
 static struct {
@@ -73,7 +75,8 @@ static struct {
 static struct {
     Py_ssize_t trade_id, user_id, email, asset, direction, margin, leverage, entry_price,
         liquidation_price, stop_loss, take_profit, status, opened_at_ms, exit_price, pnl,
-        total_return, closed_at_ms, unrealized_pnl;
+        total_return, closed_at_ms, unrealized_pnl, trailing_distance, order_type, order_price,
+        expires_at_ms, partial, reason;
 } TV;
 static struct {
     Py_ssize_t event_seq, kind, trade, order_id, ts_ms;
@@ -82,7 +85,7 @@ static struct {
     Py_ssize_t email, trade;
 } OPENED;
 static struct {
-    Py_ssize_t email, trade, margin_returned;
+    Py_ssize_t email, trade, margin_returned, remaining_margin;
 } CLOSED;
 static struct {
     Py_ssize_t order_id, seq, data, rejection;
@@ -182,7 +185,9 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *schema) {
     SLOT(CreateTrade, CT.leverage, "leverage");
     SLOT(CreateTrade, CT.stop_loss, "stop_loss");
     SLOT(CreateTrade, CT.take_profit, "take_profit");
+    SLOT(CreateTrade, CT.trailing_distance, "trailing_distance");
     SLOT(CloseTrade, CT_TRADE_ID, "trade_id");
+    SLOT(CloseTrade, CT_CLOSE_MARGIN, "margin");
     SLOT(Account, ACC.balance, "balance");
     SLOT(Account, ACC.email, "email");
     SLOT(Account, ACC.open, "open");
@@ -190,6 +195,7 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *schema) {
     SLOT(Position, POS.account, "account");
     SLOT(Position, POS.asset, "asset");
     SLOT(Position, POS.entry, "entry");
+    SLOT(Position, POS.ext, "ext");
     SLOT(Position, POS.is_long, "is_long");
     SLOT(Position, POS.leverage, "leverage");
     SLOT(Position, POS.liquidation, "liquidation");
@@ -223,6 +229,12 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *schema) {
     SLOT(TradeView, TV.total_return, "total_return");
     SLOT(TradeView, TV.closed_at_ms, "closed_at_ms");
     SLOT(TradeView, TV.unrealized_pnl, "unrealized_pnl");
+    SLOT(TradeView, TV.trailing_distance, "trailing_distance");
+    SLOT(TradeView, TV.order_type, "order_type");
+    SLOT(TradeView, TV.order_price, "order_price");
+    SLOT(TradeView, TV.expires_at_ms, "expires_at_ms");
+    SLOT(TradeView, TV.partial, "partial");
+    SLOT(TradeView, TV.reason, "reason");
     SLOT(TradeEvent, EV.event_seq, "event_seq");
     SLOT(TradeEvent, EV.kind, "kind");
     SLOT(TradeEvent, EV.trade, "trade");
@@ -233,6 +245,7 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *schema) {
     SLOT(TradeClosed, CLOSED.email, "email");
     SLOT(TradeClosed, CLOSED.trade, "trade");
     SLOT(TradeClosed, CLOSED.margin_returned, "margin_returned");
+    SLOT(TradeClosed, CLOSED.remaining_margin, "remaining_margin");
     SLOT(Response, RESP.order_id, "order_id");
     SLOT(Response, RESP.seq, "seq");
     SLOT(Response, RESP.data, "data");
@@ -246,8 +259,10 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *schema) {
     S.str_seq = PyUnicode_InternFromString("seq");
     S.str_event_seq = PyUnicode_InternFromString("event_seq");
     S.str_next_pos_id = PyUnicode_InternFromString("next_pos_id");
+    S.str_clock = PyUnicode_InternFromString("clock");
+    S.str_next_expiry = PyUnicode_InternFromString("next_expiry");
     if (!S.tag_O || !S.tag_C || !S.empty || !S.zero || !S.str_seq || !S.str_event_seq ||
-        !S.str_next_pos_id)
+        !S.str_next_pos_id || !S.str_clock || !S.str_next_expiry)
         return NULL;
     S.ready = 1;
     Py_RETURN_NONE;
@@ -389,6 +404,13 @@ static PyObject *new_view(PyObject *pos, PyObject *status) {
     INIT(view, TV.total_return, Py_None);
     INIT(view, TV.closed_at_ms, Py_None);
     INIT(view, TV.unrealized_pnl, Py_None);
+    /* A plain trade's (the only kind made here): none of SPEC 3a's fields. */
+    INIT(view, TV.trailing_distance, Py_None);
+    INIT(view, TV.order_type, Py_None);
+    INIT(view, TV.order_price, Py_None);
+    INIT(view, TV.expires_at_ms, Py_None);
+    INIT(view, TV.partial, Py_False);
+    INIT(view, TV.reason, Py_None);
     return view;
 }
 
@@ -678,6 +700,7 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body,
     INIT(pos, POS.opened_at_ms, FIELD(command, CMD.ts_ms));
     INIT(pos, POS.status, S.OPEN);
     INIT(pos, POS.loss_level, has_sl ? sl_obj : liquidation_obj);
+    INIT(pos, POS.ext, Py_None);
     new_balance = PyNumber_Subtract(balance_obj, FIELD(body, CT.margin));
     if (new_balance == NULL) goto done;
     Py_SETREF(FIELD(account, ACC.balance), new_balance);
@@ -734,6 +757,7 @@ static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body) {
     PyObject *pos = PyDict_GetItemWithError(self->trades, FIELD(body, CT_TRADE_ID));
     if (pos == NULL) return PyErr_Occurred() ? NULL : DECLINED;
     if (Py_TYPE(pos) != S.Position || FIELD(pos, POS.status) != S.OPEN) return DECLINED;
+    if (FIELD(pos, POS.ext) != Py_None) return DECLINED; /* not a plain trade */
     PyObject *account = FIELD(pos, POS.account);
     if (Py_TYPE(account) != S.Account) return DECLINED;
     PyObject *owner = FIELD(account, ACC.user_id), *user_id = FIELD(command, CMD.user_id);
@@ -770,6 +794,7 @@ static PyObject *try_close(FastPath *self, PyObject *command, PyObject *body) {
     INIT(closed, CLOSED.email, FIELD(account, ACC.email));
     INIT(closed, CLOSED.trade, view);
     INIT(closed, CLOSED.margin_returned, total);
+    INIT(closed, CLOSED.remaining_margin, S.zero);
     outcome = new_outcome(order_id, seq, closed, event);
     encoded = PyTuple_New(19);
     if (outcome == NULL || encoded == NULL) goto done;
@@ -807,9 +832,23 @@ static PyObject *try_execute(FastPath *self, PyObject *command) {
     PyObject *body = FIELD(command, CMD.body);
     int create = Py_TYPE(body) == S.CreateTrade;
     if (!create && Py_TYPE(body) != S.CloseTrade) return DECLINED;
-    const Py_ssize_t create_slots[] = {CT.asset,    CT.direction, CT.margin,
-                                       CT.leverage, CT.stop_loss, CT.take_profit};
-    if (create ? !all_set(body, create_slots, 6) : FIELD(body, CT_TRADE_ID) == NULL)
+    const Py_ssize_t create_slots[] = {CT.asset,       CT.direction, CT.margin,
+                                       CT.leverage,    CT.stop_loss, CT.take_profit,
+                                       CT.trailing_distance};
+    const Py_ssize_t close_slots[] = {CT_TRADE_ID, CT_CLOSE_MARGIN};
+    if (create ? !all_set(body, create_slots, 7) : !all_set(body, close_slots, 2))
+        return DECLINED;
+    /* A trailing stop or a partial close: SPEC 3a's, the Python engine's. */
+    if (FIELD(body, create ? CT.trailing_distance : CT_CLOSE_MARGIN) != Py_None) return DECLINED;
+    /* The engine clock moves to the command's time; if that expires a pending order, the
+     * Python engine does it all (expiry first). */
+    PyObject *ts_obj = FIELD(command, CMD.ts_ms);
+    PyObject *clock_obj = PyDict_GetItemWithError(self->state, S.str_clock);
+    PyObject *next_obj = clock_obj ? PyDict_GetItemWithError(self->state, S.str_next_expiry) : NULL;
+    if (next_obj == NULL) return PyErr_Occurred() ? NULL : DECLINED;
+    int64_t ts, clock, next_expiry;
+    if (!as_i64(ts_obj, &ts) || !as_i64(clock_obj, &clock) || !as_i64(next_obj, &next_expiry) ||
+        (ts > clock ? ts : clock) >= next_expiry)
         return DECLINED;
     PyObject *user_id = FIELD(command, CMD.user_id), *order_id = FIELD(command, CMD.order_id);
     if (!PyUnicode_CheckExact(user_id) || !PyUnicode_CheckExact(order_id)) return DECLINED;
@@ -828,6 +867,9 @@ static PyObject *try_execute(FastPath *self, PyObject *command) {
         else if (PyErr_Occurred())
             result = NULL;
     }
+    if (result != NULL && result != DECLINED && ts > clock &&
+        PyDict_SetItem(self->state, S.str_clock, ts_obj) < 0)
+        Py_CLEAR(result);
     return result;
 }
 
@@ -1074,6 +1116,7 @@ static int load_row(PyObject *const *cols, Py_ssize_t row, PyObject *accounts, P
     INIT(pos, POS.opened_at_ms, value[OPENED_AT_MS]);
     INIT(pos, POS.status, S.OPEN);
     INIT(pos, POS.loss_level, stop_loss != Py_None ? stop_loss : liquidation);
+    INIT(pos, POS.ext, Py_None); /* snapshot._load_extended gives the others theirs */
     if (PyDict_SetItem(positions, value[POS_ID], pos) < 0 ||
         PyDict_SetItem(trades, value[TRADE_ID], pos) < 0 ||
         add_open(FIELD(account, ACC.open), value[POS_ID], pos) < 0)

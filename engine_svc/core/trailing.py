@@ -1,0 +1,168 @@
+"""Trailing stops of one asset and side, grouped so a new high does not touch each of them.
+
+A LONG trailing stop is `max(bid since it was set) - D`. Every stop set before the bid's
+running maximum was last raised has that same maximum: stops that share a running extreme
+move together. So the stops live in groups, one per distinct extreme, each group a sorted
+index of its distances D; a stop's value is computed when it is needed, never stored:
+
+- a tick whose bid rises above some groups' extremes raises them all to the bid, which makes
+  them equal: they merge into one (the smaller groups move into the largest), so a new high
+  costs O(log n) for the one or few groups it raises, whatever the number of stops in them;
+- a group's highest stop is `extreme - min(D)`; groups are indexed by it, so a tick finds the
+  groups it fires in O(log n), and in each one the fired stops are a prefix of its sorted D's
+  (those with `D <= extreme - bid`): O(log n + k) in all.
+
+A SHORT stop (`min(ask since set) + D`, fires when `ask >= stop`) is the same thing on the
+negated price, so one class serves both: the SHORT side is fed `-ask` and reports `-stop`.
+"""
+
+from __future__ import annotations
+
+from engine_svc.core._native import LevelIndex
+from engine_svc.core.model import InvariantError, Position
+
+
+class TrailGroup:
+    __slots__ = ("extreme", "gid", "members", "stops")
+
+    def __init__(self, gid: int, extreme: int) -> None:
+        self.gid = gid
+        self.extreme = extreme
+        """The running maximum of the (signed) close-side price since its stops were set."""
+        self.stops = LevelIndex()
+        """(D, pos_id) of its stops."""
+        self.members: dict[int, Position] = {}
+
+    def top(self) -> int:
+        """Its highest stop (signed)."""
+        smallest = self.stops.min_level()
+        assert smallest is not None
+        return self.extreme - smallest
+
+
+class TrailSide:
+    """The trailing stops of one asset and side; `sign` is 1 for LONG, -1 for SHORT."""
+
+    __slots__ = ("at_extreme", "by_extreme", "by_top", "groups", "next_gid", "sign")
+
+    def __init__(self, sign: int) -> None:
+        self.sign = sign
+        self.groups: dict[int, TrailGroup] = {}
+        self.at_extreme: dict[int, TrailGroup] = {}
+        """Group by extreme: extremes are distinct (equal ones merge)."""
+        self.by_extreme = LevelIndex()
+        """(extreme, gid)."""
+        self.by_top = LevelIndex()
+        """(highest stop, gid)."""
+        self.next_gid = 1
+
+    def __len__(self) -> int:
+        return sum(len(group.members) for group in self.groups.values())
+
+    def stop_of(self, pos: Position) -> int:
+        """The live stop of a position in this side, as a price."""
+        ext = pos.ext
+        assert ext is not None and ext.trail is not None and ext.trailing is not None
+        return self.sign * (ext.trail.extreme - ext.trailing)
+
+    def add(self, pos: Position, price: int) -> None:
+        """Start `pos`'s trail at the close-side `price` (its distance is `pos.ext.trailing`)."""
+        ext = pos.ext
+        assert ext is not None and ext.trailing is not None
+        extreme = self.sign * price
+        group = self.at_extreme.get(extreme)
+        if group is None:
+            group = TrailGroup(self.next_gid, extreme)
+            self.next_gid += 1
+            self.groups[group.gid] = group
+            self.at_extreme[extreme] = group
+            self.by_extreme.add(extreme, group.gid)
+        else:
+            self.by_top.remove(group.top(), group.gid)
+        group.stops.add(ext.trailing, pos.pos_id)
+        group.members[pos.pos_id] = pos
+        ext.trail = group
+        self.by_top.add(group.top(), group.gid)
+
+    def remove(self, pos: Position) -> None:
+        """Take `pos`'s stop out; its last value stays in `pos.ext.last_stop` for views."""
+        ext = pos.ext
+        if ext is None or ext.trail is None or ext.trailing is None:
+            raise InvariantError(f"trade {pos.trade_id} has no live trailing stop")
+        group = ext.trail
+        ext.last_stop = self.stop_of(pos)
+        self.by_top.remove(group.top(), group.gid)
+        group.stops.remove(ext.trailing, pos.pos_id)
+        del group.members[pos.pos_id]
+        ext.trail = None
+        if group.members:
+            self.by_top.add(group.top(), group.gid)
+        else:
+            self._drop(group)
+
+    def _drop(self, group: TrailGroup) -> None:
+        del self.groups[group.gid]
+        del self.at_extreme[group.extreme]
+        self.by_extreme.remove(group.extreme, group.gid)
+
+    def move(self, price: int) -> list[tuple[int, Position]]:
+        """Follow the close-side `price`: raise the extremes it passes, then take out and return
+        the stops it reaches, as (stop price, position), first on the price path first."""
+        value = self.sign * price
+        lowest = self.by_extreme.min_level()
+        if lowest is not None and lowest < value:
+            self._raise_to(value)
+        highest = self.by_top.max_level()
+        if highest is None or highest < value:
+            return []
+        fired: list[tuple[int, int, Position]] = []
+        for gid in self.by_top.pop_from(value):
+            group = self.groups[gid]
+            extreme = group.extreme
+            for pos_id in group.stops.pop_to(extreme - value):
+                pos = group.members.pop(pos_id)
+                ext = pos.ext
+                assert ext is not None and ext.trailing is not None
+                stop = extreme - ext.trailing
+                ext.last_stop = self.sign * stop
+                ext.trail = None
+                fired.append((-stop, pos_id, pos))
+            if group.members:
+                self.by_top.add(group.top(), gid)
+            else:
+                self._drop(group)
+        fired.sort(key=lambda item: (item[0], item[1]))
+        return [(self.sign * -stop, pos) for stop, _, pos in fired]
+
+    def _raise_to(self, value: int) -> None:
+        """Every group whose extreme is below `value` now has it: merge them into one."""
+        raised = [self.groups[gid] for gid in self.by_extreme.pop_to(value - 1)]
+        same = self.at_extreme.get(value)
+        if same is not None:
+            raised.append(same)
+            self.by_extreme.remove(value, same.gid)
+        target = max(raised, key=lambda group: (len(group.members), -group.gid))
+        for group in raised:
+            self.by_top.remove(group.top(), group.gid)
+            del self.at_extreme[group.extreme]
+            if group is target:
+                continue
+            del self.groups[group.gid]
+            for pos_id, pos in group.members.items():
+                ext = pos.ext
+                assert ext is not None and ext.trailing is not None
+                target.stops.add(ext.trailing, pos_id)
+                target.members[pos_id] = pos
+                ext.trail = target
+        target.extreme = value
+        self.at_extreme[value] = target
+        self.by_extreme.add(value, target.gid)
+        self.by_top.add(target.top(), target.gid)
+
+    def entries(self) -> list[tuple[int, int]]:
+        """(stop price, pos_id) of every live stop, for tests and brute-force checks."""
+        return sorted(
+            (self.sign * (group.extreme - d), pos_id)
+            for group in self.groups.values()
+            for d, pos_id in group.stops.pairs()
+        )
