@@ -77,9 +77,10 @@ def reconcile(database_url: str, snapshot_dir: Path, wait_s: float = 30.0) -> Re
     if loaded is None:
         raise FileNotFoundError(f"no valid engine snapshot in {snapshot_dir}")
     path, data = loaded
-    config = data["config"]
+    core = data["engine"]  # the service's layout: journal position, stream ids, the core
+    config = core["config"]
     engine = Engine.restore(
-        data,
+        core,
         config["assets"],
         maintenance_margin_ppm=config["maintenance_margin_ppm"],
         max_open_trades_per_user=config["max_open_trades_per_user"],

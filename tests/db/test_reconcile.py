@@ -1,0 +1,155 @@
+"""`exchange reconcile` against a real engine snapshot and the rows its events make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from engine_svc.core import Engine
+from engine_svc.core.types import (
+    CloseTrade,
+    Command,
+    CommandBody,
+    CreateAccount,
+    CreateTrade,
+    Direction,
+    Price,
+    Tick,
+    TradeEvent,
+    Usd,
+)
+from engine_svc.service import snapshots
+from engine_svc.service.convert import event_to_proto
+from engine_svc.service.recovery import snapshot_data
+from gateway_svc.db import Database, OrderRow
+from launcher import reconcile
+from tests.core.driver import ASSETS
+
+SOL = 236_140_000  # 236.14 at 6 decimals
+USERS = ("alice", "bob", "carol")
+
+
+class Exchange:
+    """An engine core fed by hand; keeps every event it emits, as the ledger would get them."""
+
+    def __init__(self) -> None:
+        self.engine = Engine(ASSETS)
+        self.events: list[TradeEvent] = []
+        self.ts_ms = 1_700_000_000_000
+        self.orders = 0
+
+    def run(self, user: str, body: CommandBody) -> str:
+        self.ts_ms += 1
+        self.orders += 1
+        command = Command(f"o{self.orders}", user, f"{user}@example.com", self.ts_ms, body)
+        outcome = self.engine.execute(command)
+        assert outcome.response is not None and outcome.response.ok, outcome.response
+        self.events.extend(outcome.events)
+        trade = getattr(outcome.response.data, "trade", None)
+        return "" if trade is None else str(trade.trade_id)
+
+    def tick(self, bid: int, ask: int) -> None:
+        self.ts_ms += 1
+        self.events.extend(
+            self.engine.apply_tick(Tick("SOL_USDC", Price(bid), Price(ask), self.ts_ms * 1000))
+        )
+
+    def open(self, user: str, direction: Direction, leverage: int, **levels: int) -> str:
+        stop, take = levels.get("stop_loss"), levels.get("take_profit")
+        return self.run(
+            user,
+            CreateTrade(
+                "SOL_USDC",
+                direction,
+                Usd(1_000_000),
+                leverage,
+                None if stop is None else Price(stop),
+                None if take is None else Price(take),
+            ),
+        )
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> tuple[Exchange, dict[str, str], int]:
+    """A snapshot in tmp_path, and what happened after it; (exchange, trade ids, events then)."""
+    ex = Exchange()
+    for user in USERS:
+        ex.run(user, CreateAccount())
+    ex.tick(SOL - 10_000, SOL)
+    ids = {
+        "kept": ex.open("alice", Direction.LONG, 20, stop_loss=200_000_000),
+        "closed_later": ex.open("alice", Direction.LONG, 50),
+        "closed_before": ex.open("alice", Direction.SHORT, 10, take_profit=100_000_000),
+        "liquidated": ex.open("bob", Direction.SHORT, 1000),
+    }
+    ex.run("alice", CloseTrade(ids["closed_before"]))
+    ex.tick(SOL * 105 // 100, SOL * 105 // 100 + 10_000)  # bob's 100x SHORT is liquidated
+    # Written as the engine service writes them (recovery.snapshot_data: seq, ids, the core).
+    snapshots.write(tmp_path, snapshot_data(ex.engine, {}), ex.ts_ms, keep=3)
+    at_snapshot = len(ex.events)
+    ex.run("alice", CloseTrade(ids["closed_later"]))  # after the snapshot: Postgres is ahead
+    ex.run("bob", CreateTrade("SOL_USDC", Direction.LONG, Usd(2_000_000), 10, None, None))
+    return ex, ids, at_snapshot
+
+
+async def _record(db: Database, ex: Exchange) -> None:
+    await db.record_trade_events([event_to_proto(e, ASSETS) for e in ex.events])
+    await db.record_orders(
+        [
+            OrderRow(f"acct-{u}", u, "CREATE_ACCOUNT", "success", None, "", 1, None, 1, None)
+            for u in USERS
+        ]
+    )
+
+
+async def test_agreeing_databases_report_nothing(
+    history: tuple[Exchange, dict[str, str], int], db: Database, migrated_url: str, tmp_path: Path
+) -> None:
+    ex, _, at_snapshot = history
+    await _record(db, ex)
+    report = reconcile.reconcile(migrated_url, tmp_path, wait_s=0)
+    assert report.differences == []
+    assert report.event_seq == at_snapshot == 6  # four opens, a close, a liquidation
+    assert (report.open_trades, report.accounts) == (2, 3)
+
+
+async def test_tampered_rows_and_missing_events_are_named(
+    history: tuple[Exchange, dict[str, str], int], db: Database, migrated_url: str, tmp_path: Path
+) -> None:
+    ex, ids, _ = history
+    await _record(db, ex)
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("UPDATE trades SET margin = margin + 1 WHERE trade_id = %s", (ids["kept"],))
+        conn.execute("DELETE FROM trade_events WHERE event_seq = 5")  # alice's close
+        conn.execute("DELETE FROM orders WHERE user_id = 'carol'")
+    report = reconcile.reconcile(migrated_url, tmp_path, wait_s=0.2)
+    found = {(d.kind, d.key) for d in report.differences}
+    assert ("trade", ids["kept"]) in found
+    assert ("event", "5") in found
+    assert ("balance", "alice") in found  # the tampered margin changes what Postgres implies
+    assert ("account", "carol") in found
+    [margin] = [d for d in report.differences if d.key == ids["kept"]]
+    assert "margin: engine 1000000, Postgres 1000001" in str(margin)
+
+
+async def test_the_command_exits_1_on_a_difference_and_2_without_a_snapshot(
+    history: tuple[Exchange, dict[str, str], int],
+    db: Database,
+    migrated_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ex, ids, _ = history
+    await _record(db, ex)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    assert reconcile.main(["--snapshot-dir", str(tmp_path), "--wait", "0"]) == 0
+    assert "no differences" in capsys.readouterr().out
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("UPDATE trades SET status = 'CLOSED' WHERE trade_id = %s", (ids["kept"],))
+    assert reconcile.main(["--snapshot-dir", str(tmp_path), "--wait", "0"]) == 1
+    out = capsys.readouterr().out
+    assert f"trade {ids['kept']}: open in the engine, CLOSED in Postgres" in out
+    assert reconcile.main(["--snapshot-dir", str(tmp_path / "none"), "--wait", "0"]) == 2
