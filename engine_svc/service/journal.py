@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine_svc.service.files import fsync_directory
+from mesh.private_files import open_private, private_directory
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,9 @@ class Journal:
         """Start a fresh segment at `next_seq` (after recovery or a snapshot)."""
         self.commit()
         self._close_file()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         path = self.directory / _segment_name(next_seq)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         if self.fsync:
             fsync_directory(self.directory)
 

@@ -22,6 +22,7 @@ import orjson
 from isal import igzip, isal_zlib
 
 from engine_svc.service.files import fsync_directory
+from mesh.private_files import open_private, private_directory
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ def decode(raw: bytes) -> tuple[int, dict[str, Any]]:
 
 def write(directory: Path, data: dict[str, Any], timestamp_ms: int, keep: int) -> Path:
     """Write `<timestamp>.json.gz` durably, point `latest.json.gz` at it, keep the newest `keep`."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     raw = encode(data, timestamp_ms)
     final = directory / f"{timestamp_ms}{_SUFFIX}"
     tmp = directory / f".{timestamp_ms}.{os.getpid()}.tmp"
-    with tmp.open("wb") as handle:
+    tmp.unlink(missing_ok=True)  # a crashed writer's leftover: O_EXCL below needs it gone
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with open(fd, "wb") as handle:
         handle.write(raw)
         handle.flush()
         os.fsync(handle.fileno())

@@ -14,6 +14,8 @@ import ipaddress
 
 import redis.asyncio as aioredis
 
+from gateway_svc.auth.mailbox import mailbox_key
+
 # An IPv6 client usually holds a whole /64: keyed by its address alone it would get a fresh
 # limit per request.
 IPV6_CLIENT_PREFIX = 64
@@ -57,8 +59,9 @@ def address_key(address: str) -> str:
 
 
 def _email_key(email: str) -> str:
-    # Hashed: the limiter has no need to keep addresses readable in Redis.
-    return hashlib.blake2b(email.encode(), digest_size=16).hexdigest()
+    # Hashed: the limiter has no need to keep addresses readable in Redis. By mailbox: the
+    # `+tag` and case variants of one inbox share its limit.
+    return hashlib.blake2b(mailbox_key(email).encode(), digest_size=16).hexdigest()
 
 
 class SignInLinkLimits:

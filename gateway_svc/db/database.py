@@ -125,6 +125,13 @@ class Database:
             )
         return UserRow(row.id, row.email, ts_to_ms(row.created_at)), created is not None
 
+    async def find_user_by_email(self, email: str) -> UserRow | None:
+        """The user with this address (as stored: trimmed, lower-cased), if there is one."""
+        normalized = normalize_email(email)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.email == normalized))).first()
+        return None if row is None else UserRow(row.id, row.email, ts_to_ms(row.created_at))
+
     async def get_user(self, user_id: str) -> UserRow | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()

@@ -21,6 +21,7 @@ from exchange.v1 import auth_service_pb2_grpc
 
 from gateway_svc import validation
 from gateway_svc.auth import EmailLinks, Sessions, SignInLinkLimits
+from gateway_svc.auth.signup_limits import SignupLimits
 from gateway_svc.db import Database, UserRow
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.client_address import client_address
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SENT_MESSAGE = "successfully sent email"
 LIMITS_UNAVAILABLE = "sign-in links cannot be sent right now: try again in a minute"
+SIGNUPS_UNAVAILABLE = "new accounts cannot be opened right now: try again in a minute"
 # One fixed namespace: a user's CREATE_ACCOUNT always has the same order id, so the engine
 # (and the orders audit) treat every later sign-in's attempt as a retry of the first.
 _ACCOUNT_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4f6b-9a57-3c2d1e0b7a94")
@@ -53,7 +55,9 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         runner: CommandRunner,
         link_limits: SignInLinkLimits,
         trusted_proxies: Sequence[IpNetwork],
+        signup_limits: SignupLimits | None = None,
     ) -> None:
+        self._signup_limits = signup_limits
         self._sessions = sessions
         self._links = links
         self._mailer = mailer
@@ -89,6 +93,8 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     @unary
     async def CompleteSignIn(self, request: Any, context: Any) -> Any:
         email = await self._links.redeem(request.token)
+        if await self._db.find_user_by_email(email) is None:
+            await self._take_signup(email, context)
         user, created = await self._db.get_or_create_user(email)
         await self._ensure_engine_account(user, created)
         token, _ = self._sessions.issue(user.id, user.email)
@@ -113,6 +119,26 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         cutoff_ms = await self._sessions.sign_out_everywhere(principal)
         log.info("user %s signed out everywhere", principal.user_id)
         return au.SignOutEverywhereResponse(issued_before_ms=cutoff_ms)
+
+    async def _take_signup(self, email: str, context: Any) -> None:
+        """A new account spends one of its client's and its mailbox's sign-ups of the day
+        (SIGNUPS_PER_CLIENT_PER_DAY, SIGNUPS_PER_MAILBOX_PER_DAY); fails closed without Redis."""
+        if self._signup_limits is None:
+            return
+        client = client_address(
+            context.invocation_metadata(), context.peer(), self._trusted_proxies
+        )
+        try:
+            wait_s = await self._signup_limits.take(email, client)
+        except LIMITER_ERRORS as exc:
+            log.warning("sign-up refused: limits unavailable: %r", exc)
+            raise ApiError("ENGINE_UNAVAILABLE", SIGNUPS_UNAVAILABLE) from None
+        if wait_s:
+            raise ApiError(
+                "RATE_LIMITED",
+                "too many new accounts from your address or mailbox today: try again tomorrow",
+                retry_after_s=retry_after_s(wait_s),
+            )
 
     async def _ensure_engine_account(self, user: UserRow, created: bool) -> None:
         """Every sign-in makes sure the engine has the account (ACCOUNT_EXISTS is fine): a

@@ -19,6 +19,7 @@ NEW_LIMITS = (
     "GRPC_MAX_STREAMS",
     "CANDLES_MAX_BARS",
     "SIGNUPS_PER_CLIENT_PER_DAY",
+    "SIGNUPS_PER_MAILBOX_PER_DAY",
 )
 
 
@@ -95,6 +96,7 @@ def test_new_limit_defaults() -> None:
     assert (settings.grpc_max_streams_per_peer, settings.grpc_max_streams) == (100, 10_000)
     assert settings.candles_max_bars == 1000
     assert settings.signups_per_client_per_day == 100
+    assert settings.signups_per_mailbox_per_day == 3
 
 
 def test_new_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,6 +107,7 @@ def test_new_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         "GRPC_MAX_STREAMS": "7",
         "CANDLES_MAX_BARS": "50",
         "SIGNUPS_PER_CLIENT_PER_DAY": "5",
+        "SIGNUPS_PER_MAILBOX_PER_DAY": "2",
     }.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
@@ -112,6 +115,7 @@ def test_new_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.grpc_host == "::"
     assert (settings.grpc_max_streams_per_peer, settings.grpc_max_streams) == (3, 7)
     assert (settings.candles_max_bars, settings.signups_per_client_per_day) == (50, 5)
+    assert settings.signups_per_mailbox_per_day == 2
 
 
 @pytest.mark.parametrize(
@@ -124,6 +128,7 @@ def test_new_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         ("GRPC_MAX_STREAMS", "0"),
         ("CANDLES_MAX_BARS", "0"),
         ("SIGNUPS_PER_CLIENT_PER_DAY", "0"),
+        ("SIGNUPS_PER_MAILBOX_PER_DAY", "0"),
     ],
 )
 def test_bad_new_limits_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
