@@ -33,10 +33,10 @@ def _open_trades(client: StreamClient, user: str) -> dict[str, commands_pb2.Comm
 def test_kill_9_under_load_loses_nothing(redis_url: str, database_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261123)
     upgrade_to_head(database_url)
-    # A gateway runs beside the engine for its event persister: Postgres must end up agreeing.
-    gateway = Mesh(redis_url, database_url, tmp_path / "gateway", smtp_port=1)
-    gateway.workdir.mkdir()
-    gateway.start("gateway")
+    # The ledger runs beside the engine and persists its events: Postgres must end up agreeing.
+    ledger = Mesh(redis_url, database_url, tmp_path / "ledger", smtp_port=1)
+    ledger.workdir.mkdir()
+    ledger.start("ledger")
     engine = EngineProcess(redis_url, tmp_path)
     engine.start()
     client = StreamClient(redis_url)
@@ -125,7 +125,7 @@ def test_kill_9_under_load_loses_nothing(redis_url: str, database_url: str, tmp_
         )
         assert balance.units >= 0
     _assert_postgres_agrees(database_url, created, closed)
-    gateway.stop_all()
+    ledger.stop_all()
     assert engine.terminate() == 0
     log = (tmp_path / "engine.log").read_text()
     assert log.count("recovered to seq") == engine.starts
