@@ -2,7 +2,9 @@
 
 Per writer (events, candles, audit): rows written, duplicates skipped, batch sizes and write
 times, dead letters, entries claimed from stopped consumers. Per consumer group, sampled every
-few seconds from Redis: entries not yet delivered (lag) and delivered but unacked (pending).
+few seconds from Redis: entries not yet delivered (lag; Redis 7 and later), how far behind the
+newest entry in time the group's reading is (every version), and entries delivered but unacked
+(pending).
 And how far behind real time the rows land: audit lag (now - the engine's answered_at_ms)
 and event lag (now - the event's ts_ms), as histograms.
 """
@@ -65,6 +67,12 @@ class LedgerMetrics:
             ["stream", "group"],
             registry=r,
         )
+        self.stream_lag_seconds = Gauge(
+            "ledger_stream_lag_seconds",
+            "Newest entry's id time minus the group's last delivered id time (sampled)",
+            ["stream", "group"],
+            registry=r,
+        )
         self.stream_pending = Gauge(
             "ledger_stream_pending_entries",
             "Entries delivered to the group and not yet acked (sampled)",
@@ -103,12 +111,14 @@ async def sample_streams(
     metrics: LedgerMetrics,
     groups: Sequence[tuple[str, str]],
     stop: asyncio.Event,
-    every_s: float = STREAM_SAMPLE_S,
+    every_s: float | None = None,
 ) -> None:
     """Refresh the lag and pending gauges of each (stream, group) until `stop`."""
+    every_s = every_s or STREAM_SAMPLE_S
     while not stop.is_set():
         for stream, group in groups:
             try:
+                newest = (await redis.xinfo_stream(stream)).get("last-generated-id")
                 infos = await redis.xinfo_groups(stream)
             except REDIS_ERRORS:
                 break  # the consumers log the outage; try again next round
@@ -116,11 +126,31 @@ async def sample_streams(
                 log.debug("ledger metrics: cannot sample %s: %s", stream, error)
                 continue
             for info in infos:
-                name = info.get("name")
-                if (name.decode() if isinstance(name, bytes) else name) != group:
-                    continue
-                if info.get("lag") is not None:
-                    metrics.stream_lag.labels(stream, group).set(int(info["lag"]))
-                metrics.stream_pending.labels(stream, group).set(int(info.get("pending", 0)))
+                if _text(info.get("name")) == group:
+                    _record_group(metrics, stream, group, info, newest)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+def _record_group(
+    metrics: LedgerMetrics, stream: str, group: str, info: dict[str, Any], newest: Any
+) -> None:
+    metrics.stream_pending.labels(stream, group).set(int(info.get("pending") or 0))
+    if info.get("lag") is not None:  # Redis 7 and later count it; 6 does not
+        metrics.stream_lag.labels(stream, group).set(int(info["lag"]))
+    # Entry ids start with their time in ms: a lag in time that every Redis version gives.
+    delivered = _id_ms(info.get("last-delivered-id"))
+    if newest is not None and delivered is not None:
+        behind_ms = max(0, (_id_ms(newest) or 0) - delivered)
+        metrics.stream_lag_seconds.labels(stream, group).set(behind_ms / 1000)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_ms(entry_id: Any) -> int | None:
+    if entry_id is None:
+        return None
+    head = _text(entry_id).partition("-")[0]
+    return int(head) if head.isdigit() else None

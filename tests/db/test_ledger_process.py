@@ -1,0 +1,143 @@
+"""`exchange ledger` as a whole: three writers, /metrics, and a restart that resumes its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import prices_pb2
+
+from gateway_svc.ledger import main as ledger_main
+from gateway_svc.ledger import metrics
+from mesh.config import load_settings
+from mesh.streams import AUDIT, EVENT_GROUP, EVENTS, PAYLOAD, PRICES, connect, ensure_group
+from tests.db.factories import FIRST_MINUTE, audit, closed, opened
+from tests.db.helpers import count
+
+EVENTS_SQL = "SELECT count(*) FROM trade_events"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def _ledger(name: str = "ledger-test") -> AsyncIterator[asyncio.Task[None]]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(ledger_main.run(load_settings(need_secrets=False), stop, name))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def _until(condition: object, timeout_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return str(reply.read().decode())
+
+
+@pytest.fixture
+def env(redis_url: str, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    port = _free_port()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    monkeypatch.setenv("LEDGER_METRICS_PORT", str(port))
+    monkeypatch.setattr(metrics, "STREAM_SAMPLE_S", 0.1)
+    return port
+
+
+async def test_writes_every_stream_and_serves_metrics(
+    env: int, redis_url: str, migrated_url: str
+) -> None:
+    client = connect(redis_url)
+    await client.xadd(EVENTS, {PAYLOAD: opened(1, "t1").SerializeToString()})
+    await client.xadd(EVENTS, {PAYLOAD: closed(2, "t1").SerializeToString()})
+    await client.xadd(EVENTS, {PAYLOAD: b"junk"})
+    await client.xadd(AUDIT, {PAYLOAD: audit("o1").SerializeToString()})
+    await client.xadd(
+        PRICES, {PAYLOAD: prices_pb2.PriceBatch(ticks=FIRST_MINUTE).SerializeToString()}
+    )
+    async with _ledger():
+        await _until(
+            lambda: (
+                count(migrated_url, EVENTS_SQL) == 2
+                and count(migrated_url, "SELECT count(*) FROM orders") == 1
+                and count(migrated_url, "SELECT count(*) FROM candles_1m") == 1
+            )
+        )
+        await _until(lambda: "ledger_dead_letters_total" in _scrape(env))
+        await asyncio.sleep(0.3)  # a stream sample or two
+        text = await asyncio.to_thread(_scrape, env)
+    assert 'ledger_rows_written_total{writer="events"} 2.0' in text
+    assert 'ledger_rows_written_total{writer="audit"} 1.0' in text
+    assert 'ledger_rows_written_total{writer="candles"} 4.0' in text  # ticks
+    assert 'ledger_dead_letters_total{writer="events"} 1.0' in text
+    assert 'ledger_batch_size_count{writer="events"}' in text
+    assert "ledger_audit_lag_seconds_count 1.0" in text
+    assert "ledger_event_lag_seconds_count 2.0" in text
+    assert f'ledger_stream_lag_seconds{{group="{EVENT_GROUP}",stream="{EVENTS}"}} 0.0' in text
+    assert f'ledger_stream_pending_entries{{group="{EVENT_GROUP}",stream="{EVENTS}"}} 0.0' in text
+    await client.aclose()
+
+
+async def test_a_restarted_ledger_takes_back_what_it_held_at_once(
+    env: int, redis_url: str, migrated_url: str
+) -> None:
+    """Killed with -9 after reading, before acking: the same consumer name re-reads its
+    pending entries on start, long before another consumer could claim them (30 s idle)."""
+    client = connect(redis_url)
+    await ensure_group(client, EVENTS, EVENT_GROUP)
+    for seq in range(1, 5):
+        await client.xadd(EVENTS, {PAYLOAD: opened(seq, f"t{seq}").SerializeToString()})
+    held = await client.xreadgroup(EVENT_GROUP, "ledger-host", {EVENTS: ">"}, count=10)
+    assert len(held[0][1]) == 4
+    async with _ledger("ledger-host"):
+        await _until(lambda: count(migrated_url, EVENTS_SQL) == 4, timeout_s=5)
+        await _until_acked(client)
+    await client.aclose()
+
+
+async def _until_acked(client: aioredis.Redis) -> None:
+    for _ in range(100):
+        if (await client.xpending(EVENTS, EVENT_GROUP))["pending"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("entries still pending")
+
+
+def test_a_busy_metrics_port_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.WARNING):
+            assert metrics.serve(metrics.LedgerMetrics(), "127.0.0.1", port) is None
+    assert "no /metrics" in caplog.text
+    assert metrics.serve(metrics.LedgerMetrics(), "127.0.0.1", 0) is None  # off
+
+
+def test_stream_lag_in_entries_and_in_time() -> None:
+    sampled = metrics.LedgerMetrics()
+    info = {"name": b"g", "pending": 3, "lag": 7, "last-delivered-id": b"1000-0"}
+    metrics._record_group(sampled, "s", "g", info, b"3500-1")
+    value = sampled.registry.get_sample_value
+    assert value("ledger_stream_lag_seconds", {"stream": "s", "group": "g"}) == 2.5
+    assert value("ledger_stream_lag_entries", {"stream": "s", "group": "g"}) == 7
+    assert value("ledger_stream_pending_entries", {"stream": "s", "group": "g"}) == 3
