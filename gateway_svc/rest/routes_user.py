@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/user", tags=["accounts"])
 
 SENT_MESSAGE = "successfully sent email"
+SIGN_OUT_FAILED = "sign-out could not be recorded, so the session is still valid: try again"
 
 
 def _settings(request: Request) -> Settings:
@@ -110,6 +111,13 @@ async def signin_post(
     return response
 
 
+def _not_signed_out(err: RestError) -> RestError:
+    """The failure keeps its status (503 when the revocation could not be stored) but says
+    what it means for the user, whatever the registry's generic message is."""
+    log.warning("logout: session not revoked: %s %s", err.spec.name, err.message)
+    return RestError(err.spec.name, SIGN_OUT_FAILED, retry_after_s=err.retry_after_s)
+
+
 def _signed_out(message: str, settings: Settings) -> DecimalJSONResponse:
     response = DecimalJSONResponse({"message": message})
     response.delete_cookie(
@@ -141,8 +149,7 @@ async def logout(request: Request) -> DecimalJSONResponse:
             )
         except RestError as err:
             if err.spec.name != "UNAUTHENTICATED":
-                log.warning("logout: session not revoked: %s", err.message)
-                raise
+                raise _not_signed_out(err) from None
             # Expired or revoked already: a session the server refuses is signed out.
     return _signed_out("signed out", settings)
 
@@ -157,9 +164,14 @@ async def logout_all(request: Request) -> DecimalJSONResponse:
     settings = _settings(request)
     token = require_token(request, settings)
     clients = grpc_clients(request)
-    await clients.call(
-        clients.auth.SignOutEverywhere,
-        auth_service_pb2.SignOutEverywhereRequest(),
-        auth_metadata(token),
-    )
+    try:
+        await clients.call(
+            clients.auth.SignOutEverywhere,
+            auth_service_pb2.SignOutEverywhereRequest(),
+            auth_metadata(token),
+        )
+    except RestError as err:
+        if err.spec.name == "UNAUTHENTICATED":
+            raise
+        raise _not_signed_out(err) from None
     return _signed_out("signed out everywhere", settings)

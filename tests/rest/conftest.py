@@ -137,12 +137,14 @@ class FakeAuth(auth_service_pb2_grpc.AuthServiceServicer):
     RequestSignInLink = _unary("RequestSignInLink")
     CompleteSignIn = _unary("CompleteSignIn")
     SignOut = _unary("SignOut")
+    SignOutEverywhere = _unary("SignOutEverywhere")
 
 
 @pytest.fixture
 def recorder() -> Recorder:
     recorder = Recorder()
     recorder.replies["SignOut"] = auth_service_pb2.SignOutResponse()
+    recorder.replies["SignOutEverywhere"] = auth_service_pb2.SignOutEverywhereResponse()
     return recorder
 
 

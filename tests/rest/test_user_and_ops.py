@@ -95,6 +95,60 @@ async def test_logout_without_session_still_clears(client, recorder) -> None:
     assert recorder.calls == []
 
 
+SIGN_OUT_FAILED = "sign-out could not be recorded, so the session is still valid: try again"
+
+
+async def test_logout_fails_closed_and_keeps_the_cookie(client, recorder) -> None:
+    """Issue 14: a revocation that was not stored is an error, not "signed out"."""
+    recorder.replies["SignOut"] = FakeError(
+        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED)
+    client.cookies.set("authToken", session_token())
+    response = await client.post("/api/v1/user/logout")
+
+    assert response.status_code == 503
+    assert response.json()["success"] is False
+    assert response.json()["error"] == SIGN_OUT_FAILED
+    assert "set-cookie" not in response.headers  # the session still works: say so, keep it
+
+
+async def test_logout_of_a_session_the_server_refuses_is_signed_out(client, recorder) -> None:
+    recorder.replies["SignOut"] = FakeError(
+        grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "sign in again")
+    client.cookies.set("authToken", session_token())
+    response = await client.post("/api/v1/user/logout")
+
+    assert response.status_code == 200
+    assert response.json() == {"message": "signed out"}
+    assert "max-age=0" in response.headers["set-cookie"].lower()
+
+
+async def test_logout_all_revokes_every_session(client, recorder) -> None:
+    token = session_token()
+    client.cookies.set("authToken", token)
+    response = await client.post("/api/v1/user/logout/all")
+
+    assert response.status_code == 200
+    assert response.json() == {"message": "signed out everywhere"}
+    assert "max-age=0" in response.headers["set-cookie"].lower()
+    assert recorder.names() == ["SignOutEverywhere"]
+    assert recorder.calls[0][2]["authorization"] == f"Bearer {token}"
+
+
+async def test_logout_all_needs_a_session(client, recorder) -> None:
+    response = await client.post("/api/v1/user/logout/all")
+    assert response.status_code == 401
+    assert recorder.calls == []
+
+
+async def test_logout_all_fails_closed(client, recorder, auth_headers) -> None:
+    recorder.replies["SignOutEverywhere"] = FakeError(
+        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED)
+    response = await client.post("/api/v1/user/logout/all", headers=auth_headers)
+    assert response.status_code == 503
+    assert response.json()["error"] == SIGN_OUT_FAILED
+    assert "set-cookie" not in response.headers
+
+
 async def test_healthz_ok(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
@@ -132,9 +186,9 @@ async def test_docs_and_openapi(client) -> None:
     paths = schema["paths"]
     for path in ("/api/v1/supportedAssets", "/api/v1/price", "/api/v1/candles",
                  "/api/v1/user/signup", "/api/v1/user/signin", "/api/v1/user/signin/post",
-                 "/api/v1/user/logout", "/api/v1/engine", "/api/v1/trades/open",
-                 "/api/v1/trades/closed", "/api/v1/orders", "/api/v1/account", "/healthz",
-                 "/metrics"):
+                 "/api/v1/user/logout", "/api/v1/user/logout/all", "/api/v1/engine",
+                 "/api/v1/trades/open", "/api/v1/trades/closed", "/api/v1/orders",
+                 "/api/v1/account", "/healthz", "/metrics"):
         assert path in paths, path
     engine = paths["/api/v1/engine"]["post"]
     assert engine["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -1,0 +1,281 @@
+"""Sign-out across gateway processes (issues 11 and 14): revocations held in memory by every
+gateway, carried by Redis, kept in Postgres; sign-out that fails closed; sign out everywhere;
+event streams that end with their session.
+
+Two `serve()` instances on one Redis and one Postgres stand for two gateway processes: they
+share nothing else, exactly as two processes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import auth_service_pb2 as au
+from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc
+from exchange.v1 import exchange_service_pb2 as xs
+from exchange.v1.sessions_pb2 import SessionRevocation
+
+from gateway_svc.auth import Principal, Revocations, Sessions
+from gateway_svc.auth.sessions import SIGN_OUT_FAILED
+from gateway_svc.db import Database
+from gateway_svc.errors import ApiError
+from gateway_svc.grpc_server import GrpcServerHandle, serve
+from mesh import streams
+from mesh.config import Settings
+from mesh.embedded import EmbeddedRedis, free_port
+from tests.gateway_grpc.conftest import (
+    AUTH_SECRET,
+    CapturingMailer,
+    FakeClock,
+    bearer,
+    sign_in,
+    trailers,
+)
+from tests.gateway_grpc.fake_engine import FakeEngine
+
+ExchangeStub = exchange_service_pb2_grpc.ExchangeServiceStub
+AuthStub = auth_service_pb2_grpc.AuthServiceStub
+Metadata = tuple[tuple[str, str], ...]
+
+# "Within a second" is the promise; the reader blocks 0.5 s at most between reads.
+PROPAGATION_S = 1.0
+
+
+@pytest.fixture
+async def other(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    engine: FakeEngine,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+) -> AsyncIterator[ExchangeStub]:
+    """A second gateway process's ExchangeService."""
+    handle = await serve(
+        settings, redis, db, port=0, host="127.0.0.1", clock=clock, mailer=mailer,
+        instance_id="gw-test-2",
+    )  # fmt: skip
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        yield ExchangeStub(channel)
+    await handle.stop(1.0)
+
+
+async def _accepted(exchange: ExchangeStub, metadata: Metadata) -> bool:
+    try:
+        await exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=metadata)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED, err
+        return False
+    return True
+
+
+async def _refused_within(exchange: ExchangeStub, metadata: Metadata, limit_s: float) -> float:
+    """Seconds until `exchange` refuses the session; fails past `limit_s`."""
+    started = time.monotonic()
+    while await _accepted(exchange, metadata):
+        assert time.monotonic() - started < limit_s, "the session is still accepted"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def test_sign_out_on_one_gateway_is_refused_by_another_within_a_second(
+    gateway: GrpcServerHandle, auth: AuthStub, mailer: CapturingMailer, other: ExchangeStub
+) -> None:
+    alice = bearer((await sign_in(auth, mailer, "alice@example.com")).session_token)
+    assert await _accepted(other, alice)
+    await auth.SignOut(au.SignOutRequest(), metadata=alice)
+    await _refused_within(other, alice, PROPAGATION_S)
+
+
+async def test_a_starting_gateway_loads_the_revocations_from_postgres(
+    gateway: GrpcServerHandle,
+    auth: AuthStub,
+    mailer: CapturingMailer,
+    redis: aioredis.Redis,
+    clock: FakeClock,
+    other: ExchangeStub,
+    settings: Settings,
+    db: Database,
+) -> None:
+    one = bearer((await sign_in(auth, mailer, "bob@example.com")).session_token)
+    clock.advance(1)
+    everywhere = bearer((await sign_in(auth, mailer, "carol@example.com")).session_token)
+    await auth.SignOut(au.SignOutRequest(), metadata=one)
+    clock.advance(1)
+    await auth.SignOutEverywhere(au.SignOutEverywhereRequest(), metadata=everywhere)
+    # Gone from Redis (trimmed, or a Redis that lost its data): Postgres still knows.
+    await redis.delete(streams.REVOCATIONS)
+    late = await serve(settings, redis, db, port=0, host="127.0.0.1", clock=clock)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{late.port}") as channel:
+            assert not await _accepted(ExchangeStub(channel), one)
+            assert not await _accepted(ExchangeStub(channel), everywhere)
+    finally:
+        await late.stop(1.0)
+
+
+async def test_sign_out_everywhere_refuses_older_tokens_only(
+    gateway: GrpcServerHandle,
+    auth: AuthStub,
+    exchange: ExchangeStub,
+    mailer: CapturingMailer,
+    clock: FakeClock,
+    other: ExchangeStub,
+) -> None:
+    phone = bearer((await sign_in(auth, mailer, "dave@example.com")).session_token)
+    clock.advance(60)
+    laptop = bearer((await sign_in(auth, mailer, "dave@example.com")).session_token)
+    someone_else = bearer((await sign_in(auth, mailer, "erin@example.com")).session_token)
+    clock.advance(1)
+
+    reply = await auth.SignOutEverywhere(au.SignOutEverywhereRequest(), metadata=laptop)
+
+    assert reply.issued_before_ms == int(clock() * 1000)
+    for metadata in (phone, laptop):
+        assert not await _accepted(exchange, metadata)
+        await _refused_within(other, metadata, PROPAGATION_S)
+    assert await _accepted(other, someone_else)
+    # Tokens carry whole seconds: one issued in a later second is not affected.
+    clock.advance(1)
+    fresh = bearer((await sign_in(auth, mailer, "dave@example.com")).session_token)
+    assert await _accepted(exchange, fresh) and await _accepted(other, fresh)
+
+
+async def test_sign_out_fails_closed_when_postgres_cannot_store_it(
+    gateway: GrpcServerHandle,
+    auth: AuthStub,
+    exchange: ExchangeStub,
+    mailer: CapturingMailer,
+    database_url: str,
+    redis: aioredis.Redis,
+) -> None:
+    frank = bearer((await sign_in(auth, mailer, "frank@example.com")).session_token)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE revoked_sessions RENAME TO revoked_sessions_away")
+        conn.execute("ALTER TABLE session_cutoffs RENAME TO session_cutoffs_away")
+    calls = (
+        lambda: auth.SignOut(au.SignOutRequest(), metadata=frank),
+        lambda: auth.SignOutEverywhere(au.SignOutEverywhereRequest(), metadata=frank),
+    )
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call()
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert info.value.details() == SIGN_OUT_FAILED
+        assert trailers(info.value)["x-error-code"] == "ENGINE_UNAVAILABLE"
+    # Not signed out, and nobody was told it was: no revocation went out either.
+    assert await _accepted(exchange, frank)
+    assert await redis.xlen(streams.REVOCATIONS) == 0
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE revoked_sessions_away RENAME TO revoked_sessions")
+    await auth.SignOut(au.SignOutRequest(), metadata=frank)  # a retry succeeds
+    assert not await _accepted(exchange, frank)
+
+
+async def test_sign_out_fails_closed_when_redis_cannot_publish_it(
+    db: Database, clock: FakeClock
+) -> None:
+    """Stored in Postgres but not on the stream: the other processes would keep accepting the
+    token, so the caller is told it failed, and this process keeps accepting it too."""
+    dead = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    revocations = Revocations(dead, db, clock)
+    sessions = Sessions(AUTH_SECRET, db, revocations, dead, clock)
+    revocations.loaded = True  # as if loaded before Redis went away
+    token, _ = sessions.issue("u-1", "gina@example.com")
+    principal = await sessions.authenticate(bearer(token))
+    try:
+        for sign_out in (sessions.sign_out, sessions.sign_out_everywhere):
+            with pytest.raises(ApiError) as info:
+                await sign_out(principal)
+            assert info.value.spec.name == "ENGINE_UNAVAILABLE"
+            assert await sessions.authenticate(bearer(token)) == principal
+    finally:
+        await dead.aclose()
+
+
+async def test_no_session_is_accepted_before_the_revocations_are_loaded(
+    db: Database, clock: FakeClock, redis: aioredis.Redis
+) -> None:
+    revocations = Revocations(redis, db, clock)  # never started: nothing known yet
+    sessions = Sessions(AUTH_SECRET, db, revocations, redis, clock)
+    token, _ = sessions.issue("u-1", "hank@example.com")
+    with pytest.raises(ApiError) as info:
+        await sessions.authenticate(bearer(token))
+    assert info.value.spec.name == "ENGINE_UNAVAILABLE"
+
+
+async def test_revocations_outlive_a_redis_outage_and_resume_after_it(
+    tmp_path: Path, db: Database, clock: FakeClock
+) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    client = streams.connect(url)
+    revocations = Revocations(client, db, clock)
+    await revocations.start()
+    sessions = Sessions(AUTH_SECRET, db, revocations, client, clock)
+    token, _ = sessions.issue("u-1", "ivy@example.com")
+    later, _ = sessions.issue("u-2", "jack@example.com")
+    try:
+        await sessions.sign_out(await sessions.authenticate(bearer(token)))
+        server.stop()
+        await asyncio.sleep(0.3)  # the reader notices
+        with pytest.raises(ApiError):  # still refused: what is known stays known
+            await sessions.authenticate(bearer(token))
+        server.start()  # same port, same data
+        publisher = streams.connect(url)
+        revoked = await sessions.authenticate(bearer(later))
+        entry = SessionRevocation(jti=revoked.jti, expires_at_ms=revoked.exp * 1000)
+        await publisher.xadd(streams.REVOCATIONS, {streams.PAYLOAD: entry.SerializeToString()})
+        await publisher.aclose()
+        deadline = time.monotonic() + 3.0  # the reader's back-off is short after a short outage
+        while not revocations.is_revoked(revoked.jti, revoked.user_id, revoked.iat):
+            assert time.monotonic() < deadline, "the reader did not resume after the outage"
+            await asyncio.sleep(0.05)
+    finally:
+        await revocations.stop()
+        await client.aclose()
+        server.stop()
+
+
+async def test_trade_event_stream_ends_within_a_second_of_sign_out(
+    gateway: GrpcServerHandle,
+    auth: AuthStub,
+    mailer: CapturingMailer,
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    clock: FakeClock,
+) -> None:
+    """Issue 14: the stream is on another gateway than the sign-out, and idle."""
+    kate = bearer((await sign_in(auth, mailer, "kate@example.com")).session_token)
+    other = await serve(settings, redis, db, port=0, host="127.0.0.1", clock=clock)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{other.port}") as channel:
+            call = ExchangeStub(channel).StreamTradeEvents(
+                xs.StreamTradeEventsRequest(), metadata=kate
+            )
+            reading = asyncio.ensure_future(call.read())
+            await asyncio.sleep(0.3)  # the stream is open, authenticated, waiting for events
+            assert not reading.done()
+            await auth.SignOut(au.SignOutRequest(), metadata=kate)
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await asyncio.wait_for(reading, 5.0)
+            elapsed = time.monotonic() - started
+    finally:
+        await other.stop(1.0)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert elapsed < 2 * PROPAGATION_S
+
+
+def test_principal_carries_the_issue_time(clock: FakeClock) -> None:
+    """Sign out everywhere compares `iat`; a Principal without it would never be refused."""
+    assert "iat" in Principal.__dataclass_fields__
