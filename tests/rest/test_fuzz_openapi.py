@@ -102,6 +102,7 @@ OPERATION_RPCS: dict[str, frozenset[str]] = {
     "POST /api/v1/user/signin": frozenset({"RequestSignInLink"}),
     "GET /api/v1/user/signin/post": frozenset({"CompleteSignIn"}),
     "POST /api/v1/user/logout": frozenset({"SignOut"}),
+    "POST /api/v1/user/logout/all": frozenset({"SignOutEverywhere"}),
     "POST /api/v1/engine": frozenset(
         {"CreateAccount", "GetUsdBalance", "GetBalance", "CreateTrade", "CloseTrade"}),
     "GET /api/v1/trades/open": frozenset({"ListOpenTrades"}),
@@ -281,6 +282,18 @@ def _complete_sign_in(request: auth_service_pb2.CompleteSignInRequest) -> Outcom
         expires_in_s=7 * 24 * 3600)
 
 
+def _sign_out(n: int, _request: Any) -> Outcome:
+    if n % 5 == 4:  # the revocation could not be stored: sign-out fails closed (503)
+        return FakeError(grpc.StatusCode.UNAVAILABLE, "ERROR_CODE_ENGINE_UNAVAILABLE", "not stored")
+    return auth_service_pb2.SignOutResponse()
+
+
+def _sign_out_everywhere(n: int, _request: Any) -> Outcome:
+    if n % 5 == 4:
+        return FakeError(grpc.StatusCode.UNAVAILABLE, "ERROR_CODE_ENGINE_UNAVAILABLE", "not stored")
+    return auth_service_pb2.SignOutEverywhereResponse(issued_before_ms=1_700_000_000_000 + n)
+
+
 def _counted(answer: Callable[[int, Any], Outcome]) -> Callable[[Any], Outcome]:
     """For RPCs whose request carries little or nothing to vary on: vary on the call number
     (the same sequence on every run, as the cases are)."""
@@ -303,7 +316,8 @@ def fuzz_plan() -> dict[str, Callable[[Any], Outcome]]:
         "ListOrders": _orders,
         "RequestSignInLink": _counted(_sign_in_link),
         "CompleteSignIn": _complete_sign_in,
-        "SignOut": lambda _request: auth_service_pb2.SignOutResponse(),
+        "SignOut": _counted(_sign_out),
+        "SignOutEverywhere": _counted(_sign_out_everywhere),
     }
 
 
