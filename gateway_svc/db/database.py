@@ -139,10 +139,6 @@ class Database:
 
     # Orders
 
-    async def record_order(self, order: OrderRow) -> None:
-        """Idempotent on (user_id, order_id): a retried command keeps its first record."""
-        await self.record_orders([order])
-
     async def record_orders(self, rows: Sequence[OrderRow]) -> int:
         """One transaction, multi-row; returns how many rows were new. A (user_id, order_id)
         already recorded, or repeated within `rows`, keeps its first record."""

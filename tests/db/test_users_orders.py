@@ -45,8 +45,8 @@ async def test_orders_paginate_newest_first_without_gaps_or_overlap(db: Database
         # Two orders share each millisecond, so the id tie-break is exercised.
         order = _order(f"o-{i:02d}", "u1", T0 + (i // 2), "error" if i == 3 else "success")
         mine.append(order)
-        await db.record_order(order)
-    await db.record_order(_order("other-1", "u2", T0 + 100))
+        await db.record_orders([order])
+    await db.record_orders([_order("other-1", "u2", T0 + 100)])
 
     seen: list[OrderRow] = []
     token = None
@@ -67,15 +67,24 @@ async def test_orders_paginate_newest_first_without_gaps_or_overlap(db: Database
 
 
 async def test_duplicate_order_id_keeps_the_first_record(db: Database) -> None:
-    await db.record_order(_order("dup", "u1", T0))
-    await db.record_order(_order("dup", "u1", T0 + 5, status="error"))
+    await db.record_orders([_order("dup", "u1", T0)])
+    await db.record_orders([_order("dup", "u1", T0 + 5, status="error")])
     rows, _ = await db.list_orders("u1", 10, None)
     assert len(rows) == 1 and rows[0].status == "success" and rows[0].created_at_ms == T0
 
 
+async def test_an_order_id_is_per_user(db: Database) -> None:
+    batch = [_order("same", "u1", T0), _order("same", "u2", T0), _order("same", "u1", T0 + 1)]
+    assert await db.record_orders(batch) == 2  # the repeat within the batch is skipped too
+    assert await db.record_orders(batch) == 0
+    for user in ("u1", "u2"):
+        [row], _ = await db.list_orders(user, 10, None)
+        assert (row.order_id, row.user_id, row.created_at_ms) == ("same", user, T0)
+
+
 async def test_limit_is_clamped_and_bad_tokens_are_rejected(db: Database) -> None:
     for i in range(3):
-        await db.record_order(_order(f"o{i}", "u1", T0 + i))
+        await db.record_orders([_order(f"o{i}", "u1", T0 + i)])
     page, token = await db.list_orders("u1", 0, None)
     assert len(page) == 1 and token is not None
     with pytest.raises(InvalidPageToken):
