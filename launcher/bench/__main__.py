@@ -62,19 +62,35 @@ def _settle(ctx: parts.Context, limit_s: float) -> None:
 def _measure(board: Board, ctx: parts.Context, name: str, deadline: float) -> None:
     if time.monotonic() > deadline:
         board.fail(name, "skipped: the bench's time budget is spent")
+        print(f"bench: {name} skipped (time budget)", file=sys.stderr)
         return
+    started = time.monotonic()
+    outcome = "done"
     try:
         ctx.exchange.check_alive()
         timeout = min(ctx.sizes.part_timeout_s, max(1.0, deadline - time.monotonic()))
         board.add(_in_thread(parts.PARTS[name], ctx, timeout))
     except Exception as exc:
-        board.fail(name, f"{type(exc).__name__}: {exc or repr(exc)}".replace("\n", " ")[:160])
-    _settle(ctx, limit_s=5.0 if ctx.sizes.runs == 1 else 20.0)
+        outcome = f"{type(exc).__name__}: {exc or repr(exc)}".replace("\n", " ")[:160]
+        board.fail(name, outcome)
+    print(f"bench: {name} {outcome} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    _settle(ctx, limit_s=ctx.sizes.settle_s)
+
+
+def _storms(board: Board, ctx: parts.Context, deadline: float) -> None:
+    """Up to `storm_runs` storms: another only if the last one worked and one more fits."""
+    for round_no in range(ctx.sizes.storm_runs):
+        started = time.monotonic()
+        _measure(board, ctx, "storm", deadline)
+        took = time.monotonic() - started
+        if board.errors.get("storm.persisted") or time.monotonic() + 1.2 * took > deadline:
+            if round_no + 1 < ctx.sizes.storm_runs:
+                print(f"bench: storm repeated {round_no + 1} time(s) only", file=sys.stderr)
+            return
 
 
 def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
     started = time.monotonic()
-    deadline = started + sizes.budget_s
     names = [name for name in PARTS if name == "floor" or name in chosen]
     board = Board(names)
     work = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
@@ -84,19 +100,26 @@ def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
         try:
             exchange.start()
             services = ", ".join(exchange.children)
+            up = time.monotonic()
             users = exchange.sign_up([f"bench-{i}@example.com" for i in range(parts.USERS)])
+            print(
+                f"bench: exchange up in {up - started:.1f} s, {len(users)} users signed up "
+                f"in {time.monotonic() - up:.1f} s",
+                file=sys.stderr,
+            )
         except Exception as exc:
             for name in names:
                 board.fail(name, f"the exchange did not start: {exc}"[:200])
         else:
             ctx = parts.Context(exchange, users, sizes, work)
+            deadline = time.monotonic() + sizes.budget_s  # the start has its own timeout
+            before_storm = deadline - (sizes.storm_reserve_s if "storm" in names else 0.0)
             for _ in range(sizes.runs):  # in turn, so a slow minute does not hit one part only
                 for name in names:
                     if name != "storm":
-                        _measure(board, ctx, name, deadline)
+                        _measure(board, ctx, name, before_storm)
             if "storm" in names:
-                for _ in range(sizes.storm_runs):
-                    _measure(board, ctx, "storm", deadline)
+                _storms(board, ctx, deadline)
             for key, text in ctx.notes.items():
                 board.note(key, text)
     finally:

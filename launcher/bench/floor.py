@@ -67,5 +67,5 @@ def fdatasync_ms(directory: Path, samples: int) -> float:
 
 def measure(redis_url: str, journal_dir: Path, *, samples: int) -> dict[str, float]:
     redis_ms = redis_round_trip_ms(redis_url, samples)
-    sync_ms = fdatasync_ms(journal_dir, max(10, samples // 10))
+    sync_ms = fdatasync_ms(journal_dir, max(20, samples // 4))
     return {"floor.redis": redis_ms, "floor.fsync": sync_ms, "floor.total": redis_ms + sync_ms}

@@ -22,6 +22,7 @@ from exchange.v1 import exchange_service_pb2, exchange_service_pb2_grpc
 from launcher.bench.stats import percentile
 
 METHOD = "/exchange.v1.ExchangeService/CreateTrade"
+WARM_UP = "500ms"  # connections open and the server's first calls before the clock starts
 ASSET = "ETH_USDC"
 
 
@@ -59,7 +60,7 @@ def run_h2load(
     log_file.unlink(missing_ok=True)
     args = [
         "h2load", f"--clients={clients}", f"--max-concurrent-streams={streams}",
-        f"--duration={max(1, round(seconds))}", "--warm-up-time=1", f"--data={body}",
+        f"--duration={max(1, round(seconds))}", f"--warm-up-time={WARM_UP}", f"--data={body}",
         "--header=content-type: application/grpc", "--header=te: trailers",
         f"--header=authorization: Bearer {token}", f"--log-file={log_file}",
         f"http://{target}{METHOD}",

@@ -32,11 +32,15 @@ class Sizes:
     storm_runs: int
     part_timeout_s: float
     budget_s: float
-    """The whole exchange bench; parts not started by then are reported as skipped."""
+    """All parts, once the exchange is up; parts not started by then are reported skipped."""
+    storm_reserve_s: float
+    """Kept for the storm, which runs last: the other parts stop starting before it."""
+    settle_s: float
+    """At most this long after each part for the ledger to catch up."""
 
 
-FULL = Sizes(3, 5.0, 3.0, 2_000, 100_000, 3, 240.0, 600.0)
-QUICK = Sizes(1, 1.0, 1.0, 200, 2_000, 1, 30.0, 50.0)
+FULL = Sizes(3, 5.0, 3.0, 2_000, 100_000, 3, 240.0, 520.0, 240.0, 20.0)
+QUICK = Sizes(1, 1.0, 1.0, 200, 2_000, 1, 20.0, 38.0, 12.0, 2.0)
 
 
 @dataclass
