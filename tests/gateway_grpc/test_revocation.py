@@ -9,14 +9,17 @@ share nothing else, exactly as two processes would.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+import websockets
 from exchange.v1 import auth_service_pb2 as au
 from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc
 from exchange.v1 import exchange_service_pb2 as xs
@@ -27,6 +30,7 @@ from gateway_svc.auth.sessions import SIGN_OUT_FAILED
 from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_server import GrpcServerHandle, serve
+from gateway_svc.rest import create_app
 from mesh import streams
 from mesh.config import Settings
 from mesh.embedded import EmbeddedRedis, free_port
@@ -39,6 +43,7 @@ from tests.gateway_grpc.conftest import (
     trailers,
 )
 from tests.gateway_grpc.fake_engine import FakeEngine
+from tests.rest.conftest import live_ws
 
 ExchangeStub = exchange_service_pb2_grpc.ExchangeServiceStub
 AuthStub = auth_service_pb2_grpc.AuthServiceStub
@@ -274,6 +279,38 @@ async def test_trade_event_stream_ends_within_a_second_of_sign_out(
         await other.stop(1.0)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert elapsed < 2 * PROPAGATION_S
+
+
+async def test_the_websockets_trade_events_end_within_a_second_of_sign_out(
+    gateway: GrpcServerHandle, auth: AuthStub, mailer: CapturingMailer, settings: Settings
+) -> None:
+    """The facade's WebSocket over the real gRPC server: its authenticated part (the trade
+    events) ends with an UNAUTHENTICATED message; the public prices go on."""
+    token = (await sign_in(auth, mailer, "liam@example.com")).session_token
+    app = create_app(settings, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}"))
+    async with (
+        app.router.lifespan_context(app),
+        live_ws(app) as url,
+        websockets.connect(url) as socket,
+    ):
+        await socket.send(json.dumps({"type": "auth", "token": token}))
+        assert await _ws_next(socket, "auth") == {"type": "auth", "status": "ok"}
+        await asyncio.sleep(0.3)  # the trade event stream is open
+        await auth.SignOut(au.SignOutRequest(), metadata=bearer(token))
+        started = time.monotonic()
+        error = await _ws_next(socket, "error", code="UNAUTHENTICATED")
+        elapsed = time.monotonic() - started
+        await socket.send(json.dumps({"type": "ping"}))
+        assert await _ws_next(socket, "pong") == {"type": "pong"}  # the socket lives on
+    assert error["code"] == "UNAUTHENTICATED"
+    assert elapsed < 2 * PROPAGATION_S
+
+
+async def _ws_next(socket: Any, kind: str, code: str | None = None) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+        if message["type"] == kind and code in (None, message.get("code")):
+            return message
 
 
 def test_principal_carries_the_issue_time(clock: FakeClock) -> None:
