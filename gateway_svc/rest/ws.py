@@ -58,6 +58,7 @@ def cookie_allowed(websocket: WebSocket, settings: Settings) -> bool:
         return True  # not a browser
     origin = origin.lower()
     trusted = {_origin(settings.backend_url), _origin(settings.frontend_url)}
+    trusted.update(settings.allowed_origins)  # the pages REST writes accept too (origin.py)
     host = websocket.headers.get("host", "")
     return origin in trusted or urlsplit(origin).netloc == host.lower()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import httpx
@@ -202,3 +203,17 @@ async def test_allowed_origins_may_write_with_the_cookie_and_get_cors(
         "/api/v1/engine", json=BALANCE, headers={"Origin": "https://other.example"}
     )
     assert refused.status_code == 403
+
+
+def test_allowed_origins_may_use_the_cookie_on_the_websocket(settings: Settings) -> None:
+    from types import SimpleNamespace
+
+    from gateway_svc.rest.ws import cookie_allowed
+
+    def socket(origin: str) -> Any:
+        return SimpleNamespace(headers={"origin": origin, "host": "testserver"})
+
+    allowed = dataclasses.replace(settings, allowed_origins=("https://desk.example",))
+    assert cookie_allowed(socket("https://desk.example"), allowed)
+    assert not cookie_allowed(socket("https://desk.example"), settings)
+    assert not cookie_allowed(socket("https://other.example"), allowed)
