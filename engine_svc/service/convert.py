@@ -45,6 +45,12 @@ _KIND_TO_PROTO = {
     k: events_pb2.TradeEventKind.Value(f"TRADE_EVENT_KIND_{k.value}") for k in core.EventKind
 }
 _CODE_TO_PROTO = {c: types_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}") for c in core.RejectCode}
+# The same maps keyed by each member's id(): an Enum's __hash__ is Python code, and every
+# trade and event converted looked up three of them. Members are singletons that live as long
+# as their class, so their ids are stable.
+_DIRECTION_BY_ID = {id(k): v for k, v in _DIRECTION_TO_PROTO.items()}
+_STATUS_BY_ID = {id(k): v for k, v in _STATUS_TO_PROTO.items()}
+_KIND_BY_ID = {id(k): v for k, v in _KIND_TO_PROTO.items()}
 _SIMPLE_BODIES: dict[str, core.CommandBody] = {
     "create_account": core.CreateAccount(),
     "get_usd_balance": core.GetUsdBalance(),
@@ -163,7 +169,7 @@ def trade_to_proto(view: core.TradeView, scale: int, out: types_pb2.Trade) -> ty
     out.user_id = view.user_id
     out.email = view.email
     out.asset = view.asset
-    out.direction = _DIRECTION_TO_PROTO[view.direction]
+    out.direction = _DIRECTION_BY_ID[id(view.direction)]
     _decimal(out.margin, view.margin, USD_SCALE)
     out.leverage = view.leverage
     _decimal(out.entry_price, view.entry_price, scale)
@@ -173,7 +179,7 @@ def trade_to_proto(view: core.TradeView, scale: int, out: types_pb2.Trade) -> ty
         _decimal(out.stop_loss_price, view.stop_loss, scale)
     if view.take_profit is not None:
         _decimal(out.take_profit_price, view.take_profit, scale)
-    out.status = _STATUS_TO_PROTO[view.status]
+    out.status = _STATUS_BY_ID[id(view.status)]
     out.opened_at_ms = view.opened_at_ms
     if view.exit_price is not None:
         _decimal(out.exit_price, view.exit_price, scale)
@@ -245,12 +251,30 @@ def rejection_to_proto(order_id: str, code: str, message: str) -> responses_pb2.
     )
 
 
-def event_to_proto(event: core.TradeEvent, assets: Mapping[str, int]) -> events_pb2.TradeEvent:
+def event_to_proto(
+    event: core.TradeEvent, assets: Mapping[str, int], trade: types_pb2.Trade | None = None
+) -> events_pb2.TradeEvent:
+    """`trade`: the event's trade view already converted (the answer to the command that
+    caused the event carries the very same view); copied rather than built again."""
     out = events_pb2.TradeEvent(
         event_seq=event.event_seq,
-        kind=_KIND_TO_PROTO[event.kind],
+        kind=_KIND_BY_ID[id(event.kind)],
         order_id=event.order_id,
         ts_ms=event.ts_ms,
     )
-    trade_to_proto(event.trade, assets[event.trade.asset], out.trade)
+    if trade is not None:
+        out.trade.CopyFrom(trade)
+    else:
+        trade_to_proto(event.trade, assets[event.trade.asset], out.trade)
     return out
+
+
+def answered_trade(
+    data: core.ResultData | None, result: responses_pb2.CommandResult
+) -> tuple[core.TradeView | None, types_pb2.Trade | None]:
+    """The trade view an answer carries (an opened or closed trade) and its converted form."""
+    if isinstance(data, core.TradeOpened):
+        return data.trade, result.trade_opened.trade
+    if isinstance(data, core.TradeClosed):
+        return data.trade, result.trade_closed.trade
+    return None, None

@@ -10,7 +10,7 @@ from exchange.v1 import commands_pb2, prices_pb2, responses_pb2
 from google.protobuf.message import DecodeError
 
 from engine_svc.core.engine import Engine
-from engine_svc.core.types import Command, Tick, TradeEvent
+from engine_svc.core.types import Command, ResultData, Tick, TradeEvent
 from engine_svc.service.convert import (
     MalformedCommand,
     command_from_proto,
@@ -34,6 +34,8 @@ class Applied:
     reply_to: str = ""
     result: responses_pb2.CommandResult | None = None
     events: list[TradeEvent] = field(default_factory=list)
+    data: ResultData | None = None
+    """The core's answer data behind `result` (its trade view is the one events carry)."""
 
 
 @dataclass(slots=True)
@@ -87,7 +89,8 @@ def apply(
         outcome = engine.execute(command)
         response = outcome.response
         result = result_to_proto(response, assets) if answer and response else None
-        return Applied(engine.seq != before, decoded.reply_to, result, outcome.events)
+        data = response.data if response else None
+        return Applied(engine.seq != before, decoded.reply_to, result, outcome.events, data)
     if decoded.ticks is not None:
         events: list[TradeEvent] = []
         for tick in decoded.ticks:

@@ -21,8 +21,10 @@ from mesh import streams
 log = logging.getLogger(__name__)
 
 READ_COUNT = 2000
-INBOX_READS = 32
-"""Reads waiting at most (so at most INBOX_READS * READ_COUNT entries) before readers wait."""
+INBOX_READS = 2
+"""Reads waiting at most before a reader waits. Few: while the engine is busy, entries gather
+in Redis and the next read takes them all at once, rather than many small reads each costing
+a round trip and a wake-up."""
 BLOCK_MS = 1000
 
 Read = tuple[str, list[Any], int]

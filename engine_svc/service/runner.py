@@ -27,7 +27,7 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
 from engine_svc.service import intake, journal, snapshots
 from engine_svc.service.committer import Applied, Committer, publish
-from engine_svc.service.convert import event_to_proto
+from engine_svc.service.convert import answered_trade, event_to_proto
 from engine_svc.service.inputs import apply, decode_command, decode_prices
 from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox
@@ -254,8 +254,11 @@ class EngineService:
                         answers.append((applied.reply_to, data))
                     if decoded.audited:
                         audits.append((payload, data, read_ns))
-                for event in applied.events:
-                    events.append(event_to_proto(event, assets).SerializeToString())
+                if applied.events:
+                    view, trade = answered_trade(applied.data, result) if result else (None, None)
+                    for event in applied.events:
+                        same = trade if event.trade is view else None
+                        events.append(event_to_proto(event, assets, same).SerializeToString())
         journal_log.write()
         applied_ns = time.perf_counter_ns()
         reads_done = [(len(entries), read_ns) for _, entries, read_ns in reads]
