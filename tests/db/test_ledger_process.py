@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +22,7 @@ from gateway_svc.ledger import main as ledger_main
 from gateway_svc.ledger import metrics
 from mesh.config import load_settings
 from mesh.streams import AUDIT, EVENT_GROUP, EVENTS, PAYLOAD, PRICES, connect, ensure_group
+from tests.conftest import REPO_ROOT
 from tests.db.factories import FIRST_MINUTE, audit, closed, opened
 from tests.db.helpers import count
 
@@ -141,3 +147,27 @@ def test_stream_lag_in_entries_and_in_time() -> None:
     assert value("ledger_stream_lag_seconds", {"stream": "s", "group": "g"}) == 2.5
     assert value("ledger_stream_lag_entries", {"stream": "s", "group": "g"}) == 7
     assert value("ledger_stream_pending_entries", {"stream": "s", "group": "g"}) == 3
+
+
+async def test_exchange_ledger_runs_as_a_process_and_stops_on_sigterm(
+    env: int, redis_url: str, migrated_url: str, tmp_path: Path
+) -> None:
+    client = connect(redis_url)
+    await client.xadd(EVENTS, {PAYLOAD: opened(1, "t1").SerializeToString()})
+    child = subprocess.Popen(
+        [sys.executable, "-m", "launcher.cli", "ledger"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "LEDGER_CONSUMER": "ledger-sub", "EXCHANGE_DATA_DIR": str(tmp_path)},
+    )
+    try:
+        await _until(lambda: count(migrated_url, EVENTS_SQL) == 1, timeout_s=30)
+        text = await asyncio.to_thread(_scrape, env)
+        assert 'ledger_rows_written_total{writer="events"} 1.0' in text
+        child.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(child.wait, 15) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    consumers = await client.xinfo_consumers(EVENTS, EVENT_GROUP)
+    assert [c["name"] for c in consumers] == [b"ledger-sub"]
+    await client.aclose()
