@@ -6,12 +6,16 @@ import pytest
 from exchange.v1 import commands_pb2
 
 from engine_svc.core import types as core
+from engine_svc.core.engine import Engine
 from engine_svc.service.convert import (
     MalformedCommand,
+    answered_trade,
     command_from_proto,
     command_from_tuple,
     command_to_tuple,
+    event_to_proto,
 )
+from engine_svc.service.inputs import apply, decode_command, decode_prices
 from mesh.assets import ASSET_DECIMALS
 from tests.engine_service import builders
 
@@ -87,3 +91,27 @@ def test_flat_tuples_give_back_the_same_command(body: core.CommandBody) -> None:
     flat = command_to_tuple(command)
     assert all(isinstance(v, (str, int, type(None))) for v in flat)  # pickles in C
     assert command_from_tuple(flat) == command
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_an_events_trade_copied_from_its_answer_is_the_trade_built_anew(native: bool) -> None:
+    engine = Engine(ASSETS, native=native)
+    prices = builders.price_batch({"SOL_USDC": ("235.90", "235.95")})
+    apply(engine, decode_prices(prices, ASSETS), ASSETS)
+    apply(
+        engine,
+        decode_command(builders.command("u1", "create_account").SerializeToString(), ASSETS),
+        ASSETS,
+    )
+    create = builders.create_trade("u1", "SOL_USDC", "LONG", 100_000, 10)
+    opened = apply(engine, decode_command(create.SerializeToString(), ASSETS), ASSETS)
+    assert opened.result is not None
+    trade_id = opened.result.trade_opened.trade.trade_id
+    close = builders.close_trade("u1", trade_id)
+    closed = apply(engine, decode_command(close.SerializeToString(), ASSETS), ASSETS)
+    for applied in (opened, closed):
+        assert applied.result is not None and len(applied.events) == 1
+        view, trade = answered_trade(applied.data, applied.result)
+        (event,) = applied.events
+        assert view is event.trade, "the answer and the event share one view"
+        assert event_to_proto(event, ASSETS, trade) == event_to_proto(event, ASSETS)
