@@ -142,9 +142,10 @@ class TrailSide:
             raised.append(same)
             self.by_extreme.remove(value, same.gid)
         target = max(raised, key=lambda group: (len(group.members), -group.gid))
-        for group in raised:
+        for group in raised:  # all keyed by their tops as they are, before any merge
             self.by_top.remove(group.top(), group.gid)
             del self.at_extreme[group.extreme]
+        for group in raised:
             if group is target:
                 continue
             del self.groups[group.gid]

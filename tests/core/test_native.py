@@ -22,11 +22,14 @@ from engine_svc.core.types import (
     CreateAccount,
     CreateTrade,
     Direction,
+    OrderType,
     Outcome,
+    PlaceOrder,
     Price,
     Tick,
     Usd,
 )
+from tests.core import test_toolset_properties as toolset
 from tests.core.driver import ASSETS, examples
 from tests.core.test_properties import MAX_OPEN, USERS, Model, run_step, seeded_script, streams
 
@@ -89,6 +92,81 @@ def test_native_and_reference_agree_on_random_streams(
 def test_native_and_reference_agree_on_long_streams(seed: int, ppm: int) -> None:
     mids = {"BTC_USDC": 650_000_000, "ETH_USDC": 3_400_000_000, "SOL_USDC": 236_000_000}
     _agree(_inputs(ppm, mids, seeded_script(seed, 400)), ppm, 50)
+
+
+def _agree_with_toolset(inputs: list[Command | Tick], ppm: int, window: int) -> None:
+    def build(native: bool) -> Engine:
+        return Engine(
+            ASSETS, maintenance_margin_ppm=ppm, max_open_trades_per_user=toolset.MAX_OPEN,
+            max_pending_orders_per_user=toolset.MAX_PENDING, idempotency_window=window,
+            native=native,
+        )  # fmt: skip
+
+    native, reference = build(True), build(False)
+    for item in inputs:
+        assert _feed(native, item) == _feed(reference, item), item
+        assert native.state_hash() == reference.state_hash(), item
+    assert native.snapshot() == reference.snapshot()
+
+
+@settings(
+    max_examples=examples(40, 2_000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(toolset.streams, st.sampled_from([0, 3, 1_000]))
+def test_native_and_reference_agree_on_random_toolset_streams(
+    stream: tuple[int, dict[str, int], list[Any]], window: int
+) -> None:
+    """Pending orders, changes, partial closes and trailing stops: all declined by the C path,
+    whose plain trades and tick settlement must still agree with Python's answer by answer."""
+    ppm, mids, script = stream
+    _agree_with_toolset(toolset.script_inputs(ppm, mids, script).inputs, ppm, window)
+
+
+@settings(max_examples=examples(4, 200), deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from([0, 5_000]))
+def test_native_and_reference_agree_on_long_toolset_streams(seed: int, ppm: int) -> None:
+    script = toolset.seeded_script(seed, 400)
+    _agree_with_toolset(toolset.script_inputs(ppm, toolset.LONG_MIDS, script).inputs, ppm, 50)
+
+
+def test_the_c_path_declines_what_it_does_not_know() -> None:
+    """A trailing stop, a partial close, a trade with an Extension, a command on which an
+    order expires: each reaches the reference (the Python engine)."""
+    engine = Engine(ASSETS)
+    engine.execute(_command("ann", "a", CreateAccount()))
+    engine.apply_tick(Tick("SOL_USDC", Price(236_000_000), Price(236_100_000), 1))
+    declined: list[Any] = []
+
+    def reference(command: Command) -> Outcome:
+        declined.append(type(command.body).__name__)
+        return Engine.execute(engine, command)
+
+    fast = _native.FastPath(
+        state=vars(engine), assets=engine.assets, accounts=engine.accounts,
+        positions=engine.positions, trades=engine.trades, prices=engine.prices,
+        triggers=engine.triggers, answers=engine.orders, reference=reference, max_open=5,
+        maintenance_ppm=0,
+    )  # fmt: skip
+    trailing = CreateTrade("SOL_USDC", Direction.LONG, Usd(100_000), 10, None, None, Price(10))
+    plain = CreateTrade("SOL_USDC", Direction.LONG, Usd(100_000), 10)
+    assert fast.execute(_command("ann", "t", trailing)).response.ok  # type: ignore[union-attr]
+    assert fast.execute(_command("ann", "p", plain)).response.ok  # type: ignore[union-attr]
+    assert declined == ["CreateTrade"]
+    plain_id, trailing_id = trade_id_for("ann", "p"), trade_id_for("ann", "t")
+    part = fast.execute(_command("ann", "c1", CloseTrade(plain_id, Usd(1))))
+    assert part.response.ok and declined[-1] == "CloseTrade"  # type: ignore[union-attr]
+    fast.execute(_command("ann", "c2", CloseTrade(plain_id)))  # partly closed: an Extension
+    fast.execute(_command("ann", "c3", CloseTrade(trailing_id)))
+    assert declined == ["CreateTrade", "CloseTrade", "CloseTrade", "CloseTrade"]
+    order = PlaceOrder("SOL_USDC", Direction.LONG, OrderType.LIMIT, Price(230_000_000),
+                       Usd(100_000), expires_at_ms=100)  # fmt: skip
+    assert fast.execute(_command("ann", "o", order)).response.ok  # type: ignore[union-attr]
+    late = Command("l", "ann", "ann@x", 100, plain)  # its time expires the order
+    outcome = fast.execute(late)
+    assert declined[-1] == "CreateTrade" and outcome.events[0].trade.status.value == "EXPIRED"
+    assert engine.clock == 100
+    fast.execute(Command("m", "ann", "ann@x", 150, plain))  # a plain create in C
+    assert declined.count("CreateTrade") == 2 and engine.clock == 150
 
 
 def _command(user: str, order_id: str, body: Any) -> Command:
