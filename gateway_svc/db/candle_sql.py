@@ -76,7 +76,8 @@ def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
             "open_time_us": bar.open_us,
             "close_time_us": bar.close_us,
         }
-        for (asset, minute_us), bar in bars.items()
+        # In key order: two batches written at once lock shared rows in the same order.
+        for (asset, minute_us), bar in sorted(bars.items())
     ]
 
 

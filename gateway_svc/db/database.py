@@ -142,7 +142,10 @@ class Database:
     async def record_orders(self, rows: Sequence[OrderRow]) -> int:
         """One transaction, multi-row; returns how many rows were new. A (user_id, order_id)
         already recorded, or repeated within `rows`, keeps its first record."""
-        values = [order_values(order) for order in rows]
+        # In key order (stable, so a repeat keeps its first record): two batches written at
+        # once then wait for each other's rows instead of deadlocking.
+        ordered = sorted(rows, key=lambda order: (order.user_id, order.order_id))
+        values = [order_values(order) for order in ordered]
         if not values:
             return 0
         async with self._engine.begin() as conn:

@@ -185,4 +185,5 @@ class LedgerBatch:
                 for name in _ORDER_ID_COLUMNS:
                     picture[name] = earlier[name] or picture[name]
             folded[picture["trade_id"]] = picture
-        return list(folded.values())
+        # In key order: two batches written at once lock shared rows in the same order.
+        return [folded[trade_id] for trade_id in sorted(folded)]

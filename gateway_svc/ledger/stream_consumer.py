@@ -64,6 +64,10 @@ class StreamConsumer:
     stream = ""
     group = ""
     default_batch_size = 100
+    # Batches written at once, each in its own transaction: while Postgres works on one, this
+    # process reads and prepares the next. Writers keep their rows in key order, so two
+    # batches touching the same rows wait for each other instead of deadlocking.
+    max_in_flight = 2
 
     def __init__(
         self,
@@ -105,6 +109,7 @@ class StreamConsumer:
         cursor = b"0"
         next_claim = 0.0
         group_ready = False
+        writing: list[asyncio.Task[None]] = []
         log.info("%s %s: reading %s as group %s", self.what, self.consumer, self.stream, self.group)
         while not stop.is_set():
             try:
@@ -114,6 +119,7 @@ class StreamConsumer:
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + self.claim_every_s
                     if await self._claim_abandoned():
+                        await _settle(writing)  # their entries are pending too: no re-read
                         from_own_pending, cursor = True, b"0"
                 if from_own_pending:
                     entries = await self._read(cursor, block_ms=None)
@@ -123,9 +129,18 @@ class StreamConsumer:
                     cursor = entries[-1].id
                 else:
                     entries = await self._read(b">", block_ms=self.block_ms)
+                for task in [task for task in writing if task.done()]:
+                    writing.remove(task)
+                    task.result()  # a failed write raises here
+                while len(writing) >= self.max_in_flight:
+                    await writing.pop(0)
                 if entries:
-                    await self._process(entries)
+                    writing.append(asyncio.create_task(self._process(entries)))
             except Exception as error:
+                # Whatever else is in flight ends first, so re-reading from 0 finds each
+                # entry once; its failure (the same outage, usually) is this one.
+                await asyncio.gather(*writing, return_exceptions=True)
+                writing = []
                 if isinstance(error, ResponseError) and "NOGROUP" in str(error):
                     # Redis lost the group (restarted without its data): make it again.
                     log.warning("%s: group %s is gone; recreating it", self.what, self.group)
@@ -140,6 +155,7 @@ class StreamConsumer:
             if failing:
                 log.info("%s: recovered; processing again", self.what)
                 failing, delay = False, 0.1
+        await asyncio.gather(*writing, return_exceptions=True)  # finish (and ack) what is held
         log.info("%s %s: stopped", self.what, self.consumer)
 
     async def _read(self, start: bytes, block_ms: int | None) -> list[Entry]:
@@ -241,6 +257,12 @@ def refusal(error: Exception) -> str:
 def _first_line(error: Exception) -> str:
     """SQLAlchemy messages run on with the SQL and a docs link; the first line says it."""
     return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for batches in flight; a failure is raised (the caller's recovery handles it)."""
+    while tasks:
+        await tasks.pop(0)
 
 
 async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
