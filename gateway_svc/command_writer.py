@@ -82,13 +82,10 @@ class CommandWriter:
 
     async def _flush(self, batch: list[tuple[bytes, Written]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
+        # The raw command: redis-py's xadd() re-inspects its arguments on every call.
+        head = ("XADD", self._stream, "MAXLEN", "~", streams.MAXLEN_COMMANDS, "*", streams.PAYLOAD)
         for payload, _ in batch:
-            pipe.xadd(
-                self._stream,
-                {streams.PAYLOAD: payload},
-                maxlen=streams.MAXLEN_COMMANDS,
-                approximate=True,
-            )
+            pipe.execute_command(*head, payload)
         error: BaseException | None = None
         try:
             await pipe.execute()

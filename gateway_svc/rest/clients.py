@@ -67,6 +67,8 @@ class GrpcClients:
     async def call(self, method: Callable[..., Any], request: Any, metadata: Metadata = ()) -> Any:
         """One unary call; a failure becomes a `RestError` from the registry."""
         try:
-            return await method(request, metadata=tuple(metadata), timeout=self.timeout_s)
+            if not isinstance(metadata, tuple):
+                metadata = tuple(metadata)
+            return await method(request, metadata=metadata, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as err:
             raise from_rpc_error(err) from None

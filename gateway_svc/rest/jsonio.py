@@ -37,17 +37,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# Built once: json.loads with options builds a new decoder on every call.
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+)
+
+
 def parse_json(raw: bytes) -> Any:
     """Parse a request body: floats become `Decimal`, NaN/Infinity and repeated keys fail."""
     if not raw.strip():
         raise ApiError("INVALID_ARGUMENT", "request body must be a JSON object")
     try:
-        parsed = json.loads(
-            raw,
-            parse_float=Decimal,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        # What json.loads does with bytes: detect the UTF encoding, then decode.
+        parsed = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except ApiError:
         raise
     except (ValueError, RecursionError):
