@@ -211,3 +211,21 @@ async def test_an_unwritable_event_is_dead_lettered_and_its_batch_written(
     assert count(migrated_url, CLOSED_SQL) == 1
     assert await _pending(client) == 0
     await client.aclose()
+
+
+async def test_batches_in_flight_together_fold_to_the_same_rows(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    """Small batches, two in flight: a trade's open and close land in different transactions
+    that run at once, in either order; each row still ends closed with both order ids."""
+    client = connect(redis_url)
+    await _publish(client, _lifecycles(150))
+    persister = _persister(client, db, batch_size=7)
+    assert persister.max_in_flight == 2
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 300)
+    assert persister.written == 300
+    assert count(migrated_url, CLOSED_SQL) == 150
+    assert count(migrated_url, "SELECT count(*) FROM trades WHERE close_order_id IS NULL") == 0
+    assert count(migrated_url, "SELECT count(*) FROM trades WHERE open_order_id IS NULL") == 0
+    await client.aclose()
