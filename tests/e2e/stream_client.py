@@ -16,8 +16,21 @@ class StreamClient:
         self.redis = redis.Redis.from_url(redis_url)
         self.name = name
         self.stream = streams.response_stream(name)
-        self.cursor = b"0"
+        self._cursor = b"0"
         self.answers: dict[str, responses_pb2.CommandResult] = {}
+
+    @property
+    def cursor(self) -> bytes:
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, value: bytes) -> None:
+        """`$` (only answers from now on) is fixed to the stream's newest entry now: XREAD
+        would take it afresh at every poll and miss an answer published between two."""
+        if value == b"$":
+            newest = self.redis.xrevrange(self.stream, count=1)
+            value = newest[0][0] if newest else b"0-0"
+        self._cursor = value
 
     def send(self, command: commands_pb2.Command) -> str:
         command.reply_to = self.name
