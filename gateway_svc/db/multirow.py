@@ -53,6 +53,7 @@ class UnnestInsert:
         params = {name: [row[name] for row in rows] for name in self.columns}
         # The psycopg connection under SQLAlchemy's, inside the same transaction.
         raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None, "the connection is checked out for this transaction"
         try:
             async with raw.cursor() as cursor:
                 await cursor.execute(self.sql, params)
