@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import shutil
 import signal
@@ -123,10 +124,13 @@ def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
             for key, text in ctx.notes.items():
                 board.note(key, text)
     finally:
+        stopping = time.monotonic()
         exchange.stop()
+        print(f"bench: exchange stopped in {time.monotonic() - stopping:.1f} s", file=sys.stderr)
         elapsed = time.monotonic() - started
         print(
             f"\nexchange benchmark: the exchange as users meet it ({services or 'not started'}; "
+            f"GATEWAY_WORKERS={exchange.env.get('GATEWAY_WORKERS') or 'default (cores)'}, "
             f"journal fsync on, INFO logs), {sizes.runs} run(s) of {sizes.seconds:g} s per figure"
         )
         print(board.render())
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", choices=PARTS, default=[], help="this part (repeatable)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir's logs")
+    parser.add_argument("--runs", type=int, help="runs of each figure (default: 3, quick: 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s bench %(message)s")
 
@@ -161,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     sizes = parts.QUICK if args.quick else parts.FULL
+    if args.runs:
+        sizes = dataclasses.replace(sizes, runs=max(1, args.runs))
     return run(sizes, args.only or list(PARTS), args.keep)
 
 

@@ -27,6 +27,8 @@ class Sizes:
     """Each loaded measurement (closed or open loop)."""
     one_seconds: float
     """Each one-client measurement."""
+    open_seconds: float
+    """Each open-loop rate's schedule."""
     floor_samples: int
     storm_positions: int
     storm_runs: int
@@ -39,8 +41,8 @@ class Sizes:
     """At most this long after each part for the ledger to catch up."""
 
 
-FULL = Sizes(3, 5.0, 3.0, 2_000, 100_000, 3, 240.0, 520.0, 240.0, 20.0)
-QUICK = Sizes(1, 1.0, 1.0, 200, 2_000, 1, 20.0, 38.0, 12.0, 2.0)
+FULL = Sizes(3, 5.0, 3.0, 5.0, 2_000, 100_000, 3, 240.0, 520.0, 240.0, 20.0)
+QUICK = Sizes(1, 1.0, 1.0, 0.5, 200, 2_000, 1, 20.0, 38.0, 12.0, 2.0)
 
 
 @dataclass
@@ -164,7 +166,7 @@ def measure_open_loop(ctx: Context) -> dict[str, float]:
     figures: dict[str, float] = {}
     for rate in OPEN_LOOP_RATES:
         generator = OpenLoop("127.0.0.1", ex.http_port, rest_load.TradeCycle(host, tokens))
-        result = run_async(generator.run(rate, ctx.sizes.seconds))
+        result = run_async(generator.run(rate, ctx.sizes.open_seconds))
         summary = result.summary()
         figures.update(
             {
