@@ -31,7 +31,12 @@ from engine_svc.core.types import (
 
 ASSETS = {"BTC_USDC": 4, "ETH_USDC": 6, "SOL_USDC": 6}
 START_PRICES = {"BTC_USDC": 650_000_000, "ETH_USDC": 3_400_000_000, "SOL_USDC": 236_000_000}
-TARGETS = {"commands": 200_000.0, "quiet_tick_us": 20.0, "liquidation_s": 1.0}
+TARGETS = {
+    "commands": 200_000.0,
+    "quiet_tick_us": 20.0,
+    "liquidation_s": 1.0,
+    "trailing_high_us": 50.0,
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Sizes:
     open_positions: int
     quiet_ticks: int
     liquidations: int
+    trailing_stops: int = 100_000
 
 
 FULL = Sizes(
@@ -56,6 +62,7 @@ QUICK = Sizes(
     open_positions=50_000,
     quiet_ticks=2_000,
     liquidations=5_000,
+    trailing_stops=5_000,
 )
 
 
@@ -205,6 +212,45 @@ def bench_liquidation(engine: Engine, expected: int) -> float:
     return elapsed
 
 
+TRAIL_GROUPS = 100
+
+
+def bench_trailing_highs(count: int, ticks: int) -> tuple[float, float, float]:
+    """`count` LONG trailing stops on SOL, set at TRAIL_GROUPS falling prices (so in as many
+    groups), then `ticks` ticks each making a new high, none firing.
+
+    Returns (the first new high, which merges every group, in ms; median and p99 of the
+    following ones in microseconds).
+    """
+    engine = Engine(ASSETS, max_open_trades_per_user=1_000)
+    users = _open_accounts(engine, max(1, count // 500))
+    mid = START_PRICES["SOL_USDC"]
+    step = mid // 10_000
+    distance = Price(mid // 10)  # far: a 1x LONG's room is its whole bid
+    execute = engine.execute
+    for n in range(count):
+        if n % max(1, count // TRAIL_GROUPS) == 0:
+            engine.apply_tick(_tick("SOL_USDC", mid - (n * TRAIL_GROUPS // count) * step, 2))
+        user = users[n % len(users)]
+        body = CreateTrade("SOL_USDC", Direction.LONG, Usd(10_000), 10, None, None, distance)
+        outcome = execute(Command(f"trail-{n}", user, f"{user}@example.com", 3, body))
+        if outcome.response is None or not outcome.response.ok:
+            raise RuntimeError(f"setup trailing stop {n} rejected: {outcome.response}")
+    highs = [_tick("SOL_USDC", mid + (i + 1) * step, 10 + i) for i in range(ticks + 1)]
+    apply_tick = engine.apply_tick
+    clock = time.perf_counter_ns
+    gc.collect()
+    samples = []
+    for tick in highs:
+        started = clock()
+        events = apply_tick(tick)
+        samples.append(clock() - started)
+        if events:
+            raise RuntimeError("a new high fired a trailing stop")
+    first, rest = samples[0], sorted(samples[1:])
+    return first / 1e6, statistics.median(rest) / 1000, rest[int(len(rest) * 0.99)] / 1000
+
+
 def bench_snapshot(engine: Engine) -> tuple[float, float]:
     started = time.perf_counter()
     data = engine.snapshot()
@@ -303,6 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{liquidated:.3f} s",
         f"< {TARGETS['liquidation_s']:.0f} s",
     )
+    first, median, p99 = bench_trailing_highs(sizes.trailing_stops, sizes.quiet_ticks)
+    row(
+        f"tick making a new high, {sizes.trailing_stops:,} trailing stops open: median",
+        f"{median:.1f} us",
+        f"< {TARGETS['trailing_high_us']:.0f} us",
+    )
+    row("tick making a new high: p99", f"{p99:.1f} us")
+    row(f"  the first, merging {TRAIL_GROUPS} trailing groups into one", f"{first:.1f} ms")
     dumped, restored = bench_snapshot(engine)
     row(f"snapshot() with {len(engine.positions):,} open", f"{dumped:.2f} s")
     row("restore() of that snapshot, beside the live engine", f"{restored:.2f} s")
