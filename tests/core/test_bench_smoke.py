@@ -7,7 +7,11 @@ import pytest
 from engine_svc.bench import core_bench
 
 TINY = core_bench.Sizes(
-    accounts=50, mixed_commands=400, open_positions=600, quiet_ticks=50, liquidations=60,
+    accounts=50,
+    mixed_commands=400,
+    open_positions=600,
+    quiet_ticks=50,
+    liquidations=60,
     trailing_stops=300,
 )
 
