@@ -61,12 +61,10 @@ def dump(engine: Engine) -> dict[str, Any]:
             "idempotency_window": engine.orders.window,
             "max_pending_orders_per_user": engine.max_pending_orders_per_user,
         },
-        "clock": engine.clock,
-        "extended": _dump_extended(positions),
-        "pending": _dump_pending(engine, account_row, asset_row),
         "seq": engine.seq,
         "event_seq": engine.event_seq,
         "next_pos_id": engine.next_pos_id,
+        "clock": engine.clock,
         "prices": {
             "asset": price_assets,
             "bid": [engine.prices[a][0] for a in price_assets],
@@ -97,6 +95,9 @@ def dump(engine: Engine) -> dict[str, Any]:
             "order_id": [key[1] for key, _ in orders],
             "response": [list(encoded) for _, encoded in orders],
         },
+        # After the rest: the service reads `seq` from a snapshot file's first bytes.
+        "extended": _dump_extended(positions),
+        "pending": _dump_pending(engine, account_row, asset_row),
     }
 
 
