@@ -104,6 +104,8 @@ class EngineService:
         )
         self.engine = recovered.engine
         self.last_ids = recovered.last_ids
+        if recovered.snapshot is not None:  # the snapshot's age counts from when it was written
+            self.metrics.last_snapshot_at = recovered.snapshot.stat().st_mtime
         if recovered.snapshot is not None and recovered.replayed == 0:
             self._last_snapshot_seq = self.engine.seq  # that snapshot already says it all
         self.journal.open(self.engine.seq)
