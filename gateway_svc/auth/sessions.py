@@ -34,7 +34,7 @@ SESSION_REJECTED = "a valid session token is required: sign in again"
 SIGN_OUT_FAILED = "sign-out could not be recorded, so the session is still valid: try again"
 MAX_TOKEN_CHARS = 4096
 # Tokens whose signature was checked already; a few per active user, oldest dropped first.
-VERIFIED_CACHE_SIZE = 50_000
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class SessionStore(Protocol):

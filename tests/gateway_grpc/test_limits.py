@@ -22,12 +22,25 @@ from exchange.v1 import auth_service_pb2 as au
 from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
 
+from gateway_svc.auth import Revocations, Sessions, SignInLinkLimits
 from gateway_svc.db import Database
+from gateway_svc.errors import ApiError
 from gateway_svc.grpc_server import GrpcServerHandle, serve
+from gateway_svc.grpc_services import AuthServicer, ExchangeServicer
+from gateway_svc.grpc_services.auth_servicer import LIMITS_UNAVAILABLE
 from gateway_svc.rest import create_app
+from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh import streams
 from mesh.config import Settings
-from tests.gateway_grpc.conftest import CapturingMailer, FakeClock, bearer, sign_in, trailers
+from mesh.embedded import free_port
+from tests.gateway_grpc.conftest import (
+    AUTH_SECRET,
+    CapturingMailer,
+    FakeClock,
+    bearer,
+    sign_in,
+    trailers,
+)
 from tests.gateway_grpc.fake_engine import FakeEngine
 
 ExchangeStub = exchange_service_pb2_grpc.ExchangeServiceStub
@@ -312,3 +325,50 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     finally:
         await channel.close()
         await handle.stop(1.0)
+
+
+# ---- without Redis the limits fail closed -------------------------------------------------
+
+
+class _Context:
+    """Enough of a ServicerContext for a call that never gets past its limit."""
+
+    def __init__(self, metadata: Metadata = ()) -> None:
+        self.metadata = metadata
+
+    def invocation_metadata(self) -> Metadata:
+        return self.metadata
+
+    def peer(self) -> str:
+        return "ipv4:192.0.2.1:4242"
+
+
+@pytest.fixture
+async def dead_redis() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    yield client
+    await client.aclose()
+
+
+async def test_no_sign_in_link_without_redis(dead_redis: aioredis.Redis) -> None:
+    limits = SignInLinkLimits(dead_redis, 10, 60, 900)
+    servicer = AuthServicer(None, None, None, None, None, limits, ())  # type: ignore[arg-type]
+    request = au.RequestSignInLinkRequest(email="a@example.com")
+    with pytest.raises(ApiError) as info:
+        await AuthServicer.RequestSignInLink.__wrapped__(servicer, request, _Context())  # type: ignore[attr-defined]
+    assert info.value.spec.name == "ENGINE_UNAVAILABLE"  # 503
+    assert info.value.message == LIMITS_UNAVAILABLE
+
+
+async def test_no_trading_call_without_redis(
+    dead_redis: aioredis.Redis, redis: aioredis.Redis, db: Database, clock: FakeClock
+) -> None:
+    revocations = Revocations(redis, db, clock)
+    revocations.loaded = True
+    sessions = Sessions(AUTH_SECRET, db, revocations, redis, clock)
+    token, _ = sessions.issue("u-1", "a@example.com")
+    command_limit = SharedTokenBuckets(dead_redis, RATE, BURST, "limit:cmd:")
+    servicer = ExchangeServicer(sessions, None, db, None, None, command_limit)  # type: ignore[arg-type]
+    with pytest.raises(ApiError) as info:
+        await servicer._limited_principal(_Context(bearer(token)))  # type: ignore[arg-type]
+    assert info.value.spec.name == "ENGINE_UNAVAILABLE"
