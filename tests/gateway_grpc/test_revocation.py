@@ -316,3 +316,25 @@ async def _ws_next(socket: Any, kind: str, code: str | None = None) -> dict[str,
 def test_principal_carries_the_issue_time(clock: FakeClock) -> None:
     """Sign out everywhere compares `iat`; a Principal without it would never be refused."""
     assert "iat" in Principal.__dataclass_fields__
+
+
+def test_expired_revocations_are_forgotten(clock: FakeClock) -> None:
+    """Memory follows the revocations that can still matter: past a token's own expiry its
+    revocation is dropped (the token is refused by its expiry anyway)."""
+
+    class NoStore:
+        async def current_revocations(self) -> tuple[list[Any], list[Any]]:
+            return [], []
+
+    revocations = Revocations(aioredis.Redis(), NoStore(), clock)  # never started
+    now_ms = int(clock() * 1000)
+    revocations.add(SessionRevocation(jti="old", expires_at_ms=now_ms + 1000))
+    revocations.add(
+        SessionRevocation(user_id="u", issued_before_ms=now_ms, expires_at_ms=now_ms + 1000)
+    )
+    assert revocations.is_revoked("old", "x", 0) and revocations.is_revoked("j", "u", 0)
+    assert len(revocations) == 2
+    clock.advance(3600)
+    revocations.add(SessionRevocation(jti="new", expires_at_ms=now_ms + 7200_000))
+    assert len(revocations) == 1
+    assert revocations.is_revoked("new", "x", 0) and not revocations.is_revoked("old", "x", 0)
