@@ -251,7 +251,7 @@ class Engine:
         losses, profits = index.take_crossed(bid, ask)
         if losses or profits or fired:
             if fired or book.extended:
-                settled = self._settle_all(asset, losses, profits, fired, bid, ask, ts_ms)
+                settled = self._settle_split(asset, index, losses, profits, fired, bid, ask, ts_ms)
             elif len(losses) + len(profits) < BULK:
                 settled = self._settle_crossed(index, losses, profits, bid, ask, ts_ms)
             else:
@@ -267,6 +267,42 @@ class Engine:
     def reset_next_expiry(self) -> None:
         earliest = self.expiries.min_level()
         self.next_expiry = toolset.NEVER if earliest is None else earliest
+
+    def _settle_split(
+        self,
+        asset: str,
+        index: TriggerIndex,
+        losses: list[int],
+        profits: list[int],
+        fired: list[tuple[int, Position]],
+        bid: int,
+        ask: int,
+        ts_ms: int,
+    ) -> list[TradeEvent]:
+        """Plain trades settle as usual (in C when native), then the others in Python: one
+        trailing stop on an asset must not make a mass liquidation run at Python speed."""
+        positions = self.positions
+        plain_losses: list[int] = []
+        plain_profits: list[int] = []
+        other_losses: list[int] = []
+        other_profits: list[int] = []
+        for ids, plain, other in ((losses, plain_losses, other_losses),
+                                  (profits, plain_profits, other_profits)):  # fmt: skip
+            for pos_id in ids:
+                (plain if positions[pos_id].ext is None else other).append(pos_id)
+        events: list[TradeEvent] = []
+        if plain_losses or plain_profits:
+            if len(plain_losses) + len(plain_profits) < BULK:
+                events = self._settle_crossed(index, plain_losses, plain_profits, bid, ask, ts_ms)
+            else:
+                with collector_paused():
+                    events = self._settle_crossed(
+                        index, plain_losses, plain_profits, bid, ask, ts_ms
+                    )
+        losses, profits = other_losses, other_profits
+        if losses or profits or fired:
+            events += self._settle_all(asset, losses, profits, fired, bid, ask, ts_ms)
+        return events
 
     def _settle_all(
         self,

@@ -280,3 +280,23 @@ def test_only_the_owner_can_change_a_trade() -> None:
         answer = d.answer("bob", body)
         assert answer.rejection is not None and answer.rejection.code.value == "TRADE_NOT_FOUND"
     assert ModifyTrade("x").stop_loss is KEEP
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_one_tick_settles_plain_trades_and_trailing_ones_together(native: bool) -> None:
+    from engine_svc.core import Engine
+    from tests.core.driver import ASSETS
+
+    d = ready(Engine(ASSETS, native=native), bid="100", ask="100")
+    plain = d.opened("ann", BTC, LONG, usd("10"), 1000)  # liquidation 99
+    stopped = d.opened("ann", BTC, LONG, usd("10"), 100, p("95"))  # a plain stop loss
+    body = CreateTrade(BTC, LONG, usd("10"), 1000, trailing_distance=p("0.5"))
+    trailing = d.answer("ann", body).data.trade  # type: ignore[union-attr]
+    d.answer("ann", CloseTrade(stopped.trade_id, usd("1")))  # partly closed: not plain now
+    events = tick(d, "90", "90")
+    assert {e.trade.trade_id: e.trade.status for e in events} == {
+        plain.trade_id: TradeStatus.LIQUIDATED,
+        stopped.trade_id: TradeStatus.STOP_LOSS,
+        trailing.trade_id: TradeStatus.STOP_LOSS,
+    }
+    assert d.engine.trades == {} and d.engine.books[BTC].extended == 0
