@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import MethodType
 from typing import Any
 
-from engine_svc.core import _native, rules, toolset
+from engine_svc.core import _native, rules, settlement, toolset
 from engine_svc.core import snapshot as snapshots
 from engine_svc.core._native import LevelIndex
 from engine_svc.core.book import AssetBook
@@ -28,7 +28,6 @@ from engine_svc.core.model import (
     Extension,
     InvariantError,
     Position,
-    closes_by_stop,
     trade_id_for,
 )
 from engine_svc.core.money import PPM, capped_pnl, format_usd
@@ -251,7 +250,9 @@ class Engine:
         losses, profits = index.take_crossed(bid, ask)
         if losses or profits or fired:
             if fired or book.extended:
-                settled = self._settle_split(asset, index, losses, profits, fired, bid, ask, ts_ms)
+                settled = settlement.settle_split(
+                    self, asset, index, losses, profits, fired, bid, ask, ts_ms
+                )
             elif len(losses) + len(profits) < BULK:
                 settled = self._settle_crossed(index, losses, profits, bid, ask, ts_ms)
             else:
@@ -267,89 +268,6 @@ class Engine:
     def reset_next_expiry(self) -> None:
         earliest = self.expiries.min_level()
         self.next_expiry = toolset.NEVER if earliest is None else earliest
-
-    def _settle_split(
-        self,
-        asset: str,
-        index: TriggerIndex,
-        losses: list[int],
-        profits: list[int],
-        fired: list[tuple[int, Position]],
-        bid: int,
-        ask: int,
-        ts_ms: int,
-    ) -> list[TradeEvent]:
-        """Plain trades settle as usual (in C when native), then the others in Python: one
-        trailing stop on an asset must not make a mass liquidation run at Python speed."""
-        positions = self.positions
-        plain_losses: list[int] = []
-        plain_profits: list[int] = []
-        other_losses: list[int] = []
-        other_profits: list[int] = []
-        for ids, plain, other in ((losses, plain_losses, other_losses),
-                                  (profits, plain_profits, other_profits)):  # fmt: skip
-            for pos_id in ids:
-                (plain if positions[pos_id].ext is None else other).append(pos_id)
-        events: list[TradeEvent] = []
-        if plain_losses or plain_profits:
-            if len(plain_losses) + len(plain_profits) < BULK:
-                events = self._settle_crossed(index, plain_losses, plain_profits, bid, ask, ts_ms)
-            else:
-                with collector_paused():
-                    events = self._settle_crossed(
-                        index, plain_losses, plain_profits, bid, ask, ts_ms
-                    )
-        losses, profits = other_losses, other_profits
-        if losses or profits or fired:
-            events += self._settle_all(asset, losses, profits, fired, bid, ask, ts_ms)
-        return events
-
-    def _settle_all(
-        self,
-        asset: str,
-        losses: list[int],
-        profits: list[int],
-        fired: list[tuple[int, Position]],
-        bid: int,
-        ask: int,
-        ts_ms: int,
-    ) -> list[TradeEvent]:
-        """`_settle` for an asset with trades the C path does not know (trailing stops, from
-        orders, partly closed): each crossed position closes once, by the first of its
-        crossed levels on the price path. Trailing stops that fired are out of their groups."""
-        events: list[TradeEvent] = []
-        index, book = self.triggers[asset], self.books[asset]
-        positions = self.positions
-        stops = {pos.pos_id: stop for stop, pos in fired}
-        for pos_id in losses:
-            pos = positions[pos_id]
-            index.remove_profit(pos)
-            stop = stops.pop(pos_id, None)
-            ext = pos.ext
-            if stop is None and ext is not None and ext.trail is not None:
-                book.remove_trail(pos)
-            level = pos.loss_level
-            assert level is not None
-            if stop is not None:
-                # Both its trailing stop and its loss level crossed: the first on the way.
-                by_stop = stop >= level if pos.is_long else stop <= level
-            else:
-                by_stop = closes_by_stop(pos)
-            status = _STOP_LOSS if by_stop else _LIQUIDATED
-            events.append(self._close(pos, bid if pos.is_long else ask, status, "", ts_ms))
-        for _, pos in fired:
-            if pos.pos_id in stops:
-                index.remove(pos)
-                price = bid if pos.is_long else ask
-                events.append(self._close(pos, price, _STOP_LOSS, "", ts_ms))
-        for pos_id in profits:
-            pos = positions[pos_id]
-            index.remove_loss(pos)
-            ext = pos.ext
-            if ext is not None and ext.trail is not None:
-                book.remove_trail(pos)
-            events.append(self._close(pos, bid if pos.is_long else ask, _TAKE_PROFIT, "", ts_ms))
-        return events
 
     def _settle(
         self,
