@@ -133,3 +133,30 @@ def test_fast_constructors_build_equal_frozen_objects() -> None:
             setattr(made, fields(cls)[0].name, "x")
     with pytest.raises(TypeError):
         fast_constructor(CreateAccount.__mro__[1])  # not a dataclass
+
+
+def test_fast_constructors_take_defaults_like_the_dataclass() -> None:
+    """A field added later with a default does not break a caller built for the old shape
+    (the service builds CreateTrade and CloseTrade with their first fields only)."""
+    from engine_svc.core.types import CloseTrade, CreateTrade
+
+    make = fast_constructor(CreateTrade)
+    assert make(SOL, Direction.LONG, usd("1"), 10, None, None) == CreateTrade(
+        SOL, Direction.LONG, usd("1"), 10
+    )
+    assert fast_constructor(CloseTrade)("t") == CloseTrade("t", None)
+    with pytest.raises(TypeError):
+        make(SOL)  # required fields stay required
+
+
+def test_format_1_snapshots_still_load() -> None:
+    d = Driver()
+    d.account("ann")
+    d.tick(SOL, 236_000_000)
+    d.open("ann", SOL, Direction.LONG, usd("10"))
+    data = d.engine.snapshot()
+    old = {k: v for k, v in data.items() if k not in ("clock", "extended", "pending")}
+    old["format"] = 1
+    old["config"] = {k: v for k, v in data["config"].items() if k != "max_pending_orders_per_user"}
+    restored = Engine.restore(old, ASSETS)
+    assert restored.clock == 0 and restored.trades.keys() == d.engine.trades.keys()
