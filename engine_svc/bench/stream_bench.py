@@ -4,9 +4,11 @@
     python -m engine_svc.bench.stream_bench [--redis-url URL] [--seconds 5] [--in-flight 64]
 
 `measure` drives an engine that is already running. The client pipelines: every round trip
-sends as many new commands as answers came back, plus one blocking XREAD of its own stream,
-so `in_flight` commands are always outstanding. Each user alternates CREATE_TRADE and
-CLOSE_TRADE (a close names the trade its create opened), one command in flight per user.
+sends as many new commands as answers came back (in one MULTI/EXEC, so that the engine's
+blocked read wakes once for all of them rather than for the first alone), plus one blocking
+XREAD of its own stream, so `in_flight` commands are always outstanding. Each user alternates
+CREATE_TRADE and CLOSE_TRADE (a close names the trade its create opened), one command in
+flight per user.
 `__main__` starts a real engine process (`python -m launcher.cli engine`, journal fsync on)
 against the given Redis or an embedded one, with a temporary SNAPSHOT_DIR, and prints the
 figures.
@@ -59,6 +61,9 @@ _CREATE_TRADE = _body(
         leverage=10,
     )
 )
+
+
+_MULTI, _EXEC = pack("MULTI"), pack("EXEC")
 
 
 class _Client:
@@ -117,6 +122,8 @@ class _Client:
             read = pack(
                 "XREAD", "COUNT", 10_000, "BLOCK", 2000, "STREAMS", self.stream, self.cursor
             )
+            if len(outgoing) > 1:  # one transaction: the engine's blocked read wakes once, for all
+                outgoing = [_MULTI, *outgoing, _EXEC]
             replies = await self.conn.call(b"".join(outgoing) + read, len(outgoing) + 1)
             outgoing = []
             for entry_id, fields in replies[-1][0][1] if replies[-1] else ():
@@ -219,7 +226,7 @@ def measure(
     users: int,
     latency_seconds: float | None = None,
     send_price: bool = True,
-    clients: int = 4,
+    clients: int = 1,
 ) -> dict[str, Any]:
     """Drive a running engine: accounts first, then `seconds` of CREATE_TRADE / CLOSE_TRADE
     with `in_flight` commands outstanding in all (shared by `clients` pipelining clients, each
@@ -259,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=1)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
         work = Path(tmp)
