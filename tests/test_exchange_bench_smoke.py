@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from exchange.v1 import exchange_service_pb2
 
 from launcher.bench import floor, grpc_load, parts, rest_load
 from launcher.bench.open_loop import OpenLoop
@@ -115,11 +116,13 @@ def test_open_loop_counts_a_stall_in_every_request_scheduled_during_it(
     fake_exchange: tuple[FakeEngineRoute, int],
 ) -> None:
     """Coordinated omission: a closed-loop client would see one slow answer; requests due
-    while the server stood still must all carry the wait."""
+    while the server stood still must all carry the wait, even those that could only leave
+    once a connection was free again (two connections here)."""
     route, port = fake_exchange
     route.stall_on, route.stall_s = 20, 0.4
     workload = rest_load.TradeCycle(f"127.0.0.1:{port}", ["token"])
-    result = parts.run_async(OpenLoop("127.0.0.1", port, workload).run(200, 1.0, warm=2))
+    generator = OpenLoop("127.0.0.1", port, workload, max_connections=2)
+    result = parts.run_async(generator.run(200, 1.0, warm=2))
     assert result.answered == 200
     slow = [ms for ms in result.latencies_ms if ms >= 100]
     # 0.4 s at 200/s: about 80 requests were due during the stall; most waited 100 ms or more.
@@ -180,7 +183,7 @@ def test_the_load_tools_get_well_formed_inputs(tmp_path: Path) -> None:
     body = grpc_load.write_body(tmp_path / "body.bin").read_bytes()
     flag, length = struct.unpack(">BI", body[:5])
     assert flag == 0 and length == len(body) - 5
-    request = grpc_load.exchange_service_pb2.CreateTradeRequest.FromString(body[5:])
+    request = exchange_service_pb2.CreateTradeRequest.FromString(body[5:])
     assert request.order_id == "" and request.margin.units == 1 and request.asset
     script = rest_load.write_wrk_script(tmp_path / "wrk.lua", ["tok-1", "tok-2"]).read_text()
     assert '"tok-1", "tok-2"' in script and "%(" not in script

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import grpc
-from exchange.v1 import exchange_service_pb2, exchange_service_pb2_grpc
+from exchange.v1 import exchange_service_pb2, exchange_service_pb2_grpc, types_pb2
 
 from launcher.bench.stats import percentile
 
@@ -28,8 +28,9 @@ ASSET = "ETH_USDC"
 
 def create_trade_request() -> exchange_service_pb2.CreateTradeRequest:
     """No order_id (each call is a new order), the smallest margin, 1x: it never liquidates."""
-    request = exchange_service_pb2.CreateTradeRequest(asset=ASSET, leverage=10)
-    request.direction = 1  # DIRECTION_LONG
+    request = exchange_service_pb2.CreateTradeRequest(
+        asset=ASSET, direction=types_pb2.DIRECTION_LONG, leverage=10
+    )
     request.margin.units, request.margin.scale = 1, 4
     return request
 

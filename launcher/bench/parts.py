@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 from launcher.bench import floor, grpc_load, rest_load, storm
 from launcher.bench import stream_client as sc
+from launcher.bench.audit_lag import AuditWatch
 from launcher.bench.exchange import Exchange, User
-from launcher.bench.open_loop import OpenLoop
-from launcher.bench.table import OPEN_LOOP_RATES
+from launcher.bench.open_loop import OpenLoop, OpenLoopResult
+from launcher.bench.table import AUDIT_RATE, OPEN_LOOP_RATES
 
 T = TypeVar("T")
 IN_FLIGHT = 64
@@ -161,12 +162,22 @@ def measure_rest(ctx: Context) -> dict[str, float]:
 
 def measure_open_loop(ctx: Context) -> dict[str, float]:
     ex = ctx.exchange
-    tokens = [user.token for user in ctx.open_loop_users]
+    users = ctx.open_loop_users
+    tokens = [user.token for user in users]
     host = f"127.0.0.1:{ex.http_port}"
     figures: dict[str, float] = {}
     for rate in OPEN_LOOP_RATES:
-        generator = OpenLoop("127.0.0.1", ex.http_port, rest_load.TradeCycle(host, tokens))
-        result = run_async(generator.run(rate, ctx.sizes.open_seconds))
+        watch = None
+        if rate == AUDIT_RATE:
+            user_ids = [user.user_id for user in users]
+            watch = AuditWatch(storm.psycopg_url(ex.database_url), user_ids)
+        workload = rest_load.TradeCycle(host, tokens, watch.answered if watch else None)
+        generator = OpenLoop("127.0.0.1", ex.http_port, workload)
+        result = run_async(_open_loop_run(generator, rate, ctx.sizes.open_seconds, watch))
+        if watch is not None:
+            figures["audit.p99"] = watch.p99_ms()
+            figures["audit.missing"] = float(watch.missing)
+            ctx.notes["audit.missing"] = f"{len(watch.lags_ms)} orders watched"
         summary = result.summary()
         figures.update(
             {
@@ -181,6 +192,20 @@ def measure_open_loop(ctx: Context) -> dict[str, float]:
             f"; {kinds}" if kinds else ""
         )
     return figures
+
+
+async def _open_loop_run(
+    generator: OpenLoop, rate: int, seconds: float, watch: AuditWatch | None
+) -> OpenLoopResult:
+    if watch is None:
+        return await generator.run(rate, seconds)
+    load_done = asyncio.Event()
+    watching = asyncio.create_task(watch.run(load_done))
+    try:
+        return await generator.run(rate, seconds)
+    finally:
+        load_done.set()
+        await watching
 
 
 def measure_storm(ctx: Context) -> dict[str, float]:

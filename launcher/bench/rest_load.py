@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ CREATE_BODY = json.dumps(
     separators=(",", ":"),
 )
 _TRADE_ID = re.compile(rb'"tradeId"\s*:\s*"([^"]+)"')
+_ORDER_ID = re.compile(rb'"orderId"\s*:\s*"([^"]+)"')
 
 
 def _request(host: str, token: str, body: str) -> bytes:
@@ -36,9 +38,16 @@ def _request(host: str, token: str, body: str) -> bytes:
 class TradeCycle:
     """Alternates CREATE_TRADE and CLOSE_TRADE over several users' tokens (open_loop.Workload)."""
 
-    def __init__(self, host: str, tokens: list[str]) -> None:
+    def __init__(
+        self,
+        host: str,
+        tokens: list[str],
+        on_order: Callable[[int, str], None] | None = None,
+    ) -> None:
+        """`on_order(user index, orderId)` is told of every successful answer."""
         self.host = host
         self.tokens = tokens
+        self.on_order = on_order
         self.creates = [_request(host, token, CREATE_BODY) for token in tokens]
         self.open: collections.deque[tuple[int, str]] = collections.deque()
         self.turn = 0
@@ -58,6 +67,10 @@ class TradeCycle:
         user, was_create = context
         if status != 200:
             return False
+        if self.on_order is not None:
+            order = _ORDER_ID.search(body)
+            if order is not None:
+                self.on_order(user, order.group(1).decode())
         if was_create:
             match = _TRADE_ID.search(body)
             if match is None:

@@ -18,6 +18,7 @@ import psycopg
 import redis
 from exchange.v1 import prices_pb2
 
+from gateway_svc.db.schema import trade_events
 from launcher.bench import stream_client as sc
 from launcher.bench.exchange import PRICES
 from mesh import streams
@@ -53,7 +54,7 @@ def psycopg_url(database_url: str) -> str:
 
 
 def event_rows(db: psycopg.Connection) -> int:
-    row = db.execute("SELECT count(*) FROM trade_events").fetchone()
+    row = db.execute(f"SELECT count(*) FROM {trade_events.name}").fetchone()
     return int(row[0]) if row else 0
 
 

@@ -18,6 +18,8 @@ from launcher.bench.stats import Spread
 
 FLOOR_KEY = "floor.total"
 OPEN_LOOP_RATES = (500, 1_000, 2_000)
+AUDIT_RATE = 1_000
+"""The open-loop rate during which the audit lag is measured."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,11 @@ ROWS: dict[str, list[Row]] = {
         Row("rest.one_p99", "REST CREATE/CLOSE, one connection: p99", "ms", vs_floor=True),
         Row("rest.errors", "REST (wrk): answers not 200 or socket errors", "n"),
     ],
-    "open": [row for rate in OPEN_LOOP_RATES for row in _open_loop_rows(rate)],
+    "open": [row for rate in OPEN_LOOP_RATES for row in _open_loop_rows(rate)] + [
+        Row("audit.p99", f"audit lag at {AUDIT_RATE:,}/s: answer to orders row, p99", "ms",
+            ("<=", 1000.0)),
+        Row("audit.missing", "audit: answered orders with no row 10 s after the run", "n"),
+    ],
     "storm": [
         Row("storm.persisted", "storm: one price move to every liquidation in Postgres", "s",
             ("<=", 10.0)),
