@@ -431,12 +431,13 @@ def script_inputs(ppm: int, mids: dict[str, int], script: list[Any], native: boo
 @settings(
     max_examples=examples(80, 3_000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-@given(streams, st.integers(0, 10**6))
+@given(streams, st.integers(0, 10**6), st.booleans())
 def test_random_toolset_streams_keep_every_invariant(
-    stream: tuple[int, dict[str, int], list[Any]], cut: int
+    stream: tuple[int, dict[str, int], list[Any]], cut: int, native: bool
 ) -> None:
+    """`native`: the engine under test runs its C path (replays run the Python engine)."""
     ppm, mids, script = stream
-    model = script_inputs(ppm, mids, script)
+    model = script_inputs(ppm, mids, script, native)
     final = model.engine.state_hash()
     assert replay(model.inputs, build(ppm)).state_hash() == final
     snapshot = json.loads(json.dumps(model.engine.snapshot()))
@@ -506,9 +507,11 @@ def seeded_script(seed: int, length: int) -> list[tuple[Any, ...]]:
 LONG_MIDS = {"BTC_USDC": 650_000_000, "ETH_USDC": 3_400_000_000, "SOL_USDC": 236_000_000}
 
 
-@settings(max_examples=examples(6, 300), deadline=None)
-@given(st.integers(0, 2**32), st.sampled_from([0, 5_000]))
-def test_long_seeded_toolset_streams_keep_every_invariant(seed: int, ppm: int) -> None:
+@settings(max_examples=examples(10, 300), deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from([0, 5_000]), st.booleans())
+def test_long_seeded_toolset_streams_keep_every_invariant(
+    seed: int, ppm: int, native: bool
+) -> None:
     test_random_toolset_streams_keep_every_invariant.hypothesis.inner_test(  # type: ignore[attr-defined]
-        (ppm, LONG_MIDS, seeded_script(seed, 500)), seed
+        (ppm, LONG_MIDS, seeded_script(seed, 500)), seed, native
     )
