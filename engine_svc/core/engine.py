@@ -8,6 +8,12 @@ same inputs into a fresh engine gives the same state and the same `state_hash()`
 is remembered) and every tick. A mutating command whose (user_id, order_id) was already
 answered gets the first response back and changes nothing at all, `seq` included, so a
 journal that holds a retried command replays harmlessly.
+
+`clock` is the latest time any journaled input carried (a command's `ts_ms`, a tick's source
+time): pending orders expire on it (SPEC 3a), so replay expires exactly the same orders. Each
+input first moves the clock and expires what is due, then does its own work. The trader's
+toolset (pending orders, changes, partial closes, trailing stops) lives in `toolset`,
+`order_rules`, `book`, `trailing` and `settlement`; the C path declines all of it.
 """
 
 from __future__ import annotations

@@ -46,8 +46,10 @@ _ENDED_KIND = {
 }
 
 
-def _event(engine: Engine, kind: EventKind | OrderEventKind, pos: Position, order_id: str,
-           ts_ms: int) -> TradeEvent:  # fmt: skip
+def _event(
+    engine: Engine, kind: EventKind | OrderEventKind, pos: Position, order_id: str, ts_ms: int
+) -> TradeEvent:
+    """An event with the position's view as it is now."""
     engine.event_seq += 1
     return new_event(engine.event_seq, kind, open_view(pos), order_id, ts_ms)
 
