@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 WORKER_ENV = "EXCHANGE_GATEWAY_WORKER"
 """`<index>:<parent pid>`, set by the parent in each worker's environment."""
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-DRAIN_TIMEOUT_S = 25.0
+DRAIN_TIMEOUT_S = 15.0
+"""Under `exchange up`'s 20 s stop grace; a worker drains its gRPC calls within 10 s."""
 POLL_S = 0.2
 MAX_BACKOFF_S = 30.0
 STABLE_S = 60.0
