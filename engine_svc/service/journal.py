@@ -153,15 +153,15 @@ class Journal:
 
     def commit(self) -> None:
         """Write the buffered records and make them durable (fsync unless disabled)."""
-        if self.write():
-            self.sync()
+        self.write()
+        self.sync()  # also what an earlier `write` left unsynced
 
     def write(self) -> bool:
         """Write the buffered records to the segment, not yet durable; False if none.
 
-        `write` and then `sync` is `commit` in two steps, so that the live engine can sync in
-        a thread while it applies the next batch. The caller must not `open` or `close` the
-        journal while a `sync` is running."""
+        `write` then `sync` is `commit` in two steps: the engine writes a batch's records when
+        it has applied it, and its committer syncs them, once for every batch waiting, before
+        it publishes their answers."""
         if not self._buffer:
             return False
         if self._fd < 0:
@@ -177,8 +177,7 @@ class Journal:
         return True
 
     def sync(self) -> None:
-        """Make everything written so far durable (fdatasync unless fsync is off). Safe to run
-        in another thread: it touches nothing `write` changes but the flag."""
+        """Make everything written so far durable (fdatasync unless fsync is off)."""
         if not self._unsynced:
             return
         self._unsynced = False
