@@ -171,3 +171,44 @@ async def test_exchange_ledger_runs_as_a_process_and_stops_on_sigterm(
     consumers = await client.xinfo_consumers(EVENTS, EVENT_GROUP)
     assert [c["name"] for c in consumers] == [b"ledger-sub"]
     await client.aclose()
+
+
+def _start_ledger(tmp_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "launcher.cli", "ledger"],
+        cwd=REPO_ROOT,
+        env={
+            **os.environ,
+            "LEDGER_CONSUMER": "ledger-crash",
+            "LEDGER_METRICS_PORT": "0",
+            "EXCHANGE_DATA_DIR": str(tmp_path),
+        },
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_kill_9_under_load_loses_nothing_and_writes_nothing_twice(
+    env: int, redis_url: str, migrated_url: str, tmp_path: Path
+) -> None:
+    client = connect(redis_url)
+    lifecycles = 3_000
+    async with client.pipeline(transaction=False) as pipe:
+        for seq in range(1, 2 * lifecycles, 2):
+            pipe.xadd(EVENTS, {PAYLOAD: opened(seq, f"t{seq}").SerializeToString()})
+            pipe.xadd(EVENTS, {PAYLOAD: closed(seq + 1, f"t{seq}").SerializeToString()})
+        await pipe.execute()
+    child = _start_ledger(tmp_path)
+    try:
+        await _until(lambda: count(migrated_url, EVENTS_SQL) > 0, timeout_s=30)
+        child.kill()  # SIGKILL mid-stream: batches read, some written, not all acked
+        await asyncio.to_thread(child.wait, 10)
+        landed = count(migrated_url, EVENTS_SQL)
+        child = _start_ledger(tmp_path)
+        await _until(lambda: count(migrated_url, EVENTS_SQL) == 2 * lifecycles, timeout_s=60)
+        await _until_acked(client)
+    finally:
+        child.kill()
+        child.wait()
+    assert landed < 2 * lifecycles, "the kill came too late to test anything"
+    assert count(migrated_url, "SELECT count(*) FROM trades WHERE status = 'CLOSED'") == lifecycles
+    await client.aclose()
