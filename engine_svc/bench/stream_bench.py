@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class _Client:
         """order id -> (user, when sent, perf_counter_ns)."""
         self.latencies_ns: list[int] = []
         self.answered = 0
+        self.answered_in_all = 0
         self.rejected = 0
         self._sent = 0
         # A serialized message is the concatenation of its fields, so each command is its
@@ -142,6 +144,7 @@ class _Client:
             return  # an answer repeated after an engine restart
         self.latencies_ns.append(time.perf_counter_ns() - sent_ns)
         self.answered += 1
+        self.answered_in_all += 1
         if result.error_code:
             self.rejected += 1
         elif result.HasField("trade_opened"):
@@ -178,6 +181,7 @@ async def _measure(
     latency_seconds: float,
     send_price: bool,
     clients: int,
+    watch_pids: Mapping[str, int],
 ) -> dict[str, Any]:
     if send_price:
         await _send_price(redis_url)
@@ -195,15 +199,20 @@ async def _measure(
         )
         for client in pool:
             client.answered = client.rejected = 0
+        cpu_before = {name: _cpu_s(pid) for name, pid in watch_pids.items()}
+        client_before = time.process_time()
         took = await asyncio.gather(
             *(c.run(seconds, share) for c, share in zip(pool, shares, strict=True))
         )
         answered = sum(c.answered for c in pool)
+        cpu = {name: _cpu_s(pid) - cpu_before[name] for name, pid in watch_pids.items()}
+        cpu["client"] = time.process_time() - client_before
         rejected = sum(c.rejected for c in pool)
         alone = pool[0]
         alone.latencies_ns.clear()
         await alone.run(latency_seconds, 1)
         latencies = sorted(alone.latencies_ns)
+        answered_in_all = sum(c.answered_in_all for c in pool)
     finally:
         for client in pool:
             await client.close()
@@ -212,6 +221,8 @@ async def _measure(
         "in_flight": in_flight,
         "clients": clients,
         "rejected": rejected,
+        "answered_in_all": answered_in_all,
+        "cpu_us_per_command": {k: v / max(1, answered) * 1e6 for k, v in cpu.items()},
         "p50_us": _percentile(latencies, 0.50),
         "p99_us": _percentile(latencies, 0.99),
         "latency_samples": len(latencies),
@@ -227,18 +238,23 @@ def measure(
     latency_seconds: float | None = None,
     send_price: bool = True,
     clients: int = 1,
+    watch_pids: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Drive a running engine: accounts first, then `seconds` of CREATE_TRADE / CLOSE_TRADE
     with `in_flight` commands outstanding in all (shared by `clients` pipelining clients, each
     on its own connection and answer stream, as gateway processes would be), then
     `latency_seconds` (default: `seconds`) with one client and one command at a time.
 
-    Returns commands_per_s (the first phase), p50_us and p99_us (the second), and how many
-    answers were rejections. `send_price` puts a SOL_USDC price on the price stream first, so
-    that creates can open."""
+    Returns commands_per_s (the first phase), p50_us and p99_us (the second), how many answers
+    were rejections, and cpu_us_per_command: the CPU each process of `watch_pids` (name ->
+    pid, e.g. the engine's and Redis's) and this client spent per command in the first phase.
+    `send_price` puts a SOL_USDC price on the price stream first, so that creates can open.
+    Synchronous: it runs its own event loop, so call it outside one."""
     latency_s = seconds if latency_seconds is None else latency_seconds
     return uvloop.run(
-        _measure(redis_url, seconds, in_flight, users, latency_s, send_price, clients)
+        _measure(
+            redis_url, seconds, in_flight, users, latency_s, send_price, clients, watch_pids or {}
+        )
     )
 
 
@@ -278,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             embedded = EmbeddedRedis(work / "redis")
             redis_url = embedded.start()
         engine = _start_engine(redis_url, work / "snapshots", work / "engine.log")
+        pids = {"engine": engine.pid}
+        if embedded is not None and embedded.process is not None:
+            pids["redis"] = embedded.process.pid
         try:
             runs = [
                 measure(
@@ -286,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                     in_flight=args.in_flight,
                     users=args.users,
                     clients=args.clients,
+                    watch_pids=pids,
                 )
                 for _ in range(max(1, args.runs))
             ]
@@ -305,7 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {statistics.median(rates):,.0f} commands/s (runs: {each})")
     print(f"  one client: p50 {p50} us, p99 {p99} us (per run)")
     print(f"  rejections: {sum(r['rejected'] for r in runs)}")
+    per_command = {
+        name: statistics.median(r["cpu_us_per_command"][name] for r in runs)
+        for name in runs[0]["cpu_us_per_command"]
+    }
+    shares = ", ".join(f"{name} {us:.0f}" for name, us in per_command.items())
+    print(f"  CPU per command (us, median): {shares}")
+    print(f"  so two cores of their own would be full at {2e6 / sum(per_command.values()):,.0f}/s")
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
