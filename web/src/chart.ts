@@ -3,7 +3,7 @@
 // local-time axes, and the open positions of the asset as price lines.
 
 import {
-  CandlestickSeries, ColorType, CrosshairMode, createChart, LineStyle, TickMarkType,
+  type AutoscaleInfo, CandlestickSeries, ColorType, CrosshairMode, createChart, LineStyle, TickMarkType,
   type IChartApi, type IPriceLine, type ISeriesApi, type Time, type UTCTimestamp,
 } from "lightweight-charts";
 import { foldTick, type Interval, type UnitCandle } from "./candles";
@@ -37,8 +37,9 @@ export class PriceChart {
   private decimals = 2;
   private interval: Interval = "1m";
   private lines: IPriceLine[] = [];
+  private linePrices: number[] = [];
 
-  constructor(container: HTMLElement, private readonly legend: HTMLElement) {
+  constructor(private readonly container: HTMLElement, private readonly legend: HTMLElement) {
     this.chart = createChart(container, {
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: "#12161f" }, textColor: "#aab3c5",
@@ -53,6 +54,15 @@ export class PriceChart {
     this.series = this.chart.addSeries(CandlestickSeries, {
       upColor: "#2ebd85", downColor: "#f0616d", borderVisible: false,
       wickUpColor: "#2ebd85", wickDownColor: "#f0616d",
+      // The positions' levels stay in view: the scale spans the candles and the lines.
+      autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
+        const info = original();
+        if (!info?.priceRange || !this.linePrices.length) return info;
+        return { ...info, priceRange: {
+          minValue: Math.min(info.priceRange.minValue, ...this.linePrices),
+          maxValue: Math.max(info.priceRange.maxValue, ...this.linePrices),
+        } };
+      },
     });
     this.chart.subscribeCrosshairMove((param) => {
       const bar = param.time === undefined ? undefined : param.seriesData.get(this.series);
@@ -69,6 +79,7 @@ export class PriceChart {
     this.series.applyOptions({ priceFormat: { type: "price", precision,
       minMove: 1 / 10 ** precision } });
     this.series.setData(candles.map((c) => this.bar(c)));
+    this.container.dataset.candles = String(candles.length);
     this.showLegend(null);
   }
 
@@ -80,11 +91,14 @@ export class PriceChart {
     if (last && next.time === last.time) this.candles[this.candles.length - 1] = next;
     else this.candles.push(next);
     this.series.update(this.bar(next));
+    this.container.dataset.candles = String(this.candles.length);
+    this.container.dataset.last = fromUnits(next.close, this.decimals);
     this.showLegend(null);
   }
 
   setLines(specs: PriceLineSpec[]): void {
     for (const line of this.lines) this.series.removePriceLine(line);
+    this.linePrices = specs.map((spec) => this.number(spec.price));
     this.lines = specs.map((spec) => this.series.createPriceLine({
       price: this.number(spec.price),
       color: LINE_COLORS[spec.kind],
@@ -93,10 +107,10 @@ export class PriceChart {
       axisLabelVisible: true,
       title: spec.title,
     }));
-  }
-
-  lineTitles(): string[] {
-    return this.lines.map((line) => line.options().title);
+    // What is drawn, readable outside the canvas (assistive tech and the browser tests).
+    this.container.dataset.lines = specs.map((s) => `${s.title} ${fromUnits(s.price, this.decimals)}`)
+      .join("; ");
+    this.container.setAttribute("aria-description", this.container.dataset.lines || "no positions");
   }
 
   private showLegend(time: number | null): void {

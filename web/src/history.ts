@@ -5,6 +5,7 @@ import { api } from "./api";
 import { filterHistory, historyCsv } from "./csv";
 import { apiPrice, apiUsd, dateTime, leverage } from "./format";
 import { l10Of } from "./account";
+import { reportError } from "./notices";
 import { decimalsOf, store } from "./store";
 import type { ClosedTrade } from "./types";
 
@@ -32,7 +33,7 @@ export function setupHistoryFilters(): void {
   assetSelect.addEventListener("change", renderHistory);
   statusSelect.addEventListener("change", renderHistory);
   $("h-csv").addEventListener("click", exportCsv);
-  $("h-more").addEventListener("click", () => void loadHistory(true));
+  $("h-more").addEventListener("click", () => void loadHistory(true).catch(reportError));
 }
 
 function visible(): ClosedTrade[] {

@@ -9,7 +9,7 @@ import { percent, price, signClass, signedUsd, usd } from "./format";
 import { loadHistory, renderHistory, setupHistoryFilters } from "./history";
 import { renderMarkets, select } from "./markets";
 import { toUnits, USD_SCALE } from "./money";
-import { describeTradeEvent, notify } from "./notices";
+import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, type Session, store } from "./store";
@@ -67,13 +67,51 @@ async function refreshTrading(): Promise<void> {
   try {
     await refreshAccount();
     if (store.session !== "signed-in") return;
+    const before = store.session === "signed-in" ? new Set(store.openTrades.map((t) => t.tradeId))
+      : null;
     const open = await api<{ trades: typeof store.openTrades }>("/api/v1/trades/open");
     store.openTrades = open.trades;
     emit("trades");
     await loadHistory(false);
+    if (before) {
+      tellMissedOutcomes(before);
+      awaitHistory(before);
+    }
   } catch (err) {
-    notify(err instanceof Error ? err.message : String(err), "bad");
+    reportError(err);
   }
+}
+
+/** Trades whose outcome the page has told (by event or by catching up), so none twice. */
+const told = new Set<string>();
+
+/** Positions that ended while the socket was away: their outcome, from the history. */
+function tellMissedOutcomes(openBefore: Set<string>): void {
+  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+  for (const trade of store.history) {
+    if (!openBefore.has(trade.tradeId) || stillOpen.has(trade.tradeId) || told.has(trade.tradeId)) continue;
+    told.add(trade.tradeId);
+    const notice = describeTradeEvent({ type: "trade", event: trade.status, eventSeq: 0,
+      orderId: null, ts: trade.closedAt ?? 0, trade });
+    if (notice) notify(notice.text, notice.kind);
+  }
+}
+
+/** The history is written by the ledger a moment after a trade ends: a position that left
+ * the open list but is not in the history yet is looked for again, a few times. */
+let historyRetry = 0;
+function awaitHistory(openBefore: Set<string>, attempt = 0): void {
+  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+  const known = new Set(store.history.map((t) => t.tradeId));
+  const missing = [...openBefore].filter((id) => !stillOpen.has(id) && !known.has(id));
+  window.clearTimeout(historyRetry);
+  if (!missing.length || attempt >= 20) return;
+  historyRetry = window.setTimeout(() => {
+    void loadHistory(false).then(() => {
+      tellMissedOutcomes(openBefore);
+      awaitHistory(openBefore, attempt + 1);
+    }, () => undefined);
+  }, 500 + 250 * attempt);
 }
 
 function renderAccount(): void {
@@ -186,8 +224,34 @@ function scheduleRender(): void {
   });
 }
 
+/** Waiting for the socket's first message, which tells whether the page is signed in. */
+let firstMessage: ((message: { type?: string; status?: string }) => void) | null = null;
+
+/** The gateway authenticates a socket by its session cookie before it sends anything else
+ * (gateway_svc/rest/ws.py): the first message is {"type":"auth","status":"ok"} for a valid
+ * session, an UNAUTHENTICATED error for a stale one, and a price without a cookie. So the page
+ * learns whether it is signed in without a request that would fail with a 401. null: no
+ * message in time (no feed, no socket); the page then asks GET /api/v1/account. */
+function sessionFromSocket(timeoutMs: number): Promise<boolean | null> {
+  return new Promise((resolve) => {
+    const timer = window.setTimeout(() => {
+      firstMessage = null;
+      resolve(null);
+    }, timeoutMs);
+    firstMessage = (message) => {
+      window.clearTimeout(timer);
+      resolve(message.type === "auth" && message.status === "ok");
+    };
+  });
+}
+
 function onMessage(raw: unknown): void {
-  const message = raw as { type?: string; code?: string };
+  const message = raw as { type?: string; code?: string; status?: string };
+  if (firstMessage) {
+    const tell = firstMessage;
+    firstMessage = null;
+    tell(message);
+  }
   if (message.type === "price") {
     const m = raw as PriceMessage;
     const quote = { bid: BigInt(m.bid), ask: BigInt(m.ask), decimals: m.decimal, ts: m.ts };
@@ -195,11 +259,13 @@ function onMessage(raw: unknown): void {
     if (m.asset === store.selected) chart.addTick(m.ts, quote.ask);
     scheduleRender();
   } else if (message.type === "trade") {
-    const notice = describeTradeEvent(raw as TradeEventMessage);
-    if (notice) notify(notice.text, notice.kind);
+    const event = raw as TradeEventMessage;
+    const notice = describeTradeEvent(event);
+    if (notice && !told.has(event.trade.tradeId)) notify(notice.text, notice.kind);
+    if (notice) told.add(event.trade.tradeId);
     void refreshTrading();
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
-    void refreshTrading();
+    setSession("signed-out");
   }
 }
 
@@ -232,7 +298,7 @@ async function requestLink(event: SubmitEvent): Promise<void> {
       "`make run` runs.";
     help.hidden = false;
   } catch (err) {
-    notify(err instanceof Error ? err.message : String(err), "bad");
+    reportError(err);
   }
 }
 
@@ -317,11 +383,22 @@ async function start(): Promise<void> {
     onState: onSocketState,
     onLive: (reconnected) => void onLive(reconnected),
   });
+  const signedIn = sessionFromSocket(8_000);
   socket.start();
   await loadMarketData();
-  await Promise.all([loadCandles(), refreshTrading()]);
-  window.setInterval(() => { if (store.session === "signed-in") void refreshAccount().then(renderAccount); }, 15_000);
+  const verdict = await signedIn;
+  if (verdict === false) setSession("signed-out");
+  await Promise.all([loadCandles(), verdict === false ? Promise.resolve() : refreshTrading()]);
+  window.setInterval(() => {
+    if (store.session === "signed-in") void refreshAccount().then(renderAccount, reportError);
+  }, 15_000);
+  // The day's open moves once an hour at most; a market without one yet (no candle when the
+  // page loaded, a new exchange) asks again every few seconds until the candles exist.
   window.setInterval(() => void Promise.allSettled(store.assets.map(loadDayOpen)).then(scheduleRender), 600_000);
+  window.setInterval(() => {
+    const missing = store.assets.filter((a) => !store.dayOpen.has(a) && store.quotes.has(a));
+    if (missing.length) void Promise.allSettled(missing.map(loadDayOpen)).then(scheduleRender);
+  }, 5_000);
   document.body.dataset.ready = "true";
 }
 

@@ -1,6 +1,7 @@
 // Short messages in a corner: trade outcomes from the WebSocket, answers to the page's own
 // commands, and errors. Errors stay until dismissed; the rest fade after a while.
 
+import { ApiError } from "./api";
 import { apiPrice, apiUsd } from "./format";
 import type { TradeEventMessage } from "./types";
 import { decimalsOf } from "./store";
@@ -23,8 +24,15 @@ export function notify(text: string, kind: NoticeKind = "info"): void {
   dismiss.addEventListener("click", () => item.remove());
   item.append(span, dismiss);
   box.prepend(item);
-  while (box.children.length > 5) box.lastElementChild?.remove();
-  if (kind !== "bad") window.setTimeout(() => item.remove(), 12_000);
+  while (box.children.length > 3) box.lastElementChild?.remove();
+  if (kind !== "bad") window.setTimeout(() => item.remove(), 8_000);
+}
+
+/** A failed background call: told, except a lost connection, which the connection badge
+ * already shows (and the reconnect catches up on). */
+export function reportError(err: unknown): void {
+  if (err instanceof ApiError && err.status === 0) return;
+  notify(err instanceof Error ? err.message : String(err), "bad");
 }
 
 const OUTCOMES: Record<string, [string, NoticeKind]> = {

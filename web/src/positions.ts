@@ -85,8 +85,8 @@ async function closeTrade(trade: OpenTrade, button: HTMLButtonElement, after: ()
   button.disabled = true;
   try {
     const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: trade.tradeId });
-    notify(`Closed ${d.asset} ${trade.direction} at ${d.closePrice}: PnL ${d.pnl} USD, ` +
-      `${d.totalReturn} USD returned`, "info");
+    notify(`Closed ${d.asset} ${trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: ` +
+      `PnL ${apiUsd(d.pnl)} USD, ${apiUsd(d.totalReturn)} USD returned`, "info");
   } catch (err) {
     notify(err instanceof Error ? err.message : String(err), "bad");
     button.disabled = false;

@@ -6,6 +6,7 @@ export type SocketState = "connecting" | "live" | "down";
 
 /** The part of the browser's WebSocket this module uses (tests pass a fake). */
 export interface SocketLike {
+  readonly readyState: number; // 1 = OPEN
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: unknown) => void) | null;
@@ -38,6 +39,8 @@ const BROWSER_CLOCK: Clock = {
   setTimeout: (fn, ms) => window.setTimeout(fn, ms),
   clearTimeout: (handle) => window.clearTimeout(handle as number),
 };
+
+const OPEN = 1;
 
 export const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000] as const;
 
@@ -133,11 +136,8 @@ export class LiveSocket {
         this.lost();
         return;
       }
-      try {
-        this.socket.send(JSON.stringify({ type: "ping" }));
-      } catch {
-        /* closing already: onclose reconnects */
-      }
+      // A closing socket is left to its onclose (sending on it logs an error in browsers).
+      if (this.socket.readyState === OPEN) this.socket.send(JSON.stringify({ type: "ping" }));
       this.watch();
     }, this.pingMs);
   }

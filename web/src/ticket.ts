@@ -3,7 +3,7 @@
 // The type selector is where LIMIT/STOP slot in once PLACE_ORDER is served.
 
 import { ApiError, engine, Raw } from "./api";
-import { leverage, price, signedUsd, usd } from "./format";
+import { apiPrice, groupThousands, leverage, price, signedUsd, usd } from "./format";
 import { fromUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { previewMarketOrder } from "./preview";
@@ -20,6 +20,15 @@ const ERROR_SLOTS: Record<string, string> = {
   l10: "t-leverage-error",
   stopLossPrice: "t-sl-error",
   takeProfitPrice: "t-tp-error",
+};
+/** Business rejections come from the engine with a stable code but no field: the code names
+ * the field it is about. */
+const CODE_FIELDS: Record<string, string> = {
+  INVALID_STOP_LOSS: "stopLossPrice",
+  INVALID_TAKE_PROFIT: "takeProfitPrice",
+  INVALID_MARGIN: "margin",
+  INSUFFICIENT_BALANCE: "margin",
+  INVALID_LEVERAGE: "leverage",
 };
 const INPUTS: Record<string, string> = {
   "t-margin-error": "t-margin", "t-leverage-error": "t-leverage",
@@ -80,7 +89,7 @@ export function renderTicket(): void {
   }
   const p = previewMarketOrder({ ...values, bid: quote.bid, ask: quote.ask, maintenancePpm: 0 });
   out("entry", price(p.entry, decimals));
-  out("notional", `${fromUnits(p.notional.units, p.notional.scale, 2)} USD`);
+  out("notional", `${groupThousands(fromUnits(p.notional.units, p.notional.scale, 2))} USD`);
   out("required", `${usd(p.requiredMargin)} USD`);
   out("liquidation", p.liquidation === null ? "none" : price(p.liquidation, decimals));
   out("pnlSl", p.pnlAtStopLoss === null ? "–" : `${signedUsd(p.pnlAtStopLoss)} USD`);
@@ -113,14 +122,16 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
       takeProfitPrice: values.takeProfit === null ? undefined
         : new Raw(fromUnits(values.takeProfit, decimals)),
     });
-    notify(`Opened ${values.direction} ${values.asset} at ${opened.entryPrice}, ${opened.leverage}x` +
-      (opened.liquidationPrice !== undefined ? `, liquidation ${opened.liquidationPrice}` : ""), "good");
+    notify(`Opened ${values.direction} ${values.asset} at ${apiPrice(opened.entryPrice, decimals)}, ` +
+      `${leverage(values.l10)}` + (opened.liquidationPrice !== undefined
+      ? `, liquidation ${apiPrice(opened.liquidationPrice, decimals)}` : ""), "good");
     $<HTMLInputElement>("t-sl").value = "";
     $<HTMLInputElement>("t-tp").value = "";
     renderTicket();
   } catch (err) {
     if (err instanceof ApiError) {
-      showErrors({ [err.field && ERROR_SLOTS[err.field] ? err.field : "form"]: err.message });
+      const field = err.field ?? CODE_FIELDS[err.code ?? ""];
+      showErrors({ [field && ERROR_SLOTS[field] ? field : "form"]: err.message });
     } else {
       showErrors({ form: String(err) });
     }

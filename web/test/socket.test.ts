@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type Clock, LiveSocket, type SocketLike, type SocketState } from "../src/socket";
 
 class FakeSocket implements SocketLike {
+  readyState = 1;
   onopen: ((ev: unknown) => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: unknown) => void) | null = null;
@@ -101,7 +102,10 @@ describe("LiveSocket", () => {
     clock.advance(1000);
     expect(sockets[0].sent).toEqual(['{"type":"ping"}']);
     sockets[0].onmessage?.({ data: '{"type":"pong"}' });
-    clock.advance(2500); // 1500 ms since the pong: still alive
+    sockets[0].readyState = 2; // closing: no ping is sent on it
+    clock.advance(1000);
+    expect(sockets[0].sent.length).toBe(1);
+    clock.advance(1500); // 1500 ms since the pong: still alive
     expect(sockets[0].closed).toBe(false);
     clock.advance(500); // 3000 ms of silence, seen by the check at t = 4000
     expect(sockets[0].closed).toBe(true);

@@ -1,0 +1,242 @@
+"""The terminal as a trader uses it, in real Chromium against the real mesh: sign in through
+the mailed link, a live price change, a market trade from the ticket shown on the chart and in
+the list, closing it, the history, a replayed crash that liquidates a position while the page
+shows the notice, a gateway restart the page survives without a reload, and the phone layout.
+No console errors. Screenshots go to test-artifacts/browser/.
+
+Every wait is for a condition on the page (Playwright's expect), never a fixed sleep: the
+machine may be slow and busy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import ConsoleMessage, Page, expect
+
+from tests.e2e.conftest import wait_for_price
+from tests.e2e.harness import MailCatcher, Mesh, write_replay
+
+WAIT_MS = 30_000
+EMAIL = "trader@example.com"
+# What Chromium itself logs (not the page's code) for a failed request: allowed only in the
+# steps that cause it on purpose, the gateway's outage and a business rejection (HTTP 400).
+OUTAGE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "ERR_EMPTY_RESPONSE",
+                "ERR_CONNECTION_RESET", "503 (Service Unavailable)")
+REJECTION_NOISE = ("the server responded with a status of 400 (Bad Request)",)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def replay(mesh: Mesh, tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> None:
+    """Swap the poller for one playing `rows` (asset, bid, ask), stamped from now on."""
+    start = now_ms()
+    path = write_replay(tmp_path / f"{name}.csv",
+                        [(start + 100 * i, a, b, k) for i, (a, b, k) in enumerate(rows)])
+    mesh.stop("poller")
+    mesh.start("poller", POLLER_SOURCE=f"replay:{path}", POLLER_REPLAY_SPEED="1")
+
+
+class Console:
+    """Every console error and uncaught exception of a page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        self.allowed: tuple[str, ...] = ()
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type not in ("error", "warning"):
+            return
+        if any(noise in message.text for noise in self.allowed):
+            return
+        self.errors.append(f"{message.type}: {message.text}")
+
+
+def shot(page: Page, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+
+
+def position_row(page: Page, asset: str = "SOL_USDC") -> Any:
+    return page.locator(f'#positions tr[data-asset="{asset}"]')
+
+
+def open_long_from_ticket(page: Page, margin: str, leverage_l10: int) -> None:
+    page.select_option("#t-asset", "SOL_USDC")
+    page.check("#t-long", force=True)
+    page.fill("#t-margin", margin)
+    page.locator("#t-leverage").fill(str(leverage_l10))
+    page.locator("#t-submit").click()
+
+
+def test_a_trader_signs_in_trades_and_survives_a_crash(
+    browser: Any, mesh: Mesh, mail: MailCatcher, tmp_path: Path, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    expect.set_options(timeout=WAIT_MS)
+
+    # --- signed out: markets live, the sign-in form, the chart ---
+    page.goto(mesh.base_url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .bid')).to_have_text("235.90")
+    expect(page.locator("#signin-form")).to_be_visible()
+
+    # --- sign in through the link the mail catcher received ---
+    page.fill("#email", EMAIL)
+    page.locator('#signin-form button[data-mode="signup"]').click()
+    expect(page.locator("#signin-help")).to_contain_text("make run")
+    link = mail.link_for(EMAIL, timeout_s=20)
+    # The gateway sets the cookie and sends the browser back to /.
+    page.goto(link, wait_until="commit")
+    expect(page.locator("#user-email")).to_have_text(EMAIL)
+    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.00 USD")
+    expect(page.locator('#account dd[data-k="marginLevel"]')).to_have_text("\u2013")
+
+    # --- a price change arrives over the WebSocket, no reload ---
+    # The opening prices carry the replay's time 0, so today's first candle opens here.
+    replay(mesh, tmp_path, "move", [("SOL_USDC", "235.95", "236.05"),
+                                    ("SOL_USDC", "236.00", "236.05")])
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("236.05")
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .chg')).to_have_text("0.00%")
+    expect(page.locator("#chart")).to_have_attribute("data-last", "236.05")
+    shot(page, artifacts, "01-signed-in")
+
+    # --- the ticket previews, then the server refuses a stop loss beside its field ---
+    page.fill("#t-margin", "100")
+    page.locator("#t-leverage").fill("1000")
+    expect(page.locator("#t-leverage-out")).to_have_text("100x")
+    expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("10,000.00 USD")
+    expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.6895")
+    console.allowed = REJECTION_NOISE
+    page.fill("#t-sl", "300")  # above the bid: a LONG's stop loss must be below it
+    expect(page.locator('#preview dd[data-k="pnlSl"]')).to_have_text("+2,709.1717 USD")
+    page.locator("#t-submit").click()
+    expect(page.locator("#t-sl-error")).to_contain_text("stop loss")
+    expect(page.locator("#t-sl")).to_have_attribute("aria-invalid", "true")
+    shot(page, artifacts, "02-ticket-rejection")
+    console.allowed = ()
+
+    # --- a market LONG from the ticket: in the list, on the chart, in the account ---
+    page.fill("#t-sl", "")
+    page.fill("#t-tp", "250")
+    page.locator("#t-submit").click()
+    row = position_row(page)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("236.05")
+    expect(row.locator(".mark")).to_have_text("236.00")
+    expect(row.locator(".pnl")).to_have_text("-2.1182")
+    expect(page.locator("#chart")).to_have_attribute(
+        "data-lines", "LONG 100x 236.05; TP 250; Liq. 233.6895")
+    expect(page.locator('#account dd[data-k="usedMargin"]')).to_have_text("100.00 USD")
+    # One price drives both: the account's unrealized PnL is the row's.
+    expect(page.locator('#account dd[data-k="unrealizedPnl"]')).to_have_text("-2.1182 USD")
+    expect(page.locator('#account dd[data-k="equity"]')).to_have_text("4,997.8818 USD")
+    expect(page.locator('#account dd[data-k="marginLevel"]')).to_have_text("4,997.88%")
+    shot(page, artifacts, "03-position-open")
+
+    # --- close it: gone from the list, in the history ---
+    row.get_by_role("button", name="Close").click()
+    expect(row).to_have_count(0)
+    page.locator("#tab-history").click()
+    history = page.locator("#history tbody tr").first
+    expect(history).to_contain_text("CLOSED")
+    expect(history).to_contain_text("236.00")
+    expect(history).to_contain_text("-2.1182")
+    shot(page, artifacts, "04-history")
+    page.locator("#tab-positions").click()
+
+    # --- a crash while the page watches: liquidated, and told ---
+    open_long_from_ticket(page, "50", 1000)
+    expect(position_row(page)).to_have_count(1)
+    replay(mesh, tmp_path, "crash", [("SOL_USDC", "200.00", "200.05")])
+    notice = page.locator(".notice.bad", has_text="was liquidated at 200.00")
+    expect(notice).to_be_visible()
+    expect(position_row(page)).to_have_count(0)
+    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("4,947.8818 USD")
+    # The day's change: from today's first candle (236.05) to the crash's ask.
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .chg')).to_have_text("-15.25%")
+    shot(page, artifacts, "05-liquidated")
+
+    # --- the gateway goes away: the page says so, then catches up without a reload ---
+    open_long_from_ticket(page, "20", 1000)
+    expect(position_row(page)).to_have_count(1)
+    console.allowed = OUTAGE_NOISE
+    mesh.stop("gateway")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "down")
+    shot(page, artifacts, "06-disconnected")
+    # While it is away, the price crashes again: the position dies unseen.
+    replay(mesh, tmp_path, "crash2", [("SOL_USDC", "150.00", "150.05")])
+    mesh.start("gateway")
+    mesh.wait_http()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(position_row(page)).to_have_count(0)
+    # Its end happened while the page was away: told on catching up, from the history.
+    expect(page.locator(".notice.bad", has_text="was liquidated at 150.00")).to_be_visible()
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
+    console.allowed = ()
+
+    # --- sign out and back: the phone layout, signed in ---
+    cookies = context.cookies()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                has_touch=True, device_scale_factor=2)
+    phone.add_cookies(cookies)
+    small = phone.new_page()
+    phone_console = Console(small)
+    small.goto(mesh.base_url)
+    expect(small.locator("#user-email")).to_have_text(EMAIL)
+    expect(small.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
+    shot(small, artifacts, "07-phone")
+    # One column, nothing wider than the screen.
+    # On failure, the elements that stick out first (their parent does not).
+    wide = small.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e =>"
+        " e.getBoundingClientRect().right > 391"
+        " && e.parentElement.getBoundingClientRect().right <= 391)"
+        ".map(e => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)"
+    )
+    assert small.evaluate("document.documentElement.scrollWidth") <= 390, wide
+    chart_box = small.locator(".chart-panel").bounding_box()
+    ticket_box = small.locator(".ticket-panel").bounding_box()
+    assert chart_box and ticket_box and ticket_box["y"] >= chart_box["y"] + chart_box["height"]
+    phone.close()
+
+    page.locator("#logout").click()
+    expect(page.locator("#signin-form")).to_be_visible()
+    expect(page.locator("#positions")).to_contain_text("Sign in to trade.")
+    context.close()
+    assert console.errors == [], console.errors
+    assert phone_console.errors == [], phone_console.errors
+
+
+def test_keyboard_reaches_the_ticket_and_the_markets(
+    browser: Any, mesh: Mesh, artifacts: Path
+) -> None:
+    wait_for_price(mesh, "SOL_USDC", "235950000")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    console = Console(page)
+    page.goto(mesh.base_url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    # Tab from the top: the skip link first, and it lands on the ticket.
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    # A market is a button: Enter picks it for the chart and the ticket.
+    page.locator('#markets tr[data-asset="BTC_USDC"] button').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#chart-asset")).to_have_text("BTC/USDC", timeout=WAIT_MS)
+    expect(page.locator("#t-asset")).to_have_value("BTC_USDC")
+    # The leverage slider moves with the arrow keys.
+    page.locator("#t-leverage").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#t-leverage-out")).to_have_text("11x")
+    shot(page, artifacts, "08-keyboard")
+    context.close()
+    assert console.errors == [], console.errors
