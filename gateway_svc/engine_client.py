@@ -118,9 +118,11 @@ class StreamTail:
                 if self._cursor is None:
                     self._cursor = await self._start_at()
                     self.ready.set()
-                reply = await self._reader.xread(
-                    {self._stream: self._cursor}, count=self._count, block=self._block_ms
-                )
+                # The raw command: redis-py's xread() re-inspects its arguments on every call.
+                reply = await self._reader.execute_command(
+                    "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
+                    "STREAMS", self._stream, self._cursor,
+                )  # fmt: skip
             except streams.REDIS_ERRORS as exc:
                 if not outage:
                     log.warning("%s: reading %s failed: %s", self._name, self._stream, exc)
@@ -166,16 +168,33 @@ class OrderIdInUse(ApiError):
 class _Call:
     """One caller waiting: its answer's future, and whether its command reached Redis."""
 
-    __slots__ = ("future", "sent")
+    __slots__ = ("future", "order_id", "sent", "timeout_s")
 
-    def __init__(self, future: asyncio.Future[responses_pb2.CommandResult]) -> None:
+    def __init__(
+        self, future: asyncio.Future[responses_pb2.CommandResult], order_id: str, timeout_s: float
+    ) -> None:
         self.future = future
+        self.order_id = order_id
+        self.timeout_s = timeout_s
         self.sent = False
 
     def written(self, error: BaseException | None) -> None:
         if error is None:
             self.sent = True
         elif not self.future.done():
+            self.future.set_exception(ApiError("ENGINE_UNAVAILABLE"))
+
+    def expire(self) -> None:
+        """The deadline passed (a loop timer: cheaper than a timeout context per call)."""
+        if self.future.done():
+            return
+        if self.sent:
+            log.warning(
+                "engine client: no answer to %s within %.1fs", self.order_id, self.timeout_s
+            )
+            self.future.set_exception(ApiError("ENGINE_TIMEOUT"))
+        else:
+            log.warning("engine client: cannot send %s in time", self.order_id)
             self.future.set_exception(ApiError("ENGINE_UNAVAILABLE"))
 
 
@@ -232,18 +251,12 @@ class EngineClient:
                 raise ApiError("ENGINE_UNAVAILABLE") from None
         order_id = command.order_id
         call = self._register(order_id, command.user_id, loop)
+        timer = loop.call_at(deadline, call.expire)
         try:
             self._writer.send(command.SerializeToString(), call.written)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    return await call.future
-            except TimeoutError:
-                if not call.sent:
-                    log.warning("engine client: cannot send %s in time", order_id)
-                    raise ApiError("ENGINE_UNAVAILABLE") from None
-                log.warning("engine client: no answer to %s within %.1fs", order_id, self.timeout_s)
-                raise ApiError("ENGINE_TIMEOUT") from None
+            return await call.future
         finally:
+            timer.cancel()
             self._unregister(order_id, call)
 
     def _register(self, order_id: str, user_id: str, loop: asyncio.AbstractEventLoop) -> _Call:
@@ -253,7 +266,7 @@ class EngineClient:
             waiters = self._waiting[order_id] = _Waiters(user_id)
         elif waiters.user_id != user_id:
             raise OrderIdInUse()
-        call = _Call(loop.create_future())
+        call = _Call(loop.create_future(), order_id, self.timeout_s)
         waiters.calls.append(call)
         return call
 
