@@ -47,7 +47,7 @@ export class PriceChart {
       grid: { vertLines: { color: "#1e2430" }, horzLines: { color: "#1e2430" } },
       crosshair: { mode: CrosshairMode.Normal },
       rightPriceScale: { borderColor: "#2a3140" },
-      timeScale: { borderColor: "#2a3140", timeVisible: true, secondsVisible: false,
+      timeScale: { borderColor: "#2a3140", timeVisible: true, secondsVisible: false, rightOffset: 4,
         tickMarkFormatter: tickLabel },
       localization: { timeFormatter: (time: Time) => dateTime((time as number) * 1000) },
     });
