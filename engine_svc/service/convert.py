@@ -9,6 +9,7 @@ from exchange.v1 import commands_pb2, events_pb2, prices_pb2, responses_pb2, typ
 
 from engine_svc.core import types as core
 from engine_svc.core.frozen import fast_constructor
+from engine_svc.service import wire
 
 USD_SCALE = core.USD_SCALE
 MARGIN_LEVEL_SCALE = 6
@@ -267,6 +268,25 @@ def event_to_proto(
     else:
         trade_to_proto(event.trade, assets[event.trade.asset], out.trade)
     return out
+
+
+def event_bytes(
+    event: core.TradeEvent, assets: Mapping[str, int], trade: types_pb2.Trade | None = None
+) -> bytes:
+    """`event_to_proto(event, assets, trade).SerializeToString()`, written around the trade's
+    own bytes when its answer already converted it (a message's fields in number order, as
+    protobuf writes them)."""
+    if trade is None:
+        return event_to_proto(event, assets).SerializeToString()
+    return b"".join(
+        (
+            wire.int_field(1, event.event_seq),
+            wire.int_field(2, _KIND_BY_ID[id(event.kind)]),
+            wire.bytes_field(3, trade.SerializeToString()),
+            wire.bytes_field(4, event.order_id.encode()) if event.order_id else b"",
+            wire.int_field(5, event.ts_ms),
+        )
+    )
 
 
 def answered_trade(

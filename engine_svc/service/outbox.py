@@ -15,6 +15,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from engine_svc.service.resp import bulk, pack
+from engine_svc.service.wire import varint
 from mesh import streams
 
 _MULTI = pack("MULTI")
@@ -41,18 +42,6 @@ def _answer_prefix(reply_to: str) -> bytes:
         prefix = _xadd_prefix(streams.response_stream(reply_to), streams.MAXLEN_RESPONSES)
         _ANSWER_PREFIXES[reply_to] = prefix
     return prefix
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint of a non-negative int."""
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def audit_record(command: bytes, result: bytes, tail: bytes) -> bytes:

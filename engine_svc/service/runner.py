@@ -27,7 +27,7 @@ from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
 from engine_svc.service import intake, journal, snapshots
 from engine_svc.service.committer import Applied, Committer, publish
-from engine_svc.service.convert import answered_trade, event_to_proto
+from engine_svc.service.convert import answered_trade, event_bytes, event_to_proto
 from engine_svc.service.inputs import apply, decode_command, decode_prices
 from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox
@@ -265,7 +265,7 @@ class EngineService:
                     view, trade = answered_trade(applied.data, result) if result else (None, None)
                     for event in applied.events:
                         same = trade if event.trade is view else None
-                        events.append(event_to_proto(event, assets, same).SerializeToString())
+                        events.append(event_bytes(event, assets, same))
         journal_log.write()
         applied_ns = time.perf_counter_ns()
         reads_done = [(len(entries), read_ns) for _, entries, read_ns in reads]

@@ -13,6 +13,7 @@ from engine_svc.service.convert import (
     command_from_proto,
     command_from_tuple,
     command_to_tuple,
+    event_bytes,
     event_to_proto,
 )
 from engine_svc.service.inputs import apply, decode_command, decode_prices
@@ -115,3 +116,6 @@ def test_an_events_trade_copied_from_its_answer_is_the_trade_built_anew(native: 
         (event,) = applied.events
         assert view is event.trade, "the answer and the event share one view"
         assert event_to_proto(event, ASSETS, trade) == event_to_proto(event, ASSETS)
+        built = event_to_proto(event, ASSETS).SerializeToString()
+        assert event_bytes(event, ASSETS, trade) == built, "the same bytes, written by hand"
+        assert event_bytes(event, ASSETS) == built

@@ -9,8 +9,9 @@ import pytest
 import redis
 from exchange.v1 import audit_pb2, responses_pb2
 
-from engine_svc.service.outbox import Outbox, audit_record, audit_tail, check_exec, varint
+from engine_svc.service.outbox import Outbox, audit_record, audit_tail, check_exec
 from engine_svc.service.resp import RespConnection
+from engine_svc.service.wire import varint
 from mesh import streams
 from tests.engine_service import builders
 
@@ -85,7 +86,7 @@ def test_a_failed_transaction_raises() -> None:
         check_exec([b"OK", b"QUEUED", None])
 
 
-@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**31, 2**63 - 1])
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**31, 2**63 - 1, -1, -(2**63)])
 def test_varint_is_protobufs(value: int) -> None:
     assert audit_pb2.CommandAudit.FromString(b"\x18" + varint(value)).answered_at_ms == value
     if value:
