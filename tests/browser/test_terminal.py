@@ -183,7 +183,21 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
     console.allowed = ()
 
-    # --- sign out and back: the phone layout, signed in ---
+    # --- the history: filtered by status, exported as CSV ---
+    page.locator("#tab-history").click()
+    expect(page.locator("#history tbody tr")).to_have_count(3)
+    page.select_option("#h-status", "LIQUIDATED")
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    with page.expect_download() as download:
+        page.locator("#h-csv").click()
+    csv_lines = Path(download.value.path()).read_text().strip().splitlines()
+    assert csv_lines[0].startswith("closedAt,tradeId,asset,direction,status"), csv_lines
+    assert [line.split(",")[4] for line in csv_lines[1:]] == ["LIQUIDATED", "LIQUIDATED"]
+    assert {line.split(",")[8] for line in csv_lines[1:]} == {"150", "200"}  # exit prices
+    page.select_option("#h-status", "")
+    page.locator("#tab-positions").click()
+
+    # --- the same session on a phone ---
     cookies = context.cookies()
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                 has_touch=True, device_scale_factor=2)
@@ -237,6 +251,15 @@ def test_keyboard_reaches_the_ticket_and_the_markets(
     page.locator("#t-leverage").focus()
     page.keyboard.press("ArrowRight")
     expect(page.locator("#t-leverage-out")).to_have_text("11x")
+    page.get_by_role("button", name="1h", exact=True).press("Enter")
+    expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
+        "aria-pressed", "true")
     shot(page, artifacts, "08-keyboard")
+    # A reload keeps the market and the interval.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    expect(page.locator("#chart-asset")).to_have_text("BTC/USDC")
+    expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
+        "aria-pressed", "true")
     context.close()
     assert console.errors == [], console.errors
