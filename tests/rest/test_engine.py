@@ -267,3 +267,20 @@ async def test_unreachable_grpc_server_is_503(settings, auth_headers) -> None:
             )
     assert response.status_code == 503
     assert response.json()["code"] == "ENGINE_UNAVAILABLE"
+
+
+async def test_engine_requests_are_labelled_by_their_route_and_other_methods_get_405(
+    client, recorder, auth_headers
+) -> None:
+    recorder.replies["GetBalance"] = xs.GetBalanceResponse()
+    ok = await client.post("/api/v1/engine", json={"command": "GET_BALANCE"}, headers=auth_headers)
+    assert ok.status_code == 200
+    assert (await client.post("/api/v1/engine", json={})).status_code == 401
+    wrong = await client.put("/api/v1/engine", json={"command": "GET_BALANCE"})
+    assert wrong.status_code == 405 and wrong.json()["success"] is False
+    metrics = (await client.get("/metrics")).text
+    for status in ("200", "401"):
+        assert (
+            f'http_requests_total{{method="POST",route="/api/v1/engine",status="{status}"}} 1.0'
+            in metrics
+        )
