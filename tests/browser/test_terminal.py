@@ -20,6 +20,7 @@ from tests.e2e.conftest import wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 
 WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 EMAIL = "trader@example.com"
 # What Chromium itself logs (not the page's code) for a failed request: allowed only in the
 # steps that cause it on purpose, the gateway's outage and a business rejection (HTTP 400).
@@ -80,7 +81,6 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     console = Console(page)
-    expect.set_options(timeout=WAIT_MS)
 
     # --- signed out: markets live, the sign-in form, the chart ---
     page.goto(mesh.base_url)

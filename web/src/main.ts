@@ -225,7 +225,8 @@ function scheduleRender(): void {
 }
 
 /** Waiting for the socket's first message, which tells whether the page is signed in. */
-let firstMessage: ((message: { type?: string; status?: string }) => void) | null = null;
+let firstMessage: ((message: { type?: string; status?: string; code?: string }) => void) | null =
+  null;
 
 /** The gateway authenticates a socket by its session cookie before it sends anything else
  * (gateway_svc/rest/ws.py): the first message is {"type":"auth","status":"ok"} for a valid
@@ -239,6 +240,10 @@ function sessionFromSocket(timeoutMs: number): Promise<boolean | null> {
       resolve(null);
     }, timeoutMs);
     firstMessage = (message) => {
+      const decided = message.type === "auth" || message.type === "price" ||
+        (message.type === "error" && message.code === "UNAUTHENTICATED");
+      if (!decided) return; // e.g. the price stream restarting: wait for the next message
+      firstMessage = null;
       window.clearTimeout(timer);
       resolve(message.type === "auth" && message.status === "ok");
     };
@@ -247,11 +252,7 @@ function sessionFromSocket(timeoutMs: number): Promise<boolean | null> {
 
 function onMessage(raw: unknown): void {
   const message = raw as { type?: string; code?: string; status?: string };
-  if (firstMessage) {
-    const tell = firstMessage;
-    firstMessage = null;
-    tell(message);
-  }
+  firstMessage?.(message);
   if (message.type === "price") {
     const m = raw as PriceMessage;
     const quote = { bid: BigInt(m.bid), ask: BigInt(m.ask), decimals: m.decimal, ts: m.ts };

@@ -97,3 +97,15 @@ describe("trade notices", () => {
     expect(describeTradeEvent(event("CLOSED"), () => 6)).toBeNull();
   });
 });
+
+describe("engine command bodies", () => {
+  it("writes decimals as JSON numbers exactly as given, keeps null, drops undefined", async () => {
+    const { commandBody, Raw } = await import("../src/api");
+    expect(commandBody({ command: "CREATE_TRADE", margin: new Raw("0.1"),
+      stopLossPrice: undefined, takeProfitPrice: null, asset: "SOL_USDC" }))
+      .toBe('{"command":"CREATE_TRADE","margin":0.1,"takeProfitPrice":null,"asset":"SOL_USDC"}');
+    // 12345678901234.5678 is not a double: as text it reaches the server unrounded.
+    expect(commandBody({ margin: new Raw("12345678901234.5678") }))
+      .toBe('{"margin":12345678901234.5678}');
+  });
+});
