@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from engine_svc.core import _native
 from engine_svc.core.collector import collector_paused
 from engine_svc.core.model import Account, Extension, Position, loss_level
+from engine_svc.core.trailing import live_group
 from engine_svc.core.types import OrderStatus, OrderType
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ def _extreme(pos: Position) -> int:
     ext = pos.ext
     if ext is None or ext.trail is None:
         return 0
-    return ext.trail.extreme if pos.is_long else -ext.trail.extreme
+    extreme = live_group(pos).extreme
+    return extreme if pos.is_long else -extreme
 
 
 def _dump_pending(

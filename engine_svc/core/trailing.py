@@ -6,8 +6,10 @@ move together. So the stops live in groups, one per distinct extreme, each group
 index of its distances D; a stop's value is computed when it is needed, never stored:
 
 - a tick whose bid rises above some groups' extremes raises them all to the bid, which makes
-  them equal: they merge into one (the smaller groups move into the largest), so a new high
-  costs O(log n) for the one or few groups it raises, whatever the number of stops in them;
+  them equal: they merge into one, so a new high costs O(log n) for the one or few groups it
+  raises, whatever the number of stops in them. A merge moves the smaller groups' (D, id)
+  pairs into the largest (one add each, or `absorb`, in C, when they are many) and
+  points each merged group at the one it joined (union-find), so no position is touched;
 - a group's highest stop is `extreme - min(D)`; groups are indexed by it, so a tick finds the
   groups it fires in O(log n), and in each one the fired stops are a prefix of its sorted D's
   (those with `D <= extreme - bid`): O(log n + k) in all.
@@ -23,10 +25,12 @@ from engine_svc.core.model import InvariantError, Position
 
 
 class TrailGroup:
-    __slots__ = ("extreme", "gid", "members", "stops")
+    __slots__ = ("extreme", "gid", "members", "parent", "stops")
 
     def __init__(self, gid: int, extreme: int) -> None:
         self.gid = gid
+        self.parent: TrailGroup | None = None
+        """The group it was merged into; its own fields are stale then."""
         self.extreme = extreme
         """The running maximum of the (signed) close-side price since its stops were set."""
         self.stops = LevelIndex()
@@ -38,6 +42,22 @@ class TrailGroup:
         smallest = self.stops.min_level()
         assert smallest is not None
         return self.extreme - smallest
+
+
+def live_group(pos: Position) -> TrailGroup:
+    """The group a position's live trailing stop follows now (after any merges)."""
+    ext = pos.ext
+    assert ext is not None and ext.trail is not None
+    group = ext.trail
+    if group.parent is None:
+        return group
+    top = group.parent
+    while top.parent is not None:
+        top = top.parent
+    while group.parent is not None and group.parent is not top:  # path compression
+        group.parent, group = top, group.parent
+    ext.trail = top
+    return top
 
 
 class TrailSide:
@@ -62,8 +82,8 @@ class TrailSide:
     def stop_of(self, pos: Position) -> int:
         """The live stop of a position in this side, as a price."""
         ext = pos.ext
-        assert ext is not None and ext.trail is not None and ext.trailing is not None
-        return self.sign * (ext.trail.extreme - ext.trailing)
+        assert ext is not None and ext.trailing is not None
+        return self.sign * (live_group(pos).extreme - ext.trailing)
 
     def add(self, pos: Position, price: int) -> None:
         """Start `pos`'s trail at the close-side `price` (its distance is `pos.ext.trailing`)."""
@@ -89,7 +109,7 @@ class TrailSide:
         ext = pos.ext
         if ext is None or ext.trail is None or ext.trailing is None:
             raise InvariantError(f"trade {pos.trade_id} has no live trailing stop")
-        group = ext.trail
+        group = live_group(pos)
         ext.last_stop = self.stop_of(pos)
         self.by_top.remove(group.top(), group.gid)
         group.stops.remove(ext.trailing, pos.pos_id)
@@ -145,16 +165,21 @@ class TrailSide:
         for group in raised:  # all keyed by their tops as they are, before any merge
             self.by_top.remove(group.top(), group.gid)
             del self.at_extreme[group.extreme]
-        for group in raised:
-            if group is target:
-                continue
+        others = [group for group in raised if group is not target]
+        moved = sum(len(group.members) for group in others)
+        if moved * 8 > len(target.members):
+            target.stops.absorb(*(group.stops for group in others))  # in C, one sort
+        else:
+            add = target.stops.add
+            for group in others:
+                for d, pos_id in group.stops.pairs():
+                    add(d, pos_id)
+        for group in others:
             del self.groups[group.gid]
-            for pos_id, pos in group.members.items():
-                ext = pos.ext
-                assert ext is not None and ext.trailing is not None
-                target.stops.add(ext.trailing, pos_id)
-                target.members[pos_id] = pos
-                ext.trail = target
+            target.members.update(group.members)
+            group.members = {}
+            group.stops = LevelIndex()  # emptied, or still holding the moved pairs
+            group.parent = target
         target.extreme = value
         self.at_extreme[value] = target
         self.by_extreme.add(value, target.gid)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from engine_svc.core.frozen import fast_constructor
 from engine_svc.core.model import Position
+from engine_svc.core.trailing import live_group
 from engine_svc.core.types import (
     Code,
     Direction,
@@ -80,7 +81,7 @@ def shown_stop(pos: Position) -> int | None:
     if ext is None or ext.trailing is None:
         return pos.stop_loss
     if ext.trail is not None:
-        stop = ext.trail.extreme - ext.trailing
+        stop = live_group(pos).extreme - ext.trailing
         return stop if pos.is_long else -stop
     return ext.last_stop
 

@@ -10,8 +10,8 @@
  * chunk is a bisect over one contiguous array. A chunk that grows past `chunk` splits in two;
  * an emptied chunk goes away; a pop cuts whole chunks off one end and trims one.
  *
- * Python methods: len(), rebuild(pairs), min_level(), max_level(), add(level, pos_id),
- * remove(level, pos_id), pop_from(level), pop_to(level), pairs().
+ * Python methods: len(), rebuild(pairs), absorb(*others), min_level(), max_level(),
+ * add(level, pos_id), remove(level, pos_id), pop_from(level), pop_to(level), pairs().
  *
  * Reentrancy: allocating a GC-tracked object (a list, a tuple) may run a collection and so
  * arbitrary finalizers, which could touch this index. So no method reads chunk positions it
@@ -512,6 +512,50 @@ static PyObject *LevelIndex_rebuild(PyObject *op, PyObject *pairs) {
     Py_RETURN_NONE;
 }
 
+/* absorb(*others): move every pair of the other indexes into this one, rebuilt once (a sort
+ * in C), and leave them empty. What merging big trailing-stop groups needs: through pairs()
+ * and add() it would make and read a tuple per pair. */
+static PyObject *LevelIndex_absorb(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
+    LevelIndexObject *self = (LevelIndexObject *)op;
+    Py_ssize_t n = self->len;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (!PyObject_TypeCheck(args[i], &LevelIndexType) || args[i] == op) {
+            PyErr_SetString(PyExc_TypeError, "absorb() takes other LevelIndex objects");
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < i; j++) {
+            if (args[j] == args[i]) {
+                PyErr_SetString(PyExc_ValueError, "absorb() takes each index once");
+                return NULL;
+            }
+        }
+        n += ((LevelIndexObject *)args[i])->len;
+    }
+    Pair *all = PyMem_Malloc(n ? (size_t)n * sizeof(Pair) : 1);
+    if (!all)
+        return PyErr_NoMemory();
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = -1; i < nargs; i++) {
+        LevelIndexObject *from = i < 0 ? self : (LevelIndexObject *)args[i];
+        for (Py_ssize_t k = 0; k < from->nchunks; k++) {
+            memcpy(all + at, from->chunks[k], (size_t)from->lens[k] * sizeof(Pair));
+            at += from->lens[k];
+        }
+    }
+    /* assign_pairs takes the buffer whatever happens. */
+    if (assign_pairs(self, all, n, self->chunk) < 0)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        LevelIndexObject *other = (LevelIndexObject *)args[i];
+        Pair *none = PyMem_Malloc(1);
+        if (!none)
+            return PyErr_NoMemory();
+        if (assign_pairs(other, none, 0, other->chunk) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *LevelIndex_min_level(PyObject *op, PyObject *Py_UNUSED(ignored)) {
     LevelIndexObject *self = (LevelIndexObject *)op;
     if (!self->nchunks)
@@ -760,6 +804,9 @@ static Py_ssize_t LevelIndex_len(PyObject *op) {
 static PyMethodDef LevelIndex_methods[] = {
     {"rebuild", LevelIndex_rebuild, METH_O,
      "rebuild(pairs)\n--\n\nReplace the contents with an iterable of (level, pos_id) pairs."},
+    {"absorb", (PyCFunction)(void (*)(void))LevelIndex_absorb, METH_FASTCALL,
+     "absorb(*others)\n--\n\nMove every pair of other LevelIndex objects into this one; they "
+     "end empty."},
     {"min_level", LevelIndex_min_level, METH_NOARGS,
      "min_level()\n--\n\nThe lowest level, or None when empty."},
     {"max_level", LevelIndex_max_level, METH_NOARGS,
