@@ -6,17 +6,15 @@ applies it and writes its journal records; the committer (`committer`) then make
 with one fdatasync for every batch waiting (group commit) and publishes their answers (each on
 its asker's own stream), audit records and events, and acknowledges their entries, in one
 MULTI/EXEC transaction, while the loop applies the next batch. Nothing leaves before its input
-is durable.
+is durable. Snapshots are forked now and then (`snapshotting`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from exchange.v1 import events_pb2
 
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
-from engine_svc.service import intake, journal, snapshots
+from engine_svc.service import intake, journal
 from engine_svc.service.committer import Applied, Committer, publish
 from engine_svc.service.convert import answered_trade, event_bytes, event_to_proto
 from engine_svc.service.inputs import apply, decode_command, decode_prices
@@ -33,6 +31,7 @@ from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox
 from engine_svc.service.recovery import recover, snapshot_data
 from engine_svc.service.resp import RespConnection
+from engine_svc.service.snapshotting import SnapshotKeeper
 from mesh import streams
 from mesh.assets import ASSET_DECIMALS
 from mesh.config import Settings
@@ -49,13 +48,6 @@ def _entry_key(entry_id: bytes) -> tuple[int, int]:
     return int(millis), int(seq or 0)
 
 
-@dataclass
-class _Snapshotting:
-    pid: int
-    seq: int
-    started: float
-
-
 class EngineService:
     def __init__(self, settings: Settings, redis_url: str, consumer: str = "engine-1") -> None:
         self.settings = settings
@@ -67,14 +59,18 @@ class EngineService:
         self.engine: Engine | None = None
         self.last_ids: dict[int, bytes] = {}
         self.journal = journal.Journal(self.journal_dir, fsync=settings.journal_fsync)
-        self._child: _Snapshotting | None = None
-        self.last_fork_pause_ms = 0.0
-        self._last_snapshot_seq = -1
         self._counts = {"commands": 0, "price_batches": 0, "events": 0, "batches": 0}
         self._out = RespConnection(redis_url)
         """The connection every batch's transaction goes out on."""
         self.metrics = EngineMetrics()
         self.metrics.watch(lambda: len(self.engine.positions) if self.engine else 0)
+        self.keeper = SnapshotKeeper(
+            self.snapshot_dir,
+            self.journal,
+            settings.max_snapshots,
+            self.metrics,
+            self._snapshot_data,
+        )
 
     # ---- engine construction ----------------------------------------------------------------
 
@@ -107,7 +103,7 @@ class EngineService:
         if recovered.snapshot is not None:  # the snapshot's age counts from when it was written
             self.metrics.last_snapshot_at = recovered.snapshot.stat().st_mtime
         if recovered.snapshot is not None and recovered.replayed == 0:
-            self._last_snapshot_seq = self.engine.seq  # that snapshot already says it all
+            self.keeper.last_seq = self.engine.seq  # that snapshot already says it all
         self.journal.open(self.engine.seq)
         client = streams.connect(self.redis_url)
         ready = False
@@ -174,13 +170,13 @@ class EngineService:
                 reads = await self._next_batch(inbox, max(0.0, next_snapshot - time.monotonic()))
                 if reads:
                     await committer.submit(self._apply(reads))
-                self._reap_snapshot()
+                self.keeper.reap()
                 now = time.monotonic()
                 if now >= next_snapshot:
                     # Only published batches under a snapshot: the journal before it is never
                     # replayed, so an event not yet published would never be.
                     await committer.drain()
-                    self._start_snapshot()
+                    self.keeper.start(self._engine.seq)
                     next_snapshot = now + interval_s
                 if now >= next_stats:
                     self._log_stats()
@@ -308,81 +304,15 @@ class EngineService:
             )
             await streams.retry_forever("engine: republishing", lambda: publish(self._out, outbox))
 
-    # ---- snapshots --------------------------------------------------------------------------
-
-    def _start_snapshot(self) -> None:
-        """Fork: the child writes the snapshot from a copy-on-write image while we go on."""
-        engine = self._engine
-        if self._child is not None or engine.seq == self._last_snapshot_seq:
-            return
-        self.journal.commit()
-        self.journal.open(engine.seq)
-        pid, self.last_fork_pause_ms = snapshots.fork_writer(
-            self.snapshot_dir, self._snapshot_data, self.settings.max_snapshots
-        )
-        self._child = _Snapshotting(pid, engine.seq, time.monotonic())
-        self._last_snapshot_seq = engine.seq
-
     def _snapshot_data(self) -> dict[str, Any]:
         return snapshot_data(self._engine, self.last_ids)
 
-    def _write_snapshot(self) -> Path:
-        return snapshots.write(
-            self.snapshot_dir,
-            self._snapshot_data(),
-            int(time.time() * 1000),
-            self.settings.max_snapshots,
-        )
-
-    def _reap_snapshot(self, block: bool = False) -> None:
-        child = self._child
-        if child is None:
-            return
-        pid, status = os.waitpid(child.pid, 0 if block else os.WNOHANG)
-        if pid == 0:
-            return
-        self._child = None
-        if os.waitstatus_to_exitcode(status) != 0:
-            log.error("snapshot at seq %d failed (child exit %s)", child.seq, status)
-            self._last_snapshot_seq = -1
-            return
-        took_s = time.monotonic() - child.started
-        self.metrics.snapshot_written(took_s)
-        log.info(
-            "snapshot at seq %d written in %.2fs (fork pause %.1f ms)",
-            child.seq,
-            took_s,
-            self.last_fork_pause_ms,
-        )
-        self._prune_journal()
-
-    def _prune_journal(self) -> None:
-        kept = snapshots.timestamped(self.snapshot_dir)
-        oldest_seq = snapshots.peek_seq(kept[-1]) if kept else None
-        if oldest_seq is not None:
-            removed = self.journal.prune_before(oldest_seq)
-            if removed:
-                log.info("journal: removed %d segments before seq %d", removed, oldest_seq)
-
     async def _shutdown(self, *, final_snapshot: bool) -> None:
         """Finish the snapshot in flight, write a final one (if asked), close the journal."""
-        self._reap_snapshot(block=True)
+        self.keeper.reap(block=True)
         self.journal.commit()
-        if (
-            final_snapshot
-            and self.engine is not None
-            and self.engine.seq != self._last_snapshot_seq
-        ):
-            started = time.monotonic()
-            path = self._write_snapshot()
-            self.journal.open(self.engine.seq)
-            self._prune_journal()
-            log.info(
-                "final snapshot %s at seq %d in %.2fs",
-                path.name,
-                self.engine.seq,
-                time.monotonic() - started,
-            )
+        if final_snapshot and self.engine is not None:
+            self.keeper.write_final(self.engine.seq)
         self.journal.close()
 
     def _log_stats(self) -> None:
