@@ -156,3 +156,28 @@ def test_pop_orders() -> None:
         assert index.pop_to(1) == [10, 20, 30]
         assert index.pop_from(2) == [30, 20, 10, 30, 20, 10, 30, 30, 20, 20, 10, 10]
         assert len(index) == 0
+
+
+pair_lists = st.lists(st.tuples(st.integers(-50, 50), st.integers(0, 30)), max_size=60)
+
+
+@settings(max_examples=examples(200, 5_000))
+@given(pair_lists, st.lists(pair_lists, max_size=5), st.sampled_from([2, 3, 1024]))
+def test_absorb_moves_every_pair_and_empties_the_others(
+    own: list[tuple[int, int]], others: list[list[tuple[int, int]]], chunk: int
+) -> None:
+    index = LevelIndex(own, chunk)
+    donors = [LevelIndex(pairs, chunk) for pairs in others]
+    index.absorb(*donors)
+    assert index.pairs() == sorted(own + [p for pairs in others for p in pairs])
+    assert len(index) == len(index.pairs()) and all(len(d) == 0 for d in donors)
+    index.add(0, 0)  # still a working index
+    assert (0, 0) in index.pairs()
+
+
+def test_absorb_refuses_itself_twice_or_other_types() -> None:
+    index, other = LevelIndex([(1, 1)]), LevelIndex([(2, 2)])
+    for bad in ((index,), (other, other), (object(),)):
+        with pytest.raises((TypeError, ValueError)):
+            index.absorb(*bad)  # type: ignore[arg-type]
+    assert index.pairs() == [(1, 1)] and other.pairs() == [(2, 2)]
