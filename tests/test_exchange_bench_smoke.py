@@ -83,8 +83,18 @@ def fake_exchange() -> Iterator[tuple[FakeEngineRoute, int]]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield route, port
+
+    async def shut_down() -> None:
+        server.close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(shut_down(), loop).result(5)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+    loop.close()
 
 
 def test_floor_measures_a_redis_round_trip_and_an_fdatasync(redis_url: str, tmp_path: Path) -> None:

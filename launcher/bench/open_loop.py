@@ -247,6 +247,11 @@ class OpenLoop:
                 return
             self._expire(time.perf_counter())
             await asyncio.sleep(0.01)
+        # Out of time: whatever is still waiting or unanswered timed out. The backlog first,
+        # so a failed connection does not open another for it.
         for scheduled, _, context in self.backlog:
             self._record(scheduled, context, 0, b"", "timeout")
         self.backlog.clear()
+        for connection in list(self.connections):
+            if connection.busy is not None:
+                connection._fail("timeout")

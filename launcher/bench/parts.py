@@ -119,9 +119,7 @@ def measure_grpc(ctx: Context) -> dict[str, float]:
             seconds=sizes.one_seconds,
         )  # fmt: skip
     finally:
-        # CreateTrade only opens: close what the run left, so the next run starts alike.
-        with contextlib.suppress(Exception):
-            run_async(_close_all(ex.redis_url, user))
+        _close_left_open(ex.redis_url, [user])  # CreateTrade only opens
     ctx.notes["grpc.sample_errors"] = sampler.describe()
     return {
         "grpc.rate": loaded["rate"],
@@ -141,6 +139,14 @@ async def _close_all(redis_url: str, user: User) -> int:
         await client.close()
 
 
+def _close_left_open(redis_url: str, users: list[User]) -> None:
+    """Close what a run left open (a client that gave up never closes), so every run starts
+    from the same state: no user's balance or open-trade list grows from run to run."""
+    for user in users:
+        with contextlib.suppress(Exception):
+            run_async(_close_all(redis_url, user))
+
+
 def measure_rest(ctx: Context) -> dict[str, float]:
     ex, sizes = ctx.exchange, ctx.sizes
     tokens = [user.token for user in ctx.rest_users]
@@ -151,6 +157,7 @@ def measure_rest(ctx: Context) -> dict[str, float]:
     one = rest_load.run_wrk(
         ex.base_url, script, connections=1, threads=1, seconds=sizes.one_seconds
     )
+    _close_left_open(ex.redis_url, ctx.rest_users)
     return {
         "rest.rate": loaded["rate"],
         "rest.p99": loaded["p99_ms"],
@@ -187,6 +194,7 @@ def measure_open_loop(ctx: Context) -> dict[str, float]:
                 f"open.{rate}.errors": summary["errors"],
             }
         )
+        _close_left_open(ex.redis_url, users)
         kinds = ", ".join(f"{kind}: {n}" for kind, n in result.errors.most_common(3))
         ctx.notes[f"open.{rate}.errors"] = f"sent {summary['sent_per_s']:,.0f}/s" + (
             f"; {kinds}" if kinds else ""

@@ -18,9 +18,16 @@ from typing import Any
 
 ENGINE_PATH = "/api/v1/engine"
 ASSET = "BTC_USDC"
-# 1 USD at 1x: no liquidation price, and 5,000 USD keeps thousands of trades open at once.
+# 1 cent at 1x: no liquidation price, and 5,000 USD holds 500,000 such trades open at once
+# (creates whose answers a timed-out client never saw are never closed).
 CREATE_BODY = json.dumps(
-    {"command": "CREATE_TRADE", "asset": ASSET, "direction": "LONG", "margin": 1, "leverage": 10},
+    {
+        "command": "CREATE_TRADE",
+        "asset": ASSET,
+        "direction": "LONG",
+        "margin": 0.01,
+        "leverage": 10,
+    },
     separators=(",", ":"),
 )
 _TRADE_ID = re.compile(rb'"tradeId"\s*:\s*"([^"]+)"')
