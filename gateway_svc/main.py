@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import shutil
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 DRAIN_GRACE_S = 10.0
 HTTP_BACKLOG = 2048
+# Young-generation GC threshold once serving (CPython's default is 700): each request makes a
+# few hundred short-lived objects, and a collection per couple of requests showed in profiles.
+GC_GEN0_THRESHOLD = 20_000
 
 
 class _HttpServer(uvicorn.Server):
@@ -105,6 +109,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = Fal
         http = _HttpServer(http_config(facade))
         serving = asyncio.create_task(http.serve(sockets=[sock]), name="http")
         log.info("gateway %s: REST on :%d, gRPC on :%d", name, settings.http_port, grpc_handle.port)
+        _settle_gc()
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopped, serving], return_when=asyncio.FIRST_COMPLETED)
         if serving in done and serving.exception():
@@ -118,6 +123,15 @@ async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = Fal
         await db.close()
         await redis.aclose()
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _settle_gc() -> None:
+    """Everything built at start-up lives as long as the process: move it out of the
+    collector's sight (gc.freeze), so collections only walk what requests allocate."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 async def _serve_one(reuse_port: bool) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +24,12 @@ from gateway_svc.errors import ApiError
 from gateway_svc.rest import ops, routes_engine, routes_public, routes_reads, routes_user, ws
 from gateway_svc.rest.clients import ChannelFactory, GrpcClients
 from gateway_svc.rest.envelope import RestError, error_response
-from gateway_svc.rest.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
+from gateway_svc.rest.middleware import (
+    BodyLimitMiddleware,
+    CorsWhenOrigin,
+    HttpMetrics,
+    MetricsMiddleware,
+)
 from gateway_svc.rest.origin import WriteGuardMiddleware, trusted_origins
 from gateway_svc.rest.schemas import extra_components
 from gateway_svc.rest.ws_limits import ConnectionSlots
@@ -173,7 +177,7 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
     app.add_middleware(WriteGuardMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, limit=settings.http_max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        CorsWhenOrigin,
         allow_origins=list(trusted_origins(settings)),
         allow_credentials=True,
         allow_methods=["GET", "POST"],
