@@ -10,6 +10,7 @@ machine may be slow and busy.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,18 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
     console.allowed = ()
 
+    # --- a take profit fires: told too ---
+    page.fill("#t-tp", "151")
+    open_long_from_ticket(page, "10", 100)
+    expect(position_row(page)).to_have_count(1)
+    expect(page.locator("#chart")).to_have_attribute("data-lines", re.compile(r"TP 151"))
+    replay(mesh, tmp_path, "rally", [("SOL_USDC", "152.00", "152.05")])
+    expect(page.locator(".notice.good", has_text="took profit at 152.00")).to_be_visible()
+    expect(position_row(page)).to_have_count(0)
+
     # --- the history: filtered by status, exported as CSV ---
     page.locator("#tab-history").click()
-    expect(page.locator("#history tbody tr")).to_have_count(3)
+    expect(page.locator("#history tbody tr")).to_have_count(4)
     page.select_option("#h-status", "LIQUIDATED")
     expect(page.locator("#history tbody tr")).to_have_count(2)
     with page.expect_download() as download:
@@ -206,7 +216,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     phone_console = Console(small)
     small.goto(mesh.base_url)
     expect(small.locator("#user-email")).to_have_text(EMAIL)
-    expect(small.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
+    expect(small.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("152.05")
     shot(small, artifacts, "07-phone")
     # One column, nothing wider than the screen.
     # On failure, the elements that stick out first (their parent does not).
