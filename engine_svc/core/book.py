@@ -33,13 +33,14 @@ class AssetBook:
         "trailing",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, positions: dict[int, Position]) -> None:
+        """`positions`: the engine's open positions by id (trailing stops fire on them)."""
         self.long_limit = LevelIndex()
         self.long_stop = LevelIndex()
         self.short_limit = LevelIndex()
         self.short_stop = LevelIndex()
-        self.long_trail = TrailSide(1)
-        self.short_trail = TrailSide(-1)
+        self.long_trail = TrailSide(1, positions)
+        self.short_trail = TrailSide(-1, positions)
         self.trailing = 0
         """Live trailing stops in both sides."""
         self.extended = 0

@@ -160,7 +160,7 @@ class Engine:
         """(expires_at_ms, pos_id) of the pending orders that expire."""
         self.next_expiry = toolset.NEVER
         """The earliest expiry in `expiries` (NEVER if none); the C path reads it."""
-        self.books: dict[str, AssetBook] = {asset: AssetBook() for asset in assets}
+        self.books: dict[str, AssetBook] = {asset: AssetBook(self.positions) for asset in assets}
         self.prices: dict[str, tuple[Price, Price]] = {}
         """Last (bid, ask) per asset."""
         self.triggers: dict[str, TriggerIndex] = {asset: TriggerIndex() for asset in assets}

@@ -25,7 +25,7 @@ from engine_svc.core.model import InvariantError, Position
 
 
 class TrailGroup:
-    __slots__ = ("extreme", "gid", "members", "parent", "stops")
+    __slots__ = ("extreme", "gid", "parent", "stops")
 
     def __init__(self, gid: int, extreme: int) -> None:
         self.gid = gid
@@ -35,7 +35,6 @@ class TrailGroup:
         """The running maximum of the (signed) close-side price since its stops were set."""
         self.stops = LevelIndex()
         """(D, pos_id) of its stops."""
-        self.members: dict[int, Position] = {}
 
     def top(self) -> int:
         """Its highest stop (signed)."""
@@ -63,10 +62,12 @@ def live_group(pos: Position) -> TrailGroup:
 class TrailSide:
     """The trailing stops of one asset and side; `sign` is 1 for LONG, -1 for SHORT."""
 
-    __slots__ = ("at_extreme", "by_extreme", "by_top", "groups", "next_gid", "sign")
+    __slots__ = ("at_extreme", "by_extreme", "by_top", "groups", "next_gid", "positions", "sign")
 
-    def __init__(self, sign: int) -> None:
+    def __init__(self, sign: int, positions: dict[int, Position]) -> None:
         self.sign = sign
+        self.positions = positions
+        """The engine's open positions by id: a fired stop's position is found there."""
         self.groups: dict[int, TrailGroup] = {}
         self.at_extreme: dict[int, TrailGroup] = {}
         """Group by extreme: extremes are distinct (equal ones merge)."""
@@ -77,7 +78,7 @@ class TrailSide:
         self.next_gid = 1
 
     def __len__(self) -> int:
-        return sum(len(group.members) for group in self.groups.values())
+        return sum(len(group.stops) for group in self.groups.values())
 
     def stop_of(self, pos: Position) -> int:
         """The live stop of a position in this side, as a price."""
@@ -100,7 +101,6 @@ class TrailSide:
         else:
             self.by_top.remove(group.top(), group.gid)
         group.stops.add(ext.trailing, pos.pos_id)
-        group.members[pos.pos_id] = pos
         ext.trail = group
         self.by_top.add(group.top(), group.gid)
 
@@ -113,9 +113,8 @@ class TrailSide:
         ext.last_stop = self.stop_of(pos)
         self.by_top.remove(group.top(), group.gid)
         group.stops.remove(ext.trailing, pos.pos_id)
-        del group.members[pos.pos_id]
         ext.trail = None
-        if group.members:
+        if len(group.stops):
             self.by_top.add(group.top(), group.gid)
         else:
             self._drop(group)
@@ -140,14 +139,14 @@ class TrailSide:
             group = self.groups[gid]
             extreme = group.extreme
             for pos_id in group.stops.pop_to(extreme - value):
-                pos = group.members.pop(pos_id)
+                pos = self.positions[pos_id]
                 ext = pos.ext
                 assert ext is not None and ext.trailing is not None
                 stop = extreme - ext.trailing
                 ext.last_stop = self.sign * stop
                 ext.trail = None
                 fired.append((-stop, pos_id, pos))
-            if group.members:
+            if len(group.stops):
                 self.by_top.add(group.top(), gid)
             else:
                 self._drop(group)
@@ -161,13 +160,13 @@ class TrailSide:
         if same is not None:
             raised.append(same)
             self.by_extreme.remove(value, same.gid)
-        target = max(raised, key=lambda group: (len(group.members), -group.gid))
+        target = max(raised, key=lambda group: (len(group.stops), -group.gid))
         for group in raised:  # all keyed by their tops as they are, before any merge
             self.by_top.remove(group.top(), group.gid)
             del self.at_extreme[group.extreme]
         others = [group for group in raised if group is not target]
-        moved = sum(len(group.members) for group in others)
-        if moved * 8 > len(target.members):
+        moved = sum(len(group.stops) for group in others)
+        if moved * 8 > len(target.stops):
             target.stops.absorb(*(group.stops for group in others))  # in C, one sort
         else:
             add = target.stops.add
@@ -176,8 +175,6 @@ class TrailSide:
                     add(d, pos_id)
         for group in others:
             del self.groups[group.gid]
-            target.members.update(group.members)
-            group.members = {}
             group.stops = LevelIndex()  # emptied, or still holding the moved pairs
             group.parent = target
         target.extreme = value
