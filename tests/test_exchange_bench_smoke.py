@@ -20,7 +20,7 @@ from exchange.v1 import exchange_service_pb2
 from launcher.bench import floor, grpc_load, parts, rest_load
 from launcher.bench.open_loop import OpenLoop
 from launcher.bench.stats import Spread, percentile
-from launcher.bench.table import FLOOR_KEY, Board
+from launcher.bench.table import FLOOR_KEY, Board, filesystem_of
 
 
 @dataclass
@@ -198,3 +198,7 @@ def test_the_load_tools_get_well_formed_inputs(tmp_path: Path) -> None:
     script = rest_load.write_wrk_script(tmp_path / "wrk.lua", ["tok-1", "tok-2"]).read_text()
     assert '"tok-1", "tok-2"' in script and "%(" not in script
     assert '"%s*:%s*"' in script  # the Lua pattern survived the formatting
+
+
+def test_the_journal_filesystem_is_named(tmp_path: Path) -> None:
+    assert filesystem_of(tmp_path) != "unknown filesystem"

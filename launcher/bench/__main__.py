@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,7 +26,7 @@ import psycopg
 
 from launcher.bench import parts, storm
 from launcher.bench.exchange import Exchange
-from launcher.bench.table import PARTS, Board, machine
+from launcher.bench.table import PARTS, Board, filesystem_of, machine
 
 log = logging.getLogger("bench")
 
@@ -94,7 +95,10 @@ def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
     started = time.monotonic()
     names = [name for name in PARTS if name == "floor" or name in chosen]
     board = Board(names)
-    work = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
+    # Under the data dir, not /tmp: a tmpfs would make the journal's fsync free.
+    base = Path(os.environ.get("EXCHANGE_DATA_DIR") or ".exchange")
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=base)).resolve()
     exchange = Exchange(work)
     services = ""
     try:
@@ -134,7 +138,7 @@ def run(sizes: parts.Sizes, chosen: list[str], keep: bool) -> int:
             f"journal fsync on, INFO logs), {sizes.runs} run(s) of {sizes.seconds:g} s per figure"
         )
         print(board.render())
-        print(f"machine: {machine()}")
+        print(f"machine: {machine()}; journal on {filesystem_of(exchange.work)}")
         print(f"took {elapsed:.0f} s")
         _clean(work, keep=keep or board.failed)
     return 1 if board.failed else 0

@@ -178,6 +178,21 @@ class Board:
         return "\n".join(out)
 
 
+def filesystem_of(path: Path) -> str:
+    """The device and type of the filesystem holding `path` (the journal's: fsync's cost)."""
+    best = ("", "unknown filesystem", "")
+    try:
+        target = str(path.resolve())
+        for line in Path("/proc/mounts").read_text().splitlines():
+            device, mount, kind = line.split()[:3]
+            inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best[0]):
+                best = (mount, kind, device)
+    except (OSError, ValueError):
+        pass
+    return f"{best[1]} on {best[2]}" if best[2] else best[1]
+
+
 def machine() -> str:
     """CPU model, cores, memory, kernel and Python: what the figures depend on."""
     cpu = "unknown CPU"
