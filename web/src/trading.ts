@@ -1,0 +1,124 @@
+// The signed-in side of the page: the session, the account panel, the positions and history
+// reloaded from the server, and the outcomes told once whether they came live or were missed.
+
+import { liveAccount } from "./account";
+import { api, ApiError, engine } from "./api";
+import { percent, signClass, signedUsd, usd } from "./format";
+import { loadHistory, renderHistory } from "./history";
+import { toUnits, USD_SCALE } from "./money";
+import { describeTradeEvent, notify, reportError } from "./notices";
+import { emit, type Session, store } from "./store";
+import { renderTicket } from "./ticket";
+import type { AccountReply } from "./types";
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+export function setSession(session: Session): void {
+  store.session = session;
+  $("signin-form").hidden = session !== "signed-out";
+  $("signed-in").hidden = session === "signed-out" || session === "unknown";
+  $("create-account").hidden = session !== "no-account";
+  $("user-email").textContent = store.email;
+  document.body.dataset.session = session;
+  if (session !== "signed-in") {
+    store.openTrades = [];
+    store.history = [];
+    store.balance = null;
+  }
+  emit("trades");
+  renderHistory();
+  renderTicket();
+}
+
+export async function refreshAccount(): Promise<void> {
+  try {
+    const account = await api<AccountReply>("/api/v1/account");
+    store.balance = toUnits(account.balance, USD_SCALE);
+    store.reservedMargin = account.reservedMargin === undefined || account.reservedMargin === null
+      ? null : toUnits(account.reservedMargin, USD_SCALE);
+    if (store.session !== "signed-in") {
+      if (!store.email) {
+        store.email = (await engine<{ email: string }>({ command: "GET_USD_BALANCE" })).email;
+      }
+      setSession("signed-in");
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) setSession("signed-out");
+    else if (err instanceof ApiError && err.code === "ACCOUNT_NOT_FOUND") setSession("no-account");
+    else throw err;
+  }
+}
+
+/** Account, positions and history from the server: at start, after a trade event or one of
+ * the page's own commands, and after a reconnect (whatever happened while away). */
+export async function refreshTrading(): Promise<void> {
+  try {
+    await refreshAccount();
+    if (store.session !== "signed-in") return;
+    const before = store.session === "signed-in" ? new Set(store.openTrades.map((t) => t.tradeId))
+      : null;
+    const open = await api<{ trades: typeof store.openTrades }>("/api/v1/trades/open");
+    store.openTrades = open.trades;
+    emit("trades");
+    await loadHistory(false);
+    if (before) {
+      tellMissedOutcomes(before);
+      awaitHistory(before);
+    }
+  } catch (err) {
+    reportError(err);
+  }
+}
+
+/** Trades whose outcome the page has told (by event or by catching up), so none twice. */
+export const told = new Set<string>();
+
+/** Positions that ended while the socket was away: their outcome, from the history. */
+function tellMissedOutcomes(openBefore: Set<string>): void {
+  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+  for (const trade of store.history) {
+    if (!openBefore.has(trade.tradeId) || stillOpen.has(trade.tradeId) || told.has(trade.tradeId)) continue;
+    told.add(trade.tradeId);
+    const notice = describeTradeEvent({ type: "trade", event: trade.status, eventSeq: 0,
+      orderId: null, ts: trade.closedAt ?? 0, trade });
+    if (notice) notify(notice.text, notice.kind);
+  }
+}
+
+/** The history is written by the ledger a moment after a trade ends: a position that left
+ * the open list but is not in the history yet is looked for again, a few times. */
+let historyRetry = 0;
+function awaitHistory(openBefore: Set<string>, attempt = 0): void {
+  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+  const known = new Set(store.history.map((t) => t.tradeId));
+  const missing = [...openBefore].filter((id) => !stillOpen.has(id) && !known.has(id));
+  window.clearTimeout(historyRetry);
+  if (!missing.length || attempt >= 20) return;
+  historyRetry = window.setTimeout(() => {
+    void loadHistory(false).then(() => {
+      tellMissedOutcomes(openBefore);
+      awaitHistory(openBefore, attempt + 1);
+    }, () => undefined);
+  }, 500 + 250 * attempt);
+}
+
+export function renderAccount(): void {
+  const out = (k: string, text: string, cls = ""): void => {
+    const dd = document.querySelector<HTMLElement>(`#account dd[data-k="${k}"]`);
+    if (!dd) return;
+    if (dd.textContent !== text) dd.textContent = text;
+    dd.className = cls;
+  };
+  if (store.balance === null) {
+    for (const dd of document.querySelectorAll("#account dd")) dd.textContent = "–";
+    return;
+  }
+  const a = liveAccount(store.balance, store.openTrades, store.quotes);
+  out("balance", `${usd(a.balance)} USD`);
+  out("equity", `${usd(a.equity)} USD`);
+  out("unrealizedPnl", `${signedUsd(a.unrealizedPnl)} USD`, signClass(a.unrealizedPnl));
+  out("usedMargin", `${usd(a.usedMargin)} USD`);
+  out("freeMargin", `${usd(a.freeMargin)} USD`);
+  out("reservedMargin", store.reservedMargin === null ? "–" : `${usd(store.reservedMargin)} USD`);
+  out("marginLevel", percent(a.marginLevelPct));
+}
