@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parts.QUICK if args.quick else parts.FULL
     if args.runs:
         sizes = dataclasses.replace(sizes, runs=max(1, args.runs))
-    return run(sizes, args.only or list(PARTS), args.keep)
+    try:
+        return run(sizes, args.only or list(PARTS), args.keep)
+    except KeyboardInterrupt:  # the table so far is printed, the exchange stopped
+        print("bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
