@@ -1,6 +1,7 @@
 // The page's state in one place. Quotes from the WebSocket are the single price source: the
 // markets, the chart's last candle, the positions' PnL and the account all read `quotes`.
 
+import { ASSET_DECIMALS } from "./money";
 import type { ClosedTrade, OpenTrade, Quote } from "./types";
 
 export type Session = "unknown" | "signed-out" | "no-account" | "signed-in";
@@ -34,6 +35,7 @@ export function emit(topic: string): void {
   for (const listener of listeners.get(topic) ?? []) listener();
 }
 
+/** The asset's price decimals: as the feed says, else the contract's (SPEC section 4). */
 export function decimalsOf(asset: string): number {
-  return store.quotes.get(asset)?.decimals ?? ({ BTC_USDC: 4 } as Record<string, number>)[asset] ?? 6;
+  return store.quotes.get(asset)?.decimals ?? ASSET_DECIMALS[asset] ?? 6;
 }

@@ -7,9 +7,14 @@ import { apiPrice, groupThousands, leverage, price, signedUsd, usd } from "./for
 import { fromUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { previewMarketOrder } from "./preview";
-import { type FieldErrors, readTicket, type TicketText } from "./ticket-input";
+import { readTicket, type TicketText } from "./ticket-input";
 import { decimalsOf, store } from "./store";
 import type { Direction } from "./types";
+
+/** ENGINE_MAINTENANCE_MARGIN_RATE's default (SPEC section 4). The API does not publish the
+ * rate in force; where an operator sets another, the liquidation price in the answer to the
+ * order (and on the position) is the server's and the one that counts. */
+const MAINTENANCE_PPM = 0;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -87,7 +92,8 @@ export function renderTicket(): void {
     for (const k of ["entry", "notional", "required", "liquidation", "pnlSl", "pnlTp"]) out(k, "–");
     return;
   }
-  const p = previewMarketOrder({ ...values, bid: quote.bid, ask: quote.ask, maintenancePpm: 0 });
+  const p = previewMarketOrder({ ...values, bid: quote.bid, ask: quote.ask,
+    maintenancePpm: MAINTENANCE_PPM });
   out("entry", price(p.entry, decimals));
   out("notional", `${groupThousands(fromUnits(p.notional.units, p.notional.scale, 2))} USD`);
   out("required", `${usd(p.requiredMargin)} USD`);
@@ -140,5 +146,3 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
     afterTrade();
   }
 }
-
-export type { FieldErrors };
