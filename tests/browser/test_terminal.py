@@ -53,7 +53,7 @@ class Console:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type not in ("error", "warning"):
+        if message.type != "error":
             return
         if any(noise in message.text for noise in self.allowed):
             return
