@@ -128,6 +128,7 @@ class Exchange:
             COMMAND_RATE_BURST=HIGH_LIMIT,
             ENGINE_MAX_OPEN_TRADES_PER_USER=HIGH_LIMIT,
             SIGNIN_LINKS_PER_CLIENT="1000",
+            SIGNUPS_PER_CLIENT_PER_DAY="1000",
         )
         env.pop("GRPC_TARGET", None)
         self.env = env

@@ -42,8 +42,16 @@ class Sizes:
     """At most this long after each part for the ledger to catch up."""
 
 
-FULL = Sizes(3, 5.0, 3.0, 5.0, 2_000, 100_000, 3, 240.0, 520.0, 240.0, 20.0)
-QUICK = Sizes(1, 1.0, 1.0, 0.5, 200, 2_000, 1, 20.0, 38.0, 12.0, 2.0)
+FULL = Sizes(
+    runs=3, seconds=5.0, one_seconds=3.0, open_seconds=5.0, floor_samples=2_000,
+    storm_positions=100_000, storm_runs=3, part_timeout_s=240.0, budget_s=520.0,
+    storm_reserve_s=240.0, settle_s=20.0,
+)  # fmt: skip
+QUICK = Sizes(
+    runs=1, seconds=1.0, one_seconds=1.0, open_seconds=0.5, floor_samples=200,
+    storm_positions=2_000, storm_runs=1, part_timeout_s=20.0, budget_s=38.0,
+    storm_reserve_s=12.0, settle_s=2.0,
+)  # fmt: skip
 
 
 @dataclass
