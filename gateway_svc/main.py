@@ -101,10 +101,16 @@ async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = Fal
     redis = streams.connect(settings.redis_url)
     db = await Database.connect(settings.database_url)
     try:
-        sock = http_socket(http_host(), settings.http_port, reuse_port=reuse_port)
         grpc_handle = await serve(
             settings, redis, db, instance_id=name, reuse_port=reuse_port, unix_path=unix_path
         )
+        # Listening for HTTP only now: with shared ports, the kernel hands a listening worker
+        # its share of new connections, and this one can serve them from the first.
+        try:
+            sock = http_socket(http_host(), settings.http_port, reuse_port=reuse_port)
+        except OSError:
+            await grpc_handle.stop(0)
+            raise
         facade = dataclasses.replace(settings, grpc_target=f"unix:{unix_path}")
         http = _HttpServer(http_config(facade))
         serving = asyncio.create_task(http.serve(sockets=[sock]), name="http")
