@@ -120,9 +120,21 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.fill("#t-sl", "300")  # above the bid: a LONG's stop loss must be below it
     expect(page.locator('#preview dd[data-k="pnlSl"]')).to_have_text("+2,709.1717 USD")
     page.locator("#t-submit").click()
-    expect(page.locator("#t-sl-error")).to_contain_text("stop loss")
+    try:
+        expect(page.locator("#t-sl-error")).to_contain_text("stop loss")
+    except AssertionError as exc:
+        errors = page.locator("#ticket .field-error").all_inner_texts()
+        raise AssertionError(f"ticket errors: {errors}; gateway log tail:\n"
+                             f"{mesh.log('gateway')[-2000:]}") from exc
     expect(page.locator("#t-sl")).to_have_attribute("aria-invalid", "true")
     shot(page, artifacts, "02-ticket-rejection")
+    # More than the balance: the engine's INSUFFICIENT_BALANCE lands under the margin.
+    page.fill("#t-sl", "")
+    page.fill("#t-margin", "999999")
+    page.locator("#t-submit").click()
+    expect(page.locator("#t-margin-error")).to_contain_text("exceeds free balance")
+    expect(page.locator("#t-sl-error")).to_be_hidden()
+    page.fill("#t-margin", "100")
     console.allowed = ()
 
     # --- a market LONG from the ticket: in the list, on the chart, in the account ---
