@@ -83,9 +83,10 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
     again = client.post("/api/v1/engine", json={"command": "CLOSE_TRADE", "tradeId": trade_id})
     assert again.status_code == 404 and again.json()["success"] is False
 
+    # The ledger may show the trade OPEN for a moment before its close lands: wait for that.
     rows = wait_rows(
         mesh.database_url,
-        "SELECT status, pnl, exit_price FROM trades WHERE trade_id = %s",
+        "SELECT status, pnl, exit_price FROM trades WHERE trade_id = %s AND status <> 'OPEN'",
         (trade_id,),
         1,
     )
