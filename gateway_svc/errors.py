@@ -1,7 +1,8 @@
 """The one error registry: each ErrorCode's gRPC status, HTTP status and default message.
 
-The engine core rejects with the same names (without the ERROR_CODE_ prefix); a test checks
-that every core code is here and that each code is registered once.
+The engine core rejects with the same names (without the ERROR_CODE_ prefix);
+tests/gateway_grpc/test_error_registry.py checks that every ErrorCode of the contract and every
+core code is here exactly once, with the statuses SPEC section 3 documents.
 """
 
 from __future__ import annotations

@@ -1,34 +1,50 @@
-"""Edge validation of gRPC requests: every field is checked here, once, before anything reaches
-a stream, so servicers and the engine only ever see well-formed input.
+"""Edge validation, the one module both edges call: the gRPC server checks every request here
+before anything reaches a stream, and the REST facade checks the JSON body here (by the same
+functions, on the same field names) before it makes the gRPC call. Servicers and the engine
+only ever see well-formed input; the engine re-checks business rules only.
 
-Each failure is an `ApiError` whose message starts with the proto field it is about
-("margin allows at most 4 decimals"), with the most specific registry code (INVALID_MARGIN,
-UNKNOWN_ASSET, ...); all of them answer gRPC INVALID_ARGUMENT. Validated amounts come back as
-integer units at the engine's scale: USD at 4 decimals, prices at the asset's decimals.
+A request arrives as a protobuf message or, from the REST facade, as a mapping keyed by the
+proto field names (`request_values`); each value is a proto Decimal, a JSON number (int or
+Decimal), a string or None (absent). Each failure is an `ApiError` whose message starts with
+the proto field it is about ("margin allows at most 4 decimals"), with the most specific
+registry code (INVALID_MARGIN, UNKNOWN_ASSET, ...); the REST facade renames the field to its
+JSON spelling. Validated amounts come back as integer units at the engine's scale: USD at 4
+decimals, prices at the asset's decimals. Bounds come from the registry, `mesh.limits`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import types_pb2
+from google.protobuf.message import Message
 
 from gateway_svc.errors import ApiError
-from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
+from mesh.fixed import FixedPointError, to_units
+from mesh.limits import (
+    ASSET_DECIMALS,
+    LEVERAGE_DEFAULT,
+    LEVERAGE_MAX,
+    LEVERAGE_MIN,
+    MAX_INPUT_SCALE,
+    MAX_MARGIN_USD,
+    MAX_PRICE,
+    MAX_TIME_MS,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    PAGE_MIN,
+    SUPPORTED_ASSETS,
+    USD_SCALE,
+)
 
-LEVERAGE_MIN, LEVERAGE_MAX, LEVERAGE_DEFAULT = 10, 1000, 10
-PAGE_MIN, PAGE_MAX, PAGE_DEFAULT = 1, 200, 50
 MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 MAX_PAGE_TOKEN_CHARS = 512
-# Far above any real margin or price, far below int64: they only stop abuse and overflow.
-MAX_MARGIN_USD = 1_000_000_000
-MAX_PRICE = 1_000_000_000
-# A Decimal's scale is a uint32: 10**4_000_000_000 would hang the process, so cap it first.
-MAX_SCALE = 18
-MAX_TIME_MS = 10**13  # the year 2286
+INT64_MAX = 2**63 - 1
 
 # Deliberately plain: dot-atom local part, hostname-shaped domain. Rejects spaces, control
 # characters and anything that could smuggle a header into the sign-in mail.
@@ -38,11 +54,11 @@ _EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _MAX_LOCAL_PART = 64
-# The 36-character form in ASCII only: uuid.UUID() alone also takes braces, "urn:uuid:" and
-# other scripts' digits (int("\uff10", 16) == 0).
-_UUID_RE = re.compile(
-    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-)
+# Ids are UUIDs in their 36-character form. Spelled with explicit ASCII classes, not \d or
+# uuid.UUID(), which take other scripts' digits (int("\uff10", 16) == 0), braces and
+# "urn:uuid:". The pattern is also the OpenAPI document's.
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_UUID_RE = re.compile(UUID_PATTERN)
 
 DIRECTIONS = {types_pb2.DIRECTION_LONG: "LONG", types_pb2.DIRECTION_SHORT: "SHORT"}
 CANDLE_INTERVALS_S = {
@@ -53,6 +69,9 @@ CANDLE_INTERVALS_S = {
     xs.CANDLE_INTERVAL_4H: 14400,
     xs.CANDLE_INTERVAL_1D: 86400,
 }
+
+Values = Mapping[str, object]
+"""A request's fields by proto name; None is "absent"."""
 
 
 @dataclass(frozen=True)
@@ -76,48 +95,97 @@ class CandleQuery:
     end_ms: int | None
 
 
-def exact_units(
-    value: types_pb2.Decimal, scale: int, field: str, code: str, max_whole: int, unit: str = ""
-) -> int:
-    """`value` as integer units at `scale`, or an ApiError naming `field`. Never rounds: a
-    value with more decimals than `scale` (trailing zeros aside) is rejected."""
-    if value.units <= 0:
+def request_values(request: Message | Values) -> Values:
+    """A proto request's fields by name, proto3's "unset" (an absent message, 0, "") as None;
+    a mapping (the REST facade's) is taken as it is."""
+    if not isinstance(request, Message):
+        return request
+    values: dict[str, object] = {}
+    for field in request.DESCRIPTOR.fields:
+        if field.is_repeated:
+            continue
+        if field.has_presence:
+            present = request.HasField(field.name)
+            values[field.name] = getattr(request, field.name) if present else None
+        else:
+            values[field.name] = getattr(request, field.name) or None
+    return values
+
+
+# ---- one value --------------------------------------------------------------------------------
+
+
+def _decimal(value: object, field: str, code: str, scale: int) -> Decimal:
+    """A proto Decimal or a JSON number as a finite Decimal, without rounding."""
+    if isinstance(value, types_pb2.Decimal):
+        if value.scale > MAX_INPUT_SCALE:
+            raise ApiError(code, f"{field} allows at most {scale} decimals", field=field)
+        # int64 units have at most 19 digits: scaleb stays inside the 28-digit context.
+        return Decimal(value.units).scaleb(-value.scale)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ApiError(code, f"{field} must be a number", field=field)
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ApiError(code, f"{field} must be a finite number", field=field)
+    return number
+
+
+def amount(value: object, field: str, scale: int, code: str, max_whole: int) -> int:
+    """A positive number -> integer units at `scale`: at most `scale` decimals (trailing zeros
+    aside) and at most `max_whole` whole units, or an ApiError naming `field`. Never rounds."""
+    if value is None:
+        raise ApiError(code, f"{field} is required", field=field)
+    number = _decimal(value, field, code, scale)
+    if number <= 0:
         raise ApiError(code, f"{field} must be greater than 0", field=field)
-    if value.scale > MAX_SCALE:
-        raise ApiError(code, f"{field} allows at most {scale} decimals{unit}", field=field)
-    if value.scale <= scale:
-        units = value.units * 10 ** (scale - value.scale)
-    else:
-        divisor = 10 ** (value.scale - scale)
-        if value.units % divisor:
-            raise ApiError(code, f"{field} allows at most {scale} decimals{unit}", field=field)
-        units = value.units // divisor
-    if units > max_whole * 10**scale:
+    # adjusted() is the power of ten of the leading digit; checked before any int is built,
+    # so 1e999999999 cannot make us allocate a billion-digit number.
+    if number.adjusted() >= len(str(max_whole)) or number > max_whole:
         raise ApiError(code, f"{field} must be at most {max_whole}", field=field)
-    return units
+    try:
+        return to_units(number, scale, field)
+    except FixedPointError:  # the magnitude is bounded above: only decimals are left to fail
+        raise ApiError(code, f"{field} allows at most {scale} decimals", field=field) from None
 
 
-def order_id(value: str) -> str:
-    """The client's idempotency key (a UUID, canonical form), or a fresh uuid4 when empty."""
-    if not value:
-        return str(uuid.uuid4())
-    return _uuid(value, "order_id", "INVALID_ARGUMENT")
+def integer(value: object, field: str, code: str, low: int, high: int) -> int:
+    """An integer in [low, high]. A JSON 10.0 counts as 10 (as JSON Schema says); 10.5,
+    booleans and strings do not."""
+    message = f"{field} must be an integer from {low} to {high}"
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ApiError(code, message, field=field)
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value() or value.adjusted() > 18:
+            raise ApiError(code, message, field=field)
+        value = int(value)
+    if not low <= value <= high:
+        raise ApiError(code, message, field=field)
+    return value
 
 
-def trade_id(value: str) -> str:
-    if not value:
-        raise ApiError("INVALID_ARGUMENT", "trade_id is required", field="trade_id")
-    return _uuid(value, "trade_id", "INVALID_ARGUMENT")
-
-
-def _uuid(value: str, field: str, code: str) -> str:
-    if not _UUID_RE.fullmatch(value):
-        raise ApiError(code, f"{field} must be a UUID", field=field)
+def _uuid(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
+        raise ApiError("INVALID_ARGUMENT", f"{field} must be a UUID", field=field)
     return str(uuid.UUID(value))
 
 
-def asset(value: str, field: str = "asset") -> str:
-    if value not in ASSET_DECIMALS:
+def order_id(value: object, field: str = "order_id") -> str:
+    """The client's idempotency key (a UUID, canonical form), or a fresh uuid4 when absent."""
+    if value is None or value == "":
+        return str(uuid.uuid4())
+    return _uuid(value, field)
+
+
+def trade_id(value: object, field: str = "trade_id") -> str:
+    if value is None or value == "":
+        raise ApiError("INVALID_ARGUMENT", f"{field} is required", field=field)
+    return _uuid(value, field)
+
+
+def asset(value: object, field: str = "asset") -> str:
+    if value is None or value == "":
+        raise ApiError("UNKNOWN_ASSET", f"{field} is required", field=field)
+    if not isinstance(value, str) or value not in ASSET_DECIMALS:
         raise ApiError(
             "UNKNOWN_ASSET", f"{field} must be one of {', '.join(SUPPORTED_ASSETS)}", field=field
         )
@@ -131,53 +199,55 @@ def assets(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(asset(v, "assets") for v in values))
 
 
-def direction(value: int) -> int:
-    if value not in DIRECTIONS:
-        raise ApiError("INVALID_ARGUMENT", "direction must be LONG or SHORT", field="direction")
-    return value
+def direction(value: object, field: str = "direction") -> int:
+    # An int first: a JSON object or list is not hashable, so it cannot be looked up.
+    if type(value) is not int or value not in DIRECTIONS:
+        raise ApiError("INVALID_ARGUMENT", f"{field} must be LONG or SHORT", field=field)
+    return value  # type: ignore[return-value]
 
 
-def leverage(value: int) -> int:
-    if value == 0:
+def leverage(value: object, field: str = "leverage") -> int:
+    """Absent means the default (10, i.e. 1.0x)."""
+    if value is None:
         return LEVERAGE_DEFAULT
-    if not LEVERAGE_MIN <= value <= LEVERAGE_MAX:
-        raise ApiError(
-            "INVALID_LEVERAGE",
-            f"leverage must be from {LEVERAGE_MIN} to {LEVERAGE_MAX} (1.0x to 100.0x), got {value}",
-            field="leverage",
-        )
-    return value
+    return integer(value, field, "INVALID_LEVERAGE", LEVERAGE_MIN, LEVERAGE_MAX)
 
 
-def margin(request: xs.CreateTradeRequest) -> int:
-    if not request.HasField("margin"):
-        raise ApiError("INVALID_MARGIN", "margin is required", field="margin")
-    return exact_units(request.margin, USD_SCALE, "margin", "INVALID_MARGIN", MAX_MARGIN_USD)
+def margin(value: object, field: str = "margin") -> int:
+    return amount(value, field, USD_SCALE, "INVALID_MARGIN", MAX_MARGIN_USD)
 
 
-def optional_price(request: xs.CreateTradeRequest, field: str, asset_name: str) -> int | None:
-    if not request.HasField(field):
-        return None
-    return exact_units(
-        getattr(request, field),
-        ASSET_DECIMALS[asset_name],
-        field,
-        "INVALID_PRICE",
-        MAX_PRICE,
-        unit=f" for {asset_name}",
-    )
+def price(value: object, asset_name: str, field: str, code: str = "INVALID_PRICE") -> int:
+    return amount(value, field, ASSET_DECIMALS[asset_name], code, MAX_PRICE)
 
 
-def create_trade(request: xs.CreateTradeRequest) -> TradeOrder:
-    checked_asset = asset(request.asset)
+def optional_price(value: object, asset_name: str, field: str) -> int | None:
+    return None if value is None else price(value, asset_name, field)
+
+
+def time_ms(value: object, field: str) -> int:
+    """Milliseconds since the epoch, after 0 and before the registry's bound."""
+    return integer(value, field, "INVALID_ARGUMENT", 1, MAX_TIME_MS)
+
+
+# ---- one request ------------------------------------------------------------------------------
+
+
+def create_trade(request: xs.CreateTradeRequest | Values) -> TradeOrder:
+    values = request_values(request)
+    checked_asset = asset(values.get("asset"))
     return TradeOrder(
-        order_id=order_id(request.order_id),
+        order_id=order_id(values.get("order_id")),
         asset=checked_asset,
-        direction=direction(request.direction),
-        margin_units=margin(request),
-        leverage=leverage(request.leverage),
-        stop_loss_units=optional_price(request, "stop_loss_price", checked_asset),
-        take_profit_units=optional_price(request, "take_profit_price", checked_asset),
+        direction=direction(values.get("direction")),
+        margin_units=margin(values.get("margin")),
+        leverage=leverage(values.get("leverage")),
+        stop_loss_units=optional_price(
+            values.get("stop_loss_price"), checked_asset, "stop_loss_price"
+        ),
+        take_profit_units=optional_price(
+            values.get("take_profit_price"), checked_asset, "take_profit_price"
+        ),
     )
 
 

@@ -1,9 +1,8 @@
-"""The supported assets and their price decimals: one table for every service."""
+"""The supported assets and their price decimals, as named by their first importers; the
+values live in the registry, `mesh.limits`."""
 
 from __future__ import annotations
 
-ASSET_DECIMALS: dict[str, int] = {"SOL_USDC": 6, "ETH_USDC": 6, "BTC_USDC": 4}
-"""In the order the seed's `GET /api/v1/supportedAssets` lists them."""
+from mesh.limits import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
-SUPPORTED_ASSETS: tuple[str, ...] = tuple(ASSET_DECIMALS)
-USD_SCALE = 4
+__all__ = ["ASSET_DECIMALS", "SUPPORTED_ASSETS", "USD_SCALE"]

@@ -1,4 +1,9 @@
-"""Exact decimal <-> scaled integer conversion at the edges. Never rounds silently."""
+"""Exact decimal <-> scaled integer conversion at the edges. Never rounds silently.
+
+`rescale` is the one place a number of units at one scale becomes units at another: text
+(`to_units`), JSON numbers and proto Decimals (gateway_svc.validation) and the engine's
+commands (engine_svc.service.convert) all end here.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,18 @@ MAX_DIGITS = 30
 
 class FixedPointError(ValueError):
     """The value is not a finite decimal with at most the allowed decimals."""
+
+
+def rescale(units: int, scale: int, to_scale: int, what: str = "value") -> int:
+    """`units` at `scale` as units at `to_scale`: (2_300_000_001, 7) -> 6 is an error,
+    (23_000, 2) -> 6 is 230_000_000. Raises FixedPointError rather than drop a digit."""
+    if scale <= to_scale:
+        return units * 10 ** (to_scale - scale)
+    divisor = 10 ** (scale - to_scale)
+    quotient, remainder = divmod(units, divisor)
+    if remainder:
+        raise FixedPointError(f"{what} allows at most {to_scale} decimals")
+    return quotient
 
 
 def to_units(value: Decimal | str | int, scale: int, what: str = "value") -> int:
@@ -36,8 +53,9 @@ def to_units(value: Decimal | str | int, scale: int, what: str = "value") -> int
     if any(digit_list) and len(digit_list) + exponent > MAX_DIGITS:
         raise FixedPointError(f"{what} is too large")
     magnitude = int("".join(map(str, digit_list)) or "0")
-    shift = exponent + scale
-    units = magnitude * 10**shift if shift >= 0 else magnitude // 10**-shift
+    if exponent < -scale:  # only zeros are left past the scale: zero
+        return 0
+    units = rescale(magnitude, -exponent, scale, what)
     return -units if sign else units
 
 

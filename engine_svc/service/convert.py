@@ -10,6 +10,7 @@ from exchange.v1 import commands_pb2, events_pb2, prices_pb2, responses_pb2, typ
 from engine_svc.core import types as core
 from engine_svc.core.frozen import fast_constructor
 from engine_svc.service import wire
+from mesh import fixed
 
 USD_SCALE = core.USD_SCALE
 MARGIN_LEVEL_SCALE = 6
@@ -21,12 +22,10 @@ class MalformedCommand(ValueError):
 
 def rescale(value: types_pb2.Decimal, scale: int, what: str) -> int:
     """Exact conversion of a proto Decimal to integer units at `scale`; never rounds."""
-    if value.scale <= scale:
-        return int(value.units) * 10 ** (scale - value.scale)
-    divisor = 10 ** (value.scale - scale)
-    if value.units % divisor:
-        raise MalformedCommand(f"{what} allows at most {scale} decimals")
-    return int(value.units) // divisor
+    try:
+        return fixed.rescale(value.units, value.scale, scale, what)
+    except fixed.FixedPointError as error:
+        raise MalformedCommand(str(error)) from None
 
 
 def _decimal(target: types_pb2.Decimal, units: int, scale: int) -> None:

@@ -7,32 +7,41 @@ Every failure is an `ApiError` whose message starts with the field it is about, 
 from __future__ import annotations
 
 import re
-import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from exchange.v1 import types_pb2
+
+from gateway_svc import validation
 from gateway_svc.errors import ApiError
-from gateway_svc.rest.numbers import exact_int, exact_units
-from mesh.assets import ASSET_DECIMALS, USD_SCALE
+from mesh.limits import LEVERAGE_DEFAULT
 
 COMMANDS = ("CREATE_ACCOUNT", "GET_USD_BALANCE", "GET_BALANCE", "CREATE_TRADE", "CLOSE_TRADE")
-DIRECTIONS = ("LONG", "SHORT")
-LEVERAGE_MIN, LEVERAGE_MAX, LEVERAGE_DEFAULT = 10, 1000, 10
-# Bounds well inside int64 units; far above any real margin or price, so they only stop abuse.
-MAX_MARGIN_USD = 1_000_000_000
-MAX_PRICE = 1_000_000_000
-# Ids are UUIDs in their 36-character form. Spelled with explicit ASCII classes, not \d or
-# uuid.UUID(), which take other scripts' digits (int("\uff10", 16) == 0), braces and "urn:uuid:".
-UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-UUID_RE = re.compile(UUID_PATTERN)
-TRADE_ID_PATTERN = UUID_PATTERN
+DIRECTIONS = {"LONG": types_pb2.DIRECTION_LONG, "SHORT": types_pb2.DIRECTION_SHORT}
+TRADE_ID_PATTERN = validation.UUID_PATTERN
 # Printable ASCII other than '@' on both sides of one '@': no controls, spaces, look-alikes,
 # zero-width or bidi characters, lone surrogates. The gRPC server checks the full syntax
 # (gateway_svc.validation.email); this is the same rule an OpenAPI (ECMA) pattern can state.
 _EMAIL_CHAR = r"[\x21-\x3f\x41-\x7e]"
 EMAIL_PATTERN = f"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+$"
 EMAIL_RE = re.compile(EMAIL_PATTERN)
-MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
+MAX_EMAIL_CHARS = validation.MAX_EMAIL_CHARS
+
+# JSON name -> proto name, for every field a body may carry. The rules are gateway_svc.validation's
+# (keyed by proto names); a rejection is renamed back to the JSON spelling.
+JSON_TO_PROTO: dict[str, str] = {
+    "orderId": "order_id",
+    "tradeId": "trade_id",
+    "asset": "asset",
+    "direction": "direction",
+    "margin": "margin",
+    "leverage": "leverage",
+    "stopLossPrice": "stop_loss_price",
+    "takeProfitPrice": "take_profit_price",
+}
+PROTO_TO_JSON = {proto: json for json, proto in JSON_TO_PROTO.items()}
 
 _COMMON = ("command", "orderId")
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -51,6 +60,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "CLOSE_TRADE": (*_COMMON, "tradeId"),
 }
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class EngineCommand:
@@ -65,62 +76,65 @@ class EngineCommand:
     trade_id: str = ""
 
 
+@contextmanager
+def json_names() -> Iterator[None]:
+    """Re-raise a validation error with the field (and the message's first word) as the JSON
+    body spells it: `stop_loss_price allows ...` -> `stopLossPrice allows ...`."""
+    try:
+        yield
+    except ApiError as error:
+        proto = error.field
+        if proto is None or proto not in PROTO_TO_JSON:
+            raise
+        name = PROTO_TO_JSON[proto]
+        message = error.message
+        if message.startswith(proto):
+            message = name + message[len(proto) :]
+        raise ApiError(error.spec.name, message, field=name) from None
+
+
+def proto_values(body: dict[str, Any]) -> validation.Values:
+    """A JSON body's fields by proto name, as validation reads them: a direction's name
+    becomes its enum value (anything else stays as it is, and is refused there)."""
+    values: dict[str, object] = {JSON_TO_PROTO[k]: v for k, v in body.items() if k in JSON_TO_PROTO}
+    direction = values.get("direction")
+    if isinstance(direction, str):
+        values["direction"] = DIRECTIONS.get(direction, direction)
+    return values
+
+
+def checked(rule: Callable[[validation.Values], T], body: dict[str, Any]) -> T:
+    """`rule` (a gateway_svc.validation request check) on a JSON body, errors in JSON names."""
+    with json_names():
+        return rule(proto_values(body))
+
+
 def parse_order_id(value: Any) -> str | None:
     """A client-chosen order id makes a retry idempotent; it must be a UUID."""
     if value is None:
         return None
-    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
-        raise ApiError("INVALID_ARGUMENT", "orderId must be a UUID string", field="orderId")
-    return str(uuid.UUID(value))
-
-
-def parse_asset(value: Any) -> str:
-    if not isinstance(value, str) or value not in ASSET_DECIMALS:
-        supported = ", ".join(ASSET_DECIMALS)
-        raise ApiError("UNKNOWN_ASSET", f"asset must be one of {supported}", field="asset")
-    return value
-
-
-def _price(body: dict[str, Any], field: str, scale: int) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    return exact_units(value, field, scale, "INVALID_PRICE", MAX_PRICE)
+    with json_names():
+        return validation.order_id(value)
 
 
 def _create_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
-    if "asset" not in body:
-        raise ApiError("UNKNOWN_ASSET", "asset is required", field="asset")
-    asset = parse_asset(body["asset"])
-    direction = body.get("direction")
-    if direction not in DIRECTIONS:
-        raise ApiError("INVALID_ARGUMENT", "direction must be LONG or SHORT", field="direction")
-    if body.get("margin") is None:
-        raise ApiError("INVALID_MARGIN", "margin is required", field="margin")
-    margin = exact_units(body["margin"], "margin", USD_SCALE, "INVALID_MARGIN", MAX_MARGIN_USD)
-    leverage = LEVERAGE_DEFAULT
-    if body.get("leverage") is not None:
-        leverage = exact_int(
-            body["leverage"], "leverage", "INVALID_LEVERAGE", LEVERAGE_MIN, LEVERAGE_MAX
-        )
-    scale = ASSET_DECIMALS[asset]
+    order = checked(validation.create_trade, body)
     return EngineCommand(
         command="CREATE_TRADE",
         order_id=order_id,
-        asset=asset,
-        direction=direction,
-        margin_units=margin,
-        leverage=leverage,
-        stop_loss_units=_price(body, "stopLossPrice", scale),
-        take_profit_units=_price(body, "takeProfitPrice", scale),
+        asset=order.asset,
+        direction=validation.DIRECTIONS[order.direction],
+        margin_units=order.margin_units,
+        leverage=order.leverage,
+        stop_loss_units=order.stop_loss_units,
+        take_profit_units=order.take_profit_units,
     )
 
 
 def _close_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
-    trade_id = body.get("tradeId")
-    if not isinstance(trade_id, str) or not UUID_RE.fullmatch(trade_id):
-        raise ApiError("INVALID_ARGUMENT", "tradeId must be a UUID string", field="tradeId")
-    return EngineCommand(command="CLOSE_TRADE", order_id=order_id, trade_id=trade_id.lower())
+    with json_names():
+        trade_id = validation.trade_id(body.get("tradeId"))
+    return EngineCommand(command="CLOSE_TRADE", order_id=order_id, trade_id=trade_id)
 
 
 def parse_command(body: Any) -> EngineCommand:

@@ -13,14 +13,23 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
-from gateway_svc.rest.commands import (
-    EMAIL_PATTERN,
-    MAX_EMAIL_CHARS,
+from gateway_svc.rest.commands import EMAIL_PATTERN, MAX_EMAIL_CHARS, TRADE_ID_PATTERN
+from mesh.limits import (
+    ASSET_DECIMALS,
+    LEVERAGE_DEFAULT,
+    LEVERAGE_MAX,
+    LEVERAGE_MIN,
     MAX_MARGIN_USD,
     MAX_PRICE,
-    TRADE_ID_PATTERN,
+    SUPPORTED_ASSETS,
+    USD_SCALE,
 )
-from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
+
+
+def _step(decimals: int) -> float:
+    """JSON Schema's multipleOf for `decimals` places (a float there: the schema is JSON)."""
+    return float(Decimal(1).scaleb(-decimals))
+
 
 Number = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 Asset = Annotated[str, WithJsonSchema({"type": "string", "enum": list(SUPPORTED_ASSETS)})]
@@ -31,8 +40,8 @@ Margin = Annotated[
             "type": "number",
             "exclusiveMinimum": 0,
             "maximum": MAX_MARGIN_USD,
-            "multipleOf": 0.0001,
-            "description": "USD, more than 0, at most 4 decimals",
+            "multipleOf": _step(USD_SCALE),
+            "description": f"USD, more than 0, at most {USD_SCALE} decimals",
         }
     ),
 ]
@@ -43,12 +52,22 @@ Price = Annotated[
             "type": "number",
             "exclusiveMinimum": 0,
             "maximum": MAX_PRICE,
-            "multipleOf": 0.000001,
-            "description": "at most the asset's decimals (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6)",
+            "multipleOf": _step(max(ASSET_DECIMALS.values())),
+            "description": "at most the asset's decimals ("
+            + ", ".join(f"{asset} {decimals}" for asset, decimals in ASSET_DECIMALS.items())
+            + ")",
         }
     ),
 ]
-Leverage = Annotated[int, Field(ge=10, le=1000, description="10..1000 meaning 1.0x..100.0x")]
+Leverage = Annotated[
+    int,
+    Field(
+        ge=LEVERAGE_MIN,
+        le=LEVERAGE_MAX,
+        description=f"{LEVERAGE_MIN}..{LEVERAGE_MAX} meaning "
+        f"{LEVERAGE_MIN // 10}.{LEVERAGE_MIN % 10}x..{LEVERAGE_MAX // 10}.{LEVERAGE_MAX % 10}x",
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -79,7 +98,7 @@ def _price_decimals_by_asset() -> list[dict[str, Any]]:
     one if/then per asset."""
     rules = []
     for asset, decimals in ASSET_DECIMALS.items():
-        step = {"multipleOf": float(Decimal(1).scaleb(-decimals))}
+        step = {"multipleOf": _step(decimals)}
         levels = {"anyOf": [{"type": "number", **step}, {"type": "null"}]}
         rules.append(
             {
@@ -100,7 +119,7 @@ class CreateTradeCommand(_Body):
     asset: Asset
     direction: Literal["LONG", "SHORT"]
     margin: Margin
-    leverage: Leverage | None = 10
+    leverage: Leverage | None = LEVERAGE_DEFAULT
     stopLossPrice: Price | None = None
     takeProfitPrice: Price | None = None
 

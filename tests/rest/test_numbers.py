@@ -1,4 +1,5 @@
-"""The exact number checks and renderers the facade relies on."""
+"""The exact number checks (gateway_svc.validation, shared with gRPC) and renderers the
+facade relies on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from gateway_svc.errors import ApiError
 from gateway_svc.rest.jsonio import dumps, parse_json, plain_decimal
-from gateway_svc.rest.numbers import exact_int, exact_units
+from gateway_svc.validation import amount, integer
 
 
 @pytest.mark.parametrize(
@@ -22,8 +23,8 @@ from gateway_svc.rest.numbers import exact_int, exact_units
         (Decimal("999999999.9999"), 4, 9_999_999_999_999),
     ],
 )
-def test_exact_units_accepts(value, scale, units) -> None:
-    assert exact_units(value, "margin", scale, "INVALID_MARGIN", 1_000_000_000) == units
+def test_amount_accepts(value, scale, units) -> None:
+    assert amount(value, "margin", scale, "INVALID_MARGIN", 1_000_000_000) == units
 
 
 @pytest.mark.parametrize(
@@ -32,19 +33,19 @@ def test_exact_units_accepts(value, scale, units) -> None:
      Decimal("-Infinity"), Decimal("-1"), Decimal("0"), Decimal("0.0000"), Decimal("1E+10"),
      Decimal("1E+999999999"), Decimal("1000000000.0001"), True, "1", 1.5, None],
 )
-def test_exact_units_rejects(value) -> None:
+def test_amount_rejects(value) -> None:
     with pytest.raises(ApiError) as caught:
-        exact_units(value, "margin", 4, "INVALID_MARGIN", 1_000_000_000)
+        amount(value, "margin", 4, "INVALID_MARGIN", 1_000_000_000)
     assert caught.value.field == "margin"
     assert caught.value.spec.name == "INVALID_MARGIN"
 
 
-def test_exact_int() -> None:
-    assert exact_int(10, "leverage", "INVALID_LEVERAGE", 10, 1000) == 10
-    assert exact_int(Decimal("1000.0"), "leverage", "INVALID_LEVERAGE", 10, 1000) == 1000
+def test_integer() -> None:
+    assert integer(10, "leverage", "INVALID_LEVERAGE", 10, 1000) == 10
+    assert integer(Decimal("1000.0"), "leverage", "INVALID_LEVERAGE", 10, 1000) == 1000
     for bad in (Decimal("10.5"), 9, 1001, True, "100", Decimal("1E+30")):
         with pytest.raises(ApiError):
-            exact_int(bad, "leverage", "INVALID_LEVERAGE", 10, 1000)
+            integer(bad, "leverage", "INVALID_LEVERAGE", 10, 1000)
 
 
 @pytest.mark.parametrize(
