@@ -23,17 +23,6 @@ from gateway_svc.grpc_services.common import with_order_id
 
 log = logging.getLogger(__name__)
 
-# Command names as the seed's REST API spells them (and the orders audit stores them).
-COMMAND_NAMES = {
-    "create_account": "CREATE_ACCOUNT",
-    "get_usd_balance": "GET_USD_BALANCE",
-    "get_balance": "GET_BALANCE",
-    "create_trade": "CREATE_TRADE",
-    "close_trade": "CLOSE_TRADE",
-    "get_open_trades": "GET_OPEN_TRADES",
-    "get_account": "GET_ACCOUNT",
-}
-
 
 class Engine(Protocol):
     async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult: ...
