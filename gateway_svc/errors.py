@@ -55,6 +55,17 @@ REGISTRY: tuple[ErrorSpec, ...] = (
     _spec("ENGINE_UNAVAILABLE", _S.UNAVAILABLE, 503, "engine unavailable"),
     _spec("ENGINE_TIMEOUT", _S.DEADLINE_EXCEEDED, 504, "engine did not answer in time"),
     _spec("INTERNAL", _S.INTERNAL, 500, "internal error"),
+    # The trader's toolset (SPEC 3a): rejected with 400 like every business rejection.
+    _spec("TOO_MANY_PENDING_ORDERS", _S.RESOURCE_EXHAUSTED, 400, "too many pending orders"),
+    _spec(
+        "INVALID_TRAILING_STOP",
+        _S.INVALID_ARGUMENT,
+        400,
+        "trailing stop distance is out of range",
+    ),
+    _spec("INVALID_EXPIRY", _S.INVALID_ARGUMENT, 400, "expiry must be in the future"),
+    _spec("NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order"),
+    _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open"),
 )
 
 BY_NAME: dict[str, ErrorSpec] = {spec.name: spec for spec in REGISTRY}

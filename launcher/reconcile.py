@@ -84,6 +84,7 @@ def reconcile(database_url: str, snapshot_dir: Path, wait_s: float = 30.0) -> Re
         config["assets"],
         maintenance_margin_ppm=config["maintenance_margin_ppm"],
         max_open_trades_per_user=config["max_open_trades_per_user"],
+        max_pending_orders_per_user=config.get("max_pending_orders_per_user", 200),
         idempotency_window=max(1, config["idempotency_window"]),
     )
     report = Report(path.name, engine.event_seq, len(engine.positions), len(engine.accounts))

@@ -60,6 +60,7 @@ class Settings:
     journal_fsync: bool
     maintenance_margin_ppm: int
     max_open_trades_per_user: int
+    max_pending_orders_per_user: int
     idempotency_window: int
     engine_timeout_ms: int
     poller_assets: tuple[str, ...]
@@ -262,6 +263,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         journal_fsync=_bool("ENGINE_JOURNAL_FSYNC", True),
         maintenance_margin_ppm=_rate_ppm("ENGINE_MAINTENANCE_MARGIN_RATE", "0"),
         max_open_trades_per_user=_int("ENGINE_MAX_OPEN_TRADES_PER_USER", 200, minimum=1),
+        max_pending_orders_per_user=_int("ENGINE_MAX_PENDING_ORDERS_PER_USER", 200, minimum=0),
         idempotency_window=_int("ENGINE_IDEMPOTENCY_WINDOW", DEFAULT_IDEMPOTENCY_WINDOW),
         engine_timeout_ms=_int("ENGINE_TIMEOUT_MS", 5000, minimum=1),
         poller_assets=_assets("POLLER_ASSETS"),

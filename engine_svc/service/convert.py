@@ -38,13 +38,23 @@ _DIRECTIONS = {
     types_pb2.DIRECTION_SHORT: core.Direction.SHORT,
 }
 _DIRECTION_TO_PROTO = {v: k for k, v in _DIRECTIONS.items()}
-_STATUS_TO_PROTO = {
-    s: types_pb2.TradeStatus.Value(f"TRADE_STATUS_{s.value}") for s in core.TradeStatus
+_STATUS_TO_PROTO: dict[core.Status, int] = {
+    s: types_pb2.TradeStatus.Value(f"TRADE_STATUS_{s.value}")
+    for s in (*core.TradeStatus, *core.OrderStatus)
 }
-_KIND_TO_PROTO = {
-    k: events_pb2.TradeEventKind.Value(f"TRADE_EVENT_KIND_{k.value}") for k in core.EventKind
+_KIND_TO_PROTO: dict[core.Kind, int] = {
+    k: events_pb2.TradeEventKind.Value(f"TRADE_EVENT_KIND_{k.value}")
+    for k in (*core.EventKind, *core.OrderEventKind)
 }
-_CODE_TO_PROTO = {c: types_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}") for c in core.RejectCode}
+_CODE_TO_PROTO: dict[core.Code, int] = {
+    c: types_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}")
+    for c in (*core.RejectCode, *core.OrderRejectCode)
+}
+_ORDER_TYPES = {
+    types_pb2.ORDER_TYPE_LIMIT: core.OrderType.LIMIT,
+    types_pb2.ORDER_TYPE_STOP: core.OrderType.STOP,
+}
+_ORDER_TYPE_TO_PROTO = {v: k for k, v in _ORDER_TYPES.items()}
 # The same maps keyed by each member's id(): an Enum's __hash__ is Python code, and every
 # trade and event converted looked up three of them. Members are singletons that live as long
 # as their class, so their ids are stable.
@@ -57,6 +67,7 @@ _SIMPLE_BODIES: dict[str, core.CommandBody] = {
     "get_balance": core.GetBalance(),
     "get_open_trades": core.GetOpenTrades(),
     "get_account": core.GetAccount(),
+    "get_pending_orders": core.GetPendingOrders(),
 }
 
 
@@ -67,9 +78,12 @@ _new_command: Callable[[str, str, str, int, core.CommandBody], core.Command] = f
     core.Command
 )
 _new_create_trade: Callable[
-    [str, core.Direction, core.Usd, int, core.Price | None, core.Price | None], core.CreateTrade
+    [str, core.Direction, core.Usd, int, core.Price | None, core.Price | None, core.Price | None],
+    core.CreateTrade,
 ] = fast_constructor(core.CreateTrade)
-_new_close_trade: Callable[[str], core.CloseTrade] = fast_constructor(core.CloseTrade)
+_new_close_trade: Callable[[str, core.Usd | None], core.CloseTrade] = fast_constructor(
+    core.CloseTrade
+)
 
 
 # ---- flat tuples: commands across a process boundary (recovery's journal decoder) --------
@@ -87,10 +101,12 @@ def command_to_tuple(command: core.Command) -> tuple[Any, ...]:
     if isinstance(body, core.CreateTrade):
         return (
             *head, "T", body.asset, body.direction.value, body.margin, body.leverage,
-            body.stop_loss, body.take_profit,
+            body.stop_loss, body.take_profit, body.trailing_distance,
         )  # fmt: skip
     if isinstance(body, core.CloseTrade):
-        return (*head, "C", body.trade_id)
+        return (*head, "C", body.trade_id, body.margin)
+    if isinstance(body, _TOOLSET_BODIES):
+        return (*head, "B", body)  # rare: the dataclass pickles as it is
     return (*head, type(body).__name__)
 
 
@@ -98,12 +114,15 @@ def command_from_tuple(flat: tuple[Any, ...]) -> core.Command:
     order_id, user_id, email, ts_ms, tag = flat[:5]
     body: core.CommandBody
     if tag == "T":
-        asset, direction, margin, leverage, stop_loss, take_profit = flat[5:]
+        asset, direction, margin, leverage, stop_loss, take_profit, trailing = flat[5:]
         body = _new_create_trade(
-            asset, _DIRECTION_BY_VALUE[direction], margin, leverage, stop_loss, take_profit
-        )
+            asset, _DIRECTION_BY_VALUE[direction], margin, leverage, stop_loss, take_profit,
+            trailing,
+        )  # fmt: skip
     elif tag == "C":
-        body = _new_close_trade(flat[5])
+        body = _new_close_trade(flat[5], flat[6])
+    elif tag == "B":
+        body = flat[5]
     else:
         body = _SIMPLE_BY_NAME[tag]
     return _new_command(order_id, user_id, email, ts_ms, body)
@@ -117,7 +136,15 @@ def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> 
     elif kind == "create_trade":
         body = _create_trade(msg.create_trade, assets)
     elif kind == "close_trade":
-        body = _new_close_trade(msg.close_trade.trade_id)
+        close = msg.close_trade
+        part = (
+            core.Usd(rescale(close.margin, USD_SCALE, "margin"))
+            if close.HasField("margin")
+            else None
+        )
+        body = _new_close_trade(close.trade_id, part)
+    elif kind in _TOOLSET_FROM_PROTO:
+        body = _TOOLSET_FROM_PROTO[kind](getattr(msg, kind), assets)
     else:
         raise MalformedCommand("command has no body")
     if not msg.order_id or not msg.user_id:
@@ -146,7 +173,91 @@ def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> c
         )
     margin = core.Usd(rescale(msg.margin, USD_SCALE, "margin"))
     leverage = msg.leverage or core.DEFAULT_LEVERAGE
-    return _new_create_trade(msg.asset, direction, margin, leverage, stop_loss, take_profit)
+    trailing = _price(msg, "trailing_stop_distance", scale, "trailing stop distance")
+    return _new_create_trade(
+        msg.asset, direction, margin, leverage, stop_loss, take_profit, trailing
+    )
+
+
+def _price(msg: Any, field: str, scale: int | None, what: str) -> core.Price | None:
+    """An optional price field at the asset's `scale` (None: the asset is unknown, and the
+    core answers UNKNOWN_ASSET)."""
+    if scale is None or not msg.HasField(field):
+        return None
+    return core.Price(rescale(getattr(msg, field), scale, what))
+
+
+def _place_order(msg: commands_pb2.PlaceOrder, assets: Mapping[str, int]) -> core.PlaceOrder:
+    direction = _DIRECTIONS.get(msg.direction)
+    if direction is None:
+        raise MalformedCommand("direction must be LONG or SHORT")
+    order_type = _ORDER_TYPES.get(msg.order_type)
+    if order_type is None:
+        raise MalformedCommand("order_type must be LIMIT or STOP")
+    scale = assets.get(msg.asset)
+    price = _price(msg, "price", scale, "price")
+    if price is None and scale is not None:
+        raise MalformedCommand("price is required")
+    return core.PlaceOrder(
+        asset=msg.asset,
+        direction=direction,
+        order_type=order_type,
+        price=price if price is not None else core.Price(0),
+        margin=core.Usd(rescale(msg.margin, USD_SCALE, "margin")),
+        leverage=msg.leverage or core.DEFAULT_LEVERAGE,
+        stop_loss=_price(msg, "stop_loss_price", scale, "stop loss price"),
+        take_profit=_price(msg, "take_profit_price", scale, "take profit price"),
+        trailing_distance=_price(msg, "trailing_stop_distance", scale, "trailing stop distance"),
+        expires_at_ms=msg.expires_at_ms if msg.HasField("expires_at_ms") else None,
+    )
+
+
+def _cancel_order(msg: commands_pb2.CancelOrder, assets: Mapping[str, int]) -> core.CancelOrder:
+    return core.CancelOrder(msg.trade_id)
+
+
+def _change(msg: Any, field: str, scale: int | None, what: str) -> core.Price | core.Keep | None:
+    """A PriceChange: absent keeps the level, empty removes it, a value sets it."""
+    if not msg.HasField(field):
+        return core.KEEP
+    change = getattr(msg, field)
+    if not change.HasField("value"):
+        return None
+    if scale is None:
+        raise MalformedCommand(f"{what}: the trade's asset is needed to read a price")
+    return core.Price(rescale(change.value, scale, what))
+
+
+def _modify_trade(msg: commands_pb2.ModifyTrade, assets: Mapping[str, int]) -> core.ModifyTrade:
+    """Prices are read at the decimals of `msg.asset`, which the gateway fills from the
+    engine's own view of the trade (decoding runs without engine state, and a trade's asset
+    never changes)."""
+    scale = assets.get(msg.asset)
+    price: core.Price | core.Keep = core.KEEP
+    if msg.HasField("price"):
+        if scale is None:
+            raise MalformedCommand("price: the trade's asset is needed to read a price")
+        price = core.Price(rescale(msg.price, scale, "price"))
+    expires: int | core.Keep | None = core.KEEP
+    if msg.HasField("expires_at"):
+        change = msg.expires_at
+        expires = change.expires_at_ms if change.HasField("expires_at_ms") else None
+    return core.ModifyTrade(
+        trade_id=msg.trade_id,
+        stop_loss=_change(msg, "stop_loss_price", scale, "stop loss price"),
+        take_profit=_change(msg, "take_profit_price", scale, "take profit price"),
+        trailing_distance=_change(msg, "trailing_stop_distance", scale, "trailing stop distance"),
+        price=price,
+        expires_at_ms=expires,
+    )
+
+
+_TOOLSET_BODIES = (core.PlaceOrder, core.CancelOrder, core.ModifyTrade)
+_TOOLSET_FROM_PROTO: dict[str, Callable[[Any, Mapping[str, int]], core.CommandBody]] = {
+    "place_order": _place_order,
+    "cancel_order": _cancel_order,
+    "modify_trade": _modify_trade,
+}
 
 
 def ticks_from_proto(batch: prices_pb2.PriceBatch, assets: Mapping[str, int]) -> list[core.Tick]:
@@ -191,7 +302,25 @@ def trade_to_proto(view: core.TradeView, scale: int, out: types_pb2.Trade) -> ty
         out.closed_at_ms = view.closed_at_ms
     if view.unrealized_pnl is not None:
         _decimal(out.unrealized_pnl, view.unrealized_pnl, USD_SCALE)
+    if view.trailing_distance is not None:
+        _decimal(out.trailing_stop_distance, view.trailing_distance, scale)
+    if view.order_type is not None:
+        _toolset_view(view, scale, out)
+    if view.partial:
+        out.partial = True
+    if view.reason is not None:
+        out.reason_code = _CODE_TO_PROTO[view.reason.code]  # type: ignore[assignment]
+        out.reason = view.reason.message
     return out
+
+
+def _toolset_view(view: core.TradeView, scale: int, out: types_pb2.Trade) -> None:
+    """A pending order's fields, kept by the trade it became."""
+    out.order_type = _ORDER_TYPE_TO_PROTO[view.order_type]  # type: ignore[index,assignment]
+    if view.order_price is not None:
+        _decimal(out.order_price, view.order_price, scale)
+    if view.expires_at_ms is not None:
+        out.expires_at_ms = view.expires_at_ms
 
 
 def result_to_proto(
@@ -216,6 +345,17 @@ def _fill_data(
         out.trade_closed.email = data.email
         trade_to_proto(data.trade, assets[data.trade.asset], out.trade_closed.trade)
         _decimal(out.trade_closed.margin_returned, data.margin_returned, USD_SCALE)
+        _decimal(out.trade_closed.remaining_margin, data.remaining_margin, USD_SCALE)
+    elif isinstance(data, core.OrderPlaced):
+        out.order_placed.email = data.email
+        trade_to_proto(data.trade, assets[data.trade.asset], out.order_placed.trade)
+    elif isinstance(data, core.OrderCancelled):
+        out.order_cancelled.email = data.email
+        trade_to_proto(data.trade, assets[data.trade.asset], out.order_cancelled.trade)
+        _decimal(out.order_cancelled.margin_returned, data.margin_returned, USD_SCALE)
+    elif isinstance(data, core.TradeModified):
+        out.trade_modified.email = data.email
+        trade_to_proto(data.trade, assets[data.trade.asset], out.trade_modified.trade)
     elif isinstance(data, core.AccountCreated):
         out.account_created.email = data.email
         _decimal(out.account_created.initial_usd_balance, data.initial_usd_balance, USD_SCALE)
@@ -239,6 +379,7 @@ def _fill_data(
         _decimal(account.used_margin, data.used_margin, USD_SCALE)
         _decimal(account.free_margin, data.free_margin, USD_SCALE)
         _decimal(account.unrealized_pnl, data.unrealized_pnl, USD_SCALE)
+        _decimal(account.reserved_margin, data.reserved_margin, USD_SCALE)
         if data.margin_level_ppm is not None:
             _decimal(account.margin_level, data.margin_level_ppm, MARGIN_LEVEL_SCALE)
 
@@ -296,4 +437,10 @@ def answered_trade(
         return data.trade, result.trade_opened.trade
     if isinstance(data, core.TradeClosed):
         return data.trade, result.trade_closed.trade
+    if isinstance(data, core.OrderPlaced):
+        return data.trade, result.order_placed.trade
+    if isinstance(data, core.OrderCancelled):
+        return data.trade, result.order_cancelled.trade
+    if isinstance(data, core.TradeModified):
+        return data.trade, result.trade_modified.trade
     return None, None

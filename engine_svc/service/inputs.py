@@ -21,7 +21,9 @@ from engine_svc.service.convert import (
 
 log = logging.getLogger(__name__)
 
-QUERIES = frozenset({"get_usd_balance", "get_balance", "get_open_trades", "get_account"})
+QUERIES = frozenset(
+    {"get_usd_balance", "get_balance", "get_open_trades", "get_account", "get_pending_orders"}
+)
 """The read-only commands (the `Command.body` oneof's names); every other command changes, or
 asks to change, state and is audited."""
 

@@ -79,6 +79,7 @@ class EngineService:
             self.assets,
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
+            max_pending_orders_per_user=self.settings.max_pending_orders_per_user,
             idempotency_window=self.settings.idempotency_window,
         )
 
@@ -88,6 +89,7 @@ class EngineService:
             self.assets,
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
+            max_pending_orders_per_user=self.settings.max_pending_orders_per_user,
             idempotency_window=self.settings.idempotency_window,
         )
 

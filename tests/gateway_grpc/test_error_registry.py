@@ -35,6 +35,13 @@ DOCUMENTED: dict[str, tuple[grpc.StatusCode, int]] = {
     "ENGINE_UNAVAILABLE": (_S.UNAVAILABLE, 503),
     "ENGINE_TIMEOUT": (_S.DEADLINE_EXCEEDED, 504),
     "INTERNAL": (_S.INTERNAL, 500),
+    # SPEC 3a: same envelope and status codes; CANCEL_ORDER on a trade that is not PENDING
+    # and CLOSE_TRADE on a PENDING order are 400.
+    "TOO_MANY_PENDING_ORDERS": (_S.RESOURCE_EXHAUSTED, 400),
+    "INVALID_TRAILING_STOP": (_S.INVALID_ARGUMENT, 400),
+    "INVALID_EXPIRY": (_S.INVALID_ARGUMENT, 400),
+    "NOT_PENDING": (_S.FAILED_PRECONDITION, 400),
+    "NOT_OPEN": (_S.FAILED_PRECONDITION, 400),
 }
 
 
@@ -75,7 +82,7 @@ def test_every_contract_code_is_documented_here() -> None:
 
 
 def test_every_core_rejection_is_registered() -> None:
-    core_codes = [code.value for code in core.RejectCode]
+    core_codes = [code.value for code in (*core.RejectCode, *core.OrderRejectCode)]
     missing = [name for name in core_codes if name not in errors.BY_NAME]
     assert missing == []
 

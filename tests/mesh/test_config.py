@@ -157,3 +157,13 @@ def test_bad_limits_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()
+
+
+def test_pending_order_cap_is_a_setting(monkeypatch) -> None:
+    monkeypatch.delenv("ENGINE_MAX_PENDING_ORDERS_PER_USER", raising=False)
+    assert load_settings().max_pending_orders_per_user == 200
+    monkeypatch.setenv("ENGINE_MAX_PENDING_ORDERS_PER_USER", "7")
+    assert load_settings().max_pending_orders_per_user == 7
+    monkeypatch.setenv("ENGINE_MAX_PENDING_ORDERS_PER_USER", "-1")
+    with pytest.raises(ConfigError):
+        load_settings()

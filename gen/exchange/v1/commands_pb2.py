@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from exchange.v1 import types_pb2 as exchange_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65xchange/v1/commands.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\xca\x03\n\x07\x43ommand\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05ts_ms\x18\x04 \x01(\x03\x12\x10\n\x08reply_to\x18\x05 \x01(\t\x12\x34\n\x0e\x63reate_account\x18\n \x01(\x0b\x32\x1a.exchange.v1.CreateAccountH\x00\x12\x35\n\x0fget_usd_balance\x18\x0b \x01(\x0b\x32\x1a.exchange.v1.GetUsdBalanceH\x00\x12.\n\x0bget_balance\x18\x0c \x01(\x0b\x32\x17.exchange.v1.GetBalanceH\x00\x12\x30\n\x0c\x63reate_trade\x18\r \x01(\x0b\x32\x18.exchange.v1.CreateTradeH\x00\x12.\n\x0b\x63lose_trade\x18\x0e \x01(\x0b\x32\x17.exchange.v1.CloseTradeH\x00\x12\x35\n\x0fget_open_trades\x18\x0f \x01(\x0b\x32\x1a.exchange.v1.GetOpenTradesH\x00\x12.\n\x0bget_account\x18\x10 \x01(\x0b\x32\x17.exchange.v1.GetAccountH\x00\x42\x06\n\x04\x62ody\"\x0f\n\rCreateAccount\"\x0f\n\rGetUsdBalance\"\x0c\n\nGetBalance\"\xdf\x01\n\x0b\x43reateTrade\x12\r\n\x05\x61sset\x18\x01 \x01(\t\x12)\n\tdirection\x18\x02 \x01(\x0e\x32\x16.exchange.v1.Direction\x12$\n\x06margin\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x10\n\x08leverage\x18\x04 \x01(\r\x12-\n\x0fstop_loss_price\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12/\n\x11take_profit_price\x18\x06 \x01(\x0b\x32\x14.exchange.v1.Decimal\"\x1e\n\nCloseTrade\x12\x10\n\x08trade_id\x18\x01 \x01(\t\"\x0f\n\rGetOpenTrades\"\x0c\n\nGetAccountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65xchange/v1/commands.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\x9b\x05\n\x07\x43ommand\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05ts_ms\x18\x04 \x01(\x03\x12\x10\n\x08reply_to\x18\x05 \x01(\t\x12\x34\n\x0e\x63reate_account\x18\n \x01(\x0b\x32\x1a.exchange.v1.CreateAccountH\x00\x12\x35\n\x0fget_usd_balance\x18\x0b \x01(\x0b\x32\x1a.exchange.v1.GetUsdBalanceH\x00\x12.\n\x0bget_balance\x18\x0c \x01(\x0b\x32\x17.exchange.v1.GetBalanceH\x00\x12\x30\n\x0c\x63reate_trade\x18\r \x01(\x0b\x32\x18.exchange.v1.CreateTradeH\x00\x12.\n\x0b\x63lose_trade\x18\x0e \x01(\x0b\x32\x17.exchange.v1.CloseTradeH\x00\x12\x35\n\x0fget_open_trades\x18\x0f \x01(\x0b\x32\x1a.exchange.v1.GetOpenTradesH\x00\x12.\n\x0bget_account\x18\x10 \x01(\x0b\x32\x17.exchange.v1.GetAccountH\x00\x12.\n\x0bplace_order\x18\x11 \x01(\x0b\x32\x17.exchange.v1.PlaceOrderH\x00\x12\x30\n\x0c\x63\x61ncel_order\x18\x12 \x01(\x0b\x32\x18.exchange.v1.CancelOrderH\x00\x12\x30\n\x0cmodify_trade\x18\x13 \x01(\x0b\x32\x18.exchange.v1.ModifyTradeH\x00\x12;\n\x12get_pending_orders\x18\x14 \x01(\x0b\x32\x1d.exchange.v1.GetPendingOrdersH\x00\x42\x06\n\x04\x62ody\"\x0f\n\rCreateAccount\"\x0f\n\rGetUsdBalance\"\x0c\n\nGetBalance\"\x95\x02\n\x0b\x43reateTrade\x12\r\n\x05\x61sset\x18\x01 \x01(\t\x12)\n\tdirection\x18\x02 \x01(\x0e\x32\x16.exchange.v1.Direction\x12$\n\x06margin\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x10\n\x08leverage\x18\x04 \x01(\r\x12-\n\x0fstop_loss_price\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12/\n\x11take_profit_price\x18\x06 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x34\n\x16trailing_stop_distance\x18\x07 \x01(\x0b\x32\x14.exchange.v1.Decimal\"D\n\nCloseTrade\x12\x10\n\x08trade_id\x18\x01 \x01(\t\x12$\n\x06margin\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\"\x93\x03\n\nPlaceOrder\x12\r\n\x05\x61sset\x18\x01 \x01(\t\x12)\n\tdirection\x18\x02 \x01(\x0e\x32\x16.exchange.v1.Direction\x12*\n\norder_type\x18\x03 \x01(\x0e\x32\x16.exchange.v1.OrderType\x12#\n\x05price\x18\x04 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12$\n\x06margin\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x10\n\x08leverage\x18\x06 \x01(\r\x12-\n\x0fstop_loss_price\x18\x07 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12/\n\x11take_profit_price\x18\x08 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x34\n\x16trailing_stop_distance\x18\t \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x1a\n\rexpires_at_ms\x18\n \x01(\x03H\x00\x88\x01\x01\x42\x10\n\x0e_expires_at_ms\"\x1f\n\x0b\x43\x61ncelOrder\x12\x10\n\x08trade_id\x18\x01 \x01(\t\"\xa4\x02\n\x0bModifyTrade\x12\x10\n\x08trade_id\x18\x01 \x01(\t\x12\x31\n\x0fstop_loss_price\x18\x02 \x01(\x0b\x32\x18.exchange.v1.PriceChange\x12\x33\n\x11take_profit_price\x18\x03 \x01(\x0b\x32\x18.exchange.v1.PriceChange\x12\x38\n\x16trailing_stop_distance\x18\x04 \x01(\x0b\x32\x18.exchange.v1.PriceChange\x12#\n\x05price\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12-\n\nexpires_at\x18\x06 \x01(\x0b\x32\x19.exchange.v1.ExpiryChange\x12\r\n\x05\x61sset\x18\x07 \x01(\t\"\x12\n\x10GetPendingOrders\"\x0f\n\rGetOpenTrades\"\x0c\n\nGetAccountb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exchange.v1.commands_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COMMAND']._serialized_start=69
-  _globals['_COMMAND']._serialized_end=527
-  _globals['_CREATEACCOUNT']._serialized_start=529
-  _globals['_CREATEACCOUNT']._serialized_end=544
-  _globals['_GETUSDBALANCE']._serialized_start=546
-  _globals['_GETUSDBALANCE']._serialized_end=561
-  _globals['_GETBALANCE']._serialized_start=563
-  _globals['_GETBALANCE']._serialized_end=575
-  _globals['_CREATETRADE']._serialized_start=578
-  _globals['_CREATETRADE']._serialized_end=801
-  _globals['_CLOSETRADE']._serialized_start=803
-  _globals['_CLOSETRADE']._serialized_end=833
-  _globals['_GETOPENTRADES']._serialized_start=835
-  _globals['_GETOPENTRADES']._serialized_end=850
-  _globals['_GETACCOUNT']._serialized_start=852
-  _globals['_GETACCOUNT']._serialized_end=864
+  _globals['_COMMAND']._serialized_end=736
+  _globals['_CREATEACCOUNT']._serialized_start=738
+  _globals['_CREATEACCOUNT']._serialized_end=753
+  _globals['_GETUSDBALANCE']._serialized_start=755
+  _globals['_GETUSDBALANCE']._serialized_end=770
+  _globals['_GETBALANCE']._serialized_start=772
+  _globals['_GETBALANCE']._serialized_end=784
+  _globals['_CREATETRADE']._serialized_start=787
+  _globals['_CREATETRADE']._serialized_end=1064
+  _globals['_CLOSETRADE']._serialized_start=1066
+  _globals['_CLOSETRADE']._serialized_end=1134
+  _globals['_PLACEORDER']._serialized_start=1137
+  _globals['_PLACEORDER']._serialized_end=1540
+  _globals['_CANCELORDER']._serialized_start=1542
+  _globals['_CANCELORDER']._serialized_end=1573
+  _globals['_MODIFYTRADE']._serialized_start=1576
+  _globals['_MODIFYTRADE']._serialized_end=1868
+  _globals['_GETPENDINGORDERS']._serialized_start=1870
+  _globals['_GETPENDINGORDERS']._serialized_end=1888
+  _globals['_GETOPENTRADES']._serialized_start=1890
+  _globals['_GETOPENTRADES']._serialized_end=1905
+  _globals['_GETACCOUNT']._serialized_start=1907
+  _globals['_GETACCOUNT']._serialized_end=1919
 # @@protoc_insertion_point(module_scope)

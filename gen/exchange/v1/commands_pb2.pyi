@@ -37,6 +37,10 @@ class Command(_message.Message):
     CLOSE_TRADE_FIELD_NUMBER: _builtins.int
     GET_OPEN_TRADES_FIELD_NUMBER: _builtins.int
     GET_ACCOUNT_FIELD_NUMBER: _builtins.int
+    PLACE_ORDER_FIELD_NUMBER: _builtins.int
+    CANCEL_ORDER_FIELD_NUMBER: _builtins.int
+    MODIFY_TRADE_FIELD_NUMBER: _builtins.int
+    GET_PENDING_ORDERS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """Idempotency key: a repeated order_id returns the first answer and changes nothing."""
     user_id: _builtins.str
@@ -59,6 +63,14 @@ class Command(_message.Message):
     def get_open_trades(self) -> Global___GetOpenTrades: ...
     @_builtins.property
     def get_account(self) -> Global___GetAccount: ...
+    @_builtins.property
+    def place_order(self) -> Global___PlaceOrder: ...
+    @_builtins.property
+    def cancel_order(self) -> Global___CancelOrder: ...
+    @_builtins.property
+    def modify_trade(self) -> Global___ModifyTrade: ...
+    @_builtins.property
+    def get_pending_orders(self) -> Global___GetPendingOrders: ...
     def __init__(
         self,
         *,
@@ -74,12 +86,16 @@ class Command(_message.Message):
         close_trade: Global___CloseTrade | None = ...,
         get_open_trades: Global___GetOpenTrades | None = ...,
         get_account: Global___GetAccount | None = ...,
+        place_order: Global___PlaceOrder | None = ...,
+        cancel_order: Global___CancelOrder | None = ...,
+        modify_trade: Global___ModifyTrade | None = ...,
+        get_pending_orders: Global___GetPendingOrders | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "close_trade", b"close_trade", "create_account", b"create_account", "create_trade", b"create_trade", "get_account", b"get_account", "get_balance", b"get_balance", "get_open_trades", b"get_open_trades", "get_usd_balance", b"get_usd_balance"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel_order", b"cancel_order", "close_trade", b"close_trade", "create_account", b"create_account", "create_trade", b"create_trade", "get_account", b"get_account", "get_balance", b"get_balance", "get_open_trades", b"get_open_trades", "get_pending_orders", b"get_pending_orders", "get_usd_balance", b"get_usd_balance", "modify_trade", b"modify_trade", "place_order", b"place_order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "close_trade", b"close_trade", "create_account", b"create_account", "create_trade", b"create_trade", "email", b"email", "get_account", b"get_account", "get_balance", b"get_balance", "get_open_trades", b"get_open_trades", "get_usd_balance", b"get_usd_balance", "order_id", b"order_id", "reply_to", b"reply_to", "ts_ms", b"ts_ms", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel_order", b"cancel_order", "close_trade", b"close_trade", "create_account", b"create_account", "create_trade", b"create_trade", "email", b"email", "get_account", b"get_account", "get_balance", b"get_balance", "get_open_trades", b"get_open_trades", "get_pending_orders", b"get_pending_orders", "get_usd_balance", b"get_usd_balance", "modify_trade", b"modify_trade", "order_id", b"order_id", "place_order", b"place_order", "reply_to", b"reply_to", "ts_ms", b"ts_ms", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["create_account", "get_usd_balance", "get_balance", "create_trade", "close_trade", "get_open_trades", "get_account"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["create_account", "get_usd_balance", "get_balance", "create_trade", "close_trade", "get_open_trades", "get_account", "place_order", "cancel_order", "modify_trade", "get_pending_orders"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -140,6 +156,7 @@ class CreateTrade(_message.Message):
     LEVERAGE_FIELD_NUMBER: _builtins.int
     STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
     TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
     asset: _builtins.str
     direction: _types_pb2.Direction.ValueType
     leverage: _builtins.int
@@ -154,6 +171,10 @@ class CreateTrade(_message.Message):
 
     @_builtins.property
     def take_profit_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.Decimal:
+        """A trailing stop's distance, in the asset's price scale (instead of a stop loss)."""
+
     def __init__(
         self,
         *,
@@ -163,10 +184,11 @@ class CreateTrade(_message.Message):
         leverage: _builtins.int = ...,
         stop_loss_price: _types_pb2.Decimal | None = ...,
         take_profit_price: _types_pb2.Decimal | None = ...,
+        trailing_stop_distance: _types_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "direction", b"direction", "leverage", b"leverage", "margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "direction", b"direction", "leverage", b"leverage", "margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -174,6 +196,91 @@ Global___CreateTrade: _TypeAlias = CreateTrade  # noqa: Y015
 
 @_typing.final
 class CloseTrade(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    @_builtins.property
+    def margin(self) -> _types_pb2.Decimal:
+        """USD, scale 4: the part of the margin to close; absent closes it all."""
+
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        margin: _types_pb2.Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseTrade: _TypeAlias = CloseTrade  # noqa: Y015
+
+@_typing.final
+class PlaceOrder(_message.Message):
+    """A pending LIMIT or STOP order (SPEC 3a); its margin is reserved when placed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    asset: _builtins.str
+    direction: _types_pb2.Direction.ValueType
+    order_type: _types_pb2.OrderType.ValueType
+    leverage: _builtins.int
+    expires_at_ms: _builtins.int
+    """Milliseconds since the epoch; absent = good till cancelled."""
+    @_builtins.property
+    def price(self) -> _types_pb2.Decimal:
+        """In the asset's price scale."""
+
+    @_builtins.property
+    def margin(self) -> _types_pb2.Decimal:
+        """USD, scale 4."""
+
+    @_builtins.property
+    def stop_loss_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def take_profit_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.Decimal: ...
+    def __init__(
+        self,
+        *,
+        asset: _builtins.str = ...,
+        direction: _types_pb2.Direction.ValueType = ...,
+        order_type: _types_pb2.OrderType.ValueType = ...,
+        price: _types_pb2.Decimal | None = ...,
+        margin: _types_pb2.Decimal | None = ...,
+        leverage: _builtins.int = ...,
+        stop_loss_price: _types_pb2.Decimal | None = ...,
+        take_profit_price: _types_pb2.Decimal | None = ...,
+        trailing_stop_distance: _types_pb2.Decimal | None = ...,
+        expires_at_ms: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "expires_at_ms", b"expires_at_ms", "margin", b"margin", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "asset", b"asset", "direction", b"direction", "expires_at_ms", b"expires_at_ms", "leverage", b"leverage", "margin", b"margin", "order_type", b"order_type", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expires_at_ms: _TypeAlias = _typing.Literal["expires_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__expires_at_ms: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at_ms) -> _WhichOneofReturnType__expires_at_ms | None: ...
+
+Global___PlaceOrder: _TypeAlias = PlaceOrder  # noqa: Y015
+
+@_typing.final
+class CancelOrder(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TRADE_ID_FIELD_NUMBER: _builtins.int
@@ -189,7 +296,72 @@ class CloseTrade(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CloseTrade: _TypeAlias = CloseTrade  # noqa: Y015
+Global___CancelOrder: _TypeAlias = CancelOrder  # noqa: Y015
+
+@_typing.final
+class ModifyTrade(_message.Message):
+    """Each change absent keeps its field; `price` and `expires_at` apply to a pending order only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    asset: _builtins.str
+    """The trade's asset, which the gateway takes from the engine's own view of the trade: the
+    engine reads the prices above at its decimals when it decodes the command, before it
+    looks at any state (a trade's asset never changes).
+    """
+    @_builtins.property
+    def stop_loss_price(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def take_profit_price(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def expires_at(self) -> _types_pb2.ExpiryChange: ...
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        stop_loss_price: _types_pb2.PriceChange | None = ...,
+        take_profit_price: _types_pb2.PriceChange | None = ...,
+        trailing_stop_distance: _types_pb2.PriceChange | None = ...,
+        price: _types_pb2.Decimal | None = ...,
+        expires_at: _types_pb2.ExpiryChange | None = ...,
+        asset: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "expires_at", b"expires_at", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trade_id", b"trade_id", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyTrade: _TypeAlias = ModifyTrade  # noqa: Y015
+
+@_typing.final
+class GetPendingOrders(_message.Message):
+    """The caller's pending orders, answered as OpenTrades."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPendingOrders: _TypeAlias = GetPendingOrders  # noqa: Y015
 
 @_typing.final
 class GetOpenTrades(_message.Message):

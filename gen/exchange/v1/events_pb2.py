@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from exchange.v1 import types_pb2 as exchange_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65xchange/v1/events.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\x8e\x01\n\nTradeEvent\x12\x11\n\tevent_seq\x18\x01 \x01(\x03\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.exchange.v1.TradeEventKind\x12!\n\x05trade\x18\x03 \x01(\x0b\x32\x12.exchange.v1.Trade\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\r\n\x05ts_ms\x18\x05 \x01(\x03*\xcf\x01\n\x0eTradeEventKind\x12 \n\x1cTRADE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRADE_EVENT_KIND_OPENED\x10\x01\x12\x1b\n\x17TRADE_EVENT_KIND_CLOSED\x10\x02\x12\x1f\n\x1bTRADE_EVENT_KIND_LIQUIDATED\x10\x03\x12\x1e\n\x1aTRADE_EVENT_KIND_STOP_LOSS\x10\x04\x12 \n\x1cTRADE_EVENT_KIND_TAKE_PROFIT\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65xchange/v1/events.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\x8e\x01\n\nTradeEvent\x12\x11\n\tevent_seq\x18\x01 \x01(\x03\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.exchange.v1.TradeEventKind\x12!\n\x05trade\x18\x03 \x01(\x0b\x32\x12.exchange.v1.Trade\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\r\n\x05ts_ms\x18\x05 \x01(\x03*\xd8\x03\n\x0eTradeEventKind\x12 \n\x1cTRADE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRADE_EVENT_KIND_OPENED\x10\x01\x12\x1b\n\x17TRADE_EVENT_KIND_CLOSED\x10\x02\x12\x1f\n\x1bTRADE_EVENT_KIND_LIQUIDATED\x10\x03\x12\x1e\n\x1aTRADE_EVENT_KIND_STOP_LOSS\x10\x04\x12 \n\x1cTRADE_EVENT_KIND_TAKE_PROFIT\x10\x05\x12!\n\x1dTRADE_EVENT_KIND_ORDER_PLACED\x10\x06\x12#\n\x1fTRADE_EVENT_KIND_ORDER_MODIFIED\x10\x07\x12$\n TRADE_EVENT_KIND_ORDER_CANCELLED\x10\x08\x12\"\n\x1eTRADE_EVENT_KIND_ORDER_EXPIRED\x10\t\x12#\n\x1fTRADE_EVENT_KIND_ORDER_REJECTED\x10\n\x12#\n\x1fTRADE_EVENT_KIND_TRADE_MODIFIED\x10\x0b\x12+\n\'TRADE_EVENT_KIND_TRADE_PARTIALLY_CLOSED\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exchange.v1.events_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRADEEVENTKIND']._serialized_start=212
-  _globals['_TRADEEVENTKIND']._serialized_end=419
+  _globals['_TRADEEVENTKIND']._serialized_end=684
   _globals['_TRADEEVENT']._serialized_start=67
   _globals['_TRADEEVENT']._serialized_end=209
 # @@protoc_insertion_point(module_scope)

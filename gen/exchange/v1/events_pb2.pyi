@@ -30,6 +30,13 @@ class _TradeEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradeE
     TRADE_EVENT_KIND_LIQUIDATED: _TradeEventKind.ValueType  # 3
     TRADE_EVENT_KIND_STOP_LOSS: _TradeEventKind.ValueType  # 4
     TRADE_EVENT_KIND_TAKE_PROFIT: _TradeEventKind.ValueType  # 5
+    TRADE_EVENT_KIND_ORDER_PLACED: _TradeEventKind.ValueType  # 6
+    TRADE_EVENT_KIND_ORDER_MODIFIED: _TradeEventKind.ValueType  # 7
+    TRADE_EVENT_KIND_ORDER_CANCELLED: _TradeEventKind.ValueType  # 8
+    TRADE_EVENT_KIND_ORDER_EXPIRED: _TradeEventKind.ValueType  # 9
+    TRADE_EVENT_KIND_ORDER_REJECTED: _TradeEventKind.ValueType  # 10
+    TRADE_EVENT_KIND_TRADE_MODIFIED: _TradeEventKind.ValueType  # 11
+    TRADE_EVENT_KIND_TRADE_PARTIALLY_CLOSED: _TradeEventKind.ValueType  # 12
 
 class TradeEventKind(_TradeEventKind, metaclass=_TradeEventKindEnumTypeWrapper): ...
 
@@ -39,6 +46,13 @@ TRADE_EVENT_KIND_CLOSED: TradeEventKind.ValueType  # 2
 TRADE_EVENT_KIND_LIQUIDATED: TradeEventKind.ValueType  # 3
 TRADE_EVENT_KIND_STOP_LOSS: TradeEventKind.ValueType  # 4
 TRADE_EVENT_KIND_TAKE_PROFIT: TradeEventKind.ValueType  # 5
+TRADE_EVENT_KIND_ORDER_PLACED: TradeEventKind.ValueType  # 6
+TRADE_EVENT_KIND_ORDER_MODIFIED: TradeEventKind.ValueType  # 7
+TRADE_EVENT_KIND_ORDER_CANCELLED: TradeEventKind.ValueType  # 8
+TRADE_EVENT_KIND_ORDER_EXPIRED: TradeEventKind.ValueType  # 9
+TRADE_EVENT_KIND_ORDER_REJECTED: TradeEventKind.ValueType  # 10
+TRADE_EVENT_KIND_TRADE_MODIFIED: TradeEventKind.ValueType  # 11
+TRADE_EVENT_KIND_TRADE_PARTIALLY_CLOSED: TradeEventKind.ValueType  # 12
 Global___TradeEventKind: _TypeAlias = TradeEventKind  # noqa: Y015
 
 @_typing.final

@@ -417,6 +417,7 @@ class CreateTradeRequest(_message.Message):
     LEVERAGE_FIELD_NUMBER: _builtins.int
     STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
     TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     asset: _builtins.str
     direction: _types_pb2.Direction.ValueType
@@ -428,6 +429,10 @@ class CreateTradeRequest(_message.Message):
     def stop_loss_price(self) -> _types_pb2.Decimal: ...
     @_builtins.property
     def take_profit_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.Decimal:
+        """A trailing stop's distance in the asset's price scale; not with stop_loss_price."""
+
     def __init__(
         self,
         *,
@@ -438,10 +443,11 @@ class CreateTradeRequest(_message.Message):
         leverage: _builtins.int = ...,
         stop_loss_price: _types_pb2.Decimal | None = ...,
         take_profit_price: _types_pb2.Decimal | None = ...,
+        trailing_stop_distance: _types_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "direction", b"direction", "leverage", b"leverage", "margin", b"margin", "order_id", b"order_id", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "direction", b"direction", "leverage", b"leverage", "margin", b"margin", "order_id", b"order_id", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -476,17 +482,23 @@ class CloseTradeRequest(_message.Message):
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
     TRADE_ID_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     trade_id: _builtins.str
+    @_builtins.property
+    def margin(self) -> _types_pb2.Decimal:
+        """USD, scale 4: the part of the margin to close; absent closes it all."""
+
     def __init__(
         self,
         *,
         order_id: _builtins.str = ...,
         trade_id: _builtins.str = ...,
+        margin: _types_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "trade_id", b"trade_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "order_id", b"order_id", "trade_id", b"trade_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -514,6 +526,234 @@ class CloseTradeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloseTradeResponse: _TypeAlias = CloseTradeResponse  # noqa: Y015
+
+@_typing.final
+class PlaceOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    asset: _builtins.str
+    direction: _types_pb2.Direction.ValueType
+    order_type: _types_pb2.OrderType.ValueType
+    leverage: _builtins.int
+    """10..1000 meaning 1.0x..100.0x; 0 means the default, 10."""
+    expires_at_ms: _builtins.int
+    """Milliseconds since the epoch; absent = good till cancelled."""
+    @_builtins.property
+    def price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def margin(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def stop_loss_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def take_profit_price(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.Decimal: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        asset: _builtins.str = ...,
+        direction: _types_pb2.Direction.ValueType = ...,
+        order_type: _types_pb2.OrderType.ValueType = ...,
+        price: _types_pb2.Decimal | None = ...,
+        margin: _types_pb2.Decimal | None = ...,
+        leverage: _builtins.int = ...,
+        stop_loss_price: _types_pb2.Decimal | None = ...,
+        take_profit_price: _types_pb2.Decimal | None = ...,
+        trailing_stop_distance: _types_pb2.Decimal | None = ...,
+        expires_at_ms: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "expires_at_ms", b"expires_at_ms", "margin", b"margin", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "asset", b"asset", "direction", b"direction", "expires_at_ms", b"expires_at_ms", "leverage", b"leverage", "margin", b"margin", "order_id", b"order_id", "order_type", b"order_type", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expires_at_ms: _TypeAlias = _typing.Literal["expires_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__expires_at_ms: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at_ms) -> _WhichOneofReturnType__expires_at_ms | None: ...
+
+Global___PlaceOrderRequest: _TypeAlias = PlaceOrderRequest  # noqa: Y015
+
+@_typing.final
+class PlaceOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PLACED_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    @_builtins.property
+    def placed(self) -> _responses_pb2.OrderPlaced: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        placed: _responses_pb2.OrderPlaced | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["placed", b"placed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "placed", b"placed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceOrderResponse: _TypeAlias = PlaceOrderResponse  # noqa: Y015
+
+@_typing.final
+class CancelOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    trade_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        trade_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderRequest: _TypeAlias = CancelOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    @_builtins.property
+    def cancelled(self) -> _responses_pb2.OrderCancelled: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        cancelled: _responses_pb2.OrderCancelled | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderResponse: _TypeAlias = CancelOrderResponse  # noqa: Y015
+
+@_typing.final
+class ModifyTradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_PRICE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    trade_id: _builtins.str
+    @_builtins.property
+    def stop_loss_price(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def take_profit_price(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def trailing_stop_distance(self) -> _types_pb2.PriceChange: ...
+    @_builtins.property
+    def price(self) -> _types_pb2.Decimal:
+        """A pending order's new price (it cannot be removed)."""
+
+    @_builtins.property
+    def expires_at(self) -> _types_pb2.ExpiryChange: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        trade_id: _builtins.str = ...,
+        stop_loss_price: _types_pb2.PriceChange | None = ...,
+        take_profit_price: _types_pb2.PriceChange | None = ...,
+        trailing_stop_distance: _types_pb2.PriceChange | None = ...,
+        price: _types_pb2.Decimal | None = ...,
+        expires_at: _types_pb2.ExpiryChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "order_id", b"order_id", "price", b"price", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "trade_id", b"trade_id", "trailing_stop_distance", b"trailing_stop_distance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyTradeRequest: _TypeAlias = ModifyTradeRequest  # noqa: Y015
+
+@_typing.final
+class ModifyTradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    MODIFIED_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    @_builtins.property
+    def modified(self) -> _responses_pb2.TradeModified: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        modified: _responses_pb2.TradeModified | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["modified", b"modified"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modified", b"modified", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyTradeResponse: _TypeAlias = ModifyTradeResponse  # noqa: Y015
+
+@_typing.final
+class ListPendingTradesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingTradesRequest: _TypeAlias = ListPendingTradesRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingTradesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Trade]: ...
+    def __init__(
+        self,
+        *,
+        trades: _abc.Iterable[_types_pb2.Trade] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trades", b"trades"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingTradesResponse: _TypeAlias = ListPendingTradesResponse  # noqa: Y015
 
 @_typing.final
 class ListOpenTradesRequest(_message.Message):

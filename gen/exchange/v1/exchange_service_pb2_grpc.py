@@ -88,10 +88,30 @@ class ExchangeServiceStub:
                 request_serializer=exchange_dot_v1_dot_exchange__service__pb2.CloseTradeRequest.SerializeToString,
                 response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.CloseTradeResponse.FromString,
                 _registered_method=True)
+        self.PlaceOrder = channel.unary_unary(
+                '/exchange.v1.ExchangeService/PlaceOrder',
+                request_serializer=exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderRequest.SerializeToString,
+                response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderResponse.FromString,
+                _registered_method=True)
+        self.CancelOrder = channel.unary_unary(
+                '/exchange.v1.ExchangeService/CancelOrder',
+                request_serializer=exchange_dot_v1_dot_exchange__service__pb2.CancelOrderRequest.SerializeToString,
+                response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.CancelOrderResponse.FromString,
+                _registered_method=True)
+        self.ModifyTrade = channel.unary_unary(
+                '/exchange.v1.ExchangeService/ModifyTrade',
+                request_serializer=exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeRequest.SerializeToString,
+                response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeResponse.FromString,
+                _registered_method=True)
         self.ListOpenTrades = channel.unary_unary(
                 '/exchange.v1.ExchangeService/ListOpenTrades',
                 request_serializer=exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesRequest.SerializeToString,
                 response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesResponse.FromString,
+                _registered_method=True)
+        self.ListPendingTrades = channel.unary_unary(
+                '/exchange.v1.ExchangeService/ListPendingTrades',
+                request_serializer=exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesRequest.SerializeToString,
+                response_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesResponse.FromString,
                 _registered_method=True)
         self.ListClosedTrades = channel.unary_unary(
                 '/exchange.v1.ExchangeService/ListClosedTrades',
@@ -179,7 +199,32 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlaceOrder(self, request, context):
+        """The trader's toolset (SPEC 3a): pending orders and changes to a trade.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyTrade(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListOpenTrades(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingTrades(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,10 +302,30 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.CloseTradeRequest.FromString,
                     response_serializer=exchange_dot_v1_dot_exchange__service__pb2.CloseTradeResponse.SerializeToString,
             ),
+            'PlaceOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlaceOrder,
+                    request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderRequest.FromString,
+                    response_serializer=exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderResponse.SerializeToString,
+            ),
+            'CancelOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrder,
+                    request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.CancelOrderRequest.FromString,
+                    response_serializer=exchange_dot_v1_dot_exchange__service__pb2.CancelOrderResponse.SerializeToString,
+            ),
+            'ModifyTrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyTrade,
+                    request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeRequest.FromString,
+                    response_serializer=exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeResponse.SerializeToString,
+            ),
             'ListOpenTrades': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOpenTrades,
                     request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesRequest.FromString,
                     response_serializer=exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesResponse.SerializeToString,
+            ),
+            'ListPendingTrades': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingTrades,
+                    request_deserializer=exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesRequest.FromString,
+                    response_serializer=exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesResponse.SerializeToString,
             ),
             'ListClosedTrades': grpc.unary_unary_rpc_method_handler(
                     servicer.ListClosedTrades,
@@ -563,6 +628,87 @@ class ExchangeService:
             _registered_method=True)
 
     @staticmethod
+    def PlaceOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exchange.v1.ExchangeService/PlaceOrder',
+            exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderRequest.SerializeToString,
+            exchange_dot_v1_dot_exchange__service__pb2.PlaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exchange.v1.ExchangeService/CancelOrder',
+            exchange_dot_v1_dot_exchange__service__pb2.CancelOrderRequest.SerializeToString,
+            exchange_dot_v1_dot_exchange__service__pb2.CancelOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyTrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exchange.v1.ExchangeService/ModifyTrade',
+            exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeRequest.SerializeToString,
+            exchange_dot_v1_dot_exchange__service__pb2.ModifyTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListOpenTrades(request,
             target,
             options=(),
@@ -579,6 +725,33 @@ class ExchangeService:
             '/exchange.v1.ExchangeService/ListOpenTrades',
             exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesRequest.SerializeToString,
             exchange_dot_v1_dot_exchange__service__pb2.ListOpenTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingTrades(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exchange.v1.ExchangeService/ListPendingTrades',
+            exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesRequest.SerializeToString,
+            exchange_dot_v1_dot_exchange__service__pb2.ListPendingTradesResponse.FromString,
             options,
             channel_credentials,
             insecure,

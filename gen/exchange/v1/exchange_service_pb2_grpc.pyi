@@ -49,7 +49,12 @@ class ExchangeServiceStub:
     GetAccount: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.GetAccountRequest, _exchange_service_pb2.GetAccountResponse]
     CreateTrade: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.CreateTradeRequest, _exchange_service_pb2.CreateTradeResponse]
     CloseTrade: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.CloseTradeRequest, _exchange_service_pb2.CloseTradeResponse]
+    PlaceOrder: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.PlaceOrderRequest, _exchange_service_pb2.PlaceOrderResponse]
+    """The trader's toolset (SPEC 3a): pending orders and changes to a trade."""
+    CancelOrder: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.CancelOrderRequest, _exchange_service_pb2.CancelOrderResponse]
+    ModifyTrade: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ModifyTradeRequest, _exchange_service_pb2.ModifyTradeResponse]
     ListOpenTrades: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOpenTradesRequest, _exchange_service_pb2.ListOpenTradesResponse]
+    ListPendingTrades: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListPendingTradesRequest, _exchange_service_pb2.ListPendingTradesResponse]
     ListClosedTrades: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]
     ListOrders: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]
     StreamTradeEvents: _grpc.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]
@@ -76,7 +81,12 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     GetAccount: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.GetAccountRequest, _exchange_service_pb2.GetAccountResponse]  # type: ignore[assignment]
     CreateTrade: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.CreateTradeRequest, _exchange_service_pb2.CreateTradeResponse]  # type: ignore[assignment]
     CloseTrade: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.CloseTradeRequest, _exchange_service_pb2.CloseTradeResponse]  # type: ignore[assignment]
+    PlaceOrder: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.PlaceOrderRequest, _exchange_service_pb2.PlaceOrderResponse]  # type: ignore[assignment]
+    """The trader's toolset (SPEC 3a): pending orders and changes to a trade."""
+    CancelOrder: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.CancelOrderRequest, _exchange_service_pb2.CancelOrderResponse]  # type: ignore[assignment]
+    ModifyTrade: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ModifyTradeRequest, _exchange_service_pb2.ModifyTradeResponse]  # type: ignore[assignment]
     ListOpenTrades: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOpenTradesRequest, _exchange_service_pb2.ListOpenTradesResponse]  # type: ignore[assignment]
+    ListPendingTrades: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListPendingTradesRequest, _exchange_service_pb2.ListPendingTradesResponse]  # type: ignore[assignment]
     ListClosedTrades: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]  # type: ignore[assignment]
     ListOrders: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]  # type: ignore[assignment]
     StreamTradeEvents: _aio.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]  # type: ignore[assignment]
@@ -162,11 +172,40 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_exchange_service_pb2.CloseTradeResponse, _abc.Awaitable[_exchange_service_pb2.CloseTradeResponse]]: ...
 
     @_abc_1.abstractmethod
+    def PlaceOrder(
+        self,
+        request: _exchange_service_pb2.PlaceOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_service_pb2.PlaceOrderResponse, _abc.Awaitable[_exchange_service_pb2.PlaceOrderResponse]]:
+        """The trader's toolset (SPEC 3a): pending orders and changes to a trade."""
+
+    @_abc_1.abstractmethod
+    def CancelOrder(
+        self,
+        request: _exchange_service_pb2.CancelOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_service_pb2.CancelOrderResponse, _abc.Awaitable[_exchange_service_pb2.CancelOrderResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ModifyTrade(
+        self,
+        request: _exchange_service_pb2.ModifyTradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_service_pb2.ModifyTradeResponse, _abc.Awaitable[_exchange_service_pb2.ModifyTradeResponse]]: ...
+
+    @_abc_1.abstractmethod
     def ListOpenTrades(
         self,
         request: _exchange_service_pb2.ListOpenTradesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_exchange_service_pb2.ListOpenTradesResponse, _abc.Awaitable[_exchange_service_pb2.ListOpenTradesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPendingTrades(
+        self,
+        request: _exchange_service_pb2.ListPendingTradesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exchange_service_pb2.ListPendingTradesResponse, _abc.Awaitable[_exchange_service_pb2.ListPendingTradesResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListClosedTrades(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from exchange.v1 import types_pb2 as exchange_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65xchange/v1/responses.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\xd1\x03\n\rCommandResult\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12*\n\nerror_code\x18\x02 \x01(\x0e\x32\x16.exchange.v1.ErrorCode\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nengine_seq\x18\x04 \x01(\x03\x12\x36\n\x0f\x61\x63\x63ount_created\x18\n \x01(\x0b\x32\x1b.exchange.v1.AccountCreatedH\x00\x12.\n\x0busd_balance\x18\x0b \x01(\x0b\x32\x17.exchange.v1.UsdBalanceH\x00\x12)\n\x08\x62\x61lances\x18\x0c \x01(\x0b\x32\x15.exchange.v1.BalancesH\x00\x12\x30\n\x0ctrade_opened\x18\r \x01(\x0b\x32\x18.exchange.v1.TradeOpenedH\x00\x12\x30\n\x0ctrade_closed\x18\x0e \x01(\x0b\x32\x18.exchange.v1.TradeClosedH\x00\x12.\n\x0bopen_trades\x18\x0f \x01(\x0b\x32\x17.exchange.v1.OpenTradesH\x00\x12.\n\x07\x61\x63\x63ount\x18\x10 \x01(\x0b\x32\x1b.exchange.v1.AccountSummaryH\x00\x42\x06\n\x04\x64\x61ta\"b\n\x0e\x41\x63\x63ountCreated\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x31\n\x13initial_usd_balance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x0e\n\x06\x61ssets\x18\x03 \x03(\t\"F\n\nUsdBalance\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12)\n\x0busd_balance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\"\x97\x01\n\x08\x42\x61lances\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x35\n\x08\x62\x61lances\x18\x02 \x03(\x0b\x32#.exchange.v1.Balances.BalancesEntry\x1a\x45\n\rBalancesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal:\x02\x38\x01\"?\n\x0bTradeOpened\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\"n\n\x0bTradeClosed\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\x12-\n\x0fmargin_returned\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\"0\n\nOpenTrades\x12\"\n\x06trades\x18\x01 \x03(\x0b\x32\x12.exchange.v1.Trade\"\x9c\x02\n\x0e\x41\x63\x63ountSummary\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12%\n\x07\x62\x61lance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12$\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12)\n\x0bused_margin\x18\x04 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12)\n\x0b\x66ree_margin\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12*\n\x0cmargin_level\x18\x06 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12,\n\x0eunrealized_pnl\x18\x07 \x01(\x0b\x32\x14.exchange.v1.Decimalb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65xchange/v1/responses.proto\x12\x0b\x65xchange.v1\x1a\x17\x65xchange/v1/types.proto\"\xf1\x04\n\rCommandResult\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12*\n\nerror_code\x18\x02 \x01(\x0e\x32\x16.exchange.v1.ErrorCode\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nengine_seq\x18\x04 \x01(\x03\x12\x36\n\x0f\x61\x63\x63ount_created\x18\n \x01(\x0b\x32\x1b.exchange.v1.AccountCreatedH\x00\x12.\n\x0busd_balance\x18\x0b \x01(\x0b\x32\x17.exchange.v1.UsdBalanceH\x00\x12)\n\x08\x62\x61lances\x18\x0c \x01(\x0b\x32\x15.exchange.v1.BalancesH\x00\x12\x30\n\x0ctrade_opened\x18\r \x01(\x0b\x32\x18.exchange.v1.TradeOpenedH\x00\x12\x30\n\x0ctrade_closed\x18\x0e \x01(\x0b\x32\x18.exchange.v1.TradeClosedH\x00\x12.\n\x0bopen_trades\x18\x0f \x01(\x0b\x32\x17.exchange.v1.OpenTradesH\x00\x12.\n\x07\x61\x63\x63ount\x18\x10 \x01(\x0b\x32\x1b.exchange.v1.AccountSummaryH\x00\x12\x30\n\x0corder_placed\x18\x11 \x01(\x0b\x32\x18.exchange.v1.OrderPlacedH\x00\x12\x36\n\x0forder_cancelled\x18\x12 \x01(\x0b\x32\x1b.exchange.v1.OrderCancelledH\x00\x12\x34\n\x0etrade_modified\x18\x13 \x01(\x0b\x32\x1a.exchange.v1.TradeModifiedH\x00\x42\x06\n\x04\x64\x61ta\"b\n\x0e\x41\x63\x63ountCreated\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x31\n\x13initial_usd_balance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12\x0e\n\x06\x61ssets\x18\x03 \x03(\t\"F\n\nUsdBalance\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12)\n\x0busd_balance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\"\x97\x01\n\x08\x42\x61lances\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x35\n\x08\x62\x61lances\x18\x02 \x03(\x0b\x32#.exchange.v1.Balances.BalancesEntry\x1a\x45\n\rBalancesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal:\x02\x38\x01\"?\n\x0bTradeOpened\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\"\x9e\x01\n\x0bTradeClosed\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\x12-\n\x0fmargin_returned\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12.\n\x10remaining_margin\x18\x04 \x01(\x0b\x32\x14.exchange.v1.Decimal\"?\n\x0bOrderPlaced\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\"q\n\x0eOrderCancelled\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\x12-\n\x0fmargin_returned\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\"A\n\rTradeModified\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12!\n\x05trade\x18\x02 \x01(\x0b\x32\x12.exchange.v1.Trade\"0\n\nOpenTrades\x12\"\n\x06trades\x18\x01 \x03(\x0b\x32\x12.exchange.v1.Trade\"\xcb\x02\n\x0e\x41\x63\x63ountSummary\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12%\n\x07\x62\x61lance\x18\x02 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12$\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12)\n\x0bused_margin\x18\x04 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12)\n\x0b\x66ree_margin\x18\x05 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12*\n\x0cmargin_level\x18\x06 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12,\n\x0eunrealized_pnl\x18\x07 \x01(\x0b\x32\x14.exchange.v1.Decimal\x12-\n\x0freserved_margin\x18\x08 \x01(\x0b\x32\x14.exchange.v1.Decimalb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,21 +35,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BALANCES_BALANCESENTRY']._loaded_options = None
   _globals['_BALANCES_BALANCESENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDRESULT']._serialized_start=70
-  _globals['_COMMANDRESULT']._serialized_end=535
-  _globals['_ACCOUNTCREATED']._serialized_start=537
-  _globals['_ACCOUNTCREATED']._serialized_end=635
-  _globals['_USDBALANCE']._serialized_start=637
-  _globals['_USDBALANCE']._serialized_end=707
-  _globals['_BALANCES']._serialized_start=710
-  _globals['_BALANCES']._serialized_end=861
-  _globals['_BALANCES_BALANCESENTRY']._serialized_start=792
-  _globals['_BALANCES_BALANCESENTRY']._serialized_end=861
-  _globals['_TRADEOPENED']._serialized_start=863
-  _globals['_TRADEOPENED']._serialized_end=926
-  _globals['_TRADECLOSED']._serialized_start=928
-  _globals['_TRADECLOSED']._serialized_end=1038
-  _globals['_OPENTRADES']._serialized_start=1040
-  _globals['_OPENTRADES']._serialized_end=1088
-  _globals['_ACCOUNTSUMMARY']._serialized_start=1091
-  _globals['_ACCOUNTSUMMARY']._serialized_end=1375
+  _globals['_COMMANDRESULT']._serialized_end=695
+  _globals['_ACCOUNTCREATED']._serialized_start=697
+  _globals['_ACCOUNTCREATED']._serialized_end=795
+  _globals['_USDBALANCE']._serialized_start=797
+  _globals['_USDBALANCE']._serialized_end=867
+  _globals['_BALANCES']._serialized_start=870
+  _globals['_BALANCES']._serialized_end=1021
+  _globals['_BALANCES_BALANCESENTRY']._serialized_start=952
+  _globals['_BALANCES_BALANCESENTRY']._serialized_end=1021
+  _globals['_TRADEOPENED']._serialized_start=1023
+  _globals['_TRADEOPENED']._serialized_end=1086
+  _globals['_TRADECLOSED']._serialized_start=1089
+  _globals['_TRADECLOSED']._serialized_end=1247
+  _globals['_ORDERPLACED']._serialized_start=1249
+  _globals['_ORDERPLACED']._serialized_end=1312
+  _globals['_ORDERCANCELLED']._serialized_start=1314
+  _globals['_ORDERCANCELLED']._serialized_end=1427
+  _globals['_TRADEMODIFIED']._serialized_start=1429
+  _globals['_TRADEMODIFIED']._serialized_end=1494
+  _globals['_OPENTRADES']._serialized_start=1496
+  _globals['_OPENTRADES']._serialized_end=1544
+  _globals['_ACCOUNTSUMMARY']._serialized_start=1547
+  _globals['_ACCOUNTSUMMARY']._serialized_end=1878
 # @@protoc_insertion_point(module_scope)

@@ -36,6 +36,9 @@ class CommandResult(_message.Message):
     TRADE_CLOSED_FIELD_NUMBER: _builtins.int
     OPEN_TRADES_FIELD_NUMBER: _builtins.int
     ACCOUNT_FIELD_NUMBER: _builtins.int
+    ORDER_PLACED_FIELD_NUMBER: _builtins.int
+    ORDER_CANCELLED_FIELD_NUMBER: _builtins.int
+    TRADE_MODIFIED_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     error_code: _types_pb2.ErrorCode.ValueType
     """ERROR_CODE_UNSPECIFIED on success."""
@@ -56,6 +59,12 @@ class CommandResult(_message.Message):
     def open_trades(self) -> Global___OpenTrades: ...
     @_builtins.property
     def account(self) -> Global___AccountSummary: ...
+    @_builtins.property
+    def order_placed(self) -> Global___OrderPlaced: ...
+    @_builtins.property
+    def order_cancelled(self) -> Global___OrderCancelled: ...
+    @_builtins.property
+    def trade_modified(self) -> Global___TradeModified: ...
     def __init__(
         self,
         *,
@@ -70,12 +79,15 @@ class CommandResult(_message.Message):
         trade_closed: Global___TradeClosed | None = ...,
         open_trades: Global___OpenTrades | None = ...,
         account: Global___AccountSummary | None = ...,
+        order_placed: Global___OrderPlaced | None = ...,
+        order_cancelled: Global___OrderCancelled | None = ...,
+        trade_modified: Global___TradeModified | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "account_created", b"account_created", "balances", b"balances", "data", b"data", "open_trades", b"open_trades", "trade_closed", b"trade_closed", "trade_opened", b"trade_opened", "usd_balance", b"usd_balance"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "account_created", b"account_created", "balances", b"balances", "data", b"data", "open_trades", b"open_trades", "order_cancelled", b"order_cancelled", "order_placed", b"order_placed", "trade_closed", b"trade_closed", "trade_modified", b"trade_modified", "trade_opened", b"trade_opened", "usd_balance", b"usd_balance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "account_created", b"account_created", "balances", b"balances", "data", b"data", "engine_seq", b"engine_seq", "error_code", b"error_code", "message", b"message", "open_trades", b"open_trades", "order_id", b"order_id", "trade_closed", b"trade_closed", "trade_opened", b"trade_opened", "usd_balance", b"usd_balance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "account_created", b"account_created", "balances", b"balances", "data", b"data", "engine_seq", b"engine_seq", "error_code", b"error_code", "message", b"message", "open_trades", b"open_trades", "order_cancelled", b"order_cancelled", "order_id", b"order_id", "order_placed", b"order_placed", "trade_closed", b"trade_closed", "trade_modified", b"trade_modified", "trade_opened", b"trade_opened", "usd_balance", b"usd_balance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["account_created", "usd_balance", "balances", "trade_opened", "trade_closed", "open_trades", "account"]  # noqa: Y015
+    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["account_created", "usd_balance", "balances", "trade_opened", "trade_closed", "open_trades", "account", "order_placed", "order_cancelled", "trade_modified"]  # noqa: Y015
     _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
 
@@ -205,6 +217,62 @@ class TradeClosed(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     TRADE_FIELD_NUMBER: _builtins.int
     MARGIN_RETURNED_FIELD_NUMBER: _builtins.int
+    REMAINING_MARGIN_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    @_builtins.property
+    def trade(self) -> _types_pb2.Trade: ...
+    @_builtins.property
+    def margin_returned(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def remaining_margin(self) -> _types_pb2.Decimal:
+        """What stays open after a partial close; 0 after a full one."""
+
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        trade: _types_pb2.Trade | None = ...,
+        margin_returned: _types_pb2.Decimal | None = ...,
+        remaining_margin: _types_pb2.Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["margin_returned", b"margin_returned", "remaining_margin", b"remaining_margin", "trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "margin_returned", b"margin_returned", "remaining_margin", b"remaining_margin", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradeClosed: _TypeAlias = TradeClosed  # noqa: Y015
+
+@_typing.final
+class OrderPlaced(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    TRADE_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    @_builtins.property
+    def trade(self) -> _types_pb2.Trade: ...
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        trade: _types_pb2.Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderPlaced: _TypeAlias = OrderPlaced  # noqa: Y015
+
+@_typing.final
+class OrderCancelled(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    TRADE_FIELD_NUMBER: _builtins.int
+    MARGIN_RETURNED_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
     def trade(self) -> _types_pb2.Trade: ...
@@ -223,7 +291,30 @@ class TradeClosed(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TradeClosed: _TypeAlias = TradeClosed  # noqa: Y015
+Global___OrderCancelled: _TypeAlias = OrderCancelled  # noqa: Y015
+
+@_typing.final
+class TradeModified(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    TRADE_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    @_builtins.property
+    def trade(self) -> _types_pb2.Trade: ...
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        trade: _types_pb2.Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradeModified: _TypeAlias = TradeModified  # noqa: Y015
 
 @_typing.final
 class OpenTrades(_message.Message):
@@ -256,6 +347,7 @@ class AccountSummary(_message.Message):
     FREE_MARGIN_FIELD_NUMBER: _builtins.int
     MARGIN_LEVEL_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    RESERVED_MARGIN_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
     def balance(self) -> _types_pb2.Decimal: ...
@@ -271,6 +363,10 @@ class AccountSummary(_message.Message):
 
     @_builtins.property
     def unrealized_pnl(self) -> _types_pb2.Decimal: ...
+    @_builtins.property
+    def reserved_margin(self) -> _types_pb2.Decimal:
+        """Margins held by pending orders."""
+
     def __init__(
         self,
         *,
@@ -281,10 +377,11 @@ class AccountSummary(_message.Message):
         free_margin: _types_pb2.Decimal | None = ...,
         margin_level: _types_pb2.Decimal | None = ...,
         unrealized_pnl: _types_pb2.Decimal | None = ...,
+        reserved_margin: _types_pb2.Decimal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "equity", b"equity", "free_margin", b"free_margin", "margin_level", b"margin_level", "unrealized_pnl", b"unrealized_pnl", "used_margin", b"used_margin"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "equity", b"equity", "free_margin", b"free_margin", "margin_level", b"margin_level", "reserved_margin", b"reserved_margin", "unrealized_pnl", b"unrealized_pnl", "used_margin", b"used_margin"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "email", b"email", "equity", b"equity", "free_margin", b"free_margin", "margin_level", b"margin_level", "unrealized_pnl", b"unrealized_pnl", "used_margin", b"used_margin"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "email", b"email", "equity", b"equity", "free_margin", b"free_margin", "margin_level", b"margin_level", "reserved_margin", b"reserved_margin", "unrealized_pnl", b"unrealized_pnl", "used_margin", b"used_margin"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -46,9 +46,15 @@ class _TradeStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradeStat
     TRADE_STATUS_LIQUIDATED: _TradeStatus.ValueType  # 3
     TRADE_STATUS_STOP_LOSS: _TradeStatus.ValueType  # 4
     TRADE_STATUS_TAKE_PROFIT: _TradeStatus.ValueType  # 5
+    TRADE_STATUS_PENDING: _TradeStatus.ValueType  # 6
+    TRADE_STATUS_CANCELLED: _TradeStatus.ValueType  # 7
+    TRADE_STATUS_EXPIRED: _TradeStatus.ValueType  # 8
+    TRADE_STATUS_REJECTED: _TradeStatus.ValueType  # 9
 
 class TradeStatus(_TradeStatus, metaclass=_TradeStatusEnumTypeWrapper):
-    """A position is OPEN, then exactly one of the four closed states."""
+    """A position is OPEN, then exactly one of the four closed states. A pending order is PENDING,
+    then OPEN (filled), CANCELLED, EXPIRED or REJECTED (SPEC 3a).
+    """
 
 TRADE_STATUS_UNSPECIFIED: TradeStatus.ValueType  # 0
 TRADE_STATUS_OPEN: TradeStatus.ValueType  # 1
@@ -56,7 +62,29 @@ TRADE_STATUS_CLOSED: TradeStatus.ValueType  # 2
 TRADE_STATUS_LIQUIDATED: TradeStatus.ValueType  # 3
 TRADE_STATUS_STOP_LOSS: TradeStatus.ValueType  # 4
 TRADE_STATUS_TAKE_PROFIT: TradeStatus.ValueType  # 5
+TRADE_STATUS_PENDING: TradeStatus.ValueType  # 6
+TRADE_STATUS_CANCELLED: TradeStatus.ValueType  # 7
+TRADE_STATUS_EXPIRED: TradeStatus.ValueType  # 8
+TRADE_STATUS_REJECTED: TradeStatus.ValueType  # 9
 Global___TradeStatus: _TypeAlias = TradeStatus  # noqa: Y015
+
+class _OrderType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OrderTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ORDER_TYPE_UNSPECIFIED: _OrderType.ValueType  # 0
+    ORDER_TYPE_LIMIT: _OrderType.ValueType  # 1
+    ORDER_TYPE_STOP: _OrderType.ValueType  # 2
+
+class OrderType(_OrderType, metaclass=_OrderTypeEnumTypeWrapper):
+    """A pending order's entry: LIMIT fills at its price or better, STOP once the price reaches it."""
+
+ORDER_TYPE_UNSPECIFIED: OrderType.ValueType  # 0
+ORDER_TYPE_LIMIT: OrderType.ValueType  # 1
+ORDER_TYPE_STOP: OrderType.ValueType  # 2
+Global___OrderType: _TypeAlias = OrderType  # noqa: Y015
 
 class _ErrorCode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -83,6 +111,13 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     ERROR_CODE_ENGINE_UNAVAILABLE: _ErrorCode.ValueType  # 16
     ERROR_CODE_ENGINE_TIMEOUT: _ErrorCode.ValueType  # 17
     ERROR_CODE_INTERNAL: _ErrorCode.ValueType  # 18
+    ERROR_CODE_TOO_MANY_PENDING_ORDERS: _ErrorCode.ValueType  # 19
+    ERROR_CODE_INVALID_TRAILING_STOP: _ErrorCode.ValueType  # 20
+    ERROR_CODE_INVALID_EXPIRY: _ErrorCode.ValueType  # 21
+    ERROR_CODE_NOT_PENDING: _ErrorCode.ValueType  # 22
+    """CANCEL_ORDER, or a change of price or expiry, on a trade that is not a pending order."""
+    ERROR_CODE_NOT_OPEN: _ErrorCode.ValueType  # 23
+    """CLOSE_TRADE on a pending order."""
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """Stable rejection codes. One registry in the gateway maps each to a gRPC status and an HTTP
@@ -108,6 +143,13 @@ ERROR_CODE_RATE_LIMITED: ErrorCode.ValueType  # 15
 ERROR_CODE_ENGINE_UNAVAILABLE: ErrorCode.ValueType  # 16
 ERROR_CODE_ENGINE_TIMEOUT: ErrorCode.ValueType  # 17
 ERROR_CODE_INTERNAL: ErrorCode.ValueType  # 18
+ERROR_CODE_TOO_MANY_PENDING_ORDERS: ErrorCode.ValueType  # 19
+ERROR_CODE_INVALID_TRAILING_STOP: ErrorCode.ValueType  # 20
+ERROR_CODE_INVALID_EXPIRY: ErrorCode.ValueType  # 21
+ERROR_CODE_NOT_PENDING: ErrorCode.ValueType  # 22
+"""CANCEL_ORDER, or a change of price or expiry, on a trade that is not a pending order."""
+ERROR_CODE_NOT_OPEN: ErrorCode.ValueType  # 23
+"""CLOSE_TRADE on a pending order."""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
 @_typing.final
@@ -138,6 +180,55 @@ class Decimal(_message.Message):
 Global___Decimal: _TypeAlias = Decimal  # noqa: Y015
 
 @_typing.final
+class PriceChange(_message.Message):
+    """MODIFY_TRADE's change of one price level: the message absent keeps the level, present
+    without `value` removes it, present with `value` sets it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def value(self) -> Global___Decimal: ...
+    def __init__(
+        self,
+        *,
+        value: Global___Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceChange: _TypeAlias = PriceChange  # noqa: Y015
+
+@_typing.final
+class ExpiryChange(_message.Message):
+    """MODIFY_TRADE's change of a pending order's expiry: absent keeps it, present without
+    `expires_at_ms` makes the order good till cancelled, present with it sets it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    expires_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        expires_at_ms: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "expires_at_ms", b"expires_at_ms"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "expires_at_ms", b"expires_at_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expires_at_ms: _TypeAlias = _typing.Literal["expires_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__expires_at_ms: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at_ms) -> _WhichOneofReturnType__expires_at_ms | None: ...
+
+Global___ExpiryChange: _TypeAlias = ExpiryChange  # noqa: Y015
+
+@_typing.final
 class Trade(_message.Message):
     """One position, open or closed. Optional levels are absent when not set (a 1x LONG has no
     liquidation price). Closed-only fields are absent while the trade is open.
@@ -163,6 +254,13 @@ class Trade(_message.Message):
     TOTAL_RETURN_FIELD_NUMBER: _builtins.int
     CLOSED_AT_MS_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    ORDER_PRICE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     trade_id: _builtins.str
     user_id: _builtins.str
     email: _builtins.str
@@ -173,6 +271,15 @@ class Trade(_message.Message):
     status: Global___TradeStatus.ValueType
     opened_at_ms: _builtins.int
     closed_at_ms: _builtins.int
+    order_type: Global___OrderType.ValueType
+    """Set on a pending order and on a trade that came from one."""
+    expires_at_ms: _builtins.int
+    """A pending order's expiry, ms since the epoch; absent = good till cancelled."""
+    partial: _builtins.bool
+    """The closed part of a partial close (its own row in the history)."""
+    reason_code: Global___ErrorCode.ValueType
+    """Why an order ended REJECTED."""
+    reason: _builtins.str
     @_builtins.property
     def margin(self) -> Global___Decimal: ...
     @_builtins.property
@@ -193,6 +300,14 @@ class Trade(_message.Message):
     def unrealized_pnl(self) -> Global___Decimal:
         """Mark-to-market PnL at the current close-side price, for open trades."""
 
+    @_builtins.property
+    def trailing_stop_distance(self) -> Global___Decimal:
+        """A trailing stop's distance, in the asset's price scale; `stop_loss_price` is then where
+        the stop stands now.
+        """
+
+    @_builtins.property
+    def order_price(self) -> Global___Decimal: ...
     def __init__(
         self,
         *,
@@ -214,11 +329,20 @@ class Trade(_message.Message):
         total_return: Global___Decimal | None = ...,
         closed_at_ms: _builtins.int = ...,
         unrealized_pnl: Global___Decimal | None = ...,
+        trailing_stop_distance: Global___Decimal | None = ...,
+        order_type: Global___OrderType.ValueType = ...,
+        order_price: Global___Decimal | None = ...,
+        expires_at_ms: _builtins.int | None = ...,
+        partial: _builtins.bool = ...,
+        reason_code: Global___ErrorCode.ValueType = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "exit_price", b"exit_price", "liquidation_price", b"liquidation_price", "margin", b"margin", "pnl", b"pnl", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "total_return", b"total_return", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "entry_price", b"entry_price", "exit_price", b"exit_price", "expires_at_ms", b"expires_at_ms", "liquidation_price", b"liquidation_price", "margin", b"margin", "order_price", b"order_price", "pnl", b"pnl", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "total_return", b"total_return", "trailing_stop_distance", b"trailing_stop_distance", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "closed_at_ms", b"closed_at_ms", "direction", b"direction", "email", b"email", "entry_price", b"entry_price", "exit_price", b"exit_price", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin", b"margin", "opened_at_ms", b"opened_at_ms", "pnl", b"pnl", "status", b"status", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "total_return", b"total_return", "trade_id", b"trade_id", "unrealized_pnl", b"unrealized_pnl", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms", "asset", b"asset", "closed_at_ms", b"closed_at_ms", "direction", b"direction", "email", b"email", "entry_price", b"entry_price", "exit_price", b"exit_price", "expires_at_ms", b"expires_at_ms", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin", b"margin", "opened_at_ms", b"opened_at_ms", "order_price", b"order_price", "order_type", b"order_type", "partial", b"partial", "pnl", b"pnl", "reason", b"reason", "reason_code", b"reason_code", "status", b"status", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "total_return", b"total_return", "trade_id", b"trade_id", "trailing_stop_distance", b"trailing_stop_distance", "unrealized_pnl", b"unrealized_pnl", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expires_at_ms: _TypeAlias = _typing.Literal["expires_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__expires_at_ms: _TypeAlias = _typing.Literal["_expires_at_ms", b"_expires_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at_ms) -> _WhichOneofReturnType__expires_at_ms | None: ...
 
 Global___Trade: _TypeAlias = Trade  # noqa: Y015
