@@ -26,8 +26,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps its event loop running in this thread while
+    it is open, and any later test that starts a loop of its own (asyncio.run) would fail."""
     if not BUILT_PAGE.is_file():
         pytest.fail("the web page is not built: run `make web` (make test does)")
     from playwright.sync_api import sync_playwright
