@@ -17,13 +17,14 @@ import grpc
 from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
 
-from gateway_svc import validation
+from gateway_svc import validation, validation_orders
 from gateway_svc.auth import SESSION_REJECTED, Principal, Sessions
 from gateway_svc.db import Database, InvalidPageToken
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services import convert
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
+from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
 from gateway_svc.prices import PriceBook, TradeEventHub
 from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets, retry_after_s
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
@@ -42,7 +43,7 @@ def _caller(principal: Principal) -> Caller:
     return Caller(principal.user_id, principal.email)
 
 
-class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
+class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeServiceServicer):
     def __init__(
         self,
         sessions: Sessions,
@@ -167,6 +168,7 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
             principal = await self._limited_principal(context)
             order = validation.create_trade(request)
             scale = ASSET_DECIMALS[order.asset]
+            trailing = validation_orders.create_trade_trailing(request, order.asset)
             body = commands_pb2.CreateTrade(
                 asset=order.asset,
                 direction=order.direction,  # type: ignore[arg-type]
@@ -181,6 +183,8 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
                 body.take_profit_price.CopyFrom(
                     types_pb2.Decimal(units=order.take_profit_units, scale=scale)
                 )
+            if trailing is not None:
+                body.trailing_stop_distance.CopyFrom(decimal(trailing, scale))
             result = await self._runner.run(_caller(principal), order_id, "create_trade", body)
             opened = expect(result, "trade_opened")
         return xs.CreateTradeResponse(order_id=order_id, opened=opened)
@@ -190,12 +194,14 @@ class ExchangeServicer(exchange_service_pb2_grpc.ExchangeServiceServicer):
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
-            trade_id = validation.trade_id(request.trade_id)
+            close = validation_orders.close_trade(request)
             result = await self._runner.run(
                 _caller(principal),
                 order_id,
                 "close_trade",
-                commands_pb2.CloseTrade(trade_id=trade_id),
+                commands_pb2.CloseTrade(
+                    trade_id=close.trade_id, margin=decimal(close.margin_units, USD_SCALE)
+                ),
             )
             closed = expect(result, "trade_closed")
         return xs.CloseTradeResponse(order_id=order_id, closed=closed)

@@ -26,7 +26,13 @@ COMMAND_NAMES = {
     "close_trade": "CLOSE_TRADE",
     "get_open_trades": "GET_OPEN_TRADES",
     "get_account": "GET_ACCOUNT",
+    "place_order": "PLACE_ORDER",
+    "cancel_order": "CANCEL_ORDER",
+    "modify_trade": "MODIFY_TRADE",
+    "get_pending_orders": "GET_PENDING_ORDERS",
 }
+_TOOLSET = frozenset({"place_order", "cancel_order", "modify_trade"})
+_ENUM_PREFIXES = {"Direction": "DIRECTION_", "OrderType": "ORDER_TYPE_"}
 
 
 def order_row(audit: audit_pb2.CommandAudit) -> OrderRow:
@@ -58,8 +64,8 @@ def order_row(audit: audit_pb2.CommandAudit) -> OrderRow:
 
 def request_json(command: commands_pb2.Command) -> dict[str, Any] | None:
     body = command.WhichOneof("body")
-    if body == "close_trade":
-        return {"trade_id": command.close_trade.trade_id}
+    if body == "close_trade" or body in _TOOLSET:
+        return _present_fields(getattr(command, body))
     if body != "create_trade":
         return None
     trade = command.create_trade
@@ -69,9 +75,29 @@ def request_json(command: commands_pb2.Command) -> dict[str, Any] | None:
         "margin": plain(trade.margin),
         "leverage": trade.leverage,
     }
-    for name in ("stop_loss_price", "take_profit_price"):
+    for name in ("stop_loss_price", "take_profit_price", "trailing_stop_distance"):
         if trade.HasField(name):
             fields[name] = plain(getattr(trade, name))
+    return fields
+
+
+def _present_fields(body: Any) -> dict[str, Any]:
+    """The fields a command carries: amounts as `plain` text, enums by name, a MODIFY_TRADE
+    change as its value or None (a removal); absent fields (kept ones) left out."""
+    fields: dict[str, Any] = {}
+    for field, value in body.ListFields():
+        if isinstance(value, types_pb2.Decimal):
+            fields[field.name] = plain(value)
+        elif isinstance(value, types_pb2.PriceChange):
+            fields[field.name] = plain(value.value) if value.HasField("value") else None
+        elif isinstance(value, types_pb2.ExpiryChange):
+            present = value.HasField("expires_at_ms")
+            fields["expires_at_ms"] = value.expires_at_ms if present else None
+        elif field.enum_type is not None:
+            name = field.enum_type.values_by_number[value].name
+            fields[field.name] = name.removeprefix(_ENUM_PREFIXES.get(field.enum_type.name, ""))
+        else:
+            fields[field.name] = value
     return fields
 
 
@@ -89,8 +115,9 @@ def _trade_id(command: commands_pb2.Command, result: Any) -> str:
     kind = result.WhichOneof("data")
     if kind == "trade_opened":
         return str(result.trade_opened.trade.trade_id)
-    if kind == "trade_closed":
-        return str(result.trade_closed.trade.trade_id)
-    if command.WhichOneof("body") == "close_trade":
-        return str(command.close_trade.trade_id)
+    if kind in ("trade_closed", "order_placed", "order_cancelled", "trade_modified"):
+        return str(getattr(result, kind).trade.trade_id)
+    body = command.WhichOneof("body")
+    if body in ("close_trade", "cancel_order", "modify_trade"):
+        return str(getattr(command, body).trade_id)
     return ""

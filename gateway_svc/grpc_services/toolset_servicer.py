@@ -1,0 +1,137 @@
+"""The trader's toolset on `exchange.v1.ExchangeService` (SPEC 3a): PlaceOrder, CancelOrder,
+ModifyTrade and ListPendingTrades. Mixed into ExchangeServicer, whose authentication, rate
+limit and command runner they use; every field is validated (gateway_svc.validation_orders)
+before anything reaches the engine's stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from exchange.v1 import commands_pb2, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
+
+from gateway_svc import validation_orders as orders
+from gateway_svc.auth import Principal
+from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
+from gateway_svc.grpc_services.common import for_order, unary
+from mesh.limits import ASSET_DECIMALS, USD_SCALE
+
+
+def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
+    return None if units is None else types_pb2.Decimal(units=units, scale=scale)
+
+
+def _price_change(
+    value: int | orders.Keep | None, asset: str | None, field: str, code: str
+) -> types_pb2.PriceChange | None:
+    """KEEP -> absent, None -> empty (remove), units -> the value at the asset's decimals
+    (`asset` is known whenever a value is set)."""
+    if isinstance(value, orders.Keep):
+        return None
+    if value is None:
+        return types_pb2.PriceChange()
+    assert asset is not None
+    units = orders.change_units(value, asset, field, code)
+    return types_pb2.PriceChange(value=decimal(units, ASSET_DECIMALS[asset]))
+
+
+class ToolsetMethods:
+    # ExchangeServicer's: its command runner, and the caller once authenticated and within
+    # its command rate.
+    _runner: CommandRunner
+    _limited_principal: Callable[[Any], Awaitable[Principal]]
+
+    @staticmethod
+    def _caller(principal: Principal) -> Caller:
+        return Caller(principal.user_id, principal.email)
+
+    @unary
+    async def PlaceOrder(self, request: Any, context: Any) -> Any:
+        order_id = orders.validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._limited_principal(context)
+            order = orders.place_order(request)
+            scale = ASSET_DECIMALS[order.asset]
+            body = commands_pb2.PlaceOrder(
+                asset=order.asset,
+                direction=order.direction,  # type: ignore[arg-type]
+                order_type=order.order_type,  # type: ignore[arg-type]
+                price=decimal(order.price_units, scale),
+                margin=decimal(order.margin_units, USD_SCALE),
+                leverage=order.leverage,
+                stop_loss_price=decimal(order.stop_loss_units, scale),
+                take_profit_price=decimal(order.take_profit_units, scale),
+                trailing_stop_distance=decimal(order.trailing_units, scale),
+                expires_at_ms=order.expires_at_ms,
+            )
+            result = await self._runner.run(self._caller(principal), order_id, "place_order", body)
+            placed = expect(result, "order_placed")
+        return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
+
+    @unary
+    async def CancelOrder(self, request: Any, context: Any) -> Any:
+        order_id = orders.validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._limited_principal(context)
+            _, trade_id = orders.cancel_order(request)
+            result = await self._runner.run(
+                self._caller(principal),
+                order_id,
+                "cancel_order",
+                commands_pb2.CancelOrder(trade_id=trade_id),
+            )
+            cancelled = expect(result, "order_cancelled")
+        return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
+
+    async def _trade_asset(self, principal: Principal, trade_id: str) -> str:
+        """The asset of the caller's open trade or pending order `trade_id`, from the engine
+        (a trade's asset never changes, so the answer cannot go stale)."""
+        for body in ("get_open_trades", "get_pending_orders"):
+            result = await self._runner.run(self._caller(principal), str(uuid.uuid4()), body)
+            for trade in expect(result, "open_trades").trades:
+                if trade.trade_id == trade_id:
+                    return str(trade.asset)
+        raise ApiError("TRADE_NOT_FOUND", f"trade {trade_id} not found")
+
+    @unary
+    async def ModifyTrade(self, request: Any, context: Any) -> Any:
+        order_id = orders.validation.order_id(request.order_id)
+        with for_order(order_id):
+            principal = await self._limited_principal(context)
+            change = orders.modify_trade(request)
+            body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
+            asset = None
+            if change.has_prices:  # removals alone need no asset: there is no price to read
+                asset = body.asset = await self._trade_asset(principal, change.trade_id)
+            levels = (
+                ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
+                ("take_profit_price", change.take_profit, "INVALID_PRICE"),
+                ("trailing_stop_distance", change.trailing, "INVALID_TRAILING_STOP"),
+            )
+            for field, value, code in levels:
+                wire = _price_change(value, asset, field, code)
+                if wire is not None:
+                    getattr(body, field).CopyFrom(wire)
+            if isinstance(change.price, int) and asset is not None:
+                units = orders.change_units(change.price, asset, "price")
+                body.price.CopyFrom(decimal(units, ASSET_DECIMALS[asset]))
+            if not isinstance(change.expires_at_ms, orders.Keep):
+                body.expires_at.SetInParent()
+                if change.expires_at_ms is not None:
+                    body.expires_at.expires_at_ms = change.expires_at_ms
+            result = await self._runner.run(self._caller(principal), order_id, "modify_trade", body)
+            modified = expect(result, "trade_modified")
+        return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
+
+    @unary
+    async def ListPendingTrades(self, request: Any, context: Any) -> Any:
+        order_id = str(uuid.uuid4())
+        with for_order(order_id):
+            principal = await self._limited_principal(context)
+            result = await self._runner.run(self._caller(principal), order_id, "get_pending_orders")
+            pending = expect(result, "open_trades")
+        return xs.ListPendingTradesResponse(trades=pending.trades)

@@ -1,0 +1,300 @@
+"""The trader's toolset over gRPC (SPEC 3a), with the fake engine answering: PlaceOrder,
+CancelOrder, ModifyTrade, CloseTrade with a margin, ListPendingTrades. Each sends engine units,
+each bad field is refused naming it with its registry code before anything reaches the stream,
+and a MODIFY_TRADE that sets a price reads it at the decimals of the trade's own asset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, responses_pb2, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
+
+from mesh import streams
+from tests.gateway_grpc.conftest import trailers
+from tests.gateway_grpc.fake_engine import FakeEngine, reject
+
+Stub = exchange_service_pb2_grpc.ExchangeServiceStub
+ORDER_ID = "5a4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c"
+TRADE_ID = "0d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a"
+BTC_TRADE = "1d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a"
+
+
+def dec(units: int, scale: int) -> types_pb2.Decimal:
+    return types_pb2.Decimal(units=units, scale=scale)
+
+
+def toolset_answer(engine: FakeEngine):  # type: ignore[no-untyped-def]
+    """The default answers, plus canned ones for the toolset: one pending SOL order
+    (TRADE_ID) and one open BTC trade (BTC_TRADE)."""
+
+    def answer(command: commands_pb2.Command) -> responses_pb2.CommandResult:
+        out = responses_pb2.CommandResult(order_id=command.order_id)
+        kind = command.WhichOneof("body")
+        pending = types_pb2.Trade(
+            trade_id=TRADE_ID, asset="SOL_USDC", status=types_pb2.TRADE_STATUS_PENDING
+        )
+        if kind == "place_order":
+            out.order_placed.email = command.email
+            out.order_placed.trade.CopyFrom(pending)
+        elif kind == "cancel_order":
+            if command.cancel_order.trade_id != TRADE_ID:
+                return reject(out, "NOT_PENDING", "not a pending order")
+            out.order_cancelled.trade.CopyFrom(pending)
+            out.order_cancelled.margin_returned.CopyFrom(dec(100_000, 4))
+        elif kind == "modify_trade":
+            out.trade_modified.trade.trade_id = command.modify_trade.trade_id
+        elif kind == "get_pending_orders":
+            out.open_trades.trades.add().CopyFrom(pending)
+        elif kind == "get_open_trades":
+            out.open_trades.trades.add(trade_id=BTC_TRADE, asset="BTC_USDC")
+        elif kind == "close_trade":
+            out.trade_closed.trade.trade_id = command.close_trade.trade_id
+            out.trade_closed.remaining_margin.CopyFrom(dec(50_000, 4))
+        else:
+            return engine.default_answer(command)
+        return out
+
+    return answer
+
+
+@pytest.fixture
+def toolset_engine(engine: FakeEngine) -> FakeEngine:
+    engine.answer = toolset_answer(engine)
+    return engine
+
+
+def order(**override: Any) -> xs.PlaceOrderRequest:
+    fields: dict[str, Any] = {
+        "order_id": ORDER_ID,
+        "asset": "SOL_USDC",
+        "direction": types_pb2.DIRECTION_LONG,
+        "order_type": types_pb2.ORDER_TYPE_LIMIT,
+        "price": dec(2301, 1),
+        "margin": dec(10, 0),
+        "leverage": 100,
+    }
+    fields.update(override)
+    return xs.PlaceOrderRequest(**{k: v for k, v in fields.items() if v is not None})
+
+
+async def test_place_order_sends_engine_units(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    reply = await exchange.PlaceOrder(
+        order(
+            take_profit_price=dec(25, 0),
+            trailing_stop_distance=dec(15, 1),
+            expires_at_ms=1_900_000_000_000,
+        ),
+        metadata=alice,
+    )
+    assert reply.order_id == ORDER_ID
+    assert reply.placed.trade.status == types_pb2.TRADE_STATUS_PENDING
+    body = toolset_engine.commands[-1].place_order
+    assert (body.price.units, body.price.scale) == (230_100_000, 6)
+    assert (body.margin.units, body.margin.scale) == (100_000, 4)
+    assert (body.take_profit_price.units, body.take_profit_price.scale) == (25_000_000, 6)
+    assert (body.trailing_stop_distance.units, body.trailing_stop_distance.scale) == (1_500_000, 6)
+    assert body.expires_at_ms == 1_900_000_000_000
+    assert body.order_type == types_pb2.ORDER_TYPE_LIMIT and not body.HasField("stop_loss_price")
+
+
+BAD_ORDERS = [
+    ("no order type", order(order_type=0), "INVALID_ARGUMENT", "order_type"),
+    ("order type out of enum", order(order_type=9), "INVALID_ARGUMENT", "order_type"),
+    ("no price", order(price=None), "INVALID_PRICE", "price"),
+    ("7-decimal price", order(price=dec(1, 7)), "INVALID_PRICE", "price"),
+    ("zero price", order(price=dec(0, 0)), "INVALID_PRICE", "price"),
+    ("unknown asset", order(asset="XRP"), "UNKNOWN_ASSET", "asset"),
+    ("no margin", order(margin=None), "INVALID_MARGIN", "margin"),
+    ("leverage 1001", order(leverage=1001), "INVALID_LEVERAGE", "leverage"),
+    (
+        "5-decimal trailing on BTC",
+        order(asset="BTC_USDC", price=dec(9, 0), trailing_stop_distance=dec(1, 5)),
+        "INVALID_TRAILING_STOP",
+        "trailing_stop_distance",
+    ),
+    (
+        "negative trailing",
+        order(trailing_stop_distance=dec(-1, 0)),
+        "INVALID_TRAILING_STOP",
+        "trailing_stop_distance",
+    ),
+    (
+        "trailing with a stop loss",
+        order(trailing_stop_distance=dec(1, 0), stop_loss_price=dec(200, 0)),
+        "INVALID_TRAILING_STOP",
+        "trailing_stop_distance",
+    ),
+    ("negative expiry", order(expires_at_ms=-5), "INVALID_EXPIRY", "expires_at_ms"),
+    ("zero expiry", order(expires_at_ms=0), "INVALID_EXPIRY", "expires_at_ms"),
+    ("expiry past 2286", order(expires_at_ms=10**14), "INVALID_EXPIRY", "expires_at_ms"),
+    ("bad order id", order(order_id="x"), "INVALID_ARGUMENT", "order_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "request_", "code", "field"), BAD_ORDERS, ids=[c[0] for c in BAD_ORDERS]
+)
+async def test_bad_orders_are_refused_before_the_stream(
+    case: str,
+    request_: xs.PlaceOrderRequest,
+    code: str,
+    field: str,
+    exchange: Stub,
+    alice: Any,
+    redis: aioredis.Redis,
+) -> None:
+    before = await redis.xlen(streams.COMMANDS)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.PlaceOrder(request_, metadata=alice)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith(field), info.value.details()
+    assert trailers(info.value)["x-error-code"] == code
+    assert await redis.xlen(streams.COMMANDS) == before
+
+
+async def test_cancel_order_and_its_rejection(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    reply = await exchange.CancelOrder(xs.CancelOrderRequest(trade_id=TRADE_ID), metadata=alice)
+    assert reply.cancelled.margin_returned.units == 100_000
+    assert toolset_engine.commands[-1].cancel_order.trade_id == TRADE_ID
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.CancelOrder(xs.CancelOrderRequest(trade_id=BTC_TRADE), metadata=alice)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert trailers(info.value)["x-error-code"] == "NOT_PENDING"
+
+
+async def test_partial_close_sends_the_margin(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    reply = await exchange.CloseTrade(
+        xs.CloseTradeRequest(trade_id=BTC_TRADE, margin=dec(25, 1)), metadata=alice
+    )
+    assert reply.closed.remaining_margin.units == 50_000
+    sent = toolset_engine.commands[-1].close_trade
+    assert (sent.margin.units, sent.margin.scale) == (25_000, 4)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.CloseTrade(
+            xs.CloseTradeRequest(trade_id=BTC_TRADE, margin=dec(1, 5)), metadata=alice
+        )
+    assert trailers(info.value)["x-error-code"] == "INVALID_MARGIN"
+    assert info.value.details().startswith("margin")
+
+
+async def test_modify_reads_prices_at_the_trade_asset(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    await exchange.ModifyTrade(
+        xs.ModifyTradeRequest(
+            trade_id=TRADE_ID,
+            take_profit_price=types_pb2.PriceChange(value=dec(25, 0)),
+            stop_loss_price=types_pb2.PriceChange(),
+            price=dec(2299, 1),
+            expires_at=types_pb2.ExpiryChange(),
+        ),
+        metadata=alice,
+    )
+    sent = toolset_engine.commands[-1].modify_trade
+    assert sent.asset == "SOL_USDC" and sent.trade_id == TRADE_ID
+    assert (sent.take_profit_price.value.units, sent.take_profit_price.value.scale) == (
+        25_000_000,
+        6,
+    )
+    assert sent.HasField("stop_loss_price") and not sent.stop_loss_price.HasField("value")
+    assert not sent.HasField("trailing_stop_distance")  # absent: kept
+    assert (sent.price.units, sent.price.scale) == (229_900_000, 6)
+    assert sent.HasField("expires_at") and not sent.expires_at.HasField("expires_at_ms")
+
+
+async def test_modify_with_removals_only_needs_no_lookup(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    before = len(toolset_engine.commands)
+    await exchange.ModifyTrade(
+        xs.ModifyTradeRequest(trade_id=BTC_TRADE, take_profit_price=types_pb2.PriceChange()),
+        metadata=alice,
+    )
+    assert [c.WhichOneof("body") for c in toolset_engine.commands[before:]] == ["modify_trade"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "field"),
+    [
+        (  # 5 decimals pass the first check (SOL has 6) but not BTC_TRADE's 4
+            xs.ModifyTradeRequest(
+                trade_id=BTC_TRADE, stop_loss_price=types_pb2.PriceChange(value=dec(1, 5))
+            ),
+            "INVALID_PRICE",
+            "stop_loss_price",
+        ),
+        (
+            xs.ModifyTradeRequest(
+                trade_id=BTC_TRADE, trailing_stop_distance=types_pb2.PriceChange(value=dec(0, 0))
+            ),
+            "INVALID_TRAILING_STOP",
+            "trailing_stop_distance",
+        ),
+        (
+            xs.ModifyTradeRequest(
+                trade_id=BTC_TRADE,
+                stop_loss_price=types_pb2.PriceChange(value=dec(1, 0)),
+                trailing_stop_distance=types_pb2.PriceChange(value=dec(1, 0)),
+            ),
+            "INVALID_TRAILING_STOP",
+            "trailing_stop_distance",
+        ),
+        (
+            xs.ModifyTradeRequest(trade_id=TRADE_ID, price=dec(1, 7)),
+            "INVALID_PRICE",
+            "price",
+        ),
+        (
+            xs.ModifyTradeRequest(
+                trade_id=TRADE_ID, expires_at=types_pb2.ExpiryChange(expires_at_ms=-1)
+            ),
+            "INVALID_EXPIRY",
+            "expires_at_ms",
+        ),
+        (xs.ModifyTradeRequest(trade_id="nope"), "INVALID_ARGUMENT", "trade_id"),
+    ],
+)
+async def test_bad_modifications_never_reach_the_engine(
+    request_: xs.ModifyTradeRequest,
+    code: str,
+    field: str,
+    exchange: Stub,
+    alice: Any,
+    toolset_engine: FakeEngine,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.ModifyTrade(request_, metadata=alice)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailers(info.value)["x-error-code"] == code
+    assert info.value.details().startswith(field), info.value.details()
+    assert "modify_trade" not in [c.WhichOneof("body") for c in toolset_engine.commands]
+
+
+async def test_modify_of_an_unknown_trade_is_not_found(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.ModifyTrade(
+            xs.ModifyTradeRequest(
+                trade_id="2d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a",
+                take_profit_price=types_pb2.PriceChange(value=dec(1, 0)),
+            ),
+            metadata=alice,
+        )
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_pending_trades(exchange: Stub, alice: Any, toolset_engine: FakeEngine) -> None:
+    reply = await exchange.ListPendingTrades(xs.ListPendingTradesRequest(), metadata=alice)
+    assert [t.trade_id for t in reply.trades] == [TRADE_ID]
+    assert toolset_engine.commands[-1].WhichOneof("body") == "get_pending_orders"
