@@ -65,11 +65,7 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
     answered: list[dict] = []  # type: ignore[type-arg]
     stop = threading.Event()
     try:
-        mesh.start("engine")
-        mesh.wait_log("engine", "engine ready")
-        mesh.start("gateway")
-        mesh.start("poller", POLLER_SOURCE=f"replay:{opening}")
-        mesh.wait_http()
+        mesh.start_all(f"replay:{opening}")
         wait_for_price(mesh, "SOL_USDC", "235950000")
         cookie = sign_in(mesh, mail, "dave@example.com").cookies["authToken"]
 
