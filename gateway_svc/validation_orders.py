@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from exchange.v1 import types_pb2
 from google.protobuf.message import Message
 
 from gateway_svc import validation
 from gateway_svc.errors import ApiError
-from mesh.limits import ASSET_DECIMALS, MAX_PRICE, MAX_TIME_MS
+from mesh.limits import ASSET_DECIMALS, MAX_PRICE, MAX_TIME_MS, USD_SCALE
 
 ORDER_TYPES = {types_pb2.ORDER_TYPE_LIMIT: "LIMIT", types_pb2.ORDER_TYPE_STOP: "STOP"}
 FINEST_DECIMALS = max(ASSET_DECIMALS.values())
@@ -47,6 +48,27 @@ class PendingOrder:
     take_profit_units: int | None
     trailing_units: int | None
     expires_at_ms: int | None
+
+    def wire_fields(self) -> dict[str, Any]:
+        """The fields PlaceOrderRequest (REST -> gRPC) and the engine's PlaceOrder command
+        (gRPC -> stream) share, amounts as proto Decimals at the engine's scales."""
+        scale = ASSET_DECIMALS[self.asset]
+        return {
+            "asset": self.asset,
+            "direction": self.direction,
+            "order_type": self.order_type,
+            "price": _wire(self.price_units, scale),
+            "margin": _wire(self.margin_units, USD_SCALE),
+            "leverage": self.leverage,
+            "stop_loss_price": _wire(self.stop_loss_units, scale),
+            "take_profit_price": _wire(self.take_profit_units, scale),
+            "trailing_stop_distance": _wire(self.trailing_units, scale),
+            "expires_at_ms": self.expires_at_ms,
+        }
+
+
+def _wire(units: int | None, scale: int) -> types_pb2.Decimal | None:
+    return None if units is None else types_pb2.Decimal(units=units, scale=scale)
 
 
 @dataclass(frozen=True)

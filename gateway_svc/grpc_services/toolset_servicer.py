@@ -18,7 +18,7 @@ from gateway_svc.auth import Principal
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary
-from mesh.limits import ASSET_DECIMALS, USD_SCALE
+from mesh.limits import ASSET_DECIMALS
 
 
 def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
@@ -55,19 +55,7 @@ class ToolsetMethods:
         with for_order(order_id):
             principal = await self._limited_principal(context)
             order = orders.place_order(request)
-            scale = ASSET_DECIMALS[order.asset]
-            body = commands_pb2.PlaceOrder(
-                asset=order.asset,
-                direction=order.direction,  # type: ignore[arg-type]
-                order_type=order.order_type,  # type: ignore[arg-type]
-                price=decimal(order.price_units, scale),
-                margin=decimal(order.margin_units, USD_SCALE),
-                leverage=order.leverage,
-                stop_loss_price=decimal(order.stop_loss_units, scale),
-                take_profit_price=decimal(order.take_profit_units, scale),
-                trailing_stop_distance=decimal(order.trailing_units, scale),
-                expires_at_ms=order.expires_at_ms,
-            )
+            body = commands_pb2.PlaceOrder(**order.wire_fields())
             result = await self._runner.run(self._caller(principal), order_id, "place_order", body)
             placed = expect(result, "order_placed")
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)

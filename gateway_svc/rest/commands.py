@@ -14,12 +14,22 @@ from typing import Any, TypeVar
 
 from exchange.v1 import types_pb2
 
-from gateway_svc import validation
+from gateway_svc import validation, validation_orders
 from gateway_svc.errors import ApiError
 from mesh.limits import LEVERAGE_DEFAULT
 
-COMMANDS = ("CREATE_ACCOUNT", "GET_USD_BALANCE", "GET_BALANCE", "CREATE_TRADE", "CLOSE_TRADE")
+COMMANDS = (
+    "CREATE_ACCOUNT",
+    "GET_USD_BALANCE",
+    "GET_BALANCE",
+    "CREATE_TRADE",
+    "CLOSE_TRADE",
+    "PLACE_ORDER",
+    "CANCEL_ORDER",
+    "MODIFY_TRADE",
+)
 DIRECTIONS = {"LONG": types_pb2.DIRECTION_LONG, "SHORT": types_pb2.DIRECTION_SHORT}
+ORDER_TYPES = {"LIMIT": types_pb2.ORDER_TYPE_LIMIT, "STOP": types_pb2.ORDER_TYPE_STOP}
 TRADE_ID_PATTERN = validation.UUID_PATTERN
 # Printable ASCII other than '@' on both sides of one '@': no controls, spaces, look-alikes,
 # zero-width or bidi characters, lone surrogates. The gRPC server checks the full syntax
@@ -40,6 +50,10 @@ JSON_TO_PROTO: dict[str, str] = {
     "leverage": "leverage",
     "stopLossPrice": "stop_loss_price",
     "takeProfitPrice": "take_profit_price",
+    "trailingStopDistance": "trailing_stop_distance",
+    "orderType": "order_type",
+    "price": "price",
+    "expiresAt": "expires_at_ms",
 }
 PROTO_TO_JSON = {proto: json for json, proto in JSON_TO_PROTO.items()}
 
@@ -56,8 +70,32 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "leverage",
         "stopLossPrice",
         "takeProfitPrice",
+        "trailingStopDistance",
     ),
-    "CLOSE_TRADE": (*_COMMON, "tradeId"),
+    "CLOSE_TRADE": (*_COMMON, "tradeId", "margin"),
+    "PLACE_ORDER": (
+        *_COMMON,
+        "asset",
+        "direction",
+        "orderType",
+        "price",
+        "margin",
+        "leverage",
+        "stopLossPrice",
+        "takeProfitPrice",
+        "trailingStopDistance",
+        "expiresAt",
+    ),
+    "CANCEL_ORDER": (*_COMMON, "tradeId"),
+    "MODIFY_TRADE": (
+        *_COMMON,
+        "tradeId",
+        "stopLossPrice",
+        "takeProfitPrice",
+        "trailingStopDistance",
+        "price",
+        "expiresAt",
+    ),
 }
 
 T = TypeVar("T")
@@ -74,6 +112,11 @@ class EngineCommand:
     stop_loss_units: int | None = None
     take_profit_units: int | None = None
     trade_id: str = ""
+    trailing_units: int | None = None
+    close_margin_units: int | None = None
+    """CLOSE_TRADE's part of the margin; None closes it all."""
+    toolset: validation_orders.PendingOrder | validation_orders.TradeChange | None = None
+    """PLACE_ORDER's order or MODIFY_TRADE's change, as validated."""
 
 
 @contextmanager
@@ -100,6 +143,9 @@ def proto_values(body: dict[str, Any]) -> validation.Values:
     direction = values.get("direction")
     if isinstance(direction, str):
         values["direction"] = DIRECTIONS.get(direction, direction)
+    kind = values.get("order_type")
+    if isinstance(kind, str):
+        values["order_type"] = ORDER_TYPES.get(kind, kind)
     return values
 
 
@@ -119,7 +165,10 @@ def parse_order_id(value: Any) -> str | None:
 
 def _create_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
     order = checked(validation.create_trade, body)
+    with json_names():
+        trailing = validation_orders.create_trade_trailing(proto_values(body), order.asset)
     return EngineCommand(
+        trailing_units=trailing,
         command="CREATE_TRADE",
         order_id=order_id,
         asset=order.asset,
@@ -132,9 +181,39 @@ def _create_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
 
 
 def _close_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
-    with json_names():
-        trade_id = validation.trade_id(body.get("tradeId"))
-    return EngineCommand(command="CLOSE_TRADE", order_id=order_id, trade_id=trade_id)
+    close = checked(validation_orders.close_trade, body)
+    return EngineCommand(
+        command="CLOSE_TRADE",
+        order_id=order_id,
+        trade_id=close.trade_id,
+        close_margin_units=close.margin_units,
+    )
+
+
+def _place_order(body: dict[str, Any], order_id: str | None) -> EngineCommand:
+    order = checked(validation_orders.place_order, body)
+    return EngineCommand(command="PLACE_ORDER", order_id=order_id, toolset=order)
+
+
+def _cancel_order(body: dict[str, Any], order_id: str | None) -> EngineCommand:
+    _, trade_id = checked(validation_orders.cancel_order, body)
+    return EngineCommand(command="CANCEL_ORDER", order_id=order_id, trade_id=trade_id)
+
+
+def _modify_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
+    change = checked(validation_orders.modify_trade, body)
+    return EngineCommand(
+        command="MODIFY_TRADE", order_id=order_id, trade_id=change.trade_id, toolset=change
+    )
+
+
+_PARSERS = {
+    "CREATE_TRADE": _create_trade,
+    "CLOSE_TRADE": _close_trade,
+    "PLACE_ORDER": _place_order,
+    "CANCEL_ORDER": _cancel_order,
+    "MODIFY_TRADE": _modify_trade,
+}
 
 
 def parse_command(body: Any) -> EngineCommand:
@@ -152,10 +231,9 @@ def parse_command(body: Any) -> EngineCommand:
             shown = key if len(key) <= 40 else key[:40] + "..."
             raise ApiError("INVALID_ARGUMENT", f"{shown} is not a field of {command}", field=shown)
     order_id = parse_order_id(body.get("orderId"))
-    if command == "CREATE_TRADE":
-        return _create_trade(body, order_id)
-    if command == "CLOSE_TRADE":
-        return _close_trade(body, order_id)
+    parse = _PARSERS.get(command)
+    if parse is not None:
+        return parse(body, order_id)
     return EngineCommand(command=command, order_id=order_id)
 
 

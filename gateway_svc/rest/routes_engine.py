@@ -12,7 +12,7 @@ from exchange.v1 import types_pb2
 from fastapi import APIRouter, Request
 
 from gateway_svc.errors import ApiError
-from gateway_svc.rest import present, schemas
+from gateway_svc.rest import present, present_orders, routes_toolset, schemas
 from gateway_svc.rest.auth import auth_metadata, require_token
 from gateway_svc.rest.clients import GrpcClients, Metadata
 from gateway_svc.rest.commands import EngineCommand, parse_command, parse_order_id
@@ -58,15 +58,19 @@ async def _create_trade(c: GrpcClients, cmd: EngineCommand, oid: str, md: Metada
         leverage=cmd.leverage,
         stop_loss_price=_decimal(cmd.stop_loss_units, scale),
         take_profit_price=_decimal(cmd.take_profit_units, scale),
+        trailing_stop_distance=_decimal(cmd.trailing_units, scale),
     )
     reply = await c.call(c.exchange.CreateTrade, request, md)
     return reply.order_id, present.trade_opened(reply.opened), "trade opened"
 
 
 async def _close_trade(c: GrpcClients, cmd: EngineCommand, oid: str, md: Metadata) -> Reply:
-    request = xs.CloseTradeRequest(order_id=oid, trade_id=cmd.trade_id)
+    request = xs.CloseTradeRequest(
+        order_id=oid, trade_id=cmd.trade_id, margin=_decimal(cmd.close_margin_units, USD_SCALE)
+    )
     reply = await c.call(c.exchange.CloseTrade, request, md)
-    return reply.order_id, present.trade_closed(reply.closed), "trade closed"
+    data = present.trade_closed(reply.closed) | present_orders.remaining_margin(reply.closed)
+    return reply.order_id, data, "trade closed"
 
 
 HANDLERS: dict[str, Handler] = {
@@ -75,6 +79,7 @@ HANDLERS: dict[str, Handler] = {
     "GET_BALANCE": _get_balance,
     "CREATE_TRADE": _create_trade,
     "CLOSE_TRADE": _close_trade,
+    **routes_toolset.HANDLERS,
 }
 
 
@@ -84,7 +89,7 @@ HANDLERS: dict[str, Handler] = {
     responses=schemas.ERROR_RESPONSES,
     openapi_extra=schemas.request_body("EngineRequest"),
     summary="Run one engine command (CREATE_ACCOUNT, GET_USD_BALANCE, GET_BALANCE, "
-    "CREATE_TRADE, CLOSE_TRADE)",
+    "CREATE_TRADE, CLOSE_TRADE, PLACE_ORDER, CANCEL_ORDER, MODIFY_TRADE)",
 )
 async def engine(request: Request) -> DecimalJSONResponse:
     token = require_token(request, request.app.state.settings)

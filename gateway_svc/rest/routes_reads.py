@@ -7,7 +7,7 @@ from typing import Annotated
 from exchange.v1 import exchange_service_pb2 as xs
 from fastapi import APIRouter, Query, Request
 
-from gateway_svc.rest import present, schemas
+from gateway_svc.rest import present, present_orders, schemas
 from gateway_svc.rest.auth import auth_metadata, require_token
 from gateway_svc.rest.jsonio import DecimalJSONResponse
 from gateway_svc.rest.routes_public import grpc_clients
@@ -39,6 +39,21 @@ async def open_trades(request: Request) -> DecimalJSONResponse:
         clients.exchange.ListOpenTrades, xs.ListOpenTradesRequest(), metadata
     )
     return DecimalJSONResponse({"trades": [present.open_trade(t) for t in reply.trades]})
+
+
+@router.get(
+    "/trades/pending",
+    response_model=schemas.PendingTrades,
+    responses=schemas.ERROR_RESPONSES,
+    summary="The caller's pending orders (SPEC 3a), in the order they were placed",
+)
+async def pending_trades(request: Request) -> DecimalJSONResponse:
+    metadata = _metadata(request)
+    clients = grpc_clients(request)
+    reply = await clients.call(
+        clients.exchange.ListPendingTrades, xs.ListPendingTradesRequest(), metadata
+    )
+    return DecimalJSONResponse({"trades": [present_orders.pending_trade(t) for t in reply.trades]})
 
 
 @router.get(

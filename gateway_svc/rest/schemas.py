@@ -21,6 +21,7 @@ from mesh.limits import (
     LEVERAGE_MIN,
     MAX_MARGIN_USD,
     MAX_PRICE,
+    MAX_TIME_MS,
     SUPPORTED_ASSETS,
     USD_SCALE,
 )
@@ -93,6 +94,9 @@ class GetBalanceCommand(_Body):
     orderId: UUID | None = None
 
 
+_PRICE_FIELDS = ("price", "stopLossPrice", "takeProfitPrice", "trailingStopDistance")
+
+
 def _price_decimals_by_asset() -> list[dict[str, Any]]:
     """Price inputs may not have more decimals than their asset; JSON Schema says it with
     one if/then per asset."""
@@ -103,7 +107,7 @@ def _price_decimals_by_asset() -> list[dict[str, Any]]:
         rules.append(
             {
                 "if": {"properties": {"asset": {"const": asset}}, "required": ["asset"]},
-                "then": {"properties": {"stopLossPrice": levels, "takeProfitPrice": levels}},
+                "then": {"properties": {name: levels for name in _PRICE_FIELDS}},
             }
         )
     return rules
@@ -122,12 +126,62 @@ class CreateTradeCommand(_Body):
     leverage: Leverage | None = LEVERAGE_DEFAULT
     stopLossPrice: Price | None = None
     takeProfitPrice: Price | None = None
+    trailingStopDistance: Price | None = Field(
+        None, description="a trailing stop's distance, instead of stopLossPrice"
+    )
+
+
+TradeId = Annotated[str, Field(pattern=TRADE_ID_PATTERN)]
+ExpiresAt = Annotated[
+    int,
+    Field(ge=1, le=MAX_TIME_MS, description="ms since the epoch; absent = good till cancelled"),
+]
 
 
 class CloseTradeCommand(_Body):
     command: Literal["CLOSE_TRADE"]
     orderId: UUID | None = None
-    tradeId: Annotated[str, Field(pattern=TRADE_ID_PATTERN)]
+    tradeId: TradeId
+    margin: Margin | None = Field(None, description="the part to close; absent = all of it")
+
+
+class PlaceOrderCommand(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"allOf": _price_decimals_by_asset()}
+    )
+
+    command: Literal["PLACE_ORDER"]
+    orderId: UUID | None = None
+    asset: Asset
+    direction: Literal["LONG", "SHORT"]
+    orderType: Literal["LIMIT", "STOP"]
+    price: Price
+    margin: Margin
+    leverage: Leverage | None = LEVERAGE_DEFAULT
+    stopLossPrice: Price | None = None
+    takeProfitPrice: Price | None = None
+    trailingStopDistance: Price | None = None
+    expiresAt: ExpiresAt | None = None
+
+
+class CancelOrderCommand(_Body):
+    command: Literal["CANCEL_ORDER"]
+    orderId: UUID | None = None
+    tradeId: TradeId
+
+
+class ModifyTradeCommand(_Body):
+    """A number sets a level, null removes it, absent keeps it; `price` and `expiresAt` are
+    for a pending order (price cannot be removed). The trade's asset bounds the decimals."""
+
+    command: Literal["MODIFY_TRADE"]
+    orderId: UUID | None = None
+    tradeId: TradeId
+    stopLossPrice: Price | None = None
+    takeProfitPrice: Price | None = None
+    trailingStopDistance: Price | None = None
+    price: Price = None  # type: ignore[assignment]  # absent keeps it; null is refused
+    expiresAt: ExpiresAt | None = None
 
 
 EngineRequest = Annotated[
@@ -135,7 +189,10 @@ EngineRequest = Annotated[
     | GetUsdBalanceCommand
     | GetBalanceCommand
     | CreateTradeCommand
-    | CloseTradeCommand,
+    | CloseTradeCommand
+    | PlaceOrderCommand
+    | CancelOrderCommand
+    | ModifyTradeCommand,
     Field(discriminator="command"),
 ]
 
@@ -175,11 +232,57 @@ class TradeClosedData(BaseModel):
     pnl: Number
     totalReturn: Number
     closePrice: Number
+    remainingMargin: Number = Field(description="what stays open; 0 after a full close")
+
+
+class OrderPlacedData(BaseModel):
+    email: str
+    tradeId: str
+    status: Literal["PENDING"]
+    asset: str
+    direction: Literal["LONG", "SHORT"]
+    orderType: Literal["LIMIT", "STOP"]
+    price: Number
+    margin: Number
+    leverage: Number
+    stopLossPrice: Number | None = None
+    takeProfitPrice: Number | None = None
+    trailingStopDistance: Number | None = None
+    expiresAt: int | None = None
+
+
+class OrderCancelledData(BaseModel):
+    email: str
+    tradeId: str
+    status: Literal["CANCELLED"]
+    marginReturned: Number
+
+
+class TradeModifiedData(BaseModel):
+    email: str
+    tradeId: str
+    status: Literal["PENDING", "OPEN"]
+    entryPrice: Number | None = None
+    price: Number | None = None
+    liquidationPrice: Number | None = None
+    stopLossPrice: Number | None = None
+    takeProfitPrice: Number | None = None
+    trailingStopDistance: Number | None = None
+    expiresAt: int | None = None
 
 
 class EngineResponseOk(BaseModel):
     status: Literal["success"]
-    data: AccountCreatedData | UsdBalanceData | BalancesData | TradeOpenedData | TradeClosedData
+    data: (
+        AccountCreatedData
+        | UsdBalanceData
+        | BalancesData
+        | TradeOpenedData
+        | TradeClosedData
+        | OrderPlacedData
+        | OrderCancelledData
+        | TradeModifiedData
+    )
     message: str
 
 
@@ -226,7 +329,9 @@ class CandleRow(BaseModel):
     close: Number
 
 
-class OpenTradeRow(BaseModel):
+class _TradeRow(BaseModel):
+    """What every list row of a trade shows (open, closed, pending)."""
+
     tradeId: str
     asset: str
     direction: Literal["LONG", "SHORT"]
@@ -236,22 +341,17 @@ class OpenTradeRow(BaseModel):
     liquidationPrice: Number | None
     stopLossPrice: Number | None
     takeProfitPrice: Number | None
+    openedAt: int
+
+
+class OpenTradeRow(_TradeRow):
     unrealizedPnl: Number | None
-    openedAt: int
 
 
-class ClosedTradeRow(BaseModel):
-    tradeId: str
-    asset: str
-    direction: Literal["LONG", "SHORT"]
-    margin: Number
-    leverage: Number
-    entryPrice: Number
-    liquidationPrice: Number | None
-    stopLossPrice: Number | None
-    takeProfitPrice: Number | None
-    openedAt: int
-    status: Literal["CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT"]
+class ClosedTradeRow(_TradeRow):
+    status: Literal[
+        "CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT", "CANCELLED", "EXPIRED", "REJECTED"
+    ]
     exitPrice: Number | None
     pnl: Number | None
     totalReturn: Number | None
@@ -260,6 +360,18 @@ class ClosedTradeRow(BaseModel):
 
 class OpenTrades(BaseModel):
     trades: list[OpenTradeRow]
+
+
+class PendingTradeRow(_TradeRow):
+    status: Literal["PENDING"]
+    orderType: Literal["LIMIT", "STOP"]
+    price: Number | None
+    trailingStopDistance: Number | None
+    expiresAt: int | None
+
+
+class PendingTrades(BaseModel):
+    trades: list[PendingTradeRow]
 
 
 class ClosedTrades(BaseModel):

@@ -111,6 +111,10 @@ class FakeExchange(exchange_service_pb2_grpc.ExchangeServiceServicer):
     ListOpenTrades = _unary("ListOpenTrades")
     ListClosedTrades = _unary("ListClosedTrades")
     ListOrders = _unary("ListOrders")
+    PlaceOrder = _unary("PlaceOrder")
+    CancelOrder = _unary("CancelOrder")
+    ModifyTrade = _unary("ModifyTrade")
+    ListPendingTrades = _unary("ListPendingTrades")
 
     async def StreamPrices(self, request: Any, context: Any) -> AsyncIterator[Any]:
         self.recorder.calls.append(("StreamPrices", request, {}))

@@ -147,6 +147,7 @@ async def test_close_trade_data(client, recorder, auth_headers) -> None:
         "pnl": 5,
         "totalReturn": 105,
         "closePrice": 101000,
+        "remainingMargin": 0,  # SPEC 3a: 0 after a full close
     }
     assert recorder.calls[-1][1].trade_id == TRADE_ID  # canonical lower case
 

@@ -72,9 +72,9 @@ LONG_RUN = os.environ.get("EXCHANGE_TEST_LONG") == "1"
 # Generated (fuzzing-phase) cases per operation; the explicit-example and coverage phases add a
 # fixed, deterministic set on top.
 MAX_EXAMPLES = 500 if LONG_RUN else 25
-# POST /api/v1/engine is five commands in one body, CREATE_TRADE with seven fields: at 25 cases
-# it got one schema-valid CREATE_TRADE through to the engine.
-ENGINE_EXAMPLES = 4 * MAX_EXAMPLES
+# POST /api/v1/engine is eight commands in one body, PLACE_ORDER with eleven fields: at 25
+# cases it got one schema-valid CREATE_TRADE through to the engine.
+ENGINE_EXAMPLES = 8 * MAX_EXAMPLES
 
 # Explicit, so no schemathesis.toml found in the working directory changes the run.
 CONFIG: dict[str, Any] = {
@@ -104,8 +104,10 @@ OPERATION_RPCS: dict[str, frozenset[str]] = {
     "POST /api/v1/user/logout": frozenset({"SignOut"}),
     "POST /api/v1/user/logout/all": frozenset({"SignOutEverywhere"}),
     "POST /api/v1/engine": frozenset(
-        {"CreateAccount", "GetUsdBalance", "GetBalance", "CreateTrade", "CloseTrade"}),
+        {"CreateAccount", "GetUsdBalance", "GetBalance", "CreateTrade", "CloseTrade",
+         "PlaceOrder", "CancelOrder", "ModifyTrade"}),
     "GET /api/v1/trades/open": frozenset({"ListOpenTrades"}),
+    "GET /api/v1/trades/pending": frozenset({"ListPendingTrades"}),
     "GET /api/v1/trades/closed": frozenset({"ListClosedTrades"}),
     "GET /api/v1/orders": frozenset({"ListOrders"}),
     "GET /api/v1/account": frozenset({"GetAccount"}),
@@ -238,6 +240,55 @@ def _close_trade(request: xs.CloseTradeRequest) -> Outcome:
         email="a@b.co", trade=trade, margin_returned=trade.margin))
 
 
+def _pending(n: int, trade_id: str = "") -> types_pb2.Trade:
+    trade = _trade(n, types_pb2.TRADE_STATUS_PENDING)
+    trade.trade_id = trade_id or trade.trade_id
+    trade.order_type = types_pb2.ORDER_TYPE_LIMIT if n % 2 else types_pb2.ORDER_TYPE_STOP
+    trade.order_price.CopyFrom(trade.entry_price)
+    trade.ClearField("unrealized_pnl")
+    if n % 2 == 0:
+        trade.expires_at_ms = 1_900_000_000_000 + n
+        trade.trailing_stop_distance.CopyFrom(dec(1_000, 4))
+    return trade
+
+
+def _place_order(request: xs.PlaceOrderRequest) -> Outcome:
+    if request.margin.units % 4 == 3:
+        return FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED, "ERROR_CODE_TOO_MANY_PENDING_ORDERS",
+                         "too many pending orders")
+    trade = _pending(request.margin.units % 10)
+    trade.asset, trade.direction = request.asset, request.direction
+    trade.order_price.CopyFrom(request.price)
+    trade.order_type = request.order_type
+    return xs.PlaceOrderResponse(order_id=request.order_id,
+                                 placed=responses_pb2.OrderPlaced(email="a@b.co", trade=trade))
+
+
+def _cancel_order(request: xs.CancelOrderRequest) -> Outcome:
+    if _crc(request.trade_id) % 3 == 0:
+        return FakeError(grpc.StatusCode.FAILED_PRECONDITION, "ERROR_CODE_NOT_PENDING",
+                         "not a pending order")
+    trade = _pending(_crc(request.trade_id) % 10, request.trade_id)
+    trade.status = types_pb2.TRADE_STATUS_CANCELLED
+    return xs.CancelOrderResponse(order_id=request.order_id, cancelled=responses_pb2.OrderCancelled(
+        email="a@b.co", trade=trade, margin_returned=trade.margin))
+
+
+def _modify_trade(request: xs.ModifyTradeRequest) -> Outcome:
+    n = _crc(request.trade_id) % 10
+    if n % 5 == 4:
+        return FakeError(grpc.StatusCode.INVALID_ARGUMENT, "ERROR_CODE_INVALID_STOP_LOSS",
+                         "stop loss on the wrong side of the price")
+    trade = _pending(n, request.trade_id) if n % 2 else _trade(n)
+    trade.trade_id = request.trade_id
+    return xs.ModifyTradeResponse(order_id=request.order_id, modified=responses_pb2.TradeModified(
+        email="a@b.co", trade=trade))
+
+
+def _pending_trades(n: int, _request: Any) -> Outcome:
+    return xs.ListPendingTradesResponse(trades=[_pending(n + i) for i in range(n % 3)])
+
+
 def _open_trades(n: int, _request: Any) -> Outcome:
     return xs.ListOpenTradesResponse(trades=[_trade(n + i) for i in range(n % 3)])
 
@@ -312,6 +363,10 @@ def fuzz_plan() -> dict[str, Callable[[Any], Outcome]]:
         "CreateTrade": _create_trade,
         "CloseTrade": _close_trade,
         "ListOpenTrades": _counted(_open_trades),
+        "PlaceOrder": _place_order,
+        "CancelOrder": _cancel_order,
+        "ModifyTrade": _modify_trade,
+        "ListPendingTrades": _counted(_pending_trades),
         "ListClosedTrades": _closed_trades,
         "ListOrders": _orders,
         "RequestSignInLink": _counted(_sign_in_link),

@@ -187,7 +187,8 @@ async def test_docs_and_openapi(client) -> None:
     for path in ("/api/v1/supportedAssets", "/api/v1/price", "/api/v1/candles",
                  "/api/v1/user/signup", "/api/v1/user/signin", "/api/v1/user/signin/post",
                  "/api/v1/user/logout", "/api/v1/user/logout/all", "/api/v1/engine",
-                 "/api/v1/trades/open", "/api/v1/trades/closed", "/api/v1/orders",
+                 "/api/v1/trades/open", "/api/v1/trades/pending", "/api/v1/trades/closed",
+                 "/api/v1/orders",
                  "/api/v1/account", "/healthz", "/metrics"):
         assert path in paths, path
     engine = paths["/api/v1/engine"]["post"]
@@ -195,7 +196,8 @@ async def test_docs_and_openapi(client) -> None:
         "/EngineRequest")
     components = schema["components"]["schemas"]
     assert set(components["EngineRequest"]["discriminator"]["mapping"]) == {
-        "CREATE_ACCOUNT", "GET_USD_BALANCE", "GET_BALANCE", "CREATE_TRADE", "CLOSE_TRADE"}
+        "CREATE_ACCOUNT", "GET_USD_BALANCE", "GET_BALANCE", "CREATE_TRADE", "CLOSE_TRADE",
+        "PLACE_ORDER", "CANCEL_ORDER", "MODIFY_TRADE"}
     assert components["CreateTradeCommand"]["additionalProperties"] is False
     assert "422" not in engine["responses"]
     assert {"400", "401", "404", "503", "504"} <= set(engine["responses"])
