@@ -71,6 +71,14 @@ class TradeRow:
     open_order_id: str | None
     close_order_id: str | None
     last_event_seq: int
+    order_type: str | None = None
+    order_price: int | None = None
+    expires_at_ms: int | None = None
+    trailing_stop_distance: int | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    part_of: str | None = None
+    """Set on the part of a partial close: the trade it was part of (SPEC 3a)."""
 
 
 @dataclass(frozen=True)
@@ -183,4 +191,11 @@ def row_to_trade(row: Any) -> TradeRow:
         open_order_id=row.open_order_id,
         close_order_id=row.close_order_id,
         last_event_seq=row.last_event_seq,
+        order_type=row.order_type,
+        order_price=row.order_price,
+        expires_at_ms=row.expires_at_ms,
+        trailing_stop_distance=row.trailing_stop_distance,
+        reason_code=row.reason_code,
+        reason=row.reason,
+        part_of=row.part_of,
     )

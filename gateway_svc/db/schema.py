@@ -87,10 +87,24 @@ trades = Table(
     Column("close_order_id", Text),
     # The newest event folded into this row: an older event arriving late never rolls it back.
     Column("last_event_seq", BigInteger, nullable=False),
+    # The trader's toolset (migration 0004): a pending order's type, price and expiry (kept by
+    # the trade it becomes), a trailing stop's distance, why an order was REJECTED, and for the
+    # part of a partial close (keyed `<trade id>/<event_seq>`) the trade it was part of.
+    Column("order_type", Text),
+    Column("order_price", BigInteger),
+    Column("expires_at_ms", BigInteger),
+    Column("trailing_stop_distance", BigInteger),
+    Column("reason_code", Text),
+    Column("reason", Text),
+    Column("part_of", Text),
     CheckConstraint("direction IN ('LONG', 'SHORT')", name="trades_direction"),
     CheckConstraint(
-        "status IN ('OPEN', 'CLOSED', 'LIQUIDATED', 'STOP_LOSS', 'TAKE_PROFIT')",
+        "status IN ('OPEN', 'CLOSED', 'LIQUIDATED', 'STOP_LOSS', 'TAKE_PROFIT', "
+        "'PENDING', 'CANCELLED', 'EXPIRED', 'REJECTED')",
         name="trades_status",
+    ),
+    CheckConstraint(
+        "order_type IS NULL OR order_type IN ('LIMIT', 'STOP')", name="trades_order_type"
     ),
     Index("trades_user_closed", "user_id", text("closed_at DESC"), text("trade_id DESC")),
 )

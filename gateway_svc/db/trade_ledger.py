@@ -39,7 +39,14 @@ DIRECTION_NAMES = {
     for name, number in types_pb2.Direction.items()
     if number != types_pb2.DIRECTION_UNSPECIFIED
 }
-CLOSING_KINDS = frozenset(KIND_NAMES.values()) - {"OPENED"}
+# Kinds that end a trade's or an order's life (a partial close ends only its part).
+CLOSING_KINDS = frozenset(
+    {"CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT", "ORDER_CANCELLED", "ORDER_EXPIRED",
+     "ORDER_REJECTED", "TRADE_PARTIALLY_CLOSED"}
+)  # fmt: skip
+OPENING_KINDS = frozenset({"OPENED", "ORDER_PLACED"})
+LIVE_STATUSES = frozenset({"OPEN", "PENDING"})
+ORDER_TYPE_NAMES = {types_pb2.ORDER_TYPE_LIMIT: "LIMIT", types_pb2.ORDER_TYPE_STOP: "STOP"}
 
 # Order ids are merged whatever the event order; everything else follows the newest event.
 _ORDER_ID_COLUMNS = ("open_order_id", "close_order_id")
@@ -82,10 +89,12 @@ def trade_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
     status = STATUS_NAMES[trade.status]
     kind = KIND_NAMES[event.kind]
     closed_at = None
-    if status != "OPEN":
+    if status not in LIVE_STATUSES:
         closed_at = ms_to_ts(trade.closed_at_ms or event.ts_ms)
+    # The part of a partial close is a row of its own: the trade's row stays as it was.
+    part = trade.partial and kind == "TRADE_PARTIALLY_CLOSED"
     return {
-        "trade_id": trade.trade_id,
+        "trade_id": f"{trade.trade_id}/{event.event_seq}" if part else trade.trade_id,
         "user_id": trade.user_id,
         "email": trade.email,
         "asset": trade.asset,
@@ -103,9 +112,23 @@ def trade_values(event: events_pb2.TradeEvent) -> dict[str, Any]:
         "total_return": optional_units(trade, "total_return", USD_SCALE),
         "opened_at": ms_to_ts(trade.opened_at_ms or event.ts_ms),
         "closed_at": closed_at,
-        "open_order_id": (event.order_id or None) if kind == "OPENED" else None,
+        "open_order_id": (event.order_id or None) if kind in OPENING_KINDS else None,
         "close_order_id": (event.order_id or None) if kind in CLOSING_KINDS else None,
         "last_event_seq": event.event_seq,
+        **_toolset_values(trade, price_scale),
+        "part_of": trade.trade_id if part else None,
+    }
+
+
+def _toolset_values(trade: types_pb2.Trade, price_scale: int) -> dict[str, Any]:
+    reason = types_pb2.ErrorCode.Name(trade.reason_code) if trade.reason_code else None
+    return {
+        "order_type": ORDER_TYPE_NAMES.get(trade.order_type),
+        "order_price": optional_units(trade, "order_price", price_scale),
+        "expires_at_ms": trade.expires_at_ms if trade.HasField("expires_at_ms") else None,
+        "trailing_stop_distance": optional_units(trade, "trailing_stop_distance", price_scale),
+        "reason_code": reason.removeprefix("ERROR_CODE_") if reason else None,
+        "reason": trade.reason or None,
     }
 
 

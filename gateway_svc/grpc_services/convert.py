@@ -20,7 +20,8 @@ def decimal(units: int, scale: int) -> types_pb2.Decimal:
 
 def trade(row: TradeRow) -> types_pb2.Trade:
     out = types_pb2.Trade(
-        trade_id=row.trade_id,
+        trade_id=row.part_of or row.trade_id,  # a partial close's part shows its trade's id
+        partial=row.part_of is not None,
         user_id=row.user_id,
         email=row.email,
         asset=row.asset,
@@ -36,6 +37,8 @@ def trade(row: TradeRow) -> types_pb2.Trade:
         ("stop_loss_price", row.stop_loss_price),
         ("take_profit_price", row.take_profit_price),
         ("exit_price", row.exit_price),
+        ("order_price", row.order_price),
+        ("trailing_stop_distance", row.trailing_stop_distance),
     )
     for field, units in prices:
         if units is not None:
@@ -45,6 +48,13 @@ def trade(row: TradeRow) -> types_pb2.Trade:
             getattr(out, field).CopyFrom(decimal(units, USD_SCALE))
     if row.closed_at_ms is not None:
         out.closed_at_ms = row.closed_at_ms
+    if row.order_type is not None:
+        out.order_type = types_pb2.OrderType.Value(f"ORDER_TYPE_{row.order_type}")
+    if row.expires_at_ms is not None:
+        out.expires_at_ms = row.expires_at_ms
+    if row.reason_code is not None:
+        out.reason_code = error_code(row.reason_code)  # type: ignore[assignment]
+        out.reason = row.reason or ""
     return out
 
 

@@ -74,7 +74,23 @@ def open_trade(t: types_pb2.Trade) -> dict[str, Any]:
         "takeProfitPrice": optional_number(t, "take_profit_price"),
         "unrealizedPnl": optional_number(t, "unrealized_pnl"),
         "openedAt": t.opened_at_ms,
+        # SPEC 3a: a trailing stop shows where it stands as stopLossPrice, beside its distance.
+        "trailingStopDistance": optional_number(t, "trailing_stop_distance"),
     }
+
+
+def pending_trade(t: types_pb2.Trade) -> dict[str, Any]:
+    """A pending order's row (GET /api/v1/trades/pending, order events on the WebSocket)."""
+    row = open_trade(t)
+    del row["unrealizedPnl"]
+    row.update(
+        status=_enum_suffix(types_pb2.TradeStatus, t.status, "TRADE_STATUS_"),
+        orderType=_enum_suffix(types_pb2.OrderType, t.order_type, "ORDER_TYPE_")
+        if t.order_type else None,
+        price=optional_number(t, "order_price"),
+        expiresAt=t.expires_at_ms if t.HasField("expires_at_ms") else None,
+    )
+    return row
 
 
 def closed_trade(t: types_pb2.Trade) -> dict[str, Any]:
@@ -86,7 +102,10 @@ def closed_trade(t: types_pb2.Trade) -> dict[str, Any]:
         pnl=optional_number(t, "pnl"),
         totalReturn=optional_number(t, "total_return"),
         closedAt=t.closed_at_ms or None,
+        partial=t.partial,  # SPEC 3a: the part of a partial close is a row of its own
     )
+    if t.reason:
+        row["reason"] = t.reason  # why an order ended REJECTED
     return row
 
 
@@ -158,6 +177,11 @@ def trade_closed(c: responses_pb2.TradeClosed) -> dict[str, Any]:
 
 def trade_event(e: events_pb2.TradeEvent) -> dict[str, Any]:
     kind = _enum_suffix(events_pb2.TradeEventKind, e.kind, "TRADE_EVENT_KIND_")
-    trade = open_trade(e.trade) if kind == "OPENED" else closed_trade(e.trade)
+    if e.trade.status == types_pb2.TRADE_STATUS_PENDING:
+        trade = pending_trade(e.trade)
+    elif e.trade.status == types_pb2.TRADE_STATUS_OPEN:
+        trade = open_trade(e.trade)  # OPENED, TRADE_MODIFIED
+    else:
+        trade = closed_trade(e.trade)  # an end, an order's end, or a partial close's part
     return {"type": "trade", "event": kind, "eventSeq": e.event_seq, "orderId": e.order_id or None,
             "ts": e.ts_ms, "trade": trade}

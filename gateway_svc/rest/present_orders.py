@@ -10,7 +10,9 @@ from typing import Any
 
 from exchange.v1 import responses_pb2, types_pb2
 
-from gateway_svc.rest.present import leverage_display, number, open_trade, optional_number
+from gateway_svc.rest.present import leverage_display, number, pending_trade
+
+__all__ = ["pending_trade"]  # the rows of GET /api/v1/trades/pending live in `present`
 
 _LEVELS = (
     ("liquidationPrice", "liquidation_price"),
@@ -86,17 +88,3 @@ def trade_modified(m: responses_pb2.TradeModified) -> dict[str, Any]:
 def remaining_margin(c: responses_pb2.TradeClosed) -> dict[str, Any]:
     """What CLOSE_TRADE's answer adds to section 3's shape."""
     return {"remainingMargin": number(c.remaining_margin) if c.HasField("remaining_margin") else 0}
-
-
-def pending_trade(t: types_pb2.Trade) -> dict[str, Any]:
-    """A row of GET /api/v1/trades/pending."""
-    row = open_trade(t)
-    del row["unrealizedPnl"]
-    row.update(
-        status=status(t),
-        orderType=order_type(t),
-        price=optional_number(t, "order_price"),
-        trailingStopDistance=optional_number(t, "trailing_stop_distance"),
-        expiresAt=t.expires_at_ms if t.HasField("expires_at_ms") else None,
-    )
-    return row

@@ -342,6 +342,7 @@ class _TradeRow(BaseModel):
     stopLossPrice: Number | None
     takeProfitPrice: Number | None
     openedAt: int
+    trailingStopDistance: Number | None = None
 
 
 class OpenTradeRow(_TradeRow):
@@ -356,6 +357,8 @@ class ClosedTradeRow(_TradeRow):
     pnl: Number | None
     totalReturn: Number | None
     closedAt: int | None
+    partial: bool = Field(False, description="the part of a partial close (SPEC 3a)")
+    reason: str | None = Field(None, description="why an order ended REJECTED")
 
 
 class OpenTrades(BaseModel):
@@ -366,7 +369,6 @@ class PendingTradeRow(_TradeRow):
     status: Literal["PENDING"]
     orderType: Literal["LIMIT", "STOP"]
     price: Number | None
-    trailingStopDistance: Number | None
     expiresAt: int | None
 
 

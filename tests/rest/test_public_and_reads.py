@@ -81,6 +81,7 @@ async def test_open_trades(client, recorder, auth_headers) -> None:
         "margin": Decimal("123.45"), "leverage": Decimal("1.5"), "entryPrice": Decimal("235.95"),
         "liquidationPrice": None, "stopLossPrice": 230, "takeProfitPrice": None,
         "unrealizedPnl": Decimal("-12.3456"), "openedAt": 1_700_000_000_000,
+        "trailingStopDistance": None,  # SPEC 3a: beside stopLossPrice
     }]}
     assert recorder.calls[-1][2]["authorization"] == auth_headers["Authorization"]
 
