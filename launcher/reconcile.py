@@ -42,7 +42,7 @@ from gateway_svc.db.rows import rescale, ts_to_ms
 from gateway_svc.db.trade_ledger import trade_values
 from gateway_svc.db.urls import sqlalchemy_url
 from mesh import logs
-from mesh.config import load_settings
+from mesh.config import DEFAULT_IDEMPOTENCY_PER_USER, load_settings
 
 log = logging.getLogger("exchange.reconcile")
 
@@ -85,7 +85,7 @@ def reconcile(database_url: str, snapshot_dir: Path, wait_s: float = 30.0) -> Re
         maintenance_margin_ppm=config["maintenance_margin_ppm"],
         max_open_trades_per_user=config["max_open_trades_per_user"],
         max_pending_orders_per_user=config.get("max_pending_orders_per_user", 200),
-        idempotency_window=max(1, config["idempotency_window"]),
+        idempotency_per_user=config.get("idempotency_per_user", DEFAULT_IDEMPOTENCY_PER_USER),
     )
     report = Report(path.name, engine.event_seq, len(engine.positions), len(engine.accounts))
     db = create_engine(sqlalchemy_url(database_url))

@@ -22,8 +22,8 @@ _GENERATED_SECRETS: dict[str, str] = {}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-DEFAULT_IDEMPOTENCY_WINDOW = 100_000
-"""Answers the engine remembers for retries: the last this many mutating commands."""
+DEFAULT_IDEMPOTENCY_PER_USER = 1_000
+"""Answers the engine remembers for retries: each user's last this many mutating commands."""
 
 
 class ConfigError(ValueError):
@@ -61,7 +61,7 @@ class Settings:
     maintenance_margin_ppm: int
     max_open_trades_per_user: int
     max_pending_orders_per_user: int
-    idempotency_window: int
+    idempotency_per_user: int
     engine_timeout_ms: int
     poller_assets: tuple[str, ...]
     poller_source: str
@@ -264,7 +264,9 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         maintenance_margin_ppm=_rate_ppm("ENGINE_MAINTENANCE_MARGIN_RATE", "0"),
         max_open_trades_per_user=_int("ENGINE_MAX_OPEN_TRADES_PER_USER", 200, minimum=1),
         max_pending_orders_per_user=_int("ENGINE_MAX_PENDING_ORDERS_PER_USER", 200, minimum=0),
-        idempotency_window=_int("ENGINE_IDEMPOTENCY_WINDOW", DEFAULT_IDEMPOTENCY_WINDOW),
+        idempotency_per_user=_int(
+            "ENGINE_IDEMPOTENCY_PER_USER", DEFAULT_IDEMPOTENCY_PER_USER, minimum=1
+        ),
         engine_timeout_ms=_int("ENGINE_TIMEOUT_MS", 5000, minimum=1),
         poller_assets=_assets("POLLER_ASSETS"),
         poller_source=os.environ.get("POLLER_SOURCE") or "simulator",

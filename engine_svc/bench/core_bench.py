@@ -146,7 +146,7 @@ def build_book(sizes: Sizes, rng: random.Random) -> Engine:
     The rest use at most 20x with stop loss / take profit 3-4.5% away, so a 2% drop in SOL
     liquidates exactly the 100x LONGs (half of which also carry a take profit to unhook).
     """
-    engine = Engine(ASSETS, idempotency_window=100_000)
+    engine = Engine(ASSETS, idempotency_per_user=1_000)
     users = _open_accounts(engine, min(sizes.accounts, sizes.open_positions // 10))
     assets = list(ASSETS)
     execute = engine.execute
@@ -255,7 +255,7 @@ def bench_snapshot(engine: Engine) -> tuple[float, float]:
     started = time.perf_counter()
     data = engine.snapshot()
     dumped = time.perf_counter()
-    Engine.restore(data, ASSETS, idempotency_window=engine.orders.window)
+    Engine.restore(data, ASSETS, idempotency_per_user=engine.orders.per_user)
     return dumped - started, time.perf_counter() - dumped
 
 

@@ -30,17 +30,17 @@ from engine_svc.service import journal, snapshots
 from engine_svc.service.inputs import apply_command
 from engine_svc.service.recovery import recover, snapshot_data
 from mesh.assets import ASSET_DECIMALS
-from mesh.config import DEFAULT_IDEMPOTENCY_WINDOW
+from mesh.config import DEFAULT_IDEMPOTENCY_PER_USER
 
 ASSETS = dict(ASSET_DECIMALS)
 SOL_BID, SOL_ASK = 235_900_000, 235_950_000
 BATCH = 200  # commands per group commit, as a busy engine batches them
 OPEN_LIMIT = 1_000
-WINDOW = DEFAULT_IDEMPOTENCY_WINDOW  # as the service runs it
+PER_USER = DEFAULT_IDEMPOTENCY_PER_USER  # as the service runs it
 
 
 def _engine_with_positions(accounts: int, per_account: int) -> Engine:
-    engine = Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW)
+    engine = Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_per_user=PER_USER)
     engine.apply_tick(Tick("SOL_USDC", Price(SOL_BID), Price(SOL_ASK), 1))
     rng = random.Random(7)
     for a in range(accounts):
@@ -161,9 +161,9 @@ def _recover_in_fresh_process(snap_dir: str) -> dict[str, Any]:
     recovered = recover(
         directory,
         directory / "journal",
-        lambda: Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW),
+        lambda: Engine(ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_per_user=PER_USER),
         lambda data: Engine.restore(
-            data, ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_window=WINDOW
+            data, ASSETS, max_open_trades_per_user=OPEN_LIMIT, idempotency_per_user=PER_USER
         ),
         ASSETS,
     )

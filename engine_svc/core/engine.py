@@ -121,7 +121,7 @@ class Engine:
         *,
         maintenance_margin_ppm: int = 0,
         max_open_trades_per_user: int = 200,
-        idempotency_window: int = 1_000_000,
+        idempotency_per_user: int = 1_000,
         native: bool = True,
         max_pending_orders_per_user: int = 200,
     ) -> None:
@@ -164,7 +164,7 @@ class Engine:
         self.prices: dict[str, tuple[Price, Price]] = {}
         """Last (bid, ask) per asset."""
         self.triggers: dict[str, TriggerIndex] = {asset: TriggerIndex() for asset in assets}
-        self.orders = OrderMemory(idempotency_window)
+        self.orders = OrderMemory(idempotency_per_user)
         self._mutators: dict[type, _Handler] = {
             CreateAccount: self._create_account,
             CreateTrade: self._create_trade,
@@ -319,7 +319,7 @@ class Engine:
         *,
         maintenance_margin_ppm: int = 0,
         max_open_trades_per_user: int = 200,
-        idempotency_window: int = 1_000_000,
+        idempotency_per_user: int = 1_000,
         native: bool = True,
         max_pending_orders_per_user: int = 200,
     ) -> Engine:
@@ -327,7 +327,7 @@ class Engine:
             assets,
             maintenance_margin_ppm=maintenance_margin_ppm,
             max_open_trades_per_user=max_open_trades_per_user,
-            idempotency_window=idempotency_window,
+            idempotency_per_user=idempotency_per_user,
             native=native,
             max_pending_orders_per_user=max_pending_orders_per_user,
         )
@@ -365,8 +365,9 @@ class Engine:
         order_id = command.order_id
         trade_id = trade_id_for(command.user_id, order_id)
         if trade_id in self.trades:
-            # Only after the order memory forgot this order id and it came back while its
-            # first trade is still open (or pending): a second with the same id is ambiguous.
+            # Only after the order memory forgot this order id (the user's own later orders
+            # pushed it out) and it came back while its first trade is still open (or
+            # pending): a second with the same id is ambiguous.
             return self._reject(
                 command,
                 RejectCode.INVALID_ARGUMENT,

@@ -4,7 +4,8 @@ Layout (format 1), columnar so a million positions dump and load as a few long l
 
     {"format": 1,
      "config": {"assets", "maintenance_margin_ppm", "max_open_trades_per_user",
-                "idempotency_window"},              # what the engine ran with (informational)
+                "idempotency_per_user"},            # what the engine ran with (informational;
+                                                    # before: "idempotency_window")
      "seq", "event_seq", "next_pos_id": int,
      "prices":    {"asset": [str], "bid": [int], "ask": [int]},          # sorted by asset
      "accounts":  {"user_id": [str], "email": [str], "balance": [int]},  # sorted by user_id
@@ -14,6 +15,7 @@ Layout (format 1), columnar so a million positions dump and load as a few long l
                    "take_profit" (0 = none), "opened_at_ms": [int],
                    "trade_id": [str]},                                   # in open order
      "orders":    {"user_id": [str], "order_id": [str], "response": [list]},  # oldest first
+                 # (all users in one order: each user's answers, in it, are that user's memory)
      # format 2 (format 1 snapshots load as having none of these):
      "clock": int,                                   # the engine clock, ms
      "extended":  {"pos_id", "trailing", "extreme",  # open positions with an Extension:
@@ -59,7 +61,7 @@ def dump(engine: Engine) -> dict[str, Any]:
             "assets": dict(sorted(engine.assets.items())),
             "maintenance_margin_ppm": engine.maintenance_margin_ppm,
             "max_open_trades_per_user": engine.max_open_trades_per_user,
-            "idempotency_window": engine.orders.window,
+            "idempotency_per_user": engine.orders.per_user,
             "max_pending_orders_per_user": engine.max_pending_orders_per_user,
         },
         "seq": engine.seq,

@@ -80,7 +80,7 @@ class EngineService:
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
             max_pending_orders_per_user=self.settings.max_pending_orders_per_user,
-            idempotency_window=self.settings.idempotency_window,
+            idempotency_per_user=self.settings.idempotency_per_user,
         )
 
     def restore_engine(self, data: dict[str, Any]) -> Engine:
@@ -90,7 +90,7 @@ class EngineService:
             maintenance_margin_ppm=self.settings.maintenance_margin_ppm,
             max_open_trades_per_user=self.settings.max_open_trades_per_user,
             max_pending_orders_per_user=self.settings.max_pending_orders_per_user,
-            idempotency_window=self.settings.idempotency_window,
+            idempotency_per_user=self.settings.idempotency_per_user,
         )
 
     # ---- main loop --------------------------------------------------------------------------

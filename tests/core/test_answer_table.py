@@ -1,4 +1,5 @@
-"""AnswerTable against a dict plus a deque of keys, with tiny windows so evictions never stop."""
+"""AnswerTable against a dict plus a deque of keys per user, with tiny per-user bounds so
+evictions never stop."""
 
 from __future__ import annotations
 
@@ -43,18 +44,21 @@ keys = st.builds(
 
 
 class AnswerTableModel(RuleBasedStateMachine):
+    """The model: answers by key, each user's keys oldest first, and all keys in put order."""
+
     def __init__(self) -> None:
         super().__init__()
         self.table = AnswerTable(0)
         self.answers: dict[Key, tuple[Any, ...]] = {}
-        self.fifo: deque[Key] = deque()
-        self.window = 0
+        self.per_user_fifo: dict[str, deque[Key]] = {}
+        self.order: list[Key] = []
+        self.per_user = 0
         self.count = 0
 
-    @initialize(window=st.integers(0, 8))
-    def make(self, window: int) -> None:
-        self.table = AnswerTable(window)
-        self.window = window
+    @initialize(per_user=st.integers(0, 4))
+    def make(self, per_user: int) -> None:
+        self.table = AnswerTable(per_user)
+        self.per_user = per_user
 
     @rule(key=keys)
     def put(self, key: Key) -> None:
@@ -65,11 +69,15 @@ class AnswerTableModel(RuleBasedStateMachine):
                 self.table.put(key, encoded)
             return
         self.table.put(key, encoded)
-        if self.window:
+        if self.per_user:
             self.answers[key] = encoded
-            self.fifo.append(key)
-            if len(self.fifo) > self.window:
-                del self.answers[self.fifo.popleft()]
+            self.order.append(key)
+            fifo = self.per_user_fifo.setdefault(key[0], deque())
+            fifo.append(key)
+            if len(fifo) > self.per_user:
+                gone = fifo.popleft()
+                del self.answers[gone]
+                self.order.remove(gone)
 
     @rule(key=keys)
     def contains(self, key: Key) -> None:
@@ -79,57 +87,90 @@ class AnswerTableModel(RuleBasedStateMachine):
     def get(self, key: Key) -> None:
         assert self.table.get(key) is self.answers.get(key)
 
+    @rule(user=st.sampled_from(USERS))
+    def held(self, user: str) -> None:
+        assert self.table.held(fresh(user)) == len(self.per_user_fifo.get(user, ()))
+
     @rule()
     def iterate_partly(self) -> None:
         items = self.table.items()
-        assert operator.length_hint(items) == len(self.fifo)
-        for (key, encoded), expected in zip(items, self.fifo, strict=False):
+        assert operator.length_hint(items) == len(self.order)
+        for (key, encoded), expected in zip(items, self.order, strict=False):
             assert key == expected and encoded is self.answers[expected]
             break
 
+    @rule()
+    def rebuild(self) -> None:
+        """What a snapshot does: the items, oldest first, into a fresh table, which then
+        behaves as the old one (the model stays as it is)."""
+        copy = AnswerTable(self.per_user)
+        for key, encoded in self.table.items():
+            copy.put(key, encoded)
+        assert list(copy.items()) == list(self.table.items())
+        self.table = copy
+
     @invariant()
     def same_contents_in_the_same_order(self) -> None:
-        assert len(self.table) == len(self.fifo)
-        assert [key for key, _ in self.table.items()] == list(self.fifo)
+        assert len(self.table) == len(self.order)
+        assert [key for key, _ in self.table.items()] == self.order
         assert all(encoded is self.answers[key] for key, encoded in self.table.items())
+        assert self.table.users == len(self.per_user_fifo)
 
 
 AnswerTableModel.TestCase.settings = settings(
     max_examples=examples(200, 5_000), stateful_step_count=60, deadline=None
 )
-test_answer_table_matches_a_dict_and_a_deque = AnswerTableModel.TestCase
+test_answer_table_matches_a_dict_and_a_deque_per_user = AnswerTableModel.TestCase
 
 
-@pytest.mark.parametrize(("count", "window"), [(50_000, 20_000), (50_000, 50_000), (30, 100)])
-def test_many_keys_through_growth_and_wrap_around(count: int, window: int) -> None:
-    users = [f"user{i % 97}" for i in range(count)]
-    table = AnswerTable(window)
+@pytest.mark.parametrize(
+    ("count", "users", "per_user"),
+    [(50_000, 97, 200), (50_000, 97, 1_000), (50_000, 5_000, 3), (20_000, 20_000, 1), (30, 7, 100)],
+)
+def test_many_keys_through_growth_and_eviction(count: int, users: int, per_user: int) -> None:
+    user_ids = [f"user{i % users}" for i in range(count)]
+    table = AnswerTable(per_user)
     answers = [(i, "A", f"mail{i}") for i in range(count)]
     for i in range(count):
-        table.put((users[i], f"order{i}"), answers[i])
-    kept = min(count, window)
-    assert len(table) == kept
+        table.put((user_ids[i], f"order{i}"), answers[i])
+
+    def remembered(i: int) -> bool:  # fewer than per_user later puts by the same user
+        return (count - 1 - i) // users < per_user
+
+    kept = [i for i in range(count) if remembered(i)]
+    assert len(table) == len(kept) and table.users == min(users, count)
     for i in range(count):
-        key = (users[i], f"order{i}")  # new strs, equal to the stored ones
-        remembered = i >= count - kept
-        assert (key in table) is remembered
-        assert table.get(key) is (answers[i] if remembered else None)
-        assert (users[i], f"other{i}") not in table
-    expected = [((users[i], f"order{i}"), answers[i]) for i in range(count - kept, count)]
-    assert list(table.items()) == expected
+        key = (user_ids[i], f"order{i}")  # new strs, equal to the stored ones
+        assert (key in table) is remembered(i)
+        assert table.get(key) is (answers[i] if remembered(i) else None)
+        assert (user_ids[i], f"other{i}") not in table
+    assert list(table.items()) == [((user_ids[i], f"order{i}"), answers[i]) for i in kept]
 
 
-def test_a_zero_window_remembers_nothing() -> None:
+def test_other_users_cannot_push_a_users_answer_out() -> None:
+    table = AnswerTable(2)
+    table.put(("ann", "o1"), (1,))
+    for i in range(100_000):  # far more than any global window held
+        table.put((f"user{i % 1_000}", f"order{i}"), (i,))
+    assert table.get(("ann", "o1")) == (1,) and table.held("ann") == 1
+    assert len(table) == 1 + 2_000 and table.users == 1_001
+    table.put(("ann", "o2"), (2,))
+    table.put(("ann", "o3"), (3,))  # ann's own third evicts only ann's oldest
+    assert ("ann", "o1") not in table and len(table) == 2 + 2_000
+    assert [key for key, _ in table.items()][-2:] == [("ann", "o2"), ("ann", "o3")]
+
+
+def test_a_zero_bound_remembers_nothing() -> None:
     table = AnswerTable(0)
     table.put(("ann", "o1"), (1, "A"))
-    assert len(table) == 0 and not table and table.window == 0
+    assert len(table) == 0 and not table and table.per_user == 0 and table.users == 0
     assert ("ann", "o1") not in table and table.get(("ann", "o1")) is None
     assert list(table.items()) == []
     with pytest.raises(TypeError):
         table.put(("ann", 1), (1,))  # type: ignore[arg-type]  # still checked
 
 
-def test_window_must_be_a_non_negative_int() -> None:
+def test_the_bound_must_be_a_non_negative_int() -> None:
     with pytest.raises(ValueError, match="must be >= 0, got -1"):
         AnswerTable(-1)
     with pytest.raises(ValueError):
@@ -140,9 +181,11 @@ def test_window_must_be_a_non_negative_int() -> None:
         AnswerTable("3")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         AnswerTable()  # type: ignore[call-arg]
-    assert AnswerTable(window=5).window == 5
+    assert AnswerTable(per_user=5).per_user == 5
     with pytest.raises(AttributeError):
-        AnswerTable(5).window = 6  # type: ignore[misc]
+        AnswerTable(5).per_user = 6  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        AnswerTable(5).held(Name("ann"))
 
 
 class Name(str):
@@ -240,14 +283,14 @@ def test_references_come_back_after_eviction_and_after_the_table_goes() -> None:
         table.put((user, order), encoded)
     del order
     assert not gc.is_tracked(encoded)
-    assert sys.getrefcount(user) == user_before + 1_000
+    assert sys.getrefcount(user) == user_before + 1_001  # its answers and its record
     assert sys.getrefcount(encoded) == encoded_before + 1_000
     kept = [before + 1 for before in orders_before[-1_000:]]
     assert counts() == orders_before[:-1_000] + kept
 
     assert len(list(table.items())) == 1_000
     assert (sys.getrefcount(user), sys.getrefcount(encoded)) == (
-        user_before + 1_000,
+        user_before + 1_001,
         encoded_before + 1_000,
     )
     items = table.items()
@@ -266,7 +309,7 @@ def test_subclasses() -> None:
 
     table = Slotted(2)
     table.put(("ann", "o1"), (1,))
-    assert ("ann", "o1") in table and table.window == 2 and len(table) == 1
+    assert ("ann", "o1") in table and table.per_user == 2 and len(table) == 1
 
     class WithDict(AnswerTable):
         pass
@@ -287,7 +330,7 @@ def test_order_memory_decodes_what_it_encodes() -> None:
     rejected = Response("o2", 2, rejection=Rejection(RejectCode.ACCOUNT_EXISTS, "exists"))
     memory.remember(("ann", "o1"), accepted)
     memory.load(("ann", "o2"), [2, "R", RejectCode.ACCOUNT_EXISTS.value, "exists"])
-    assert memory.window == 2 and len(memory) == 2 and ("ann", "o1") in memory
+    assert memory.per_user == 2 and len(memory) == 2 and ("ann", "o1") in memory
     assert memory.recall(("ann", "o1")) == accepted
     assert memory.recall(("ann", "o2")) == rejected
     assert memory.recall(("bob", "o1")) is None

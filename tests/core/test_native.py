@@ -34,13 +34,13 @@ from tests.core.driver import ASSETS, examples
 from tests.core.test_properties import MAX_OPEN, USERS, Model, run_step, seeded_script, streams
 
 
-def _engines(ppm: int, window: int) -> tuple[Engine, Engine]:
+def _engines(ppm: int, per_user: int) -> tuple[Engine, Engine]:
     def build(native: bool) -> Engine:
         return Engine(
             ASSETS,
             maintenance_margin_ppm=ppm,
             max_open_trades_per_user=MAX_OPEN,
-            idempotency_window=window,
+            idempotency_per_user=per_user,
             native=native,
         )
 
@@ -68,8 +68,8 @@ def _inputs(ppm: int, mids: dict[str, int], script: list[Any]) -> list[Command |
     return model.inputs
 
 
-def _agree(inputs: list[Command | Tick], ppm: int, window: int) -> None:
-    native, reference = _engines(ppm, window)
+def _agree(inputs: list[Command | Tick], ppm: int, per_user: int) -> None:
+    native, reference = _engines(ppm, per_user)
     for item in inputs:
         assert _feed(native, item) == _feed(reference, item), item
         assert native.state_hash() == reference.state_hash(), item
@@ -81,10 +81,10 @@ def _agree(inputs: list[Command | Tick], ppm: int, window: int) -> None:
 )
 @given(streams, st.sampled_from([0, 2, 1_000]))
 def test_native_and_reference_agree_on_random_streams(
-    stream: tuple[int, dict[str, int], list[Any]], window: int
+    stream: tuple[int, dict[str, int], list[Any]], per_user: int
 ) -> None:
     ppm, mids, script = stream
-    _agree(_inputs(ppm, mids, script), ppm, window)
+    _agree(_inputs(ppm, mids, script), ppm, per_user)
 
 
 @settings(max_examples=examples(6, 200), deadline=None)
@@ -94,11 +94,11 @@ def test_native_and_reference_agree_on_long_streams(seed: int, ppm: int) -> None
     _agree(_inputs(ppm, mids, seeded_script(seed, 400)), ppm, 50)
 
 
-def _agree_with_toolset(inputs: list[Command | Tick], ppm: int, window: int) -> None:
+def _agree_with_toolset(inputs: list[Command | Tick], ppm: int, per_user: int) -> None:
     def build(native: bool) -> Engine:
         return Engine(
             ASSETS, maintenance_margin_ppm=ppm, max_open_trades_per_user=toolset.MAX_OPEN,
-            max_pending_orders_per_user=toolset.MAX_PENDING, idempotency_window=window,
+            max_pending_orders_per_user=toolset.MAX_PENDING, idempotency_per_user=per_user,
             native=native,
         )  # fmt: skip
 
@@ -114,12 +114,12 @@ def _agree_with_toolset(inputs: list[Command | Tick], ppm: int, window: int) -> 
 )
 @given(toolset.streams, st.sampled_from([0, 3, 1_000]))
 def test_native_and_reference_agree_on_random_toolset_streams(
-    stream: tuple[int, dict[str, int], list[Any]], window: int
+    stream: tuple[int, dict[str, int], list[Any]], per_user: int
 ) -> None:
     """Pending orders, changes, partial closes and trailing stops: all declined by the C path,
     whose plain trades and tick settlement must still agree with Python's answer by answer."""
     ppm, mids, script = stream
-    _agree_with_toolset(toolset.script_inputs(ppm, mids, script).inputs, ppm, window)
+    _agree_with_toolset(toolset.script_inputs(ppm, mids, script).inputs, ppm, per_user)
 
 
 @settings(max_examples=examples(4, 200), deadline=None)

@@ -1,26 +1,36 @@
 /* AnswerTable: the engine's memory of answered orders, as a CPython type.
  *
  * It maps (user_id, order_id), two exact strs, to an encoded answer (an exact tuple of ints and
- * strs, see codec.py) and forgets the oldest entry once it holds more than `window`. The engine
- * asks it about every mutating command, nearly always about a new order id, so a miss is what
- * has to be cheap. With up to a million entries, every lookup would otherwise be a cache miss.
+ * strs, see codec.py) and keeps, for each user, that user's last `per_user` answers: a put by a
+ * user who already holds `per_user` forgets that user's oldest, and nobody else's. So no other
+ * user's traffic can push a user's retry protection out (issue 14). The engine asks it about
+ * every mutating command, nearly always about a new order id, so a miss is what has to be cheap.
+ * With up to millions of entries, every lookup would otherwise be a cache miss.
  *
  * Layout:
- * - A ring of entries {user_id, order_id, encoded, hash}, oldest first (from `head`). It grows
- *   by doubling up to `window` while nothing has been evicted. So it has never wrapped when it
- *   grows, and a plain realloc keeps every entry where it was. Once full, each put overwrites
- *   the oldest entry.
- * - An open-addressing index of 64-bit slots (linear probing, at most half full, growing by
- *   doubling). A slot packs the high 32 bits of the key's hash (its home position and a tag)
- *   and its ring position + 1 (0 is an empty slot). A lookup compares tags inside the index,
- *   and only a tag hit reads the ring (full hash first, then the strs). A miss usually costs one
- *   cache line of the index. Growing the index rehashes from the slots alone. A deletion
- *   (always of the oldest entry) shifts the rest of its cluster back instead of leaving a
- *   tombstone, so probes do not get longer as entries come and go.
+ * - An array of entries {user_id, order_id, encoded, hash, links}, dense: an eviction frees a
+ *   slot only in a put by the same user, whose new entry takes it at once. It grows by
+ *   doubling, and a realloc keeps every position the index and the links point at.
+ * - Two lists through the entries: all of them in insertion order, oldest first, doubly linked
+ *   (a user's oldest may sit anywhere in it), which items() follows; and each user's, oldest
+ *   first, singly linked (only its oldest ever leaves), whose ends and length are in the user's
+ *   record. Records are never removed: a user keeps at least one answer once it has one.
+ * - An open-addressing index of 64-bit slots over the entries (linear probing, at most half
+ *   full, growing by doubling). A slot packs the high 32 bits of the key's hash (its home
+ *   position and a tag) and its entry position + 1 (0 is an empty slot). A lookup compares tags
+ *   inside the index, and only a tag hit reads the entry (full hash first, then the strs). A
+ *   miss usually costs one cache line of the index. Growing the index rehashes from the slots
+ *   alone. A deletion shifts the rest of its cluster back instead of leaving a tombstone, so
+ *   probes do not get longer as entries come and go.
+ * - The user records, in an open-addressing table of their own (linear probing, at most half
+ *   full, the records in the slots: one cache line finds a user), keyed by the user id alone.
+ *   Only a put reads it; a lookup, which the engine makes before it works on the command,
+ *   prefetches the user's home slot so that the put finds it in cache.
  *
  * Hash: the two strs' own hashes (keyed SipHash, cached in each str, so flooding is not a
  * concern) combined by a 64-bit mixer. They vary from process to process, but nothing
- * observable depends on them: iteration follows the ring.
+ * observable depends on them: iteration follows the insertion list, and a user's list is the
+ * user's entries in that order, so putting items() into a fresh table rebuilds the same memory.
  *
  * Not GC-tracked: a table holds only exact strs and tuples of ints and strs (which put untracks),
  * none of which can refer back to it, so it cannot be part of a reference cycle. (A caller that
@@ -30,39 +40,59 @@
  * strs, PyMem allocations and untracking run none. The references that an eviction releases are
  * released last, once the table is consistent again.
  *
- * Python methods: len(t), key in t, get(key), put(key, encoded), items(); attribute window.
+ * Python methods: len(t), key in t, get(key), put(key, encoded), items(), held(user_id);
+ * attributes per_user, users.
  */
 #include "answers.h"
 
 #include <stdint.h>
 #include <string.h>
 
+#define NONE ((int32_t)-1)
+
 typedef struct {
     PyObject *user_id;
     PyObject *order_id;
     PyObject *encoded;
-    uint64_t hash; /* the key's: a tag hit checks it before the strs, eviction probes with it */
+    uint64_t hash;      /* the key's: a tag hit checks it before the strs, removal probes with it */
+    int32_t older;      /* the entry put just before this one, NONE for the oldest */
+    int32_t newer;      /* the one put just after, NONE for the newest */
+    int32_t user_newer; /* the same user's next entry, NONE for the user's newest */
 } Entry;
 
 typedef struct {
+    PyObject *user_id;  /* NULL: an empty slot of the users table */
+    uint64_t hash;      /* mix64 of the str's hash */
+    int32_t oldest;     /* the user's entries, a list through Entry.user_newer */
+    int32_t newest;
+    int32_t count;      /* >= 1 */
+} User;
+
+typedef struct {
     PyObject_HEAD
-    Entry *ring;        /* cap entries; the live ones are len entries from head, wrapping */
+    Entry *entries;     /* len live ones, positions 0 .. len - 1; room for cap */
     Py_ssize_t cap;
-    Py_ssize_t head;    /* the oldest entry */
     Py_ssize_t len;
-    uint64_t *slots;    /* mask + 1 index slots (NULL until the first put) */
+    int32_t oldest;     /* ends of the insertion list */
+    int32_t newest;
+    uint64_t *slots;    /* mask + 1 index slots over the entries (NULL until the first put) */
     size_t mask;
-    Py_ssize_t window;
+    User *users;        /* umask + 1 slots holding nusers records (NULL until the first put) */
+    Py_ssize_t nusers;
+    size_t umask;
+    Py_ssize_t per_user;
     uint64_t version;   /* bumped on every change, so an items() iterator notices */
 } AnswerTableObject;
 
-#define MIN_RING 8
+#define MIN_CAP 8
 #define MIN_SLOTS 8
-/* A slot holds a ring position + 1 in 32 bits, and the index (at most twice the window,
- * rounded up to a power of two) must be addressable by the 32 hash bits in a slot. */
-#define MAX_WINDOW ((Py_ssize_t)INT32_MAX)
+/* Positions are int32 links; a slot holds a position + 1 in 32 bits, and an index (at most
+ * twice its entries, rounded up to a power of two) must be addressable by the 32 hash bits in
+ * a slot. */
+#define MAX_ENTRIES ((Py_ssize_t)INT32_MAX / 2)
+#define MAX_PER_USER ((Py_ssize_t)INT32_MAX)
 
-/* ---- hashing and the index ---- */
+/* ---- hashing and the indexes ---- */
 
 static inline uint64_t mix64(uint64_t z) {
     /* splitmix64's finalizer: each input bit flips about half of the output bits. */
@@ -71,28 +101,34 @@ static inline uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-/* 0 and the key's hash in *out, or -1 with an exception set. Exact strs cache their hash, so
- * this reads two fields and mixes, and contains then put hash the same key twice. No cache of
- * the last key: it would have to hold its strs (or trust an address a freed str may reuse) to
- * save this much. */
-static inline int key_hash(PyObject *user_id, PyObject *order_id, uint64_t *out) {
+#ifdef ANSWER_TABLE_TEST_HASH_MASK
+/* Hand-made test builds only (no target builds it; compile with
+ * -DANSWER_TABLE_TEST_HASH_MASK=0x0000000300000003ULL and run test_answer_table.py): few
+ * distinct hashes, so that tag hits on other keys (and users), equal hashes of unequal keys and
+ * long clusters happen all the time. With tag bits masked low, homes sit at the start of the
+ * index, so a cluster running across its end is not exercised this way. */
+#define TEST_MASK(h) ((h) & (uint64_t)(ANSWER_TABLE_TEST_HASH_MASK))
+#else
+#define TEST_MASK(h) (h)
+#endif
+
+/* 0 and the key's hash in *out (and the user's in *user_out, if not NULL), or -1 with an
+ * exception set. Exact strs cache their hash, so this reads two fields and mixes, and contains
+ * then put hash the same key twice. No cache of the last key: it would have to hold its strs
+ * (or trust an address a freed str may reuse) to save this much. */
+static inline int key_hash(PyObject *user_id, PyObject *order_id, uint64_t *out,
+                           uint64_t *user_out) {
     Py_hash_t u = PyObject_Hash(user_id);
     if (u == -1)
         return -1;
     Py_hash_t o = PyObject_Hash(order_id);
     if (o == -1)
         return -1;
+    uint64_t user = mix64((uint64_t)u);
     /* Not symmetric: (a, b) and (b, a) hash apart. */
-    uint64_t h = mix64(mix64((uint64_t)u) + (uint64_t)o);
-#ifdef ANSWER_TABLE_TEST_HASH_MASK
-    /* Hand-made test builds only (no target builds it; compile with
-     * -DANSWER_TABLE_TEST_HASH_MASK=0x0000000300000003ULL and run test_answer_table.py):
-     * few distinct hashes, so that tag hits on other keys, equal hashes of unequal keys and
-     * long clusters happen all the time. With tag bits masked low, homes sit at the start of
-     * the index, so a cluster running across its end is not exercised this way. */
-    h &= (uint64_t)(ANSWER_TABLE_TEST_HASH_MASK);
-#endif
-    *out = h;
+    *out = TEST_MASK(mix64(user + (uint64_t)o));
+    if (user_out)
+        *user_out = TEST_MASK(user);
     return 0;
 }
 
@@ -126,7 +162,7 @@ static inline int str_eq(PyObject *a, PyObject *b) {
     return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
 }
 
-/* The ring entry holding the key, or NULL. */
+/* The entry holding the key, or NULL. */
 static Entry *find(const AnswerTableObject *self, PyObject *user_id, PyObject *order_id,
                    uint64_t hash) {
     if (self->len == 0)
@@ -139,11 +175,67 @@ static Entry *find(const AnswerTableObject *self, PyObject *user_id, PyObject *o
         if (s == 0)
             return NULL; /* at most half full: every probe ends */
         if (slot_hash(s) == tag) {
-            Entry *e = &self->ring[slot_pos(s)];
+            Entry *e = &self->entries[slot_pos(s)];
             if (e->hash == hash && str_eq(e->user_id, user_id) && str_eq(e->order_id, order_id))
                 return e;
         }
     }
+}
+
+/* The slot of the users table that holds the user's record, or the empty slot where it would
+ * go. The table must exist. */
+static User *user_slot(const AnswerTableObject *self, PyObject *user_id, uint64_t hash) {
+    User *users = self->users;
+    size_t mask = self->umask;
+    for (size_t i = hash32(hash) & mask;; i = (i + 1) & mask) {
+        User *u = &users[i];
+        if (!u->user_id || (u->hash == hash && str_eq(u->user_id, user_id)))
+            return u; /* at most half full: every probe ends */
+    }
+}
+
+/* The user's record, or NULL. */
+static User *find_user(const AnswerTableObject *self, PyObject *user_id, uint64_t hash) {
+    if (self->nusers == 0)
+        return NULL;
+    User *u = user_slot(self, user_id, hash);
+    return u->user_id ? u : NULL;
+}
+
+/* Room for one more user: the users table at most half full after it (rehashed into a new
+ * one). 0, or -1 with MemoryError and the table unchanged. */
+static int grow_users(AnswerTableObject *self) {
+    User *old = self->users;
+    size_t after = (size_t)self->nusers + 1;
+    if (old && 2 * after <= self->umask + 1)
+        return 0;
+    if (after > (size_t)MAX_ENTRIES) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t size = old ? 2 * (self->umask + 1) : MIN_SLOTS;
+    while (size < 2 * after)
+        size *= 2;
+    User *users = PyMem_Calloc(size, sizeof(User));
+    if (!users) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t mask = size - 1;
+    if (old) {
+        for (size_t i = 0; i <= self->umask; i++) {
+            if (!old[i].user_id)
+                continue;
+            size_t j = hash32(old[i].hash) & mask;
+            while (users[j].user_id)
+                j = (j + 1) & mask;
+            users[j] = old[i];
+        }
+        PyMem_Free(old);
+    }
+    self->users = users;
+    self->umask = mask;
+    return 0;
 }
 
 /* Place a slot whose key is not in the index yet. */
@@ -154,12 +246,12 @@ static void index_insert(uint64_t *slots, size_t mask, uint64_t slot) {
     slots[i] = slot;
 }
 
-/* Remove the slot of ring entry `pos` (which must be in the index), shifting back the slots
- * after it in its cluster that may move closer to their home. */
+/* Remove the slot of entry `pos` (which must be in the index), shifting back the slots after
+ * it in its cluster that may move closer to their home. */
 static void index_remove(AnswerTableObject *self, Py_ssize_t pos) {
     uint64_t *slots = self->slots;
     size_t mask = self->mask;
-    uint64_t want = make_slot(self->ring[pos].hash, pos);
+    uint64_t want = make_slot(self->entries[pos].hash, pos);
     size_t hole = slot_hash(want) & mask;
     while (slots[hole] != want)
         hole = (hole + 1) & mask;
@@ -174,56 +266,77 @@ static void index_remove(AnswerTableObject *self, Py_ssize_t pos) {
     slots[hole] = 0;
 }
 
-/* Room for one more entry in the ring and the index (none is needed in the ring when the put
- * will evict). 0, or -1 with MemoryError and the contents unchanged. */
-static int reserve(AnswerTableObject *self) {
-    if (self->len == self->cap && self->cap < self->window) {
-        /* Nothing has been evicted yet (that needs len == window == cap), so the ring has
-         * never wrapped: head is 0 and realloc keeps every position the index points at. */
-        assert(self->head == 0);
-        Py_ssize_t cap = MIN_RING;
-        if (self->cap)
-            cap = self->cap <= self->window / 2 ? self->cap * 2 : self->window;
-        if (cap > self->window)
-            cap = self->window;
-        if ((size_t)cap > (size_t)PY_SSIZE_T_MAX / sizeof(Entry)) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        Entry *ring = PyMem_Realloc(self->ring, (size_t)cap * sizeof(Entry));
-        if (!ring) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        self->ring = ring;
-        self->cap = cap;
-    }
-    size_t after = (size_t)(self->len < self->window ? self->len + 1 : self->len);
-    if (self->slots && 2 * after <= self->mask + 1)
+/* Room for `after` items in an array of `*cap` items of `size` bytes, by doubling (realloc
+ * keeps every position). 0, or -1 with MemoryError and the array unchanged. */
+static int grow_array(void **items, Py_ssize_t *cap, Py_ssize_t after, size_t size) {
+    if (after <= *cap)
         return 0;
-    size_t size = self->slots ? 2 * (self->mask + 1) : MIN_SLOTS;
-    while (size < 2 * after)
-        size *= 2;
-    if (size > (size_t)PY_SSIZE_T_MAX / sizeof(uint64_t)) {
+    if (after > MAX_ENTRIES) {
         PyErr_NoMemory();
         return -1;
     }
+    Py_ssize_t want = *cap ? *cap * 2 : MIN_CAP;
+    if (want > MAX_ENTRIES)
+        want = MAX_ENTRIES;
+    void *grown = PyMem_Realloc(*items, (size_t)want * size);
+    if (!grown) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *items = grown;
+    *cap = want;
+    return 0;
+}
+
+/* An index with room for `after` slots at most half full (rehashed from the old slots). 0, or
+ * -1 with MemoryError and the index unchanged. */
+static int grow_index(uint64_t **slots_io, size_t *mask_io, Py_ssize_t after) {
+    uint64_t *old = *slots_io;
+    if (old && 2 * (size_t)after <= *mask_io + 1)
+        return 0;
+    size_t size = old ? 2 * (*mask_io + 1) : MIN_SLOTS;
+    while (size < 2 * (size_t)after)
+        size *= 2;
     uint64_t *slots = PyMem_Calloc(size, sizeof(uint64_t));
     if (!slots) {
         PyErr_NoMemory();
         return -1;
     }
     size_t mask = size - 1;
-    if (self->slots) {
-        for (size_t i = 0; i <= self->mask; i++) {
-            if (self->slots[i])
-                index_insert(slots, mask, self->slots[i]);
+    if (old) {
+        for (size_t i = 0; i <= *mask_io; i++) {
+            if (old[i])
+                index_insert(slots, mask, old[i]);
         }
-        PyMem_Free(self->slots);
+        PyMem_Free(old);
     }
-    self->slots = slots;
-    self->mask = mask;
+    *slots_io = slots;
+    *mask_io = mask;
     return 0;
+}
+
+/* Room for one more entry (and one more user if `new_user`). 0, or -1 with MemoryError and
+ * the contents unchanged (an array may have grown, which changes nothing observable). */
+static int reserve(AnswerTableObject *self, int new_user) {
+    if (grow_array((void **)&self->entries, &self->cap, self->len + 1, sizeof(Entry)) < 0 ||
+        grow_index(&self->slots, &self->mask, self->len + 1) < 0)
+        return -1;
+    if (new_user && grow_users(self) < 0)
+        return -1;
+    return 0;
+}
+
+/* Take entry `pos` out of the insertion list. */
+static void unlink_entry(AnswerTableObject *self, int32_t pos) {
+    Entry *e = &self->entries[pos];
+    if (e->older == NONE)
+        self->oldest = e->newer;
+    else
+        self->entries[e->older].newer = e->newer;
+    if (e->newer == NONE)
+        self->newest = e->older;
+    else
+        self->entries[e->newer].older = e->older;
 }
 
 /* ---- the C interface (answers.h) ---- */
@@ -234,9 +347,12 @@ int answer_table_contains(PyObject *table, PyObject *user_id, PyObject *order_id
     assert(PyUnicode_CheckExact(user_id) && PyUnicode_CheckExact(order_id));
     if (self->len == 0)
         return 0;
-    uint64_t hash;
-    if (key_hash(user_id, order_id, &hash) < 0)
+    uint64_t hash, user_hash;
+    if (key_hash(user_id, order_id, &hash, &user_hash) < 0)
         return -1;
+    /* The engine asks before it works on a command, and remembers its answer after: fetch the
+     * line of the user's record now, so that the put does not wait for it. */
+    __builtin_prefetch(&self->users[hash32(user_hash) & self->umask], 1);
     return find(self, user_id, order_id, hash) != NULL;
 }
 
@@ -245,37 +361,62 @@ int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyO
     assert(PyObject_TypeCheck(table, &AnswerTableType));
     assert(PyUnicode_CheckExact(user_id) && PyUnicode_CheckExact(order_id));
     assert(PyTuple_CheckExact(encoded));
-    if (self->window == 0)
+    if (self->per_user == 0)
         return 0;
-    uint64_t hash;
-    if (key_hash(user_id, order_id, &hash) < 0)
+    uint64_t hash, user_hash;
+    if (key_hash(user_id, order_id, &hash, &user_hash) < 0)
         return -1;
     if (find(self, user_id, order_id, hash)) {
         PyErr_Format(PyExc_ValueError, "an answer to (%R, %R) is already remembered", user_id,
                      order_id);
         return -1;
     }
-    if (reserve(self) < 0)
-        return -1;
+    User *user = find_user(self, user_id, user_hash);
+    int full = user && user->count == self->per_user;
+    if (!full && reserve(self, user == NULL) < 0)
+        return -1; /* (growing the users table moves only the records of a new user's put) */
     /* Nothing below can fail. */
-    Entry evicted = {NULL, NULL, NULL, 0};
-    if (self->len == self->window) {
-        /* Full (so cap == window): the new entry takes the oldest one's place in the ring. */
-        index_remove(self, self->head);
-        evicted = self->ring[self->head];
-        self->head = self->head + 1 == self->cap ? 0 : self->head + 1;
-        self->len--;
+    Entry evicted = {NULL, NULL, NULL, 0, NONE, NONE, NONE};
+    int32_t pos;
+    if (full) {
+        /* The user's oldest goes, and the new entry takes its place: nobody else's answer
+         * moves, and the table does not grow. */
+        pos = user->oldest;
+        index_remove(self, pos);
+        unlink_entry(self, pos);
+        evicted = self->entries[pos];
+        user->oldest = evicted.user_newer;
+        user->count--;
+    } else {
+        pos = (int32_t)self->len++;
+        if (!user) {
+            user = user_slot(self, user_id, user_hash); /* an empty slot */
+            user->user_id = Py_NewRef(user_id);
+            user->hash = user_hash;
+            user->count = 0;
+            self->nusers++;
+        }
     }
-    Py_ssize_t pos = self->head + self->len;
-    if (pos >= self->cap)
-        pos -= self->cap;
-    Entry *e = &self->ring[pos];
+    Entry *e = &self->entries[pos];
     e->user_id = Py_NewRef(user_id);
     e->order_id = Py_NewRef(order_id);
     e->encoded = Py_NewRef(encoded);
     e->hash = hash;
+    e->older = self->newest;
+    e->newer = NONE;
+    e->user_newer = NONE;
+    if (self->newest == NONE)
+        self->oldest = pos;
+    else
+        self->entries[self->newest].newer = pos;
+    self->newest = pos;
+    if (user->count == 0)
+        user->oldest = pos;
+    else
+        self->entries[user->newest].user_newer = pos;
+    user->newest = pos;
+    user->count++;
     index_insert(self->slots, self->mask, make_slot(hash, pos));
-    self->len++;
     self->version++;
     /* It holds ints and strs only: the collector would untrack it on its first pass over it,
      * and with it untracked now, a million answers never cost a collection a visit. */
@@ -322,12 +463,28 @@ static PyObject *AnswerTable_get(PyObject *op, PyObject *key) {
     if (self->len == 0)
         Py_RETURN_NONE;
     uint64_t hash;
-    if (key_hash(user_id, order_id, &hash) < 0)
+    if (key_hash(user_id, order_id, &hash, NULL) < 0)
         return NULL;
     Entry *e = find(self, user_id, order_id, hash);
     if (!e)
         Py_RETURN_NONE;
     return Py_NewRef(e->encoded);
+}
+
+static PyObject *AnswerTable_held(PyObject *op, PyObject *user_id) {
+    AnswerTableObject *self = (AnswerTableObject *)op;
+    if (!PyUnicode_CheckExact(user_id)) {
+        PyErr_Format(PyExc_TypeError, "AnswerTable user ids are strs, got %.200R", user_id);
+        return NULL;
+    }
+    if (self->nusers == 0)
+        return PyLong_FromLong(0);
+    Py_hash_t h = PyObject_Hash(user_id);
+    if (h == -1)
+        return NULL;
+    uint64_t user_hash = TEST_MASK(mix64((uint64_t)h)); /* as key_hash makes it */
+    User *user = find_user(self, user_id, user_hash);
+    return PyLong_FromLong(user ? user->count : 0);
 }
 
 static PyObject *AnswerTable_put(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
@@ -354,49 +511,60 @@ static Py_ssize_t AnswerTable_len(PyObject *op) {
     return ((AnswerTableObject *)op)->len;
 }
 
-static PyObject *AnswerTable_get_window(PyObject *op, void *Py_UNUSED(closure)) {
-    return PyLong_FromSsize_t(((AnswerTableObject *)op)->window);
+static PyObject *AnswerTable_get_per_user(PyObject *op, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(((AnswerTableObject *)op)->per_user);
+}
+
+static PyObject *AnswerTable_get_users(PyObject *op, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(((AnswerTableObject *)op)->nusers);
 }
 
 /* ---- type plumbing ---- */
 
 static PyObject *AnswerTable_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"window", NULL};
-    Py_ssize_t window;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n:AnswerTable", kwlist, &window))
+    static char *kwlist[] = {"per_user", NULL};
+    Py_ssize_t per_user;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n:AnswerTable", kwlist, &per_user))
         return NULL;
-    if (window < 0) {
-        PyErr_Format(PyExc_ValueError, "idempotency window must be >= 0, got %zd", window);
+    if (per_user < 0) {
+        PyErr_Format(PyExc_ValueError, "answers kept per user must be >= 0, got %zd", per_user);
         return NULL;
     }
-    if (window > MAX_WINDOW) {
-        PyErr_Format(PyExc_ValueError, "idempotency window must be <= %zd, got %zd", MAX_WINDOW,
-                     window);
+    if (per_user > MAX_PER_USER) {
+        PyErr_Format(PyExc_ValueError, "answers kept per user must be <= %zd, got %zd",
+                     MAX_PER_USER, per_user);
         return NULL;
     }
     AnswerTableObject *self = (AnswerTableObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
-    /* tp_alloc zeroed the rest: no ring, no index, nothing held. */
-    self->window = window;
+    /* tp_alloc zeroed the rest: no entries, no users, no index, nothing held. */
+    self->oldest = self->newest = NONE;
+    self->per_user = per_user;
     return (PyObject *)self;
 }
 
 static void AnswerTable_dealloc(PyObject *op) {
     AnswerTableObject *self = (AnswerTableObject *)op;
-    Entry *ring = self->ring;
-    Py_ssize_t head = self->head, len = self->len, cap = self->cap;
+    Entry *entries = self->entries;
+    User *users = self->users;
+    Py_ssize_t len = self->len;
+    size_t user_slots = users ? self->umask + 1 : 0;
     PyMem_Free(self->slots);
-    self->ring = NULL;
+    self->entries = NULL;
+    self->users = NULL;
     self->slots = NULL;
-    self->len = self->cap = self->head = 0;
+    self->len = self->cap = self->nusers = 0;
+    self->oldest = self->newest = NONE;
     for (Py_ssize_t i = 0; i < len; i++) {
-        Entry *e = &ring[head + i < cap ? head + i : head + i - cap];
-        Py_DECREF(e->user_id);
-        Py_DECREF(e->order_id);
-        Py_DECREF(e->encoded);
+        Py_DECREF(entries[i].user_id);
+        Py_DECREF(entries[i].order_id);
+        Py_DECREF(entries[i].encoded);
     }
-    PyMem_Free(ring);
+    for (size_t i = 0; i < user_slots; i++)
+        Py_XDECREF(users[i].user_id);
+    PyMem_Free(entries);
+    PyMem_Free(users);
     Py_TYPE(op)->tp_free(op);
 }
 
@@ -405,16 +573,21 @@ static PyMethodDef AnswerTable_methods[] = {
      "get(key)\n--\n\nThe answer remembered for `key`, a (user_id, order_id) tuple, or None."},
     {"put", (PyCFunction)(void (*)(void))AnswerTable_put, METH_FASTCALL,
      "put(key, encoded)\n--\n\nRemember `encoded` (a tuple of ints and strs) for `key`, a\n"
-     "(user_id, order_id) tuple of strs that must not be remembered yet (ValueError); the\n"
-     "oldest entry goes once there are more than `window`. A no-op when the window is 0."},
+     "(user_id, order_id) tuple of strs that must not be remembered yet (ValueError); that\n"
+     "user's oldest entry goes once the user holds more than `per_user`. A no-op when\n"
+     "`per_user` is 0."},
     {"items", AnswerTable_items, METH_NOARGS,
      "items()\n--\n\nAn iterator of ((user_id, order_id), encoded), oldest first; it raises\n"
      "RuntimeError once the table changes."},
+    {"held", AnswerTable_held, METH_O,
+     "held(user_id)\n--\n\nHow many answers are remembered for `user_id`."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef AnswerTable_getset[] = {
-    {"window", AnswerTable_get_window, NULL, "How many answers are kept at most.", NULL},
+    {"per_user", AnswerTable_get_per_user, NULL, "How many answers each user keeps at most.",
+     NULL},
+    {"users", AnswerTable_get_users, NULL, "How many users have answers remembered.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -431,21 +604,22 @@ PyTypeObject AnswerTableType = {
     .tp_dealloc = AnswerTable_dealloc,
     .tp_as_sequence = &AnswerTable_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "AnswerTable(window)\n--\n\n"
-              "Encoded answers by (user_id, order_id), both strs; past `window` (>= 0) entries\n"
-              "the oldest is forgotten. A ring of entries, oldest first, beside an\n"
-              "open-addressing index of packed hash tags and ring positions.",
+    .tp_doc = "AnswerTable(per_user)\n--\n\n"
+              "Encoded answers by (user_id, order_id), both strs; each user keeps its last\n"
+              "`per_user` (>= 0), its oldest forgotten first. Entries in insertion order and\n"
+              "per user, beside open-addressing indexes of packed hash tags and positions.",
     .tp_methods = AnswerTable_methods,
     .tp_getset = AnswerTable_getset,
     .tp_new = AnswerTable_new,
 };
 
-/* ---- items(): an iterator over the ring ---- */
+/* ---- items(): an iterator over the insertion list ---- */
 
 typedef struct {
     PyObject_HEAD
     AnswerTableObject *table; /* NULL once exhausted */
     Py_ssize_t done;          /* entries yielded so far */
+    int32_t next;             /* the entry to yield next (valid while the version holds) */
     uint64_t version;         /* the table's when items() was called */
 } ItemsObject;
 
@@ -457,6 +631,7 @@ static PyObject *AnswerTable_items(PyObject *op, PyObject *Py_UNUSED(ignored)) {
         return NULL;
     it->table = (AnswerTableObject *)Py_NewRef(op);
     it->done = 0;
+    it->next = it->table->oldest;
     it->version = it->table->version;
     PyObject_GC_Track(it);
     return (PyObject *)it;
@@ -495,11 +670,9 @@ static PyObject *Items_next(PyObject *op) {
         Py_CLEAR(it->table);
         goto done;
     }
-    Py_ssize_t pos = t->head + it->done;
-    if (pos >= t->cap)
-        pos -= t->cap;
+    const Entry *e = &t->entries[it->next];
+    it->next = e->newer;
     it->done++;
-    const Entry *e = &t->ring[pos];
     PyTuple_SET_ITEM(key, 0, Py_NewRef(e->user_id));
     PyTuple_SET_ITEM(key, 1, Py_NewRef(e->order_id));
     PyTuple_SET_ITEM(item, 0, key);

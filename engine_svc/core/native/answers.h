@@ -1,5 +1,5 @@
-/* The engine's memory of answered orders: (user_id, order_id) -> encoded answer, bounded by
- * a FIFO window, as a CPython type.
+/* The engine's memory of answered orders: (user_id, order_id) -> encoded answer, each user's
+ * last `per_user` kept (oldest forgotten first), as a CPython type.
  *
  * Python side: engine_svc.core._native.AnswerTable (see answers.c for the method list), which
  * engine_svc.core.idempotency.OrderMemory subclasses.
@@ -21,8 +21,9 @@ int answer_table_register(PyObject *module);
  * strs. */
 int answer_table_contains(PyObject *table, PyObject *user_id, PyObject *order_id);
 
-/* Remember `encoded` (an exact tuple) for a key that is not present; evicts the oldest past the
- * window. 0, or -1 with an exception. Does not steal references. A no-op when the window is 0.
+/* Remember `encoded` (an exact tuple) for a key that is not present; evicts the same user's
+ * oldest past `per_user`. 0, or -1 with an exception. Does not steal references. A no-op when
+ * `per_user` is 0.
  * The exception is ValueError if the key is present (nothing changes), else MemoryError. */
 int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyObject *encoded);
 
