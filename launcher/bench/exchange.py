@@ -9,6 +9,7 @@ user), and prices come from a replay file, so every figure is taken at known, st
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,19 @@ class Exchange:
                 [sys.executable, "-m", "launcher.cli", name],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """SIGSTOP one service for the block (a no-op if it does not run), SIGCONT after."""
+        child = self.children.get(name)
+        if child is None or child.poll() is not None:
+            yield
+            return
+        child.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            child.send_signal(signal.SIGCONT)
 
     def check_alive(self) -> None:
         dead = {name: c.returncode for name, c in self.children.items() if c.poll() is not None}
