@@ -20,9 +20,10 @@ window: about 250-400 bytes an answer, so a user that fills its 1,000 holds some
 The storage is the C type `_native.AnswerTable` (native/answers.c), which the fast path also
 reads and fills without calling Python. Nearly every command asks it about an order id it has
 never seen, so it is built for the miss:
-- an array of entries (user_id, order_id, encoded, hash), linked oldest first both all
-  together (iteration, whatever the per-process str hashes are) and per user (eviction of a
-  user's oldest is O(1), its slot taken at once by the new answer, so no holes pile up);
+- an array of entries (user_id, order_id, encoded, hash), linked oldest first (iteration,
+  whatever the per-process str hashes are), and per user a ring of the user's entry positions
+  in the user's record (eviction of a user's oldest is O(1), its slot taken at once by the new
+  answer, so no holes pile up);
 - beside it, an open-addressing index of 8-byte slots, each packing part of the key's hash and
   an entry position. A miss compares hashes inside the index, usually within one cache line,
   and reads neither the entries nor the strs. Only a put also looks up the user's record (a

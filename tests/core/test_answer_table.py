@@ -55,7 +55,7 @@ class AnswerTableModel(RuleBasedStateMachine):
         self.per_user = 0
         self.count = 0
 
-    @initialize(per_user=st.integers(0, 4))
+    @initialize(per_user=st.one_of(st.integers(0, 4), st.integers(7, 20)))
     def make(self, per_user: int) -> None:
         self.table = AnswerTable(per_user)
         self.per_user = per_user
@@ -78,6 +78,13 @@ class AnswerTableModel(RuleBasedStateMachine):
                 gone = fifo.popleft()
                 del self.answers[gone]
                 self.order.remove(gone)
+
+    @rule(user=st.sampled_from(USERS), count=st.integers(1, 30))
+    def put_run(self, user: str, count: int) -> None:
+        """Many new order ids of one user: its ring grows past what a record holds in itself,
+        then wraps as its oldest go."""
+        for _ in range(count):
+            self.put((fresh(user), f"run{self.count}"))
 
     @rule(key=keys)
     def contains(self, key: Key) -> None:

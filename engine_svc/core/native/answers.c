@@ -11,10 +11,14 @@
  * - An array of entries {user_id, order_id, encoded, hash, links}, dense: an eviction frees a
  *   slot only in a put by the same user, whose new entry takes it at once. It grows by
  *   doubling, and a realloc keeps every position the index and the links point at.
- * - Two lists through the entries: all of them in insertion order, oldest first, doubly linked
- *   (a user's oldest may sit anywhere in it), which items() follows; and each user's, oldest
- *   first, singly linked (only its oldest ever leaves), whose ends and length are in the user's
- *   record. Records are never removed: a user keeps at least one answer once it has one.
+ * - A list through the entries, all of them in insertion order, oldest first, doubly linked
+ *   (a user's oldest may sit anywhere in it), which items() follows.
+ * - Per user, a record with a ring of the user's entry positions, oldest first: eviction takes
+ *   the ring's first, and a put writes only the user's own record, not the entry the user put
+ *   before (a list through the entries would cost a cache miss on that entry at every put).
+ *   The ring sits in the record up to INLINE_RING positions, then in an array that grows by
+ *   doubling up to per_user. Records are never removed: a user keeps at least one answer once
+ *   it has one.
  * - An open-addressing index of 64-bit slots over the entries (linear probing, at most half
  *   full, growing by doubling). A slot packs the high 32 bits of the key's hash (its home
  *   position and a tag) and its entry position + 1 (0 is an empty slot). A lookup compares tags
@@ -57,16 +61,27 @@ typedef struct {
     uint64_t hash;      /* the key's: a tag hit checks it before the strs, removal probes with it */
     int32_t older;      /* the entry put just before this one, NONE for the oldest */
     int32_t newer;      /* the one put just after, NONE for the newest */
-    int32_t user_newer; /* the same user's next entry, NONE for the user's newest */
 } Entry;
+
+/* Positions a user record holds in itself: a record is then one cache line, and most users'
+ * rings never need an allocation. */
+#define INLINE_RING 8
 
 typedef struct {
     PyObject *user_id;  /* NULL: an empty slot of the users table */
     uint64_t hash;      /* mix64 of the str's hash */
-    int32_t oldest;     /* the user's entries, a list through Entry.user_newer */
-    int32_t newest;
-    int32_t count;      /* >= 1 */
+    int32_t count;      /* >= 1: the user's entries are ring[start .. start + count), wrapping */
+    int32_t start;
+    int32_t cap;        /* grows by doubling up to per_user, so it is per_user when full */
+    union {
+        int32_t in[INLINE_RING]; /* the ring while cap <= INLINE_RING */
+        int32_t *heap;           /* else (PyMem) */
+    } ring;
 } User;
+
+static inline int32_t *ring_of(User *u) {
+    return u->cap <= INLINE_RING ? u->ring.in : u->ring.heap;
+}
 
 typedef struct {
     PyObject_HEAD
@@ -373,19 +388,36 @@ int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyO
     }
     User *user = find_user(self, user_id, user_hash);
     int full = user && user->count == self->per_user;
-    if (!full && reserve(self, user == NULL) < 0)
-        return -1; /* (growing the users table moves only the records of a new user's put) */
+    int32_t *grown = NULL; /* the user's ring, grown, when it is full below per_user */
+    int32_t grown_cap = 0;
+    if (!full) {
+        if (user && user->count == user->cap) {
+            grown_cap = (Py_ssize_t)user->cap * 2 < self->per_user ? user->cap * 2
+                                                                   : (int32_t)self->per_user;
+            grown = PyMem_Malloc((size_t)grown_cap * sizeof(int32_t));
+            if (!grown) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        if (reserve(self, user == NULL) < 0) {
+            PyMem_Free(grown);
+            return -1; /* (growing the users table moves only the records of a new user's put) */
+        }
+    }
     /* Nothing below can fail. */
-    Entry evicted = {NULL, NULL, NULL, 0, NONE, NONE, NONE};
+    Entry evicted = {NULL, NULL, NULL, 0, NONE, NONE};
     int32_t pos;
     if (full) {
-        /* The user's oldest goes, and the new entry takes its place: nobody else's answer
-         * moves, and the table does not grow. */
-        pos = user->oldest;
+        /* The user's oldest goes, and the new entry takes its place, in the entries and in
+         * the user's ring (full, so cap == count): nobody else's answer moves, and the table
+         * does not grow. */
+        int32_t *ring = ring_of(user);
+        pos = ring[user->start];
         index_remove(self, pos);
         unlink_entry(self, pos);
         evicted = self->entries[pos];
-        user->oldest = evicted.user_newer;
+        user->start = user->start + 1 == user->cap ? 0 : user->start + 1;
         user->count--;
     } else {
         pos = (int32_t)self->len++;
@@ -393,8 +425,21 @@ int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyO
             user = user_slot(self, user_id, user_hash); /* an empty slot */
             user->user_id = Py_NewRef(user_id);
             user->hash = user_hash;
-            user->count = 0;
+            user->count = user->start = 0;
+            user->cap = self->per_user < INLINE_RING ? (int32_t)self->per_user : INLINE_RING;
             self->nusers++;
+        } else if (grown) {
+            /* Unrolled into the new ring, oldest first. */
+            int32_t *ring = ring_of(user);
+            for (int32_t i = 0; i < user->count; i++) {
+                int32_t at = user->start + i;
+                grown[i] = ring[at < user->cap ? at : at - user->cap];
+            }
+            if (user->cap > INLINE_RING)
+                PyMem_Free(user->ring.heap);
+            user->ring.heap = grown;
+            user->cap = grown_cap;
+            user->start = 0;
         }
     }
     Entry *e = &self->entries[pos];
@@ -404,17 +449,13 @@ int answer_table_put(PyObject *table, PyObject *user_id, PyObject *order_id, PyO
     e->hash = hash;
     e->older = self->newest;
     e->newer = NONE;
-    e->user_newer = NONE;
     if (self->newest == NONE)
         self->oldest = pos;
     else
         self->entries[self->newest].newer = pos;
     self->newest = pos;
-    if (user->count == 0)
-        user->oldest = pos;
-    else
-        self->entries[user->newest].user_newer = pos;
-    user->newest = pos;
+    int32_t at = user->start + user->count;
+    ring_of(user)[at < user->cap ? at : at - user->cap] = pos;
     user->count++;
     index_insert(self->slots, self->mask, make_slot(hash, pos));
     self->version++;
@@ -561,8 +602,11 @@ static void AnswerTable_dealloc(PyObject *op) {
         Py_DECREF(entries[i].order_id);
         Py_DECREF(entries[i].encoded);
     }
-    for (size_t i = 0; i < user_slots; i++)
+    for (size_t i = 0; i < user_slots; i++) {
+        if (users[i].user_id && users[i].cap > INLINE_RING)
+            PyMem_Free(users[i].ring.heap);
         Py_XDECREF(users[i].user_id);
+    }
     PyMem_Free(entries);
     PyMem_Free(users);
     Py_TYPE(op)->tp_free(op);
