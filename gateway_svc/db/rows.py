@@ -13,6 +13,10 @@ from typing import Any
 
 from exchange.v1 import types_pb2
 
+from mesh.fixed import rescale
+
+# rescale: the one conversion (mesh.fixed); launcher/reconcile imports it from here too.
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
 ONE_US = timedelta(microseconds=1)
@@ -110,20 +114,8 @@ def us_to_ts(us: int) -> datetime:
     return EPOCH + us * ONE_US
 
 
-def rescale(units: int, scale: int, to_scale: int, what: str) -> int:
-    """`units / 10^scale` as units at `to_scale`; ValueError if that would lose digits."""
-    if scale == to_scale:
-        return units
-    if scale < to_scale:
-        widen: int = 10 ** (to_scale - scale)
-        return units * widen
-    factor: int = 10 ** (scale - to_scale)
-    if units % factor:
-        raise ValueError(f"{what} {units}e-{scale} has more than {to_scale} decimals")
-    return units // factor
-
-
 def decimal_units(value: types_pb2.Decimal, to_scale: int, what: str) -> int:
+    """ValueError (FixedPointError) if the value has more than `to_scale` decimals."""
     return rescale(value.units, value.scale, to_scale, what)
 
 

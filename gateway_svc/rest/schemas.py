@@ -113,12 +113,13 @@ def _price_decimals_by_asset() -> list[dict[str, Any]]:
     return rules
 
 
-class CreateTradeCommand(_Body):
+class _NewPosition(_Body):
+    """The fields CREATE_TRADE and PLACE_ORDER share (each class adds its `command`)."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"allOf": _price_decimals_by_asset()}
     )
 
-    command: Literal["CREATE_TRADE"]
     orderId: UUID | None = None
     asset: Asset
     direction: Literal["LONG", "SHORT"]
@@ -129,6 +130,10 @@ class CreateTradeCommand(_Body):
     trailingStopDistance: Price | None = Field(
         None, description="a trailing stop's distance, instead of stopLossPrice"
     )
+
+
+class CreateTradeCommand(_NewPosition):
+    command: Literal["CREATE_TRADE"]
 
 
 TradeId = Annotated[str, Field(pattern=TRADE_ID_PATTERN)]
@@ -145,22 +150,10 @@ class CloseTradeCommand(_Body):
     margin: Margin | None = Field(None, description="the part to close; absent = all of it")
 
 
-class PlaceOrderCommand(_Body):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"allOf": _price_decimals_by_asset()}
-    )
-
+class PlaceOrderCommand(_NewPosition):
     command: Literal["PLACE_ORDER"]
-    orderId: UUID | None = None
-    asset: Asset
-    direction: Literal["LONG", "SHORT"]
     orderType: Literal["LIMIT", "STOP"]
     price: Price
-    margin: Margin
-    leverage: Leverage | None = LEVERAGE_DEFAULT
-    stopLossPrice: Price | None = None
-    takeProfitPrice: Price | None = None
-    trailingStopDistance: Price | None = None
     expiresAt: ExpiresAt | None = None
 
 
