@@ -250,4 +250,5 @@ def parse_email(body: Any) -> str:
         raise ApiError("INVALID_ARGUMENT", "email is required", field="email")
     if len(email) > MAX_EMAIL_CHARS or not EMAIL_RE.fullmatch(email):
         raise ApiError("INVALID_ARGUMENT", "email is not a valid address", field="email")
+    validation.email(email)  # the full rule, the one the gRPC server applies
     return email

@@ -200,3 +200,12 @@ async def test_lone_surrogate_in_email_is_a_clean_400(client) -> None:  # type: 
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("email", [".a@b.co", "a..b@c.co", "a@-b.co", "a@b_c.co"])
+async def test_emails_the_grpc_rule_refuses_are_refused_here(client, recorder, email) -> None:
+    """The facade applies gateway_svc.validation.email itself: no round trip to learn it."""
+    response = await client.post("/api/v1/user/signup", json={"email": email})
+    assert response.status_code == 400
+    assert response.json()["field"] == "email"
+    assert recorder.calls == []
