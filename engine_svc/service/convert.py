@@ -10,22 +10,18 @@ from exchange.v1 import commands_pb2, events_pb2, prices_pb2, responses_pb2, typ
 from engine_svc.core import types as core
 from engine_svc.core.frozen import fast_constructor
 from engine_svc.service import wire
-from mesh import fixed
+from engine_svc.service.command_fields import (
+    DIRECTIONS,
+    ORDER_TYPES,
+    TOOLSET_BODIES,
+    TOOLSET_FROM_PROTO,
+    MalformedCommand,
+    optional_price,
+    rescale,
+)
 
 USD_SCALE = core.USD_SCALE
 MARGIN_LEVEL_SCALE = 6
-
-
-class MalformedCommand(ValueError):
-    """A command the gateway should never have sent (the edge validates); answered, not applied."""
-
-
-def rescale(value: types_pb2.Decimal, scale: int, what: str) -> int:
-    """Exact conversion of a proto Decimal to integer units at `scale`; never rounds."""
-    try:
-        return fixed.rescale(value.units, value.scale, scale, what)
-    except fixed.FixedPointError as error:
-        raise MalformedCommand(str(error)) from None
 
 
 def _decimal(target: types_pb2.Decimal, units: int, scale: int) -> None:
@@ -33,11 +29,7 @@ def _decimal(target: types_pb2.Decimal, units: int, scale: int) -> None:
     target.scale = scale
 
 
-_DIRECTIONS = {
-    types_pb2.DIRECTION_LONG: core.Direction.LONG,
-    types_pb2.DIRECTION_SHORT: core.Direction.SHORT,
-}
-_DIRECTION_TO_PROTO = {v: k for k, v in _DIRECTIONS.items()}
+_DIRECTION_TO_PROTO = {v: k for k, v in DIRECTIONS.items()}
 _STATUS_TO_PROTO: dict[core.Status, int] = {
     s: types_pb2.TradeStatus.Value(f"TRADE_STATUS_{s.value}")
     for s in (*core.TradeStatus, *core.OrderStatus)
@@ -50,11 +42,7 @@ _CODE_TO_PROTO: dict[core.Code, int] = {
     c: types_pb2.ErrorCode.Value(f"ERROR_CODE_{c.value}")
     for c in (*core.RejectCode, *core.OrderRejectCode)
 }
-_ORDER_TYPES = {
-    types_pb2.ORDER_TYPE_LIMIT: core.OrderType.LIMIT,
-    types_pb2.ORDER_TYPE_STOP: core.OrderType.STOP,
-}
-_ORDER_TYPE_TO_PROTO = {v: k for k, v in _ORDER_TYPES.items()}
+_ORDER_TYPE_TO_PROTO = {v: k for k, v in ORDER_TYPES.items()}
 # The same maps keyed by each member's id(): an Enum's __hash__ is Python code, and every
 # trade and event converted looked up three of them. Members are singletons that live as long
 # as their class, so their ids are stable.
@@ -105,7 +93,7 @@ def command_to_tuple(command: core.Command) -> tuple[Any, ...]:
         )  # fmt: skip
     if isinstance(body, core.CloseTrade):
         return (*head, "C", body.trade_id, body.margin)
-    if isinstance(body, _TOOLSET_BODIES):
+    if isinstance(body, TOOLSET_BODIES):
         return (*head, "B", body)  # rare: the dataclass pickles as it is
     return (*head, type(body).__name__)
 
@@ -143,8 +131,8 @@ def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> 
             else None
         )
         body = _new_close_trade(close.trade_id, part)
-    elif kind in _TOOLSET_FROM_PROTO:
-        body = _TOOLSET_FROM_PROTO[kind](getattr(msg, kind), assets)
+    elif kind in TOOLSET_FROM_PROTO:
+        body = TOOLSET_FROM_PROTO[kind](getattr(msg, kind), assets)
     else:
         raise MalformedCommand("command has no body")
     if not msg.order_id or not msg.user_id:
@@ -153,7 +141,7 @@ def command_from_proto(msg: commands_pb2.Command, assets: Mapping[str, int]) -> 
 
 
 def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> core.CreateTrade:
-    direction = _DIRECTIONS.get(msg.direction)
+    direction = DIRECTIONS.get(msg.direction)
     if direction is None:
         raise MalformedCommand("direction must be LONG or SHORT")
     scale = assets.get(msg.asset)
@@ -173,91 +161,10 @@ def _create_trade(msg: commands_pb2.CreateTrade, assets: Mapping[str, int]) -> c
         )
     margin = core.Usd(rescale(msg.margin, USD_SCALE, "margin"))
     leverage = msg.leverage or core.DEFAULT_LEVERAGE
-    trailing = _price(msg, "trailing_stop_distance", scale, "trailing stop distance")
+    trailing = optional_price(msg, "trailing_stop_distance", scale, "trailing stop distance")
     return _new_create_trade(
         msg.asset, direction, margin, leverage, stop_loss, take_profit, trailing
     )
-
-
-def _price(msg: Any, field: str, scale: int | None, what: str) -> core.Price | None:
-    """An optional price field at the asset's `scale` (None: the asset is unknown, and the
-    core answers UNKNOWN_ASSET)."""
-    if scale is None or not msg.HasField(field):
-        return None
-    return core.Price(rescale(getattr(msg, field), scale, what))
-
-
-def _place_order(msg: commands_pb2.PlaceOrder, assets: Mapping[str, int]) -> core.PlaceOrder:
-    direction = _DIRECTIONS.get(msg.direction)
-    if direction is None:
-        raise MalformedCommand("direction must be LONG or SHORT")
-    order_type = _ORDER_TYPES.get(msg.order_type)
-    if order_type is None:
-        raise MalformedCommand("order_type must be LIMIT or STOP")
-    scale = assets.get(msg.asset)
-    price = _price(msg, "price", scale, "price")
-    if price is None and scale is not None:
-        raise MalformedCommand("price is required")
-    return core.PlaceOrder(
-        asset=msg.asset,
-        direction=direction,
-        order_type=order_type,
-        price=price if price is not None else core.Price(0),
-        margin=core.Usd(rescale(msg.margin, USD_SCALE, "margin")),
-        leverage=msg.leverage or core.DEFAULT_LEVERAGE,
-        stop_loss=_price(msg, "stop_loss_price", scale, "stop loss price"),
-        take_profit=_price(msg, "take_profit_price", scale, "take profit price"),
-        trailing_distance=_price(msg, "trailing_stop_distance", scale, "trailing stop distance"),
-        expires_at_ms=msg.expires_at_ms if msg.HasField("expires_at_ms") else None,
-    )
-
-
-def _cancel_order(msg: commands_pb2.CancelOrder, assets: Mapping[str, int]) -> core.CancelOrder:
-    return core.CancelOrder(msg.trade_id)
-
-
-def _change(msg: Any, field: str, scale: int | None, what: str) -> core.Price | core.Keep | None:
-    """A PriceChange: absent keeps the level, empty removes it, a value sets it."""
-    if not msg.HasField(field):
-        return core.KEEP
-    change = getattr(msg, field)
-    if not change.HasField("value"):
-        return None
-    if scale is None:
-        raise MalformedCommand(f"{what}: the trade's asset is needed to read a price")
-    return core.Price(rescale(change.value, scale, what))
-
-
-def _modify_trade(msg: commands_pb2.ModifyTrade, assets: Mapping[str, int]) -> core.ModifyTrade:
-    """Prices are read at the decimals of `msg.asset`, which the gateway fills from the
-    engine's own view of the trade (decoding runs without engine state, and a trade's asset
-    never changes)."""
-    scale = assets.get(msg.asset)
-    price: core.Price | core.Keep = core.KEEP
-    if msg.HasField("price"):
-        if scale is None:
-            raise MalformedCommand("price: the trade's asset is needed to read a price")
-        price = core.Price(rescale(msg.price, scale, "price"))
-    expires: int | core.Keep | None = core.KEEP
-    if msg.HasField("expires_at"):
-        change = msg.expires_at
-        expires = change.expires_at_ms if change.HasField("expires_at_ms") else None
-    return core.ModifyTrade(
-        trade_id=msg.trade_id,
-        stop_loss=_change(msg, "stop_loss_price", scale, "stop loss price"),
-        take_profit=_change(msg, "take_profit_price", scale, "take profit price"),
-        trailing_distance=_change(msg, "trailing_stop_distance", scale, "trailing stop distance"),
-        price=price,
-        expires_at_ms=expires,
-    )
-
-
-_TOOLSET_BODIES = (core.PlaceOrder, core.CancelOrder, core.ModifyTrade)
-_TOOLSET_FROM_PROTO: dict[str, Callable[[Any, Mapping[str, int]], core.CommandBody]] = {
-    "place_order": _place_order,
-    "cancel_order": _cancel_order,
-    "modify_trade": _modify_trade,
-}
 
 
 def ticks_from_proto(batch: prices_pb2.PriceBatch, assets: Mapping[str, int]) -> list[core.Tick]:
