@@ -47,6 +47,8 @@ from mesh.config import DEFAULT_IDEMPOTENCY_PER_USER, load_settings
 log = logging.getLogger("exchange.reconcile")
 
 _LEVELS = ("entry_price", "liquidation_price", "stop_loss_price", "take_profit_price")
+_LIVE = frozenset({"OPEN", "PENDING"})
+_ENDED_ORDERS = frozenset({"CANCELLED", "EXPIRED", "REJECTED"})
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ def _postgres_view(row: dict[str, Any], scale: int) -> dict[str, Any]:
 
 
 def _check_open_trades(engine: Engine, trades: dict[str, dict[str, Any]], report: Report) -> None:
-    open_rows = {tid: row for tid, row in trades.items() if row["status"] == "OPEN"}
+    # Pending orders live in the engine's trades too (SPEC 3a).
+    open_rows = {tid: row for tid, row in trades.items() if row["status"] in _LIVE}
     for trade_id, pos in engine.trades.items():
         row = open_rows.pop(trade_id, None)
         if row is None:
@@ -210,6 +213,9 @@ def _check_open_trades(engine: Engine, trades: dict[str, dict[str, Any]], report
         except ValueError as error:
             report.differ("trade", trade_id, f"unreadable in Postgres: {error}")
             continue
+        if row.get("trailing_stop_distance") is not None:
+            # A trailing stop moves without an event: Postgres has it where it last stood.
+            del want["stop_loss_price"]
         for name, value in want.items():
             if have[name] != value:
                 report.differ("trade", trade_id, f"{name}: engine {value}, Postgres {have[name]}")
@@ -220,8 +226,10 @@ def _check_open_trades(engine: Engine, trades: dict[str, dict[str, Any]], report
 def _check_balances(engine: Engine, trades: dict[str, dict[str, Any]], report: Report) -> None:
     implied: dict[str, int] = defaultdict(lambda: INITIAL_USD_BALANCE)
     for row in trades.values():
-        if row["status"] == "OPEN":
+        if row["status"] in _LIVE:  # an open margin, or one a pending order reserves
             implied[row["user_id"]] -= row["margin"]
+        elif row["status"] in _ENDED_ORDERS:  # reserved, then returned in full
+            continue
         else:
             implied[row["user_id"]] += (row["total_return"] or 0) - row["margin"]
     for user_id, account in engine.accounts.items():

@@ -189,6 +189,8 @@ class Database:
             folded = batch.trades_for(new_seqs)
             if folded:
                 await trade_ledger.UPSERT_TRADES.execute(conn, folded)
+            for part in batch.parts_for(new_seqs):
+                await conn.execute(trade_ledger.SHRINK_FOR_PART, part)
         return len(new_seqs)
 
     async def list_closed_trades(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.v1 import events_pb2, types_pb2
+from sqlalchemy import text
 
 from gateway_svc.db.multirow import UnnestInsert, quoted
 from gateway_svc.db.rows import decimal_units, ms_to_ts, optional_units
@@ -160,6 +161,14 @@ def _upsert_trades() -> UnnestInsert:
 
 UPSERT_TRADES = _upsert_trades()
 
+# A partial close's event carries the part, not what stays open: its trade's row gives up the
+# part's margin. Once per event (only new events are folded), and never under a newer picture,
+# which already shows the smaller margin.
+SHRINK_FOR_PART = text(
+    "UPDATE trades SET margin = margin - :margin, last_event_seq = :seq "
+    "WHERE trade_id = :trade_id AND last_event_seq < :seq"
+)
+
 
 @dataclass(frozen=True)
 class LedgerBatch:
@@ -194,6 +203,14 @@ class LedgerBatch:
             seen.add(event.event_seq)
             pairs.append(pair)
         return cls([ledger for ledger, _ in pairs], [picture for _, picture in pairs])
+
+    def parts_for(self, new_seqs: Collection[int]) -> list[dict[str, Any]]:
+        """SHRINK_FOR_PART's parameters for each new partial close, in event order."""
+        return [
+            {"trade_id": p["part_of"], "margin": p["margin"], "seq": p["last_event_seq"]}
+            for p in self.pictures
+            if p["part_of"] is not None and p["last_event_seq"] in new_seqs
+        ]
 
     def trades_for(self, new_seqs: Collection[int]) -> list[dict[str, Any]]:
         """One trades row per trade touched by the new events: the newest one's state, the

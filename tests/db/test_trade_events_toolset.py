@@ -100,6 +100,9 @@ async def test_partial_closes_are_rows_of_their_own(db: Database, migrated_url: 
         part.trade.closed_at_ms = 1_700_000_000_000 + seq
         await db.record_trade_event(part)
     assert _status(migrated_url, "t1") == ("OPEN", None)  # the trade itself stays open
+    with psycopg.connect(migrated_url) as conn:
+        row = conn.execute("SELECT margin FROM trades WHERE trade_id = 't1'").fetchone()
+    assert row is not None and row[0] == 1_000_000 - 2 * 250_000  # it gave up both parts
     rows, _ = await db.list_closed_trades("u1", 10, None)
     assert [(r.part_of, r.margin, r.pnl) for r in rows] == [
         ("t1", 250_000, -500),
@@ -107,3 +110,23 @@ async def test_partial_closes_are_rows_of_their_own(db: Database, migrated_url: 
     ]
     shown = [convert.trade(r) for r in rows]
     assert {t.trade_id for t in shown} == {"t1"} and all(t.partial for t in shown)
+
+
+async def test_a_part_never_shrinks_a_newer_picture(db: Database, migrated_url: str) -> None:
+    """The part (seq 2) arrives after the trade's later picture (seq 3, margin already 75)."""
+    later = opened(3, "t1")
+    later.kind = K.TRADE_EVENT_KIND_TRADE_MODIFIED  # type: ignore[assignment]
+    later.trade.margin.CopyFrom(usd(750_000))
+    await db.record_trade_event(later)
+    part = opened(2, "t1")
+    part.kind = K.TRADE_EVENT_KIND_TRADE_PARTIALLY_CLOSED  # type: ignore[assignment]
+    part.trade.status = types_pb2.TRADE_STATUS_CLOSED  # type: ignore[assignment]
+    part.trade.partial = True
+    part.trade.margin.CopyFrom(usd(250_000))
+    part.trade.total_return.CopyFrom(usd(250_000))
+    part.trade.closed_at_ms = 1_700_000_000_002
+    await db.record_trade_event(part)
+    await db.record_trade_event(part)  # redelivered: written once
+    with psycopg.connect(migrated_url) as conn:
+        row = conn.execute("SELECT margin FROM trades WHERE trade_id = 't1'").fetchone()
+    assert row is not None and row[0] == 750_000
