@@ -119,6 +119,16 @@ class EngineCommand:
     """PLACE_ORDER's order or MODIFY_TRADE's change, as validated."""
 
 
+def json_named(field: str, message: str) -> tuple[str, str]:
+    """A proto field and a message about it, as the JSON body spells the field:
+    ("stop_loss_price", "stop_loss_price allows ...") -> ("stopLossPrice", "stopLossPrice allows
+    ..."). Names without a JSON spelling stay as they are."""
+    name = PROTO_TO_JSON.get(field, field)
+    if name != field and message.startswith(field):
+        message = name + message[len(field) :]
+    return name, message
+
+
 @contextmanager
 def json_names() -> Iterator[None]:
     """Re-raise a validation error with the field (and the message's first word) as the JSON
@@ -126,13 +136,9 @@ def json_names() -> Iterator[None]:
     try:
         yield
     except ApiError as error:
-        proto = error.field
-        if proto is None or proto not in PROTO_TO_JSON:
+        if error.field is None or error.field not in PROTO_TO_JSON:
             raise
-        name = PROTO_TO_JSON[proto]
-        message = error.message
-        if message.startswith(proto):
-            message = name + message[len(proto) :]
+        name, message = json_named(error.field, error.message)
         raise ApiError(error.spec.name, message, field=name) from None
 
 

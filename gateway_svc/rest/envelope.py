@@ -17,6 +17,7 @@ import grpc
 from starlette.requests import HTTPConnection
 
 from gateway_svc.errors import BY_NAME, ApiError, ErrorSpec, spec_for
+from gateway_svc.rest.commands import PROTO_TO_JSON, json_named
 from gateway_svc.rest.jsonio import DecimalJSONResponse
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,8 @@ _HIDE_DETAILS = frozenset({"INTERNAL", "ENGINE_UNAVAILABLE", "ENGINE_TIMEOUT"})
 DEFAULT_RETRY_AFTER_S = 1
 MAX_RETRY_AFTER_S = 3600
 # The gRPC server names proto fields; a REST client knows them by the JSON names.
+# Body fields as commands.PROTO_TO_JSON spells them; query parameters here.
 _REST_FIELD_NAMES = {
-    "order_id": "orderId",
-    "trade_id": "tradeId",
-    "stop_loss_price": "stopLossPrice",
-    "take_profit_price": "takeProfitPrice",
     "page_token": "cursor",
     "start_time_ms": "startTime",
     "end_time_ms": "endTime",
@@ -92,6 +90,8 @@ def _field(err: grpc.aio.AioRpcError) -> str | None:
     value = _metadata_value(err, "x-error-field")
     if not value:
         return None
+    if value in PROTO_TO_JSON:
+        return PROTO_TO_JSON[value]
     return _REST_FIELD_NAMES.get(value, value[:64])
 
 
@@ -107,10 +107,14 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
         message = spec.default_message
     else:
         message = details
+    field = _field(err)
+    raw_field = _metadata_value(err, "x-error-field")
+    if raw_field and field:
+        _, message = json_named(raw_field, message)  # the message names the field as the body does
     return RestError(
         spec.name,
         message,
-        field=_field(err),
+        field=field,
         order_id=_metadata_value(err, "x-order-id"),
         retry_after_s=_retry_after(err),
     )

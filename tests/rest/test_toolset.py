@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import grpc
 import pytest
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import responses_pb2, types_pb2
@@ -282,3 +283,24 @@ async def test_bad_toolset_bodies_reach_nothing(
     assert (envelope["code"], envelope["field"]) == (code, field), envelope
     assert envelope["error"].startswith(field)
     assert recorder.calls == []
+
+
+async def test_a_grpc_rejection_names_the_body_field(
+    client, recorder: Recorder, auth_headers
+) -> None:
+    """The gRPC server checks MODIFY_TRADE's prices at the trade's asset: its error names the
+    proto field, which the envelope gives back in the body's spelling."""
+    from tests.rest.conftest import FakeError
+
+    recorder.replies["ModifyTrade"] = FakeError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PRICE",
+        "stop_loss_price allows at most 4 decimals for BTC_USDC",
+        extra=(("x-error-field", "stop_loss_price"),),
+    )
+    body = {"command": "MODIFY_TRADE", "tradeId": TRADE_ID, "stopLossPrice": 1.00001}
+    response = await client.post("/api/v1/engine", json=body, headers=auth_headers)
+    assert response.status_code == 400
+    envelope = response.json()
+    assert envelope["field"] == "stopLossPrice"
+    assert envelope["error"] == "stopLossPrice allows at most 4 decimals for BTC_USDC"
