@@ -13,6 +13,7 @@ from typing import Any
 from exchange.v1 import commands_pb2, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
 
+from gateway_svc import validation
 from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.errors import ApiError
@@ -51,7 +52,7 @@ class ToolsetMethods:
 
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
-        order_id = orders.validation.order_id(request.order_id)
+        order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
             order = orders.place_order(request)
@@ -62,7 +63,7 @@ class ToolsetMethods:
 
     @unary
     async def CancelOrder(self, request: Any, context: Any) -> Any:
-        order_id = orders.validation.order_id(request.order_id)
+        order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
             _, trade_id = orders.cancel_order(request)
@@ -87,7 +88,7 @@ class ToolsetMethods:
 
     @unary
     async def ModifyTrade(self, request: Any, context: Any) -> Any:
-        order_id = orders.validation.order_id(request.order_id)
+        order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
             change = orders.modify_trade(request)
