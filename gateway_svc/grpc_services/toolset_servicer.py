@@ -12,6 +12,7 @@ from typing import Any
 
 from exchange.v1 import commands_pb2, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
+from google.protobuf.message import Message
 
 from gateway_svc import validation
 from gateway_svc import validation_orders as orders
@@ -50,30 +51,41 @@ class ToolsetMethods:
     def _caller(principal: Principal) -> Caller:
         return Caller(principal.user_id, principal.email)
 
-    @unary
-    async def PlaceOrder(self, request: Any, context: Any) -> Any:
+    async def _command(
+        self,
+        request: Any,
+        context: Any,
+        name: str,
+        build: Callable[[Principal], Awaitable[Message]],
+        answer: str,
+    ) -> tuple[str, Any]:
+        """One toolset command: authenticate and rate-limit, `build` the engine's body (its
+        validation), run it, and return (order id, the answer's `answer` field)."""
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
-            order = orders.place_order(request)
-            body = commands_pb2.PlaceOrder(**order.wire_fields())
-            result = await self._runner.run(self._caller(principal), order_id, "place_order", body)
-            placed = expect(result, "order_placed")
+            body = await build(principal)
+            result = await self._runner.run(self._caller(principal), order_id, name, body)
+            return order_id, expect(result, answer)
+
+    @unary
+    async def PlaceOrder(self, request: Any, context: Any) -> Any:
+        async def build(_: Principal) -> Message:
+            return commands_pb2.PlaceOrder(**orders.place_order(request).wire_fields())
+
+        order_id, placed = await self._command(
+            request, context, "place_order", build, "order_placed"
+        )
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
 
     @unary
     async def CancelOrder(self, request: Any, context: Any) -> Any:
-        order_id = validation.order_id(request.order_id)
-        with for_order(order_id):
-            principal = await self._limited_principal(context)
-            _, trade_id = orders.cancel_order(request)
-            result = await self._runner.run(
-                self._caller(principal),
-                order_id,
-                "cancel_order",
-                commands_pb2.CancelOrder(trade_id=trade_id),
-            )
-            cancelled = expect(result, "order_cancelled")
+        async def build(_: Principal) -> Message:
+            return commands_pb2.CancelOrder(trade_id=orders.cancel_order(request)[1])
+
+        order_id, cancelled = await self._command(
+            request, context, "cancel_order", build, "order_cancelled"
+        )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
 
     async def _trade_asset(self, principal: Principal, trade_id: str) -> str:
@@ -86,34 +98,38 @@ class ToolsetMethods:
                     return str(trade.asset)
         raise ApiError("TRADE_NOT_FOUND", f"trade {trade_id} not found")
 
+    async def _modification(self, request: Any, principal: Principal) -> Message:
+        change = orders.modify_trade(request)
+        body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
+        asset = None
+        if change.has_prices:  # removals alone need no asset: there is no price to read
+            asset = body.asset = await self._trade_asset(principal, change.trade_id)
+        levels = (
+            ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
+            ("take_profit_price", change.take_profit, "INVALID_PRICE"),
+            ("trailing_stop_distance", change.trailing, "INVALID_TRAILING_STOP"),
+        )
+        for field, value, code in levels:
+            wire = _price_change(value, asset, field, code)
+            if wire is not None:
+                getattr(body, field).CopyFrom(wire)
+        if isinstance(change.price, int) and asset is not None:
+            units = orders.change_units(change.price, asset, "price")
+            body.price.CopyFrom(decimal(units, ASSET_DECIMALS[asset]))
+        if not isinstance(change.expires_at_ms, orders.Keep):
+            body.expires_at.SetInParent()
+            if change.expires_at_ms is not None:
+                body.expires_at.expires_at_ms = change.expires_at_ms
+        return body
+
     @unary
     async def ModifyTrade(self, request: Any, context: Any) -> Any:
-        order_id = validation.order_id(request.order_id)
-        with for_order(order_id):
-            principal = await self._limited_principal(context)
-            change = orders.modify_trade(request)
-            body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
-            asset = None
-            if change.has_prices:  # removals alone need no asset: there is no price to read
-                asset = body.asset = await self._trade_asset(principal, change.trade_id)
-            levels = (
-                ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
-                ("take_profit_price", change.take_profit, "INVALID_PRICE"),
-                ("trailing_stop_distance", change.trailing, "INVALID_TRAILING_STOP"),
-            )
-            for field, value, code in levels:
-                wire = _price_change(value, asset, field, code)
-                if wire is not None:
-                    getattr(body, field).CopyFrom(wire)
-            if isinstance(change.price, int) and asset is not None:
-                units = orders.change_units(change.price, asset, "price")
-                body.price.CopyFrom(decimal(units, ASSET_DECIMALS[asset]))
-            if not isinstance(change.expires_at_ms, orders.Keep):
-                body.expires_at.SetInParent()
-                if change.expires_at_ms is not None:
-                    body.expires_at.expires_at_ms = change.expires_at_ms
-            result = await self._runner.run(self._caller(principal), order_id, "modify_trade", body)
-            modified = expect(result, "trade_modified")
+        async def build(principal: Principal) -> Message:
+            return await self._modification(request, principal)
+
+        order_id, modified = await self._command(
+            request, context, "modify_trade", build, "trade_modified"
+        )
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
     @unary
