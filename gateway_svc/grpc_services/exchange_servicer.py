@@ -168,7 +168,9 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
             principal = await self._limited_principal(context)
             order = validation.create_trade(request)
             scale = ASSET_DECIMALS[order.asset]
-            trailing = validation_orders.create_trade_trailing(request, order.asset)
+            trailing = None
+            if request.HasField("trailing_stop_distance"):  # rare: kept off the hot path
+                trailing = validation_orders.create_trade_trailing(request, order.asset)
             body = commands_pb2.CreateTrade(
                 asset=order.asset,
                 direction=order.direction,  # type: ignore[arg-type]
