@@ -79,7 +79,7 @@ Values = Mapping[str, object]
 class TradeOrder:
     """A validated CreateTradeRequest, amounts in engine units."""
 
-    order_id: str
+    order_id: str  # the client's, canonical; "" when it sent none
     asset: str
     direction: int  # types_pb2.Direction, LONG or SHORT
     margin_units: int  # USD_SCALE
@@ -148,6 +148,12 @@ def amount(value: object, field: str, scale: int, code: str, max_whole: int) -> 
         raise ApiError(code, f"{field} is required", field=field)
     if isinstance(value, types_pb2.Decimal):
         return _proto_amount(value, field, scale, code, max_whole)
+    if type(value) is int:  # a whole JSON number (margin 100): no decimals to count
+        if value <= 0:
+            raise ApiError(code, f"{field} must be greater than 0", field=field)
+        if value > max_whole:
+            raise ApiError(code, f"{field} must be at most {max_whole}", field=field)
+        return value * 10**scale
     number = _decimal(value, field, code, scale)
     if number <= 0:
         raise ApiError(code, f"{field} must be greater than 0", field=field)
@@ -206,6 +212,12 @@ def order_id(value: object, field: str = "order_id") -> str:
     if value is None or value == "":
         return str(uuid.uuid4())
     return _uuid(value, field)
+
+
+def client_order_id(value: object) -> str:
+    """The client's order id in canonical form, "" when it sent none (the caller makes one:
+    a uuid4 here would be thrown away)."""
+    return "" if value is None or value == "" else _uuid(value, "order_id")
 
 
 def trade_id(value: object, field: str = "trade_id") -> str:
@@ -269,7 +281,7 @@ def create_trade(request: xs.CreateTradeRequest | Values) -> TradeOrder:
     values = request_values(request)
     checked_asset = asset(values.get("asset"))
     return TradeOrder(
-        order_id=order_id(values.get("order_id")),
+        order_id=client_order_id(values.get("order_id")),
         asset=checked_asset,
         direction=direction(values.get("direction")),
         margin_units=margin(values.get("margin")),

@@ -137,7 +137,7 @@ def create_trade_trailing(request: Message | validation.Values, asset_name: str)
 def place_order(request: Message | validation.Values) -> PendingOrder:
     values = validation.request_values(request)
     asset = validation.asset(values.get("asset"))
-    order_id = validation.order_id(values.get("order_id"))
+    order_id = validation.client_order_id(values.get("order_id"))
     direction = validation.direction(values.get("direction"))
     kind = order_type(values.get("order_type"))
     price = validation.price(values.get("price"), asset, "price")
@@ -166,14 +166,17 @@ def place_order(request: Message | validation.Values) -> PendingOrder:
 def cancel_order(request: Message | validation.Values) -> tuple[str, str]:
     """(order id, trade id)."""
     values = validation.request_values(request)
-    return validation.order_id(values.get("order_id")), validation.trade_id(values.get("trade_id"))
+    return (
+        validation.client_order_id(values.get("order_id")),
+        validation.trade_id(values.get("trade_id")),
+    )
 
 
 def close_trade(request: Message | validation.Values) -> CloseRequest:
     values = validation.request_values(request)
     part = values.get("margin")
     return CloseRequest(
-        order_id=validation.order_id(values.get("order_id")),
+        order_id=validation.client_order_id(values.get("order_id")),
         trade_id=validation.trade_id(values.get("trade_id")),
         margin_units=None if part is None else validation.margin(part),
     )
@@ -213,7 +216,7 @@ def modify_trade(request: Message | validation.Values) -> TradeChange:
     if price is None:
         raise ApiError("INVALID_PRICE", "price cannot be removed", field="price")
     return TradeChange(
-        order_id=validation.order_id(values.get("order_id")),
+        order_id=validation.client_order_id(values.get("order_id")),
         trade_id=validation.trade_id(values.get("trade_id")),
         stop_loss=_level(values, "stop_loss_price", "INVALID_PRICE"),
         take_profit=_level(values, "take_profit_price", "INVALID_PRICE"),

@@ -129,17 +129,22 @@ def json_named(field: str, message: str) -> tuple[str, str]:
     return name, message
 
 
+def _renamed(error: ApiError) -> ApiError:
+    """`error` with its field (and the message's first word) as the JSON body spells it:
+    `stop_loss_price allows ...` -> `stopLossPrice allows ...`."""
+    if error.field is None or error.field not in PROTO_TO_JSON:
+        return error
+    name, message = json_named(error.field, error.message)
+    return ApiError(error.spec.name, message, field=name)
+
+
 @contextmanager
 def json_names() -> Iterator[None]:
-    """Re-raise a validation error with the field (and the message's first word) as the JSON
-    body spells it: `stop_loss_price allows ...` -> `stopLossPrice allows ...`."""
+    """Re-raise a validation error in the body's names (see `_renamed`)."""
     try:
         yield
     except ApiError as error:
-        if error.field is None or error.field not in PROTO_TO_JSON:
-            raise
-        name, message = json_named(error.field, error.message)
-        raise ApiError(error.spec.name, message, field=name) from None
+        raise _renamed(error) from None
 
 
 def proto_values(body: dict[str, Any]) -> validation.Values:
@@ -157,8 +162,10 @@ def proto_values(body: dict[str, Any]) -> validation.Values:
 
 def checked(rule: Callable[[validation.Values], T], body: dict[str, Any]) -> T:
     """`rule` (a gateway_svc.validation request check) on a JSON body, errors in JSON names."""
-    with json_names():
+    try:
         return rule(proto_values(body))
+    except ApiError as error:  # a plain try: this is every trade's path
+        raise _renamed(error) from None
 
 
 def parse_order_id(value: Any) -> str | None:
@@ -171,8 +178,10 @@ def parse_order_id(value: Any) -> str | None:
 
 def _create_trade(body: dict[str, Any], order_id: str | None) -> EngineCommand:
     order = checked(validation.create_trade, body)
-    with json_names():
-        trailing = validation_orders.create_trade_trailing(proto_values(body), order.asset)
+    trailing = None
+    if body.get("trailingStopDistance") is not None:  # rare: kept off the hot path
+        with json_names():
+            trailing = validation_orders.create_trade_trailing(proto_values(body), order.asset)
     return EngineCommand(
         trailing_units=trailing,
         command="CREATE_TRADE",
