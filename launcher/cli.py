@@ -12,9 +12,11 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from mesh import logs
@@ -94,18 +96,50 @@ def _banner(settings: Settings) -> str:
     )
 
 
+Child = tuple[str, str, dict[str, str]]
+"""(the child's name, the service it runs, its own environment variables)."""
+
+
+def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
+    """The processes `exchange up` runs, in start order: the engine, LEDGER_WORKERS ledgers,
+    the poller, the gateway (which starts its own GATEWAY_WORKERS). The ledgers share the
+    groups under consumer names of their own, stable across restarts, and serve /metrics on
+    LEDGER_METRICS_PORT, +1, +2 ... (the ledger's writes are order-independent and exactly
+    once per key, so any number may share a stream: a storm is written by all of them)."""
+    base = env.get("LEDGER_CONSUMER") or f"ledger-{socket.gethostname()}"
+    ledgers: list[Child] = []
+    for i in range(settings.ledger_workers):
+        own = {"LEDGER_CONSUMER": base if i == 0 else f"{base}-{i + 1}"}
+        if settings.ledger_metrics_port:
+            own["LEDGER_METRICS_PORT"] = str(settings.ledger_metrics_port + i)
+        name = "ledger" if settings.ledger_workers == 1 else f"ledger-{i + 1}"
+        ledgers.append((name, "ledger", own))
+    return [
+        ("engine", "engine", {}),
+        *ledgers,
+        ("poller", "poller", {}),
+        ("gateway", "gateway", {}),
+    ]
+
+
 class Supervisor:
     """Runs each service as a child process; restarts one that dies, with backoff."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], plan: list[Child]) -> None:
         self.env = env
+        self.plan = plan
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        self.restarts: dict[str, int] = {name: 0 for name, _, _ in plan}
         self.stopping = False
 
+    def start_all(self) -> None:
+        for name, _, _ in self.plan:
+            self.start(name)
+
     def start(self, name: str) -> None:
+        service, own = next((svc, own) for n, svc, own in self.plan if n == name)
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "launcher.cli", name], env=self.env
+            [sys.executable, "-m", "launcher.cli", service], env={**self.env, **own}
         )
 
     def watch(self) -> None:
@@ -124,7 +158,7 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stopping = True
-        for name in reversed(SERVICES):  # gateway first, engine last: it writes a snapshot
+        for name, _, _ in reversed(self.plan):  # gateway first, engine last: it snapshots
             child = self.children.get(name)
             if child is None or child.poll() is not None:
                 continue
@@ -143,7 +177,7 @@ def _up() -> int:
     env = dict(os.environ)
     env.update(_dev_secrets(settings.data_dir))
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
-    supervisor = Supervisor(env)
+    supervisor = Supervisor(env, children_of(settings, env))
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -164,8 +198,7 @@ def _up() -> int:
         from gateway_svc.db.migrate import upgrade_to_head
 
         upgrade_to_head(env["DATABASE_URL"])
-        for name in SERVICES:
-            supervisor.start(name)
+        supervisor.start_all()
         log.info("%s", _banner(settings))
         supervisor.watch()
     except KeyboardInterrupt:

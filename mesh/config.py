@@ -88,6 +88,8 @@ class Settings:
     engine_metrics_port: int
     """The engine's /metrics (Prometheus text); 0 turns it off."""
     ledger_metrics_port: int
+    ledger_workers: int
+    """Ledger processes `exchange up` runs, each its own consumer in the groups."""
     """The ledger's /metrics; 0 turns it off."""
     # Second round against a hostile client (issue 14; SECURITY.md lists them).
     allowed_origins: tuple[str, ...]
@@ -289,6 +291,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         metrics_host=os.environ.get("METRICS_HOST") or "127.0.0.1",
         engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
         ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
+        ledger_workers=_int("LEDGER_WORKERS", 2, minimum=1),
         allowed_origins=_origins("ALLOWED_ORIGINS"),
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         grpc_max_streams_per_peer=_int("GRPC_MAX_STREAMS_PER_PEER", 100, minimum=1),

@@ -72,6 +72,19 @@ def cli_services() -> tuple[str, ...]:
     return tuple(name for name in wanted if re.search(rf"\b{name}\b", result.stdout))
 
 
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ as the children will see it, for reading their settings here."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @dataclass
 class Exchange:
     work: Path
@@ -143,8 +156,15 @@ class Exchange:
             self.embedded.append(pg_server)
             env["DATABASE_URL"] = pg_server.start()
         self._run_cli("migrate")
-        for name in cli_services():
-            self._spawn(name)
+        from launcher.cli import children_of
+        from mesh.config import load_settings
+
+        with _environment(env):
+            plan = children_of(load_settings(), env)
+        known = cli_services()
+        for name, service, own in plan:
+            if service in known:
+                self._spawn(name, service, own)
         self._wait_ready()
 
     def _run_cli(self, name: str) -> None:
@@ -154,25 +174,29 @@ class Exchange:
                 env=self.env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120,
             )  # fmt: skip
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str, service: str, own: dict[str, str]) -> None:
         with self.log_path(name).open("ab") as out:
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "launcher.cli", name],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "launcher.cli", service],
+                env={**self.env, **own}, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
     @contextlib.contextmanager
-    def paused(self, name: str) -> Iterator[None]:
-        """SIGSTOP one service for the block (a no-op if it does not run), SIGCONT after."""
-        child = self.children.get(name)
-        if child is None or child.poll() is not None:
-            yield
-            return
-        child.send_signal(signal.SIGSTOP)
+    def paused(self, service: str) -> Iterator[None]:
+        """SIGSTOP every process of one service (`ledger`, `ledger-2`, ...) for the block,
+        SIGCONT after; a no-op for a service that does not run."""
+        stopped = [
+            child
+            for name, child in self.children.items()
+            if name.split("-")[0] == service and child.poll() is None
+        ]
+        for child in stopped:
+            child.send_signal(signal.SIGSTOP)
         try:
             yield
         finally:
-            child.send_signal(signal.SIGCONT)
+            for child in stopped:
+                child.send_signal(signal.SIGCONT)
 
     def check_alive(self) -> None:
         dead = {name: c.returncode for name, c in self.children.items() if c.poll() is not None}
@@ -228,7 +252,7 @@ class Exchange:
     def stop(self) -> None:
         # The gateway first, the engine last: it writes a snapshot on its way out.
         order = ["gateway", "poller", "ledger", "engine"]
-        for name in sorted(self.children, key=lambda n: order.index(n) if n in order else 0):
+        for name in sorted(self.children, key=lambda n: order.index(n.split("-")[0])):
             child = self.children[name]
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
