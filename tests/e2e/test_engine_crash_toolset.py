@@ -92,73 +92,79 @@ def test_kill_9_with_the_toolset_loses_nothing(
     ledger.workdir.mkdir()
     ledger.start("ledger")
     engine = EngineProcess(redis_url, tmp_path)
-    engine.start()
-    client = StreamClient(redis_url)
-    client.send_prices(sol(23_500))
-    for user in USERS:
-        assert client.call(builders.command(user, "create_account")).error_code == 0
+    try:
+        engine.start()
+        client = StreamClient(redis_url)
+        client.send_prices(sol(23_500))
+        for user in USERS:
+            assert client.call(builders.command(user, "create_account")).error_code == 0
 
-    sent: dict[str, commands_pb2.Command] = {}
-    pending: list[tuple[str, str]] = []
-    opened: list[tuple[str, str]] = []
-    known: set[str] = set()  # every trade id an answer gave
-    kill_at = sorted(rng.sample(range(3, ROUNDS), KILLS))
-    ts_ms = 2_000
-    for round_no in range(ROUNDS):
-        client.send_prices(sol(23_500 + rng.randint(-300, 300)))
-        burst = []
-        for _ in range(15):
-            ts_ms += 1
-            cmd = random_command(rng, ts_ms, pending, opened)
-            sent[cmd.order_id] = cmd
-            burst.append(client.send(cmd))
-        if kill_at and round_no == kill_at[0]:
-            kill_at.pop(0)
-            time.sleep(rng.random() * 0.05)
-            engine.kill9()
-            engine.start()
-            client.poll(50)
-            for order_id in burst:
-                if order_id not in client.answers:
-                    client.send(sent[order_id])  # a retry, with the same order id
-        for result in client.wait_for(burst).values():
-            for field, into in (("order_placed", pending), ("trade_opened", opened)):
-                if result.HasField(field):
-                    trade = getattr(result, field).trade
-                    into.append((trade.user_id, trade.trade_id))
-                    known.add(trade.trade_id)
-    assert engine.starts == KILLS + 1
-    answered = [client.answers[o] for o in sent]
-    kinds = {r.WhichOneof("data") for r in answered if not r.error_code}
-    assert {"order_placed", "trade_opened", "trade_closed", "trade_modified"} <= kinds
+        sent: dict[str, commands_pb2.Command] = {}
+        pending: list[tuple[str, str]] = []
+        opened: list[tuple[str, str]] = []
+        known: set[str] = set()  # every trade id an answer gave
+        kill_at = sorted(rng.sample(range(3, ROUNDS), KILLS))
+        ts_ms = 2_000
+        for round_no in range(ROUNDS):
+            client.send_prices(sol(23_500 + rng.randint(-300, 300)))
+            burst = []
+            for _ in range(15):
+                ts_ms += 1
+                cmd = random_command(rng, ts_ms, pending, opened)
+                sent[cmd.order_id] = cmd
+                burst.append(client.send(cmd))
+            if kill_at and round_no == kill_at[0]:
+                kill_at.pop(0)
+                time.sleep(rng.random() * 0.05)
+                engine.kill9()
+                engine.start()
+                client.poll(50)
+                for order_id in burst:
+                    if order_id not in client.answers:
+                        client.send(sent[order_id])  # a retry, with the same order id
+            for result in client.wait_for(burst).values():
+                for field, into in (("order_placed", pending), ("trade_opened", opened)):
+                    if result.HasField(field):
+                        trade = getattr(result, field).trade
+                        into.append((trade.user_id, trade.trade_id))
+                        known.add(trade.trade_id)
+        assert engine.starts == KILLS + 1
+        answered = [client.answers[o] for o in sent]
+        kinds = {r.WhichOneof("data") for r in answered if not r.error_code}
+        assert {"order_placed", "trade_opened", "trade_closed", "trade_modified"} <= kinds
 
-    # A clean stop writes the final snapshot: it and Postgres must agree on everything.
-    assert engine.terminate() == 0
-    report = reconcile.reconcile(database_url, tmp_path / "snapshots", wait_s=30)
-    assert [str(d) for d in report.differences] == []
-    with psycopg.connect(database_url) as conn:
-        happened = {kind for (kind,) in conn.execute("SELECT DISTINCT kind FROM trade_events")}
-        filled = conn.execute(
-            "SELECT count(*) FROM trades WHERE order_type IS NOT NULL "
-            "AND status NOT IN ('PENDING', 'CANCELLED', 'EXPIRED', 'REJECTED')"
-        ).fetchone()
-    assert filled is not None and filled[0] > 0  # orders filled on the price path
-    assert {
-        "ORDER_PLACED", "ORDER_CANCELLED", "ORDER_EXPIRED", "OPENED", "TRADE_MODIFIED",
-        "TRADE_PARTIALLY_CLOSED", "CLOSED", "STOP_LOSS",
-    } <= happened, happened  # fmt: skip
-    # And a clean restart lands on the same state: nothing live that no answer gave.
-    engine.start()
-    for user in USERS:
-        live = {
-            t.trade_id
-            for body in ("get_open_trades", "get_pending_orders")
-            for t in client.call(builders.command(user, body)).open_trades.trades
-        }
-        assert live <= known
-        balance = client.call(builders.command(user, "get_usd_balance")).usd_balance.usd_balance
-        assert balance.units >= 0
-    ledger.stop_all()
-    assert engine.terminate() == 0
-    log = (tmp_path / "engine.log").read_text()
-    assert log.count("recovered to seq") == engine.starts
+        # A clean stop writes the final snapshot: it and Postgres must agree on everything.
+        assert engine.terminate() == 0
+        report = reconcile.reconcile(database_url, tmp_path / "snapshots", wait_s=30)
+        assert [str(d) for d in report.differences] == []
+        with psycopg.connect(database_url) as conn:
+            happened = {kind for (kind,) in conn.execute("SELECT DISTINCT kind FROM trade_events")}
+            filled = conn.execute(
+                "SELECT count(*) FROM trades WHERE order_type IS NOT NULL "
+                "AND status NOT IN ('PENDING', 'CANCELLED', 'EXPIRED', 'REJECTED')"
+            ).fetchone()
+        assert filled is not None and filled[0] > 0  # orders filled on the price path
+        assert {
+            "ORDER_PLACED", "ORDER_CANCELLED", "ORDER_EXPIRED", "OPENED", "TRADE_MODIFIED",
+            "TRADE_PARTIALLY_CLOSED", "CLOSED", "STOP_LOSS",
+        } <= happened, happened  # fmt: skip
+        # And a clean restart lands on the same state: nothing live that no answer gave.
+        engine.start()
+        for user in USERS:
+            live = {
+                t.trade_id
+                for body in ("get_open_trades", "get_pending_orders")
+                for t in client.call(builders.command(user, body)).open_trades.trades
+            }
+            assert live <= known
+            balance = client.call(builders.command(user, "get_usd_balance")).usd_balance.usd_balance
+            assert balance.units >= 0
+        ledger.stop_all()
+        assert engine.terminate() == 0
+        log = (tmp_path / "engine.log").read_text()
+        assert log.count("recovered to seq") == engine.starts
+    finally:  # a failed assertion must not leave the engine or the ledger running
+        ledger.stop_all()
+        if engine.process is not None and engine.process.poll() is None:
+            engine.process.kill()
+            engine.process.wait()
