@@ -1,5 +1,7 @@
 """The gateway's line to the engine: commands out on `backend-to-engine`, answers back on
-this instance's own stream, `engine_response:<instance>`, matched by order id.
+this instance's own stream, `engine_response:<instance>`, matched by (user id, order id): the
+engine names the asking user on each answer, so two users' commands with the same order id
+each get their own answer, and neither can be handed the other's.
 
 Several gateway instances (and several worker processes of one gateway) share one Redis. Each
 stamps its commands with its own `reply_to`, and the engine answers on that instance's stream,
@@ -157,12 +159,8 @@ def _entries(reply: Any) -> list[tuple[bytes, Fields]]:
     return out
 
 
-class OrderIdInUse(ApiError):
-    """Another user's command with this order id is in flight. Answers carry only the order id,
-    so this one is refused before anything is sent: one user never waits on another's."""
-
-    def __init__(self) -> None:
-        super().__init__("INVALID_ARGUMENT", "order_id is in use by another request", "order_id")
+WaitKey = tuple[str, str]
+"""(user id, order id): what an answer is matched by."""
 
 
 class _Call:
@@ -199,12 +197,11 @@ class _Call:
 
 
 class _Waiters:
-    """The calls waiting on one order id: one user's, possibly several (a retry in flight)."""
+    """The calls waiting on one user's order id: usually one, several with a retry in flight."""
 
-    __slots__ = ("calls", "user_id")
+    __slots__ = ("calls",)
 
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
+    def __init__(self) -> None:
         self.calls: list[_Call] = []
 
 
@@ -214,7 +211,7 @@ class EngineClient:
         self.instance_id = instance_id
         self.answers = streams.response_stream(instance_id)
         self.timeout_s = timeout_s
-        self._waiting: dict[str, _Waiters] = {}
+        self._waiting: dict[WaitKey, _Waiters] = {}
         self._writer = CommandWriter(redis, name=f"engine client {instance_id}")
         self._tail = StreamTail(
             redis, self.answers, self._on_entry, name=f"engine client {instance_id}", count=2000
@@ -249,35 +246,33 @@ class EngineClient:
                 await asyncio.wait_for(self._tail.ready.wait(), self.timeout_s)
             except TimeoutError:
                 raise ApiError("ENGINE_UNAVAILABLE") from None
-        order_id = command.order_id
-        call = self._register(order_id, command.user_id, loop)
+        key = (command.user_id, command.order_id)
+        call = self._register(key, loop)
         timer = loop.call_at(deadline, call.expire)
         try:
             self._writer.send(command.SerializeToString(), call.written)
             return await call.future
         finally:
             timer.cancel()
-            self._unregister(order_id, call)
+            self._unregister(key, call)
 
-    def _register(self, order_id: str, user_id: str, loop: asyncio.AbstractEventLoop) -> _Call:
+    def _register(self, key: WaitKey, loop: asyncio.AbstractEventLoop) -> _Call:
         # Registered before the XADD: the answer can arrive before the pipeline returns.
-        waiters = self._waiting.get(order_id)
+        waiters = self._waiting.get(key)
         if waiters is None:
-            waiters = self._waiting[order_id] = _Waiters(user_id)
-        elif waiters.user_id != user_id:
-            raise OrderIdInUse()
-        call = _Call(loop.create_future(), order_id, self.timeout_s)
+            waiters = self._waiting[key] = _Waiters()
+        call = _Call(loop.create_future(), key[1], self.timeout_s)
         waiters.calls.append(call)
         return call
 
-    def _unregister(self, order_id: str, call: _Call) -> None:
-        waiters = self._waiting.get(order_id)
+    def _unregister(self, key: WaitKey, call: _Call) -> None:
+        waiters = self._waiting.get(key)
         if waiters is None:
             return
         with contextlib.suppress(ValueError):
             waiters.calls.remove(call)
         if not waiters.calls:
-            del self._waiting[order_id]
+            del self._waiting[key]
 
     def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
         try:
@@ -285,7 +280,8 @@ class EngineClient:
         except DecodeError:
             log.error("engine client: undecodable answer %s", entry_id)
             return
-        waiters = self._waiting.pop(result.order_id, None)
+        asker = fields.get(streams.ASKER, b"").decode("utf-8", "replace")
+        waiters = self._waiting.pop((asker, result.order_id), None)
         if waiters is None:
             log.info("engine client: late answer to %s (caller gave up)", result.order_id)
             return

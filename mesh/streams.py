@@ -2,7 +2,7 @@
 
 Each entry carries one serialized protobuf under the field `p`. Answers go to the asking
 gateway instance's own stream, `engine_response:<instance>` (`response_stream`), so each
-instance reads only its own.
+instance reads only its own, with the asking user's id under `u`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ REVOCATIONS = "session_revocations"
 """Sign-outs (exchange.v1.SessionRevocation), followed by every gateway process."""
 
 PAYLOAD = b"p"
-REPLY_TO = b"to"
+ASKER = b"u"
+"""On an answer: the user id of the command it answers. A gateway matches answers to its
+callers by (user id, order id), so two users' commands with one order id never meet."""
 
 # Approximate caps so streams cannot grow without bound. Generous: consumers read far faster.
 MAXLEN_PRICES = 200_000

@@ -54,6 +54,8 @@ class Decoded:
     """The answer to a malformed command, which is answered and never applied."""
     audited: bool = False
     """A command that is not a read-only query: its answer goes to the audit stream."""
+    user_id: str = ""
+    """Who asked: the answer carries it, so the gateway matches it by (user, order id)."""
 
 
 def decode_command(payload: bytes, assets: Mapping[str, int]) -> Decoded:
@@ -68,8 +70,10 @@ def decode_command(payload: bytes, assets: Mapping[str, int]) -> Decoded:
     except MalformedCommand as exc:
         log.warning("rejecting malformed command %s: %s", message.order_id, exc)
         result = rejection_to_proto(message.order_id, "INVALID_ARGUMENT", str(exc))
-        return Decoded(reply_to=message.reply_to, rejection=result, audited=audited)
-    return Decoded(command, reply_to=message.reply_to, audited=audited)
+        return Decoded(
+            reply_to=message.reply_to, rejection=result, audited=audited, user_id=message.user_id
+        )
+    return Decoded(command, reply_to=message.reply_to, audited=audited, user_id=message.user_id)
 
 
 def decode_prices(payload: bytes, assets: Mapping[str, int]) -> Decoded:

@@ -22,10 +22,14 @@ _MULTI = pack("MULTI")
 _EXEC = pack("EXEC")
 
 
-def _xadd_prefix(stream: str, maxlen: int) -> bytes:
-    """`XADD <stream> MAXLEN ~ <maxlen> * p` without the payload's bulk string."""
+def _xadd_prefix(stream: str, maxlen: int, arguments: int = 8) -> bytes:
+    """`XADD <stream> MAXLEN ~ <maxlen> * p` without the payload's bulk string (and, with
+    `arguments=10`, without the asker field and value that follow it)."""
     head = pack("XADD", stream, "MAXLEN", "~", maxlen, "*", streams.PAYLOAD)
-    return b"*8" + head[2:]  # one argument more than packed: the payload follows
+    return b"*%d" % arguments + head[2:]  # the payload (and more) follow
+
+
+_ASKER_FIELD = bulk(streams.ASKER)
 
 
 _AUDIT_PREFIX = _xadd_prefix(streams.AUDIT, streams.MAXLEN_AUDIT)
@@ -39,7 +43,9 @@ def _answer_prefix(reply_to: str) -> bytes:
     if prefix is None:
         if len(_ANSWER_PREFIXES) >= _ANSWER_PREFIXES_MAX:
             _ANSWER_PREFIXES.clear()  # instance names come and go; keep the cache bounded
-        prefix = _xadd_prefix(streams.response_stream(reply_to), streams.MAXLEN_RESPONSES)
+        prefix = _xadd_prefix(
+            streams.response_stream(reply_to), streams.MAXLEN_RESPONSES, arguments=10
+        )
         _ANSWER_PREFIXES[reply_to] = prefix
     return prefix
 
@@ -66,7 +72,8 @@ class Outbox:
     __slots__ = ("acks", "answers", "audits", "events")
 
     def __init__(self) -> None:
-        self.answers: list[tuple[str, bytes]] = []
+        self.answers: list[tuple[str, str, bytes]] = []
+        """(the asking gateway instance, the asking user, the result's bytes)."""
         self.audits: list[tuple[bytes, bytes, int]] = []
         """(command as received, result bytes, when the command was read, ns)."""
         self.events: list[bytes] = []
@@ -87,9 +94,11 @@ class Outbox:
         """The transaction as RESP, and how many replies it will get (MULTI's, one QUEUED
         per command, EXEC's)."""
         parts = [_MULTI]
-        for reply_to, result in self.answers:
+        for reply_to, user_id, result in self.answers:
             parts.append(_answer_prefix(reply_to))
             parts.append(bulk(result))
+            parts.append(_ASKER_FIELD)
+            parts.append(bulk(user_id.encode()))
         tails: dict[int, bytes] = {}  # commands read together share their latency
         for command, result, read_ns in self.audits:
             tail = tails.get(read_ns)
@@ -105,7 +114,8 @@ class Outbox:
                 group = streams.COMMAND_GROUP if stream == streams.COMMANDS else streams.PRICE_GROUP
                 parts.append(pack("XACK", stream, group, *ids))
         parts.append(_EXEC)
-        return b"".join(parts), len(parts) - len(self.answers) - len(self.audits) - len(self.events)
+        commands = len(parts) - 3 * len(self.answers) - len(self.audits) - len(self.events)
+        return b"".join(parts), commands
 
 
 def check_exec(replies: list[Any]) -> list[Any]:

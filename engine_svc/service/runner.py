@@ -256,7 +256,7 @@ class EngineService:
                 if result is not None:
                     data = result.SerializeToString()
                     if applied.reply_to:
-                        answers.append((applied.reply_to, data))
+                        answers.append((applied.reply_to, decoded.user_id, data))
                     if decoded.audited:
                         audits.append((payload, data, read_ns))
                 if applied.events:

@@ -54,8 +54,10 @@ def test_each_answer_lands_on_its_askers_stream_only(engine: EngineProcess, redi
     assert raw.xlen(streams.response_stream("gw-a")) == 5
     assert raw.xlen(streams.response_stream("gw-b")) == 3
     assert not raw.exists(streams.RESPONSES), "nothing goes to the shared answer stream"
+    askers = [fields[streams.ASKER] for _, fields in raw.xrange(streams.response_stream("gw-a"))]
+    assert askers == [f"a{i}".encode() for i in range(5)], "each answer names its asker"
     for _, fields in raw.xrange(streams.response_stream("gw-a")):
-        assert set(fields) == {streams.PAYLOAD}
+        assert set(fields) == {streams.PAYLOAD, streams.ASKER}
 
 
 def test_every_state_changing_answer_is_audited_once_and_queries_never(

@@ -41,7 +41,7 @@ def _batch(log: journal.Journal, seq: int, answers: int) -> Applied:
     outbox = Outbox()
     for i in range(answers):
         log.append_entry(seq + i, journal.KIND_COMMAND, b"%d-0" % (seq + i), b"payload")
-        outbox.answers.append(("gw", b"result"))
+        outbox.answers.append(("gw", "u", b"result"))
     log.write()
     return Applied(outbox, 0, [(answers, 0)])
 

@@ -30,7 +30,7 @@ def _outbox() -> tuple[Outbox, bytes, bytes]:
     command = builders.command("u1", "create_account", reply_to="gw-1").SerializeToString()
     result = responses_pb2.CommandResult(order_id="o-1", engine_seq=7).SerializeToString()
     outbox = Outbox()
-    outbox.answers.append(("gw-1", result))
+    outbox.answers.append(("gw-1", "u1", result))
     outbox.audits.append((command, result, 1_000_000))
     outbox.events.append(b"event-bytes")
     outbox.acks[streams.COMMANDS] = [b"1-0", b"1-1"]
@@ -46,7 +46,9 @@ def test_a_batch_is_one_transaction_in_order() -> None:
     assert replies == len(commands)
     answer, audit, event, ack = commands[1:5]
     approx = [b"MAXLEN", b"~"]
-    assert answer == [b"XADD", b"engine_response:gw-1", *approx, b"10000", b"*", b"p", result]
+    assert answer == [
+        b"XADD", b"engine_response:gw-1", *approx, b"10000", b"*", b"p", result, b"u", b"u1"
+    ]  # fmt: skip
     assert audit[:6] == [b"XADD", streams.AUDIT.encode(), *approx, b"1000000", b"*"]
     record = audit_pb2.CommandAudit.FromString(audit[7])
     assert record.command.SerializeToString() == command
@@ -75,7 +77,7 @@ def test_the_transaction_runs_on_redis(redis_url: str) -> None:
 
     asyncio.run(send())
     ((_, fields),) = raw.xrange(streams.response_stream("gw-1"))
-    assert fields == {streams.PAYLOAD: result}
+    assert fields == {streams.PAYLOAD: result, streams.ASKER: b"u1"}
     assert raw.xlen(streams.AUDIT) == 1 and raw.xlen(streams.EVENTS) == 1
 
 

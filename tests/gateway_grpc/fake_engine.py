@@ -66,7 +66,7 @@ class FakeEngine:
                     continue  # a silent engine, for timeout tests
                 await self.redis.xadd(
                     streams.response_stream(command.reply_to),
-                    {streams.PAYLOAD: result.SerializeToString()},
+                    {streams.PAYLOAD: result.SerializeToString(), streams.ASKER: command.user_id},
                 )
         return cursor
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from exchange.v1 import commands_pb2
+from exchange.v1 import commands_pb2, responses_pb2
 
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.errors import ApiError
@@ -132,17 +132,40 @@ async def test_reader_reconnects_after_its_connection_is_killed(
         await client.stop()
 
 
-async def test_one_order_id_cannot_be_shared_by_two_users(redis: aioredis.Redis) -> None:
-    client = EngineClient(redis, "gw-shared", timeout_s=0.5)
+async def test_two_users_with_one_order_id_each_get_their_own_answer(
+    redis: aioredis.Redis, engine: FakeEngine
+) -> None:
+    """Answers are matched by (user, order id): two users' commands with the same order id in
+    flight at once each get the answer to their own command (issue 14: the gateway used to
+    hand an answer to whoever waited on the order id, then refused the second user)."""
+    client = EngineClient(redis, "gw-shared", timeout_s=5)
     await client.start()
     try:
         order_id = str(uuid.uuid4())
-        first = asyncio.create_task(client.call(command("u1", order_id)))
+        mine, theirs = await asyncio.gather(
+            client.call(command("u1", order_id)), client.call(command("u2", order_id))
+        )
+        assert mine.account_created.email == "u1@x.io"
+        assert theirs.account_created.email == "u2@x.io"
+    finally:
+        await client.stop()
+
+
+async def test_an_answer_for_another_user_is_not_taken(redis: aioredis.Redis) -> None:
+    """An answer naming another user (a forged or misrouted entry) completes no waiter."""
+    client = EngineClient(redis, "gw-forged", timeout_s=0.5)
+    await client.start()
+    try:
+        order_id = str(uuid.uuid4())
+        waiting = asyncio.create_task(client.call(command("u1", order_id)))
         await asyncio.sleep(0.05)
+        forged = responses_pb2.CommandResult(order_id=order_id, message="not yours")
+        await redis.xadd(
+            streams.response_stream("gw-forged"),
+            {streams.PAYLOAD: forged.SerializeToString(), streams.ASKER: b"u2"},
+        )
         with pytest.raises(ApiError) as info:
-            await client.call(command("u2", order_id))
-        assert info.value.field == "order_id"
-        with pytest.raises(ApiError):
-            await first  # nobody answers in this test
+            await waiting
+        assert info.value.spec.name in ("ENGINE_TIMEOUT", "ENGINE_UNAVAILABLE")
     finally:
         await client.stop()
