@@ -18,7 +18,46 @@ interface ErrorEnvelope {
   field?: string;
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: string } = {}): Promise<T> {
+let inFlight = 0;
+let holding = false;
+let settled: Array<() => void> = [];
+
+/** Signing out: requests made from now on are refused here (status 0, which the page keeps
+ * quiet), and the promise resolves once the requests already in flight have settled. So none
+ * of them reaches the server after the session is revoked and comes back 401, which the
+ * browser would log as a console error. */
+export function holdRequests(): Promise<void> {
+  holding = true;
+  return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => settled.push(resolve));
+}
+
+export function releaseRequests(): void {
+  holding = false;
+}
+
+function settle(): void {
+  inFlight -= 1;
+  if (inFlight === 0) {
+    const waiting = settled;
+    settled = [];
+    waiting.forEach((resolve) => resolve());
+  }
+}
+
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: string; whileHeld?: boolean } = {},
+): Promise<T> {
+  if (holding && !init.whileHeld) throw new ApiError("signing out", 0);
+  inFlight += 1;
+  try {
+    return await send<T>(path, init);
+  } finally {
+    settle();
+  }
+}
+
+async function send<T>(path: string, init: { method?: string; body?: string }): Promise<T> {
   const request: RequestInit = { method: init.method ?? "GET", credentials: "same-origin" };
   if (init.body !== undefined) {
     request.body = init.body;

@@ -2,7 +2,7 @@
 
 import "./style.css";
 import { l10Of } from "./account";
-import { api, engine } from "./api";
+import { api, engine, holdRequests, releaseRequests } from "./api";
 import { INTERVALS, type Interval, type UnitCandle } from "./candles";
 import { PriceChart, positionLines } from "./chart";
 import { price } from "./format";
@@ -193,13 +193,15 @@ async function requestLink(event: SubmitEvent): Promise<void> {
 }
 
 async function signOut(): Promise<void> {
+  await holdRequests(); // nothing of the old session may reach the server after the revocation
   try {
-    await api("/api/v1/user/logout", { method: "POST" });
+    await api("/api/v1/user/logout", { method: "POST", whileHeld: true });
   } catch {
     /* the cookie is cleared or expired either way */
   }
   store.email = "";
   setSession("signed-out");
+  releaseRequests();
   socket.restart(); // the old session's trade events must stop
 }
 
