@@ -63,15 +63,6 @@ def write_price_file(path: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-def cli_services() -> tuple[str, ...]:
-    """The services `launcher.cli` runs; `ledger` only once it exists there."""
-    result = subprocess.run(
-        [sys.executable, "-m", "launcher.cli", "--help"], capture_output=True, text=True, timeout=60
-    )
-    wanted = ["engine", "ledger", "poller", "gateway"]
-    return tuple(name for name in wanted if re.search(rf"\b{name}\b", result.stdout))
-
-
 @contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     """os.environ as the children will see it, for reading their settings here."""
@@ -161,10 +152,8 @@ class Exchange:
 
         with _environment(env):
             plan = children_of(load_settings(), env)
-        known = cli_services()
         for name, service, own in plan:
-            if service in known:
-                self._spawn(name, service, own)
+            self._spawn(name, service, own)
         self._wait_ready()
 
     def _run_cli(self, name: str) -> None:

@@ -31,11 +31,6 @@ def default_gateway_workers() -> int:
     return int(os.environ.get(WORKERS_ENV) or 1)
 
 
-def launcher_knows(service: str) -> bool:
-    """Whether `exchange <service>` exists (the ledger is newer than some of these tests)."""
-    from launcher import cli
-
-    return service in cli.SERVICES
 LINK = re.compile(r"https?://\S+/api/v1/user/signin/post\?token=[\w.\-]+")
 
 
@@ -138,12 +133,11 @@ class Mesh:
         return process
 
     def start_all(self, poller_source: str, timeout_s: float = 30.0) -> None:
-        """The whole mesh: engine (until ready), ledger when the launcher has it, gateway,
-        poller; returns once the gateway answers /healthz."""
+        """The whole mesh: engine (until ready), ledger, gateway, poller; returns once the
+        gateway answers /healthz."""
         self.start("engine")
         self.wait_log("engine", "engine ready", timeout_s)
-        if launcher_knows("ledger"):
-            self.start("ledger")
+        self.start("ledger")
         self.start("gateway")
         self.start("poller", POLLER_SOURCE=poller_source)
         self.wait_http(timeout_s)

@@ -30,7 +30,7 @@ from gateway_svc.db.migrate import upgrade_to_head
 from mesh import streams
 from mesh.embedded import free_port
 from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
-from tests.e2e.harness import MailCatcher, Mesh, launcher_knows, write_replay
+from tests.e2e.harness import MailCatcher, Mesh, write_replay
 
 
 def _decimal(units: int, scale: int) -> types_pb2.Decimal:
@@ -299,17 +299,17 @@ def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatche
         metrics = httpx.get(f"{mesh.base_url}/metrics", headers={"connection": "close"}).text
         assert _engine_requests(metrics) == 2 * count
 
-    if launcher_knows("ledger"):  # the audit rows come from the engine's stream, via the ledger
-        client = httpx.Client(base_url=mesh.base_url, cookies={"authToken": cookie}, timeout=15)
-        deadline = time.monotonic() + 20
-        rows: list[dict] = []  # type: ignore[type-arg]
-        while time.monotonic() < deadline:
-            rows = client.get("/api/v1/orders", params={"limit": 100}).json()["orders"]
-            if sum(r["command"] in ("CREATE_TRADE", "CLOSE_TRADE") for r in rows) >= 2 * count:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"orders rows never all appeared: {len(rows)}")
+    # The audit rows come from the engine's stream, via the ledger.
+    client = httpx.Client(base_url=mesh.base_url, cookies={"authToken": cookie}, timeout=15)
+    deadline = time.monotonic() + 20
+    rows: list[dict] = []  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        rows = client.get("/api/v1/orders", params={"limit": 100}).json()["orders"]
+        if sum(r["command"] in ("CREATE_TRADE", "CLOSE_TRADE") for r in rows) >= 2 * count:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"orders rows never all appeared: {len(rows)}")
 
 
 def test_workers_are_restarted_and_the_port_stays_theirs(
