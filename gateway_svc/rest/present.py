@@ -128,6 +128,7 @@ def account(a: responses_pb2.AccountSummary) -> dict[str, Any]:
         "balance": number(a.balance),
         "equity": number(a.equity),
         "usedMargin": number(a.used_margin),
+        "reservedMargin": number(a.reserved_margin),
         "freeMargin": number(a.free_margin),
         "marginLevel": optional_number(a, "margin_level"),
         "unrealizedPnl": number(a.unrealized_pnl),

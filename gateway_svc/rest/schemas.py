@@ -394,6 +394,7 @@ class Account(BaseModel):
     balance: Number
     equity: Number
     usedMargin: Number
+    reservedMargin: Number = Field(description="margin held by pending orders (SPEC section 3a)")
     freeMargin: Number
     marginLevel: Number | None
     unrealizedPnl: Number

@@ -11,69 +11,24 @@ machine may be slow and busy.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import expect
 
+from tests.browser.steps import (
+    EMAIL,
+    OUTAGE_NOISE,
+    REJECTION_NOISE,
+    WAIT_MS,
+    Console,
+    open_long_from_ticket,
+    position_row,
+    replay,
+    shot,
+)
 from tests.e2e.conftest import wait_for_price
-from tests.e2e.harness import MailCatcher, Mesh, write_replay
-
-WAIT_MS = 30_000
-expect.set_options(timeout=WAIT_MS)
-EMAIL = "trader@example.com"
-# What Chromium itself logs (not the page's code) for a failed request: allowed only in the
-# steps that cause it on purpose, the gateway's outage and a business rejection (HTTP 400).
-OUTAGE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "ERR_EMPTY_RESPONSE",
-                "ERR_CONNECTION_RESET", "503 (Service Unavailable)")
-REJECTION_NOISE = ("the server responded with a status of 400 (Bad Request)",)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def replay(mesh: Mesh, tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> None:
-    """Swap the poller for one playing `rows` (asset, bid, ask), stamped from now on."""
-    start = now_ms()
-    path = write_replay(tmp_path / f"{name}.csv",
-                        [(start + 100 * i, a, b, k) for i, (a, b, k) in enumerate(rows)])
-    mesh.stop("poller")
-    mesh.start("poller", POLLER_SOURCE=f"replay:{path}", POLLER_REPLAY_SPEED="1")
-
-
-class Console:
-    """Every console error and uncaught exception of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        self.allowed: tuple[str, ...] = ()
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        if any(noise in message.text for noise in self.allowed):
-            return
-        self.errors.append(f"{message.type}: {message.text}")
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
-
-
-def position_row(page: Page, asset: str = "SOL_USDC") -> Any:
-    return page.locator(f'#positions tr[data-asset="{asset}"]')
-
-
-def open_long_from_ticket(page: Page, margin: str, leverage_l10: int) -> None:
-    page.select_option("#t-asset", "SOL_USDC")
-    page.check("#t-long", force=True)
-    page.fill("#t-margin", margin)
-    page.locator("#t-leverage").fill(str(leverage_l10))
-    page.locator("#t-submit").click()
+from tests.e2e.harness import MailCatcher, Mesh
 
 
 def test_a_trader_signs_in_trades_and_survives_a_crash(
@@ -156,7 +111,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     shot(page, artifacts, "03-position-open")
 
     # --- close it: gone from the list, in the history ---
-    row.get_by_role("button", name="Close").click()
+    row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
     expect(row).to_have_count(0)
     page.locator("#tab-history").click()
     history = page.locator("#history tbody tr").first

@@ -130,13 +130,14 @@ async def test_account(client, recorder, auth_headers) -> None:
     summary = responses_pb2.AccountSummary(
         email="a@b.co", balance=dec(48_000_000, 4), equity=dec(49_000_000, 4),
         used_margin=dec(2_000_000, 4), free_margin=dec(47_000_000, 4),
-        margin_level=dec(245_000, 4), unrealized_pnl=dec(1_000_000, 4))
+        margin_level=dec(245_000, 4), unrealized_pnl=dec(1_000_000, 4),
+        reserved_margin=dec(1_250_000, 4))
     recorder.replies["GetAccount"] = xs.GetAccountResponse(order_id="o", account=summary)
     response = await client.get("/api/v1/account", headers=auth_headers)
 
     assert _exact(response) == {"balance": 4800, "equity": 4900, "usedMargin": 200,
-                                "freeMargin": 4700, "marginLevel": Decimal("24.5"),
-                                "unrealizedPnl": 100}
+                                "reservedMargin": 125, "freeMargin": 4700,
+                                "marginLevel": Decimal("24.5"), "unrealizedPnl": 100}
 
 
 async def test_reads_need_auth(client, recorder) -> None:

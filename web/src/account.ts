@@ -1,7 +1,8 @@
 // The account panel's numbers, computed from the server's free balance and the same live
 // quotes that mark the positions: one price drives both, so they always agree.
-// Equity = free balance + used margin + unrealized PnL; margin level = equity / used * 100 %
-// (MetaTrader's percentage), as engine_svc/core/engine.py's account summary does.
+// Equity = free balance + used margin + margin reserved by pending orders + unrealized PnL;
+// margin level = equity / used * 100 % (MetaTrader's percentage), as
+// engine_svc/core/engine.py's account summary does.
 
 import { cappedPnl, floorDiv, toUnits, USD_SCALE } from "./money";
 import type { OpenTrade, Quote } from "./types";
@@ -34,7 +35,7 @@ export function livePnl(trade: OpenTrade, quote: Quote | undefined): bigint | nu
 }
 
 export function liveAccount(
-  balance: bigint, trades: OpenTrade[], quotes: ReadonlyMap<string, Quote>,
+  balance: bigint, reserved: bigint, trades: OpenTrade[], quotes: ReadonlyMap<string, Quote>,
 ): LiveAccount {
   let used = 0n;
   let unrealized = 0n;
@@ -44,7 +45,7 @@ export function liveAccount(
     // Before the first tick of an asset, the server's own mark stands in.
     unrealized += fromQuote ?? toUnits(trade.unrealizedPnl ?? 0, USD_SCALE) ?? 0n;
   }
-  const equity = balance + used + unrealized;
+  const equity = balance + used + reserved + unrealized;
   return {
     balance,
     usedMargin: used,

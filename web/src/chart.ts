@@ -1,22 +1,23 @@
 // The price chart: lightweight-charts candles from GET /api/v1/candles, extended by the live
 // ticks (asks, as the server's candles are), with crosshair, zoom and scroll from the library,
-// local-time axes, and the open positions of the asset as price lines.
+// local-time axes, and the asset's positions and pending orders as price lines, the movable
+// ones with grips (chart-handles.ts).
 
 import {
   type AutoscaleInfo, CandlestickSeries, ColorType, CrosshairMode, createChart, LineStyle, TickMarkType,
   type IChartApi, type IPriceLine, type ISeriesApi, type Time, type UTCTimestamp,
 } from "lightweight-charts";
 import { foldTick, type Interval, type UnitCandle } from "./candles";
+import { LineHandles, type PriceLineSpec } from "./chart-handles";
 import { dateTime, leverage } from "./format";
 import { fromUnits } from "./money";
 
-export interface PriceLineSpec {
-  price: bigint;
-  title: string;
-  kind: "entry" | "sl" | "tp" | "liq";
-}
+export type { PriceLineSpec } from "./chart-handles";
 
-const LINE_COLORS = { entry: "#4c8dff", sl: "#f0616d", tp: "#2ebd85", liq: "#f5a524" };
+const LINE_COLORS = { entry: "#4c8dff", sl: "#f0616d", tp: "#2ebd85", liq: "#f5a524",
+  order: "#b58cff", trail: "#f0616d" };
+/** A level moved on the chart snaps to the cent: the pointer picks no finer than that. */
+const DRAG_PLACES = 2;
 const pad = (n: number): string => String(n).padStart(2, "0");
 
 /** Axis labels in the viewer's time zone (the library's own are UTC). */
@@ -38,8 +39,15 @@ export class PriceChart {
   private interval: Interval = "1m";
   private lines: IPriceLine[] = [];
   private linePrices: number[] = [];
+  private readonly handles: LineHandles;
+  /** Lines that arrived during a drag, drawn once it ends. */
+  private deferred: PriceLineSpec[] | null = null;
 
-  constructor(private readonly container: HTMLElement, private readonly legend: HTMLElement) {
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly legend: HTMLElement,
+    onMove: (spec: PriceLineSpec, price: string) => void,
+  ) {
     this.chart = createChart(container, {
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: "#12161f" }, textColor: "#aab3c5",
@@ -64,6 +72,9 @@ export class PriceChart {
         } };
       },
     });
+    this.handles = new LineHandles(container, this.series,
+      (value) => value.toFixed(Math.min(DRAG_PLACES, this.decimals)),
+      onMove, () => this.drawDeferred());
     this.chart.subscribeCrosshairMove((param) => {
       const bar = param.time === undefined ? undefined : param.seriesData.get(this.series);
       this.showLegend(bar && "open" in bar ? param.time as number : null);
@@ -97,13 +108,18 @@ export class PriceChart {
   }
 
   setLines(specs: PriceLineSpec[]): void {
+    if (this.handles.active) {
+      this.deferred = specs;
+      return;
+    }
     for (const line of this.lines) this.series.removePriceLine(line);
     this.linePrices = specs.map((spec) => this.number(spec.price));
     this.lines = specs.map((spec) => this.series.createPriceLine({
       price: this.number(spec.price),
       color: LINE_COLORS[spec.kind],
       lineWidth: 1,
-      lineStyle: spec.kind === "entry" ? LineStyle.Solid : LineStyle.Dashed,
+      lineStyle: spec.kind === "entry" || spec.kind === "order" ? LineStyle.Solid
+        : spec.kind === "trail" ? LineStyle.SparseDotted : LineStyle.Dashed,
       axisLabelVisible: true,
       title: spec.title,
     }));
@@ -111,6 +127,14 @@ export class PriceChart {
     this.container.dataset.lines = specs.map((s) => `${s.title} ${fromUnits(s.price, this.decimals)}`)
       .join("; ");
     this.container.setAttribute("aria-description", this.container.dataset.lines || "no positions");
+    this.handles.set(specs, this.lines, (units) => this.number(units),
+      (units) => fromUnits(units, this.decimals));
+  }
+
+  private drawDeferred(): void {
+    const specs = this.deferred;
+    this.deferred = null;
+    if (specs) this.setLines(specs);
   }
 
   private showLegend(time: number | null): void {
@@ -136,18 +160,49 @@ export class PriceChart {
   }
 }
 
-/** The price lines of the open positions of one asset: entry, SL, TP, liquidation. */
-export function positionLines(
-  trades: { direction: string; l10: number; entry: bigint;
-    stopLoss: bigint | null; takeProfit: bigint | null; liquidation: bigint | null }[],
-): PriceLineSpec[] {
+/** A position's lines: entry, stop loss (or its trailing stop), take profit, liquidation. */
+export interface PositionLevels {
+  tradeId: string;
+  direction: string;
+  l10: number;
+  entry: bigint;
+  stopLoss: bigint | null;
+  trailing: boolean;
+  takeProfit: bigint | null;
+  liquidation: bigint | null;
+}
+
+/** A pending order's lines: its price, and the stop loss and take profit it will carry. */
+export interface OrderLevels {
+  tradeId: string;
+  direction: string;
+  orderType: string;
+  l10: number;
+  price: bigint;
+  stopLoss: bigint | null;
+  takeProfit: bigint | null;
+}
+
+export function positionLines(trades: PositionLevels[], orders: OrderLevels[] = []): PriceLineSpec[] {
   const specs: PriceLineSpec[] = [];
   for (const t of trades) {
-    const tag = `${t.direction} ${leverage(t.l10)}`;
-    specs.push({ price: t.entry, title: tag, kind: "entry" });
-    if (t.stopLoss !== null) specs.push({ price: t.stopLoss, title: "SL", kind: "sl" });
-    if (t.takeProfit !== null) specs.push({ price: t.takeProfit, title: "TP", kind: "tp" });
+    const tradeId = t.tradeId;
+    specs.push({ price: t.entry, title: `${t.direction} ${leverage(t.l10)}`, kind: "entry" });
+    if (t.stopLoss !== null) {
+      specs.push(t.trailing ? { price: t.stopLoss, title: "Trail", kind: "trail", tradeId }
+        : { price: t.stopLoss, title: "SL", kind: "sl", tradeId });
+    }
+    if (t.takeProfit !== null) specs.push({ price: t.takeProfit, title: "TP", kind: "tp", tradeId });
     if (t.liquidation !== null) specs.push({ price: t.liquidation, title: "Liq.", kind: "liq" });
+  }
+  for (const o of orders) {
+    const tradeId = o.tradeId;
+    specs.push({ price: o.price, title: `${o.orderType} ${o.direction} ${leverage(o.l10)}`,
+      kind: "order", tradeId });
+    if (o.stopLoss !== null) specs.push({ price: o.stopLoss, title: "Order SL", kind: "sl", tradeId });
+    if (o.takeProfit !== null) {
+      specs.push({ price: o.takeProfit, title: "Order TP", kind: "tp", tradeId });
+    }
   }
   return specs;
 }

@@ -72,3 +72,11 @@ export function signClass(units: bigint | null): string {
   if (units === null || units === 0n) return "";
   return units > 0n ? "pos" : "neg";
 }
+
+/** Milliseconds -> a `datetime-local` input's value in the viewer's time zone, to the minute. */
+export function localInput(ms: number | null | undefined): string {
+  if (!ms) return "";
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}

@@ -4,17 +4,21 @@ import "./style.css";
 import { l10Of } from "./account";
 import { api, engine, holdRequests, releaseRequests } from "./api";
 import { INTERVALS, type Interval, type UnitCandle } from "./candles";
-import { PriceChart, positionLines } from "./chart";
+import { PriceChart, positionLines, type PriceLineSpec } from "./chart";
+import { renderPartPreview, setupPartClose } from "./close-part";
+import { moveLine } from "./line-moves";
+import { setupModify } from "./modify";
+import { renderOrders } from "./orders";
 import { price } from "./format";
 import { setupHistoryFilters } from "./history";
 import { renderMarkets, select } from "./markets";
 import { toUnits } from "./money";
-import { describeTradeEvent, notify } from "./notices";
+import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
 import { renderTicket, submitTicket } from "./ticket";
-import { refreshAccount, refreshTrading, renderAccount, setSession, told } from "./trading";
+import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -62,6 +66,10 @@ async function loadCandles(): Promise<void> {
       candles.push({ time: c.time, open, high, low, close });
     }
     chart.setCandles(candles, d, chosen);
+    // No history yet (a new exchange, a quiet market): the price now is the first candle, so
+    // the chart has a scale and the positions' lines can be drawn on it.
+    const quote = store.quotes.get(asset);
+    if (!candles.length && quote) chart.addTick(Date.now(), quote.ask);
     renderChartLines();
   } catch (err) {
     notify(`chart: ${err instanceof Error ? err.message : String(err)}`, "bad");
@@ -69,13 +77,30 @@ async function loadCandles(): Promise<void> {
 }
 
 function renderChartLines(): void {
-  const d = decimalsOf(store.selected);
-  const level = (v: number | string | null): bigint | null => (v === null ? null : toUnits(v, d));
-  chart.setLines(positionLines(store.openTrades.filter((t) => t.asset === store.selected).map((t) => ({
-    direction: t.direction, l10: l10Of(t), entry: level(t.entryPrice) ?? 0n,
-    stopLoss: level(t.stopLossPrice), takeProfit: level(t.takeProfitPrice),
-    liquidation: level(t.liquidationPrice),
-  }))));
+  const asset = store.selected;
+  const d = decimalsOf(asset);
+  const level = (v: number | string | null | undefined): bigint | null =>
+    v === null || v === undefined ? null : toUnits(v, d);
+  const trades = store.openTrades.filter((t) => t.asset === asset).map((t) => ({
+    tradeId: t.tradeId, direction: t.direction, l10: l10Of(t), entry: level(t.entryPrice) ?? 0n,
+    stopLoss: level(t.stopLossPrice), trailing: level(t.trailingStopDistance) !== null,
+    takeProfit: level(t.takeProfitPrice), liquidation: level(t.liquidationPrice),
+  }));
+  const orders = store.pendingOrders.filter((o) => o.asset === asset).map((o) => ({
+    tradeId: o.tradeId, direction: o.direction, orderType: o.orderType, l10: l10Of(o),
+    price: level(o.price) ?? 0n, stopLoss: level(o.stopLossPrice),
+    takeProfit: level(o.takeProfitPrice),
+  }));
+  chart.setLines(positionLines(trades, orders));
+}
+
+/** A line let go on the chart: the server decides, and the lines are redrawn from its state
+ * either way (a refused move springs back). */
+function onLineMoved(spec: PriceLineSpec, price: string): void {
+  void moveLine(spec, price).then(() => refreshTrading(), (err: unknown) => {
+    reportError(err);
+    return refreshTrading();
+  });
 }
 
 function renderIntervals(): void {
@@ -108,6 +133,7 @@ function scheduleRender(): void {
     renderPositionMarks();
     renderAccount();
     renderTicket();
+    renderPartPreview();
     const q = store.quotes.get(store.selected);
     $("chart-last").textContent = q ? `bid ${price(q.bid, q.decimals)} · ask ${price(q.ask, q.decimals)}` : "";
   });
@@ -150,9 +176,7 @@ function onMessage(raw: unknown): void {
     scheduleRender();
   } else if (message.type === "trade") {
     const event = raw as TradeEventMessage;
-    const notice = describeTradeEvent(event);
-    if (notice && !told.has(event.trade.tradeId)) notify(notice.text, notice.kind);
-    if (notice) told.add(event.trade.tradeId);
+    tell(describeTradeEvent(event), event.trade.tradeId);
     void refreshTrading();
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
     setSession("signed-out");
@@ -206,7 +230,7 @@ async function signOut(): Promise<void> {
 }
 
 function setupTabs(): void {
-  const tabs = [$("tab-positions"), $("tab-history")];
+  const tabs = [$("tab-positions"), $("tab-orders"), $("tab-history")];
   const show = (index: number): void => {
     tabs.forEach((tab, i) => {
       tab.setAttribute("aria-selected", String(i === index));
@@ -218,13 +242,14 @@ function setupTabs(): void {
   tabs.forEach((tab, i) => {
     tab.addEventListener("click", () => show(i));
     tab.addEventListener("keydown", (e) => {
-      if (e.key === "ArrowRight" || e.key === "ArrowLeft") show((i + 1) % tabs.length);
+      if (e.key === "ArrowRight") show((i + 1) % tabs.length);
+      if (e.key === "ArrowLeft") show((i + tabs.length - 1) % tabs.length);
     });
   });
 }
 
 async function start(): Promise<void> {
-  chart = new PriceChart($("chart"), $("chart-legend"));
+  chart = new PriceChart($("chart"), $("chart-legend"), onLineMoved);
   try {
     store.assets = await api<string[]>("/api/v1/supportedAssets");
   } catch {
@@ -246,6 +271,7 @@ async function start(): Promise<void> {
   on("quotes", scheduleRender);
   on("trades", () => {
     renderPositions(() => void refreshTrading());
+    renderOrders(() => void refreshTrading());
     renderChartLines();
     renderAccount();
   });
@@ -263,6 +289,8 @@ async function start(): Promise<void> {
   });
   $("ticket").addEventListener("input", () => renderTicket());
   setupTabs();
+  setupModify();
+  setupPartClose();
   setupHistoryFilters();
   renderIntervals();
   renderMarkets();

@@ -41,17 +41,44 @@ const OUTCOMES: Record<string, [string, NoticeKind]> = {
   TAKE_PROFIT: ["took profit", "good"],
 };
 
-/** The notice a trade event deserves, or null. Events the page caused itself (OPENED, a
- * CLOSED it asked for) are already told by the command's answer. */
+export interface TradeNotice {
+  text: string;
+  kind: NoticeKind;
+  /** What it tells about the trade ("fill" or "end"): each is told once, live or caught up. */
+  about: "fill" | "end";
+}
+
+/** The notice a trade event deserves, or null. Events the page caused itself (OPENED by its
+ * CREATE_TRADE, a CLOSED, ORDER_PLACED, ORDER_MODIFIED it asked for) are already told by the
+ * command's answer. Ends caught up from the history arrive here as their status
+ * (LIQUIDATED, EXPIRED, REJECTED...), which names them as the event does. */
 export function describeTradeEvent(
   message: TradeEventMessage, decimals: (asset: string) => number = decimalsOf,
-): { text: string; kind: NoticeKind } | null {
+): TradeNotice | null {
+  const t = message.trade;
+  const d = decimals(t.asset);
+  const name = `${t.asset} ${t.direction}`;
+  switch (message.event) {
+    case "OPENED":
+      // Opened by a price, not by a command: an order filled.
+      if (message.orderId !== null) return null;
+      return { text: `${name} order filled at ${apiPrice(t.entryPrice, d)}`, kind: "good",
+        about: "fill" };
+    case "ORDER_EXPIRED":
+    case "EXPIRED":
+      return { text: `${name} order at ${apiPrice(t.price ?? null, d)} expired: ` +
+        `${apiUsd(t.margin)} USD margin returned`, kind: "info", about: "end" };
+    case "ORDER_REJECTED":
+    case "REJECTED":
+      return { text: `${name} order was rejected when it filled` +
+        (t.reason ? `: ${t.reason}` : "") + `; ${apiUsd(t.margin)} USD margin returned`,
+      kind: "bad", about: "end" };
+  }
   const outcome = OUTCOMES[message.event];
   if (!outcome) return null;
-  const t = message.trade;
-  const at = apiPrice(t.exitPrice, decimals(t.asset));
   return {
-    text: `${t.asset} ${t.direction} ${outcome[0]} at ${at}: PnL ${apiUsd(t.pnl)} USD`,
+    text: `${name} ${outcome[0]} at ${apiPrice(t.exitPrice, d)}: PnL ${apiUsd(t.pnl)} USD`,
     kind: outcome[1],
+    about: "end",
   };
 }

@@ -1,9 +1,11 @@
-// Open positions with the live mark and unrealized PnL from the same quotes as the account.
-// Each row has an actions cell: close today; modify and partial close slot in beside it.
+// Open positions with the live mark and unrealized PnL from the same quotes as the account,
+// and on each row: modify (SL, TP, trailing stop), close part, close.
 
 import { l10Of, livePnl } from "./account";
 import { engine } from "./api";
+import { openPartClose } from "./close-part";
 import { apiPrice, apiUsd, leverage, price, signClass, signedUsd } from "./format";
+import { openModify } from "./modify";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
 import type { OpenTrade } from "./types";
@@ -23,6 +25,16 @@ function cell(row: HTMLTableRowElement, text: string, className = ""): HTMLTable
   return td;
 }
 
+/** A small action button; `label` is what a screen reader says (the row's trade named). */
+export function actionButton(text: string, label: string): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "secondary small";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  return b;
+}
+
 export function renderPositions(afterClose: () => void): void {
   const body = (document.getElementById("positions") as HTMLTableElement).tBodies[0];
   body.replaceChildren();
@@ -35,23 +47,30 @@ export function renderPositions(afterClose: () => void): void {
     row.dataset.asset = t.asset;
     cell(row, t.asset.replace("_", "/"));
     cell(row, t.direction, t.direction === "LONG" ? "pos" : "neg");
-    cell(row, apiUsd(t.margin), "num");
+    cell(row, apiUsd(t.margin), "num margin");
     cell(row, leverage(l10Of(t)), "num");
     cell(row, apiPrice(t.entryPrice, d), "num");
     cell(row, "–", "num mark");
     cell(row, apiPrice(t.liquidationPrice, d), "num");
-    cell(row, apiPrice(t.stopLossPrice, d), "num");
-    cell(row, apiPrice(t.takeProfitPrice, d), "num");
+    const sl = cell(row, apiPrice(t.stopLossPrice, d), "num sl");
+    if (t.trailingStopDistance !== null && t.trailingStopDistance !== undefined) {
+      const badge = document.createElement("small");
+      badge.className = "trail muted";
+      badge.textContent = ` trail ${apiPrice(t.trailingStopDistance, d)}`;
+      sl.append(badge);
+    }
+    cell(row, apiPrice(t.takeProfitPrice, d), "num tp");
     cell(row, apiUsd(t.unrealizedPnl), "num pnl");
     const actions = row.insertCell();
     actions.className = "actions";
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "secondary small";
-    close.textContent = "Close";
-    close.setAttribute("aria-label", `Close ${t.direction} ${t.asset} position`);
+    const what = `${t.direction} ${t.asset} position`;
+    const close = actionButton("Close", `Close ${what}`);
     close.addEventListener("click", () => void closeTrade(t, close, afterClose));
-    actions.append(close);
+    const modify = actionButton("Modify", `Modify ${what}`);
+    modify.addEventListener("click", () => openModify(t, afterClose));
+    const part = actionButton("Part", `Close part of ${what}`);
+    part.addEventListener("click", () => openPartClose(t, afterClose));
+    actions.append(modify, part, close);
   }
   if (!store.openTrades.length) {
     const row = body.insertRow();

@@ -1,5 +1,6 @@
-// What the ticket shows before a market order is confirmed: every number from money.ts at the
-// price the order would open at (LONG at the ask, SHORT at the bid; SPEC section 4).
+// What the ticket shows before an order is confirmed: every number from money.ts at the price
+// the trade would open at: a market order's LONG at the ask and SHORT at the bid (SPEC section
+// 4), a limit or stop order's at its own price (SPEC section 3a checks its levels there too).
 
 import { cappedPnl, liquidationPrice, notional } from "./money";
 
@@ -14,6 +15,8 @@ export interface TicketInput {
   stopLoss: bigint | null;
   takeProfit: bigint | null;
   maintenancePpm: number;
+  /** A LIMIT or STOP order's price; absent or null for a market order. */
+  price?: bigint | null;
 }
 
 export interface TicketPreview {
@@ -25,9 +28,9 @@ export interface TicketPreview {
   pnlAtTakeProfit: bigint | null;
 }
 
-export function previewMarketOrder(input: TicketInput): TicketPreview {
+export function previewOrder(input: TicketInput): TicketPreview {
   const long = input.direction === "LONG";
-  const entry = long ? input.ask : input.bid;
+  const entry = input.price ?? (long ? input.ask : input.bid);
   const at = (level: bigint | null): bigint | null =>
     level === null || entry <= 0n ? null : cappedPnl(long, input.margin, input.l10, entry, level);
   return {

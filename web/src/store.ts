@@ -2,7 +2,7 @@
 // markets, the chart's last candle, the positions' PnL and the account all read `quotes`.
 
 import { ASSET_DECIMALS } from "./money";
-import type { ClosedTrade, OpenTrade, Quote } from "./types";
+import type { ClosedTrade, OpenTrade, PendingOrder, Quote } from "./types";
 
 export type Session = "unknown" | "signed-out" | "no-account" | "signed-in";
 
@@ -18,6 +18,7 @@ export const store = {
   balance: null as bigint | null,
   reservedMargin: null as bigint | null,
   openTrades: [] as OpenTrade[],
+  pendingOrders: [] as PendingOrder[],
   history: [] as ClosedTrade[],
   historyCursor: null as string | null,
 };

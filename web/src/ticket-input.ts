@@ -4,27 +4,40 @@
 import { isDecimalText, MAX_L10, MIN_L10, toUnits, USD_SCALE } from "./money";
 import type { Direction } from "./types";
 
+export type TicketType = "MARKET" | "LIMIT" | "STOP";
+
 export interface TicketText {
   asset: string;
   direction: Direction;
+  orderType: TicketType;
+  /** The order's price (LIMIT and STOP only). */
+  price: string;
   margin: string;
   l10: string;
   stopLossPrice: string;
   takeProfitPrice: string;
+  trailingStopDistance: string;
+  /** A `datetime-local` value in the viewer's time zone, or "" for good till cancelled. */
+  expiresAt: string;
 }
 
 export interface TicketValues {
   asset: string;
   direction: Direction;
+  orderType: TicketType;
+  price: bigint | null;
   margin: bigint;
   l10: number;
   stopLoss: bigint | null;
   takeProfit: bigint | null;
+  trailingDistance: bigint | null;
+  expiresAt: number | null;
 }
 
 export type FieldErrors = Partial<Record<keyof TicketText, string>>;
 
-function decimal(text: string, scale: number, what: string): bigint | string {
+/** A positive decimal with at most `scale` decimals, or the message saying what is wrong. */
+export function positiveDecimal(text: string, scale: number, what: string): bigint | string {
   if (!isDecimalText(text)) return `${what} must be a number`;
   const units = toUnits(text, scale);
   if (units === null) return `${what} has at most ${scale} decimals`;
@@ -32,35 +45,69 @@ function decimal(text: string, scale: number, what: string): bigint | string {
   return units;
 }
 
+/** An optional price-like field: null when empty; its message lands in `errors[field]`. */
+export function optionalLevel(
+  raw: string, decimals: number, field: string, what: string, errors: Record<string, string>,
+): bigint | null {
+  if (!raw.trim()) return null;
+  const value = positiveDecimal(raw, decimals, what);
+  if (typeof value === "string") {
+    errors[field] = value;
+    return null;
+  }
+  return value;
+}
+
+/** A `datetime-local` text -> ms since the epoch (the viewer's time zone), or a message. */
+export function expiryMs(text: string, now: number): number | string | null {
+  if (!text.trim()) return null;
+  const ms = new Date(text).getTime();
+  if (Number.isNaN(ms)) return "expiry must be a date and time";
+  if (ms <= now) return "expiry must be in the future";
+  return ms;
+}
+
 export function readTicket(
-  text: TicketText, decimals: number,
+  text: TicketText, decimals: number, now: number = Date.now(),
 ): { values: TicketValues; errors: FieldErrors } {
   const errors: FieldErrors = {};
-  const margin = decimal(text.margin, USD_SCALE, "margin");
+  const slots = errors as Record<string, string>;
+  const margin = positiveDecimal(text.margin, USD_SCALE, "margin");
   if (typeof margin === "string") errors.margin = margin;
   const l10 = Number.parseInt(text.l10, 10);
   if (!Number.isInteger(l10) || l10 < MIN_L10 || l10 > MAX_L10) {
     errors.l10 = "leverage is 1x to 100x";
   }
-  const level = (raw: string, field: "stopLossPrice" | "takeProfitPrice", what: string) => {
-    if (!raw.trim()) return null;
-    const value = decimal(raw, decimals, what);
-    if (typeof value === "string") {
-      errors[field] = value;
-      return null;
-    }
-    return value;
-  };
-  const stopLoss = level(text.stopLossPrice, "stopLossPrice", "stop loss");
-  const takeProfit = level(text.takeProfitPrice, "takeProfitPrice", "take profit");
+  const pending = text.orderType !== "MARKET";
+  let price: bigint | null = null;
+  let expiresAt: number | null = null;
+  if (pending) {
+    if (!text.price.trim()) errors.price = "a limit or stop order needs a price";
+    else price = optionalLevel(text.price, decimals, "price", "price", slots);
+    const expiry = expiryMs(text.expiresAt, now);
+    if (typeof expiry === "string") errors.expiresAt = expiry;
+    else expiresAt = expiry;
+  }
+  const stopLoss = optionalLevel(text.stopLossPrice, decimals, "stopLossPrice", "stop loss", slots);
+  const takeProfit = optionalLevel(text.takeProfitPrice, decimals, "takeProfitPrice", "take profit",
+    slots);
+  const trailingDistance = optionalLevel(text.trailingStopDistance, decimals,
+    "trailingStopDistance", "trailing distance", slots);
+  if (stopLoss !== null && trailingDistance !== null) {
+    errors.trailingStopDistance = "a trailing stop replaces the stop loss: give one of them";
+  }
   return {
     values: {
       asset: text.asset,
       direction: text.direction,
+      orderType: text.orderType,
+      price,
       margin: typeof margin === "string" ? 0n : margin,
       l10: errors.l10 ? MIN_L10 : l10,
       stopLoss,
       takeProfit,
+      trailingDistance,
+      expiresAt,
     },
     errors,
   };

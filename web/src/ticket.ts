@@ -1,13 +1,14 @@
-// The order ticket: market orders today (LONG/SHORT, margin, leverage, optional SL/TP), with
-// the preview from money.ts before confirming and the server's rejection beside its field.
-// The type selector is where LIMIT/STOP slot in once PLACE_ORDER is served.
+// The order ticket: market, limit and stop orders (LONG/SHORT, margin, leverage, optional SL,
+// TP, trailing distance, and an expiry for a pending order), with the preview from money.ts
+// before confirming and the server's rejection beside the field it names.
 
-import { ApiError, engine, Raw } from "./api";
+import { engine, Raw } from "./api";
+import { rejectionErrors, showFieldErrors } from "./field-errors";
 import { apiPrice, groupThousands, leverage, price, signedUsd, usd } from "./format";
 import { fromUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
-import { previewMarketOrder } from "./preview";
-import { readTicket, type TicketText } from "./ticket-input";
+import { previewOrder } from "./preview";
+import { readTicket, type TicketText, type TicketType } from "./ticket-input";
 import { decimalsOf, store } from "./store";
 import type { Direction } from "./types";
 
@@ -18,26 +19,17 @@ const MAINTENANCE_PPM = 0;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
-/** The server's field names (and the ticket's own) -> the error line under that input. */
-const ERROR_SLOTS: Record<string, string> = {
-  margin: "t-margin-error",
-  leverage: "t-leverage-error",
-  l10: "t-leverage-error",
-  stopLossPrice: "t-sl-error",
-  takeProfitPrice: "t-tp-error",
-};
-/** Business rejections come from the engine with a stable code but no field: the code names
- * the field it is about. */
-const CODE_FIELDS: Record<string, string> = {
-  INVALID_STOP_LOSS: "stopLossPrice",
-  INVALID_TAKE_PROFIT: "takeProfitPrice",
-  INVALID_MARGIN: "margin",
-  INSUFFICIENT_BALANCE: "margin",
-  INVALID_LEVERAGE: "leverage",
-};
+/** The field names (the server's and the ticket's own) -> the input they are about. The error
+ * line under input `x` is `x-error`. */
 const INPUTS: Record<string, string> = {
-  "t-margin-error": "t-margin", "t-leverage-error": "t-leverage",
-  "t-sl-error": "t-sl", "t-tp-error": "t-tp",
+  price: "t-price",
+  margin: "t-margin",
+  leverage: "t-leverage",
+  l10: "t-leverage",
+  stopLossPrice: "t-sl",
+  takeProfitPrice: "t-tp",
+  trailingStopDistance: "t-trail",
+  expiresAt: "t-expiry",
 };
 
 function text(): TicketText {
@@ -45,40 +37,30 @@ function text(): TicketText {
     asset: $<HTMLSelectElement>("t-asset").value,
     direction: (document.querySelector<HTMLInputElement>('input[name="direction"]:checked')
       ?.value ?? "LONG") as Direction,
+    orderType: $<HTMLSelectElement>("t-type").value as TicketType,
+    price: $<HTMLInputElement>("t-price").value,
     margin: $<HTMLInputElement>("t-margin").value,
     l10: $<HTMLInputElement>("t-leverage").value,
     stopLossPrice: $<HTMLInputElement>("t-sl").value,
     takeProfitPrice: $<HTMLInputElement>("t-tp").value,
+    trailingStopDistance: $<HTMLInputElement>("t-trail").value,
+    expiresAt: $<HTMLInputElement>("t-expiry").value,
   };
-}
-
-function showErrors(errors: Record<string, string>): void {
-  for (const el of document.querySelectorAll<HTMLElement>("#ticket .field-error")) {
-    el.textContent = "";
-    const input = INPUTS[el.id];
-    if (input) {
-      $(input).removeAttribute("aria-invalid");
-      $(input).removeAttribute("aria-describedby");
-    }
-  }
-  for (const [field, message] of Object.entries(errors)) {
-    const slot = ERROR_SLOTS[field] ?? "t-form-error";
-    $(slot).textContent = message;
-    const input = INPUTS[slot];
-    if (input) {
-      $(input).setAttribute("aria-invalid", "true");
-      $(input).setAttribute("aria-describedby", slot);
-    }
-  }
 }
 
 export function renderTicket(): void {
   const t = text();
   const long = t.direction === "LONG";
+  const pending = t.orderType !== "MARKET";
   const submit = $<HTMLButtonElement>("t-submit");
-  submit.textContent = `${long ? "Buy / Long" : "Sell / Short"} ${t.asset.replace("_", "/")}`;
+  const verb = long ? "Buy / Long" : "Sell / Short";
+  submit.textContent = pending ? `Place ${t.orderType.toLowerCase()} ${long ? "buy" : "sell"} ` +
+    `order ${t.asset.replace("_", "/")}` : `${verb} ${t.asset.replace("_", "/")}`;
   submit.className = long ? "long" : "short";
   submit.disabled = store.session !== "signed-in";
+  for (const el of document.querySelectorAll<HTMLElement>("#ticket .pending-only")) el.hidden = !pending;
+  $("t-entry-label").textContent = pending ? "Entry (at the order's price)" : "Entry (at market)";
+  $("t-price-hint").textContent = !pending ? "" : priceHint(t.orderType, long);
   const l10 = Number.parseInt(t.l10, 10);
   $("t-leverage-out").textContent = leverage(l10);
   const decimals = decimalsOf(t.asset);
@@ -88,18 +70,24 @@ export function renderTicket(): void {
     const dd = document.querySelector(`#preview dd[data-k="${k}"]`);
     if (dd && dd.textContent !== v) dd.textContent = v;
   };
-  if (!quote || errors.margin || errors.l10) {
+  if (!quote || errors.margin || errors.l10 || (pending && values.price === null)) {
     for (const k of ["entry", "notional", "required", "liquidation", "pnlSl", "pnlTp"]) out(k, "–");
     return;
   }
-  const p = previewMarketOrder({ ...values, bid: quote.bid, ask: quote.ask,
-    maintenancePpm: MAINTENANCE_PPM });
+  const p = previewOrder({ ...values, bid: quote.bid, ask: quote.ask,
+    maintenancePpm: MAINTENANCE_PPM, price: pending ? values.price : null });
   out("entry", price(p.entry, decimals));
   out("notional", `${groupThousands(fromUnits(p.notional.units, p.notional.scale, 2))} USD`);
   out("required", `${usd(p.requiredMargin)} USD`);
   out("liquidation", p.liquidation === null ? "none" : price(p.liquidation, decimals));
   out("pnlSl", p.pnlAtStopLoss === null ? "–" : `${signedUsd(p.pnlAtStopLoss)} USD`);
   out("pnlTp", p.pnlAtTakeProfit === null ? "–" : `${signedUsd(p.pnlAtTakeProfit)} USD`);
+}
+
+/** Where a pending order's price must be (SPEC section 3a), said before the server says it. */
+function priceHint(type: TicketType, long: boolean): string {
+  if (type === "LIMIT") return long ? "below the ask: buys on a dip" : "above the bid: sells on a rise";
+  return long ? "above the ask: buys on a breakout" : "below the bid: sells on a breakdown";
 }
 
 interface Opened {
@@ -109,38 +97,50 @@ interface Opened {
   leverage: number;
 }
 
+interface Placed {
+  tradeId: string;
+  orderType: string;
+  price: number;
+}
+
 export async function submitTicket(afterTrade: () => void): Promise<void> {
   const t = text();
   const decimals = decimalsOf(t.asset);
   const { values, errors } = readTicket(t, decimals);
-  showErrors(errors as Record<string, string>);
+  showFieldErrors($("ticket"), INPUTS, errors as Record<string, string>);
   if (Object.keys(errors).length) return;
   const submit = $<HTMLButtonElement>("t-submit");
   submit.disabled = true;
+  const level = (units: bigint | null): Raw | undefined =>
+    units === null ? undefined : new Raw(fromUnits(units, decimals));
+  const common = {
+    asset: values.asset,
+    direction: values.direction,
+    margin: new Raw(fromUnits(values.margin, USD_SCALE)),
+    leverage: new Raw(String(values.l10)),
+    stopLossPrice: level(values.stopLoss),
+    takeProfitPrice: level(values.takeProfit),
+    trailingStopDistance: level(values.trailingDistance),
+  };
   try {
-    const opened = await engine<Opened>({
-      command: "CREATE_TRADE",
-      asset: values.asset,
-      direction: values.direction,
-      margin: new Raw(fromUnits(values.margin, USD_SCALE)),
-      leverage: new Raw(String(values.l10)),
-      stopLossPrice: values.stopLoss === null ? undefined : new Raw(fromUnits(values.stopLoss, decimals)),
-      takeProfitPrice: values.takeProfit === null ? undefined
-        : new Raw(fromUnits(values.takeProfit, decimals)),
-    });
-    notify(`Opened ${values.direction} ${values.asset} at ${apiPrice(opened.entryPrice, decimals)}, ` +
-      `${leverage(values.l10)}` + (opened.liquidationPrice !== undefined
-      ? `, liquidation ${apiPrice(opened.liquidationPrice, decimals)}` : ""), "good");
-    $<HTMLInputElement>("t-sl").value = "";
-    $<HTMLInputElement>("t-tp").value = "";
+    if (values.orderType === "MARKET") {
+      const opened = await engine<Opened>({ command: "CREATE_TRADE", ...common });
+      notify(`Opened ${values.direction} ${values.asset} at ` +
+        `${apiPrice(opened.entryPrice, decimals)}, ${leverage(values.l10)}` +
+        (opened.liquidationPrice !== undefined
+          ? `, liquidation ${apiPrice(opened.liquidationPrice, decimals)}` : ""), "good");
+    } else {
+      const placed = await engine<Placed>({ command: "PLACE_ORDER", ...common,
+        orderType: values.orderType, price: level(values.price),
+        expiresAt: values.expiresAt ?? undefined });
+      notify(`Placed ${placed.orderType} ${values.direction} ${values.asset} at ` +
+        `${apiPrice(placed.price, decimals)}, ${leverage(values.l10)}`, "good");
+      $<HTMLInputElement>("t-price").value = "";
+    }
+    for (const id of ["t-sl", "t-tp", "t-trail"]) $<HTMLInputElement>(id).value = "";
     renderTicket();
   } catch (err) {
-    if (err instanceof ApiError) {
-      const field = err.field ?? CODE_FIELDS[err.code ?? ""];
-      showErrors({ [field && ERROR_SLOTS[field] ? field : "form"]: err.message });
-    } else {
-      showErrors({ form: String(err) });
-    }
+    showFieldErrors($("ticket"), INPUTS, rejectionErrors(err));
   } finally {
     submit.disabled = store.session !== "signed-in";
     afterTrade();

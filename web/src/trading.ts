@@ -6,7 +6,7 @@ import { api, ApiError, engine } from "./api";
 import { percent, signClass, signedUsd, usd } from "./format";
 import { loadHistory, renderHistory } from "./history";
 import { toUnits, USD_SCALE } from "./money";
-import { describeTradeEvent, notify, reportError } from "./notices";
+import { describeTradeEvent, notify, reportError, type TradeNotice } from "./notices";
 import { emit, type Session, store } from "./store";
 import { renderTicket } from "./ticket";
 import type { AccountReply } from "./types";
@@ -22,6 +22,7 @@ export function setSession(session: Session): void {
   document.body.dataset.session = session;
   if (session !== "signed-in") {
     store.openTrades = [];
+    store.pendingOrders = [];
     store.history = [];
     store.balance = null;
   }
@@ -49,39 +50,58 @@ export async function refreshAccount(): Promise<void> {
   }
 }
 
-/** Account, positions and history from the server: at start, after a trade event or one of
- * the page's own commands, and after a reconnect (whatever happened while away). */
+/** Account, positions, orders and history from the server: at start, after a trade event or
+ * one of the page's own commands, and after a reconnect (whatever happened while away). */
 export async function refreshTrading(): Promise<void> {
   try {
     await refreshAccount();
     if (store.session !== "signed-in") return;
-    const before = store.session === "signed-in" ? new Set(store.openTrades.map((t) => t.tradeId))
-      : null;
-    const open = await api<{ trades: typeof store.openTrades }>("/api/v1/trades/open");
+    const before = new Set([...store.openTrades, ...store.pendingOrders].map((t) => t.tradeId));
+    const pendingBefore = new Set(store.pendingOrders.map((t) => t.tradeId));
+    const [open, pending] = await Promise.all([
+      api<{ trades: typeof store.openTrades }>("/api/v1/trades/open"),
+      api<{ trades: typeof store.pendingOrders }>("/api/v1/trades/pending"),
+    ]);
     store.openTrades = open.trades;
+    store.pendingOrders = pending.trades;
     emit("trades");
     await loadHistory(false);
-    if (before) {
-      tellMissedOutcomes(before);
-      awaitHistory(before);
-    }
+    tellMissedFills(pendingBefore);
+    tellMissedOutcomes(before);
+    awaitHistory(before);
   } catch (err) {
     reportError(err);
   }
 }
 
-/** Trades whose outcome the page has told (by event or by catching up), so none twice. */
+/** What the page has told about each trade ("<tradeId>:fill", "<tradeId>:end"), so nothing is
+ * told twice, whether it came live or was caught up. */
 export const told = new Set<string>();
 
-/** Positions that ended while the socket was away: their outcome, from the history. */
-function tellMissedOutcomes(openBefore: Set<string>): void {
-  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+export function tell(notice: TradeNotice | null, tradeId: string): void {
+  if (!notice || told.has(`${tradeId}:${notice.about}`)) return;
+  told.add(`${tradeId}:${notice.about}`);
+  notify(notice.text, notice.kind);
+}
+
+/** Orders that filled while the socket was away: pending before, open now. */
+function tellMissedFills(pendingBefore: Set<string>): void {
+  for (const trade of store.openTrades) {
+    if (!pendingBefore.has(trade.tradeId)) continue;
+    tell(describeTradeEvent({ type: "trade", event: "OPENED", eventSeq: 0, orderId: null,
+      ts: trade.openedAt, trade: { ...trade, status: "OPEN", exitPrice: null, pnl: null,
+        totalReturn: null, closedAt: null } }), trade.tradeId);
+  }
+}
+
+/** Positions and orders that ended while the socket was away: their outcome, from the
+ * history. */
+function tellMissedOutcomes(before: Set<string>): void {
+  const still = new Set([...store.openTrades, ...store.pendingOrders].map((t) => t.tradeId));
   for (const trade of store.history) {
-    if (!openBefore.has(trade.tradeId) || stillOpen.has(trade.tradeId) || told.has(trade.tradeId)) continue;
-    told.add(trade.tradeId);
-    const notice = describeTradeEvent({ type: "trade", event: trade.status, eventSeq: 0,
-      orderId: null, ts: trade.closedAt ?? 0, trade });
-    if (notice) notify(notice.text, notice.kind);
+    if (!before.has(trade.tradeId) || still.has(trade.tradeId) || trade.partial) continue;
+    tell(describeTradeEvent({ type: "trade", event: trade.status, eventSeq: 0,
+      orderId: null, ts: trade.closedAt ?? 0, trade }), trade.tradeId);
   }
 }
 
@@ -89,7 +109,7 @@ function tellMissedOutcomes(openBefore: Set<string>): void {
  * the open list but is not in the history yet is looked for again, a few times. */
 let historyRetry = 0;
 function awaitHistory(openBefore: Set<string>, attempt = 0): void {
-  const stillOpen = new Set(store.openTrades.map((t) => t.tradeId));
+  const stillOpen = new Set([...store.openTrades, ...store.pendingOrders].map((t) => t.tradeId));
   const known = new Set(store.history.map((t) => t.tradeId));
   const missing = [...openBefore].filter((id) => !stillOpen.has(id) && !known.has(id));
   window.clearTimeout(historyRetry);
@@ -113,7 +133,8 @@ export function renderAccount(): void {
     for (const dd of document.querySelectorAll("#account dd")) dd.textContent = "–";
     return;
   }
-  const a = liveAccount(store.balance, store.openTrades, store.quotes);
+  const a = liveAccount(store.balance, store.reservedMargin ?? 0n, store.openTrades,
+    store.quotes);
   out("balance", `${usd(a.balance)} USD`);
   out("equity", `${usd(a.equity)} USD`);
   out("unrealizedPnl", `${signedUsd(a.unrealizedPnl)} USD`, signClass(a.unrealizedPnl));

@@ -15,6 +15,18 @@ export interface OpenTrade {
   takeProfitPrice: number | string | null;
   unrealizedPnl: number | string | null;
   openedAt: number;
+  /** A trailing stop's distance; its current stop is `stopLossPrice` (SPEC section 3a). */
+  trailingStopDistance?: number | string | null;
+}
+
+export type OrderType = "LIMIT" | "STOP";
+
+/** A row of GET /api/v1/trades/pending: an order waiting for its price. */
+export interface PendingOrder extends Omit<OpenTrade, "unrealizedPnl"> {
+  status: string;
+  orderType: OrderType;
+  price: number | string;
+  expiresAt: number | null;
 }
 
 export interface ClosedTrade extends Omit<OpenTrade, "unrealizedPnl"> {
@@ -24,6 +36,8 @@ export interface ClosedTrade extends Omit<OpenTrade, "unrealizedPnl"> {
   totalReturn: number | string | null;
   closedAt: number | null;
   partial?: boolean;
+  /** Why an order ended REJECTED. */
+  reason?: string;
 }
 
 export interface AccountReply {
@@ -59,7 +73,11 @@ export interface TradeEventMessage {
   eventSeq: number;
   orderId: string | null;
   ts: number;
-  trade: ClosedTrade & { unrealizedPnl?: number | string | null };
+  trade: ClosedTrade & {
+    unrealizedPnl?: number | string | null;
+    orderType?: OrderType | null;
+    price?: number | string | null;
+  };
 }
 
 export interface Quote {

@@ -86,15 +86,30 @@ describe("trade notices", () => {
 
   it("tells liquidation, stop loss and take profit", () => {
     const liq = describeTradeEvent(event("LIQUIDATED", { pnl: -100, exitPrice: 233.5 }), () => 6);
-    expect(liq).toEqual({ kind: "bad",
+    expect(liq).toEqual({ kind: "bad", about: "end",
       text: "SOL_USDC LONG was liquidated at 233.50: PnL -100.00 USD" });
     expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
     expect(describeTradeEvent(event("TAKE_PROFIT"), () => 6)?.kind).toBe("good");
   });
 
   it("stays quiet about what the page did itself", () => {
-    expect(describeTradeEvent(event("OPENED"), () => 6)).toBeNull();
+    const own = { ...event("OPENED"), orderId: "3f1c2b9e-0000-4000-8000-000000000001" };
+    expect(describeTradeEvent(own, () => 6)).toBeNull();
     expect(describeTradeEvent(event("CLOSED"), () => 6)).toBeNull();
+    expect(describeTradeEvent(event("ORDER_PLACED"), () => 6)).toBeNull();
+    expect(describeTradeEvent(event("ORDER_CANCELLED"), () => 6)).toBeNull();
+  });
+
+  it("tells an order's fill, expiry and rejection, live or caught up from the history", () => {
+    const fill = describeTradeEvent(event("OPENED", { entryPrice: 230.5 }), () => 6);
+    expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL_USDC LONG order filled at 230.50" });
+    const expired = describeTradeEvent({ ...event("ORDER_EXPIRED", { margin: 50 }),
+      trade: { ...trade({ margin: 50 }), price: 230 } }, () => 6);
+    expect(expired?.text).toBe("SOL_USDC LONG order at 230.00 expired: 50.00 USD margin returned");
+    expect(describeTradeEvent(event("EXPIRED"), () => 6)?.about).toBe("end");
+    const rejected = describeTradeEvent(event("REJECTED", { reason: "too many open trades" }), () => 6);
+    expect(rejected?.kind).toBe("bad");
+    expect(rejected?.text).toContain("rejected when it filled: too many open trades");
   });
 });
 

@@ -3,7 +3,7 @@ import vectors from "./money-vectors.json";
 import {
   cappedPnl, ceilDiv, floorDiv, fromUnits, liquidationPrice, notional, pnl, toUnits,
 } from "../src/money";
-import { previewMarketOrder } from "../src/preview";
+import { previewOrder } from "../src/preview";
 
 describe("money.ts against the engine's own answers (tests/browser/make_vectors.py)", () => {
   it("has vectors", () => {
@@ -62,7 +62,7 @@ describe("units", () => {
 
 describe("the ticket preview", () => {
   it("shows the seed's SHORT 100x example: liquidation 238.3095 at 235.95", () => {
-    const p = previewMarketOrder({ direction: "SHORT", margin: 1_000_000n, l10: 1000,
+    const p = previewOrder({ direction: "SHORT", margin: 1_000_000n, l10: 1000,
       bid: 235_950_000n, ask: 236_000_000n, stopLoss: null, takeProfit: null, maintenancePpm: 0 });
     expect(p.entry).toBe(235_950_000n);
     expect(fromUnits(p.liquidation ?? 0n, 6)).toBe("238.3095");
@@ -70,17 +70,26 @@ describe("the ticket preview", () => {
   });
 
   it("opens a LONG at the ask, caps the loss at the margin, and has no 1x LONG liquidation", () => {
-    const p = previewMarketOrder({ direction: "LONG", margin: 1_000_000n, l10: 10,
+    const p = previewOrder({ direction: "LONG", margin: 1_000_000n, l10: 10,
       bid: 235_900_000n, ask: 235_950_000n, stopLoss: 1n, takeProfit: 471_900_000n,
       maintenancePpm: 0 });
     expect(p.entry).toBe(235_950_000n);
     expect(p.liquidation).toBeNull();
     expect(p.requiredMargin).toBe(1_000_000n);
     expect(p.pnlAtTakeProfit).toBe(pnl(true, 1_000_000n, 10, 235_950_000n, 471_900_000n));
-    const deep = previewMarketOrder({ direction: "LONG", margin: 1_000_000n, l10: 1000,
+    const deep = previewOrder({ direction: "LONG", margin: 1_000_000n, l10: 1000,
       bid: 235_900_000n, ask: 235_950_000n, stopLoss: 1n, takeProfit: null, maintenancePpm: 0 });
     expect(deep.pnlAtStopLoss).toBe(-1_000_000n);
     expect(deep.pnlAtTakeProfit).toBeNull();
+  });
+
+  it("opens a limit or stop order at its own price, whatever the quote", () => {
+    const p = previewOrder({ direction: "SHORT", margin: 1_000_000n, l10: 1000,
+      bid: 230_000_000n, ask: 230_050_000n, stopLoss: null, takeProfit: 230_000_000n,
+      maintenancePpm: 0, price: 235_950_000n });
+    expect(p.entry).toBe(235_950_000n);
+    expect(fromUnits(p.liquidation ?? 0n, 6)).toBe("238.3095");
+    expect(p.pnlAtTakeProfit).toBe(pnl(false, 1_000_000n, 1000, 235_950_000n, 230_000_000n));
   });
 
   it("keeps the notional exact at 5 decimals (margin * L10 / 10)", () => {

@@ -24,17 +24,21 @@ describe("the account and the positions read one price", () => {
   it("sums the same PnL into equity and gives the margin level in percent", () => {
     const trades = [open({ tradeId: "a" }), open({ tradeId: "b", direction: "SHORT", margin: 50 })];
     const quotes = new Map([["SOL_USDC", quote(236_000_000n, 236_100_000n)]]);
-    const a = liveAccount(48_500_000n, trades, quotes);
+    const a = liveAccount(48_500_000n, 0n, trades, quotes);
     const pnls = trades.map((t) => livePnl(t, quotes.get(t.asset)) ?? 0n);
     expect(a.unrealizedPnl).toBe(pnls[0] + pnls[1]);
     expect(a.usedMargin).toBe(1_500_000n);
     expect(a.equity).toBe(48_500_000n + 1_500_000n + a.unrealizedPnl);
     expect(a.marginLevelPct).toBe((a.equity * 10_000n) / 1_500_000n);
-    expect(liveAccount(50_000_000n, [], quotes).marginLevelPct).toBeNull();
+    expect(liveAccount(50_000_000n, 0n, [], quotes).marginLevelPct).toBeNull();
+    // Margin reserved by pending orders is the trader's: in equity, not in the free balance.
+    const withOrder = liveAccount(48_500_000n, 400_000n, trades, quotes);
+    expect(withOrder.equity).toBe(a.equity + 400_000n);
+    expect(withOrder.freeMargin).toBe(48_500_000n);
   });
 
   it("uses the server's mark for an asset without a quote yet", () => {
-    const a = liveAccount(0n, [open({ asset: "ETH_USDC", unrealizedPnl: -1.5 })], new Map());
+    const a = liveAccount(0n, 0n, [open({ asset: "ETH_USDC", unrealizedPnl: -1.5 })], new Map());
     expect(a.unrealizedPnl).toBe(-15_000n);
   });
 
@@ -62,14 +66,44 @@ describe("candles", () => {
 });
 
 describe("the ticket's fields", () => {
-  const base = { asset: "SOL_USDC", direction: "LONG" as const, margin: "100", l10: "100",
-    stopLossPrice: "", takeProfitPrice: "" };
+  const base = { asset: "SOL_USDC", direction: "LONG" as const, orderType: "MARKET" as const,
+    price: "", margin: "100", l10: "100", stopLossPrice: "", takeProfitPrice: "",
+    trailingStopDistance: "", expiresAt: "" };
+  const NOW = new Date("2026-11-29T12:00").getTime();
 
   it("reads exact values", () => {
     const { values, errors } = readTicket({ ...base, stopLossPrice: "230.5" }, 6);
     expect(errors).toEqual({});
-    expect(values).toEqual({ asset: "SOL_USDC", direction: "LONG", margin: 1_000_000n, l10: 100,
-      stopLoss: 230_500_000n, takeProfit: null });
+    expect(values).toEqual({ asset: "SOL_USDC", direction: "LONG", orderType: "MARKET",
+      price: null, margin: 1_000_000n, l10: 100, stopLoss: 230_500_000n, takeProfit: null,
+      trailingDistance: null, expiresAt: null });
+  });
+
+  it("reads a limit order's price and expiry, and ignores them for a market order", () => {
+    const limit = { ...base, orderType: "LIMIT" as const, price: "230", expiresAt: "2026-11-29T18:30" };
+    const { values, errors } = readTicket(limit, 6, NOW);
+    expect(errors).toEqual({});
+    expect(values.price).toBe(230_000_000n);
+    expect(values.expiresAt).toBe(new Date("2026-11-29T18:30").getTime());
+    const market = readTicket({ ...limit, orderType: "MARKET" }, 6, NOW);
+    expect(market.values.price).toBeNull();
+    expect(market.values.expiresAt).toBeNull();
+  });
+
+  it("asks a pending order for a price and a future expiry", () => {
+    const stop = { ...base, orderType: "STOP" as const };
+    expect(readTicket(stop, 6, NOW).errors).toEqual({ price: "a limit or stop order needs a price" });
+    expect(readTicket({ ...stop, price: "240", expiresAt: "2026-11-29T11:00" }, 6, NOW).errors)
+      .toEqual({ expiresAt: "expiry must be in the future" });
+    expect(readTicket({ ...stop, price: "240.0000001" }, 6, NOW).errors)
+      .toEqual({ price: "price has at most 6 decimals" });
+  });
+
+  it("takes a trailing distance or a stop loss, not both", () => {
+    const trailing = readTicket({ ...base, trailingStopDistance: "2.5" }, 6);
+    expect(trailing.values.trailingDistance).toBe(2_500_000n);
+    expect(readTicket({ ...base, trailingStopDistance: "2.5", stopLossPrice: "230" }, 6).errors)
+      .toEqual({ trailingStopDistance: "a trailing stop replaces the stop loss: give one of them" });
   });
 
   it("names the field at fault, with the server's field names", () => {

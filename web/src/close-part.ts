@@ -1,0 +1,124 @@
+// Closing part of a position: a margin to close (typed, or a quarter, half, three quarters or
+// all of it), the part's PnL and return at the live mark before confirming, then CLOSE_TRADE
+// with that margin (SPEC section 3a). The part's PnL is section 4's on its own notional, capped
+// at the part's margin: money.ts's cappedPnl, the formula the engine's vectors test.
+
+import { l10Of } from "./account";
+import { engine, Raw } from "./api";
+import { rejectionErrors, showFieldErrors } from "./field-errors";
+import { apiPrice, apiUsd, signedUsd, usd } from "./format";
+import { cappedPnl, floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
+import { notify } from "./notices";
+import { decimalsOf, store } from "./store";
+import { positiveDecimal } from "./ticket-input";
+import type { OpenTrade } from "./types";
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const INPUTS = { margin: "cp-margin" };
+
+interface Closed {
+  asset: string;
+  pnl: number;
+  closePrice: number;
+  totalReturn: number;
+  remainingMargin: number;
+}
+
+let closing: { trade: OpenTrade; margin: bigint; after: () => void } | null = null;
+
+/** `pct` percent of a margin, floored to 0.0001 USD (100 is all of it, exactly). */
+export function marginPart(margin: bigint, pct: number): bigint {
+  return pct >= 100 ? margin : floorDiv(margin * BigInt(pct), 100n);
+}
+
+/** What closing `part` of the position at the current quote would give, or null. */
+export function partPreview(trade: OpenTrade, part: bigint, bid: bigint, ask: bigint, decimals: number):
+  { pnl: bigint; returned: bigint } | null {
+  const entry = toUnits(trade.entryPrice, decimals);
+  if (entry === null || entry <= 0n || part <= 0n) return null;
+  const long = trade.direction === "LONG";
+  const pnl = cappedPnl(long, part, l10Of(trade), entry, long ? bid : ask);
+  return { pnl, returned: part + pnl };
+}
+
+function readPart(): bigint | string {
+  if (!closing) return "no position";
+  const part = positiveDecimal($<HTMLInputElement>("cp-margin").value, USD_SCALE, "margin");
+  if (typeof part === "string") return part;
+  if (part > closing.margin) return `at most the position's margin, ${usd(closing.margin)} USD`;
+  return part;
+}
+
+export function renderPartPreview(): void {
+  if (!closing || !$<HTMLDialogElement>("close-part").open) return;
+  const out = (k: string, v: string): void => {
+    const dd = document.querySelector(`#cp-preview dd[data-k="${k}"]`);
+    if (dd && dd.textContent !== v) dd.textContent = v;
+  };
+  const part = readPart();
+  const quote = store.quotes.get(closing.trade.asset);
+  const p = typeof part === "string" || !quote ? null
+    : partPreview(closing.trade, part, quote.bid, quote.ask, quote.decimals);
+  out("pnl", p ? `${signedUsd(p.pnl)} USD` : "–");
+  out("returned", p ? `${usd(p.returned)} USD` : "–");
+  out("left", typeof part === "string" ? "–" : `${usd(closing.margin - part)} USD`);
+}
+
+export function openPartClose(trade: OpenTrade, after: () => void): void {
+  const margin = toUnits(trade.margin, USD_SCALE) ?? 0n;
+  closing = { trade, margin, after };
+  $("cp-what").textContent = `${trade.direction} ${trade.asset.replace("_", "/")} from ` +
+    `${apiPrice(trade.entryPrice, decimalsOf(trade.asset))}, margin ${apiUsd(trade.margin)} USD`;
+  $<HTMLInputElement>("cp-margin").value = fromUnits(marginPart(margin, 50), USD_SCALE);
+  showFieldErrors($("cp-form"), INPUTS, {});
+  $<HTMLDialogElement>("close-part").showModal();
+  $<HTMLInputElement>("cp-margin").select();
+  renderPartPreview();
+}
+
+async function submit(): Promise<void> {
+  if (!closing) return;
+  const current = closing;
+  const part = readPart();
+  if (typeof part === "string") {
+    showFieldErrors($("cp-form"), INPUTS, { margin: part });
+    return;
+  }
+  showFieldErrors($("cp-form"), INPUTS, {});
+  const button = $<HTMLButtonElement>("cp-submit");
+  button.disabled = true;
+  try {
+    const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: current.trade.tradeId,
+      margin: new Raw(fromUnits(part, USD_SCALE)) });
+    $<HTMLDialogElement>("close-part").close();
+    const left = toUnits(d.remainingMargin, USD_SCALE) ?? 0n;
+    notify(`Closed ${apiUsd(fromUnits(part, USD_SCALE))} USD of ${d.asset} ` +
+      `${current.trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: PnL ` +
+      `${apiUsd(d.pnl)} USD, ${apiUsd(d.totalReturn)} USD returned` +
+      (left > 0n ? `, ${usd(left)} USD still open` : ""), "info");
+    current.after();
+  } catch (err) {
+    showFieldErrors($("cp-form"), INPUTS, rejectionErrors(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export function setupPartClose(): void {
+  $<HTMLFormElement>("cp-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void submit();
+  });
+  $("cp-form").addEventListener("input", renderPartPreview);
+  for (const chip of document.querySelectorAll<HTMLButtonElement>("#close-part [data-pct]")) {
+    chip.addEventListener("click", () => {
+      if (!closing) return;
+      $<HTMLInputElement>("cp-margin").value =
+        fromUnits(marginPart(closing.margin, Number(chip.dataset.pct)), USD_SCALE);
+      renderPartPreview();
+    });
+  }
+  $<HTMLDialogElement>("close-part").addEventListener("close", () => {
+    closing = null;
+  });
+}

@@ -1,0 +1,59 @@
+// A MODIFY_TRADE from the modify dialog's fields: only what the trader changed is sent; a
+// cleared level is null (removed), a changed one its exact decimal (SPEC section 3a).
+
+import { type CommandField, Raw } from "./api";
+import { fromUnits } from "./money";
+import { expiryMs, optionalLevel } from "./ticket-input";
+
+export interface EditText {
+  stopLossPrice: string;
+  takeProfitPrice: string;
+  trailingStopDistance: string;
+  /** A pending order's own fields; absent for an open trade. */
+  price?: string;
+  expiresAt?: string;
+}
+
+const NAMES: Record<keyof EditText, string> = {
+  stopLossPrice: "stop loss",
+  takeProfitPrice: "take profit",
+  trailingStopDistance: "trailing distance",
+  price: "price",
+  expiresAt: "expiry",
+};
+
+export function changedFields(
+  before: EditText, after: EditText, decimals: number, now: number = Date.now(),
+): { fields: Record<string, CommandField>; errors: Record<string, string> } {
+  const fields: Record<string, CommandField> = {};
+  const errors: Record<string, string> = {};
+  for (const key of Object.keys(NAMES) as (keyof EditText)[]) {
+    const was = (before[key] ?? "").trim();
+    const now_ = after[key];
+    if (now_ === undefined || now_.trim() === was) continue;
+    const text = now_.trim();
+    if (key === "expiresAt") {
+      const ms = expiryMs(text, now);
+      if (typeof ms === "string") errors.expiresAt = ms;
+      else fields.expiresAt = ms;
+    } else if (!text) {
+      if (key === "price") errors.price = "an order needs a price";
+      else fields[key] = null;
+    } else {
+      const units = optionalLevel(text, decimals, key, NAMES[key], errors);
+      if (units !== null) fields[key] = new Raw(fromUnits(units, decimals));
+    }
+  }
+  // A trailing stop and a fixed stop loss replace each other: setting one removes the other on
+  // the server, so the other's removal is not sent beside it (that would be both in one).
+  if (fields.stopLossPrice instanceof Raw && fields.trailingStopDistance === null) {
+    delete fields.trailingStopDistance;
+  }
+  if (fields.trailingStopDistance instanceof Raw && fields.stopLossPrice === null) {
+    delete fields.stopLossPrice;
+  }
+  if (fields.stopLossPrice instanceof Raw && fields.trailingStopDistance instanceof Raw) {
+    errors.trailingStopDistance = "a trailing stop replaces the stop loss: give one of them";
+  }
+  return { fields, errors };
+}

@@ -1,0 +1,119 @@
+// The modify dialog: a position's stop loss, take profit and trailing stop, or a pending
+// order's price, levels and expiry. One MODIFY_TRADE with what changed; the server's verdict
+// is shown beside the field it names, and the dialog closes only when it agrees.
+
+import { engine } from "./api";
+import { rejectionErrors, showFieldErrors } from "./field-errors";
+import { apiPrice, localInput } from "./format";
+import { decimalText } from "./money";
+import { changedFields, type EditText } from "./modify-input";
+import { notify } from "./notices";
+import { decimalsOf } from "./store";
+import type { OpenTrade, PendingOrder } from "./types";
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+const INPUTS: Record<string, string> = {
+  price: "m-price",
+  stopLossPrice: "m-sl",
+  takeProfitPrice: "m-tp",
+  trailingStopDistance: "m-trail",
+  expiresAt: "m-expiry",
+};
+
+interface Editing {
+  tradeId: string;
+  asset: string;
+  pending: boolean;
+  before: EditText;
+  after: () => void;
+}
+
+let editing: Editing | null = null;
+
+const text = (value: number | string | null | undefined): string =>
+  value === null || value === undefined ? "" : decimalText(value);
+
+function isOrder(target: OpenTrade | PendingOrder): target is PendingOrder {
+  return "orderType" in target && target.status === "PENDING";
+}
+
+export function openModify(target: OpenTrade | PendingOrder, after: () => void): void {
+  const pending = isOrder(target);
+  const trailing = target.trailingStopDistance !== null && target.trailingStopDistance !== undefined;
+  // With a trailing stop, stopLossPrice is where the trail stands now: the stop loss field
+  // stays empty (filling it replaces the trail with a fixed stop).
+  const before: EditText = {
+    stopLossPrice: trailing ? "" : text(target.stopLossPrice),
+    takeProfitPrice: text(target.takeProfitPrice),
+    trailingStopDistance: text(target.trailingStopDistance),
+    ...(pending ? { price: text(target.price), expiresAt: localInput(target.expiresAt) } : {}),
+  };
+  editing = { tradeId: target.tradeId, asset: target.asset, pending, before, after };
+  const d = decimalsOf(target.asset);
+  const what = pending ? `${target.orderType} ${target.direction} ${target.asset.replace("_", "/")} ` +
+    `at ${apiPrice(target.price, d)}` : `${target.direction} ${target.asset.replace("_", "/")} ` +
+    `from ${apiPrice(target.entryPrice, d)}`;
+  $("modify-h").textContent = pending ? "Modify order" : "Modify position";
+  $("modify-what").textContent = what;
+  for (const el of document.querySelectorAll<HTMLElement>("#modify .order-only")) el.hidden = !pending;
+  $<HTMLInputElement>("m-price").value = before.price ?? "";
+  $<HTMLInputElement>("m-sl").value = before.stopLossPrice;
+  $<HTMLInputElement>("m-sl").placeholder = trailing
+    ? `trailing, now at ${apiPrice(target.stopLossPrice, d)}` : "none";
+  $<HTMLInputElement>("m-tp").value = before.takeProfitPrice;
+  $<HTMLInputElement>("m-tp").placeholder = "none";
+  $<HTMLInputElement>("m-trail").value = before.trailingStopDistance;
+  $<HTMLInputElement>("m-trail").placeholder = "none";
+  $<HTMLInputElement>("m-expiry").value = before.expiresAt ?? "";
+  showFieldErrors($("modify-form"), INPUTS, {});
+  $<HTMLDialogElement>("modify").showModal();
+  $<HTMLInputElement>(pending ? "m-price" : "m-sl").focus();
+}
+
+async function save(): Promise<void> {
+  if (!editing) return;
+  const current = editing;
+  const after: EditText = {
+    stopLossPrice: $<HTMLInputElement>("m-sl").value,
+    takeProfitPrice: $<HTMLInputElement>("m-tp").value,
+    trailingStopDistance: $<HTMLInputElement>("m-trail").value,
+    ...(current.pending ? { price: $<HTMLInputElement>("m-price").value,
+      expiresAt: $<HTMLInputElement>("m-expiry").value } : {}),
+  };
+  const { fields, errors } = changedFields(current.before, after, decimalsOf(current.asset));
+  showFieldErrors($("modify-form"), INPUTS, errors);
+  if (Object.keys(errors).length) return;
+  if (!Object.keys(fields).length) {
+    $<HTMLDialogElement>("modify").close();
+    return;
+  }
+  const button = $<HTMLButtonElement>("m-save");
+  button.disabled = true;
+  try {
+    await engine({ command: "MODIFY_TRADE", tradeId: current.tradeId, ...fields });
+    $<HTMLDialogElement>("modify").close();
+    notify(`${current.pending ? "Order" : "Position"} ${current.asset.replace("_", "/")} ` +
+      "modified: confirmed by the exchange", "good");
+    current.after();
+  } catch (err) {
+    showFieldErrors($("modify-form"), INPUTS, rejectionErrors(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export function setupModify(): void {
+  $<HTMLFormElement>("modify-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void save();
+  });
+  for (const dialog of [$<HTMLDialogElement>("modify"), $<HTMLDialogElement>("close-part")]) {
+    for (const button of dialog.querySelectorAll<HTMLButtonElement>("[data-close]")) {
+      button.addEventListener("click", () => dialog.close());
+    }
+  }
+  $<HTMLDialogElement>("modify").addEventListener("close", () => {
+    editing = null;
+  });
+}
