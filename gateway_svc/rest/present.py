@@ -104,6 +104,10 @@ def closed_trade(t: types_pb2.Trade) -> dict[str, Any]:
         closedAt=t.closed_at_ms or None,
         partial=t.partial,  # SPEC 3a: the part of a partial close is a row of its own
     )
+    if t.order_type:
+        # A trade that came from an order, or an order that ended unfilled: its type and price.
+        row["orderType"] = _enum_suffix(types_pb2.OrderType, t.order_type, "ORDER_TYPE_")
+        row["price"] = optional_number(t, "order_price")
     if t.reason:
         row["reason"] = t.reason  # why an order ended REJECTED
     return row

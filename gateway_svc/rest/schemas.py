@@ -352,6 +352,10 @@ class ClosedTradeRow(_TradeRow):
     closedAt: int | None
     partial: bool = Field(False, description="the part of a partial close (SPEC 3a)")
     reason: str | None = Field(None, description="why an order ended REJECTED")
+    orderType: Literal["LIMIT", "STOP"] | None = Field(
+        None, description="set when the trade came from an order or the order ended unfilled"
+    )
+    price: Number | None = Field(None, description="that order's price")
 
 
 class OpenTrades(BaseModel):

@@ -170,6 +170,16 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     assert found and Decimal(found.group(1)) > 2, notice.inner_text()
     distance = Decimal(found.group(1))
     expect(row.locator(".sl")).to_contain_text(f"trail {distance:,.2f}")
+    # A rally moves the stop without an event: the page follows the ticks, as the server does.
+    replay(mesh, tmp_path, "rally", [("SOL_USDC", "232.00", "232.05"),
+                                     ("SOL_USDC", "233.10", "233.15")])
+    expect(row.locator(".mark")).to_have_text("233.10")
+    stop = Decimal("233.10") - distance
+    expect(row.locator(".sl")).to_have_text(f"{stop:,.2f} trail {distance:,.2f}")
+    served = page.request.get(f"{mesh.base_url}/api/v1/trades/open").json()["trades"][0]
+    assert Decimal(str(served["stopLossPrice"])) == stop, served
+    expect(page.locator("#chart")).to_have_attribute(
+        "data-lines", re.compile(rf"Trail {stop.normalize():f}(;|$)"))
     shot(page, artifacts, "13-trailing-stop")
 
     # --- a SHORT limit above the market, cancelled: its margin comes back ---

@@ -106,8 +106,25 @@ async def test_closed_trades_page(client, recorder, auth_headers) -> None:
     assert (row["exitPrice"], row["pnl"], row["closedAt"]) == (220, Decimal("-123.45"),
                                                                1_700_000_100_000)
     assert "unrealizedPnl" not in row
+    assert "orderType" not in row  # a market trade
     request = recorder.calls[-1][1]
     assert (request.limit, request.page_token) == (1, "page-1")
+
+
+async def test_an_ended_order_in_the_history_shows_its_type_and_price(
+    client, recorder, auth_headers
+) -> None:
+    order = _open_trade()
+    order.ClearField("unrealized_pnl")
+    order.status = types_pb2.TRADE_STATUS_EXPIRED
+    order.order_type = types_pb2.ORDER_TYPE_STOP
+    order.order_price.CopyFrom(dec(240_500_000, 6))
+    order.closed_at_ms = 1_700_000_100_000
+    recorder.replies["ListClosedTrades"] = xs.ListClosedTradesResponse(trades=[order])
+    response = await client.get("/api/v1/trades/closed", headers=auth_headers)
+
+    row = _exact(response)["trades"][0]
+    assert (row["status"], row["orderType"], row["price"]) == ("EXPIRED", "STOP", Decimal("240.5"))
 
 
 async def test_orders_page(client, recorder, auth_headers) -> None:

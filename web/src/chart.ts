@@ -46,7 +46,8 @@ export class PriceChart {
   constructor(
     private readonly container: HTMLElement,
     private readonly legend: HTMLElement,
-    onMove: (spec: PriceLineSpec, price: string) => void,
+    /** A line let go: settles once the server has answered and the lines are redrawn. */
+    onMove: (spec: PriceLineSpec, price: string) => Promise<void>,
   ) {
     this.chart = createChart(container, {
       autoSize: true,
@@ -72,8 +73,9 @@ export class PriceChart {
         } };
       },
     });
+    const places = (): number => Math.min(DRAG_PLACES, this.decimals);
     this.handles = new LineHandles(container, this.series,
-      (value) => value.toFixed(Math.min(DRAG_PLACES, this.decimals)),
+      { snap: (value) => value.toFixed(places()), unit: () => 10 ** -places() },
       onMove, () => this.drawDeferred());
     this.chart.subscribeCrosshairMove((param) => {
       const bar = param.time === undefined ? undefined : param.seriesData.get(this.series);
@@ -108,7 +110,7 @@ export class PriceChart {
   }
 
   setLines(specs: PriceLineSpec[]): void {
-    if (this.handles.active) {
+    if (this.handles.busy) {
       this.deferred = specs;
       return;
     }

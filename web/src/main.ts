@@ -19,6 +19,7 @@ import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
 import { renderTicket, submitTicket } from "./ticket";
 import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
+import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -96,8 +97,8 @@ function renderChartLines(): void {
 
 /** A line let go on the chart: the server decides, and the lines are redrawn from its state
  * either way (a refused move springs back). */
-function onLineMoved(spec: PriceLineSpec, price: string): void {
-  void moveLine(spec, price).then(() => refreshTrading(), (err: unknown) => {
+function onLineMoved(spec: PriceLineSpec, price: string): Promise<void> {
+  return moveLine(spec, price).then(() => refreshTrading(), (err: unknown) => {
     reportError(err);
     return refreshTrading();
   });
@@ -173,6 +174,7 @@ function onMessage(raw: unknown): void {
     const quote = { bid: BigInt(m.bid), ask: BigInt(m.ask), decimals: m.decimal, ts: m.ts };
     store.quotes.set(m.asset, quote);
     if (m.asset === store.selected) chart.addTick(m.ts, quote.ask);
+    if (followTrails(m.asset, quote) && m.asset === store.selected) renderChartLines();
     scheduleRender();
   } else if (message.type === "trade") {
     const event = raw as TradeEventMessage;

@@ -3,7 +3,7 @@
 
 import { type CommandField, Raw } from "./api";
 import { fromUnits } from "./money";
-import { expiryMs, optionalLevel } from "./ticket-input";
+import { expiryMs, ONE_STOP_ONLY, optionalLevel } from "./ticket-input";
 
 export interface EditText {
   stopLossPrice: string;
@@ -53,7 +53,7 @@ export function changedFields(
     delete fields.stopLossPrice;
   }
   if (fields.stopLossPrice instanceof Raw && fields.trailingStopDistance instanceof Raw) {
-    errors.trailingStopDistance = "a trailing stop replaces the stop loss: give one of them";
+    errors.trailingStopDistance = ONE_STOP_ONLY;
   }
   return { fields, errors };
 }

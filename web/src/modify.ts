@@ -59,8 +59,9 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
   for (const el of document.querySelectorAll<HTMLElement>("#modify .order-only")) el.hidden = !pending;
   $<HTMLInputElement>("m-price").value = before.price ?? "";
   $<HTMLInputElement>("m-sl").value = before.stopLossPrice;
-  $<HTMLInputElement>("m-sl").placeholder = trailing
-    ? `trailing, now at ${apiPrice(target.stopLossPrice, d)}` : "none";
+  $<HTMLInputElement>("m-sl").placeholder = !trailing ? "none" : pending
+    ? `trails by ${apiPrice(target.trailingStopDistance, d)} from the fill`
+    : `trailing, now at ${apiPrice(target.stopLossPrice, d)}`;
   $<HTMLInputElement>("m-tp").value = before.takeProfitPrice;
   $<HTMLInputElement>("m-tp").placeholder = "none";
   $<HTMLInputElement>("m-trail").value = before.trailingStopDistance;

@@ -90,3 +90,13 @@ export function liquidationPrice(
 export function notional(margin: bigint, l10: number): { units: bigint; scale: number } {
   return { units: margin * BigInt(l10), scale: USD_SCALE + 1 };
 }
+
+/** A trailing stop after a tick (SPEC section 3a): a LONG's is max(bid since set) - D and only
+ * rises, a SHORT's min(ask since set) + D and only falls. From the stop the server last sent,
+ * folding each tick the page sees gives the server's stop. */
+export function trailedStop(
+  long: boolean, stop: bigint, bid: bigint, ask: bigint, distance: bigint,
+): bigint {
+  if (long) return bid - distance > stop ? bid - distance : stop;
+  return ask + distance < stop ? ask + distance : stop;
+}

@@ -6,7 +6,7 @@ import { engine } from "./api";
 import { apiPrice, apiUsd, dateTime, leverage } from "./format";
 import { openModify } from "./modify";
 import { notify } from "./notices";
-import { actionButton } from "./positions";
+import { actionButton, rebuildKeepingFocus } from "./positions";
 import { decimalsOf, store } from "./store";
 import type { PendingOrder } from "./types";
 
@@ -17,7 +17,10 @@ interface Cancelled {
 
 export function renderOrders(after: () => void): void {
   const body = (document.getElementById("orders") as HTMLTableElement).tBodies[0];
-  body.replaceChildren();
+  rebuildKeepingFocus(body, () => orderRows(body, after));
+}
+
+function orderRows(body: HTMLTableSectionElement, after: () => void): void {
   const count = document.getElementById("orders-count");
   if (count) count.textContent = store.pendingOrders.length ? `(${store.pendingOrders.length})` : "";
   for (const o of store.pendingOrders) {

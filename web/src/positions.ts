@@ -35,9 +35,25 @@ export function actionButton(text: string, label: string): HTMLButtonElement {
   return b;
 }
 
+/** Rows are rebuilt after every change: the button that had focus (a dialog gives it back to
+ * its opener when it closes) gets it again in the new row, found by its label. */
+export function rebuildKeepingFocus(body: HTMLTableSectionElement, build: () => void): void {
+  const active = document.activeElement;
+  const label = active && body.contains(active) ? active.getAttribute("aria-label") : null;
+  body.replaceChildren();
+  build();
+  if (label) {
+    body.querySelector<HTMLElement>(`button[aria-label="${CSS.escape(label)}"]`)?.focus();
+  }
+}
+
 export function renderPositions(afterClose: () => void): void {
   const body = (document.getElementById("positions") as HTMLTableElement).tBodies[0];
-  body.replaceChildren();
+  rebuildKeepingFocus(body, () => positionRows(body, afterClose));
+  renderPositionMarks();
+}
+
+function positionRows(body: HTMLTableSectionElement, afterClose: () => void): void {
   const count = document.getElementById("positions-count");
   if (count) count.textContent = store.openTrades.length ? `(${store.openTrades.length})` : "";
   for (const t of store.openTrades) {
@@ -52,7 +68,11 @@ export function renderPositions(afterClose: () => void): void {
     cell(row, apiPrice(t.entryPrice, d), "num");
     cell(row, "–", "num mark");
     cell(row, apiPrice(t.liquidationPrice, d), "num");
-    const sl = cell(row, apiPrice(t.stopLossPrice, d), "num sl");
+    const sl = cell(row, "", "num sl");
+    const level = document.createElement("span");
+    level.className = "level";
+    level.textContent = apiPrice(t.stopLossPrice, d);
+    sl.append(level);
     if (t.trailingStopDistance !== null && t.trailingStopDistance !== undefined) {
       const badge = document.createElement("small");
       badge.className = "trail muted";
@@ -78,7 +98,6 @@ export function renderPositions(afterClose: () => void): void {
       "muted empty");
     td.colSpan = 11;
   }
-  renderPositionMarks();
 }
 
 /** Per tick: the mark and PnL cells only (the rows stay, so focus and clicks are not lost). */
@@ -92,7 +111,11 @@ export function renderPositionMarks(): void {
     const pnl = livePnl(t, quote);
     const markCell = row.querySelector(".mark");
     const pnlCell = row.querySelector(".pnl");
+    const stopCell = row.querySelector(".sl .level");
     if (markCell) markCell.textContent = price(mark, quote.decimals);
+    // A trailing stop moves with the ticks (trailing.ts).
+    const stop = apiPrice(t.stopLossPrice, quote.decimals);
+    if (stopCell && stopCell.textContent !== stop) stopCell.textContent = stop;
     if (pnlCell && pnl !== null) {
       pnlCell.textContent = signedUsd(pnl);
       pnlCell.className = `num pnl ${signClass(pnl)}`;

@@ -36,6 +36,9 @@ export interface TicketValues {
 
 export type FieldErrors = Partial<Record<keyof TicketText, string>>;
 
+/** SPEC 3a: a trade has a trailing stop or a fixed stop loss, not both in one request. */
+export const ONE_STOP_ONLY = "a trailing stop replaces the stop loss: give one of them";
+
 /** A positive decimal with at most `scale` decimals, or the message saying what is wrong. */
 export function positiveDecimal(text: string, scale: number, what: string): bigint | string {
   if (!isDecimalText(text)) return `${what} must be a number`;
@@ -94,7 +97,7 @@ export function readTicket(
   const trailingDistance = optionalLevel(text.trailingStopDistance, decimals,
     "trailingStopDistance", "trailing distance", slots);
   if (stopLoss !== null && trailingDistance !== null) {
-    errors.trailingStopDistance = "a trailing stop replaces the stop loss: give one of them";
+    errors.trailingStopDistance = ONE_STOP_ONLY;
   }
   return {
     values: {

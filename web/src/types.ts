@@ -38,6 +38,9 @@ export interface ClosedTrade extends Omit<OpenTrade, "unrealizedPnl"> {
   partial?: boolean;
   /** Why an order ended REJECTED. */
   reason?: string;
+  /** Set when it came from an order, or is an order that ended unfilled. */
+  orderType?: OrderType | null;
+  price?: number | string | null;
 }
 
 export interface AccountReply {
@@ -73,11 +76,7 @@ export interface TradeEventMessage {
   eventSeq: number;
   orderId: string | null;
   ts: number;
-  trade: ClosedTrade & {
-    unrealizedPnl?: number | string | null;
-    orderType?: OrderType | null;
-    price?: number | string | null;
-  };
+  trade: ClosedTrade & { unrealizedPnl?: number | string | null };
 }
 
 export interface Quote {

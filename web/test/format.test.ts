@@ -103,8 +103,9 @@ describe("trade notices", () => {
   it("tells an order's fill, expiry and rejection, live or caught up from the history", () => {
     const fill = describeTradeEvent(event("OPENED", { entryPrice: 230.5 }), () => 6);
     expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL_USDC LONG order filled at 230.50" });
-    const expired = describeTradeEvent({ ...event("ORDER_EXPIRED", { margin: 50 }),
-      trade: { ...trade({ margin: 50 }), price: 230 } }, () => 6);
+    // As GET /api/v1/trades/closed and the WebSocket send an ended order: with its price.
+    const expired = describeTradeEvent(event("ORDER_EXPIRED", { margin: 50, status: "EXPIRED",
+      orderType: "LIMIT", price: 230, exitPrice: null, pnl: null }), () => 6);
     expect(expired?.text).toBe("SOL_USDC LONG order at 230.00 expired: 50.00 USD margin returned");
     expect(describeTradeEvent(event("EXPIRED"), () => 6)?.about).toBe("end");
     const rejected = describeTradeEvent(event("REJECTED", { reason: "too many open trades" }), () => 6);

@@ -3,7 +3,7 @@ import { Raw } from "../src/api";
 import { positionLines } from "../src/chart";
 import { marginPart, partPreview } from "../src/close-part";
 import { trailingDistance } from "../src/line-moves";
-import { cappedPnl } from "../src/money";
+import { cappedPnl, trailedStop } from "../src/money";
 import { changedFields } from "../src/modify-input";
 import type { OpenTrade } from "../src/types";
 
@@ -82,5 +82,14 @@ describe("lines on the chart", () => {
     expect(trailingDistance("LONG", 100n, 100n, 101n)).toBeNull();
     expect(trailingDistance("SHORT", 104n, 100n, 101n)).toBe(3n);
     expect(trailingDistance("SHORT", 100n, 100n, 101n)).toBeNull();
+  });
+});
+
+describe("trailing stops between the server's answers", () => {
+  it("rise with a LONG's bid and fall with a SHORT's ask, never back", () => {
+    expect(trailedStop(true, 228_900_000n, 231_000_000n, 231_050_000n, 2_000_000n)).toBe(229_000_000n);
+    expect(trailedStop(true, 229_000_000n, 230_000_000n, 230_050_000n, 2_000_000n)).toBe(229_000_000n);
+    expect(trailedStop(false, 238_000_000n, 235_000_000n, 235_050_000n, 2_000_000n)).toBe(237_050_000n);
+    expect(trailedStop(false, 237_050_000n, 236_000_000n, 236_050_000n, 2_000_000n)).toBe(237_050_000n);
   });
 });
