@@ -6,6 +6,7 @@ error, never rounded) and milliseconds <-> timestamptz (exact, no float on the w
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,7 +98,9 @@ class CandleRow:
     scale: int
 
 
+@functools.lru_cache(maxsize=4096)
 def ms_to_ts(ms: int) -> datetime:
+    """Cached: a batch's events share their few instants (a storm's thousands share one)."""
     return EPOCH + ms * ONE_MS
 
 

@@ -19,6 +19,7 @@ import os
 import socket
 
 import redis.asyncio as aioredis
+import uvloop
 
 from gateway_svc.db import Database
 from gateway_svc.ledger.audit import AuditWriter
@@ -79,6 +80,8 @@ async def _main() -> None:
 
 def main() -> int:
     logs.setup("ledger")
-    asyncio.run(_main())
+    # uvloop: a storm's batches are many small reads and writes; the stdlib loop's selector
+    # and handles were a tenth of the ledger's CPU.
+    uvloop.run(_main())
     log.info("ledger stopped cleanly")
     return 0
