@@ -1,6 +1,8 @@
 """The one error registry: each ErrorCode's gRPC status, HTTP status and default message.
 
-The engine core rejects with the same names (without the ERROR_CODE_ prefix);
+The engine core rejects with the same names (without the ERROR_CODE_ prefix); where a code is
+always about one request field, the entry names it (proto spelling), so an engine rejection
+carries `x-error-field` / `field` like a validation error does.
 tests/gateway_grpc/test_error_registry.py checks that every ErrorCode of the contract and every
 core code is here exactly once, with the statuses SPEC section 3 documents.
 """
@@ -20,11 +22,23 @@ class ErrorSpec:
     grpc_status: grpc.StatusCode
     http_status: int
     default_message: str
+    field: str | None = None
 
 
-def _spec(name: str, grpc_status: grpc.StatusCode, http_status: int, message: str) -> ErrorSpec:
+def _spec(
+    name: str,
+    grpc_status: grpc.StatusCode,
+    http_status: int,
+    message: str,
+    field: str | None = None,
+) -> ErrorSpec:
     return ErrorSpec(
-        types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}"), name, grpc_status, http_status, message
+        types_pb2.ErrorCode.Value(f"ERROR_CODE_{name}"),
+        name,
+        grpc_status,
+        http_status,
+        message,
+        field,
     )
 
 
@@ -33,19 +47,36 @@ REGISTRY: tuple[ErrorSpec, ...] = (
     _spec("INVALID_ARGUMENT", _S.INVALID_ARGUMENT, 400, "invalid request"),
     _spec("UNKNOWN_ASSET", _S.INVALID_ARGUMENT, 400, "unknown asset"),
     _spec(
-        "INVALID_LEVERAGE", _S.INVALID_ARGUMENT, 400, "leverage must be an integer from 10 to 1000"
+        "INVALID_LEVERAGE",
+        _S.INVALID_ARGUMENT,
+        400,
+        "leverage must be an integer from 10 to 1000",
+        "leverage",
     ),
     _spec(
         "INVALID_MARGIN",
         _S.INVALID_ARGUMENT,
         400,
         "margin must be positive with at most 4 decimals",
+        "margin",
     ),
     _spec("INVALID_PRICE", _S.INVALID_ARGUMENT, 400, "price has too many decimals"),
-    _spec("INSUFFICIENT_BALANCE", _S.FAILED_PRECONDITION, 400, "insufficient balance"),
+    _spec("INSUFFICIENT_BALANCE", _S.FAILED_PRECONDITION, 400, "insufficient balance", "margin"),
     _spec("PRICE_UNAVAILABLE", _S.FAILED_PRECONDITION, 400, "no price yet for this asset"),
-    _spec("INVALID_STOP_LOSS", _S.INVALID_ARGUMENT, 400, "stop loss is on the wrong side"),
-    _spec("INVALID_TAKE_PROFIT", _S.INVALID_ARGUMENT, 400, "take profit is on the wrong side"),
+    _spec(
+        "INVALID_STOP_LOSS",
+        _S.INVALID_ARGUMENT,
+        400,
+        "stop loss is on the wrong side",
+        "stop_loss_price",
+    ),
+    _spec(
+        "INVALID_TAKE_PROFIT",
+        _S.INVALID_ARGUMENT,
+        400,
+        "take profit is on the wrong side",
+        "take_profit_price",
+    ),
     _spec("TRADE_NOT_FOUND", _S.NOT_FOUND, 404, "trade not found"),
     _spec("ACCOUNT_NOT_FOUND", _S.FAILED_PRECONDITION, 400, "no engine account for this user"),
     _spec("ACCOUNT_EXISTS", _S.ALREADY_EXISTS, 400, "account already exists"),
@@ -62,8 +93,11 @@ REGISTRY: tuple[ErrorSpec, ...] = (
         _S.INVALID_ARGUMENT,
         400,
         "trailing stop distance is out of range",
+        "trailing_stop_distance",
     ),
-    _spec("INVALID_EXPIRY", _S.INVALID_ARGUMENT, 400, "expiry must be in the future"),
+    _spec(
+        "INVALID_EXPIRY", _S.INVALID_ARGUMENT, 400, "expiry must be in the future", "expires_at_ms"
+    ),
     _spec("NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order"),
     _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open"),
 )

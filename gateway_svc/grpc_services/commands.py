@@ -74,5 +74,6 @@ class CommandRunner:
             raise with_order_id(error, order_id) from None
         if result.error_code:
             spec = spec_for(result.error_code)
-            raise with_order_id(ApiError(spec.name, result.message or None), order_id)
+            rejection = ApiError(spec.name, result.message or None, spec.field)
+            raise with_order_id(rejection, order_id)
         return result

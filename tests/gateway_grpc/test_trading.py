@@ -120,16 +120,21 @@ async def test_second_create_account_is_already_exists(exchange: Stub, alice: An
 
 
 @pytest.mark.parametrize(
-    ("code", "status"),
+    ("code", "status", "field"),
     [
-        ("INSUFFICIENT_BALANCE", grpc.StatusCode.FAILED_PRECONDITION),
-        ("INVALID_STOP_LOSS", grpc.StatusCode.INVALID_ARGUMENT),
-        ("TOO_MANY_OPEN_TRADES", grpc.StatusCode.RESOURCE_EXHAUSTED),
-        ("PRICE_UNAVAILABLE", grpc.StatusCode.FAILED_PRECONDITION),
+        ("INSUFFICIENT_BALANCE", grpc.StatusCode.FAILED_PRECONDITION, "margin"),
+        ("INVALID_STOP_LOSS", grpc.StatusCode.INVALID_ARGUMENT, "stop_loss_price"),
+        ("TOO_MANY_OPEN_TRADES", grpc.StatusCode.RESOURCE_EXHAUSTED, None),
+        ("PRICE_UNAVAILABLE", grpc.StatusCode.FAILED_PRECONDITION, None),
     ],
 )
 async def test_engine_rejections_use_the_registry(
-    code: str, status: grpc.StatusCode, exchange: Stub, alice: Any, engine: FakeEngine
+    code: str,
+    status: grpc.StatusCode,
+    field: str | None,
+    exchange: Stub,
+    alice: Any,
+    engine: FakeEngine,
 ) -> None:
     def rejecting(command: commands_pb2.Command) -> responses_pb2.CommandResult:
         out = responses_pb2.CommandResult(order_id=command.order_id)
@@ -140,7 +145,11 @@ async def test_engine_rejections_use_the_registry(
         await exchange.CreateTrade(trade_request(), metadata=alice)
     assert info.value.code() == status
     assert info.value.details() == f"engine says {code.lower()}"
-    assert trailers(info.value) == {"x-error-code": code, "x-order-id": ORDER_ID}
+    # A code about one request field names it, as a validation error does.
+    expected = {"x-error-code": code, "x-order-id": ORDER_ID}
+    if field:
+        expected["x-error-field"] = field
+    assert trailers(info.value) == expected
 
 
 async def test_silent_engine_is_engine_timeout(

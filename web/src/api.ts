@@ -12,22 +12,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Business rejections come from the engine with a stable code but no field: the code names
- * the field it is about. */
-const CODE_FIELDS: Record<string, string> = {
-  INVALID_STOP_LOSS: "stopLossPrice",
-  INVALID_TAKE_PROFIT: "takeProfitPrice",
-  INVALID_TRAILING_STOP: "trailingStopDistance",
-  INVALID_PRICE: "price",
-  INVALID_EXPIRY: "expiresAt",
-  INVALID_MARGIN: "margin",
-  INSUFFICIENT_BALANCE: "margin",
-  INVALID_LEVERAGE: "leverage",
-};
-
-/** The request field an error is about (the envelope's `field`, else its code's), or "". */
+/** The request field an error is about, or "": the server names it (`field`) for validation
+ * errors and for the engine's rejections that are about one field (gateway_svc/errors.py). */
 export function fieldOf(err: ApiError): string {
-  return err.field ?? CODE_FIELDS[err.code ?? ""] ?? "";
+  return err.field ?? "";
 }
 
 interface ErrorEnvelope {
