@@ -202,6 +202,8 @@ class TradeEventHub:
                 del self._by_user[user_id]
 
     def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
+        if not self._by_user:
+            return  # nobody listening on this process: no event to decode
         try:
             event = events_pb2.TradeEvent.FromString(fields.get(streams.PAYLOAD, b""))
         except DecodeError:

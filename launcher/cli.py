@@ -46,7 +46,7 @@ def _run_service(name: str) -> int:
 
 def _migrate() -> int:
     logs.setup("migrate")
-    settings = load_settings()
+    settings = load_settings(need_secrets=False)  # migrating signs nothing and mails nothing
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for `exchange migrate`")
     from gateway_svc.db.migrate import upgrade_to_head

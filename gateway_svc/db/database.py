@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from exchange.v1 import events_pb2, prices_pb2
-from sqlalchemy import ColumnElement, Row, Select, exc, func, literal_column, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Select, exc, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -342,13 +342,6 @@ class Database:
                 (r.user_id, ts_to_ms(r.issued_before), ts_to_ms(r.expires_at)) for r in cutoffs
             ]
         return sessions, users
-
-    async def is_session_revoked(self, jti: str) -> bool:
-        async with self._engine.connect() as conn:
-            found = await conn.scalar(
-                select(literal_column("1")).where(revoked_sessions.c.jti == jti)
-            )
-        return found is not None
 
     async def _purge_expired(self, conn: AsyncConnection) -> None:
         """Now and then, drop token rows whose JWTs have long expired, so the tables stay small."""

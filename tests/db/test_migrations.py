@@ -118,3 +118,22 @@ def test_developer_alembic_ini_works(database_url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert _version(database_url) == HEAD
+
+
+def test_exchange_migrate_in_production_needs_only_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migrating signs nothing and mails nothing: no secrets and no SMTP_HOST asked for."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SMTP_HOST", "AUTH_JWT_SECRET", "EMAIL_JWT_SECRET")
+    }
+    env.update(DATABASE_URL=database_url, EXCHANGE_ENV="production",
+               EXCHANGE_DATA_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "migrate"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _version(database_url) == HEAD
