@@ -88,7 +88,10 @@ export class PriceChart {
     this.candles = candles;
     this.decimals = decimals;
     this.interval = interval;
-    const precision = Math.min(decimals, 4);
+    // The axis in cents, as venues show these markets; a market under 1 keeps its decimals.
+    const last = candles[candles.length - 1];
+    const belowOne = last !== undefined && last.close < 10n ** BigInt(decimals);
+    const precision = Math.min(decimals, belowOne ? 6 : DRAG_PLACES);
     this.series.applyOptions({ priceFormat: { type: "price", precision,
       minMove: 1 / 10 ** precision } });
     this.series.setData(candles.map((c) => this.bar(c)));
