@@ -8,6 +8,7 @@ EXCHANGE_TEST_GATEWAY_WORKERS (1 when unset), so the suite can be run with one a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -22,6 +23,10 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from mesh.embedded import free_port
+
+# aiosmtpd logs each connection's EOF at INFO from its own thread, which can run after pytest
+# has closed the stream a test's log capture wrote to ("--- Logging error ---" in CI's output).
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS_ENV = "EXCHANGE_TEST_GATEWAY_WORKERS"
