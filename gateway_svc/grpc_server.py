@@ -63,6 +63,7 @@ class GrpcServerHandle:
     health: health_aio.HealthServicer
     dependencies: DependencyHealth
     revocations: Revocations | None = None
+    command_limit: SharedTokenBuckets | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
         # The checks first, so nothing can report SERVING once the drain has begun.
@@ -75,6 +76,8 @@ class GrpcServerHandle:
         await asyncio.gather(self.engine.stop(), self.prices.stop(), self.events.stop())
         if self.revocations is not None:
             await self.revocations.stop()
+        if self.command_limit is not None:
+            await self.command_limit.aclose()
         log.info("gRPC server on :%d stopped", self.port)
 
 
@@ -187,5 +190,6 @@ async def serve(
     dependencies.start()
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
     return GrpcServerHandle(
-        server, bound, name, engine, prices, events, runner, health, dependencies, revocations
-    )
+        server, bound, name, engine, prices, events, runner, health, dependencies, revocations,
+        command_limit,
+    )  # fmt: skip

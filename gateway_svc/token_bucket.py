@@ -10,11 +10,15 @@ gateway process; `TokenBucket` is the in-memory kind, for what belongs to one co
 
 from __future__ import annotations
 
+import hashlib
 import math
 from decimal import Decimal
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
+
+from mesh.resp import options_of
+from mesh.resp_pipeline import RespPipeline
 
 # What a limiter in Redis raises when Redis cannot answer (refused, timed out, reset...).
 LIMITER_ERRORS = (RedisError, OSError)
@@ -75,7 +79,8 @@ return 0
 
 class SharedTokenBuckets:
     """One token bucket per key (a user id) in Redis, shared by every gateway process: one
-    EVALSHA per request. Same semantics as `TokenBucket`: `burst` at once, then `rate_per_s`."""
+    EVALSHA per request, batched with the other requests of the moment on a connection of its
+    own (`RespPipeline`). Same semantics as `TokenBucket`: `burst` at once, then `rate_per_s`."""
 
     def __init__(self, redis: aioredis.Redis, rate_per_s: Decimal, burst: int, prefix: str):
         if rate_per_s <= 0 or burst < 1:
@@ -84,10 +89,20 @@ class SharedTokenBuckets:
         self.burst = burst
         self._interval_us = max(1, int(Decimal(1_000_000) / Decimal(str(rate_per_s))))
         self._prefix = prefix
-        self._take = redis.register_script(_TAKE)
+        self._sha = hashlib.sha1(_TAKE.encode()).hexdigest()
+        self._redis = RespPipeline(options_of(redis), name=f"rate limit {prefix}")
 
     async def take(self, key: str) -> float:
         """0.0 when `key` may go ahead, else the seconds until it may. Raises the Redis error
         when Redis cannot be asked: the caller decides how to fail closed."""
-        wait_us = await self._take(keys=[self._prefix + key], args=[self._interval_us, self.burst])
+        args = (1, self._prefix + key, self._interval_us, self.burst)
+        try:
+            wait_us = await self._redis.call("EVALSHA", self._sha, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            wait_us = await self._redis.call("EVAL", _TAKE, *args)  # and Redis keeps it
         return int(wait_us) / 1_000_000
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

@@ -88,9 +88,12 @@ class Settings:
     engine_metrics_port: int
     """The engine's /metrics (Prometheus text); 0 turns it off."""
     ledger_metrics_port: int
+    """The ledger's /metrics; 0 turns it off."""
     ledger_workers: int
     """Ledger processes `exchange up` runs, each its own consumer in the groups."""
-    """The ledger's /metrics; 0 turns it off."""
+    ledger_linger_ms: int
+    """How long a ledger writer waits after a short batch before reading again, so entries
+    arriving meanwhile share one Postgres transaction; 0 turns it off."""
     # Second round against a hostile client (issue 14; SECURITY.md lists them).
     allowed_origins: tuple[str, ...]
     """Origins, beyond FRONTEND_URL's and BACKEND_URL's, whose pages may write with the cookie."""
@@ -106,7 +109,7 @@ class Settings:
         return self.env == "production"
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -116,6 +119,8 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -292,6 +297,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
         ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
         ledger_workers=_int("LEDGER_WORKERS", 2, minimum=1),
+        ledger_linger_ms=_int("LEDGER_LINGER_MS", 50, minimum=0, maximum=1000),
         allowed_origins=_origins("ALLOWED_ORIGINS"),
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         grpc_max_streams_per_peer=_int("GRPC_MAX_STREAMS_PER_PEER", 100, minimum=1),

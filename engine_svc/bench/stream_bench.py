@@ -33,8 +33,8 @@ from typing import Any
 import uvloop
 from exchange.v1 import commands_pb2, prices_pb2, responses_pb2, types_pb2
 
-from engine_svc.service.resp import RespConnection, bulk, pack
 from mesh import streams
+from mesh.resp import RespConnection, bulk, pack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOL_BID, SOL_ASK, SOL_SCALE = 235_900_000, 235_950_000, 6

@@ -22,8 +22,8 @@ from functools import partial
 from engine_svc.service.journal import Journal
 from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox, check_exec
-from engine_svc.service.resp import RespConnection
 from mesh import streams
+from mesh.resp import RespConnection
 
 DEPTH = 4
 """Applied batches waiting for their commit before the loop waits too."""

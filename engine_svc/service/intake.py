@@ -15,8 +15,8 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from engine_svc.service.resp import RespConnection, pack
 from mesh import streams
+from mesh.resp import RespConnection, pack
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from engine_svc.service.resp import RespConnection
 from mesh import streams
+from mesh.resp import RespConnection
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from engine_svc.service.resp import bulk, pack
 from engine_svc.service.wire import varint
 from mesh import streams
+from mesh.resp import bulk, pack
 
 _MULTI = pack("MULTI")
 _EXEC = pack("EXEC")

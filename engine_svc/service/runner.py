@@ -30,11 +30,11 @@ from engine_svc.service.inputs import apply, decode_command, decode_prices
 from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox
 from engine_svc.service.recovery import recover, snapshot_data
-from engine_svc.service.resp import RespConnection
 from engine_svc.service.snapshotting import SnapshotKeeper
 from mesh import streams
 from mesh.assets import ASSET_DECIMALS
 from mesh.config import Settings
+from mesh.resp import RespConnection
 
 log = logging.getLogger(__name__)
 

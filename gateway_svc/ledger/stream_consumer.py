@@ -13,6 +13,13 @@ Recovery:
   when `stop` is set. An entry that can never be written (malformed payload, impossible data)
   is copied to `<stream>_dead` with the reason and acked, so it cannot block the group.
 
+Lingering: after a live read that returned less than a full batch, the consumer waits
+`linger_ms` before reading again (the batch in hand is written meanwhile). The first entry after
+idle is written at once and the entries arriving during the wait share the next batch, so at low
+load a writer commits one transaction per linger window instead of one per entry. A full batch
+never lingers, so a backlog (a liquidation storm) drains without pauses; below that, an entry
+may wait up to `linger_ms` longer before it is read.
+
 A restarted ledger keeps its consumer name (see gateway_svc/ledger/main.py), so the first
 thing it does is re-read what it held when it died, without waiting for `claim_idle_ms`.
 """
@@ -77,6 +84,7 @@ class StreamConsumer:
         *,
         batch_size: int | None = None,
         block_ms: int = 1000,
+        linger_ms: int = 0,
         claim_idle_ms: int = 30_000,
         claim_every_s: float | None = None,
         max_backoff_s: float = 5.0,
@@ -88,6 +96,8 @@ class StreamConsumer:
         self.dead_stream = f"{self.stream}_dead"
         self.batch_size = batch_size or self.default_batch_size
         self.block_ms = block_ms
+        # One transaction per linger window rather than per entry at low load (module docstring).
+        self.linger_s = linger_ms / 1000
         self.claim_idle_ms = claim_idle_ms
         # Claiming more often than entries can become idle only costs round trips.
         self.claim_every_s = claim_every_s if claim_every_s is not None else claim_idle_ms / 2000
@@ -136,6 +146,9 @@ class StreamConsumer:
                     await writing.pop(0)
                 if entries:
                     writing.append(asyncio.create_task(self._process(entries)))
+                # Only after a live read: re-reading what it holds (recovery) never waits.
+                if not from_own_pending and 0 < len(entries) < self.batch_size and self.linger_s:
+                    await _sleep_unless_stopped(stop, self.linger_s)
             except Exception as error:
                 # Whatever else is in flight ends first, so re-reading from 0 finds each
                 # entry once; its failure (the same outage, usually) is this one.

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from exchange.v1 import commands_pb2, responses_pb2, types_pb2
 from redis.exceptions import ResponseError
 
-from engine_svc.service.resp import RespConnection, bulk, pack
 from mesh import streams
+from mesh.resp import RespConnection, bulk, pack
 
 # XADD ... * p <payload>: everything but the payload, packed once (the array says 8 args).
 _XADD = b"*8" + pack("XADD", streams.COMMANDS, "MAXLEN", "~", streams.MAXLEN_COMMANDS, "*", "p")[2:]

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,6 +21,7 @@ from exchange.v1 import prices_pb2
 
 from gateway_svc.ledger import main as ledger_main
 from gateway_svc.ledger import metrics
+from gateway_svc.ledger.stream_consumer import StreamConsumer
 from mesh.config import load_settings
 from mesh.streams import AUDIT, EVENT_GROUP, EVENTS, PAYLOAD, PRICES, connect, ensure_group
 from tests.conftest import REPO_ROOT
@@ -118,6 +120,24 @@ async def test_a_restarted_ledger_takes_back_what_it_held_at_once(
         await _until(lambda: count(migrated_url, EVENTS_SQL) == 4, timeout_s=5)
         await _until_acked(client)
     await client.aclose()
+
+
+async def test_the_linger_setting_reaches_every_writer(
+    env: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_LINGER_MS", "70")
+    made: list[StreamConsumer] = []
+    real = ledger_main.writers
+
+    def recording(*args: Any, **kwargs: Any) -> list[StreamConsumer]:
+        consumers = real(*args, **kwargs)
+        made.extend(consumers)
+        return consumers
+
+    monkeypatch.setattr(ledger_main, "writers", recording)
+    async with _ledger():
+        await _until(lambda: len(made) == 3)
+    assert [consumer.linger_s for consumer in made] == [0.07] * 3
 
 
 async def _until_acked(client: aioredis.Redis) -> None:

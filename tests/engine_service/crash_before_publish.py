@@ -10,7 +10,7 @@ import signal
 from engine_svc import main
 from engine_svc.service import committer
 from engine_svc.service.outbox import Outbox
-from engine_svc.service.resp import RespConnection
+from mesh.resp import RespConnection
 
 _real_publish = committer.publish
 

@@ -10,9 +10,9 @@ import redis
 from exchange.v1 import audit_pb2, responses_pb2
 
 from engine_svc.service.outbox import Outbox, audit_record, audit_tail, check_exec
-from engine_svc.service.resp import RespConnection
 from engine_svc.service.wire import varint
 from mesh import streams
+from mesh.resp import RespConnection
 from tests.engine_service import builders
 
 

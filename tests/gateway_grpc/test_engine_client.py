@@ -51,8 +51,8 @@ async def test_two_instances_each_get_only_their_own_answers(
         assert not [r for r in caplog.records if "late answer" in r.getMessage()]
         assert await redis.xlen(streams.response_stream("gw-a")) == 20
         # 40 concurrent commands, far fewer round trips.
-        assert a._writer.commands == b._writer.commands == 20
-        assert a._writer.batches + b._writer.batches < 40
+        assert a._pipeline.commands == b._pipeline.commands == 20
+        assert a._pipeline.batches + b._pipeline.batches < 40
     finally:
         await a.stop()
         await b.stop()

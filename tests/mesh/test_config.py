@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from decimal import Decimal
 
 import pytest
@@ -166,4 +167,31 @@ def test_pending_order_cap_is_a_setting(monkeypatch) -> None:
     assert load_settings().max_pending_orders_per_user == 7
     monkeypatch.setenv("ENGINE_MAX_PENDING_ORDERS_PER_USER", "-1")
     with pytest.raises(ConfigError):
+        load_settings()
+
+
+def test_ledger_linger_defaults_to_50_ms_and_0_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LEDGER_LINGER_MS", raising=False)
+    assert load_settings().ledger_linger_ms == 50
+    monkeypatch.setenv("LEDGER_LINGER_MS", "0")
+    assert load_settings().ledger_linger_ms == 0
+    monkeypatch.setenv("LEDGER_LINGER_MS", "1000")
+    assert load_settings().ledger_linger_ms == 1000
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1001", "LEDGER_LINGER_MS must be at most 1000, got 1001"),
+        ("-1", "LEDGER_LINGER_MS must be at least 0, got -1"),
+        ("50ms", "LEDGER_LINGER_MS must be an integer, got '50ms'"),
+    ],
+)
+def test_ledger_linger_out_of_bounds_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("LEDGER_LINGER_MS", value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings()
