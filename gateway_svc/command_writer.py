@@ -15,7 +15,7 @@ from typing import Any
 
 from mesh import streams
 from mesh.resp import bulk
-from mesh.resp_pipeline import RespPipeline
+from mesh.resp_pipeline import RespPipeline, Wanted
 
 Written = Callable[[BaseException | None], None]
 """Told the outcome of one command's XADD: None once Redis has it, else the error."""
@@ -34,12 +34,14 @@ class CommandWriter:
         self._head += bulk(streams.PAYLOAD)
         self._stopping = False
 
-    def send(self, payload: bytes, written: Written) -> None:
-        """Queue one serialized command; `written` hears how its XADD went."""
+    def send(self, payload: bytes, written: Written, wanted: Wanted | None = None) -> None:
+        """Queue one serialized command; `written` hears how its XADD went. One no longer
+        `wanted` when its batch leaves (its caller was told it could not be sent) is dropped."""
         if self._stopping:
             written(WriterStopped("gateway is stopping"))
             return
-        self._pipeline.submit(self._head + bulk(payload), lambda reply: written(_error(reply)))
+        packed = self._head + bulk(payload)
+        self._pipeline.submit(packed, lambda reply: written(_error(reply)), wanted)
 
     def stop(self) -> None:
         """Refuse what comes from now on; what was handed over is the pipeline's to finish."""

@@ -25,6 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, responses_pb2
 from google.protobuf.message import DecodeError
+from redis.exceptions import RedisError
 
 from gateway_svc.command_writer import CommandWriter
 from gateway_svc.errors import ApiError
@@ -39,6 +40,7 @@ EntryHandler = Callable[[bytes, Fields], None]
 
 FIRST_RETRY_S = 0.1
 MAX_RETRY_S = 5.0
+READ_GRACE_S = 5.0
 
 
 async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:
@@ -90,7 +92,7 @@ class StreamTail:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
-        """Ask the loop to finish (within one XREAD block), then close the reader's pool."""
+        """Ask the loop to finish (within one XREAD block), then close the reader's socket."""
         self._stop.set()
         task, self._task = self._task, None
         if task is not None:
@@ -109,11 +111,14 @@ class StreamTail:
                 if self._cursor is None:
                     self._cursor = await self._start_at()
                     self.ready.set()
-                reply = await self._reader.command(
-                    "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
-                    "STREAMS", self._stream, self._cursor,
-                )  # fmt: skip
-            except streams.REDIS_ERRORS as exc:
+                # A half-open socket answers nothing: past its block, the read is given up.
+                async with asyncio.timeout(self._block_ms / 1000 + READ_GRACE_S):
+                    reply = await self._reader.command(
+                        "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
+                        "STREAMS", self._stream, self._cursor,
+                    )  # fmt: skip
+            except (*streams.REDIS_ERRORS, RedisError) as exc:
+                # Any error (an error reply too) is an outage to wait out: the tail never dies.
                 if not outage:
                     log.warning("%s: reading %s failed: %s", self._name, self._stream, exc)
                 outage = True
@@ -152,7 +157,7 @@ WaitKey = tuple[str, str]
 class _Call:
     """One caller waiting: its answer's future, and whether its command reached Redis."""
 
-    __slots__ = ("future", "order_id", "sent", "timeout_s")
+    __slots__ = ("future", "given_up", "order_id", "sent", "timeout_s")
 
     def __init__(
         self, future: asyncio.Future[responses_pb2.CommandResult], order_id: str, timeout_s: float
@@ -161,6 +166,10 @@ class _Call:
         self.order_id = order_id
         self.timeout_s = timeout_s
         self.sent = False
+        self.given_up = False  # told it could not be sent: then it must never be
+
+    def wanted(self) -> bool:
+        return not self.given_up
 
     def written(self, error: BaseException | None) -> None:
         if error is None:
@@ -179,6 +188,7 @@ class _Call:
             self.future.set_exception(ApiError("ENGINE_TIMEOUT"))
         else:
             log.warning("engine client: cannot send %s in time", self.order_id)
+            self.given_up = True
             self.future.set_exception(ApiError("ENGINE_UNAVAILABLE"))
 
 
@@ -237,7 +247,7 @@ class EngineClient:
         call = self._register(key, loop)
         timer = loop.call_at(deadline, call.expire)
         try:
-            self._writer.send(command.SerializeToString(), call.written)
+            self._writer.send(command.SerializeToString(), call.written, call.wanted)
             return await call.future
         finally:
             timer.cancel()

@@ -109,6 +109,15 @@ class Settings:
         return self.env == "production"
 
 
+def _redis_url() -> str | None:
+    """REDIS_URL: redis:// or unix://. The hot paths speak RESP on plain sockets (mesh.resp),
+    so TLS is refused here rather than dropped there."""
+    url = os.environ.get("REDIS_URL") or None
+    if url is not None and not url.startswith(("redis://", "unix://")):
+        raise ConfigError(f"REDIS_URL must start with redis:// or unix:// (no TLS), got {url!r}")
+    return url
+
+
 def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -248,7 +257,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         raise ConfigError(f"POLLER_REPLAY_SPEED must be positive, got {speed_raw!r}")
     settings = Settings(
         env=env,
-        redis_url=os.environ.get("REDIS_URL") or None,
+        redis_url=_redis_url(),
         database_url=os.environ.get("DATABASE_URL") or None,
         data_dir=Path(os.environ.get("EXCHANGE_DATA_DIR") or ".exchange"),
         http_port=http_port,

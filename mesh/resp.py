@@ -16,8 +16,8 @@ from typing import Any
 
 import hiredis
 from redis.connection import parse_url
+from redis.exceptions import AuthenticationError, BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 
 READ_CHUNK = 1 << 18
 
@@ -39,25 +39,53 @@ def pack(*args: bytes | str | int) -> bytes:
     return b"".join(parts)
 
 
+# Error replies that mean "this server cannot serve you right now", raised as redis-py's
+# ConnectionError kinds so every caller backs off and reconnects, as it would through redis-py.
+_UNAVAILABLE: dict[str, type[RedisConnectionError]] = {
+    "LOADING": BusyLoadingError,
+    "MASTERDOWN": RedisConnectionError,
+    "NOAUTH": AuthenticationError,
+    "WRONGPASS": AuthenticationError,
+}
+# What a redis-py client may carry that this connection does not do: refused, never dropped.
+_UNSUPPORTED = ("ssl", "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs")
+_PLAIN = ("Connection", "UnixDomainSocketConnection")
+
+
 def options_of(client: Any) -> dict[str, Any]:
     """The address and credentials of a redis-py client, as `RespConnection` takes them."""
-    kwargs = client.connection_pool.connection_kwargs
-    keys = ("host", "port", "path", "db", "username", "password")
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "connection_class": pool.connection_class}
+    keys = ("host", "port", "path", "db", "username", "password", "connection_class")
     return {key: kwargs[key] for key in keys if kwargs.get(key) is not None}
+
+
+def _checked(options: dict[str, Any]) -> dict[str, Any]:
+    kind = options.pop("connection_class", None)
+    if (kind is not None and kind.__name__ not in _PLAIN) or any(
+        options.get(key) for key in _UNSUPPORTED
+    ):
+        raise ValueError("TLS to Redis (rediss://) is not supported: use redis:// or unix://")
+    return options
+
+
+def unavailable(reply: ResponseError) -> RedisConnectionError | None:
+    """The ConnectionError an error reply stands for (LOADING after a restart, NOAUTH...)."""
+    kind = _UNAVAILABLE.get(str(reply).split(" ", 1)[0])
+    return kind(str(reply)) if kind is not None else None
 
 
 class RespConnection:
     """One connection; `call` sends packed commands and returns their replies in order.
 
     Not shared between tasks: each caller owns one. Any failure closes it; the next call
-    connects again (AUTH and SELECT as the URL says).
+    connects again (AUTH and SELECT as the URL says). TLS is refused when the connection is
+    made, not silently dropped.
     """
 
     def __init__(self, address: str | dict[str, Any]) -> None:
         """`address`: a redis:// or unix:// URL, or `options_of(a redis-py client)`."""
-        self._options: dict[str, Any] = (
-            parse_url(address) if isinstance(address, str) else dict(address)
-        )
+        self._options = _checked(parse_url(address) if isinstance(address, str) else dict(address))
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser = hiredis.Reader(replyError=ResponseError)
@@ -86,15 +114,30 @@ class RespConnection:
         if options.get("db"):
             setup.append(pack("SELECT", options["db"]))
         if setup:
-            for reply in await self.call(b"".join(setup), len(setup)):
-                if isinstance(reply, ResponseError):
-                    raise reply
+            try:
+                for reply in await self._exchange(b"".join(setup), len(setup)):
+                    if isinstance(reply, ResponseError):
+                        # Never left open: the next call would run as the default user on db 0.
+                        raise AuthenticationError(f"redis refused the connection's setup: {reply}")
+            except BaseException:
+                self.close()
+                raise
 
     async def call(self, packed: bytes, replies: int) -> list[Any]:
         """Send `packed` (holding `replies` commands) and read their replies. An error reply
-        comes back as a ResponseError value in its place, not raised."""
-        if self._writer is None:
+        comes back as a ResponseError value in its place, not raised, unless it says the server
+        cannot serve (LOADING, NOAUTH...): that is raised as a ConnectionError."""
+        if self._writer is None or self._writer.is_closing():
+            self.close()
             await self._connect()
+        out = await self._exchange(packed, replies)
+        for reply in out:
+            if isinstance(reply, ResponseError) and (error := unavailable(reply)) is not None:
+                self.close()
+                raise error
+        return out
+
+    async def _exchange(self, packed: bytes, replies: int) -> list[Any]:
         reader, writer, parser = self._reader, self._writer, self._parser
         assert reader is not None and writer is not None
         try:
@@ -113,9 +156,9 @@ class RespConnection:
         except hiredis.ProtocolError as exc:
             self.close()
             raise RedisConnectionError(f"redis protocol error: {exc}") from exc
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # uvloop: RuntimeError writing to a reset socket
             self.close()
-            raise RedisConnectionError(f"redis connection failed: {exc}") from exc
+            raise RedisConnectionError(f"redis connection failed: {exc!r}") from exc
         except BaseException:
             # A cancelled or failed call leaves replies in flight: never reuse the socket.
             self.close()

@@ -183,6 +183,19 @@ class StreamConsumer:
     async def _process(self, entries: list[Entry]) -> None:
         started = time.perf_counter()
         dead = await self.write(entries)
+        acked = [entry.id for entry in entries]
+        if not dead:
+            await self.redis.xack(self.stream, self.group, *acked)  # no MULTI: one command
+        else:
+            await self._dead_letter_and_ack(dead, acked)
+        self.acked += len(entries)
+        self.dead_lettered += len(dead)
+        self.metrics.batch_size.labels(self.writer).observe(len(entries))
+        self.metrics.batch_seconds.labels(self.writer).observe(time.perf_counter() - started)
+        if dead:
+            self.metrics.dead_letters.labels(self.writer).inc(len(dead))
+
+    async def _dead_letter_and_ack(self, dead: list[DeadLetter], acked: list[bytes]) -> None:
         # Dead letters and acks in one MULTI: an entry is never acked without its copy.
         async with self.redis.pipeline(transaction=True) as pipe:
             for letter in dead:
@@ -203,14 +216,8 @@ class StreamConsumer:
                     maxlen=MAXLEN_DEAD,
                     approximate=True,
                 )
-            pipe.xack(self.stream, self.group, *[entry.id for entry in entries])
+            pipe.xack(self.stream, self.group, *acked)
             await pipe.execute()
-        self.acked += len(entries)
-        self.dead_lettered += len(dead)
-        self.metrics.batch_size.labels(self.writer).observe(len(entries))
-        self.metrics.batch_seconds.labels(self.writer).observe(time.perf_counter() - started)
-        if dead:
-            self.metrics.dead_letters.labels(self.writer).inc(len(dead))
 
     async def _claim_abandoned(self) -> int:
         """Take over entries idle past claim_idle_ms; the caller then reads them as its own."""

@@ -195,3 +195,12 @@ def test_ledger_linger_out_of_bounds_is_refused(
     monkeypatch.setenv("LEDGER_LINGER_MS", value)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings()
+
+
+@pytest.mark.parametrize("url", ["rediss://h:6380/0", "localhost:6379"])
+def test_a_redis_url_the_hot_paths_cannot_speak_is_refused(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(ConfigError, match="REDIS_URL must start with redis:// or unix://"):
+        load_settings(need_secrets=False)

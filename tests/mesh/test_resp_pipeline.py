@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mesh.embedded import free_port
 from mesh.resp import options_of, pack
@@ -79,3 +80,30 @@ async def test_close_answers_what_was_handed_over_then_refuses(redis_url: str) -
     assert isinstance(told[-1], RedisConnectionError)
     with pytest.raises(RedisConnectionError):
         await pipeline.call("PING")
+
+
+async def test_a_server_that_never_answers_fails_the_batch_in_time() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipeline = RespPipeline(f"redis://127.0.0.1:{port}/0", name="test", reply_timeout_s=0.3)
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(pipeline.call("PING"), 5)
+    finally:
+        await pipeline.aclose()
+        server.close()
+
+
+async def test_a_command_nobody_wants_any_more_is_not_sent(redis_url: str) -> None:
+    pipeline = RespPipeline(redis_url, name="test")
+    told: list[object] = []
+    try:
+        pipeline.submit(pack("INCR", "n"), told.append, lambda: False)
+        assert await pipeline.call("INCR", "n") == 1  # the first INCR never reached Redis
+        assert told == []
+    finally:
+        await pipeline.aclose()
