@@ -56,7 +56,8 @@ def options_of(client: Any) -> dict[str, Any]:
     """The address and credentials of a redis-py client, as `RespConnection` takes them."""
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "connection_class": pool.connection_class}
-    keys = ("host", "port", "path", "db", "username", "password", "connection_class")
+    keys = ("host", "port", "path", "db", "username", "password", "client_name")
+    keys += ("connection_class",)
     return {key: kwargs[key] for key in keys if kwargs.get(key) is not None}
 
 
@@ -113,6 +114,8 @@ class RespConnection:
             )
         if options.get("db"):
             setup.append(pack("SELECT", options["db"]))
+        if options.get("client_name"):  # so CLIENT LIST says whose connection this is
+            setup.append(pack("CLIENT", "SETNAME", options["client_name"]))
         if setup:
             try:
                 for reply in await self._exchange(b"".join(setup), len(setup)):

@@ -143,6 +143,7 @@ async def test_survives_redis_going_away(tmp_path: Path, db: Database, migrated_
             await asyncio.sleep(0.5)  # the persister is retrying now
             assert not task.done()
             server.start()
+            await client.connection_pool.disconnect()  # the test's own sockets died with it
             await _publish(client, _lifecycles(1, first_seq=3))
             await wait_until(lambda: persister.acked == 4)
         assert count(migrated_url, EVENTS_SQL) == 4
