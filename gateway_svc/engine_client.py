@@ -40,7 +40,6 @@ EntryHandler = Callable[[bytes, Fields], None]
 
 FIRST_RETRY_S = 0.1
 MAX_RETRY_S = 5.0
-READ_GRACE_S = 5.0
 
 
 async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:
@@ -111,12 +110,10 @@ class StreamTail:
                 if self._cursor is None:
                     self._cursor = await self._start_at()
                     self.ready.set()
-                # A half-open socket answers nothing: past its block, the read is given up.
-                async with asyncio.timeout(self._block_ms / 1000 + READ_GRACE_S):
-                    reply = await self._reader.command(
-                        "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
-                        "STREAMS", self._stream, self._cursor,
-                    )  # fmt: skip
+                reply = await self._reader.blocking(
+                    self._block_ms, "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
+                    "STREAMS", self._stream, self._cursor,
+                )  # fmt: skip
             except (*streams.REDIS_ERRORS, RedisError) as exc:
                 # Any error (an error reply too) is an outage to wait out: the tail never dies.
                 if not outage:

@@ -20,6 +20,7 @@ from redis.exceptions import AuthenticationError, BusyLoadingError, ResponseErro
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 READ_CHUNK = 1 << 18
+BLOCK_GRACE_S = 5.0  # how long past its BLOCK a read may take before its socket is given up
 
 
 def bulk(value: bytes) -> bytes:
@@ -166,6 +167,13 @@ class RespConnection:
             # A cancelled or failed call leaves replies in flight: never reuse the socket.
             self.close()
             raise
+
+    async def blocking(self, block_ms: int | None, *args: bytes | str | int) -> Any:
+        """A command that blocks up to `block_ms` (None: not at all), e.g. XREAD BLOCK. A
+        half-open socket answers nothing, so a read past its block and `BLOCK_GRACE_S` is given
+        up: TimeoutError (an OSError, so callers back off as for any outage), socket closed."""
+        async with asyncio.timeout((block_ms or 0) / 1000 + BLOCK_GRACE_S):
+            return await self.command(*args)
 
     async def command(self, *args: bytes | str | int) -> Any:
         """One command; an error reply is raised."""

@@ -49,7 +49,6 @@ from mesh.streams import PAYLOAD, REDIS_ERRORS, ensure_group
 
 log = logging.getLogger(__name__)
 
-READ_GRACE_S = 5.0  # how long past its BLOCK a read may take before its socket is given up
 
 MAXLEN_DEAD = 100_000
 _MAX_CLAIM_ROUNDS = 100
@@ -188,12 +187,10 @@ class StreamConsumer:
 
     async def _read(self, start: bytes, block_ms: int | None) -> list[Entry]:
         block = () if block_ms is None else ("BLOCK", block_ms)
-        # A half-open socket answers nothing: past its block, the read is given up.
-        async with asyncio.timeout((block_ms or 0) / 1000 + READ_GRACE_S):
-            reply: Any = await self._reader.command(
-                "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self.batch_size,
-                *block, "STREAMS", self.stream, start,
-            )  # fmt: skip
+        reply: Any = await self._reader.blocking(
+            block_ms, "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self.batch_size,
+            *block, "STREAMS", self.stream, start,
+        )  # fmt: skip
         if not reply:
             return []
         _stream, items = reply[0]
