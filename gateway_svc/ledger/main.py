@@ -2,7 +2,9 @@
 
 Three writers, each a member of its stream's consumer group: the event persister
 (engine_events -> trade ledger and trades), the candle builder (engine_input -> 1m candles) and
-the audit writer (engine_audit -> orders). Plus /metrics on LEDGER_METRICS_PORT. After a
+the audit writer (engine_audit -> orders). Plus /metrics on LEDGER_METRICS_PORT, and the
+mesh's stream housekeeping: entries every consumer group has acked are trimmed
+(mesh.stream_trim). After a
 batch smaller than a full one, each writer waits LEDGER_LINGER_MS (default 50) before reading
 again, so at low load entries share a transaction instead of taking one each.
 
@@ -32,6 +34,7 @@ from gateway_svc.ledger.stream_consumer import StreamConsumer
 from mesh import logs, streams
 from mesh.config import Settings, load_settings
 from mesh.signals import stop_event_on_signals
+from mesh.stream_trim import keep_trimmed
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ async def run(settings: Settings, stop: asyncio.Event, name: str | None = None) 
     groups = [(c.stream, c.group) for c in consumers]
     tasks = [asyncio.create_task(c.run(stop), name=c.writer) for c in consumers]
     tasks.append(asyncio.create_task(sample_streams(redis, metrics, groups, stop), name="lag"))
+    # Housekeeping for the whole mesh: what every group has acked leaves Redis.
+    tasks.append(asyncio.create_task(keep_trimmed(settings.redis_url, stop), name="trim"))
     log.info("ledger %s: writing %s", name, ", ".join(f"{s} ({g})" for s, g in groups))
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -9,7 +9,6 @@ its rows and the others still run; the exit status is 1 when any did.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import logging
 import os
@@ -22,9 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from launcher.bench import parts, storm
+from launcher.bench import parts, settle
 from launcher.bench.exchange import Exchange
 from launcher.bench.table import PARTS, Board, filesystem_of, machine
 
@@ -53,12 +50,13 @@ def _in_thread(fn: Any, ctx: parts.Context, timeout_s: float) -> dict[str, float
 
 
 def _settle(ctx: parts.Context, limit_s: float) -> None:
-    """Let the ledger catch up with the last part, so its writes do not weigh on the next."""
-    with (
-        contextlib.suppress(Exception),
-        psycopg.connect(storm.psycopg_url(ctx.exchange.database_url), autocommit=True) as db,
-    ):
-        storm.wait_quiet(db, quiet_s=0.5, timeout_s=limit_s)
+    """Wait until the exchange has digested the last part (launcher.bench.settle), so its
+    backlog does not weigh on the next part's figures."""
+    took, late = settle.wait_caught_up(ctx.exchange.redis_url, limit_s)
+    if late:
+        print(f"bench: still behind after {took:.1f} s: {'; '.join(late)}", file=sys.stderr)
+    elif took >= 1.0:
+        print(f"bench: the exchange caught up in {took:.1f} s", file=sys.stderr)
 
 
 def _measure(board: Board, ctx: parts.Context, name: str, deadline: float) -> None:
