@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 import redis
-from exchange.v1 import prices_pb2
+from exchange.v1 import events_pb2, prices_pb2
 
 from gateway_svc.db.schema import trade_events
 from launcher.bench import stream_client as sc
@@ -56,6 +56,15 @@ def psycopg_url(database_url: str) -> str:
 def last_event_seq(db: psycopg.Connection) -> int:
     row = db.execute(f"SELECT max(event_seq) FROM {trade_events.name}").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def newest_published_seq(r: redis.Redis) -> int:
+    """The event_seq of the newest event on the stream (its length says nothing: the ledger
+    trims what it has written, mesh.stream_trim)."""
+    newest = r.xrevrange(streams.EVENTS, count=1)
+    if not newest:
+        return 0
+    return events_pb2.TradeEvent.FromString(newest[0][1][streams.PAYLOAD]).event_seq
 
 
 def events_after(db: psycopg.Connection, seq: int) -> int:
@@ -131,13 +140,12 @@ def run(redis_url: str, database_url: str, *, positions: int, timeout_s: float) 
             wait_for("opened positions in Postgres",
                      lambda: events_after(db, before) >= positions, timeout_s)
             base = last_event_seq(db)
-            on_stream = r.xlen(streams.EVENTS) + positions
             crash = price_batch(BASE_BID // 2, BASE_ASK // 2)
             moved = time.perf_counter()
             r.xadd(streams.PRICES, {streams.PAYLOAD: crash}, maxlen=streams.MAXLEN_PRICES)
             published: float | None = None
             while (landed := events_after(db, base)) < positions:
-                if published is None and r.xlen(streams.EVENTS) >= on_stream:
+                if published is None and newest_published_seq(r) >= base + positions:
                     published = time.perf_counter() - moved
                 if time.perf_counter() - moved > timeout_s:
                     raise TimeoutError(
