@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 
+pytest_plugins = ["tests.file_modes"]  # open_umask, no_chmod
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

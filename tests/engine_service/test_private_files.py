@@ -4,33 +4,11 @@ that way rather than fixed up afterwards."""
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from engine_svc.service import journal, snapshots
 from engine_svc.service.journal import Journal, Record
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The loosest umask: whatever the files end up with is what the code asked for."""
-    old = os.umask(0)
-    yield
-    os.umask(old)
-
-
-@pytest.fixture
-def no_chmod(monkeypatch: pytest.MonkeyPatch) -> None:
-    """chmod after the fact does nothing: only a mode given at creation counts."""
-    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
-    monkeypatch.setattr(Path, "chmod", lambda *args, **kwargs: None)
+from tests.file_modes import mode
 
 
 def test_journal_segments_are_private(tmp_path: Path, open_umask: None, no_chmod: None) -> None:

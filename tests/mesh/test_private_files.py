@@ -4,32 +4,13 @@
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from launcher.cli import _dev_secrets
 from mesh.private_files import private_directory, write_private
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    old = os.umask(0)
-    yield
-    os.umask(old)
-
-
-@pytest.fixture
-def no_chmod(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A chmod after the write does nothing here: only the mode given at creation counts."""
-    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
-    monkeypatch.setattr(Path, "chmod", lambda *args, **kwargs: None)
+from tests.file_modes import mode
 
 
 def test_dev_secrets_are_created_private(
