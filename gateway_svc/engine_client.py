@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, responses_pb2
 from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway_svc.command_writer import CommandWriter
 from gateway_svc.errors import ApiError
@@ -152,9 +153,13 @@ WaitKey = tuple[str, str]
 
 
 class _Call:
-    """One caller waiting: its answer's future, and whether its command reached Redis."""
+    """One caller waiting: its answer's future, and how far its command got.
 
-    __slots__ = ("future", "given_up", "order_id", "sent", "timeout_s")
+    Told "unavailable" only when the command surely never reaches the engine; once it may
+    have (its batch left for Redis), a failure or a passed deadline is ENGINE_TIMEOUT, whose
+    meaning is "the outcome is unknown: the same order_id again is safe"."""
+
+    __slots__ = ("future", "given_up", "leaving", "order_id", "sent", "timeout_s")
 
     def __init__(
         self, future: asyncio.Future[responses_pb2.CommandResult], order_id: str, timeout_s: float
@@ -162,23 +167,32 @@ class _Call:
         self.future = future
         self.order_id = order_id
         self.timeout_s = timeout_s
-        self.sent = False
+        self.leaving = False  # its batch is on its way to Redis: it may run from now on
+        self.sent = False  # Redis has it
         self.given_up = False  # told it could not be sent: then it must never be
 
     def wanted(self) -> bool:
-        return not self.given_up
+        """Asked by the pipeline as the command's batch leaves: True commits it."""
+        if self.given_up:
+            return False
+        self.leaving = True
+        return True
 
     def written(self, error: BaseException | None) -> None:
         if error is None:
             self.sent = True
         elif not self.future.done():
-            self.future.set_exception(ApiError("ENGINE_UNAVAILABLE"))
+            # A batch with no reply in time may have been run by Redis: its outcome is unknown.
+            unknown = isinstance(error, RedisTimeoutError)
+            self.future.set_exception(
+                ApiError("ENGINE_TIMEOUT" if unknown else "ENGINE_UNAVAILABLE")
+            )
 
     def expire(self) -> None:
         """The deadline passed (a loop timer: cheaper than a timeout context per call)."""
         if self.future.done():
             return
-        if self.sent:
+        if self.sent or self.leaving:
             log.warning(
                 "engine client: no answer to %s within %.1fs", self.order_id, self.timeout_s
             )
@@ -228,9 +242,10 @@ class EngineClient:
             await asyncio.wait_for(self._redis.delete(self.answers), 1.0)
 
     async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult:
-        """Send one command and wait for its answer. ENGINE_UNAVAILABLE when Redis cannot take
-        it, ENGINE_TIMEOUT when no answer comes within the timeout (the command may still
-        run: retrying with the same order_id is safe)."""
+        """Send one command and wait for its answer. ENGINE_UNAVAILABLE when it surely never
+        reached the engine (Redis refused it, or it could not leave in time and never will);
+        ENGINE_TIMEOUT when it may have and no answer came in time (it may still run:
+        retrying with the same order_id is safe)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         command.reply_to = self.instance_id

@@ -11,8 +11,10 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, responses_pb2
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway_svc.engine_client import EngineClient
+from gateway_svc.engine_client import EngineClient, _Call
 from gateway_svc.errors import ApiError
 from mesh import streams
 from mesh.embedded import free_port
@@ -169,3 +171,40 @@ async def test_an_answer_for_another_user_is_not_taken(redis: aioredis.Redis) ->
         assert info.value.spec.name in ("ENGINE_TIMEOUT", "ENGINE_UNAVAILABLE")
     finally:
         await client.stop()
+
+
+async def test_a_deadline_says_unavailable_only_when_the_command_never_left() -> None:
+    """Before its batch leaves, a passed deadline is ENGINE_UNAVAILABLE and the command is
+    dropped for good; once it has left (Redis may run it), it is ENGINE_TIMEOUT: the outcome
+    is unknown and the same order id again is safe."""
+    loop = asyncio.get_running_loop()
+    waiting = _Call(loop.create_future(), "o-1", timeout_s=1.0)
+    waiting.expire()
+    with pytest.raises(ApiError) as info:
+        await waiting.future
+    assert info.value.spec.name == "ENGINE_UNAVAILABLE"
+    assert waiting.wanted() is False  # the pipeline drops it: it never reaches the engine
+
+    leaving = _Call(loop.create_future(), "o-2", timeout_s=1.0)
+    assert leaving.wanted() is True  # its batch leaves now
+    leaving.expire()
+    with pytest.raises(ApiError) as info:
+        await leaving.future
+    assert info.value.spec.name == "ENGINE_TIMEOUT"
+
+
+async def test_a_batch_redis_never_answered_is_an_unknown_outcome_not_unavailable() -> None:
+    loop = asyncio.get_running_loop()
+    unanswered = _Call(loop.create_future(), "o-3", timeout_s=1.0)
+    assert unanswered.wanted()
+    unanswered.written(RedisTimeoutError("no reply within 5s"))
+    with pytest.raises(ApiError) as info:
+        await unanswered.future
+    assert info.value.spec.name == "ENGINE_TIMEOUT"
+
+    refused = _Call(loop.create_future(), "o-4", timeout_s=1.0)
+    assert refused.wanted()
+    refused.written(RedisConnectionError("connection refused"))
+    with pytest.raises(ApiError) as info:
+        await refused.future
+    assert info.value.spec.name == "ENGINE_UNAVAILABLE"
