@@ -12,10 +12,11 @@ So an entry goes once both of these hold:
   pending entry or, with nothing pending, than the last entry the group was handed. A group
   that stops reading holds the stream where it stopped (MAXLEN still caps it), and a stream
   with no group is left alone;
-- it is older than `KEEP_RECENT_MS` by Redis's clock, for the readers without a group: the
-  gateway's live tails (answers, trade events) follow the newest entries with XREAD from a
-  cursor, and one that loses its connection is back within a few seconds (its read is given
-  up 5 s past its block, then it backs off). Within that window it misses nothing.
+- on the event stream, it is older than `KEEP_RECENT_MS` by Redis's clock, for the readers
+  without a group: each gateway process's trade-event tail follows the newest entries with
+  XREAD from a cursor, and one that loses its connection is back within a few seconds (its read
+  is given up 5 s past its block, then it backs off). Within that window it misses nothing.
+  The command and audit streams have no such reader: there the groups alone decide.
 
 The price stream is not trimmed: a gateway starting up looks back through it for each asset's
 latest tick, and an asset that has not ticked for a while must still be found (MAXLEN caps it).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from redis.exceptions import ResponseError
 
@@ -40,8 +41,9 @@ KEEP_RECENT_MS = 15_000
 TRIM_LIMIT = 100_000
 """At most this many entries go per stream and round (XTRIM's own default for `~` is 100
 nodes, 10,000 entries: slower than a liquidation storm writes)."""
-TRIMMED = (streams.COMMANDS, streams.EVENTS, streams.AUDIT)
-"""The streams read through consumer groups that nobody looks back through."""
+TRIMMED = {streams.COMMANDS: 0, streams.EVENTS: KEEP_RECENT_MS, streams.AUDIT: 0}
+"""The streams read through consumer groups that nobody looks back through, each with how
+long its entries stay for readers without a group (ms)."""
 
 
 def _id_key(entry_id: bytes) -> tuple[int, int]:
@@ -87,15 +89,15 @@ async def trim_consumed(
 async def keep_trimmed(
     redis_url: str,
     stop: asyncio.Event,
-    names: Sequence[str] = TRIMMED,
+    trimmed: Mapping[str, int] = TRIMMED,
     every_s: float = TRIM_EVERY_S,
-    keep_recent_ms: int = KEEP_RECENT_MS,
 ) -> None:
-    """Trim `names` every `every_s` until `stop`; a Redis outage is waited out."""
+    """Trim each stream of `trimmed` (keeping its recent window) every `every_s` until `stop`;
+    a Redis outage is waited out."""
     conn = RespConnection(redis_url)
     try:
         while not stop.is_set():
-            for stream in names:
+            for stream, keep_recent_ms in trimmed.items():
                 try:
                     await trim_consumed(conn, stream, keep_recent_ms)
                 except (*streams.REDIS_ERRORS, TimeoutError) as exc:

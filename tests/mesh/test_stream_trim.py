@@ -96,9 +96,7 @@ async def test_keep_trimmed_trims_until_stopped(client: aioredis.Redis, redis_ur
     await client.xgroup_create("s", "g", id="0")
     await _consume(client, "s", "g", ENTRIES, ack=True)
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        keep_trimmed(redis_url, stop, names=["s"], every_s=0.05, keep_recent_ms=NO_WINDOW)
-    )
+    task = asyncio.create_task(keep_trimmed(redis_url, stop, {"s": NO_WINDOW}, every_s=0.05))
     try:
         for _ in range(100):
             if await client.xlen("s") <= 100:
