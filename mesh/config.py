@@ -306,7 +306,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
         ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
         ledger_workers=_int("LEDGER_WORKERS", 2, minimum=1),
-        ledger_linger_ms=_int("LEDGER_LINGER_MS", 50, minimum=0, maximum=1000),
+        ledger_linger_ms=_int("LEDGER_LINGER_MS", 100, minimum=0, maximum=1000),
         allowed_origins=_origins("ALLOWED_ORIGINS"),
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         grpc_max_streams_per_peer=_int("GRPC_MAX_STREAMS_PER_PEER", 100, minimum=1),

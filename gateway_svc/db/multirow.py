@@ -18,7 +18,6 @@ from typing import Any
 import psycopg
 from sqlalchemy import Table, exc
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -46,16 +45,13 @@ class UnnestInsert:
         return cls(tuple(columns), sql)
 
     async def execute(
-        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+        self, conn: psycopg.AsyncConnection, rows: Sequence[dict[str, Any]]
     ) -> list[tuple[Any, ...]]:
         """Insert `rows` (dicts holding every column) in the transaction `conn` is in; returns
         the RETURNING rows (empty without RETURNING)."""
         params = {name: [row[name] for row in rows] for name in self.columns}
-        # The psycopg connection under SQLAlchemy's, inside the same transaction.
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None, "the connection is checked out for this transaction"
         try:
-            async with raw.cursor() as cursor:
+            async with conn.cursor() as cursor:
                 await cursor.execute(self.sql, params)
                 return list(await cursor.fetchall()) if cursor.description else []
         except psycopg.Error as error:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.v1 import events_pb2, types_pb2
-from sqlalchemy import text
 
 from gateway_svc.db.multirow import UnnestInsert, quoted
 from gateway_svc.db.rows import decimal_units, ms_to_ts, optional_units
@@ -164,9 +163,9 @@ UPSERT_TRADES = _upsert_trades()
 # A partial close's event carries the part, not what stays open: its trade's row gives up the
 # part's margin. Once per event (only new events are folded), and never under a newer picture,
 # which already shows the smaller margin.
-SHRINK_FOR_PART = text(
-    "UPDATE trades SET margin = margin - :margin, last_event_seq = :seq "
-    "WHERE trade_id = :trade_id AND last_event_seq < :seq"
+SHRINK_FOR_PART = (
+    "UPDATE trades SET margin = margin - %(margin)s, last_event_seq = %(seq)s "
+    "WHERE trade_id = %(trade_id)s AND last_event_seq < %(seq)s"
 )
 
 

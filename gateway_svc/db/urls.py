@@ -1,4 +1,5 @@
-"""One spelling of the database URL for SQLAlchemy, whatever form the operator gave.
+"""One spelling of the database URL for SQLAlchemy (and one for libpq), whatever form the
+operator gave.
 
 DATABASE_URL may be a libpq URL (`postgresql://user@host/db`, `postgres://...`, Unix sockets as
 `?host=/dir`), a SQLAlchemy URL with another driver, or a libpq key=value string. SQLAlchemy
@@ -22,6 +23,12 @@ def sqlalchemy_url(database_url: str) -> str:
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL: scheme {url.drivername!r}")
     return url.set(drivername=DRIVER).render_as_string(hide_password=False)
+
+
+def libpq_url(database_url: str) -> str:
+    """The same database as a plain libpq URL, for psycopg's own connections."""
+    url = make_url(sqlalchemy_url(database_url))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _from_keyword_dsn(dsn: str) -> URL:

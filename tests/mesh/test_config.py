@@ -170,11 +170,11 @@ def test_pending_order_cap_is_a_setting(monkeypatch) -> None:
         load_settings()
 
 
-def test_ledger_linger_defaults_to_50_ms_and_0_turns_it_off(
+def test_ledger_linger_defaults_to_100_ms_and_0_turns_it_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("LEDGER_LINGER_MS", raising=False)
-    assert load_settings().ledger_linger_ms == 50
+    assert load_settings().ledger_linger_ms == 100
     monkeypatch.setenv("LEDGER_LINGER_MS", "0")
     assert load_settings().ledger_linger_ms == 0
     monkeypatch.setenv("LEDGER_LINGER_MS", "1000")
