@@ -46,11 +46,6 @@ TRIMMED = {streams.COMMANDS: 0, streams.EVENTS: KEEP_RECENT_MS, streams.AUDIT: 0
 long its entries stay for readers without a group (ms)."""
 
 
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms or 0), int(seq or 0)
-
-
 async def oldest_needed(conn: RespConnection, stream: str) -> bytes | None:
     """The oldest entry of `stream` that some group still needs; None without a group."""
     needed: list[bytes] = []
@@ -63,7 +58,7 @@ async def oldest_needed(conn: RespConnection, stream: str) -> bytes | None:
             needed.append(summary[1] or delivered)
         else:
             needed.append(delivered)
-    return min(needed, key=_id_key) if needed else None
+    return min(needed, key=streams.entry_id_parts) if needed else None
 
 
 async def trim_consumed(
@@ -81,7 +76,7 @@ async def trim_consumed(
         return 0
     seconds, micros = await conn.blocking(None, "TIME")
     recent = b"%d-0" % max(0, int(seconds) * 1000 + int(micros) // 1000 - keep_recent_ms)
-    bound = min(oldest, recent, key=_id_key)
+    bound = min(oldest, recent, key=streams.entry_id_parts)
     removed = await conn.blocking(None, "XTRIM", stream, "MINID", "~", bound, "LIMIT", TRIM_LIMIT)
     return int(removed)
 

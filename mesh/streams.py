@@ -52,10 +52,25 @@ REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSErro
 T = TypeVar("T")
 
 
+def text(value: object) -> str:
+    """A Redis reply's bytes (or anything else) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def entry_id_parts(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id `<ms>-<seq>` as numbers, in the order Redis sorts them."""
+    ms, _, seq = text(entry_id).partition("-")
+    return int(ms or 0), int(seq or 0)
+
+
+def entry_id_ms(entry_id: bytes | str) -> int:
+    """The time part of an entry id: when Redis added it, in ms since the epoch."""
+    return entry_id_parts(entry_id)[0]
+
+
 def response_stream(instance: str | bytes) -> str:
     """The answers stream of one gateway instance (the command's `reply_to`)."""
-    name = instance.decode() if isinstance(instance, bytes) else instance
-    return f"{RESPONSES}:{name}"
+    return f"{RESPONSES}:{text(instance)}"
 
 
 def connect(url: str) -> aioredis.Redis:

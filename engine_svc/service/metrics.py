@@ -160,11 +160,9 @@ class EngineMetrics:
             self.pending.labels(stream, group).set(int(info.get(b"pending", 0)))
             delivered = info.get(b"last-delivered-id", b"0-0")
             oldest = await conn.command("XRANGE", stream, b"(" + delivered, "+", "COUNT", 1)
-            waiting_since = _millis(oldest[0][0]) / 1000 if oldest else None
+            waiting_since = streams.entry_id_ms(oldest[0][0]) / 1000 if oldest else None
             self.lag.labels(stream, group).set(
                 max(0.0, time.time() - waiting_since) if waiting_since is not None else 0.0
             )
 
 
-def _millis(entry_id: bytes) -> int:
-    return int(entry_id.partition(b"-")[0] or 0)

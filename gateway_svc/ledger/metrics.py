@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from mesh.streams import REDIS_ERRORS
+from mesh.streams import REDIS_ERRORS, entry_id_ms, text
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def sample_streams(
                 log.debug("ledger metrics: cannot sample %s: %s", stream, error)
                 continue
             for info in infos:
-                if _text(info.get("name")) == group:
+                if text(info.get("name")) == group:
                     _record_group(metrics, stream, group, info, newest)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
@@ -139,18 +139,8 @@ def _record_group(
     if info.get("lag") is not None:  # Redis 7 and later count it; 6 does not
         metrics.stream_lag.labels(stream, group).set(int(info["lag"]))
     # Entry ids start with their time in ms: a lag in time that every Redis version gives.
-    delivered = _id_ms(info.get("last-delivered-id"))
+    delivered = info.get("last-delivered-id")
     if newest is not None and delivered is not None:
-        behind_ms = max(0, (_id_ms(newest) or 0) - delivered)
+        behind_ms = max(0, entry_id_ms(newest) - entry_id_ms(delivered))
         metrics.stream_lag_seconds.labels(stream, group).set(behind_ms / 1000)
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _id_ms(entry_id: Any) -> int | None:
-    if entry_id is None:
-        return None
-    head = _text(entry_id).partition("-")[0]
-    return int(head) if head.isdigit() else None

@@ -22,24 +22,20 @@ STREAMS = (streams.COMMANDS, streams.PRICES, streams.EVENTS, streams.AUDIT)
 POLL_S = 0.1
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def behind(client: redis.Redis) -> list[str]:
     """The groups with entries not yet delivered or not yet acknowledged, described."""
     late = []
     for stream in STREAMS:
         try:
-            newest = _text(client.xinfo_stream(stream)["last-generated-id"])
+            newest = streams.text(client.xinfo_stream(stream)["last-generated-id"])
             groups = client.xinfo_groups(stream)
         except redis.ResponseError:  # no such stream yet: nobody owes it anything
             continue
         for group in groups:
-            delivered = _text(group["last-delivered-id"])
+            delivered = streams.text(group["last-delivered-id"])
             pending = int(group["pending"])
             if delivered != newest or pending:
-                late.append(f"{stream}/{_text(group['name'])}: {pending} pending")
+                late.append(f"{stream}/{streams.text(group['name'])}: {pending} pending")
     return late
 
 
