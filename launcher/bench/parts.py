@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from launcher.bench import floor, grpc_load, rest_load, storm
+from launcher.bench import cpu_share, floor, grpc_load, rest_load, storm
 from launcher.bench import stream_client as sc
 from launcher.bench.audit_lag import AuditWatch
 from launcher.bench.exchange import Exchange, User
@@ -136,7 +136,10 @@ def measure_grpc(ctx: Context) -> dict[str, float]:
     body = grpc_load.write_body(ctx.work / "grpc-create-trade.bin")
     log_file = ctx.work / "h2load.tsv"
     try:
-        with grpc_load.StatusSampler(ex.grpc_target, user.token) as sampler:
+        with (
+            grpc_load.StatusSampler(ex.grpc_target, user.token) as sampler,
+            cpu_share.measured(ex.process_roots()) as cpu,
+        ):
             loaded = grpc_load.run_h2load(
                 ex.grpc_target, user.token, body, log_file,
                 clients=GRPC_CONNECTIONS, streams=IN_FLIGHT // GRPC_CONNECTIONS,
@@ -150,6 +153,7 @@ def measure_grpc(ctx: Context) -> dict[str, float]:
         _close_left_open(ex.redis_url, [user])  # CreateTrade only opens
     ctx.notes["grpc.sample_errors"] = sampler.describe()
     return {
+        **_cpu_figure(ctx, "grpc.cpu", cpu, loaded["rate"]),
         "grpc.rate": loaded["rate"],
         "grpc.p99": loaded["p99_ms"],
         "grpc.one_p50": one["p50_ms"],
@@ -157,6 +161,17 @@ def measure_grpc(ctx: Context) -> dict[str, float]:
         "grpc.failed": loaded["failed"] + one["failed"],
         "grpc.sample_errors": float(sampler.errors),
     }
+
+
+def _cpu_figure(
+    ctx: Context, key: str, cpu: cpu_share.CpuShare, rate: float
+) -> dict[str, float]:
+    """The loop's CPU per request over every process (the row), and by service (its note)."""
+    per_service = cpu.per_request_ms(rate)
+    if not per_service:
+        return {}
+    ctx.notes[key] = cpu.describe(rate)
+    return {key: sum(per_service.values())}
 
 
 async def _close_all(redis_url: str, user: User) -> int:
@@ -179,14 +194,16 @@ def measure_rest(ctx: Context) -> dict[str, float]:
     ex, sizes = ctx.exchange, ctx.sizes
     tokens = [user.token for user in ctx.rest_users]
     script = rest_load.write_wrk_script(ctx.work / "wrk-trades.lua", tokens)
-    loaded = rest_load.run_wrk(
-        ex.base_url, script, connections=IN_FLIGHT, threads=2, seconds=sizes.seconds
-    )
+    with cpu_share.measured(ex.process_roots()) as cpu:
+        loaded = rest_load.run_wrk(
+            ex.base_url, script, connections=IN_FLIGHT, threads=2, seconds=sizes.seconds
+        )
     one = rest_load.run_wrk(
         ex.base_url, script, connections=1, threads=1, seconds=sizes.one_seconds
     )
     _close_left_open(ex.redis_url, ctx.rest_users)
     return {
+        **_cpu_figure(ctx, "rest.cpu", cpu, loaded["rate"]),
         "rest.rate": loaded["rate"],
         "rest.p99": loaded["p99_ms"],
         "rest.one_p50": one["p50_ms"],

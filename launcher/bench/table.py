@@ -67,6 +67,7 @@ ROWS: dict[str, list[Row]] = {
         Row("grpc.p99", "gRPC CreateTrade, 64 in flight: p99", "ms", vs_floor=True),
         Row("grpc.one_p50", "gRPC CreateTrade, one client: p50", "ms", ("<=", 2.0), True),
         Row("grpc.one_p99", "gRPC CreateTrade, one client: p99", "ms", vs_floor=True),
+        Row("grpc.cpu", "gRPC CreateTrade, 64 in flight: CPU per call, all processes", "ms"),
         Row("grpc.failed", "gRPC: h2load requests not answered HTTP 200", "n"),
         Row("grpc.sample_errors", "gRPC: grpc-status not OK, real client beside h2load", "n"),
     ],
@@ -75,6 +76,8 @@ ROWS: dict[str, list[Row]] = {
         Row("rest.p99", "REST CREATE/CLOSE, 64 connections: p99", "ms", vs_floor=True),
         Row("rest.one_p50", "REST CREATE/CLOSE, one connection: p50", "ms", ("<=", 3.0), True),
         Row("rest.one_p99", "REST CREATE/CLOSE, one connection: p99", "ms", vs_floor=True),
+        Row("rest.cpu", "REST CREATE/CLOSE, 64 connections: CPU per request, all processes",
+            "ms"),
         Row("rest.errors", "REST (wrk): answers not 200 or socket errors", "n"),
     ],
     "open": [row for rate in OPEN_LOOP_RATES for row in _open_loop_rows(rate)] + [

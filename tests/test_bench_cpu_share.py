@@ -1,0 +1,53 @@
+"""The bench's CPU meter on real processes: a service's CPU includes what its processes start,
+and a service that did nothing shows none."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from launcher.bench import cpu_share
+
+# A parent that starts a busy child, reaps it, and stays: the CPU is all in the child.
+BUSY_CHILD = (
+    "import subprocess, sys, time; "
+    "subprocess.run([sys.executable, '-c', "
+    "'import time\\nend = time.monotonic() + 0.6\\nwhile time.monotonic() < end: pass']); "
+    "print('reaped', flush=True); time.sleep(5)"
+)
+IDLE = "import time; time.sleep(5)"
+
+pytestmark = pytest.mark.skipif(not cpu_share.PROC.is_dir(), reason="needs Linux's /proc")
+
+
+def test_a_services_cpu_counts_its_descendants_and_an_idle_one_shows_none() -> None:
+    idle = subprocess.Popen([sys.executable, "-c", IDLE])
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE)
+    try:
+        time.sleep(0.3)  # both started (interpreter start-up is not what is measured)
+        with cpu_share.measured({"busy": [busy.pid], "idle": [idle.pid], "gone": [0]}) as cpu:
+            assert busy.stdout is not None
+            assert busy.stdout.readline() == b"reaped\n"
+        # The child is gone by the block's end: its CPU is counted through its parent.
+        assert cpu.seconds["busy"] > 0.05
+        assert cpu.seconds["idle"] < cpu.seconds["busy"]
+        assert cpu.seconds["gone"] == 0.0
+        assert cpu.wall_s > 0
+    finally:
+        idle.kill()
+        idle.wait()
+        busy.kill()
+        busy.wait()
+
+
+def test_per_request_cost_and_its_description() -> None:
+    share = cpu_share.CpuShare(seconds={"gateway": 2.0, "poller": 0.0, "engine": 0.5}, wall_s=2.0)
+    # 2 s of CPU over 2 s of wall at 500 requests/s: 2 ms a request.
+    assert share.per_request_ms(500) == {"gateway": 2.0, "poller": 0.0, "engine": 0.5}
+    # Largest first; a service that took nothing is left out of the words.
+    assert share.describe(500) == "gateway 2.00 + engine 0.50 ms; 1.2 cores busy"
+    assert share.per_request_ms(0) == {}
+    assert share.describe(0) == ""
