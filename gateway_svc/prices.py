@@ -164,12 +164,19 @@ class PriceBook:
 
 
 class TradeEventHub:
-    """New trade events, fanned out to the streams of the user they belong to."""
+    """New trade events, fanned out to the streams of the user they belong to.
+
+    The engine numbers its events 1, 2, 3... (`event_seq`). While anyone listens, a jump in
+    that number is logged: events this process never read, trimmed from `engine_events` while
+    it was away from Redis longer than the stream keeps them (mesh.stream_trim). The events
+    themselves are in Postgres; a subscriber re-reads its trades there."""
 
     def __init__(self, redis: aioredis.Redis, queue_size: int = QUEUE_SIZE) -> None:
         self._queue_size = queue_size
         self._by_user: dict[str, set[Subscription[events_pb2.TradeEvent]]] = {}
         self._closed = False
+        self._last_seq: int | None = None  # while someone listens: the newest event read
+        self.missed = 0
         self._tail = StreamTail(redis, streams.EVENTS, self._on_entry, name="trade event hub")
 
     async def start(self) -> None:
@@ -203,11 +210,25 @@ class TradeEventHub:
 
     def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
         if not self._by_user:
-            return  # nobody listening on this process: no event to decode
+            self._last_seq = None  # nobody listening on this process: no event to decode
+            return
         try:
             event = events_pb2.TradeEvent.FromString(fields.get(streams.PAYLOAD, b""))
         except DecodeError:
             log.error("trade events: undecodable event %s", entry_id)
             return
+        self._check_gap(event.event_seq)
         for subscription in self._by_user.get(event.trade.user_id, ()):
             subscription.push(event)
+
+    def _check_gap(self, seq: int) -> None:
+        last = self._last_seq
+        if last is not None and seq > last + 1:
+            self.missed += seq - last - 1
+            log.warning(
+                "trade events: %d events (event_seq %d to %d) were gone from %s before this "
+                "process read them; its subscribers did not get them (they are in Postgres)",
+                seq - last - 1, last + 1, seq - 1, streams.EVENTS,
+            )  # fmt: skip
+        # A replayed event (the engine recovering) is older: it moves nothing back.
+        self._last_seq = seq if last is None else max(last, seq)
