@@ -168,8 +168,9 @@ class TradeEventHub:
 
     The engine numbers its events 1, 2, 3... (`event_seq`). While anyone listens, a jump in
     that number is logged: events this process never read, trimmed from `engine_events` while
-    it was away from Redis longer than the stream keeps them (mesh.stream_trim). The events
-    themselves are in Postgres; a subscriber re-reads its trades there."""
+    it was away from Redis longer than the stream keeps them (mesh.stream_trim), or one it could
+    not decode (logged as such too). The events themselves are in Postgres; a subscriber
+    re-reads its trades there."""
 
     def __init__(self, redis: aioredis.Redis, queue_size: int = QUEUE_SIZE) -> None:
         self._queue_size = queue_size
@@ -230,5 +231,5 @@ class TradeEventHub:
                 "process read them; its subscribers did not get them (they are in Postgres)",
                 seq - last - 1, last + 1, seq - 1, streams.EVENTS,
             )  # fmt: skip
-        # A replayed event (the engine recovering) is older: it moves nothing back.
+        # An older event (none is expected: the engine publishes in order) moves nothing back.
         self._last_seq = seq if last is None else max(last, seq)

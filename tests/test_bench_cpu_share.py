@@ -3,6 +3,8 @@ and a service that did nothing shows none."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,22 +18,34 @@ BUSY_CHILD = (
     "import subprocess, sys, time; "
     "subprocess.run([sys.executable, '-c', "
     "'import time\\nend = time.monotonic() + 0.6\\nwhile time.monotonic() < end: pass']); "
-    "print('reaped', flush=True); time.sleep(5)"
+    "print('done', flush=True); time.sleep(5)"
+)
+# A parent whose busy child stays alive: its CPU is found by walking the parent's descendants.
+LIVE_BUSY_CHILD = (
+    "import subprocess, sys; "
+    "subprocess.run([sys.executable, '-c', "
+    "'import time\\nend = time.monotonic() + 0.6\\nwhile time.monotonic() < end: pass\\n"
+    "print(\\'done\\', flush=True)\\ntime.sleep(5)'])"
 )
 IDLE = "import time; time.sleep(5)"
 
 pytestmark = pytest.mark.skipif(not cpu_share.PROC.is_dir(), reason="needs Linux's /proc")
 
 
-def test_a_services_cpu_counts_its_descendants_and_an_idle_one_shows_none() -> None:
+@pytest.mark.parametrize("busy_code", [BUSY_CHILD, LIVE_BUSY_CHILD], ids=["reaped", "alive"])
+def test_a_services_cpu_counts_its_descendants_and_an_idle_one_shows_none(
+    busy_code: str,
+) -> None:
     idle = subprocess.Popen([sys.executable, "-c", IDLE])
-    busy = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE)
+    busy = subprocess.Popen(
+        [sys.executable, "-c", busy_code], stdout=subprocess.PIPE, start_new_session=True
+    )
     try:
         time.sleep(0.3)  # both started (interpreter start-up is not what is measured)
         with cpu_share.measured({"busy": [busy.pid], "idle": [idle.pid], "gone": [0]}) as cpu:
             assert busy.stdout is not None
-            assert busy.stdout.readline() == b"reaped\n"
-        # The child is gone by the block's end: its CPU is counted through its parent.
+            assert busy.stdout.readline() == b"done\n"
+        # Reaped by the block's end, the child's CPU is in its parent's; alive, in its own.
         assert cpu.seconds["busy"] > 0.05
         assert cpu.seconds["idle"] < cpu.seconds["busy"]
         assert cpu.seconds["gone"] == 0.0
@@ -39,7 +53,7 @@ def test_a_services_cpu_counts_its_descendants_and_an_idle_one_shows_none() -> N
     finally:
         idle.kill()
         idle.wait()
-        busy.kill()
+        os.killpg(busy.pid, signal.SIGKILL)  # the parent and its child
         busy.wait()
 
 

@@ -44,7 +44,7 @@ from gateway_svc.db.schema import (
     trades,
     users,
 )
-from gateway_svc.db.urls import libpq_url, sqlalchemy_url
+from gateway_svc.db.urls import libpq_conninfo, sqlalchemy_url
 
 # Expired one-time tokens and revoked sessions are useless once the JWT itself has expired;
 # a day of slack covers clock skew between gateways.
@@ -95,7 +95,7 @@ class Database:
             # A black-holed host would otherwise hang a connect (and the caller) for minutes.
             connect_args={"connect_timeout": 10},
         )
-        db = cls(engine, BatchConnections(libpq_url(database_url), BATCH_CONNECTIONS))
+        db = cls(engine, BatchConnections(libpq_conninfo(database_url), BATCH_CONNECTIONS))
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))

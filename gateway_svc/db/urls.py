@@ -1,5 +1,5 @@
-"""One spelling of the database URL for SQLAlchemy (and one for libpq), whatever form the
-operator gave.
+"""One spelling of the database URL for SQLAlchemy (and a libpq connection string), whatever
+form the operator gave.
 
 DATABASE_URL may be a libpq URL (`postgresql://user@host/db`, `postgres://...`, Unix sockets as
 `?host=/dir`), a SQLAlchemy URL with another driver, or a libpq key=value string. SQLAlchemy
@@ -8,7 +8,7 @@ picks its driver from the URL scheme, so everything becomes `postgresql+psycopg:
 
 from __future__ import annotations
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import URL, make_url
 
 DRIVER = "postgresql+psycopg"
@@ -25,10 +25,19 @@ def sqlalchemy_url(database_url: str) -> str:
     return url.set(drivername=DRIVER).render_as_string(hide_password=False)
 
 
-def libpq_url(database_url: str) -> str:
-    """The same database as a plain libpq URL, for psycopg's own connections."""
+def libpq_conninfo(database_url: str) -> str:
+    """The same database as a libpq key=value string, for psycopg's own connections. Built
+    from the parsed parts, not by rendering a URL: libpq would not decode the `+` a URL
+    renders for a space (in `options=-c ...`, say, or a socket directory)."""
     url = make_url(sqlalchemy_url(database_url))
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    query = {
+        key: ",".join(value) if isinstance(value, tuple) else value  # libpq's host lists
+        for key, value in url.query.items()
+    }
+    parts = {"user": url.username, "password": url.password, "host": url.host,
+             "port": url.port, "dbname": url.database}  # fmt: skip
+    return make_conninfo(**{key: value for key, value in parts.items() if value is not None},
+                         **query)  # fmt: skip
 
 
 def _from_keyword_dsn(dsn: str) -> URL:

@@ -5,7 +5,7 @@ Three writers, each a member of its stream's consumer group: the event persister
 the audit writer (engine_audit -> orders). Plus /metrics on LEDGER_METRICS_PORT, and the
 mesh's stream housekeeping: entries every consumer group has acked are trimmed
 (mesh.stream_trim). After a batch smaller than a full one, each writer waits LEDGER_LINGER_MS
-(default 50) before reading again, so at low load entries share a transaction instead of
+(default 100) before reading again, so at low load entries share a transaction instead of
 taking one each.
 
 The consumer name is stable across restarts (LEDGER_CONSUMER, default `ledger-<hostname>`):

@@ -7,7 +7,10 @@ workers, the engine, the ledgers, Redis and Postgres (when they are the exchange
 servers; a server found by URL is not this bench's to count).
 
 A service is its root processes and all their descendants (a gateway's workers, Postgres's
-backends). Linux only: elsewhere nothing is counted and the rows stay empty.
+backends). The figure is the CPU over the whole block (the load tool's start and warm-up too)
+divided by the loop's rate times the block's length, so it runs a little high; work that is
+not the requests' (a snapshot, a ledger's backlog) counts too. Linux only: elsewhere nothing
+is counted and the rows stay empty.
 """
 
 from __future__ import annotations

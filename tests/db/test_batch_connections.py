@@ -12,7 +12,7 @@ from sqlalchemy import exc
 
 from gateway_svc.db import is_transient
 from gateway_svc.db.batch_connections import BatchConnections
-from gateway_svc.db.urls import libpq_url
+from gateway_svc.db.urls import libpq_conninfo
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def rows(database_url: str, table: str) -> list[int]:
 
 
 async def test_commits_reuses_and_rolls_back(database_url: str, table: str) -> None:
-    batches = BatchConnections(libpq_url(database_url), size=2)
+    batches = BatchConnections(libpq_conninfo(database_url), size=2)
     try:
         for n in (1, 2):
             async with batches.transaction() as conn:
@@ -50,7 +50,7 @@ async def test_commits_reuses_and_rolls_back(database_url: str, table: str) -> N
 async def test_a_refused_statement_is_sqlalchemys_error_and_keeps_the_connection(
     database_url: str, table: str
 ) -> None:
-    batches = BatchConnections(libpq_url(database_url), size=2)
+    batches = BatchConnections(libpq_conninfo(database_url), size=2)
     try:
         async with batches.transaction() as conn:
             await conn.execute(f"INSERT INTO {table} VALUES (1)")
@@ -70,7 +70,7 @@ async def test_a_refused_statement_is_sqlalchemys_error_and_keeps_the_connection
 async def test_a_dropped_connection_fails_once_as_transient_then_is_replaced(
     database_url: str, table: str
 ) -> None:
-    batches = BatchConnections(libpq_url(database_url), size=2)
+    batches = BatchConnections(libpq_conninfo(database_url), size=2)
     try:
         async with batches.transaction() as conn:
             backend = conn.info.backend_pid
@@ -88,10 +88,55 @@ async def test_a_dropped_connection_fails_once_as_transient_then_is_replaced(
         await batches.close()
 
 
+async def test_a_postgres_restart_costs_one_failed_transaction_not_one_per_idle_connection(
+    database_url: str, table: str
+) -> None:
+    batches = BatchConnections(libpq_conninfo(database_url), size=3)
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with batches.transaction() as conn:
+            await conn.execute("SELECT 1")
+            await held.wait()
+
+    try:
+        holders = [asyncio.create_task(hold()) for _ in range(3)]
+        await asyncio.sleep(0.3)
+        held.set()
+        await asyncio.gather(*holders)
+        assert batches.opened == 3  # three idle now
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(exc.OperationalError) as lost:
+            async with batches.transaction() as conn:
+                await conn.execute(f"INSERT INTO {table} VALUES (1)")
+        assert is_transient(lost.value)
+        async with batches.transaction() as conn:
+            await conn.execute(f"INSERT INTO {table} VALUES (2)")
+        assert rows(database_url, table) == [2]
+        assert batches.opened == 4
+    finally:
+        await batches.close()
+
+
+async def test_a_transaction_running_at_close_closes_its_connection_when_it_ends(
+    database_url: str, table: str
+) -> None:
+    batches = BatchConnections(libpq_conninfo(database_url), size=2)
+    async with batches.transaction() as conn:
+        await conn.execute(f"INSERT INTO {table} VALUES (1)")
+        await batches.close()
+    assert conn.closed
+    assert rows(database_url, table) == [1]
+
+
 async def test_a_cancelled_transaction_leaves_nothing_and_the_next_one_works(
     database_url: str, table: str
 ) -> None:
-    batches = BatchConnections(libpq_url(database_url), size=2)
+    batches = BatchConnections(libpq_conninfo(database_url), size=2)
     started = asyncio.Event()
 
     async def stuck() -> None:
@@ -121,7 +166,7 @@ async def test_a_cancelled_transaction_leaves_nothing_and_the_next_one_works(
 async def test_no_more_transactions_at_once_than_its_size(
     database_url: str, table: str
 ) -> None:
-    batches = BatchConnections(libpq_url(database_url), size=1)
+    batches = BatchConnections(libpq_conninfo(database_url), size=1)
     inside = 0
     most = 0
 

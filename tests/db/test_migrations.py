@@ -12,11 +12,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from gateway_svc.db.migrate import alembic_config, downgrade_to_base, upgrade_to_head
 from gateway_svc.db.schema import metadata
-from gateway_svc.db.urls import sqlalchemy_url
+from gateway_svc.db.urls import libpq_conninfo, sqlalchemy_url
 from tests.conftest import REPO_ROOT
 
 TABLES = {"alembic_version", *metadata.tables}
@@ -88,6 +90,27 @@ def test_url_forms_normalize_to_the_psycopg_driver() -> None:
     for bad in ("", "mysql://a@h/db"):
         with pytest.raises(ValueError):
             sqlalchemy_url(bad)
+
+
+def test_the_libpq_form_keeps_what_a_url_encodes() -> None:
+    """Spaces in an option, a socket directory and a password: libpq reads them as given."""
+    url = "postgresql://me:p%20w@/ex?host=/run/my%20pg&options=-c%20statement_timeout%3D5000"
+    assert conninfo_to_dict(libpq_conninfo(url)) == {
+        "user": "me",
+        "password": "p w",
+        "dbname": "ex",
+        "host": "/run/my pg",
+        "options": "-c statement_timeout=5000",
+    }
+    assert conninfo_to_dict(libpq_conninfo("host=/run/pg dbname=ex user=me port=5432")) == {
+        "user": "me", "dbname": "ex", "host": "/run/pg", "port": "5432",
+    }  # fmt: skip
+
+
+def test_a_libpq_connection_string_reaches_the_same_database(database_url: str) -> None:
+    with psycopg.connect(libpq_conninfo(database_url)) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+    assert name is not None and name[0] == make_url(database_url).database
 
 
 def test_services_migrating_at_once_all_succeed(database_url: str) -> None:
