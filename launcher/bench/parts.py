@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway_svc.db.urls import libpq_conninfo
 from launcher.bench import cpu_share, floor, grpc_load, rest_load, storm
 from launcher.bench import stream_client as sc
 from launcher.bench.audit_lag import AuditWatch
@@ -222,7 +223,7 @@ def measure_open_loop(ctx: Context) -> dict[str, float]:
         watch = None
         if rate == AUDIT_RATE:
             user_ids = [user.user_id for user in users]
-            watch = AuditWatch(storm.psycopg_url(ex.database_url), user_ids)
+            watch = AuditWatch(libpq_conninfo(ex.database_url), user_ids)
         workload = rest_load.TradeCycle(host, tokens, watch.answered if watch else None)
         generator = OpenLoop("127.0.0.1", ex.http_port, workload)
         result = run_async(_open_loop_run(generator, rate, ctx.sizes.open_seconds, watch))

@@ -19,6 +19,7 @@ import redis
 from exchange.v1 import events_pb2, prices_pb2
 
 from gateway_svc.db.schema import trade_events
+from gateway_svc.db.urls import libpq_conninfo
 from launcher.bench import stream_client as sc
 from launcher.bench.exchange import PRICES
 from mesh import streams
@@ -45,12 +46,6 @@ def price_batch(bid: int, ask: int) -> bytes:
     tick.bid.units, tick.bid.scale = bid, SCALE
     tick.ask.units, tick.ask.scale = ask, SCALE
     return batch.SerializeToString()
-
-
-def psycopg_url(database_url: str) -> str:
-    """DATABASE_URL may name the SQLAlchemy driver (postgresql+psycopg://); psycopg does not."""
-    scheme, sep, rest = database_url.partition("://")
-    return scheme.split("+")[0] + sep + rest
 
 
 def last_event_seq(db: psycopg.Connection) -> int:
@@ -133,7 +128,7 @@ async def open_positions(redis_url: str, positions: int) -> float:
 
 def run(redis_url: str, database_url: str, *, positions: int, timeout_s: float) -> dict[str, float]:
     r = redis.Redis.from_url(redis_url)
-    with psycopg.connect(psycopg_url(database_url), autocommit=True) as db:
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as db:
         try:
             before = wait_quiet(db, quiet_s=1.0, timeout_s=timeout_s)
             setup_rate = asyncio.run(open_positions(redis_url, positions))
