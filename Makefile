@@ -49,11 +49,18 @@ chromium:
 run: $(STAMP) $(WEB_PAGE)
 	$(BIN)/exchange up
 
+# The suite runs in one pytest-xdist worker per core (PYTEST_WORKERS=0: in this process), each
+# with its own embedded servers, or its own Redis database and Postgres databases on the
+# servers REDIS_URL / DATABASE_URL name (tests/conftest.py). Work stealing, not a file to a
+# worker: that mode keys tests by node id, and schemathesis' tests share one.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+
 test: $(STAMP) $(WEB_PAGE) chromium web-test
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 test-long: $(STAMP) $(WEB_PAGE) chromium
-	EXCHANGE_TEST_LONG=1 $(BIN)/pytest -q
+	EXCHANGE_TEST_LONG=1 $(PYTEST)
 
 gen: $(STAMP)
 	$(BIN)/python -m mesh.protogen gen

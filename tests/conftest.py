@@ -1,6 +1,8 @@
 """Real servers for the tests: REDIS_URL / DATABASE_URL when set (CI's own servers), else the
 embedded ones the exchange itself uses. Each test that asks gets an empty Redis database and a
-fresh Postgres database."""
+fresh Postgres database. Under pytest-xdist each worker has its own embedded servers, or its
+own database on a shared Redis (`worker_redis_url`); nothing a test does to a shared server
+may reach past its own databases (tests/redis_admin.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -20,6 +23,27 @@ pytest_plugins = ["tests.file_modes"]  # open_umask, no_chmod
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def worker_redis_url(url: str, worker: str | None) -> str:
+    """The database of one pytest-xdist worker on a shared server: `gwN` takes the URL's
+    database plus N, so no worker empties another's (Redis has 16 by default)."""
+    if not worker or not worker.startswith("gw"):
+        return url
+    offset = int(worker[2:])
+    parts = urlsplit(url)
+    if parts.scheme == "unix":  # unix:///path?db=N
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(int(query.get("db", 0)) + offset)
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"  # keeps the //
+    return urlunsplit(parts._replace(path=f"/{int(parts.path.strip('/') or 0) + offset}"))
+
+
+# Set here, for the whole worker: a process a test starts inherits the worker's database too.
+if os.environ.get("REDIS_URL"):
+    os.environ["REDIS_URL"] = worker_redis_url(
+        os.environ["REDIS_URL"], os.environ.get("PYTEST_XDIST_WORKER")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +59,7 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def redis_url(redis_server_url: str) -> str:
-    """An emptied Redis database (tests run one at a time against it)."""
+    """An emptied Redis database (the tests of one worker run one at a time against it)."""
     client = redis.Redis.from_url(redis_server_url)
     client.flushdb()
     client.close()
