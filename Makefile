@@ -49,12 +49,13 @@ chromium:
 run: $(STAMP) $(WEB_PAGE)
 	$(BIN)/exchange up
 
-# The suite runs in one pytest-xdist worker per core (PYTEST_WORKERS=0: in this process), each
+# The suite runs in one pytest-xdist worker per core, at most 8 (PYTEST_WORKERS=0: in this
+# process; each worker's exchanges hold Postgres connections, and Redis has 16 databases), each
 # with its own embedded servers, or its own Redis database and Postgres databases on the
 # servers REDIS_URL / DATABASE_URL name (tests/conftest.py). Work stealing, not a file to a
 # worker: that mode keys tests by node id, and schemathesis' tests share one.
 PYTEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --maxprocesses 8 --dist worksteal
 
 test: $(STAMP) $(WEB_PAGE) chromium web-test
 	$(PYTEST)

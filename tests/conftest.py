@@ -25,18 +25,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+REDIS_DATABASES = 16  # a Redis server's default
+
+
 def worker_redis_url(url: str, worker: str | None) -> str:
     """The database of one pytest-xdist worker on a shared server: `gwN` takes the URL's
-    database plus N, so no worker empties another's (Redis has 16 by default)."""
+    database plus N + 1, so no worker empties another's, and none shares the URL's own database
+    with clients of other programs or with connections that have not yet run their SELECT."""
     if not worker or not worker.startswith("gw"):
         return url
-    offset = int(worker[2:])
     parts = urlsplit(url)
-    if parts.scheme == "unix":  # unix:///path?db=N
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(int(query.get("db", 0)) + offset)
-        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"  # keeps the //
-    return urlunsplit(parts._replace(path=f"/{int(parts.path.strip('/') or 0) + offset}"))
+    query = dict(parse_qsl(parts.query))
+    path = parts.path.strip("/")
+    base = query.get("db") or (path if parts.scheme != "unix" else "")
+    db = (int(base) if base.isdigit() else 0) + int(worker[2:]) + 1
+    if db >= REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"pytest worker {worker} would need Redis database {db} of {REDIS_DATABASES}: "
+            "run fewer workers (make test PYTEST_WORKERS=N) or a REDIS_URL with a lower database"
+        )
+    if "db" in query or parts.scheme == "unix":  # the query's db wins over the path's
+        query["db"] = str(db)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 # Set here, for the whole worker: a process a test starts inherits the worker's database too.

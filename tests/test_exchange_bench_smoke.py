@@ -202,3 +202,16 @@ def test_the_load_tools_get_well_formed_inputs(tmp_path: Path) -> None:
 
 def test_the_journal_filesystem_is_named(tmp_path: Path) -> None:
     assert filesystem_of(tmp_path) != "unknown filesystem"
+
+
+def test_a_figures_note_is_the_one_of_its_median_run() -> None:
+    board = Board(["floor", "grpc"])
+    for rate, cpu in ((1500.0, 1.4), (1700.0, 1.1), (900.0, 2.9)):
+        board.add(
+            {"grpc.rate": rate, "grpc.cpu": cpu},
+            {"grpc.cpu": f"split of the {cpu} ms run", "grpc.other": "not a figure of this run"},
+        )
+    board.note("grpc.cpu", "the last note given")  # what the end of a bench run adds
+    cpu_line = next(line for line in board.render().splitlines() if "CPU per call" in line)
+    assert "1.40 ms" in cpu_line and "split of the 1.4 ms run" in cpu_line
+    assert "2.9 ms run" not in cpu_line and "the last note given" not in cpu_line

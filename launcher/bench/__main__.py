@@ -69,7 +69,7 @@ def _measure(board: Board, ctx: parts.Context, name: str, deadline: float) -> No
     try:
         ctx.exchange.check_alive()
         timeout = min(ctx.sizes.part_timeout_s, max(1.0, deadline - time.monotonic()))
-        board.add(_in_thread(parts.PARTS[name], ctx, timeout))
+        board.add(_in_thread(parts.PARTS[name], ctx, timeout), ctx.notes)
     except Exception as exc:
         outcome = f"{type(exc).__name__}: {exc or repr(exc)}".replace("\n", " ")[:160]
         board.fail(name, outcome)

@@ -10,7 +10,7 @@ import math
 import os
 import platform
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,10 +130,15 @@ class Board:
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, list[str]] = defaultdict(list)
         self.notes: dict[str, str] = {}
+        # A figure's note from each run (sample index, text): the table shows the median's.
+        self.run_notes: dict[str, list[tuple[int, str]]] = defaultdict(list)
 
-    def add(self, values: dict[str, float]) -> None:
+    def add(self, values: dict[str, float], notes: Mapping[str, str] | None = None) -> None:
+        """One run's figures, and its notes on them (a CPU split belongs to its own run)."""
         for key, value in values.items():
             self.samples[key].append(float(value))
+            if notes and key in notes:
+                self.run_notes[key].append((len(self.samples[key]) - 1, notes[key]))
 
     def fail(self, part: str, error: str) -> None:
         for row in ROWS[part]:
@@ -141,6 +146,15 @@ class Board:
 
     def note(self, key: str, text: str) -> None:
         self.notes[key] = text
+
+    def note_of(self, key: str, spread: Spread | None) -> str:
+        """The note of the run whose figure is the median (nearest it, for an even count),
+        else the last note given for the key."""
+        runs = self.run_notes.get(key)
+        if not runs or spread is None:
+            return self.notes.get(key, "")
+        samples = self.samples[key]
+        return min(runs, key=lambda run: abs(samples[run[0]] - spread.median))[1]
 
     @property
     def failed(self) -> bool:
@@ -157,7 +171,7 @@ class Board:
         for row in self.rows:
             spread = Spread.of(self.samples.get(row.key, []))
             errors = self.errors.get(row.key, [])
-            note = self.notes.get(row.key, "")
+            note = self.note_of(row.key, spread)
             if errors:
                 note = f"{len(errors)} run(s) failed: {errors[-1]}" + (f"; {note}" if note else "")
             if spread is None:
