@@ -211,7 +211,7 @@ def _load_positions(engine: Engine, cols: dict[str, Any], accounts: list[Account
     slots = [assets.index(name) if name in engine.triggers else -1 for name in names]
     columns = tuple(cols[name] for name in _POSITION_COLUMNS)
     # A million rows: C builds the positions, fills the three dicts and sorts each level list
-    # once (native/fastpath.c, load_positions); the round-trip tests hold it to dump().
+    # once (native/restore.c, load_positions); the round-trip tests hold it to dump().
     indexes = list(engine.triggers.values())
     positions, trades = engine.positions, engine.trades
     _native.load_positions(columns, accounts, names, slots, indexes, positions, trades)
