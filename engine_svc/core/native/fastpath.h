@@ -5,7 +5,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* Module functions: configure(**schema), trade_id(user_id, order_id). */
+/* Module functions: configure(**schema) (schema.c), load_positions(...) (restore.c) and
+ * trade_id(user_id, order_id). */
 extern PyMethodDef fastpath_functions[];
 
 /* Add FastPathType to the module. 0, or -1 with an exception set. */

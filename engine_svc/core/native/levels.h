@@ -1,7 +1,7 @@
 /* The trigger levels' sorted multiset of (level, position id) pairs, as a CPython type.
  *
  * Python side: engine_svc.core._native.LevelIndex (see levels.c for the method list).
- * C side: what the engine's fast path (fastpath.c) calls without going through Python.
+ * C side: what the engine's C paths (fastpath.c, restore.c) call without going through Python.
  */
 #ifndef EXCHANGE_LEVELS_H
 #define EXCHANGE_LEVELS_H
