@@ -88,7 +88,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     server.stop()
 
 
-def _libpq(url: str) -> str:
+def libpq_url(url: str) -> str:
     """psycopg wants a plain libpq URL, without SQLAlchemy's driver suffix."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -97,7 +97,7 @@ def _libpq(url: str) -> str:
 def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty database on the test server; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = _libpq(postgres_admin_url)
+    admin = libpq_url(postgres_admin_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)

@@ -133,7 +133,9 @@ async def test_a_cancelled_transaction_leaves_nothing_and_the_next_one_works(
     # left it idle, else replaced. Either way the cancelled insert is gone.
     async with batches.transaction() as conn:
         await conn.execute(f"INSERT INTO {table} VALUES (2)")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert rows(database_url, table) == [2]
+    assert batches.opened in (1, 2)
 
 
 async def test_no_more_transactions_at_once_than_its_size(database_url: str, table: str) -> None:

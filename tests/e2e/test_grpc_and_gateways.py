@@ -31,6 +31,7 @@ from mesh import streams
 from mesh.embedded import free_port
 from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
+from tests.e2e.test_rest_flow import wait_rows
 
 
 def _decimal(units: int, scale: int) -> types_pb2.Decimal:
@@ -185,20 +186,6 @@ BAD_REQUESTS = [
 ]
 
 
-def _audit_rows_once_written(database_url: str, timeout_s: float = 20.0) -> tuple[int]:
-    """The `orders` count once the ledger has written at least one row."""
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        while True:
-            count = conn.execute("SELECT count(*) FROM orders").fetchone()
-            assert count is not None
-            if count[0] > 0:
-                return (count[0],)
-            if time.monotonic() > deadline:
-                raise AssertionError("the sign-in's audit row never appeared")
-            time.sleep(0.05)
-
-
 def test_bad_input_reaches_nothing(mesh: Mesh, mail: MailCatcher) -> None:
     client = sign_in(mesh, mail, "carol@example.com")
     cookie = client.cookies["authToken"]
@@ -206,7 +193,9 @@ def test_bad_input_reaches_nothing(mesh: Mesh, mail: MailCatcher) -> None:
     # The newest entry's id, not the length: the ledger trims what the engine has read.
     commands_before = stream.xinfo_stream(streams.COMMANDS)["last-generated-id"]
     # The sign-in's own audit row (its CREATE_ACCOUNT) lands after the answer: wait for it.
-    orders_before = _audit_rows_once_written(mesh.database_url)
+    wait_rows(mesh.database_url, "SELECT order_id FROM orders", (), 1)
+    with psycopg.connect(mesh.database_url) as conn:
+        orders_before = conn.execute("SELECT count(*) FROM orders").fetchone()
     for label, body, with_cookie, status in BAD_REQUESTS:
         response = httpx.post(
             f"{mesh.base_url}/api/v1/engine",

@@ -27,6 +27,7 @@ from gateway_svc.rest import create_app
 from mesh import streams
 from mesh.config import Settings
 from mesh.embedded import EmbeddedRedis
+from tests.conftest import libpq_url
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -410,7 +411,7 @@ async def test_health_follows_postgres_down_and_back(
     database_url: str,
     postgres_admin_url: str,
 ) -> None:
-    admin = postgres_admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    admin = libpq_url(postgres_admin_url)
     database = make_url(database_url).database
     assert database
     async with running_gateway(settings, redis, db) as (health, http):
