@@ -9,7 +9,6 @@ history of it all. No console errors beyond the rejections caused on purpose.
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.steps import REJECTION_NOISE, Console, position_row, replay, shot, sign_up
 from tests.e2e.harness import MailCatcher, Mesh
+from tests.polling import poll
 
 EMAIL = "toolset@example.com"
 
@@ -47,13 +47,12 @@ def confirmed_level(page: Page, what: str) -> Decimal:
 
 def served_stop(page: Page, mesh: Mesh, want: Decimal | None = None) -> Decimal:
     """The open trade's stopLossPrice as the API serves it, once it is `want` (or after 10 s)."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    def stop_loss() -> Decimal:
         trade = page.request.get(f"{mesh.base_url}/api/v1/trades/open").json()["trades"][0]
-        stop = Decimal(str(trade["stopLossPrice"]))
-        if want is None or stop == want or time.monotonic() > deadline:
-            return stop
-        time.sleep(0.1)
+        return Decimal(str(trade["stopLossPrice"]))
+
+    return poll(stop_loss, lambda stop: want is None or stop == want, timeout_s=10, must=False)
 
 
 def test_orders_modify_drag_partial_close_and_trailing_stop(
@@ -80,7 +79,8 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(placed).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("(1)")
     expect(page.locator("#chart")).to_have_attribute(
-        "data-lines", "LIMIT LONG 10x 230; Order TP 250")
+        "data-lines", "LIMIT LONG 10x 230; Order TP 250"
+    )
     # Its margin is reserved at once: the free balance drops by it.
     expect(page.locator('#account dd[data-k="reservedMargin"]')).to_have_text("100.00 USD")
     expect(page.locator('#account dd[data-k="balance"]')).to_have_text("4,900.00 USD")
@@ -101,7 +101,8 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator(".notice.good", has_text="modified: confirmed")).to_be_visible()
     expect(order.locator(".price")).to_have_text("231.00")
     expect(page.locator("#chart")).to_have_attribute(
-        "data-lines", re.compile("LIMIT LONG 10x 231;"))
+        "data-lines", re.compile("LIMIT LONG 10x 231;")
+    )
 
     # --- a market LONG with a stop loss, the stop dragged down on the chart ---
     page.locator("#tab-positions").click()
@@ -183,15 +184,20 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     distance = Decimal(found.group(1))
     expect(row.locator(".sl")).to_contain_text(f"trail {distance:,.2f}")
     # A rally moves the stop without an event: the page follows the ticks, as the server does.
-    replay(mesh, tmp_path, "rally", [("SOL_USDC", "232.00", "232.05"),
-                                     ("SOL_USDC", "233.10", "233.15")])
+    replay(
+        mesh,
+        tmp_path,
+        "rally",
+        [("SOL_USDC", "232.00", "232.05"), ("SOL_USDC", "233.10", "233.15")],
+    )
     expect(row.locator(".mark")).to_have_text("233.10")
     stop = Decimal("233.10") - distance
     expect(row.locator(".sl")).to_have_text(f"{stop:,.2f} trail {distance:,.2f}")
     # The page saw the ticks on the price feed; the engine applies them a moment apart.
     assert served_stop(page, mesh, want=stop) == stop
     expect(page.locator("#chart")).to_have_attribute(
-        "data-lines", re.compile(rf"Trail {stop.normalize():f}(;|$)"))
+        "data-lines", re.compile(rf"Trail {stop.normalize():f}(;|$)")
+    )
     shot(page, artifacts, "13-trailing-stop")
 
     # --- a SHORT limit above the market, cancelled: its margin comes back ---

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import psycopg
 
 from gateway_svc.ledger.stream_consumer import StreamConsumer
+from tests.polling import poll_async
 
 
 @asynccontextmanager
@@ -24,11 +24,7 @@ async def running(consumer: StreamConsumer) -> AsyncIterator[asyncio.Task[None]]
 
 
 async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    await poll_async(condition, timeout_s=timeout_s, every_s=0.02)
 
 
 def count(url: str, sql: str) -> int:

@@ -3,7 +3,6 @@ gateway (EXCHANGE_TEST_GATEWAY_WORKERS processes), and a poller replaying openin
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,25 @@ import pytest
 
 from gateway_svc.db.migrate import upgrade_to_head
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
+from tests.polling import poll
 
 OPENING_PRICES = [
     (0, "SOL_USDC", "235.90", "235.95"),
     (0, "ETH_USDC", "3001.10", "3001.11"),
     (0, "BTC_USDC", "90012.6", "90012.7"),
 ]
+
+
+def small_long() -> dict[str, object]:
+    """A CREATE_TRADE body the load tests send again and again: 1 USD at 10x on SOL, which the
+    opening prices never liquidate. A new dict each time, for the caller to add to."""
+    return {
+        "command": "CREATE_TRADE",
+        "asset": "SOL_USDC",
+        "direction": "LONG",
+        "margin": 1,
+        "leverage": 10,
+    }
 
 
 @pytest.fixture
@@ -42,15 +54,12 @@ def mesh(redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher) -
 
 
 def wait_for_price(mesh: Mesh, asset: str, ask_units: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{mesh.base_url}/api/v1/price", params={"asset": asset})
-        last = response.text
-        if response.status_code == 200 and response.json()["price"] == ask_units:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"price of {asset} never reached {ask_units}: {last}")
+    poll(
+        lambda: httpx.get(f"{mesh.base_url}/api/v1/price", params={"asset": asset}),
+        lambda answer: answer.status_code == 200 and answer.json()["price"] == ask_units,
+        timeout_s=timeout_s,
+        what=f"the price of {asset} at {ask_units}",
+    )
 
 
 def sign_in(mesh: Mesh, mail: MailCatcher, email: str) -> httpx.Client:

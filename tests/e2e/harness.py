@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
@@ -23,6 +22,7 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from mesh.embedded import free_port
+from tests.polling import poll
 
 # aiosmtpd logs each connection's EOF at INFO from its own thread, which can run after pytest
 # has closed the stream a test's log capture wrote to ("--- Logging error ---" in CI's output).
@@ -65,15 +65,19 @@ class MailCatcher:
         self._controller.stop()
 
     def link_for(self, email: str, timeout_s: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def newest_link() -> str | None:
             for rcpts, text in reversed(self.messages):
                 if email in rcpts:
                     match = LINK.search(text.replace("=\n", ""))
                     if match:
                         return match.group(0)
-            time.sleep(0.05)
-        raise AssertionError(f"no sign-in mail for {email}; got {len(self.messages)} messages")
+            return None
+
+        link = poll(
+            newest_link, timeout_s=timeout_s, every_s=0.05, what=f"a sign-in mail for {email}"
+        )
+        assert link is not None
+        return link
 
 
 @dataclass
@@ -172,29 +176,32 @@ class Mesh:
     def wait_http(
         self, timeout_s: float = 30.0, base_url: str | None = None, name: str = "gateway"
     ) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             gateway = self.processes.get(name)
             if gateway is not None and gateway.poll() is not None:
                 raise AssertionError(f"{name} exited:\n{self.log(name)[-3000:]}")
             try:
-                if httpx.get(f"{base_url or self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
+                return (
+                    httpx.get(f"{base_url or self.base_url}/healthz", timeout=1).status_code == 200
+                )
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{name} not healthy:\n{self.log(name)[-3000:]}")
+                return False
+
+        if not poll(healthy, timeout_s=timeout_s, must=False):
+            raise AssertionError(f"{name} not healthy:\n{self.log(name)[-3000:]}")
 
     def wait_log(self, service: str, needle: str, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def logged() -> bool | None:
             if needle in self.log(service):
-                return
+                return True
             process = self.processes.get(service)
-            if process is not None and process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{service} never logged {needle!r}:\n{self.log(service)[-3000:]}")
+            return None if process is not None and process.poll() is not None else False
+
+        # None: the process exited without the line, so stop waiting for it.
+        if not poll(
+            logged, lambda seen: seen is not False, timeout_s=timeout_s, every_s=0.05, must=False
+        ):
+            raise AssertionError(f"{service} never logged {needle!r}:\n{self.log(service)[-3000:]}")
 
 
 def write_replay(path: Path, rows: list[tuple[int, str, str, str]]) -> Path:

@@ -3,12 +3,11 @@ stream `engine_response:<name>`, over a real Redis."""
 
 from __future__ import annotations
 
-import time
-
 import redis
 from exchange.v1 import commands_pb2, responses_pb2
 
 from mesh import streams
+from tests.polling import poll
 
 
 class StreamClient:
@@ -54,13 +53,21 @@ class StreamClient:
     def wait_for(
         self, order_ids: list[str], timeout_s: float = 20.0
     ) -> dict[str, responses_pb2.CommandResult]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            missing = [o for o in order_ids if o not in self.answers]
-            if not missing:
-                return {o: self.answers[o] for o in order_ids}
-            self.poll()
-        raise AssertionError(f"{len(missing)} of {len(order_ids)} commands got no answer")
+
+        def missing() -> list[str]:
+            left = [o for o in order_ids if o not in self.answers]
+            if left:
+                self.poll()  # blocks up to 100 ms for more: no pause between asks
+            return left
+
+        poll(
+            missing,
+            lambda left: not left,
+            timeout_s=timeout_s,
+            every_s=0,
+            what=f"answers to {len(order_ids)} commands",
+        )
+        return {o: self.answers[o] for o in order_ids}
 
     def call(
         self, command: commands_pb2.Command, timeout_s: float = 20.0

@@ -18,6 +18,7 @@ from tests.e2e.harness import Mesh
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
 from tests.engine_service.engine_process import EngineProcess
+from tests.polling import poll
 
 LONG_MODE = bool(os.environ.get("EXCHANGE_TEST_LONG"))
 KILLS = 20 if LONG_MODE else 5
@@ -140,21 +141,26 @@ def _assert_postgres_agrees(
 ) -> None:
     """Every trade the engine answered for is in Postgres once, in the state and with the
     numbers of its answers, and no other trade is there."""
-    deadline = time.monotonic() + 30
-    rows: dict[str, tuple[str, int, int | None]] = {}
-    while time.monotonic() < deadline:
+
+    def trade_rows() -> dict[str, tuple[str, int, int | None]]:
         with psycopg.connect(database_url) as conn:
-            rows = {
+            return {
                 trade_id: (status, margin, pnl)
                 for trade_id, status, margin, pnl in conn.execute(
                     "SELECT trade_id, status, margin, pnl FROM trades"
                 )
             }
-        if set(rows) == set(created) and sum(r[0] == "CLOSED" for r in rows.values()) == len(
-            closed
-        ):
-            break
-        time.sleep(0.2)
+
+    rows = poll(
+        trade_rows,
+        lambda rows: (
+            set(rows) == set(created)
+            and sum(r[0] == "CLOSED" for r in rows.values()) == len(closed)
+        ),
+        timeout_s=30,
+        every_s=0.2,
+        must=False,  # the assertions below say what differs
+    )
     assert set(rows) == set(created), "Postgres trades differ from the engine's answers"
     for trade_id, answer in created.items():
         status, margin, pnl = rows[trade_id]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from mesh.embedded import free_port
 from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 from tests.e2e.test_rest_flow import wait_rows
+from tests.polling import poll
 
 
 def _decimal(units: int, scale: int) -> types_pb2.Decimal:
@@ -277,17 +277,20 @@ def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatche
         opened = list(
             pool.map(
                 lambda i: call(
-                    {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
-                     "margin": 1 + i, "leverage": 10}
+                    {
+                        "command": "CREATE_TRADE",
+                        "asset": "SOL_USDC",
+                        "direction": "LONG",
+                        "margin": 1 + i,
+                        "leverage": 10,
+                    }
                 ),
                 range(count),
             )
         )
         assert [trade["margin"] for trade in opened] == [1 + i for i in range(count)]
         closed = list(
-            pool.map(
-                lambda t: call({"command": "CLOSE_TRADE", "tradeId": t["tradeId"]}), opened
-            )
+            pool.map(lambda t: call({"command": "CLOSE_TRADE", "tradeId": t["tradeId"]}), opened)
         )
     assert [c["tradeId"] for c in closed] == [t["tradeId"] for t in opened]
 
@@ -305,15 +308,15 @@ def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatche
 
     # The audit rows come from the engine's stream, via the ledger.
     client = httpx.Client(base_url=mesh.base_url, cookies={"authToken": cookie}, timeout=15)
-    deadline = time.monotonic() + 20
-    rows: list[dict] = []  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        rows = client.get("/api/v1/orders", params={"limit": 100}).json()["orders"]
-        if sum(r["command"] in ("CREATE_TRADE", "CLOSE_TRADE") for r in rows) >= 2 * count:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"orders rows never all appeared: {len(rows)}")
+    poll(
+        lambda: client.get("/api/v1/orders", params={"limit": 100}).json()["orders"],
+        lambda rows: (
+            sum(r["command"] in ("CREATE_TRADE", "CLOSE_TRADE") for r in rows) >= 2 * count
+        ),
+        timeout_s=20,
+        every_s=0.2,
+        what=f"{2 * count} trade rows on /api/v1/orders",
+    )
 
 
 def test_workers_are_restarted_and_the_port_stays_theirs(
@@ -325,14 +328,13 @@ def test_workers_are_restarted_and_the_port_stays_theirs(
     assert len(before) == 2
     os.kill(before[0], signal.SIGKILL)
     mesh.wait_log("gateway", "restarting")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = _worker_pids(parent.pid)
-        if len(pids) == 2 and before[0] not in pids:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"worker not restarted: {_worker_pids(parent.pid)}")
+    poll(
+        lambda: _worker_pids(parent.pid),
+        lambda pids: len(pids) == 2 and before[0] not in pids,
+        timeout_s=30,
+        every_s=0.2,
+        what="a new worker in place of the killed one",
+    )
     mesh.wait_http()
     sign_in(mesh, mail, "after-restart@example.com")
 

@@ -23,8 +23,9 @@ import psycopg
 import pytest
 
 from gateway_svc.db.migrate import upgrade_to_head
-from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
+from tests.e2e.conftest import OPENING_PRICES, sign_in, small_long, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
+from tests.polling import poll
 
 
 class Load:
@@ -61,8 +62,7 @@ class Load:
             if open_ids and len(open_ids) % 2 == 0:
                 body = {"command": "CLOSE_TRADE", "tradeId": open_ids.pop(0)}
             else:
-                body = {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
-                        "margin": 1, "leverage": 10}
+                body = small_long()
             body["orderId"] = order_id
             try:
                 response = client.post("/api/v1/engine", json=body, timeout=10)
@@ -79,15 +79,6 @@ class Load:
         client.close()
 
 
-def _wait_until(check, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(what)
-
-
 def _audit_rows(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT order_id, count(*) FROM orders GROUP BY order_id").fetchall()
@@ -95,10 +86,11 @@ def _audit_rows(database_url: str) -> dict[str, int]:
 
 
 def _assert_exactly_once(database_url: str, answered: set[str]) -> None:
-    _wait_until(
+    poll(
         lambda: answered <= set(_audit_rows(database_url)),
-        60,
-        "an answered command has no audit row",
+        timeout_s=60,
+        every_s=0.2,
+        what="an audit row for every answered command",
     )
     rows = _audit_rows(database_url)
     assert all(rows[o] == 1 for o in answered), "an answered command has two audit rows"
@@ -121,8 +113,9 @@ def loaded_mesh(
     try:
         mesh.start_all(f"replay:{opening}")
         wait_for_price(mesh, "SOL_USDC", "235950000")
-        cookies = [sign_in(mesh, mail, f"crash{i}@example.com").cookies["authToken"]
-                   for i in range(3)]
+        cookies = [
+            sign_in(mesh, mail, f"crash{i}@example.com").cookies["authToken"] for i in range(3)
+        ]
         yield mesh, cookies
     finally:
         mesh.stop_all()
@@ -138,15 +131,23 @@ def test_kill_9_of_a_gateway_worker_loses_no_audit_row(
 ) -> None:
     mesh, cookies = loaded_mesh
     with Load(mesh, cookies) as load:
-        _wait_until(lambda: load.count() > 30, 60, "no load got through")
+        poll(lambda: load.count() > 30, timeout_s=60, every_s=0.2, what="load getting through")
         parent = mesh.processes["gateway"].pid
         workers = _worker_pids(parent)
         assert workers, "GATEWAY_WORKERS=2 started no worker processes"
         os.kill(workers[0], signal.SIGKILL)
         before = load.count()
-        _wait_until(lambda: load.count() > before + 30, 60, "no answers after the kill")
-        _wait_until(
-            lambda: len(_worker_pids(parent)) == len(workers), 30, "the worker was not restarted"
+        poll(
+            lambda: load.count() > before + 30,
+            timeout_s=60,
+            every_s=0.2,
+            what="answers after the kill",
+        )
+        poll(
+            lambda: len(_worker_pids(parent)) == len(workers),
+            timeout_s=30,
+            every_s=0.2,
+            what="the worker's restart",
         )
     _assert_exactly_once(mesh.database_url, load.answered)
 
@@ -156,7 +157,7 @@ def test_kill_9_of_the_whole_gateway_loses_no_audit_row(
 ) -> None:
     mesh, cookies = loaded_mesh
     with Load(mesh, cookies) as load:
-        _wait_until(lambda: load.count() > 30, 60, "no load got through")
+        poll(lambda: load.count() > 30, timeout_s=60, every_s=0.2, what="load getting through")
         parent = mesh.processes["gateway"].pid
         for pid in (*_worker_pids(parent), parent):
             os.kill(pid, signal.SIGKILL)
@@ -164,7 +165,12 @@ def test_kill_9_of_the_whole_gateway_loses_no_audit_row(
         mesh.start("gateway")
         mesh.wait_http()
         before = load.count()
-        _wait_until(lambda: load.count() > before + 30, 60, "no answers after the restart")
+        poll(
+            lambda: load.count() > before + 30,
+            timeout_s=60,
+            every_s=0.2,
+            what="answers after the restart",
+        )
     _assert_exactly_once(mesh.database_url, load.answered)
 
 
@@ -175,7 +181,12 @@ def test_kill_9_of_the_ledger_loses_and_doubles_nothing(
     with Load(mesh, cookies) as load:
         for _ in range(3):
             before = load.count()
-            _wait_until(lambda b=before: load.count() > b + 40, 60, "no load got through")
+            poll(
+                lambda b=before: load.count() > b + 40,
+                timeout_s=60,
+                every_s=0.2,
+                what="load getting through",
+            )
             mesh.stop("ledger", sig=signal.SIGKILL)
             time.sleep(0.5)
             mesh.start("ledger")

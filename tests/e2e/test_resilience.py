@@ -16,10 +16,11 @@ import pytest
 
 from gateway_svc.db.migrate import upgrade_to_head
 from mesh.embedded import EmbeddedRedis
-from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
+from tests.e2e.conftest import OPENING_PRICES, sign_in, small_long, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
+from tests.polling import poll
 
 
 @pytest.fixture
@@ -70,22 +71,11 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
         cookie = sign_in(mesh, mail, "dave@example.com").cookies["authToken"]
 
         def load() -> None:
-            i = 0
             while not stop.is_set():
-                i += 1
-                body = {
-                    "command": "CREATE_TRADE",
-                    "asset": "SOL_USDC",
-                    "direction": "LONG",
-                    "margin": 1,
-                    "leverage": 10,
-                    "orderId": None,
-                }
-                body.pop("orderId")
                 try:
                     response = httpx.post(
                         f"{mesh.base_url}/api/v1/engine",
-                        json=body,
+                        json=small_long(),
                         cookies={"authToken": cookie},
                         timeout=10,
                     )
@@ -105,10 +95,9 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
         time.sleep(1.0)
         restart(own_redis, down_s=1.0)
         mesh.wait_http()
-        deadline = time.monotonic() + 30
         before = len(answered)
-        while len(answered) < before + 10 and time.monotonic() < deadline:
-            time.sleep(0.1)  # the mesh serves again after the restart
+        # The mesh serves again after the restart (asserted below, once the load has stopped).
+        poll(lambda: len(answered) >= before + 10, timeout_s=30, must=False)
         stop.set()
         worker.join(20)
         assert len(answered) >= before + 10, "no trades answered after the Redis restart"
@@ -120,14 +109,17 @@ def test_gateway_kill_and_redis_restart_lose_nothing(
         used = sum(Decimal(str(t["margin"])) for t in open_trades.values())
         assert Decimal(str(balance["engineResponse"]["data"]["usdBalance"])) + used == 5000
 
-        deadline = time.monotonic() + 30
-        rows: dict[str, str] = {}
-        while time.monotonic() < deadline:
+        def trade_rows() -> dict[str, str]:
             with psycopg.connect(database_url) as conn:
-                rows = dict(conn.execute("SELECT trade_id, status FROM trades").fetchall())
-            if set(rows) >= set(open_trades):
-                break
-            time.sleep(0.2)
+                return dict(conn.execute("SELECT trade_id, status FROM trades").fetchall())
+
+        rows = poll(
+            trade_rows,
+            lambda rows: set(rows) >= set(open_trades),
+            timeout_s=30,
+            every_s=0.2,
+            must=False,  # the assertions below say what differs
+        )
         assert set(rows) == set(open_trades), "Postgres disagrees with the engine"
         assert set(rows.values()) == {"OPEN"}
         with psycopg.connect(database_url) as conn:

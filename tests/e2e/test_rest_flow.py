@@ -4,7 +4,6 @@ replay file."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import psycopg
 from tests.e2e.conftest import sign_in, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 from tests.e2e.money import liquidation_price, pnl
+from tests.polling import poll
 
 
 def engine(client: httpx.Client, command: str, **body: object) -> dict:  # type: ignore[type-arg]
@@ -32,15 +32,13 @@ def num(value: object) -> Decimal:
 def wait_rows(
     database_url: str, sql: str, args: tuple[object, ...], count: int, timeout_s: float = 20.0
 ) -> list[tuple[object, ...]]:
-    deadline = time.monotonic() + timeout_s
-    rows: list[tuple[object, ...]] = []
-    while time.monotonic() < deadline:
+    def fetch() -> list[tuple[object, ...]]:
         with psycopg.connect(database_url) as conn:
-            rows = conn.execute(sql, args).fetchall()
-        if len(rows) >= count:
-            return rows
-        time.sleep(0.1)
-    raise AssertionError(f"expected {count} rows from {sql!r}, got {rows}")
+            return conn.execute(sql, args).fetchall()
+
+    return poll(
+        fetch, lambda rows: len(rows) >= count, timeout_s=timeout_s, what=f"{count} rows of {sql!r}"
+    )
 
 
 def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
@@ -147,11 +145,12 @@ def test_stop_loss_take_profit_and_liquidation_from_a_replay(
     mesh.start("poller", POLLER_SOURCE=f"replay:{moves}", POLLER_REPLAY_SPEED="1")
     wait_for_price(mesh, "SOL_USDC", "229050000")
 
-    deadline = time.monotonic() + 20
-    closed: dict[str, dict] = {}  # type: ignore[type-arg]
-    while time.monotonic() < deadline and len(closed) < 3:
-        closed = {t["tradeId"]: t for t in client.get("/api/v1/trades/closed").json()["trades"]}
-        time.sleep(0.2)
+    closed = poll(
+        lambda: {t["tradeId"]: t for t in client.get("/api/v1/trades/closed").json()["trades"]},
+        lambda closed: len(closed) >= 3,
+        timeout_s=20,
+        must=False,  # the assertion below names the trades that differ
+    )
     assert set(closed) == {take["tradeId"], stop["tradeId"], short["tradeId"]}
 
     tp = closed[take["tradeId"]]

@@ -20,6 +20,7 @@ from tests.e2e.conftest import sign_in, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 from tests.e2e.money import liquidation_price, pnl
 from tests.e2e.test_rest_flow import engine, num, wait_rows
+from tests.polling import poll
 
 
 def refused(client: httpx.Client, command: str, **body: object) -> dict:  # type: ignore[type-arg]
@@ -29,14 +30,12 @@ def refused(client: httpx.Client, command: str, **body: object) -> dict:  # type
 
 
 def closed_rows(client: httpx.Client, want: int, timeout_s: float = 20.0) -> list[dict]:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout_s
-    rows: list[dict] = []  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        rows = client.get("/api/v1/trades/closed").json()["trades"]
-        if len(rows) >= want:
-            return rows
-        time.sleep(0.2)
-    raise AssertionError(f"expected {want} closed rows, got {rows}")
+    return poll(
+        lambda: client.get("/api/v1/trades/closed").json()["trades"],
+        lambda rows: len(rows) >= want,
+        timeout_s=timeout_s,
+        what=f"{want} closed trades",
+    )
 
 
 class TradeEvents:
@@ -68,10 +67,12 @@ class TradeEvents:
             return
 
     def wait_for(self, count: int, timeout_s: float = 20.0) -> list[dict]:  # type: ignore[type-arg]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and len(self.events) < count:
-            time.sleep(0.1)
-        return list(self.events)
+        return poll(
+            lambda: list(self.events),
+            lambda events: len(events) >= count,
+            timeout_s=timeout_s,
+            must=False,  # the caller compares what came with what should have
+        )
 
 
 def test_place_fill_modify_partially_close_trail_cancel_expire(
@@ -127,12 +128,11 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     mesh.start("poller", POLLER_SOURCE=f"replay:{path}", POLLER_REPLAY_SPEED="1")
     wait_for_price(mesh, "SOL_USDC", "232950000")
     entry = Decimal("232.95")
-    deadline = time.monotonic() + 20
-    opened: list[dict] = []  # type: ignore[type-arg]
-    while time.monotonic() < deadline and not opened:
-        opened = client.get("/api/v1/trades/open").json()["trades"]
-        time.sleep(0.1)
-    [trade] = opened
+    [trade] = poll(
+        lambda: client.get("/api/v1/trades/open").json()["trades"],
+        timeout_s=20,
+        what="the limit order's fill",
+    )
     assert trade["tradeId"] == limit["tradeId"] and num(trade["entryPrice"]) == entry
     assert num(trade["liquidationPrice"]) == liquidation_price("LONG", entry, 100, 6)
     assert num(trade["takeProfitPrice"]) == 240  # live from the fill on

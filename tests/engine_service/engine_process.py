@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.polling import poll
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,13 +54,15 @@ class EngineProcess:
             self.wait_log("engine ready", self.starts)
 
     def wait_log(self, text: str, count: int = 1, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def said() -> bool:
             if self.log_path.read_text(errors="replace").count(text) >= count:
-                return
+                return True
             assert self.process is not None and self.process.poll() is None, self.tail()
-            time.sleep(0.05)
-        raise AssertionError(f"engine log never said {text!r}: {self.tail()}")
+            return False
+
+        if not poll(said, timeout_s=timeout_s, every_s=0.05, must=False):
+            raise AssertionError(f"engine log never said {text!r}: {self.tail()}")
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]

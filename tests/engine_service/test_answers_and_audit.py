@@ -15,6 +15,7 @@ from mesh import streams
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
 from tests.engine_service.engine_process import EngineProcess
+from tests.polling import poll
 
 PRICES = {"SOL_USDC": ("235.90", "235.95")}
 
@@ -30,12 +31,13 @@ def engine(redis_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
 def audit_records(redis_url: str, expected: int, timeout_s: float = 10.0) -> list:
     """Every CommandAudit on the stream, once at least `expected` are there."""
     client = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        entries = client.xrange(streams.AUDIT)
-        if len(entries) >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    entries = poll(
+        lambda: client.xrange(streams.AUDIT),
+        lambda entries: len(entries) >= expected,
+        timeout_s=timeout_s,
+        every_s=0.05,
+        must=False,  # the caller's assertions say which records are missing
+    )
     client.close()
     return [audit_pb2.CommandAudit.FromString(fields[streams.PAYLOAD]) for _, fields in entries]
 

@@ -5,7 +5,6 @@ restart the redelivered entry is answered from the order memory, with its audit 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import redis
@@ -16,6 +15,7 @@ from mesh import streams
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
 from tests.engine_service.engine_process import EngineProcess
+from tests.polling import poll
 
 
 def test_a_kill_between_journal_and_publish_loses_no_answer_and_no_audit(
@@ -40,9 +40,7 @@ def test_a_kill_between_journal_and_publish_loses_no_answer_and_no_audit(
     engine.start()  # the real engine: replays the journal, then gets the entry again
     answer = client.wait_for([order_id])[order_id]
     assert answer.error_code == 0 and answer.HasField("account_created")
-    deadline = time.monotonic() + 10
-    while raw.xlen(streams.AUDIT) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    poll(lambda: raw.xlen(streams.AUDIT), timeout_s=10, every_s=0.05, what="the audit record")
     (entry,) = raw.xrange(streams.AUDIT)
     record = audit_pb2.CommandAudit.FromString(entry[1][streams.PAYLOAD])
     assert record.command.order_id == order_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from mesh.embedded import free_port
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
 from tests.engine_service.engine_process import EngineProcess
+from tests.polling import poll
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -37,23 +37,23 @@ def test_engine_serves_metrics_by_stage(redis_url: str, tmp_path: Path) -> None:
         client.wait_for(ids)
         opened = client.call(builders.create_trade("m0", "SOL_USDC", "LONG", 100_000, 10))
         assert opened.HasField("trade_opened")
-        deadline = time.monotonic() + 10
         lag = (
             "engine_stream_lag_seconds",
             (("group", "engine_price_group"), ("stream", "engine_input")),
         )
+        pending = (
+            "engine_stream_pending",
+            (("group", "engine_orders_group"), ("stream", "backend-to-engine")),
+        )
         # The lag sampler runs every few seconds; its first pass is at once, and may have seen
         # the price batch before the engine read it: wait for a pass that saw both read.
-        while True:
-            samples = _samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
-            pending = (
-                "engine_stream_pending",
-                (("group", "engine_orders_group"), ("stream", "backend-to-engine")),
-            )
-            caught_up = samples.get(pending) == 0 and samples.get(lag) == 0
-            if caught_up or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        samples = poll(
+            lambda: _samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text),
+            lambda samples: samples.get(pending) == 0 and samples.get(lag) == 0,
+            timeout_s=10,
+            every_s=0.2,
+            must=False,  # the assertions below name the figure that differs
+        )
     finally:
         assert engine.terminate() == 0
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from mesh import streams
 from mesh.config import Settings
 from mesh.embedded import EmbeddedRedis
 from tests.conftest import libpq_url
+from tests.polling import poll_async
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -91,12 +91,7 @@ def checker_logs(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
 
 async def eventually(condition: Callable[[], bool]) -> bool:
     """Poll `condition` until it holds (True) or DEADLINE_S passes (False)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(POLL_S)
-    return True
+    return bool(await poll_async(condition, timeout_s=DEADLINE_S, every_s=POLL_S, must=False))
 
 
 # The checker alone
@@ -339,15 +334,14 @@ async def running_gateway(
 async def wait_for_status(stub: health_pb2_grpc.HealthStub, want: int) -> None:
     """Poll the server status until it is `want` (fails after DEADLINE_S), then check that
     every service says the same."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0)
-        if reply.status == want:
-            break
-        if time.monotonic() > deadline:
-            name = health_pb2.HealthCheckResponse.ServingStatus.Name
-            raise AssertionError(f"health stayed {name(reply.status)}, wanted {name(want)}")
-        await asyncio.sleep(POLL_S)
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name
+    await poll_async(
+        lambda: stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0),
+        lambda reply: reply.status == want,
+        timeout_s=DEADLINE_S,
+        every_s=POLL_S,
+        what=f"health {name(want)}",
+    )
     for service in SERVICES:
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2.0)
         assert reply.status == want, service

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +23,7 @@ from mesh.config import Settings, load_settings
 from mesh.streams import PAYLOAD, PRICES
 from poller_svc.sources.tick import Tick
 from tests.conftest import REPO_ROOT
+from tests.polling import poll, poll_async
 
 ASSETS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
 
@@ -68,10 +68,12 @@ async def _stream_ticks(client: aioredis.Redis) -> list[Tick]:
 
 
 async def _wait_for_ticks(client: aioredis.Redis, count: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(await _stream_ticks(client)) < count:
-        assert time.monotonic() < deadline, "the poller did not publish in time"
-        await asyncio.sleep(0.05)
+    await poll_async(
+        lambda: _stream_ticks(client),
+        lambda ticks: len(ticks) >= count,
+        timeout_s=timeout,
+        what=f"{count} ticks on the price stream",
+    )
 
 
 async def test_replay_file_lands_in_engine_input_complete_and_in_order(
@@ -161,14 +163,21 @@ def test_sigterm_stops_the_process_cleanly(redis_url: str, tmp_path: Path) -> No
     )
     client = redis.Redis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 30
-        while sum(
-            len(prices_pb2.PriceBatch.FromString(f[PAYLOAD]).ticks)
-            for _id, f in client.xrange(PRICES)
-        ) < len(expected):
+
+        def published() -> int:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the poller did not publish in time"
-            time.sleep(0.05)
+            return sum(
+                len(prices_pb2.PriceBatch.FromString(f[PAYLOAD]).ticks)
+                for _id, f in client.xrange(PRICES)
+            )
+
+        poll(
+            published,
+            lambda ticks: ticks >= len(expected),
+            timeout_s=30,
+            every_s=0.05,
+            what=f"{len(expected)} ticks on the price stream",
+        )
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=20)
     finally:
