@@ -215,3 +215,33 @@ def test_a_figures_note_is_the_one_of_its_median_run() -> None:
     cpu_line = next(line for line in board.render().splitlines() if "CPU per call" in line)
     assert "1.40 ms" in cpu_line and "split of the 1.4 ms run" in cpu_line
     assert "2.9 ms run" not in cpu_line and "the last note given" not in cpu_line
+
+
+def test_the_ceiling_serves_the_facade_path_through_a_real_grpc_call(tmp_path: Path) -> None:
+    """Two workers on shared ports, as the gateway's: gRPC answers its fixed reply, REST answers
+    the envelope only after its own gRPC call, and nothing is left running afterwards."""
+    import grpc
+    import httpx
+    from exchange.v1 import exchange_service_pb2_grpc
+
+    from launcher.bench import ceiling
+
+    with ceiling.running(2, tmp_path / "ceiling") as servers:
+        pids = servers.pids
+        assert len(pids) == 2 and len(list((tmp_path / "ceiling").glob("grpc-*.sock"))) == 2
+        with grpc.insecure_channel(servers.grpc_target) as channel:
+            stub = exchange_service_pb2_grpc.ExchangeServiceStub(channel)
+            reply = stub.CreateTrade(grpc_load.create_trade_request(), timeout=10)
+        assert reply.opened.trade.trade_id == "1" * 36
+        answer = httpx.post(
+            f"{servers.base_url}/api/v1/engine", content=rest_load.CREATE_BODY, timeout=10
+        )
+        assert answer.status_code == 200
+        assert answer.json()["engineResponse"]["data"]["tradeId"] == "1" * 36
+        assert httpx.post(f"{servers.base_url}/api/v1/engine", content=b"{", timeout=10).is_error
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in pids)
+
+
+def _zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2] == "Z"

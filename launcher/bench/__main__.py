@@ -1,8 +1,9 @@
 """The exchange as users meet it: `python -m launcher.bench [--quick] [--only PART ...]`.
 
 Starts the exchange as production runs it (launcher.bench.exchange), measures every part
-several times in turn (the floor, the engine through its streams, gRPC, REST closed and open
-loop; then the liquidation storm) and prints one table. A part that fails prints its error in
+several times in turn (the floor, the engine through its streams, gRPC, REST closed loop, the
+gateway's frameworks alone for their ceiling, REST open loop; then the liquidation storm) and
+prints one table. A part that fails prints its error in
 its rows and the others still run; the exit status is 1 when any did.
 """
 

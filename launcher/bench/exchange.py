@@ -119,6 +119,13 @@ class Exchange:
                 roots.setdefault(service, []).append(server.pid)
         return roots
 
+    def gateway_workers(self) -> int:
+        """How many worker processes the gateway runs now (its children)."""
+        from launcher.bench.cpu_share import process_table
+
+        root = self.children["gateway"].pid
+        return sum(1 for parent, _ in process_table().values() if parent == root) or 1
+
     def log_path(self, name: str) -> Path:
         return self.work / "logs" / f"{name}.log"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway_svc.db.urls import libpq_conninfo
-from launcher.bench import cpu_share, floor, grpc_load, rest_load, storm
+from launcher.bench import ceiling, cpu_share, floor, grpc_load, rest_load, storm
 from launcher.bench import stream_client as sc
 from launcher.bench.audit_lag import AuditWatch
 from launcher.bench.exchange import Exchange, User
@@ -49,7 +49,7 @@ class Sizes:
 
 FULL = Sizes(
     runs=3, seconds=5.0, one_seconds=3.0, open_seconds=5.0, floor_samples=2_000,
-    storm_positions=100_000, storm_runs=3, part_timeout_s=240.0, budget_s=520.0,
+    storm_positions=100_000, storm_runs=3, part_timeout_s=240.0, budget_s=580.0,
     storm_reserve_s=240.0, settle_s=20.0,
 )  # fmt: skip
 QUICK = Sizes(
@@ -213,6 +213,35 @@ def measure_rest(ctx: Context) -> dict[str, float]:
     }
 
 
+def measure_ceiling(ctx: Context) -> dict[str, float]:
+    """The same two closed loops against the gateway's frameworks alone (launcher.bench.ceiling),
+    with as many workers as the gateway runs: what the door would reach if our code were free."""
+    sizes = ctx.sizes
+    workers = ctx.exchange.gateway_workers()
+    body = grpc_load.write_body(ctx.work / "grpc-create-trade.bin")
+    script = rest_load.write_wrk_script(ctx.work / "wrk-ceiling.lua", ["no-one-checks-this"])
+    with ceiling.running(workers, ctx.work / "ceiling") as servers:
+        roots = {"ceiling": servers.pids}
+        with cpu_share.measured(roots) as grpc_cpu:
+            grpc_loop = grpc_load.run_h2load(
+                servers.grpc_target, "no-one-checks-this", body, ctx.work / "h2load-ceiling.tsv",
+                clients=GRPC_CONNECTIONS, streams=IN_FLIGHT // GRPC_CONNECTIONS,
+                seconds=sizes.seconds,
+            )  # fmt: skip
+        with cpu_share.measured(roots) as rest_cpu:
+            rest_loop = rest_load.run_wrk(
+                servers.base_url, script, connections=IN_FLIGHT, threads=2, seconds=sizes.seconds
+            )
+    ctx.notes["ceiling.grpc_rate"] = ctx.notes["ceiling.rest_rate"] = f"{workers} workers"
+    return {
+        **_cpu_figure(ctx, "ceiling.grpc_cpu", grpc_cpu, grpc_loop["rate"]),
+        **_cpu_figure(ctx, "ceiling.rest_cpu", rest_cpu, rest_loop["rate"]),
+        "ceiling.grpc_rate": grpc_loop["rate"],
+        "ceiling.rest_rate": rest_loop["rate"],
+        "ceiling.errors": grpc_loop["failed"] + rest_loop["errors"],
+    }
+
+
 def measure_open_loop(ctx: Context) -> dict[str, float]:
     ex = ctx.exchange
     users = ctx.open_loop_users
@@ -274,6 +303,7 @@ PARTS: dict[str, Callable[[Context], dict[str, float]]] = {
     "engine": measure_engine,
     "grpc": measure_grpc,
     "rest": measure_rest,
+    "ceiling": measure_ceiling,
     "open": measure_open_loop,
     "storm": measure_storm,
 }

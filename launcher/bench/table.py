@@ -80,6 +80,15 @@ ROWS: dict[str, list[Row]] = {
             "ms"),
         Row("rest.errors", "REST (wrk): answers not 200 or socket errors", "n"),
     ],
+    "ceiling": [
+        Row("ceiling.grpc_rate",
+            "ceiling: the gateway's frameworks alone (fixed reply), gRPC, 64 in flight", "/s"),
+        Row("ceiling.grpc_cpu", "ceiling: gRPC, CPU per call", "ms"),
+        Row("ceiling.rest_rate",
+            "ceiling: the same, REST through one gRPC call, 64 connections", "/s"),
+        Row("ceiling.rest_cpu", "ceiling: REST, CPU per request", "ms"),
+        Row("ceiling.errors", "ceiling: answers not 200 or socket errors", "n"),
+    ],
     "open": [row for rate in OPEN_LOOP_RATES for row in _open_loop_rows(rate)] + [
         Row("audit.p99", f"audit lag at {AUDIT_RATE:,}/s: answer to orders row, p99", "ms",
             ("<=", 1000.0)),
