@@ -23,6 +23,7 @@ from mesh import logs
 from mesh.config import Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 from mesh.private_files import private_directory, write_private
+from mesh.signals import terminate
 
 log = logging.getLogger("exchange")
 
@@ -160,15 +161,8 @@ class Supervisor:
         self.stopping = True
         for name, _, _ in reversed(self.plan):  # gateway first, engine last: it snapshots
             child = self.children.get(name)
-            if child is None or child.poll() is not None:
-                continue
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                log.error("%s did not stop in %.0fs: killing it", name, STOP_GRACE_S)
-                child.kill()
-                child.wait()
+            if child is not None and not terminate(child, STOP_GRACE_S):
+                log.error("%s did not stop in %.0fs: killed it", name, STOP_GRACE_S)
 
 
 def _up() -> int:

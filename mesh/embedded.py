@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesh.private_files import private_directory
+from mesh.signals import terminate
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,8 @@ class EmbeddedRedis:
         raise RuntimeError(f"embedded redis did not answer within {timeout_s}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process:
+            terminate(self.process, 10)
         self.process = None
 
 

@@ -32,6 +32,7 @@ from exchange.v1 import exchange_service_pb2_grpc as xs_grpc
 from fastapi import FastAPI, Request, Response
 
 from mesh.embedded import free_port
+from mesh.signals import terminate
 
 START_TIMEOUT_S = 30.0
 # The size of a real answer: a trade opened, with its ids and numbers.
@@ -119,12 +120,7 @@ def running(workers: int, work: Path) -> Iterator[Ceiling]:
         yield ceiling
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            terminate(process, 10)
 
 
 def _wait_ready(ceiling: Ceiling, work: Path) -> None:

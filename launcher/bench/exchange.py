@@ -26,7 +26,9 @@ from typing import Any
 
 import httpx
 
+from launcher.bench.cpu_share import process_table
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from mesh.signals import terminate
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,6 @@ class Exchange:
 
     def gateway_workers(self) -> int:
         """How many worker processes the gateway runs now (its children)."""
-        from launcher.bench.cpu_share import process_table
-
         root = self.children["gateway"].pid
         return sum(1 for parent, _ in process_table().values() if parent == root) or 1
 
@@ -261,14 +261,7 @@ class Exchange:
         # The gateway first, the engine last: it writes a snapshot on its way out.
         order = ["gateway", "poller", "ledger", "engine"]
         for name in sorted(self.children, key=lambda n: order.index(n.split("-")[0])):
-            child = self.children[name]
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-                try:
-                    child.wait(STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            terminate(self.children[name], STOP_GRACE_S)
         self.children.clear()
         for server in reversed(self.embedded):
             try:
