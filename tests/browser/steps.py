@@ -48,7 +48,9 @@ class Console:
             return
         if any(noise in message.text for noise in self.allowed):
             return
-        self.errors.append(f"{message.type}: {message.text}")
+        # A failed request's text does not name it; where it came from does.
+        source = message.location.get("url", "") if message.location else ""
+        self.errors.append(f"{message.type}: {message.text}" + (f" [{source}]" if source else ""))
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
