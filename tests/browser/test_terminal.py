@@ -5,7 +5,8 @@ shows the notice, a gateway restart the page survives without a reload, and the 
 No console errors. Screenshots go to test-artifacts/browser/.
 
 Every wait is for a condition on the page (Playwright's expect), never a fixed sleep: the
-machine may be slow and busy.
+machine may be slow and busy. The one exception shows an absence (nothing sent after a
+sign-out), which only a span of time can.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.browser.steps import (
     position_row,
     replay,
     shot,
+    sign_up,
 )
 from tests.e2e.conftest import wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh
@@ -239,4 +241,43 @@ def test_keyboard_reaches_the_ticket_and_the_markets(
     expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
         "aria-pressed", "true")
     context.close()
+    assert console.errors == [], console.errors
+
+
+def test_signing_out_stops_the_old_sessions_requests(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """Nothing of a session goes out after its sign-out (CI once saw a 401 console error right
+    after one). Two things did: the page's looks for a closed trade not in the history yet
+    (every half second or so, until it is there; the history is held empty here, so the page
+    keeps looking), and the catch-up on the socket's reconnect, which a sign-out's restart of
+    the socket set off, asking for the account without a session."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    looks: list[str] = []  # "look" for each request for the history, "signed out" once
+
+    def empty_history(route: Any) -> None:
+        looks.append("look")
+        route.fulfill(status=200, content_type="application/json",
+                      body='{"trades": [], "nextCursor": null}')
+
+    page.route("**/api/v1/trades/closed*", empty_history)
+    sign_up(page, mesh, mail, "history-wait@example.com")
+    open_long_from_ticket(page, "10", 10)
+    row = position_row(page)
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
+    expect(row).to_have_count(0)
+    # The page is looking for the closed trade again: two more looks.
+    for _ in range(2):
+        page.wait_for_event("request", lambda request: "/api/v1/trades/closed" in request.url)
+
+    page.locator("#logout").click()
+    expect(page.locator("#signin-form")).to_be_visible()
+    looks.append("signed out")
+    # Only an absence to show: the next looks would have been due within 1.25 s and 1.5 s.
+    page.wait_for_timeout(3_000)
+    context.close()
+    assert looks[looks.index("signed out") + 1 :] == [], looks
     assert console.errors == [], console.errors

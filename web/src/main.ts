@@ -196,8 +196,11 @@ function onSocketState(state: SocketState, attempt: number): void {
 async function onLive(reconnected: boolean): Promise<void> {
   if (!reconnected) return;
   // Catch up on what the socket missed: prices, candles, and any trade that ended meanwhile.
+  // Signed out (a sign-out restarts the socket too), there is no account to catch up on, and
+  // asking for one would come back 401.
   await loadMarketData();
-  await Promise.all([loadCandles(), refreshTrading()]);
+  const signedOut = store.session === "signed-out";
+  await Promise.all([loadCandles(), signedOut ? Promise.resolve() : refreshTrading()]);
 }
 
 // ---------- start ----------

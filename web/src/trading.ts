@@ -13,6 +13,9 @@ import type { AccountReply } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
+/** The next look for trades missing from the history (awaitHistory), if one is due. */
+let historyRetry = 0;
+
 export function setSession(session: Session): void {
   store.session = session;
   $("signin-form").hidden = session !== "signed-out";
@@ -21,6 +24,7 @@ export function setSession(session: Session): void {
   $("user-email").textContent = store.email;
   document.body.dataset.session = session;
   if (session !== "signed-in") {
+    window.clearTimeout(historyRetry); // the old session's history is nobody's to wait for
     store.openTrades = [];
     store.pendingOrders = [];
     store.history = [];
@@ -107,7 +111,6 @@ function tellMissedOutcomes(before: Set<string>): void {
 
 /** The history is written by the ledger a moment after a trade ends: a position that left
  * the open list but is not in the history yet is looked for again, a few times. */
-let historyRetry = 0;
 function awaitHistory(openBefore: Set<string>, attempt = 0): void {
   const stillOpen = new Set([...store.openTrades, ...store.pendingOrders].map((t) => t.tradeId));
   const known = new Set(store.history.map((t) => t.tradeId));
@@ -115,6 +118,7 @@ function awaitHistory(openBefore: Set<string>, attempt = 0): void {
   window.clearTimeout(historyRetry);
   if (!missing.length || attempt >= 20) return;
   historyRetry = window.setTimeout(() => {
+    if (store.session !== "signed-in") return;
     void loadHistory(false).then(() => {
       tellMissedOutcomes(openBefore);
       awaitHistory(openBefore, attempt + 1);
