@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,13 @@ def measure_open_loop(ctx: Context) -> dict[str, float]:
             watch = AuditWatch(libpq_conninfo(ex.database_url), user_ids)
         workload = rest_load.TradeCycle(host, tokens, watch.answered if watch else None)
         generator = OpenLoop("127.0.0.1", ex.http_port, workload)
-        result = run_async(_open_loop_run(generator, rate, ctx.sizes.open_seconds, watch))
+        own_cpu_before = time.process_time()
+        with cpu_share.measured(ex.process_roots()) as cpu:
+            result = run_async(_open_loop_run(generator, rate, ctx.sizes.open_seconds, watch))
+        # The generator (and the audit watch) run here, on the same two cores as the exchange.
+        cpu.seconds["generator"] = time.process_time() - own_cpu_before
+        if cpu.wall_s > 0:
+            figures.update(_cpu_figure(ctx, f"open.{rate}.cpu", cpu, result.scheduled / cpu.wall_s))
         if watch is not None:
             figures["audit.p99"] = watch.p99_ms()
             figures["audit.missing"] = float(watch.missing)
