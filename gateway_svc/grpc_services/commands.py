@@ -35,16 +35,25 @@ class Caller:
 
 
 def expect(result: responses_pb2.CommandResult, field: str) -> Any:
-    """The answer's `data` must be `field`; anything else is an engine/gateway mismatch."""
-    if result.WhichOneof("data") != field:
-        log.error(
-            "engine answered %s with %r, expected %s",
-            result.order_id,
-            result.WhichOneof("data"),
-            field,
+    """The answer's `data`, which must be `field`.
+
+    The engine gives a retry the first answer of its (user, order id) and changes nothing. An
+    answer of another kind is that first answer, to a different command the client sent under
+    an order id it had used already: its mistake, refused as such (nothing changed). An answer
+    with no data at all is an engine/gateway mismatch."""
+    answered = result.WhichOneof("data")
+    if answered == field:
+        return getattr(result, field)
+    if answered is not None:
+        reused = ApiError(
+            "INVALID_ARGUMENT",
+            "order_id was already used for another command; a retry repeats its command, and "
+            "a new command needs an order id of its own",
+            field="order_id",
         )
-        raise with_order_id(ApiError("INTERNAL"), result.order_id)
-    return getattr(result, field)
+        raise with_order_id(reused, result.order_id)
+    log.error("engine answered %s with no data, expected %s", result.order_id, field)
+    raise with_order_id(ApiError("INTERNAL"), result.order_id)
 
 
 class CommandRunner:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,10 +97,18 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
         price=233, margin=100, leverage=100, takeProfitPrice=240,
     )  # fmt: skip
     assert limit["orderType"] == "LIMIT" and num(limit["price"]) == 233
+    stop_order_id = str(uuid.uuid4())
     stop = engine(
         client, "PLACE_ORDER", asset="SOL_USDC", direction="LONG", orderType="STOP",
-        price=250, margin=10,
+        price=250, margin=10, orderId=stop_order_id,
     )  # fmt: skip
+    # An order id names one command: the stop's again, on its cancel, is refused (no 500) and
+    # cancels nothing (the stop is still pending below).
+    reused = refused(client, "CANCEL_ORDER", tradeId=stop["tradeId"], orderId=stop_order_id)
+    assert (reused["code"], reused["field"], reused["orderId"]) == (
+        "INVALID_ARGUMENT", "orderId", stop_order_id
+    ), reused  # fmt: skip
+    assert reused["error"].startswith("orderId was already used for another command"), reused
     # Margins are reserved at once.
     assert num(engine(client, "GET_USD_BALANCE")["usdBalance"]) == 5000 - 50 - 100 - 10
     # A LONG LIMIT above the ask is refused and changes nothing.

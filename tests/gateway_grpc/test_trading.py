@@ -175,6 +175,28 @@ async def test_mismatched_engine_answer_is_internal(
     assert info.value.details() == "internal error"
 
 
+async def test_an_order_id_reused_for_another_command_is_refused_as_the_callers_mistake(
+    exchange: Stub, alice: Any, engine: FakeEngine
+) -> None:
+    """The engine answers a used (user, order id) with its first answer: here a CreateTrade's,
+    to a CloseTrade sent under the same order id."""
+    trade = types_pb2.Trade(trade_id=MISSING_TRADE, asset="SOL_USDC")
+    engine.answer = lambda command: responses_pb2.CommandResult(
+        order_id=command.order_id, trade_opened=responses_pb2.TradeOpened(trade=trade)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.CloseTrade(
+            xs.CloseTradeRequest(order_id=ORDER_ID, trade_id=MISSING_TRADE), metadata=alice
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailers(info.value) == {
+        "x-error-code": "INVALID_ARGUMENT",
+        "x-error-field": "order_id",
+        "x-order-id": ORDER_ID,
+    }
+    assert info.value.details().startswith("order_id was already used for another command")
+
+
 async def test_a_client_that_hangs_up_leaves_its_command_sent_and_nothing_behind(
     gateway: GrpcServerHandle, exchange: Stub, alice: Any, engine: FakeEngine
 ) -> None:
