@@ -60,12 +60,11 @@ class Revocations:
     async def stop(self) -> None:
         await self._tail.stop()
 
-    def is_revoked(self, jti: str, user_id: str, issued_at_s: int) -> bool:
+    def is_revoked(self, jti: str, user_id: str, issued_at_ms: int) -> bool:
         if jti in self._sessions:
             return True
         cutoff = self._cutoffs.get(user_id)
-        # Whole seconds: a token issued in the cutoff's second counts as issued before it.
-        return cutoff is not None and issued_at_s * 1000 <= cutoff[0]
+        return cutoff is not None and issued_at_ms <= cutoff[0]
 
     def add(self, revocation: sessions_pb2.SessionRevocation) -> None:
         if revocation.jti:

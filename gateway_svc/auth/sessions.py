@@ -48,14 +48,14 @@ class SessionStore(Protocol):
 
 @dataclass(frozen=True)
 class Principal:
-    """The signed-in caller. `exp` and `iat` are the session's expiry and issue time, seconds
-    since the epoch."""
+    """The signed-in caller. `exp` is the session's expiry, seconds since the epoch, and
+    `issued_at_ms` its issue time, ms since the epoch."""
 
     user_id: str
     email: str
     jti: str
     exp: int
-    iat: int = 0
+    issued_at_ms: int = 0
 
 
 def rejected() -> ApiError:
@@ -110,10 +110,10 @@ class Sessions:
         if not self._revocations.loaded:
             # Fail closed: until the durable copy is read, a signed-out token could get in.
             raise ApiError("ENGINE_UNAVAILABLE", "sessions cannot be checked yet: try again")
-        if self._revocations.is_revoked(claims.jti, claims.sub, claims.iat):
+        if self._revocations.is_revoked(claims.jti, claims.sub, claims.issued_at_ms):
             log.info("auth: session %s was signed out", claims.jti)
             raise rejected()
-        return Principal(claims.sub, claims.email, claims.jti, claims.exp, claims.iat)
+        return Principal(claims.sub, claims.email, claims.jti, claims.exp, claims.issued_at_ms)
 
     def _verify(self, token: str) -> Claims:
         """The token's claims. A token verified before is not verified again (HMAC and JSON
@@ -137,7 +137,9 @@ class Sessions:
         """For long-lived streams: the session has neither expired nor been signed out."""
         if principal.exp <= self._clock():
             return False
-        return not self._revocations.is_revoked(principal.jti, principal.user_id, principal.iat)
+        return not self._revocations.is_revoked(
+            principal.jti, principal.user_id, principal.issued_at_ms
+        )
 
     def seconds_left(self, principal: Principal) -> float:
         return principal.exp - self._clock()

@@ -43,6 +43,10 @@ class Claims:
     jti: str
     iat: int
     exp: int
+    issued_at_ms: int
+    """When it was issued, in ms (the `iat_ms` claim): sign-out-everywhere's cutoff is in ms,
+    so a token issued in the cutoff's own second, after it, must be told apart. A token from
+    before the claim existed counts from the start of its `iat` second (revoked with it)."""
 
 
 class TokenSigner:
@@ -55,8 +59,12 @@ class TokenSigner:
         self._clock = clock
 
     def issue(self, sub: str, email: str, **extra: Any) -> tuple[str, Claims]:
-        now = int(self._clock())
-        claims = Claims(sub=sub, email=email, jti=uuid.uuid4().hex, iat=now, exp=now + self.ttl_s)
+        now_ms = int(self._clock() * 1000)
+        now = now_ms // 1000
+        claims = Claims(
+            sub=sub, email=email, jti=uuid.uuid4().hex, iat=now, exp=now + self.ttl_s,
+            issued_at_ms=now_ms,
+        )  # fmt: skip
         payload = {
             **extra,
             "sub": claims.sub,
@@ -64,6 +72,7 @@ class TokenSigner:
             "aud": self.audience,
             "iss": ISSUER,
             "iat": claims.iat,
+            "iat_ms": claims.issued_at_ms,
             "exp": claims.exp,
             "jti": claims.jti,
         }
@@ -108,4 +117,11 @@ def _claims(payload: dict[str, Any]) -> Claims:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
         raise InvalidToken("iat/exp are not integers")
     assert isinstance(iat, int) and isinstance(exp, int)
-    return Claims(sub=sub, email=email, jti=jti, iat=iat, exp=exp)
+    issued_at_ms = payload.get("iat_ms", iat * 1000)
+    if not (
+        isinstance(issued_at_ms, int)
+        and not isinstance(issued_at_ms, bool)
+        and issued_at_ms // 1000 == iat
+    ):
+        raise InvalidToken("iat_ms is not an integer within the iat second")
+    return Claims(sub=sub, email=email, jti=jti, iat=iat, exp=exp, issued_at_ms=issued_at_ms)

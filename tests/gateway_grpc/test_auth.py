@@ -109,6 +109,12 @@ BAD_TOKENS = {
     "e-mail token as session": lambda c: jwt.encode(
         session_claims(c, aud=EMAIL_AUDIENCE), EMAIL_SECRET, algorithm="HS256"
     ),
+    "iat_ms outside its iat second": lambda c: jwt.encode(
+        session_claims(c, iat_ms=(int(c()) + 1) * 1000), AUTH_SECRET, algorithm="HS256"
+    ),
+    "iat_ms not an integer": lambda c: jwt.encode(
+        session_claims(c, iat_ms=f"{int(c()) * 1000}"), AUTH_SECRET, algorithm="HS256"
+    ),
     "not a jwt": lambda c: "hello",
 }
 

@@ -152,8 +152,11 @@ async def test_sign_out_everywhere_refuses_older_tokens_only(
         assert not await _accepted(exchange, metadata)
         await _refused_within(other, metadata, PROPAGATION_S)
     assert await _accepted(other, someone_else)
-    # Tokens carry whole seconds: one issued in a later second is not affected.
-    clock.advance(1)
+    # One issued 1.5 ms later, in the cutoff's own second, is not affected: tokens
+    # carry their issue time in ms (`iat_ms`), not only in whole seconds (`iat`).
+    clock.advance(0.0015)
+    fresh_ms = int(clock() * 1000)
+    assert fresh_ms // 1000 == reply.issued_before_ms // 1000 and fresh_ms > reply.issued_before_ms
     fresh = bearer((await sign_in(auth, mailer, "dave@example.com")).session_token)
     assert await _accepted(exchange, fresh) and await _accepted(other, fresh)
 
@@ -246,7 +249,7 @@ async def test_revocations_outlive_a_redis_outage_and_resume_after_it(
         await publisher.xadd(streams.REVOCATIONS, {streams.PAYLOAD: entry.SerializeToString()})
         await publisher.aclose()
         await poll_async(
-            lambda: revocations.is_revoked(revoked.jti, revoked.user_id, revoked.iat),
+            lambda: revocations.is_revoked(revoked.jti, revoked.user_id, revoked.issued_at_ms),
             timeout_s=3.0,  # the reader's back-off is short after a short outage
             what="the reader resumed after the outage",
         )
@@ -320,8 +323,9 @@ async def _ws_next(socket: Any, kind: str, code: str | None = None) -> dict[str,
 
 
 def test_principal_carries_the_issue_time(clock: FakeClock) -> None:
-    """Sign out everywhere compares `iat`; a Principal without it would never be refused."""
-    assert "iat" in Principal.__dataclass_fields__
+    """Sign out everywhere compares the issue time; a Principal without it would never be
+    refused."""
+    assert "issued_at_ms" in Principal.__dataclass_fields__
 
 
 def test_expired_revocations_are_forgotten(clock: FakeClock) -> None:
