@@ -125,9 +125,18 @@ _FAR_PAST_MS = -(10**13) // 86_400_000 * 86_400_000
 _FAR_FUTURE_MS = 10**14 // 86_400_000 * 86_400_000
 
 
-# The newest 1m row of an asset (the primary key's index answers it): where "the latest bars"
-# end when a request names no time at all.
-LATEST_MINUTE = text("SELECT max(bucket_start) FROM candles_1m WHERE asset = :asset")
+# Where a request's bars really begin or end (the primary key's index answers both): the
+# first 1m row in [low, high) when it names a start, else the last one. The window of at most
+# `bars` buckets is laid from there, so a start long before the first candle, an end long
+# after the last, or a gap, does not spend the window on buckets that hold nothing.
+FIRST_MINUTE = text(
+    "SELECT min(bucket_start) FROM candles_1m"
+    " WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high"
+)
+LAST_MINUTE = text(
+    "SELECT max(bucket_start) FROM candles_1m"
+    " WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high"
+)
 
 
 def bucket_range(

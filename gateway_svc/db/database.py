@@ -252,9 +252,10 @@ class Database:
         end_ms: int | None,
         limit: int = 1000,
     ) -> list[CandleRow]:
-        """Oldest first. Without start_ms, the newest `limit` buckets up to end_ms (without
-        either, up to the newest data); with it, the first `limit` buckets from the one holding
-        start_ms. 0 means unbounded, as in the proto. The SQL reads only that range.
+        """Oldest first. Without start_ms, the newest `limit` bars up to end_ms; with it, the
+        first `limit` bars from the one holding start_ms. 0 means unbounded, as in the proto.
+        The window of `limit` buckets starts at the first candle from start_ms (or ends at the
+        last one up to end_ms), and the SQL reads only that window.
         ValueError for an interval not in candle_sql.INTERVALS_S."""
         if interval_s not in candle_sql.INTERVALS_S:
             raise ValueError(f"interval must be one of {candle_sql.INTERVALS_S}: {interval_s}")
@@ -263,11 +264,16 @@ class Database:
         newest = start_ms is None
         query = candle_sql.AGGREGATE_NEWEST_FIRST if newest else candle_sql.AGGREGATE_OLDEST_FIRST
         async with self._engine.connect() as conn:
-            if start_ms is None and end_ms is None:
-                latest = await conn.scalar(candle_sql.LATEST_MINUTE, {"asset": asset})
-                if latest is None:
-                    return []
-                end_ms = ts_to_ms(latest)
+            low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms)
+            seek = candle_sql.LAST_MINUTE if newest else candle_sql.FIRST_MINUTE
+            bounds = {"asset": asset, "low": ms_to_ts(low), "high": ms_to_ts(high)}
+            edge = await conn.scalar(seek, bounds)
+            if edge is None:
+                return []  # no candle in the range at all
+            if newest:
+                end_ms = ts_to_ms(edge)
+            else:
+                start_ms = ts_to_ms(edge)
             low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms, bars=limit)
             params = {
                 "interval_s": interval_s,

@@ -50,6 +50,31 @@ async def test_time_range_and_limit(db: Database) -> None:
     assert await db.list_candles("BTC_USDC", 60, None, None) == []
 
 
+async def test_the_limit_counts_candles_not_empty_buckets(db: Database) -> None:
+    """A window of `limit` buckets laid from the request's start (or end) would hold nothing
+    when the start lies long before the first candle (a young exchange) or the end long after
+    the last; it is laid from the first (last) candle in the range instead."""
+    day_ms = 1440 * MINUTE_MS
+    minutes = [0, 1, 2, 3000, 3001]  # two runs of candles, two days apart
+    await db.record_ticks([tick(T0_MS + m * MINUTE_MS, 100_000_000 + m) for m in minutes])
+    since_long_ago = await db.list_candles("SOL_USDC", 60, T0_MS - 30 * day_ms, None, limit=4)
+    assert [c.open for c in since_long_ago] == [100_000_000, 100_000_001, 100_000_002]
+    # The window from the first candle holds 3 (the rest lie 3,000 buckets later): the next
+    # page starts after the last one returned, and finds the second run.
+    after = since_long_ago[-1].time_ms + MINUTE_MS
+    assert [c.open for c in await db.list_candles("SOL_USDC", 60, after, None, limit=4)] == [
+        100_003_000, 100_003_001
+    ]  # fmt: skip
+    until_far_ahead = await db.list_candles(
+        "SOL_USDC", 60, None, T0_MS + 60 * day_ms, limit=2
+    )
+    assert [c.open for c in until_far_ahead] == [100_003_000, 100_003_001]
+    before_the_gap = await db.list_candles("SOL_USDC", 60, None, T0_MS + 2000 * MINUTE_MS)
+    assert [c.open for c in before_the_gap] == [100_000_000, 100_000_001, 100_000_002]
+    assert await db.list_candles("SOL_USDC", 60, T0_MS + 5000 * MINUTE_MS, None) == []
+    assert await db.list_candles("SOL_USDC", 60, None, T0_MS - MINUTE_MS) == []
+
+
 async def test_unusable_ticks_are_skipped_and_bad_intervals_rejected(db: Database) -> None:
     too_precise = tick(T0_MS, 236_140_000_1, scale=7)  # 7 decimals for a 6-decimal asset
     await db.record_ticks([too_precise, tick(T0_MS, 1, asset="DOGE_USDC")])
