@@ -76,6 +76,18 @@ def open_trade(t: types_pb2.Trade) -> dict[str, Any]:
         "openedAt": t.opened_at_ms,
         # SPEC 3a: a trailing stop shows where it stands as stopLossPrice, beside its distance.
         "trailingStopDistance": optional_number(t, "trailing_stop_distance"),
+        **_from_order(t),
+    }
+
+
+def _from_order(t: types_pb2.Trade) -> dict[str, Any]:
+    """A trade that came from an order (SPEC 3a: its TRADE_OPENED event says so), or an order
+    that ended unfilled: the order's type and price. Nothing for a market trade."""
+    if not t.order_type:
+        return {}
+    return {
+        "orderType": _enum_suffix(types_pb2.OrderType, t.order_type, "ORDER_TYPE_"),
+        "price": optional_number(t, "order_price"),
     }
 
 
@@ -104,10 +116,6 @@ def closed_trade(t: types_pb2.Trade) -> dict[str, Any]:
         closedAt=t.closed_at_ms or None,
         partial=t.partial,  # SPEC 3a: the part of a partial close is a row of its own
     )
-    if t.order_type:
-        # A trade that came from an order, or an order that ended unfilled: its type and price.
-        row["orderType"] = _enum_suffix(types_pb2.OrderType, t.order_type, "ORDER_TYPE_")
-        row["price"] = optional_number(t, "order_price")
     if t.reason:
         row["reason"] = t.reason  # why an order ended REJECTED
     return row
@@ -159,7 +167,9 @@ def trade_opened(o: responses_pb2.TradeOpened) -> dict[str, Any]:
     # The seed omits the optional levels when they are not set.
     for key, field in (("liquidationPrice", "liquidation_price"),
                        ("stopLossPrice", "stop_loss_price"),
-                       ("takeProfitPrice", "take_profit_price")):
+                       ("takeProfitPrice", "take_profit_price"),
+                       # SPEC 3a: a trailing stop's answer shows its distance beside the stop.
+                       ("trailingStopDistance", "trailing_stop_distance")):
         if t.HasField(field):
             data[key] = number(getattr(t, field))
     data["margin"] = number(t.margin)

@@ -213,6 +213,7 @@ class TradeOpenedData(BaseModel):
     liquidationPrice: Number | None = None
     stopLossPrice: Number | None = None
     takeProfitPrice: Number | None = None
+    trailingStopDistance: Number | None = None
     margin: Number
     leverage: Number
 
@@ -336,6 +337,10 @@ class _TradeRow(BaseModel):
     takeProfitPrice: Number | None
     openedAt: int
     trailingStopDistance: Number | None = None
+    orderType: Literal["LIMIT", "STOP"] | None = Field(
+        None, description="set when the trade came from an order or the order ended unfilled"
+    )
+    price: Number | None = Field(None, description="that order's price")
 
 
 class OpenTradeRow(_TradeRow):
@@ -352,10 +357,6 @@ class ClosedTradeRow(_TradeRow):
     closedAt: int | None
     partial: bool = Field(False, description="the part of a partial close (SPEC 3a)")
     reason: str | None = Field(None, description="why an order ended REJECTED")
-    orderType: Literal["LIMIT", "STOP"] | None = Field(
-        None, description="set when the trade came from an order or the order ended unfilled"
-    )
-    price: Number | None = Field(None, description="that order's price")
 
 
 class OpenTrades(BaseModel):

@@ -143,6 +143,7 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
         what="the limit order's fill",
     )
     assert trade["tradeId"] == limit["tradeId"] and num(trade["entryPrice"]) == entry
+    assert trade["orderType"] == "LIMIT" and num(trade["price"]) == Decimal("233.1")
     assert num(trade["liquidationPrice"]) == liquidation_price("LONG", entry, 100, 6)
     assert num(trade["takeProfitPrice"]) == 240  # live from the fill on
 
@@ -199,6 +200,11 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     assert pushed[-1]["trade"]["status"] == "STOP_LOSS"
     assert pushed[-2]["trade"]["partial"] is True
     assert pushed[0]["trade"]["status"] == "PENDING"
+    # The fill's OPENED event says it came from an order (SPEC 3a), and at what price.
+    filled = pushed[5]["trade"]
+    assert (pushed[5]["event"], filled["orderType"], num(filled["price"])) == (
+        "OPENED", "LIMIT", Decimal("233.1")
+    )  # fmt: skip
     assert [k for (k,) in kinds] == [
         "ORDER_PLACED", "ORDER_PLACED", "ORDER_PLACED", "ORDER_CANCELLED", "ORDER_MODIFIED",
         "OPENED", "TRADE_MODIFIED", "TRADE_MODIFIED", "ORDER_EXPIRED", "TRADE_PARTIALLY_CLOSED",

@@ -304,3 +304,38 @@ async def test_a_grpc_rejection_names_the_body_field(
     envelope = response.json()
     assert envelope["field"] == "stopLossPrice"
     assert envelope["error"] == "stopLossPrice allows at most 4 decimals for BTC_USDC"
+
+
+async def test_a_filled_orders_open_row_says_it_came_from_an_order(
+    client, recorder: Recorder, auth_headers
+) -> None:
+    filled = _pending(status=types_pb2.TRADE_STATUS_OPEN, unrealized_pnl=dec(-12, 4))
+    market = _pending(status=types_pb2.TRADE_STATUS_OPEN, order_type=0)
+    market.ClearField("order_price")
+    recorder.replies["ListOpenTrades"] = xs.ListOpenTradesResponse(trades=[filled, market])
+    response = await client.get("/api/v1/trades/open", headers=auth_headers)
+    from_order, from_market = _exact(response)["trades"]
+    assert (from_order["orderType"], from_order["price"]) == ("LIMIT", Decimal("230.1"))
+    assert "orderType" not in from_market and "price" not in from_market
+
+
+async def test_create_trades_answer_shows_its_trailing_stop(
+    client, recorder: Recorder, auth_headers
+) -> None:
+    def opened(request: xs.CreateTradeRequest) -> xs.CreateTradeResponse:
+        trade = _pending(
+            status=types_pb2.TRADE_STATUS_OPEN, order_type=0,
+            stop_loss_price=dec(228_600_000, 6), trailing_stop_distance=dec(15, 1),
+        )  # fmt: skip
+        return xs.CreateTradeResponse(
+            order_id=request.order_id,
+            opened=responses_pb2.TradeOpened(email="a@b.co", trade=trade),
+        )
+
+    recorder.replies["CreateTrade"] = opened
+    body = {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG", "margin": 10,
+            "trailingStopDistance": 1.5}  # fmt: skip
+    response = await client.post("/api/v1/engine", json=body, headers=auth_headers)
+    data = _exact(response)["engineResponse"]["data"]
+    assert data["stopLossPrice"] == Decimal("228.6")
+    assert data["trailingStopDistance"] == Decimal("1.5")
