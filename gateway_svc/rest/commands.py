@@ -148,16 +148,22 @@ def json_names() -> Iterator[None]:
 
 
 def proto_values(body: dict[str, Any]) -> validation.Values:
-    """A JSON body's fields by proto name, as validation reads them: a direction's name
-    becomes its enum value (anything else stays as it is, and is refused there)."""
+    """A JSON body's fields by proto name, as validation reads them: a direction's or an
+    order type's name becomes its enum value. Anything else is refused there: an unknown name
+    as it is, and a number as text, since REST takes the names only (a proto enum's number
+    would otherwise pass as its name: `"direction": 1` as LONG)."""
     values: dict[str, object] = {JSON_TO_PROTO[k]: v for k, v in body.items() if k in JSON_TO_PROTO}
     direction = values.get("direction")
-    if isinstance(direction, str):
-        values["direction"] = DIRECTIONS.get(direction, direction)
+    if direction is not None:
+        values["direction"] = _enum_value(DIRECTIONS, direction)
     kind = values.get("order_type")
-    if isinstance(kind, str):
-        values["order_type"] = ORDER_TYPES.get(kind, kind)
+    if kind is not None:
+        values["order_type"] = _enum_value(ORDER_TYPES, kind)
     return values
+
+
+def _enum_value(names: dict[str, int], value: object) -> object:
+    return names.get(value, value) if isinstance(value, str) else repr(value)
 
 
 def checked(rule: Callable[[validation.Values], T], body: dict[str, Any]) -> T:

@@ -196,6 +196,7 @@ ORDER = '{"command":"PLACE_ORDER","asset":"SOL_USDC","direction":"LONG","margin"
         (ORDER + '"price":1}', "INVALID_ARGUMENT", "orderType"),
         (ORDER + '"orderType":"limit","price":1}', "INVALID_ARGUMENT", "orderType"),
         (ORDER + '"orderType":["LIMIT"],"price":1}', "INVALID_ARGUMENT", "orderType"),
+        (ORDER + '"orderType":1,"price":1}', "INVALID_ARGUMENT", "orderType"),
         (ORDER + '"orderType":"LIMIT"}', "INVALID_PRICE", "price"),
         (ORDER + '"orderType":"LIMIT","price":1.0000001}', "INVALID_PRICE", "price"),
         (ORDER + '"orderType":"LIMIT","price":"1"}', "INVALID_PRICE", "price"),

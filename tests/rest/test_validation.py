@@ -30,6 +30,8 @@ TRADE = '{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG",'
         ('{"command":"CREATE_TRADE","direction":"LONG","margin":10}', 400, "UNKNOWN_ASSET",
          "asset"),
         (TRADE.replace("LONG", "long") + '"margin":10}', 400, "INVALID_ARGUMENT", "direction"),
+        # The proto enum's number is not a name REST takes (it would open a LONG).
+        (TRADE.replace('"LONG"', "1") + '"margin":10}', 400, "INVALID_ARGUMENT", "direction"),
         (TRADE + '"margin":10.00001}', 400, "INVALID_MARGIN", "margin"),
         (TRADE + '"margin":100.00000000000000000000000000001}', 400, "INVALID_MARGIN", "margin"),
         (TRADE + '"margin":"10"}', 400, "INVALID_MARGIN", "margin"),
