@@ -281,3 +281,34 @@ def test_signing_out_stops_the_old_sessions_requests(
     context.close()
     assert looks[looks.index("signed out") + 1 :] == [], looks
     assert console.errors == [], console.errors
+
+
+def test_a_second_click_while_an_order_is_on_its_way_sends_nothing(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """Every render of the ticket (each price tick, each keystroke) set the order button's
+    state from the session alone, so a click right after another, with a tick between them,
+    opened a second position. Here the render comes between the two clicks on purpose."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    sign_up(page, mesh, mail, "double-click@example.com")
+    sent: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/api/v1/engine") and sent.append(r.method))
+    page.select_option("#t-asset", "SOL_USDC")
+    page.check("#t-long", force=True)
+    page.fill("#t-margin", "10")
+    page.locator("#t-leverage").fill("10")
+    page.evaluate(
+        """() => {
+            const submit = document.getElementById("t-submit");
+            submit.click();
+            document.getElementById("t-margin").dispatchEvent(new Event("input", {bubbles: true}));
+            submit.click();
+        }"""
+    )
+    expect(position_row(page)).to_have_count(1)
+    expect(page.locator("#t-submit")).to_be_enabled()  # the first order was answered
+    context.close()
+    assert sent == ["POST"], sent
+    assert console.errors == [], console.errors

@@ -57,7 +57,7 @@ export function renderTicket(): void {
   submit.textContent = pending ? `Place ${t.orderType.toLowerCase()} ${long ? "buy" : "sell"} ` +
     `order ${t.asset.replace("_", "/")}` : `${verb} ${t.asset.replace("_", "/")}`;
   submit.className = long ? "long" : "short";
-  submit.disabled = store.session !== "signed-in";
+  submit.disabled = store.session !== "signed-in" || submitting;
   for (const el of document.querySelectorAll<HTMLElement>("#ticket .pending-only")) el.hidden = !pending;
   $("t-entry-label").textContent = pending ? "Entry (at the order's price)" : "Entry (at market)";
   $("t-price-hint").textContent = !pending ? "" : priceHint(t.orderType, long);
@@ -103,13 +103,19 @@ interface Placed {
   price: number;
 }
 
+/** An order on its way: the ticket sends no other until it is answered. (Every render, on each
+ * tick and keystroke, sets the button's state, so the lock lives here, not in the button.) */
+let submitting = false;
+
 export async function submitTicket(afterTrade: () => void): Promise<void> {
+  if (submitting) return;
   const t = text();
   const decimals = decimalsOf(t.asset);
   const { values, errors } = readTicket(t, decimals);
   showFieldErrors($("ticket"), INPUTS, errors as Record<string, string>);
   if (Object.keys(errors).length) return;
   const submit = $<HTMLButtonElement>("t-submit");
+  submitting = true;
   submit.disabled = true;
   const level = (units: bigint | null): Raw | undefined =>
     units === null ? undefined : new Raw(fromUnits(units, decimals));
@@ -142,6 +148,7 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
   } catch (err) {
     showFieldErrors($("ticket"), INPUTS, rejectionErrors(err));
   } finally {
+    submitting = false;
     submit.disabled = store.session !== "signed-in";
     afterTrade();
   }
