@@ -11,6 +11,7 @@ sign-out), which only a span of time can.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -311,4 +312,81 @@ def test_a_second_click_while_an_order_is_on_its_way_sends_nothing(
     expect(page.locator("#t-submit")).to_be_enabled()  # the first order was answered
     context.close()
     assert sent == ["POST"], sent
+    assert console.errors == [], console.errors
+
+
+def _closed_row(i: int, status: str = "CLOSED") -> dict[str, Any]:
+    closed_at = 1_800_000_000_000 - i * 60_000  # newest first, as the server pages them
+    return {
+        "tradeId": f"00000000-0000-4000-8000-{i:012d}", "asset": "SOL_USDC", "direction": "LONG",
+        "margin": 10, "leverage": 1, "entryPrice": 230, "liquidationPrice": None,
+        "stopLossPrice": None, "takeProfitPrice": None, "openedAt": closed_at - 60_000,
+        "status": status, "exitPrice": 231, "pnl": 0.0434, "totalReturn": 10.0434,
+        "closedAt": closed_at, "partial": False,
+    }  # fmt: skip
+
+
+def test_the_history_keeps_its_loaded_pages_and_exports_them_all(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """Two pages of history, served by the test (61 rows, the one CANCELLED row on the second
+    page): a filter says when its rows may lie further back, a trade event keeps the pages
+    loaded, the CSV holds every row, and a sign-out leaves no "Load more"."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    rows = [_closed_row(i) for i in range(60)] + [_closed_row(60, "CANCELLED")]
+
+    def history(route: Any) -> None:
+        second = "cursor=page-2" in route.request.url
+        body = {"trades": rows[50:] if second else rows[:50],
+                "nextCursor": None if second else "page-2"}  # fmt: skip
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/trades/closed*", history)
+    sign_up(page, mesh, mail, "history-pages@example.com")
+    page.locator("#tab-history").click()
+    table = page.locator("#history tbody tr")
+    expect(table).to_have_count(50)
+    page.select_option("#h-status", "CANCELLED")
+    expect(table).to_have_text(
+        ["None among the trades loaded so far: load more to look further back."]
+    )
+    page.select_option("#h-status", "")
+    page.locator("#h-more").click()
+    expect(table).to_have_count(61)
+    expect(page.locator("#h-more")).to_be_hidden()
+
+    # A trade of the user's own (its answer and its events refresh the history): the pages stay.
+    page.locator("#tab-positions").click()
+    open_long_from_ticket(page, "10", 10)
+    expect(position_row(page)).to_have_count(1)
+    page.locator("#tab-history").click()
+    expect(table).to_have_count(61)
+
+    with page.expect_download() as download:
+        page.locator("#h-csv").click()
+    lines = Path(download.value.path()).read_text().strip().splitlines()
+    assert len(lines) == 1 + 61 and lines[-1].split(",")[4] == "CANCELLED", lines[-3:]
+
+    rows[:0] = [_closed_row(-1)]  # one more end: the newest page has it on top
+    page.locator("#tab-positions").click()
+    position_row(page).get_by_role("button", name="Close LONG SOL_USDC position").click()
+    expect(position_row(page)).to_have_count(0)
+    page.locator("#tab-history").click()
+    expect(table).to_have_count(62)
+
+    # More ends than a page since: the history starts again from the newest page.
+    rows[:0] = [_closed_row(-200 + k) for k in range(51)]
+    page.locator("#tab-positions").click()
+    open_long_from_ticket(page, "10", 10)
+    expect(position_row(page)).to_have_count(1)
+    page.locator("#tab-history").click()
+    expect(table).to_have_count(50)
+    expect(page.locator("#h-more")).to_be_visible()
+
+    page.locator("#logout").click()
+    expect(page.locator("#signin-form")).to_be_visible()
+    expect(page.locator("#h-more")).to_be_hidden()  # the old session's pages are gone
+    context.close()
     assert console.errors == [], console.errors

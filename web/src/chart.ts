@@ -34,6 +34,8 @@ function tickLabel(time: Time, type: TickMarkType): string {
 export class PriceChart {
   private readonly chart: IChartApi;
   private readonly series: ISeriesApi<"Candlestick">;
+  /** The market whose candles the chart holds ("" until the first are set). */
+  private asset = "";
   private candles: UnitCandle[] = [];
   private decimals = 2;
   private interval: Interval = "1m";
@@ -84,7 +86,8 @@ export class PriceChart {
   }
 
   /** A new history (asset or interval changed, or a catch-up after a reconnect). */
-  setCandles(candles: UnitCandle[], decimals: number, interval: Interval): void {
+  setCandles(asset: string, candles: UnitCandle[], decimals: number, interval: Interval): void {
+    this.asset = asset;
     this.candles = candles;
     this.decimals = decimals;
     this.interval = interval;
@@ -99,8 +102,11 @@ export class PriceChart {
     this.showLegend(null);
   }
 
-  /** A tick of the chart's asset: folds into the last candle or starts the next. */
-  addTick(ms: number, price: bigint): void {
+  /** A tick of the chart's asset: folds into the last candle or starts the next. Another
+   * asset's tick is dropped: after a switch of market, until the new market's candles come,
+   * the chart still holds the old one's (with its decimals). */
+  addTick(asset: string, ms: number, price: bigint): void {
+    if (asset !== this.asset) return;
     const last = this.candles[this.candles.length - 1];
     const next = foldTick(last, ms, price, this.interval);
     if (next === null) return;

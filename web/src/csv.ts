@@ -3,7 +3,10 @@
 import type { ClosedTrade } from "./types";
 
 export const CSV_COLUMNS = ["closedAt", "tradeId", "asset", "direction", "status", "margin",
-  "leverage", "entryPrice", "exitPrice", "pnl", "totalReturn", "openedAt"] as const;
+  "leverage", "entryPrice", "exitPrice", "pnl", "totalReturn", "openedAt",
+  // What the table shows beside the status: the part of a partial close, the order a trade came
+  // from (or that ended unfilled), and why an order was rejected.
+  "partial", "orderType", "price", "reason"] as const;
 
 const TIMES = new Set<string>(["closedAt", "openedAt"]);
 

@@ -13,15 +13,32 @@ import type { ClosedTrade } from "./types";
 export const STATUSES = ["CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT", "CANCELLED",
   "EXPIRED", "REJECTED"] as const;
 const PAGE = 50;
+/** An export loads at most this many more pages (10,000 rows), a request each. */
+const MAX_EXPORT_PAGES = 200;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
+/** The first page again (`more` false: after a trade event, a command, a reconnect), or the
+ * next one. Pages the trader loaded stay: the newest page's rows above the newest row already
+ * shown are put on top, and only when that row is no longer on the newest page (a page's worth
+ * of ends since) does the history start again from it. */
 export async function loadHistory(more: boolean): Promise<void> {
   const cursor = more && store.historyCursor ? `&cursor=${encodeURIComponent(store.historyCursor)}` : "";
   const page = await api<{ trades: ClosedTrade[]; nextCursor: string | null }>(
     `/api/v1/trades/closed?limit=${PAGE}${cursor}`);
-  store.history = more ? [...store.history, ...page.trades] : page.trades;
-  store.historyCursor = page.nextCursor;
+  if (more) {
+    store.history = [...store.history, ...page.trades];
+    store.historyCursor = page.nextCursor;
+  } else {
+    const newest = store.history.length > PAGE ? JSON.stringify(store.history[0]) : null;
+    const seen = newest === null ? -1 : page.trades.findIndex((t) => JSON.stringify(t) === newest);
+    if (seen >= 0) {
+      store.history = [...page.trades.slice(0, seen), ...store.history];
+    } else {
+      store.history = page.trades;
+      store.historyCursor = page.nextCursor;
+    }
+  }
   renderHistory();
 }
 
@@ -32,7 +49,7 @@ export function setupHistoryFilters(): void {
   for (const status of STATUSES) statusSelect.add(new Option(status.replace("_", " "), status));
   assetSelect.addEventListener("change", renderHistory);
   statusSelect.addEventListener("change", renderHistory);
-  $("h-csv").addEventListener("click", exportCsv);
+  $("h-csv").addEventListener("click", () => void exportCsv().catch(reportError));
   $("h-more").addEventListener("click", () => void loadHistory(true).catch(reportError));
 }
 
@@ -70,12 +87,24 @@ export function renderHistory(): void {
     const td = body.insertRow().insertCell();
     td.colSpan = 9;
     td.className = "muted empty";
-    td.textContent = store.session === "signed-in" ? "No closed trades." : "Sign in to see your history.";
+    td.textContent = store.session !== "signed-in" ? "Sign in to see your history."
+      : store.historyCursor ? "None among the trades loaded so far: load more to look further back."
+      : "No closed trades.";
   }
   $("h-more").hidden = !store.historyCursor;
 }
 
-function exportCsv(): void {
+/** The whole history, filtered as shown: the pages not loaded yet are loaded first. */
+async function exportCsv(): Promise<void> {
+  const button = $<HTMLButtonElement>("h-csv");
+  button.disabled = true;
+  try {
+    for (let pages = 0; store.historyCursor && pages < MAX_EXPORT_PAGES; pages += 1) {
+      await loadHistory(true);
+    }
+  } finally {
+    button.disabled = false;
+  }
   const blob = new Blob([historyCsv(visible())], { type: "text/csv" });
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);

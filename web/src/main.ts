@@ -66,11 +66,11 @@ async function loadCandles(): Promise<void> {
       if (open === null || high === null || low === null || close === null) continue;
       candles.push({ time: c.time, open, high, low, close });
     }
-    chart.setCandles(candles, d, chosen);
+    chart.setCandles(asset, candles, d, chosen);
     // No history yet (a new exchange, a quiet market): the price now is the first candle, so
     // the chart has a scale and the positions' lines can be drawn on it.
     const quote = store.quotes.get(asset);
-    if (!candles.length && quote) chart.addTick(Date.now(), quote.ask);
+    if (!candles.length && quote) chart.addTick(asset, Date.now(), quote.ask);
     renderChartLines();
   } catch (err) {
     notify(`chart: ${err instanceof Error ? err.message : String(err)}`, "bad");
@@ -173,7 +173,7 @@ function onMessage(raw: unknown): void {
     const m = raw as PriceMessage;
     const quote = { bid: BigInt(m.bid), ask: BigInt(m.ask), decimals: m.decimal, ts: m.ts };
     store.quotes.set(m.asset, quote);
-    if (m.asset === store.selected) chart.addTick(m.ts, quote.ask);
+    if (m.asset === store.selected) chart.addTick(m.asset, m.ts, quote.ask);
     if (followTrails(m.asset, quote) && m.asset === store.selected) renderChartLines();
     scheduleRender();
   } else if (message.type === "trade") {

@@ -28,6 +28,7 @@ export function setSession(session: Session): void {
     store.openTrades = [];
     store.pendingOrders = [];
     store.history = [];
+    store.historyCursor = null; // no "Load more" of the old session's history
     store.balance = null;
   }
   emit("trades");

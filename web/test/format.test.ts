@@ -62,12 +62,22 @@ describe("history", () => {
     const csv = historyCsv([trade({}), trade({ tradeId: 'a,"b"', pnl: null })]);
     const lines = csv.trimEnd().split("\r\n");
     expect(lines[0]).toBe("closedAt,tradeId,asset,direction,status,margin,leverage,entryPrice," +
-      "exitPrice,pnl,totalReturn,openedAt");
+      "exitPrice,pnl,totalReturn,openedAt,partial,orderType,price,reason");
     expect(lines[1]).toBe("2023-11-14T22:14:20.000Z,t1,SOL_USDC,LONG,CLOSED,100,100,235.95,236.1," +
-      "6.3573,106.3573,2023-11-14T22:13:20.000Z");
+      "6.3573,106.3573,2023-11-14T22:13:20.000Z,,,,");
     expect(lines[2].split(",")[1]).toBe('"a');
     expect(lines[2]).toContain('"a,""b"""');
     expect(lines[2]).toContain("236.1,,106.3573");
+  });
+
+  it("keeps a partial close's part and a rejected order's reason", () => {
+    const csv = historyCsv([
+      trade({ partial: true }),
+      trade({ status: "REJECTED", orderType: "LIMIT", price: 230.5, reason: "too many, open" }),
+    ]);
+    const [, part, rejected] = csv.trimEnd().split("\r\n");
+    expect(part.endsWith(",true,,,")).toBe(true);
+    expect(rejected.endsWith(',LIMIT,230.5,"too many, open"')).toBe(true);
   });
 
   it("filters by market and status", () => {
