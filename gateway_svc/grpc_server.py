@@ -34,7 +34,8 @@ from gateway_svc.db import Database
 from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
-from gateway_svc.grpc_services.stream_caps import StreamCapInterceptor, StreamSlots
+from gateway_svc.grpc_services.interceptor import GatewayInterceptor
+from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub
 from gateway_svc.token_bucket import SharedTokenBuckets
@@ -123,7 +124,7 @@ async def serve(
     # the traffic (gateway_svc.main checks the port before its workers share it).
     streams = StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams)
     server = grpc.aio.server(
-        interceptors=[StreamCapInterceptor(streams, settings.trusted_proxies)],
+        interceptors=[GatewayInterceptor(StreamCaps(streams, settings.trusted_proxies))],
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
         ExchangeServicer(

@@ -3,8 +3,8 @@ GRPC_MAX_STREAMS), answered RESOURCE_EXHAUSTED (RATE_LIMITED) past them.
 
 A stream costs a task, a queue and a subscription for as long as the client keeps it open,
 and `StreamPrices` needs no session: without a cap, one client could open them until the
-process runs out of memory or file descriptors. The cap is a server interceptor, so every
-server-streaming method (StreamPrices, StreamTradeEvents, health's Watch, any added later)
+process runs out of memory or file descriptors. The cap is applied by a server interceptor, so
+every server-streaming method (StreamPrices, StreamTradeEvents, health's Watch, any added later)
 is covered without each remembering to count.
 
 The client is the gRPC peer, an IPv6 one by its /64 (one subscriber holds a whole /64 and can
@@ -12,14 +12,14 @@ pick any address in it). A trusted proxy (TRUSTED_PROXIES) is believed about the
 forwards, as for the sign-in limits; one that forwards none, like the REST facade's
 WebSocket streams, is the facade speaking for many browsers, already capped per address by
 WS_MAX_CONNECTIONS_PER_IP: it counts against the total only. So does a Unix-socket peer.
-Counts are per gateway process.
+Counts are per gateway process. The gateway's interceptor (`interceptor.py`) applies the caps.
 """
 
 from __future__ import annotations
 
 import inspect
 import ipaddress
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -80,23 +80,18 @@ def stream_key(metadata: Any, peer: str, trusted: Sequence[IpNetwork]) -> str | 
     return str(address)
 
 
-class StreamCapInterceptor(grpc.aio.ServerInterceptor):
+class StreamCaps:
     def __init__(self, slots: StreamSlots, trusted: Sequence[IpNetwork]) -> None:
         self.slots = slots
         self.trusted = tuple(trusted)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_stream is None:
+    def capped(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """A server-streaming method's handler, each of its streams inside a slot; any other
+        handler as it is."""
+        if handler.unary_stream is None:
             return handler
-        return grpc.unary_stream_rpc_method_handler(
-            self._capped(handler.unary_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        return handler._replace(  # type: ignore[attr-defined, no-any-return]
+            unary_stream=self._capped(handler.unary_stream)
         )
 
     async def _claim(self, context: grpc.aio.ServicerContext) -> str | None:

@@ -140,3 +140,43 @@ async def test_odd_emails_are_invalid_argument(
     assert info.value.details().startswith("email")
     assert trailers(info.value)["x-error-field"] == "email"
     assert mailer.sent == []
+
+
+@pytest.mark.parametrize(
+    ("method", "message", "streaming"),
+    [
+        ("/exchange.v1.ExchangeService/CreateTrade", "exchange.v1.CreateTradeRequest", False),
+        ("/exchange.v1.ExchangeService/GetPrice", "exchange.v1.GetPriceRequest", False),
+        ("/exchange.v1.ExchangeService/StreamPrices", "exchange.v1.StreamPricesRequest", True),
+        (
+            "/exchange.v1.AuthService/RequestSignInLink",
+            "exchange.v1.RequestSignInLinkRequest",
+            False,
+        ),
+        ("/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest", False),
+    ],
+)
+async def test_bytes_that_are_no_message_are_invalid_argument(
+    channel: grpc.aio.Channel,
+    redis: aioredis.Redis,
+    alice: Any,
+    method: str,
+    message: str,
+    streaming: bool,
+) -> None:
+    """A client with a broken encoder or another version of the contract: not UNKNOWN with the
+    parser's exception, but bad input with its error code, and nothing reaches the engine."""
+    sent_before = await redis.xlen(streams.COMMANDS)  # the sign-in's CreateAccount
+    kind = channel.unary_stream if streaming else channel.unary_unary
+    call = kind(method, request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        answer = call(b"\xff\xff\xff", metadata=alice)
+        if streaming:
+            async for _ in answer:
+                pass
+        else:
+            await answer
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    assert info.value.details() == f"the request is not a valid {message}"
+    assert trailers(info.value) == {"x-error-code": "INVALID_ARGUMENT"}
+    assert await redis.xlen(streams.COMMANDS) == sent_before

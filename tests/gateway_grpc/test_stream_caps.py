@@ -19,7 +19,8 @@ from grpc_health.v1._async import HealthServicer
 
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import serve
-from gateway_svc.grpc_services.stream_caps import StreamCapInterceptor, StreamSlots, stream_key
+from gateway_svc.grpc_services.interceptor import GatewayInterceptor
+from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots, stream_key
 from mesh.config import Settings
 from tests.gateway_grpc.conftest import CapturingMailer, trailers
 
@@ -43,7 +44,7 @@ class Capped:
 
 async def capped_server(per_peer: int, total: int, trusted: tuple = ()) -> AsyncIterator[Capped]:
     slots = StreamSlots(per_peer, total)
-    server = grpc.aio.server(interceptors=[StreamCapInterceptor(slots, trusted)])
+    server = grpc.aio.server(interceptors=[GatewayInterceptor(StreamCaps(slots, trusted))])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(TickingPrices(), server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
