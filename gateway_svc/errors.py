@@ -77,7 +77,7 @@ REGISTRY: tuple[ErrorSpec, ...] = (
         "take profit is on the wrong side",
         "take_profit_price",
     ),
-    _spec("TRADE_NOT_FOUND", _S.NOT_FOUND, 404, "trade not found"),
+    _spec("TRADE_NOT_FOUND", _S.NOT_FOUND, 404, "trade not found", "trade_id"),
     _spec("ACCOUNT_NOT_FOUND", _S.FAILED_PRECONDITION, 400, "no engine account for this user"),
     _spec("ACCOUNT_EXISTS", _S.ALREADY_EXISTS, 400, "account already exists"),
     _spec("TOO_MANY_OPEN_TRADES", _S.RESOURCE_EXHAUSTED, 400, "too many open trades"),
@@ -99,7 +99,7 @@ REGISTRY: tuple[ErrorSpec, ...] = (
         "INVALID_EXPIRY", _S.INVALID_ARGUMENT, 400, "expiry must be in the future", "expires_at_ms"
     ),
     _spec("NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order"),
-    _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open"),
+    _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open", "trade_id"),
 )
 
 BY_NAME: dict[str, ErrorSpec] = {spec.name: spec for spec in REGISTRY}

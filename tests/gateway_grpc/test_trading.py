@@ -74,7 +74,11 @@ async def test_trade_not_found_maps_to_not_found_with_metadata(exchange: Stub, a
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert info.value.details() == "trade not found"
-    assert trailers(info.value) == {"x-error-code": "TRADE_NOT_FOUND", "x-order-id": ORDER_ID}
+    assert trailers(info.value) == {
+        "x-error-code": "TRADE_NOT_FOUND",
+        "x-error-field": "trade_id",  # the one field at fault
+        "x-order-id": ORDER_ID,
+    }
 
 
 async def test_open_list_close_and_close_again(exchange: Stub, alice: Any) -> None:
