@@ -88,6 +88,9 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     shot(page, artifacts, "02-ticket-rejection")
     # More than the balance: the engine's INSUFFICIENT_BALANCE lands under the margin.
     page.fill("#t-sl", "")
+    # Edited, the stop loss no longer shows the refusal of its old value.
+    expect(page.locator("#t-sl")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#t-sl-error")).to_have_text("")
     page.fill("#t-margin", "999999")
     page.locator("#t-submit").click()
     expect(page.locator("#t-margin-error")).to_contain_text("exceeds free balance")
@@ -200,6 +203,16 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     chart_box = small.locator(".chart-panel").bounding_box()
     ticket_box = small.locator(".ticket-panel").bounding_box()
     assert chart_box and ticket_box and ticket_box["y"] >= chart_box["y"] + chart_box["height"]
+    # The positions list scrolls sideways, but a row's buttons stay on the screen.
+    small.locator("#tab-positions").click()
+    open_long_from_ticket(small, "5", 10)
+    expect(position_row(small)).to_have_count(1)
+    small.locator("#positions").scroll_into_view_if_needed()  # down to the list, not sideways
+    close = small.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    box = close.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box
+    close.click()
+    expect(position_row(small)).to_have_count(0)
     phone.close()
 
     page.locator("#logout").click()

@@ -9,6 +9,7 @@ history of it all. No console errors beyond the rejections caused on purpose.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,13 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     )
     shot(page, artifacts, "13-trailing-stop")
 
-    # --- a SHORT limit above the market, cancelled: its margin comes back ---
-    ticket(page, "LIMIT", "SHORT", "40", 100, price="240")
+    # --- a SHORT limit above the market, good till tomorrow, cancelled: its margin comes back ---
+    tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    ticket(page, "LIMIT", "SHORT", "40", 100, price="240", expiry=tomorrow)
     expect(page.locator("#orders-count")).to_have_text("(1)")
+    # The ticket keeps neither its price nor its expiry for the next order.
+    expect(page.locator("#t-price")).to_have_value("")
+    expect(page.locator("#t-expiry")).to_have_value("")
     page.locator("#tab-orders").click()
     page.get_by_role("button", name="Cancel LIMIT SHORT SOL_USDC order").click()
     expect(page.locator(".notice", has_text="40.00 USD returned")).to_be_visible()

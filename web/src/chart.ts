@@ -9,6 +9,7 @@ import {
 } from "lightweight-charts";
 import { foldTick, type Interval, type UnitCandle } from "./candles";
 import { LineHandles, type PriceLineSpec } from "./chart-handles";
+import { scaleRange } from "./chart-scale";
 import { dateTime, leverage } from "./format";
 import { fromUnits } from "./money";
 
@@ -41,6 +42,7 @@ export class PriceChart {
   private interval: Interval = "1m";
   private lines: IPriceLine[] = [];
   private linePrices: number[] = [];
+  private liquidationPrices: number[] = [];
   private readonly handles: LineHandles;
   /** Lines that arrived during a drag, drawn once it ends. */
   private deferred: PriceLineSpec[] | null = null;
@@ -65,14 +67,13 @@ export class PriceChart {
     this.series = this.chart.addSeries(CandlestickSeries, {
       upColor: "#2ebd85", downColor: "#f0616d", borderVisible: false,
       wickUpColor: "#2ebd85", wickDownColor: "#f0616d",
-      // The positions' levels stay in view: the scale spans the candles and the lines.
+      // The positions' levels stay in view: the scale spans the candles and the lines (a far
+      // liquidation line aside: chart-scale.ts).
       autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
         const info = original();
-        if (!info?.priceRange || !this.linePrices.length) return info;
-        return { ...info, priceRange: {
-          minValue: Math.min(info.priceRange.minValue, ...this.linePrices),
-          maxValue: Math.max(info.priceRange.maxValue, ...this.linePrices),
-        } };
+        if (!info?.priceRange || !this.lines.length) return info;
+        return { ...info,
+          priceRange: scaleRange(info.priceRange, this.linePrices, this.liquidationPrices) };
       },
     });
     const places = (): number => Math.min(DRAG_PLACES, this.decimals);
@@ -124,7 +125,8 @@ export class PriceChart {
       return;
     }
     for (const line of this.lines) this.series.removePriceLine(line);
-    this.linePrices = specs.map((spec) => this.number(spec.price));
+    this.linePrices = specs.filter((s) => s.kind !== "liq").map((s) => this.number(s.price));
+    this.liquidationPrices = specs.filter((s) => s.kind === "liq").map((s) => this.number(s.price));
     this.lines = specs.map((spec) => this.series.createPriceLine({
       price: this.number(spec.price),
       color: LINE_COLORS[spec.kind],

@@ -33,3 +33,12 @@ export function rejectionErrors(err: unknown): Record<string, string> {
   if (err instanceof ApiError) return { [fieldOf(err) || "form"]: err.message };
   return { form: err instanceof Error ? err.message : String(err) };
 }
+
+/** An input being edited no longer shows the error the last submit gave it. */
+export function clearFieldError(target: EventTarget | null): void {
+  if (!(target instanceof HTMLElement) || !target.hasAttribute("aria-invalid")) return;
+  const slot = document.getElementById(`${target.id}-error`);
+  if (slot) slot.textContent = "";
+  target.removeAttribute("aria-invalid");
+  target.removeAttribute("aria-describedby");
+}

@@ -18,6 +18,7 @@ import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
 import { renderTicket, submitTicket } from "./ticket";
+import { clearFieldError } from "./field-errors";
 import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
 import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
@@ -292,7 +293,10 @@ async function start(): Promise<void> {
     e.preventDefault();
     void submitTicket(() => void refreshTrading());
   });
-  $("ticket").addEventListener("input", () => renderTicket());
+  $("ticket").addEventListener("input", (event) => {
+    clearFieldError(event.target);
+    renderTicket();
+  });
   setupTabs();
   setupModify();
   setupPartClose();

@@ -141,7 +141,9 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
         expiresAt: values.expiresAt ?? undefined });
       notify(`Placed ${placed.orderType} ${values.direction} ${values.asset} at ` +
         `${apiPrice(placed.price, decimals)}, ${leverage(values.l10)}`, "good");
+      // The order's own price and expiry: the next order is given its own.
       $<HTMLInputElement>("t-price").value = "";
+      $<HTMLInputElement>("t-expiry").value = "";
     }
     for (const id of ["t-sl", "t-tp", "t-trail"]) $<HTMLInputElement>(id).value = "";
     renderTicket();
