@@ -119,7 +119,8 @@ def spec_for(name_or_code: str | int) -> ErrorSpec:
 class ApiError(Exception):
     """A rejection raised at the edge (validation, auth, limits) carrying its registry entry.
 
-    `retry_after_s` (whole seconds, at least 1) goes with RATE_LIMITED: gRPC sends it as
+    `field` is the request field at fault; without one, the registry's for that error, if
+    any. `retry_after_s` (whole seconds, at least 1) goes with RATE_LIMITED: gRPC sends it as
     `retry-after` trailing metadata, the REST facade as the Retry-After header."""
 
     def __init__(
@@ -131,7 +132,7 @@ class ApiError(Exception):
         retry_after_s: int | None = None,
     ) -> None:
         self.spec = BY_NAME[name]
-        self.field = field
+        self.field = field if field is not None else self.spec.field  # the registry's, if any
         self.message = message or self.spec.default_message
         self.retry_after_s = retry_after_s
         super().__init__(self.message)

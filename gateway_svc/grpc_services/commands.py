@@ -34,17 +34,26 @@ class Caller:
     email: str
 
 
+# The answers of state-changing commands: the engine remembers each by (user, order id).
+_REMEMBERED = frozenset(
+    {"account_created", "trade_opened", "trade_closed", "order_placed", "order_cancelled",
+     "trade_modified"}
+)  # fmt: skip
+
+
 def expect(result: responses_pb2.CommandResult, field: str) -> Any:
     """The answer's `data`, which must be `field`.
 
-    The engine gives a retry the first answer of its (user, order id) and changes nothing. An
-    answer of another kind is that first answer, to a different command the client sent under
-    an order id it had used already: its mistake, refused as such (nothing changed). An answer
-    with no data at all is an engine/gateway mismatch."""
+    The engine gives a retry the first answer of its (user, order id) and changes nothing. So
+    a state-changing command answered with another such command's answer was sent under an
+    order id the client had used already: its mistake, refused as such (nothing changed).
+    Anything else (a query's answer of the wrong kind, an answer with no data) is an engine /
+    gateway mismatch."""
     answered = result.WhichOneof("data")
     if answered == field:
         return getattr(result, field)
-    if answered is not None:
+    log.warning("engine answered %s with %r, expected %s", result.order_id, answered, field)
+    if field in _REMEMBERED and answered in _REMEMBERED:
         reused = ApiError(
             "INVALID_ARGUMENT",
             "order_id was already used for another command; a retry repeats its command, and "
@@ -52,7 +61,6 @@ def expect(result: responses_pb2.CommandResult, field: str) -> Any:
             field="order_id",
         )
         raise with_order_id(reused, result.order_id)
-    log.error("engine answered %s with no data, expected %s", result.order_id, field)
     raise with_order_id(ApiError("INTERNAL"), result.order_id)
 
 
@@ -83,6 +91,6 @@ class CommandRunner:
             raise with_order_id(error, order_id) from None
         if result.error_code:
             spec = spec_for(result.error_code)
-            rejection = ApiError(spec.name, result.message or None, spec.field)
+            rejection = ApiError(spec.name, result.message or None)
             raise with_order_id(rejection, order_id)
         return result

@@ -96,7 +96,7 @@ class ToolsetMethods:
             for trade in expect(result, "open_trades").trades:
                 if trade.trade_id == trade_id:
                     return str(trade.asset)
-        raise ApiError("TRADE_NOT_FOUND", f"trade {trade_id} not found", "trade_id")
+        raise ApiError("TRADE_NOT_FOUND", f"trade {trade_id} not found")
 
     async def _modification(self, request: Any, principal: Principal) -> Message:
         change = orders.modify_trade(request)

@@ -38,8 +38,9 @@ def tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """`handler` with a decoder that does not raise, and a behavior that refuses what it could
     not decode. Built once per method (the gateway's interceptor keeps them)."""
     decode = handler.request_deserializer
-    if handler.request_streaming or decode is None:
-        return handler
+    behavior = handler.unary_unary or handler.unary_stream
+    if handler.request_streaming or decode is None or not _asynchronous(behavior):
+        return handler  # a synchronous handler (none today) keeps grpc's own decoding
     message = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
     name = message.full_name if message is not None else "request"
 
@@ -56,6 +57,10 @@ def tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     return handler._replace(  # type: ignore[attr-defined, no-any-return]
         request_deserializer=decoded, unary_stream=_refusing(handler.unary_stream)
     )
+
+
+def _asynchronous(behavior: Any) -> bool:
+    return inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)
 
 
 def _refusing(behavior: Callable[..., Any]) -> Callable[..., Any]:

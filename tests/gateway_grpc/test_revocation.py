@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 import psycopg
 import pytest
 import redis.asyncio as aioredis
@@ -25,7 +26,7 @@ from exchange.v1 import auth_service_pb2_grpc, exchange_service_pb2_grpc
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1.sessions_pb2 import SessionRevocation
 
-from gateway_svc.auth import Principal, Revocations, Sessions
+from gateway_svc.auth import ISSUER, SESSION_AUDIENCE, Revocations, Sessions
 from gateway_svc.auth.sessions import SIGN_OUT_FAILED
 from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
@@ -322,20 +323,42 @@ async def _ws_next(socket: Any, kind: str, code: str | None = None) -> dict[str,
             return message
 
 
-def test_principal_carries_the_issue_time(clock: FakeClock) -> None:
-    """Sign out everywhere compares the issue time; a Principal without it would never be
-    refused."""
-    assert "issued_at_ms" in Principal.__dataclass_fields__
+class NoStore:
+    async def current_revocations(self) -> tuple[list[Any], list[Any]]:
+        return [], []
+
+
+async def test_sign_out_everywhere_refuses_what_was_issued_up_to_its_millisecond(
+    clock: FakeClock,
+) -> None:
+    """Halfway through a second: a token issued earlier in that second is refused, with its
+    ms issue time (`iat_ms`) or without one (a token from before it, counted from the start
+    of its second); one issued a ms after the cutoff is not."""
+    revocations = Revocations(aioredis.Redis(), NoStore(), clock)  # never started
+    revocations.loaded = True
+    sessions = Sessions(AUTH_SECRET, NoStore(), revocations, aioredis.Redis(), clock)
+    clock.advance(0.5)
+    cutoff_ms = int(clock() * 1000)
+    revocations.add(
+        SessionRevocation(user_id="u", issued_before_ms=cutoff_ms, expires_at_ms=cutoff_ms + 9_000)
+    )
+    second = cutoff_ms // 1000
+
+    def token(**claims: Any) -> tuple[tuple[str, str], ...]:
+        payload = {"sub": "u", "email": "u@example.com", "aud": SESSION_AUDIENCE, "iss": ISSUER,
+                   "iat": second, "exp": second + 3600, "jti": "j", **claims}  # fmt: skip
+        return bearer(jwt.encode(payload, AUTH_SECRET, algorithm="HS256"))
+
+    for before in (token(iat_ms=cutoff_ms - 1), token(iat_ms=cutoff_ms), token()):
+        with pytest.raises(ApiError):
+            await sessions.authenticate(before)
+    after = await sessions.authenticate(token(iat_ms=cutoff_ms + 1, jti="after"))
+    assert after.issued_at_ms == cutoff_ms + 1
 
 
 def test_expired_revocations_are_forgotten(clock: FakeClock) -> None:
     """Memory follows the revocations that can still matter: past a token's own expiry its
     revocation is dropped (the token is refused by its expiry anyway)."""
-
-    class NoStore:
-        async def current_revocations(self) -> tuple[list[Any], list[Any]]:
-            return [], []
-
     revocations = Revocations(aioredis.Redis(), NoStore(), clock)  # never started
     now_ms = int(clock() * 1000)
     revocations.add(SessionRevocation(jti="old", expires_at_ms=now_ms + 1000))

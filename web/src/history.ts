@@ -5,7 +5,7 @@ import { api } from "./api";
 import { filterHistory, historyCsv } from "./csv";
 import { apiPrice, apiUsd, dateTime, leverage } from "./format";
 import { l10Of } from "./account";
-import { reportError } from "./notices";
+import { notify, reportError } from "./notices";
 import { decimalsOf, store } from "./store";
 import type { ClosedTrade } from "./types";
 
@@ -18,26 +18,46 @@ const MAX_EXPORT_PAGES = 200;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
+interface HistoryPage {
+  trades: ClosedTrade[];
+  nextCursor: string | null;
+}
+
+function fetchPage(cursor: string | null): Promise<HistoryPage> {
+  const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+  return api<HistoryPage>(`/api/v1/trades/closed?limit=${PAGE}${after}`);
+}
+
+/** A closed row as it is for good (rows never change once written): what a merge matches. */
+const rowKey = (t: ClosedTrade): string => JSON.stringify(t);
+
+/** The server's order: newest end first, then the trade id, descending. */
+function newestFirst(a: ClosedTrade, b: ClosedTrade): number {
+  return (b.closedAt ?? 0) - (a.closedAt ?? 0) || (a.tradeId < b.tradeId ? 1 : a.tradeId > b.tradeId ? -1 : 0);
+}
+
 /** The first page again (`more` false: after a trade event, a command, a reconnect), or the
- * next one. Pages the trader loaded stay: the newest page's rows above the newest row already
- * shown are put on top, and only when that row is no longer on the newest page (a page's worth
- * of ends since) does the history start again from it. */
+ * next one. Pages the trader loaded stay: the newest page's rows not shown yet join them in
+ * the server's order (a row the ledger wrote late, with the same end time as one shown, too),
+ * and only when the newest page holds none of the rows shown (a page's worth of ends since)
+ * does the history start again from it. */
 export async function loadHistory(more: boolean): Promise<void> {
-  const cursor = more && store.historyCursor ? `&cursor=${encodeURIComponent(store.historyCursor)}` : "";
-  const page = await api<{ trades: ClosedTrade[]; nextCursor: string | null }>(
-    `/api/v1/trades/closed?limit=${PAGE}${cursor}`);
+  const page = await fetchPage(more ? store.historyCursor : null);
   if (more) {
     store.history = [...store.history, ...page.trades];
     store.historyCursor = page.nextCursor;
-  } else {
-    const newest = store.history.length > PAGE ? JSON.stringify(store.history[0]) : null;
-    const seen = newest === null ? -1 : page.trades.findIndex((t) => JSON.stringify(t) === newest);
-    if (seen >= 0) {
-      store.history = [...page.trades.slice(0, seen), ...store.history];
+  } else if (store.history.length > PAGE) {
+    const shown = new Set(store.history.map(rowKey));
+    const fresh = page.trades.filter((t) => !shown.has(rowKey(t)));
+    if (fresh.length < page.trades.length) {
+      store.history = [...fresh, ...store.history].sort(newestFirst);
     } else {
       store.history = page.trades;
       store.historyCursor = page.nextCursor;
     }
+  } else {
+    store.history = page.trades;
+    store.historyCursor = page.nextCursor;
   }
   renderHistory();
 }
@@ -94,13 +114,26 @@ export function renderHistory(): void {
   $("h-more").hidden = !store.historyCursor;
 }
 
-/** The whole history, filtered as shown: the pages not loaded yet are loaded first. */
+/** The whole history, filtered as shown: the pages not loaded yet are fetched first (the
+ * table is drawn again once, at the end). */
 async function exportCsv(): Promise<void> {
   const button = $<HTMLButtonElement>("h-csv");
   button.disabled = true;
   try {
-    for (let pages = 0; store.historyCursor && pages < MAX_EXPORT_PAGES; pages += 1) {
-      await loadHistory(true);
+    const fetched: ClosedTrade[] = [];
+    let cursor = store.historyCursor;
+    for (let pages = 0; cursor && pages < MAX_EXPORT_PAGES; pages += 1) {
+      const page = await fetchPage(cursor);
+      fetched.push(...page.trades);
+      cursor = page.nextCursor;
+    }
+    if (fetched.length) {
+      store.history = [...store.history, ...fetched];
+      store.historyCursor = cursor;
+      renderHistory();
+    }
+    if (cursor) {
+      notify(`The export holds the newest ${store.history.length} trades; older ones are left out.`);
     }
   } finally {
     button.disabled = false;

@@ -20,4 +20,12 @@ describe("the chart's price scale", () => {
     // The reach grows with the levels: a stop far below brings a liquidation near it in.
     expect(scaleRange(candles, [90], [85])).toEqual({ minValue: 85, maxValue: 102 });
   });
+
+  it("decides each liquidation line on its own, whatever their order", () => {
+    const flat = { minValue: 100, maxValue: 100 }; // one tick so far
+    expect(scaleRange(flat, [], [99])).toEqual({ minValue: 99, maxValue: 100 }); // within 2%
+    expect(scaleRange(flat, [], [90])).toEqual(flat);
+    expect(scaleRange(candles, [], [97.5, 99])).toEqual(scaleRange(candles, [], [99, 97.5]));
+    expect(scaleRange(candles, [], [97.5, 99]).minValue).toBe(99); // 97.5 is past the reach
+  });
 });
