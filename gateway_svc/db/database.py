@@ -201,6 +201,15 @@ class Database:
                 await conn.execute(trade_ledger.SHRINK_FOR_PART, part)
         return len(new_seqs)
 
+    async def trade_status(self, user_id: str, trade_id: str) -> str | None:
+        """The user's trade's status as the ledger last wrote it (None: no such trade of
+        theirs in the ledger, or not yet)."""
+        query = select(trades.c.status).where(
+            trades.c.trade_id == trade_id, trades.c.user_id == user_id
+        )
+        async with self._engine.connect() as conn:
+            return await conn.scalar(query)  # type: ignore[no-any-return]
+
     async def list_closed_trades(
         self, user_id: str, limit: int, page_token: str | None
     ) -> tuple[list[TradeRow], str | None]:

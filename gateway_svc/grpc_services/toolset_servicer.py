@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from gateway_svc import validation
 from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
+from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary
@@ -46,6 +47,7 @@ class ToolsetMethods:
     # its command rate.
     _runner: CommandRunner
     _limited_principal: Callable[[Any], Awaitable[Principal]]
+    _db: Database
 
     @staticmethod
     def _caller(principal: Principal) -> Caller:
@@ -58,14 +60,21 @@ class ToolsetMethods:
         name: str,
         build: Callable[[Principal], Awaitable[Message]],
         answer: str,
+        not_found: Callable[[Principal], Awaitable[None]] | None = None,
     ) -> tuple[str, Any]:
         """One toolset command: authenticate and rate-limit, `build` the engine's body (its
-        validation), run it, and return (order id, the answer's `answer` field)."""
+        validation), run it, and return (order id, the answer's `answer` field). `not_found`
+        may turn the engine's TRADE_NOT_FOUND into a truer rejection before it is raised."""
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
             principal = await self._limited_principal(context)
             body = await build(principal)
-            result = await self._runner.run(self._caller(principal), order_id, name, body)
+            try:
+                result = await self._runner.run(self._caller(principal), order_id, name, body)
+            except ApiError as error:
+                if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
+                    await not_found(principal)
+                raise
             return order_id, expect(result, answer)
 
     @unary
@@ -83,8 +92,17 @@ class ToolsetMethods:
         async def build(_: Principal) -> Message:
             return commands_pb2.CancelOrder(trade_id=orders.cancel_order(request)[1])
 
+        async def not_found(principal: Principal) -> None:
+            # SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400. The engine forgets
+            # a trade once it ends, so it can only say "not found"; the ledger still knows it
+            # (unless it has not written the end yet: then the 404 stands).
+            trade_id = validation.trade_id(request.trade_id)
+            status = await self._db.trade_status(principal.user_id, trade_id)
+            if status is not None and status != "PENDING":
+                raise ApiError("NOT_PENDING", f"the order has already ended: {status}", "trade_id")
+
         order_id, cancelled = await self._command(
-            request, context, "cancel_order", build, "order_cancelled"
+            request, context, "cancel_order", build, "order_cancelled", not_found
         )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
 

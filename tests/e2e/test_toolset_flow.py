@@ -124,6 +124,16 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
 
     cancelled = engine(client, "CANCEL_ORDER", tradeId=stop["tradeId"])
     assert cancelled["status"] == "CANCELLED" and num(cancelled["marginReturned"]) == 10
+    # Cancelled again: not pending any more, a 400 (SPEC 3a), once the ledger has the end
+    # (the engine forgets an ended order; until the ledger writes it, the 404 stands).
+    again = poll(
+        lambda: refused(client, "CANCEL_ORDER", tradeId=stop["tradeId"]),
+        lambda envelope: envelope["code"] != "TRADE_NOT_FOUND",
+        timeout_s=10,
+        what="the ledger's record of the cancel",
+    )
+    assert (again["code"], again["field"]) == ("NOT_PENDING", "tradeId"), again
+    assert again["error"] == "the order has already ended: CANCELLED"
     assert refused(client, "CLOSE_TRADE", tradeId=limit["tradeId"])["code"] == "NOT_OPEN"
     moved = engine(client, "MODIFY_TRADE", tradeId=limit["tradeId"], price=233.1)
     assert moved["status"] == "PENDING" and num(moved["price"]) == Decimal("233.1")
