@@ -106,22 +106,29 @@ class ToolsetMethods:
         )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
 
-    async def _trade_asset(self, principal: Principal, trade_id: str) -> str:
+    async def _trade_asset(self, principal: Principal, trade_id: str) -> str | None:
         """The asset of the caller's open trade or pending order `trade_id`, from the engine
-        (a trade's asset never changes, so the answer cannot go stale)."""
+        (a trade's asset never changes, so the answer cannot go stale); None if it has none."""
         for body in ("get_open_trades", "get_pending_orders"):
             result = await self._runner.run(self._caller(principal), str(uuid.uuid4()), body)
             for trade in expect(result, "open_trades").trades:
                 if trade.trade_id == trade_id:
                     return str(trade.asset)
-        raise ApiError("TRADE_NOT_FOUND", f"trade {trade_id} not found")
+        return None
 
     async def _modification(self, request: Any, principal: Principal) -> Message:
         change = orders.modify_trade(request)
         body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
         asset = None
         if change.has_prices:  # removals alone need no asset: there is no price to read
-            asset = body.asset = await self._trade_asset(principal, change.trade_id)
+            asset = await self._trade_asset(principal, change.trade_id)
+            if asset is None:
+                # No such trade (any more): its prices cannot be read, and need not be. The bare
+                # command is answered from the engine's memory if it retries one the engine
+                # answered (the trade has ended since: SPEC's "a retry returns the first
+                # answer"), and with TRADE_NOT_FOUND otherwise.
+                return body
+            body.asset = asset
         levels = (
             ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
             ("take_profit_price", change.take_profit, "INVALID_PRICE"),

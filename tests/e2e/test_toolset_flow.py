@@ -157,7 +157,10 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     assert num(trade["liquidationPrice"]) == liquidation_price("LONG", entry, 100, 6)
     assert num(trade["takeProfitPrice"]) == 240  # live from the fill on
 
-    modified = engine(client, "MODIFY_TRADE", tradeId=trade["tradeId"], stopLossPrice=225)
+    modify_order_id = str(uuid.uuid4())
+    modified = engine(
+        client, "MODIFY_TRADE", tradeId=trade["tradeId"], stopLossPrice=225, orderId=modify_order_id
+    )
     assert modified["status"] == "OPEN" and num(modified["stopLossPrice"]) == 225
     trailing = engine(client, "MODIFY_TRADE", tradeId=trade["tradeId"], trailingStopDistance=2)
     # The trail starts at the bid now (232.90); setting it removed the fixed stop.
@@ -208,6 +211,15 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     pushed = socket.wait_for(11)
     assert [e["event"] for e in pushed] == [k for (k,) in kinds]
     assert pushed[-1]["trade"]["status"] == "STOP_LOSS"
+    # The stop-loss change retried now that its trade has ended: its first answer, unchanged.
+    retried = engine(
+        client, "MODIFY_TRADE", tradeId=trade["tradeId"], stopLossPrice=225, orderId=modify_order_id
+    )
+    assert retried == modified
+    # A new change of the ended trade: not found.
+    assert refused(client, "MODIFY_TRADE", tradeId=trade["tradeId"], stopLossPrice=224)["code"] == (
+        "TRADE_NOT_FOUND"
+    )
     assert pushed[-2]["trade"]["partial"] is True
     assert pushed[0]["trade"]["status"] == "PENDING"
     # The fill's OPENED event says it came from an order (SPEC 3a), and at what price.

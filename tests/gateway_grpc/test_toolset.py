@@ -46,6 +46,8 @@ def toolset_answer(engine: FakeEngine):  # type: ignore[no-untyped-def]
             out.order_cancelled.trade.CopyFrom(pending)
             out.order_cancelled.margin_returned.CopyFrom(dec(100_000, 4))
         elif kind == "modify_trade":
+            if command.modify_trade.trade_id not in (TRADE_ID, BTC_TRADE):
+                return reject(out, "TRADE_NOT_FOUND", "trade not found")
             out.trade_modified.trade.trade_id = command.modify_trade.trade_id
         elif kind == "get_pending_orders":
             out.open_trades.trades.add().CopyFrom(pending)
@@ -283,15 +285,19 @@ async def test_bad_modifications_never_reach_the_engine(
 async def test_modify_of_an_unknown_trade_is_not_found(
     exchange: Stub, alice: Any, toolset_engine: FakeEngine
 ) -> None:
+    """A trade the engine lists nowhere has no asset to read a price at: the command goes
+    bare (the engine would answer a retry from its memory, the trade having ended since) and
+    the engine says it has no such trade."""
+    unknown = "2d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a"
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await exchange.ModifyTrade(
             xs.ModifyTradeRequest(
-                trade_id="2d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a",
-                take_profit_price=types_pb2.PriceChange(value=dec(1, 0)),
+                trade_id=unknown, take_profit_price=types_pb2.PriceChange(value=dec(1, 0))
             ),
             metadata=alice,
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert toolset_engine.commands[-1].modify_trade == commands_pb2.ModifyTrade(trade_id=unknown)
 
 
 async def test_list_pending_trades(exchange: Stub, alice: Any, toolset_engine: FakeEngine) -> None:
