@@ -26,14 +26,13 @@ from exchange.v1 import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from gateway_svc.auth import Clock, EmailLinks, Revocations, Sessions, SignInLinkLimits
 from gateway_svc.auth.signup_limits import SignupLimits
 from gateway_svc.db import Database
 from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
 from gateway_svc.engine_client import EngineClient
-from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer
+from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer, reflection
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
 from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
 from gateway_svc.mailer import Mailer
@@ -155,15 +154,8 @@ async def serve(
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (
-            EXCHANGE_SERVICE,
-            AUTH_SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    health_service = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable(server, (EXCHANGE_SERVICE, AUTH_SERVICE, health_service))
     host = settings.grpc_host if host is None else host  # GRPC_HOST: loopback by default
     # An IPv6 literal takes brackets before the port (`[::1]:50051`).
     bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host

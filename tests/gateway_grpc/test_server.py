@@ -7,10 +7,12 @@ import asyncio
 import grpc
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import exchange_service_pb2_grpc, prices_pb2, types_pb2
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, GrpcServerHandle
+from gateway_svc.grpc_services import reflection
 from mesh import streams
 
 
@@ -26,6 +28,31 @@ async def test_reflection_lists_the_services_and_describes_them(
     names = {s.name for s in replies[0].list_services_response.service}
     assert {EXCHANGE_SERVICE, AUTH_SERVICE, "grpc.health.v1.Health"} <= names
     assert replies[1].file_descriptor_response.file_descriptor_proto  # the .proto is served
+
+
+async def test_reflection_answers_under_its_v1_name_too(channel: grpc.aio.Channel) -> None:
+    """grpc.reflection.v1 is v1alpha renamed, message for message: the same bytes answer it,
+    and it can describe itself."""
+    v1 = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=EXCHANGE_SERVICE),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=reflection.V1_SERVICE),
+    ]
+    listed, exchange_file, v1_file = [reply async for reply in v1(iter(requests))]
+    names = {s.name for s in listed.list_services_response.service}
+    v1alpha = "grpc.reflection.v1alpha.ServerReflection"
+    assert {EXCHANGE_SERVICE, reflection.V1_SERVICE, v1alpha} <= names
+    assert exchange_file.file_descriptor_response.file_descriptor_proto
+    [raw] = v1_file.file_descriptor_response.file_descriptor_proto
+    described = descriptor_pb2.FileDescriptorProto.FromString(raw)
+    assert described.package == "grpc.reflection.v1"
+    [method] = described.service[0].method
+    assert method.input_type == ".grpc.reflection.v1.ServerReflectionRequest"
 
 
 async def test_health_is_serving_for_the_server_and_each_service(
