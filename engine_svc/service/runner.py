@@ -23,7 +23,7 @@ from exchange.v1 import events_pb2
 
 from engine_svc.core.engine import Engine
 from engine_svc.core.types import TradeEvent
-from engine_svc.service import intake, journal
+from engine_svc.service import intake, journal, single_writer
 from engine_svc.service.committer import Applied, Committer, publish
 from engine_svc.service.convert import answered_trade, event_bytes, event_to_proto
 from engine_svc.service.inputs import apply, decode_command, decode_prices
@@ -96,6 +96,15 @@ class EngineService:
     # ---- main loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        lock = await single_writer.hold(self.snapshot_dir, stop)
+        if lock is None:
+            return  # stopped while another engine held the folder
+        try:
+            await self._run_holding(stop)
+        finally:
+            lock.release()
+
+    async def _run_holding(self, stop: asyncio.Event) -> None:
         self.metrics.serve(self.settings.metrics_host, self.settings.engine_metrics_port)
         recovered = recover(
             self.snapshot_dir, self.journal_dir, self.new_engine, self.restore_engine, self.assets
