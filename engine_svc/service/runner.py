@@ -153,6 +153,8 @@ class EngineService:
         return True
 
     async def _groups(self, client: aioredis.Redis) -> None:
+        if self._engine.seq == 0:
+            await self._warn_if_state_is_missing(client)
         await streams.ensure_group(client, streams.COMMANDS, streams.COMMAND_GROUP)
         await streams.ensure_group(client, streams.PRICES, streams.PRICE_GROUP)
 
@@ -200,6 +202,30 @@ class EngineService:
                 await committer.drain()
             finally:
                 await committer.stop()
+
+    async def _warn_if_state_is_missing(self, client: aioredis.Redis) -> None:
+        """An engine with nothing in its folder, on a Redis where an engine consumed commands
+        before, has most likely lost its state (SNAPSHOT_DIR moved, wiped, or another
+        exchange's): the accounts it forgot, and the event numbers it will hand out again,
+        which the ledger refuses as conflicts. Said loudly; the start goes on (a deliberate
+        fresh start on an old Redis looks the same)."""
+        try:
+            groups = await client.xinfo_groups(streams.COMMANDS)
+        except aioredis.ResponseError:
+            return  # no such stream: nothing ran here before
+        for group in groups:
+            last = group.get("last-delivered-id", b"0-0")
+            name = group.get("name", b"")
+            if name in (streams.COMMAND_GROUP, streams.COMMAND_GROUP.encode()) and last not in (
+                b"0-0", "0-0"
+            ):
+                log.error(
+                    "engine: starting empty (no snapshot or journal in %s), but an engine has "
+                    "consumed commands from this Redis before (up to %s): if this exchange has "
+                    "history, SNAPSHOT_DIR is the wrong folder or was lost; stop, and point it "
+                    "at the engine's folder",
+                    self.snapshot_dir, last.decode() if isinstance(last, bytes) else last,
+                )  # fmt: skip
 
     @property
     def _engine(self) -> Engine:

@@ -183,7 +183,8 @@ class Database:
         Ledger rows go in first, multi-row, ON CONFLICT DO NOTHING: the event_seqs that come
         back are the new events, and only they are folded into `trades` (one row per trade,
         in event order), so a redelivered event changes nothing. ValueError before any write
-        if an event cannot be a real engine event (a prepared `LedgerBatch` has none)."""
+        if an event cannot be a real engine event (a prepared `LedgerBatch` has none), and
+        `ConflictingEvent` (nothing written) if an event_seq already holds a different event."""
         batch = (
             events
             if isinstance(events, trade_ledger.LedgerBatch)
@@ -194,6 +195,13 @@ class Database:
         async with self._batches.transaction() as conn:
             inserted = await trade_ledger.INSERT_LEDGER.execute(conn, batch.ledger)
             new_seqs = {event_seq for (event_seq,) in inserted}
+            taken = [row for row in batch.ledger if row["event_seq"] not in new_seqs]
+            if taken:  # redeliveries, as a rule: the same events again
+                seqs = [row["event_seq"] for row in taken]
+                stored = await conn.execute(trade_ledger.STORED_EVENTS, {"seqs": seqs})
+                conflict = trade_ledger.conflicts(taken, dict(await stored.fetchall()))
+                if conflict is not None:
+                    raise conflict  # rolls the batch back: the persister sorts it out
             folded = batch.trades_for(new_seqs)
             if folded:
                 await trade_ledger.UPSERT_TRADES.execute(conn, folded)

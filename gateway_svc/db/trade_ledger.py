@@ -143,6 +143,31 @@ INSERT_LEDGER = UnnestInsert.of(
 )
 
 
+# What the ledger holds under event_seqs a batch found taken (see `ConflictingEvent`).
+STORED_EVENTS = "SELECT event_seq, payload FROM trade_events WHERE event_seq = ANY(%(seqs)s)"
+
+
+class ConflictingEvent(ValueError):
+    """An event under an event_seq the ledger holds for a different event. The engine numbers
+    its events once, so the same number twice with different contents means its sequence went
+    back: it started without its state (SNAPSHOT_DIR lost, or another exchange's). Skipped as a
+    redelivery, the event would be lost without a word; refused, it goes to the dead letters."""
+
+
+def conflicts(
+    batch_rows: list[dict[str, Any]], stored: dict[int, bytes]
+) -> ConflictingEvent | None:
+    """The first of `batch_rows` whose event_seq holds another event in `stored`."""
+    for row in batch_rows:
+        held = stored.get(row["event_seq"])
+        if held is not None and bytes(held) != bytes(row["payload"]):
+            return ConflictingEvent(
+                f"event_seq {row['event_seq']} already holds another event: the engine's event "
+                "sequence went back (did it start without its SNAPSHOT_DIR?)"
+            )
+    return None
+
+
 def _upsert_trades() -> UnnestInsert:
     newer = "EXCLUDED.last_event_seq > trades.last_event_seq"
     assignments = [

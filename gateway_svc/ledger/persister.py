@@ -17,14 +17,14 @@ from exchange.v1 import events_pb2
 from google.protobuf.message import DecodeError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gateway_svc.db.trade_ledger import LedgerBatch
+from gateway_svc.db.trade_ledger import ConflictingEvent, LedgerBatch
 from gateway_svc.ledger.stream_consumer import DeadLetter, Entry, StreamConsumer, refusal
 from mesh.streams import EVENT_GROUP, EVENTS
 
 log = logging.getLogger(__name__)
 
 # The database refused the rows themselves (a value out of range, say): not a passing outage.
-_REFUSED = (IntegrityError, DataError)
+_REFUSED = (IntegrityError, DataError, ConflictingEvent)
 
 
 class EventPersister(StreamConsumer):

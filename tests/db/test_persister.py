@@ -230,3 +230,32 @@ async def test_batches_in_flight_together_fold_to_the_same_rows(
     assert count(migrated_url, "SELECT count(*) FROM trades WHERE close_order_id IS NULL") == 0
     assert count(migrated_url, "SELECT count(*) FROM trades WHERE open_order_id IS NULL") == 0
     await client.aclose()
+
+
+async def test_another_event_under_a_recorded_event_seq_is_dead_lettered_not_skipped(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    """An engine that started without its state numbers its events from 1 again: its new
+    trade's OPENED under seq 1, which holds the old trade's, is no redelivery. Skipped, that
+    answered trade would never reach Postgres; it goes to the dead letters, loudly. The same
+    event again is still a redelivery, and the rest of its batch is written."""
+    client = connect(redis_url)
+    await _publish(client, [opened(1, "t-old").SerializeToString()])
+    persister = _persister(client, db, batch_size=1000)
+    async with running(persister):
+        await wait_until(lambda: persister.acked == 1)
+        await _publish(
+            client,
+            [
+                opened(1, "t-old").SerializeToString(),  # a redelivery
+                opened(1, "t-new", user_id="u2").SerializeToString(),  # another event, seq 1
+                closed(2, "t-old").SerializeToString(),
+            ],
+        )
+        await wait_until(lambda: persister.acked == 4)
+    assert persister.dead_lettered == 1 and persister.written == 2
+    [(_, fields)] = await client.xrange(f"{EVENTS}_dead")
+    assert fields[b"error"].startswith(b"ConflictingEvent: event_seq 1 already holds another")
+    assert count(migrated_url, "SELECT count(*) FROM trades WHERE trade_id = 't-new'") == 0
+    assert count(migrated_url, CLOSED_SQL) == 1
+    await client.aclose()

@@ -1,10 +1,10 @@
-"""One engine per state folder (engine_svc/service/single_writer.py): a second engine started
-on a folder another engine holds waits, says whose it is, and takes no command, until the
-first one stops; then it starts from what the first one left."""
+"""The engine's state folder (SNAPSHOT_DIR): one engine per folder (single_writer.py), and an
+engine that finds its folder empty on a Redis where an engine ran before says so."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 from engine_svc.service import single_writer
@@ -48,3 +48,17 @@ async def test_the_lock_is_free_again_once_released(tmp_path: Path) -> None:
     again = await single_writer.hold(tmp_path, stop)
     assert again is not None
     again.release()
+
+
+def test_an_engine_that_lost_its_folder_says_so(redis_url: str, tmp_path: Path) -> None:
+    engine = EngineProcess(redis_url, tmp_path)
+    engine.start()
+    client = StreamClient(redis_url, "gw-lost")
+    assert client.call(builders.command("u1", "create_account")).WhichOneof("data")
+    assert engine.terminate() == 0
+    assert "consumed commands from this Redis before" not in engine.tail()
+    shutil.rmtree(tmp_path / "snapshots")  # the folder is gone: a wiped disk, a moved dir
+    engine.start()
+    engine.wait_log("starting empty (no snapshot or journal in")
+    assert "an engine has consumed commands from this Redis before" in engine.tail()
+    assert engine.terminate() == 0
