@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mesh import logs
-from mesh.config import Settings, load_settings
+from mesh.config import EXIT_CONFIG, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 from mesh.private_files import private_directory, write_private
 from mesh.signals import terminate
@@ -29,6 +29,8 @@ log = logging.getLogger("exchange")
 
 SERVICES = ("engine", "ledger", "poller", "gateway")
 STOP_GRACE_S = 20.0
+STABLE_S = 30.0
+"""A child that ran this long before it died had a first crash: its backoff starts over."""
 
 
 def _run_service(name: str) -> int:
@@ -124,14 +126,22 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
 
 
 class Supervisor:
-    """Runs each service as a child process; restarts one that dies, with backoff."""
+    """Runs each service as a child process; restarts one that dies, with backoff.
+
+    The backoff doubles with each crash in a row (2, 4, 8 ... 30 s) and starts over once a
+    child has run STABLE_S: a crash a day waits 2 s, not 30. A restart waits its turn without
+    holding up the others' watch. A child that exits EXIT_CONFIG says its configuration is
+    wrong, which no restart mends: the exchange stops (`failed` names it)."""
 
     def __init__(self, env: dict[str, str], plan: list[Child]) -> None:
         self.env = env
         self.plan = plan
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, int] = {name: 0 for name, _, _ in plan}
+        self.started_at: dict[str, float] = {}
+        self.due: dict[str, float] = {}  # name -> when its restart is due
         self.stopping = False
+        self.failed: str | None = None
 
     def start_all(self) -> None:
         for name, _, _ in self.plan:
@@ -142,20 +152,36 @@ class Supervisor:
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "launcher.cli", service], env={**self.env, **own}
         )
+        self.started_at[name] = time.monotonic()
 
     def watch(self) -> None:
-        while not self.stopping:
+        while not self.stopping and self.failed is None:
             time.sleep(0.5)
-            for name, child in list(self.children.items()):
-                code = child.poll()
-                if code is None or self.stopping:
-                    continue
-                self.restarts[name] += 1
-                delay = min(2 ** self.restarts[name], 30)
-                log.error("%s exited with %s; restarting in %ds", name, code, delay)
-                time.sleep(delay)
-                if not self.stopping:
-                    self.start(name)
+            self.check(time.monotonic())
+
+    def check(self, now: float) -> None:
+        """One look at the children: schedule the restart of one that exited, start those due."""
+        for name, child in list(self.children.items()):
+            if name in self.due:
+                continue
+            code = child.poll()
+            if code is None or self.stopping:
+                continue
+            if code == EXIT_CONFIG:
+                log.error("%s stopped: its configuration is wrong (its log says why); "
+                          "stopping the exchange", name)  # fmt: skip
+                self.failed = name
+                return
+            if now - self.started_at.get(name, now) >= STABLE_S:
+                self.restarts[name] = 0  # it ran well: this crash is a first one
+            self.restarts[name] += 1
+            delay = min(2 ** self.restarts[name], 30)
+            log.error("%s exited with %s; restarting in %ds", name, code, delay)
+            self.due[name] = now + delay
+        for name, at in list(self.due.items()):
+            if now >= at and not self.stopping:
+                del self.due[name]
+                self.start(name)
 
     def stop(self) -> None:
         self.stopping = True
@@ -202,7 +228,7 @@ def _up() -> int:
         for server in reversed(embedded):
             server.stop()
     log.info("stopped")
-    return 0
+    return EXIT_CONFIG if supervisor.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

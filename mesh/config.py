@@ -26,6 +26,11 @@ DEFAULT_IDEMPOTENCY_PER_USER = 1_000
 """Answers the engine remembers for retries: each user's last this many mutating commands."""
 
 
+EXIT_CONFIG = 2
+"""A service's exit status when its configuration is wrong: `exchange up` stops rather than
+restart what no restart mends."""
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 

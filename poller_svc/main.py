@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from mesh import logs
-from mesh.config import ConfigError, Settings, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.signals import stop_event_on_signals
 from mesh.streams import PRICES, connect
 from poller_svc.publisher import Publisher
@@ -105,7 +105,7 @@ def main() -> int:
         return asyncio.run(run(settings))
     except ConfigError as exc:
         log.error("poller: %s", exc)
-        return 2
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""`exchange up`'s supervisor (launcher.cli.Supervisor): restarts with a backoff that starts
+over after a stable run, restarts that do not hold up the watch, and a stop on a child that
+says its configuration is wrong. Children are stand-ins here; test_ctrl_c runs the real ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from launcher.cli import STABLE_S, Supervisor
+from mesh.config import EXIT_CONFIG
+
+
+class Child:
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch) -> Supervisor:
+    plan: list[Any] = [("engine", "engine", {}), ("poller", "poller", {})]
+    sup = Supervisor({}, plan)
+    now = [0.0]
+    started: list[str] = []
+
+    def start(name: str) -> None:
+        sup.children[name] = Child()  # type: ignore[assignment]
+        sup.started_at[name] = now[0]
+        started.append(name)
+
+    monkeypatch.setattr(sup, "start", start)
+    sup.start_all()
+    sup.clock, sup.started = now, started  # type: ignore[attr-defined]
+    return sup
+
+
+def crash(sup: Supervisor, name: str, at: float, code: int = -9) -> None:
+    sup.clock[0] = at  # type: ignore[attr-defined]
+    sup.children[name].code = code  # type: ignore[attr-defined]
+    sup.check(at)
+
+
+def test_crashes_in_a_row_wait_longer_and_a_stable_run_starts_over(supervisor: Supervisor) -> None:
+    waits = []
+    at = 0.0
+    for _ in range(3):  # each a few seconds after its restart
+        crash(supervisor, "engine", at + 1)
+        waits.append(supervisor.due["engine"] - (at + 1))
+        at = supervisor.due["engine"]
+        supervisor.check(at)  # the restart
+    assert waits == [2, 4, 8]
+    crash(supervisor, "engine", at + STABLE_S + 1)  # after a long good run
+    assert supervisor.due["engine"] - (at + STABLE_S + 1) == 2
+
+
+def test_a_restart_waiting_does_not_hold_up_the_others(supervisor: Supervisor) -> None:
+    crash(supervisor, "engine", 1.0)
+    crash(supervisor, "poller", 1.5)  # seen while the engine's restart is still due
+    assert set(supervisor.due) == {"engine", "poller"}
+    supervisor.check(3.0)
+    assert supervisor.started == ["engine", "poller", "engine"]  # type: ignore[attr-defined]
+    supervisor.check(3.5)
+    assert supervisor.started[-1] == "poller"  # type: ignore[attr-defined]
+
+
+def test_a_child_with_a_wrong_configuration_stops_the_exchange(supervisor: Supervisor) -> None:
+    crash(supervisor, "poller", 1.0, EXIT_CONFIG)
+    assert supervisor.failed == "poller" and "poller" not in supervisor.due
+    supervisor.watch()  # returns at once: nothing more to watch
