@@ -138,6 +138,12 @@ def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) 
     return value
 
 
+def _port(name: str, default: int) -> int:
+    """A TCP port: 0 (any free one, or "off" where the variable says so) to 65535. Past that
+    the kernel would take the number modulo 65536 and listen somewhere else."""
+    return _int(name, default, 0, 65535)
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -250,8 +256,8 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
     _load_dotenv()
     env = _environment()
     production = env == "production"
-    grpc_port = _int("GRPC_PORT", 50051)
-    http_port = _int("HTTP_PORT", 3005)
+    grpc_port = _port("GRPC_PORT", 50051)
+    http_port = _port("HTTP_PORT", 3005)
     smtp_user = os.environ.get("SMTP_USER") or None
     speed_raw = os.environ.get("POLLER_REPLAY_SPEED") or "1"
     try:
@@ -271,7 +277,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         auth_jwt_secret=_secret("AUTH_JWT_SECRET", production) if need_secrets else "",
         email_jwt_secret=_secret("EMAIL_JWT_SECRET", production) if need_secrets else "",
         smtp_host=os.environ.get("SMTP_HOST") or None,
-        smtp_port=_int("SMTP_PORT", 587 if smtp_user else 25),
+        smtp_port=_port("SMTP_PORT", 587 if smtp_user else 25),
         smtp_user=smtp_user,
         smtp_password=os.environ.get("SMTP_PASSWORD") or None,
         smtp_from=os.environ.get("SMTP_FROM") or "exchange@localhost",
@@ -308,8 +314,8 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         ws_max_messages_per_s=_int("WS_MAX_MESSAGES_PER_S", 10, minimum=1),
         gateway_workers=_int("GATEWAY_WORKERS", os.cpu_count() or 1, minimum=1),
         metrics_host=os.environ.get("METRICS_HOST") or "127.0.0.1",
-        engine_metrics_port=_int("ENGINE_METRICS_PORT", 9101),
-        ledger_metrics_port=_int("LEDGER_METRICS_PORT", 9102),
+        engine_metrics_port=_port("ENGINE_METRICS_PORT", 9101),
+        ledger_metrics_port=_port("LEDGER_METRICS_PORT", 9102),
         ledger_workers=_int("LEDGER_WORKERS", 2, minimum=1),
         ledger_linger_ms=_int("LEDGER_LINGER_MS", 100, minimum=0, maximum=1000),
         allowed_origins=_origins("ALLOWED_ORIGINS"),

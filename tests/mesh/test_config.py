@@ -150,6 +150,11 @@ def test_an_empty_trusted_proxies_trusts_nobody(monkeypatch: pytest.MonkeyPatch)
         ("WS_MAX_CONNECTIONS_PER_IP", "ten"),
         ("WS_MAX_MESSAGE_BYTES", "0"),
         ("WS_MAX_MESSAGES_PER_S", "0"),
+        # Past 65535 the kernel would listen on the number modulo 65536 (70000: 4464).
+        ("HTTP_PORT", "70000"),
+        ("GRPC_PORT", "65536"),
+        ("ENGINE_METRICS_PORT", "-1"),
+        ("SMTP_PORT", "99999"),
     ],
 )
 def test_bad_limits_name_the_variable(
