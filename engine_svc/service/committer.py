@@ -36,7 +36,8 @@ class Applied:
     outbox: Outbox
     applied_ns: int
     reads: list[tuple[int, int]] = field(default_factory=list)
-    """(entries, read at ns) of each read in the batch."""
+    """(entries, read at ns) of each command read in the batch: the stage latencies are the
+    commands'."""
 
 
 async def publish(out: RespConnection, outbox: Outbox) -> None:

@@ -265,9 +265,10 @@ class EngineService:
         inbox_wait = self.metrics.stage["inbox_wait"]
         commands = price_batches = 0
         for stream, entries, read_ns in reads:
-            inbox_wait.observe((started_ns - read_ns) / 1e9, len(entries))
             outbox.acks.setdefault(stream, []).extend([entry[0] for entry in entries])
             is_command = stream == streams.COMMANDS
+            if is_command:  # the stage latencies are the commands' (price batches are not)
+                inbox_wait.observe((started_ns - read_ns) / 1e9, len(entries))
             for entry_id, fields in entries:
                 payload = intake.payload_of(fields)
                 if payload is None:
@@ -301,10 +302,15 @@ class EngineService:
                         events.append(event_bytes(event, assets, same))
         journal_log.write()
         applied_ns = time.perf_counter_ns()
-        reads_done = [(len(entries), read_ns) for _, entries, read_ns in reads]
-        entries_total = sum(count for count, _ in reads_done)
-        self.metrics.stage["apply"].observe((applied_ns - started_ns) / 1e9, entries_total)
-        self.metrics.batch_size.observe(entries_total)
+        # Each command read's size and time, for the stage latencies (commands only).
+        reads_done = [
+            (len(entries), read_ns)
+            for stream, entries, read_ns in reads
+            if stream == streams.COMMANDS
+        ]
+        command_entries = sum(count for count, _ in reads_done)
+        self.metrics.stage["apply"].observe((applied_ns - started_ns) / 1e9, command_entries)
+        self.metrics.batch_size.observe(sum(len(entries) for _, entries, _ in reads))
         self.metrics.commands.inc(commands)
         self.metrics.price_batches.inc(price_batches)
         self.metrics.events.inc(len(events))
