@@ -160,4 +160,12 @@ def main() -> int:
         return 0
     if not settings.redis_url or not settings.database_url:
         raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    # Secrets generated here (development, none set): the workers sign with the same ones, or
+    # a session one worker issued would be refused by the others.
+    for name, value in (
+        ("AUTH_JWT_SECRET", settings.auth_jwt_secret),
+        ("EMAIL_JWT_SECRET", settings.email_jwt_secret),
+    ):
+        if not os.environ.get(name):
+            os.environ[name] = value
     return workers.supervise(settings, http_host())

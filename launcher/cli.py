@@ -193,9 +193,11 @@ class Supervisor:
 
 def _up() -> int:
     logs.setup("exchange")
+    base = load_settings(need_secrets=False)
+    if not base.production:  # development secrets, kept in the data folder, before the check
+        os.environ.update(_dev_secrets(base.data_dir))
     settings = load_settings()
     env = dict(os.environ)
-    env.update(_dev_secrets(settings.data_dir))
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
     supervisor = Supervisor(env, children_of(settings, env))
 

@@ -77,3 +77,23 @@ def test_a_users_rate_limit_holds_across_workers(two_workers: Mesh, mail: MailCa
     # per process would have let up to 2 * BURST through.
     assert statuses.count(200) == BURST, statuses
     assert statuses.count(429) == CALLS - BURST, statuses
+
+
+def test_workers_started_without_secrets_share_the_ones_their_parent_made(
+    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
+) -> None:
+    """`exchange gateway` on its own in development, no secrets set: each worker made its own,
+    so a session one of them issued was refused by the other (about a third of the calls)."""
+    upgrade_to_head(database_url)
+    mesh = Mesh(
+        redis_url, database_url, tmp_path, mail.port, gateway_workers=2,
+        extra_env={"AUTH_JWT_SECRET": "", "EMAIL_JWT_SECRET": "", "EXCHANGE_ENV": "development"},
+    )  # fmt: skip
+    try:
+        mesh.start_all(f"replay:{write_replay(tmp_path / 'opening.csv', OPENING_PRICES)}")
+        wait_for_price(mesh, "SOL_USDC", "235950000")
+        token = sign_in(mesh, mail, "no-secrets@example.com").cookies["authToken"]
+        statuses = [_balance(mesh, token).status_code for _ in range(CALLS)]
+    finally:
+        mesh.stop_all()
+    assert statuses == [200] * CALLS, statuses
