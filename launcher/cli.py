@@ -133,9 +133,12 @@ class Supervisor:
     holding up the others' watch. A child that exits EXIT_CONFIG says its configuration is
     wrong, which no restart mends: the exchange stops (`failed` names it)."""
 
-    def __init__(self, env: dict[str, str], plan: list[Child]) -> None:
+    def __init__(
+        self, env: dict[str, str], plan: list[Child], redis: EmbeddedRedis | None = None
+    ) -> None:
         self.env = env
         self.plan = plan
+        self.redis = redis  # the embedded one, watched too: restarted on its port and data
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, int] = {name: 0 for name, _, _ in plan}
         self.started_at: dict[str, float] = {}
@@ -161,6 +164,12 @@ class Supervisor:
 
     def check(self, now: float) -> None:
         """One look at the children: schedule the restart of one that exited, start those due."""
+        redis = self.redis
+        if redis is not None and redis.process is not None and not self.stopping:
+            code = redis.process.poll()
+            if code is not None:  # its AOF (fsync every second) keeps the streams
+                log.error("embedded redis exited with %s; restarting it on %s", code, redis.url)
+                redis.start()
         for name, child in list(self.children.items()):
             if name in self.due:
                 continue
@@ -213,6 +222,7 @@ def _up() -> int:
             redis_server = EmbeddedRedis(settings.data_dir / "redis")
             embedded.append(redis_server)
             env["REDIS_URL"] = redis_server.start()
+            supervisor.redis = redis_server
         if not settings.database_url:
             pg_server = EmbeddedPostgres(settings.data_dir / "postgres")
             embedded.append(pg_server)

@@ -4,12 +4,16 @@ says its configuration is wrong. Children are stand-ins here; test_ctrl_c runs t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from launcher.cli import STABLE_S, Supervisor
 from mesh.config import EXIT_CONFIG
+from mesh.embedded import EmbeddedRedis
+from tests.polling import poll
 
 
 class Child:
@@ -71,3 +75,23 @@ def test_a_child_with_a_wrong_configuration_stops_the_exchange(supervisor: Super
     crash(supervisor, "poller", 1.0, EXIT_CONFIG)
     assert supervisor.failed == "poller" and "poller" not in supervisor.due
     supervisor.watch()  # returns at once: nothing more to watch
+
+
+def test_the_embedded_redis_is_restarted_on_its_port_with_its_data(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        client = redis.Redis.from_url(url)
+        client.xadd("kept", {"p": b"1"})
+        client.execute_command("BGREWRITEAOF")  # so the entry is on disk before the kill
+        poll(lambda: client.info("persistence")["aof_rewrite_in_progress"], until=lambda x: not x,
+             timeout_s=10, what="the AOF rewrite")  # fmt: skip
+        supervisor = Supervisor({}, [], server)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait(5)
+        supervisor.check(0.0)
+        assert server.url == url
+        assert redis.Redis.from_url(url).xlen("kept") == 1
+    finally:
+        server.stop()
