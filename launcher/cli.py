@@ -16,11 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mesh import logs
-from mesh.config import EXIT_CONFIG, Settings, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 from mesh.private_files import private_directory, write_private
 from mesh.signals import terminate
@@ -81,6 +81,18 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
         write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         log.warning("generated development secrets in %s (set them in production)", path)
     return {k: v for k, v in values.items() if not os.environ.get(k)}
+
+
+def _migrated(upgrade: Callable[[str], None], database_url: str) -> None:
+    """The schema brought up to date; a database that cannot be reached is a configuration
+    error naming DATABASE_URL (its driver's first line, not its chained tracebacks)."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        upgrade(database_url)
+    except OperationalError as exc:
+        first = (str(exc.orig or exc).strip().splitlines() or ["unreachable"])[0]
+        raise ConfigError(f"cannot reach the database at DATABASE_URL: {first}") from None
 
 
 def _banner(settings: Settings) -> str:
@@ -229,7 +241,7 @@ def _up() -> int:
             env["DATABASE_URL"] = pg_server.start()
         from gateway_svc.db.migrate import upgrade_to_head
 
-        upgrade_to_head(env["DATABASE_URL"])
+        _migrated(upgrade_to_head, env["DATABASE_URL"])
         supervisor.start_all()
         log.info("%s", _banner(settings))
         supervisor.watch()
@@ -244,20 +256,24 @@ def _up() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exchange", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("up", *SERVICES, "migrate", "reconcile"))
-    args, rest = parser.parse_known_args(argv)  # the rest: reconcile's own options
-    if rest and args.command != "reconcile":
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "up":
-        return _up()
-    if args.command == "migrate":
-        return _migrate()
-    if args.command == "reconcile":
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reconcile"]:  # its options are its own, --help included
         from launcher.reconcile import main as reconcile_main
 
-        return reconcile_main(rest)
-    return _run_service(args.command)
+        return reconcile_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="exchange", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("up", *SERVICES, "migrate", "reconcile"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return _up()
+        if args.command == "migrate":
+            return _migrate()
+        return _run_service(args.command)
+    except ConfigError as exc:
+        # One line naming the setting, not a traceback: the operator's to fix, not ours.
+        print(f"exchange {args.command}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":
