@@ -23,6 +23,10 @@ _GENERATED_SECRETS: dict[str, str] = {}
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_IDEMPOTENCY_PER_USER = 1_000
+MAX_CANDLE_BARS = 5_000
+"""CANDLES_MAX_BARS's bound: one call's candles are folded in one query."""
+RETIRED = {"ENGINE_IDEMPOTENCY_WINDOW": "ENGINE_IDEMPOTENCY_PER_USER"}
+"""Settings no longer read, and what replaced them: a start that finds one says so."""
 """Answers the engine remembers for retries: each user's last this many mutating commands."""
 
 
@@ -155,9 +159,20 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+MIN_SECRET_CHARS = 32
+"""A production secret's least length: an HMAC key guessed offline from one token must not be
+in reach (a generated one is 43 characters)."""
+
+
 def _secret(name: str, production: bool) -> str:
     value = os.environ.get(name)
     if value:
+        if production and len(value) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{name} must be at least {MIN_SECRET_CHARS} characters when "
+                f"EXCHANGE_ENV=production (e.g. python -c 'import secrets; "
+                f"print(secrets.token_urlsafe(32))')"
+            )
         return value
     if production:
         raise ConfigError(f"{name} is required when EXCHANGE_ENV=production")
@@ -322,7 +337,7 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         grpc_host=os.environ.get("GRPC_HOST") or "127.0.0.1",
         grpc_max_streams_per_peer=_int("GRPC_MAX_STREAMS_PER_PEER", 100, minimum=1),
         grpc_max_streams=_int("GRPC_MAX_STREAMS", 10_000, minimum=1),
-        candles_max_bars=_int("CANDLES_MAX_BARS", 1000, minimum=1),
+        candles_max_bars=_int("CANDLES_MAX_BARS", 1000, minimum=1, maximum=MAX_CANDLE_BARS),
         signups_per_client_per_day=_int("SIGNUPS_PER_CLIENT_PER_DAY", 100, minimum=1),
         signups_per_mailbox_per_day=_int("SIGNUPS_PER_MAILBOX_PER_DAY", 3, minimum=1),
     )
@@ -330,4 +345,11 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
         # Without SMTP the sign-in link goes to the log: anyone who reads the log could sign
         # in as anyone. Fine on a laptop, never in production.
         raise ConfigError("SMTP_HOST is required when EXCHANGE_ENV=production")
+    if production and need_secrets and settings.auth_jwt_secret == settings.email_jwt_secret:
+        # One key for both: a sign-in link would pass for a session wherever the audiences
+        # are not checked, and one leak would give away both.
+        raise ConfigError("AUTH_JWT_SECRET and EMAIL_JWT_SECRET must differ in production")
+    for old, new in RETIRED.items():
+        if os.environ.get(old):
+            log.warning("%s is no longer read (see %s): it is ignored", old, new)
     return settings

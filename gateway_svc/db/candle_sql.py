@@ -20,11 +20,12 @@ from sqlalchemy.sql import Insert
 from gateway_svc.db.rows import decimal_units, ms_to_ts
 from gateway_svc.db.schema import candles_1m
 from mesh.assets import ASSET_DECIMALS
+from mesh.config import MAX_CANDLE_BARS
 
 log = logging.getLogger(__name__)
 
 INTERVALS_S = (60, 300, 900, 3600, 14400, 86400)
-MAX_CANDLES = 5000
+MAX_CANDLES = MAX_CANDLE_BARS  # CANDLES_MAX_BARS's bound
 _MINUTE_US = 60_000_000
 
 

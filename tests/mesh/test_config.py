@@ -48,14 +48,43 @@ def test_production_requires_each_secret(monkeypatch: pytest.MonkeyPatch, missin
 
 def test_production_uses_the_given_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXCHANGE_ENV", "production")
-    monkeypatch.setenv("AUTH_JWT_SECRET", "auth-secret-from-env")
-    monkeypatch.setenv("EMAIL_JWT_SECRET", "email-secret-from-env")
+    monkeypatch.setenv("AUTH_JWT_SECRET", "auth-secret-from-env-0123456789abcdef")
+    monkeypatch.setenv("EMAIL_JWT_SECRET", "email-secret-from-env-0123456789abcdef")
     monkeypatch.setenv("SMTP_HOST", "smtp.example")  # production also requires it
     settings = load_settings()
     assert settings.production
     assert (settings.auth_jwt_secret, settings.email_jwt_secret) == (
-        "auth-secret-from-env",
-        "email-secret-from-env",
+        "auth-secret-from-env-0123456789abcdef",
+        "email-secret-from-env-0123456789abcdef",
+    )
+
+
+@pytest.mark.parametrize(
+    ("auth", "email", "complaint"),
+    [
+        ("x", "y" * 40, "AUTH_JWT_SECRET must be at least 32 characters"),
+        ("y" * 40, "short", "EMAIL_JWT_SECRET must be at least 32 characters"),
+        ("z" * 40, "z" * 40, "AUTH_JWT_SECRET and EMAIL_JWT_SECRET must differ"),
+    ],
+)
+def test_production_refuses_weak_secrets(
+    monkeypatch: pytest.MonkeyPatch, auth: str, email: str, complaint: str
+) -> None:
+    monkeypatch.setenv("EXCHANGE_ENV", "production")
+    monkeypatch.setenv("AUTH_JWT_SECRET", auth)
+    monkeypatch.setenv("EMAIL_JWT_SECRET", email)
+    monkeypatch.setenv("SMTP_HOST", "smtp.example")
+    with pytest.raises(ConfigError, match=complaint):
+        load_settings()
+
+
+def test_a_retired_setting_is_named_and_ignored(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ENGINE_IDEMPOTENCY_WINDOW", "100000")
+    load_settings()
+    assert "ENGINE_IDEMPOTENCY_WINDOW is no longer read (see ENGINE_IDEMPOTENCY_PER_USER)" in (
+        caplog.text
     )
 
 
@@ -152,6 +181,7 @@ def test_an_empty_trusted_proxies_trusts_nobody(monkeypatch: pytest.MonkeyPatch)
         ("WS_MAX_MESSAGES_PER_S", "0"),
         # Past 65535 the kernel would listen on the number modulo 65536 (70000: 4464).
         ("HTTP_PORT", "70000"),
+        ("CANDLES_MAX_BARS", "5001"),  # past the bound the database applies anyway
         ("GRPC_PORT", "65536"),
         ("ENGINE_METRICS_PORT", "-1"),
         ("SMTP_PORT", "99999"),

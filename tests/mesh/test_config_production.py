@@ -11,7 +11,10 @@ import pytest
 from mesh import config
 from mesh.config import ConfigError, load_settings
 
-SECRETS = {"AUTH_JWT_SECRET": "auth-secret-from-env", "EMAIL_JWT_SECRET": "email-secret-from-env"}
+SECRETS = {
+    "AUTH_JWT_SECRET": "auth-secret-from-env-0123456789abcdef",
+    "EMAIL_JWT_SECRET": "email-secret-from-env-0123456789abcdef",
+}
 NEW_LIMITS = (
     "ALLOWED_ORIGINS",
     "GRPC_HOST",
