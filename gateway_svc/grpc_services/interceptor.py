@@ -1,6 +1,7 @@
 """The gateway's one server interceptor: each method's handler shaped once, kept, and handed
 out for every call of that method. Shaping: a request that does not decode is refused as bad
-input (`undecodable`), and a server stream is opened only within its caps (`stream_caps`).
+input (`undecodable`), a server stream is opened only within its caps (`stream_caps`), and
+every call is counted and timed (`call_metrics`).
 
 One interceptor, not one per concern: grpc.aio awaits every interceptor on every call, and
 the shaped handler of a method is the same for all of its calls.
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from gateway_svc.grpc_services.call_metrics import timed
 from gateway_svc.grpc_services.stream_caps import StreamCaps
 from gateway_svc.grpc_services.undecodable import tolerant
 
@@ -33,6 +35,6 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         kept = self._shaped.get(details.method)
         if kept is not None and kept[0] is handler:
             return kept[1]
-        shaped = self._caps.capped(tolerant(handler))
+        shaped = timed(self._caps.capped(tolerant(handler)), details.method)
         self._shaped[details.method] = (handler, shaped)
         return shaped

@@ -245,14 +245,19 @@ def _worker_pids(parent: int) -> list[int]:
     return sorted(int(pid) for pid in children)
 
 
+def _summed(metrics: str, name: str, wanted: tuple[str, ...]) -> float:
+    """Metric `name` over the series whose labels hold every one of `wanted`, summed."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and all(part in line for part in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def _engine_requests(metrics: str) -> float:
     """http_requests_total of successful POST /api/v1/engine, summed over the series."""
     wanted = ('route="/api/v1/engine"', 'method="POST"', 'status="200"')
-    total = 0.0
-    for line in metrics.splitlines():
-        if line.startswith("http_requests_total{") and all(part in line for part in wanted):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return _summed(metrics, "http_requests_total", wanted)
 
 
 def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatcher) -> None:
@@ -305,6 +310,9 @@ def test_rest_flow_with_two_gateway_workers(workers_mesh: Mesh, mail: MailCatche
     for _ in range(4):
         metrics = httpx.get(f"{mesh.base_url}/metrics", headers={"connection": "close"}).text
         assert _engine_requests(metrics) == 2 * count
+        # And the gRPC calls the facade made for them, by method and code, every worker's.
+        creates = ('method="/exchange.v1.ExchangeService/CreateTrade"', 'code="OK"')
+        assert _summed(metrics, "grpc_server_handled_total", creates) == count
 
     # The audit rows come from the engine's stream, via the ledger.
     client = httpx.Client(base_url=mesh.base_url, cookies={"authToken": cookie}, timeout=15)

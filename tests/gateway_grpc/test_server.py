@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import exchange_service_pb2_grpc, prices_pb2, types_pb2
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
 
 from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, GrpcServerHandle
 from gateway_svc.grpc_services import reflection
@@ -90,3 +92,28 @@ async def test_stop_ends_open_streams_and_lets_calls_finish(
     assert first.tick.asset == "SOL_USDC"
     await asyncio.wait_for(gateway.stop(5.0), 3)  # well inside the grace: streams closed
     assert await stream.code() == grpc.StatusCode.OK
+
+
+async def test_each_call_is_counted_by_method_and_code_and_timed(
+    exchange: exchange_service_pb2_grpc.ExchangeServiceStub,
+) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    assets = "/exchange.v1.ExchangeService/ListSupportedAssets"
+    balance = "/exchange.v1.ExchangeService/GetUsdBalance"
+    before = (
+        sample("grpc_server_handled_total", method=assets, code="OK"),
+        sample("grpc_server_handled_total", method=balance, code="UNAUTHENTICATED"),
+        sample("grpc_server_handling_seconds_count", method=assets),
+    )
+    for _ in range(3):
+        await exchange.ListSupportedAssets(xs.ListSupportedAssetsRequest())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await exchange.GetUsdBalance(xs.GetUsdBalanceRequest())  # no session
+    after = (
+        sample("grpc_server_handled_total", method=assets, code="OK"),
+        sample("grpc_server_handled_total", method=balance, code="UNAUTHENTICATED"),
+        sample("grpc_server_handling_seconds_count", method=assets),
+    )
+    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 3]
