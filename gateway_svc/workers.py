@@ -13,8 +13,6 @@ PROMETHEUS_MULTIPROC_DIR per start, set in the workers' environment before they 
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -25,6 +23,7 @@ import sys
 import tempfile
 import time
 
+from mesh import signals
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ POLL_S = 0.2
 MAX_BACKOFF_S = 30.0
 STABLE_S = 60.0
 """A worker that ran this long before dying restarts at once, not after a backoff."""
-_PR_SET_PDEATHSIG = 1
 
 
 def worker_index() -> int | None:
@@ -50,10 +48,7 @@ def die_with_parent() -> None:
     """Linux: SIGTERM this worker when its parent exits, however it exits."""
     value = os.environ.get(WORKER_ENV, "")
     parent = int(value.split(":", 1)[1]) if ":" in value else None
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if parent is not None and os.getppid() != parent:
-        raise SystemExit("gateway worker: the parent is gone")
+    signals.die_with_parent(parent, "gateway worker")
 
 
 def check_port_free(host: str, port: int, what: str) -> None:

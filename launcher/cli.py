@@ -23,7 +23,7 @@ from mesh import logs
 from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 from mesh.private_files import private_directory, write_private
-from mesh.signals import terminate
+from mesh.signals import die_with_parent, terminate
 
 log = logging.getLogger("exchange")
 
@@ -33,7 +33,14 @@ STABLE_S = 30.0
 """A child that ran this long before it died had a first crash: its backoff starts over."""
 
 
+UP_PID_ENV = "EXCHANGE_UP_PID"
+"""Set by `exchange up` in its children's environment: they stop when it ends, however."""
+
+
 def _run_service(name: str) -> int:
+    up = os.environ.get(UP_PID_ENV)
+    if up:  # a child of `exchange up`: no orphan of a killed launcher beside the next start
+        die_with_parent(int(up), name)
     if name == "engine":
         from engine_svc.main import main as service_main
     elif name == "gateway":
@@ -219,6 +226,7 @@ def _up() -> int:
         os.environ.update(_dev_secrets(base.data_dir))
     settings = load_settings()
     env = dict(os.environ)
+    env[UP_PID_ENV] = str(os.getpid())
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
     supervisor = Supervisor(env, children_of(settings, env))
 

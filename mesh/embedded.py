@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesh.private_files import private_directory
-from mesh.signals import terminate
+from mesh.signals import parent_death_signal, terminate
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ class EmbeddedRedis:
         # A session of its own: a terminal's Ctrl-C goes to the foreground process group, and
         # would stop Redis at once, under the services; `exchange up` stops it last itself.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=parent_death_signal,  # and it ends with whoever started it
+        )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

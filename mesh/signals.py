@@ -1,11 +1,17 @@
-"""SIGTERM / SIGINT set an asyncio.Event so services finish their batch and stop cleanly; and
-the other side of it, for whoever started such a process: SIGTERM, then SIGKILL past a grace."""
+"""SIGTERM / SIGINT set an asyncio.Event so services finish their batch and stop cleanly; the
+other side of it, for whoever started such a process: SIGTERM, then SIGKILL past a grace; and
+a child's promise to stop with its parent, however the parent ends."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import os
 import signal
 import subprocess
+
+_PR_SET_PDEATHSIG = 1
 
 
 def stop_event_on_signals() -> asyncio.Event:
@@ -30,3 +36,21 @@ def terminate(process: subprocess.Popen[bytes], grace_s: float) -> bool:
         process.kill()
         process.wait()
         return False
+
+
+def die_with_parent(parent: int | None, what: str) -> None:
+    """Linux: SIGTERM this process when the process that started it ends, however it ends (a
+    `kill -9` too, which leaves it no chance to stop its children), so that no orphan keeps
+    running beside the next start. `parent`, the pid it was started by: gone already (it died
+    before this line), this process stops at once."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        raise SystemExit(f"{what}: the process that started it is gone")
+
+
+def parent_death_signal() -> None:
+    """For `subprocess.Popen(preexec_fn=...)` of a program that is not ours (the embedded
+    Redis): the same promise, made in the child before it runs the program."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from launcher.bench.cpu_share import process_table
 from tests.e2e.conftest import OPENING_PRICES
 from tests.e2e.harness import REPO_ROOT, MailCatcher, Mesh, write_replay
+from tests.polling import poll
 
 
 def _as_a_background_job() -> None:
@@ -48,3 +50,41 @@ def test_ctrl_c_to_the_process_group_stops_everything_once(
     assert "restarting" not in text
     for service in ("gateway", "engine"):
         assert f"{service} stopped cleanly" in text
+
+
+def test_a_killed_launcher_leaves_no_service_running(
+    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
+) -> None:
+    """`kill -9` of `exchange up` gives it no chance to stop its children: they stop by
+    themselves (each asked the kernel for a SIGTERM when their parent ends), so no orphan
+    engine keeps the state folder or the commands beside the next start."""
+    mesh = Mesh(redis_url, database_url, tmp_path, mail.port)
+    opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
+    with (tmp_path / "exchange.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "launcher.cli", "up"],
+            cwd=REPO_ROOT,
+            env=mesh.env(POLLER_SOURCE=f"replay:{opening}"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    mesh.processes["exchange"] = process
+    try:
+        mesh.wait_http(name="exchange")
+        mesh.wait_log("exchange", "engine ready")
+        children = [pid for pid, (parent, _) in process_table().items() if parent == process.pid]
+        assert len(children) >= 4, children  # engine, ledgers, poller, gateway
+        process.kill()
+        process.wait(10)
+        alive = poll(
+            lambda: [pid for pid in children if pid in process_table()],
+            lambda left: not left,
+            timeout_s=30,
+            what="the services stopping after their launcher was killed",
+        )
+        assert alive == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "engine stopped cleanly" in mesh.log("exchange")  # a SIGTERM: it snapshotted
