@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from launcher.bench.cpu_share import process_table
 from tests.e2e.conftest import OPENING_PRICES
@@ -21,10 +22,8 @@ def _as_a_background_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def test_ctrl_c_to_the_process_group_stops_everything_once(
-    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
-) -> None:
-    mesh = Mesh(redis_url, database_url, tmp_path, mail.port)
+def _exchange_up(mesh: Mesh, tmp_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """`exchange up` in a session of its own, ready (HTTP answers, the engine is up)."""
     opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
     with (tmp_path / "exchange.log").open("ab") as log:
         process = subprocess.Popen(
@@ -34,9 +33,17 @@ def test_ctrl_c_to_the_process_group_stops_everything_once(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_as_a_background_job,
+            **popen,
         )
     mesh.processes["exchange"] = process
+    return process
+
+
+def test_ctrl_c_to_the_process_group_stops_everything_once(
+    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
+) -> None:
+    mesh = Mesh(redis_url, database_url, tmp_path, mail.port)
+    process = _exchange_up(mesh, tmp_path, preexec_fn=_as_a_background_job)
     try:
         mesh.wait_http(name="exchange")
         mesh.wait_log("exchange", "engine ready")
@@ -59,17 +66,7 @@ def test_a_killed_launcher_leaves_no_service_running(
     themselves (each asked the kernel for a SIGTERM when their parent ends), so no orphan
     engine keeps the state folder or the commands beside the next start."""
     mesh = Mesh(redis_url, database_url, tmp_path, mail.port)
-    opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
-    with (tmp_path / "exchange.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "launcher.cli", "up"],
-            cwd=REPO_ROOT,
-            env=mesh.env(POLLER_SOURCE=f"replay:{opening}"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    mesh.processes["exchange"] = process
+    process = _exchange_up(mesh, tmp_path)
     try:
         mesh.wait_http(name="exchange")
         mesh.wait_log("exchange", "engine ready")
