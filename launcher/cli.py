@@ -38,7 +38,9 @@ UP_PID_ENV = "EXCHANGE_UP_PID"
 
 
 def _run_service(name: str) -> int:
-    up = os.environ.get(UP_PID_ENV)
+    # Taken out of the environment: the promise is this process's, not its own children's
+    # (a gateway's workers promise their own parent, the gateway).
+    up = os.environ.pop(UP_PID_ENV, None)
     if up:  # a child of `exchange up`: no orphan of a killed launcher beside the next start
         die_with_parent(int(up), name)
     if name == "engine":
