@@ -47,6 +47,8 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .bid')).to_have_text("235.90")
     expect(page.locator("#signin-form")).to_be_visible()
+    expect(page.locator("#t-submit")).to_have_text("Sign in to trade")  # why it is disabled
+    expect(page.locator("#t-submit")).to_be_disabled()
 
     # --- sign in through the link the mail catcher received ---
     page.fill("#email", EMAIL)
@@ -117,8 +119,11 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     shot(page, artifacts, "03-position-open")
 
     # --- close it: gone from the list, in the history ---
-    row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
+    close = row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    close.focus()
+    page.keyboard.press("Enter")
     expect(row).to_have_count(0)
+    expect(page.locator("#tab-positions")).to_be_focused()  # not the page's top
     page.locator("#tab-history").click()
     history = page.locator("#history tbody tr").first
     expect(history).to_contain_text("CLOSED")

@@ -124,11 +124,14 @@ export function renderPositionMarks(): void {
 }
 
 async function closeTrade(trade: OpenTrade, button: HTMLButtonElement, after: () => void): Promise<void> {
+  const focused = document.activeElement === button;
   button.disabled = true;
   try {
     const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: trade.tradeId });
     notify(`Closed ${d.asset} ${trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: ` +
       `PnL ${apiUsd(d.pnl)} USD, ${apiUsd(d.totalReturn)} USD returned`, "info");
+    // Its row goes: focus would fall to the page's top. The list's tab keeps a keyboard user here.
+    if (focused) document.getElementById("tab-positions")?.focus();
   } catch (err) {
     notify(err instanceof Error ? err.message : String(err), "bad");
     button.disabled = false;

@@ -58,6 +58,7 @@ export function renderTicket(): void {
     `order ${t.asset.replace("_", "/")}` : `${verb} ${t.asset.replace("_", "/")}`;
   submit.className = long ? "long" : "short";
   submit.disabled = store.session !== "signed-in" || submitting;
+  if (store.session === "signed-out") submit.textContent = "Sign in to trade";
   for (const el of document.querySelectorAll<HTMLElement>("#ticket .pending-only")) el.hidden = !pending;
   $("t-entry-label").textContent = pending ? "Entry (at the order's price)" : "Entry (at market)";
   $("t-price-hint").textContent = !pending ? "" : priceHint(t.orderType, long);
