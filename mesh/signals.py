@@ -43,14 +43,14 @@ def die_with_parent(parent: int | None, what: str) -> None:
     `kill -9` too, which leaves it no chance to stop its children), so that no orphan keeps
     running beside the next start. `parent`, the pid it was started by: gone already (it died
     before this line), this process stops at once."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent_death_signal()
     if parent is not None and os.getppid() != parent:
         raise SystemExit(f"{what}: the process that started it is gone")
 
 
 def parent_death_signal() -> None:
-    """For `subprocess.Popen(preexec_fn=...)` of a program that is not ours (the embedded
-    Redis): the same promise, made in the child before it runs the program."""
+    """Linux: ask the kernel for a SIGTERM when the parent ends. Also for
+    `subprocess.Popen(preexec_fn=...)` of a program that is not ours (the embedded Redis): the
+    same promise, made in the child before it runs the program."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -213,18 +213,15 @@ class EngineService:
             groups = await client.xinfo_groups(streams.COMMANDS)
         except aioredis.ResponseError:
             return  # no such stream: nothing ran here before
-        for group in groups:
+        for group in groups:  # field names as str, values as bytes (decode_responses off)
             last = group.get("last-delivered-id", b"0-0")
-            name = group.get("name", b"")
-            if name in (streams.COMMAND_GROUP, streams.COMMAND_GROUP.encode()) and last not in (
-                b"0-0", "0-0"
-            ):
+            if group.get("name") == streams.COMMAND_GROUP.encode() and last != b"0-0":
                 log.error(
                     "engine: starting empty (no snapshot or journal in %s), but an engine has "
                     "consumed commands from this Redis before (up to %s): if this exchange has "
                     "history, SNAPSHOT_DIR is the wrong folder or was lost; stop, and point it "
                     "at the engine's folder",
-                    self.snapshot_dir, last.decode() if isinstance(last, bytes) else last,
+                    self.snapshot_dir, last.decode(),
                 )  # fmt: skip
 
     @property
