@@ -12,13 +12,13 @@ status codes.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
+
+from gateway_svc.grpc_services.around import around, with_behavior
 
 HANDLED = Counter(
     "grpc_server_handled_total", "gRPC calls by method and status code", ["method", "code"]
@@ -47,56 +47,15 @@ def timed(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     seconds = HANDLING.labels(method)
     by_code: dict[str, Any] = {}
 
-    def observe(code: str, started: float) -> None:
+    async def start(request: Any, context: Any) -> float:
+        return time.perf_counter()
+
+    def observe(context: Any, started: float, error: BaseException | None) -> None:
         seconds.observe(time.perf_counter() - started)
+        code = _code(context, error)
         counter = by_code.get(code)
         if counter is None:
             counter = by_code[code] = HANDLED.labels(method, code)
         counter.inc()
 
-    if handler.unary_unary is not None:
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]
-            unary_unary=_timed_call(handler.unary_unary, observe)
-        )
-    behavior = handler.unary_stream
-    if inspect.isasyncgenfunction(behavior):
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]
-            unary_stream=_timed_stream(behavior, observe)
-        )
-    return handler._replace(  # type: ignore[attr-defined, no-any-return]
-        unary_stream=_timed_call(behavior, observe)  # a coroutine that writes (health's Watch)
-    )
-
-
-Observe = Callable[[str, float], None]
-
-
-def _timed_call(behavior: Callable[..., Any], observe: Observe) -> Callable[..., Any]:
-    async def timed_call(request: Any, context: Any) -> Any:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            return await behavior(request, context)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            observe(_code(context, error), started)
-
-    return timed_call
-
-
-def _timed_stream(behavior: Callable[..., Any], observe: Observe) -> Callable[..., Any]:
-    async def timed_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            observe(_code(context, error), started)
-
-    return timed_stream
+    return with_behavior(handler, lambda behavior: around(behavior, start, observe))

@@ -17,14 +17,14 @@ Counts are per gateway process. The gateway's interceptor (`interceptor.py`) app
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services.around import around, with_behavior
 from gateway_svc.grpc_services.client_address import client_address
 from gateway_svc.grpc_services.common import abort
 from mesh.config import IpNetwork
@@ -90,37 +90,17 @@ class StreamCaps:
         handler as it is."""
         if handler.unary_stream is None:
             return handler
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]
-            unary_stream=self._capped(handler.unary_stream)
-        )
+        return with_behavior(handler, self._capped)
 
-    async def _claim(self, context: grpc.aio.ServicerContext) -> str | None:
+    def _capped(self, behavior: Any) -> Any:
+        return around(behavior, self._claim, self._release)
+
+    async def _claim(self, request: Any, context: grpc.aio.ServicerContext) -> str | None:
         key = stream_key(context.invocation_metadata(), context.peer(), self.trusted)
         refused = self.slots.claim(key)
         if refused is not None:
             await abort(context, ApiError("RATE_LIMITED", refused, retry_after_s=1))
         return key
 
-    def _capped(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
-        """The same behavior inside a slot. grpc.aio takes two shapes of stream handler: an
-        async generator (ours) or a coroutine that calls context.write (health's Watch)."""
-        if inspect.isasyncgenfunction(behavior):
-
-            async def capped_generator(request: Any, context: Any) -> AsyncIterator[Any]:
-                key = await self._claim(context)
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                finally:
-                    self.slots.release(key)
-
-            return capped_generator
-
-        async def capped_writer(request: Any, context: Any) -> Any:
-            key = await self._claim(context)
-            try:
-                return await behavior(request, context)
-            finally:
-                self.slots.release(key)
-
-        return capped_writer
+    def _release(self, context: Any, key: str | None, error: BaseException | None) -> None:
+        self.slots.release(key)

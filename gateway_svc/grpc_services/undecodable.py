@@ -12,13 +12,13 @@ keep grpc's own decoding.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from gateway_svc.errors import ApiError
+from gateway_svc.grpc_services.around import around, with_behavior
 from gateway_svc.grpc_services.common import abort
 
 
@@ -50,35 +50,16 @@ def tolerant(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         except DecodeError:
             return Undecodable(name)
 
-    if handler.unary_unary is not None:
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]
-            request_deserializer=decoded, unary_unary=_refusing(handler.unary_unary)
-        )
-    return handler._replace(  # type: ignore[attr-defined, no-any-return]
-        request_deserializer=decoded, unary_stream=_refusing(handler.unary_stream)
-    )
+    def refusing(behavior: Any) -> Any:
+        return around(behavior, _refuse_undecodable)
+
+    return with_behavior(handler, refusing, request_deserializer=decoded)
 
 
 def _asynchronous(behavior: Any) -> bool:
     return inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)
 
 
-def _refusing(behavior: Callable[..., Any]) -> Callable[..., Any]:
-    """The same behavior, but an `Undecodable` request is answered INVALID_ARGUMENT. grpc.aio
-    takes a coroutine, an async generator (our streams) or a coroutine that writes (health)."""
-    if inspect.isasyncgenfunction(behavior):
-
-        async def refusing_generator(request: Any, context: Any) -> AsyncIterator[Any]:
-            if type(request) is Undecodable:
-                await abort(context, request.error())
-            async for response in behavior(request, context):
-                yield response
-
-        return refusing_generator
-
-    async def refusing(request: Any, context: Any) -> Any:
-        if type(request) is Undecodable:
-            await abort(context, request.error())
-        return await behavior(request, context)
-
-    return refusing
+async def _refuse_undecodable(request: Any, context: Any) -> None:
+    if type(request) is Undecodable:
+        await abort(context, request.error())
