@@ -2,8 +2,9 @@
 
 The REST facade passes the browser's address in `x-forwarded-for`, but any direct gRPC client
 can send that header too. So it is believed only when the connection itself comes from a
-trusted proxy (TRUSTED_PROXIES, loopback by default: the facade runs on the same host);
-otherwise the key is the gRPC peer address, which a client cannot choose.
+trusted proxy: a Unix socket (the facade's own, in a directory only the gateway's user can
+enter) or an address in TRUSTED_PROXIES (loopback by default); otherwise the key is the gRPC
+peer address, which a client cannot choose.
 """
 
 from __future__ import annotations
@@ -68,13 +69,19 @@ def client_address(metadata: Iterable[Any] | None, peer: str, trusted: Sequence[
     and prove nothing. A hop that is not an IP ends the walk at the last address known good.
     """
     address = peer_ip(peer)
-    if address is None:
+    if address is None and not _unix(peer):
         return (peer or "unknown")[:MAX_KEY_CHARS]
     for hop in reversed(_forwarded_hops(metadata)):
-        if not _trusted(address, trusted):
+        if address is not None and not _trusted(address, trusted):
             break
         hop_address = _ip(hop)
         if hop_address is None:
             break
         address = hop_address
-    return str(address)
+    return str(address) if address is not None else peer[:MAX_KEY_CHARS]
+
+
+def _unix(peer: str | None) -> bool:
+    """A Unix-socket peer is a process of this host allowed into the socket's directory: the
+    REST facade beside the server, whose forwarded address is believed."""
+    return (peer or "").startswith("unix:")

@@ -191,7 +191,10 @@ def test_peer_ip(peer: str, expected: str | None) -> None:
         # Garbage from a trusted hop stops the walk at the last good address.
         ("ipv4:127.0.0.1:1", "not-an-ip", "127.0.0.1"),
         ("ipv4:127.0.0.1:1", "not-an-ip, 10.1.2.3", "10.1.2.3"),
-        ("unix:/run/gateway.sock", "203.0.113.1", "unix:/run/gateway.sock"),
+        # The facade over its Unix socket: the address it forwards, or the socket without one.
+        ("unix:", "203.0.113.1", "203.0.113.1"),
+        ("unix:/run/gateway.sock", "198.51.100.7, 203.0.113.1", "203.0.113.1"),
+        ("unix:", None, "unix:"),
     ],
 )
 def test_client_address(peer: str, forwarded: str | None, expected: str) -> None:
