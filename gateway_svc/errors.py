@@ -100,6 +100,13 @@ REGISTRY: tuple[ErrorSpec, ...] = (
     ),
     _spec("NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order"),
     _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open", "trade_id"),
+    # A stream's end, never a command's answer: StreamTradeEvents could not deliver everything.
+    _spec(
+        "EVENTS_LOST",
+        _S.ABORTED,
+        409,
+        "trade events were missed: re-read your trades and open the stream again",
+    ),
 )
 
 BY_NAME: dict[str, ErrorSpec] = {spec.name: spec for spec in REGISTRY}

@@ -3,7 +3,10 @@
 `PriceBook` follows `engine_input` (the poller's price batches) and `TradeEventHub` follows
 `engine_events`, both with plain XREAD: they are observers, not consumers, so they take nothing
 from the engine's or the persister's groups. Each keeps a fan-out to subscribers with bounded
-queues: a slow stream client loses its oldest items, it never holds up the others.
+queues, so a slow stream client never holds up the others. A price subscriber that falls behind
+loses its oldest ticks (the next tick supersedes them); a trade-event subscriber is never left
+with a silent hole: its subscription ends as `lost` (after the events it holds), and the stream
+tells the client to re-read its trades.
 """
 
 from __future__ import annotations
@@ -33,23 +36,37 @@ LOOKBACK_PAGE = 200
 
 
 class Subscription(Generic[T]):
-    """One stream client's queue. `get()` returns None once the subscription is closed."""
+    """One stream client's queue. `get()` returns None once the subscription is closed.
 
-    def __init__(self, maxsize: int = QUEUE_SIZE) -> None:
+    Full, it drops its oldest item; a `lossless` one ends instead, as `lost`, and keeps what it
+    holds for its reader (see `lose`)."""
+
+    def __init__(self, maxsize: int = QUEUE_SIZE, lossless: bool = False) -> None:
         self._items: deque[T] = deque()
         self._maxsize = maxsize
+        self._lossless = lossless
         self._wakeup = asyncio.Event()
         self.closed = False
+        self.lost = False
         self.dropped = 0
 
     def push(self, item: T) -> None:
         if self.closed:
             return
         if len(self._items) >= self._maxsize:
+            if self._lossless:
+                self.lose()
+                return
             self._items.popleft()
             self.dropped += 1
         self._items.append(item)
         self._wakeup.set()
+
+    def lose(self) -> None:
+        """Items meant for this subscriber were not delivered: it ends, marked `lost`, once its
+        reader has taken what it holds."""
+        self.lost = True
+        self.close()
 
     def close(self) -> None:
         self.closed = True
@@ -195,7 +212,9 @@ class TradeEventHub:
         self._by_user.clear()
 
     def subscribe(self, user_id: str) -> Subscription[events_pb2.TradeEvent]:
-        subscription: Subscription[events_pb2.TradeEvent] = Subscription(self._queue_size)
+        subscription: Subscription[events_pb2.TradeEvent] = Subscription(
+            self._queue_size, lossless=True
+        )
         if self._closed:
             subscription.close()
         else:
@@ -222,14 +241,28 @@ class TradeEventHub:
         for subscription in self._by_user.get(event.trade.user_id, ()):
             subscription.push(event)
 
+    @property
+    def subscribers(self) -> int:
+        return sum(len(subscriptions) for subscriptions in self._by_user.values())
+
+    def _lose_everyone(self) -> None:
+        """Whose events were missed is unknown: every subscriber may have lost some."""
+        for subscriptions in self._by_user.values():
+            for subscription in subscriptions:
+                subscription.lose()
+        self._by_user.clear()
+        self._last_seq = None
+
     def _check_gap(self, seq: int) -> None:
         last = self._last_seq
         if last is not None and seq > last + 1:
             self.missed += seq - last - 1
             log.warning(
                 "trade events: %d events (event_seq %d to %d) were gone from %s before this "
-                "process read them; its subscribers did not get them (they are in Postgres)",
-                seq - last - 1, last + 1, seq - 1, streams.EVENTS,
+                "process read them; its %d subscribers' streams end as EVENTS_LOST (the events "
+                "are in Postgres)",
+                seq - last - 1, last + 1, seq - 1, streams.EVENTS, self.subscribers,
             )  # fmt: skip
+            self._lose_everyone()
         # An older event (none is expected: the engine publishes in order) moves nothing back.
         self._last_seq = seq if last is None else max(last, seq)

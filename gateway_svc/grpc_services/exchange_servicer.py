@@ -255,6 +255,8 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                     await abort(context, ApiError("UNAUTHENTICATED", SESSION_REJECTED))
                 if event is not None:
                     yield xs.StreamTradeEventsResponse(event=event)
+                elif subscription.lost:
+                    await abort(context, ApiError("EVENTS_LOST"))
                 elif subscription.closed:
                     return  # the server is stopping
         finally:

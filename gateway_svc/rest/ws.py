@@ -43,6 +43,10 @@ router = APIRouter()
 
 QUEUE_SIZE = 1024
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+# Queued by the trade pump when its stream ended: the send loop closes the socket there.
+EVENTS_INTERRUPTED: dict[str, Any] = {"type": "internal: trade events interrupted"}
+# 1013 "Try Again Later" (RFC 6455 registry): the page reconnects and re-reads its trades.
+EVENTS_INTERRUPTED_CLOSE = (1013, "trade events interrupted: reconnect and re-read your trades")
 
 
 def _origin(url: str) -> str:
@@ -83,6 +87,10 @@ class WsSession:
     async def _send_loop(self) -> None:
         while True:
             message = await self.queue.get()
+            if message is EVENTS_INTERRUPTED:
+                # After what was queued before it: the client has every event it got.
+                await self.websocket.close(*EVENTS_INTERRUPTED_CLOSE)
+                return
             await self.websocket.send_text(dumps(message))
 
     async def _pump_prices(self) -> None:
@@ -108,31 +116,31 @@ class WsSession:
             attempt += 1
 
     async def _pump_trades(self, token: str) -> None:
-        attempt = 0
-        while True:
-            call = self.clients.exchange.StreamTradeEvents(
-                xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
-            )
-            try:
-                async for reply in call:
-                    attempt = 0
-                    # Trade events are not dropped: wait for room instead.
-                    await self.queue.put(present.trade_event(reply.event))
-            except grpc.aio.AioRpcError as err:
-                if err.code() is grpc.StatusCode.UNAUTHENTICATED:
-                    self.offer(
-                        {
-                            "type": "error",
-                            "code": "UNAUTHENTICATED",
-                            "message": "session not valid: sign in again",
-                        }
-                    )
-                    return
-                log.info("trade event stream ended: %s", err.code().name)
-            finally:
-                call.cancel()
-            await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
-            attempt += 1
+        """The caller's trade events, none dropped (the pump waits for room in the queue). A
+        stream that ends for any reason but the session's may have missed events, which no
+        new stream would bring back: the socket is closed after what it holds, and the page
+        re-reads its trades when it reconnects."""
+        call = self.clients.exchange.StreamTradeEvents(
+            xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
+        )
+        try:
+            async for reply in call:
+                await self.queue.put(present.trade_event(reply.event))
+            log.info("trade event stream ended by the server")
+        except grpc.aio.AioRpcError as err:
+            if err.code() is grpc.StatusCode.UNAUTHENTICATED:
+                self.offer(
+                    {
+                        "type": "error",
+                        "code": "UNAUTHENTICATED",
+                        "message": "session not valid: sign in again",
+                    }
+                )
+                return
+            log.info("trade event stream ended: %s", err.code().name)
+        finally:
+            call.cancel()
+        await self.queue.put(EVENTS_INTERRUPTED)
 
     def authenticate(self, token: str | None, announce: bool) -> None:
         try:

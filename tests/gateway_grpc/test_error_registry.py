@@ -42,6 +42,9 @@ DOCUMENTED: dict[str, tuple[grpc.StatusCode, int]] = {
     "INVALID_EXPIRY": (_S.INVALID_ARGUMENT, 400),
     "NOT_PENDING": (_S.FAILED_PRECONDITION, 400),
     "NOT_OPEN": (_S.FAILED_PRECONDITION, 400),
+    # Not a command's answer: the end of a StreamTradeEvents that could not deliver everything
+    # (README, "Trade events"). ABORTED: retry at a higher level, after re-reading the trades.
+    "EVENTS_LOST": (_S.ABORTED, 409),
 }
 
 

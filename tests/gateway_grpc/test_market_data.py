@@ -12,9 +12,9 @@ from exchange.v1 import events_pb2, exchange_service_pb2_grpc, prices_pb2, types
 from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc.db import Database
-from gateway_svc.prices import PriceBook, Subscription, TradeEventHub
+from gateway_svc.prices import QUEUE_SIZE, PriceBook, Subscription, TradeEventHub
 from mesh import streams
-from tests.gateway_grpc.conftest import CapturingMailer, bearer, sign_in
+from tests.gateway_grpc.conftest import CapturingMailer, bearer, sign_in, trailers
 
 Stub = exchange_service_pb2_grpc.ExchangeServiceStub
 T0_US = 1_700_000_000_000_000
@@ -165,25 +165,73 @@ async def test_trade_events_reach_only_their_owner(
     call.cancel()
 
 
-async def test_a_gap_in_the_event_numbers_is_logged_and_delivery_goes_on(
+async def test_a_gap_in_the_event_numbers_ends_every_subscription_as_lost(
     redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = TradeEventHub(redis)
     await hub.start()
     try:
-        listening = hub.subscribe("u1")
-        # 9 and 10 never reach the stream (trimmed before this process read them); a late 9
-        # after 11 is delivered but counts as no gap.
-        for seq in (7, 8, 11, 9):
+        listening, other = hub.subscribe("u1"), hub.subscribe("u2")
+        # 9 and 10 never reach the stream (trimmed before this process read them): whose they
+        # were is unknown, so every subscriber is told, after the events it holds.
+        for seq in (7, 8, 11):
             payload = trade_event(seq, "u1").SerializeToString()
             await redis.xadd(streams.EVENTS, {streams.PAYLOAD: payload})
-        got = [await listening.get(timeout=5) for _ in range(4)]
-        assert [event.event_seq for event in got if event] == [7, 8, 11, 9]
+        got = [await listening.get(timeout=5) for _ in range(3)]
+        assert [event.event_seq if event else None for event in got] == [7, 8, None]
+        assert listening.lost and other.lost
+        assert await other.get(timeout=5) is None
         assert hub.missed == 2
         warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         assert any("2 events (event_seq 9 to 10)" in message for message in warnings)
+
+        # A new subscriber starts afresh: no gap is counted against the last one it never saw.
+        again = hub.subscribe("u1")
+        for seq in (12, 13):
+            payload = trade_event(seq, "u1").SerializeToString()
+            await redis.xadd(streams.EVENTS, {streams.PAYLOAD: payload})
+        fresh = [await again.get(timeout=5) for _ in range(2)]
+        assert [event.event_seq for event in fresh if event] == [12, 13]
+        assert not again.lost
     finally:
         await hub.stop()
+
+
+async def test_a_lossless_subscriber_too_slow_ends_as_lost_after_what_it_holds() -> None:
+    slow: Subscription[int] = Subscription(maxsize=3, lossless=True)
+    for i in range(5):
+        slow.push(i)
+    assert (slow.lost, slow.closed, slow.dropped) == (True, True, 0)
+    assert [await slow.get(), await slow.get(), await slow.get()] == [0, 1, 2]
+    assert await slow.get() is None
+
+
+async def test_a_trade_event_reader_too_far_behind_is_told_events_were_lost(
+    exchange: Stub, auth: Any, mailer: CapturingMailer, redis: aioredis.Redis
+) -> None:
+    alice = await sign_in(auth, mailer, "alice@example.com")
+    call = exchange.StreamTradeEvents(
+        xs.StreamTradeEventsRequest(), metadata=bearer(alice.session_token)
+    )
+    await asyncio.sleep(0.3)  # let the subscription register before publishing
+    # More events than a subscriber's queue holds, in one transaction: the hub reads them in
+    # one batch, before the stream can send any.
+    published = QUEUE_SIZE + 20
+    async with redis.pipeline(transaction=True) as pipe:
+        for seq in range(1, published + 1):
+            event = trade_event(seq, alice.user_id)
+            pipe.xadd(streams.EVENTS, {streams.PAYLOAD: event.SerializeToString()})
+        await pipe.execute()
+    delivered = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        while True:
+            reply = await asyncio.wait_for(call.read(), 5)
+            assert reply is not grpc.aio.EOF, "the stream ended without saying events were lost"
+            delivered.append(reply.event.event_seq)
+    assert delivered == list(range(1, QUEUE_SIZE + 1))
+    assert info.value.code() == grpc.StatusCode.ABORTED
+    assert trailers(info.value)["x-error-code"] == "EVENTS_LOST"
+    assert "re-read your trades" in (info.value.details() or "")
 
 
 def test_no_gap_is_counted_across_a_time_nobody_listened(redis: aioredis.Redis) -> None:

@@ -63,6 +63,8 @@ class Recorder:
         self.replies: dict[str, Any] = {}
         self.ticks: list[prices_pb2.PriceTick] = []
         self.events: list[Any] = []
+        # After its events, StreamTradeEvents ends with this status (None: it stays open).
+        self.events_end: grpc.StatusCode | None = None
         self.stream_cancelled = asyncio.Event()
 
     def names(self) -> list[str]:
@@ -131,6 +133,8 @@ class FakeExchange(exchange_service_pb2_grpc.ExchangeServiceServicer):
         self.recorder.calls.append(("StreamTradeEvents", request, metadata))
         for event in self.recorder.events:
             yield xs.StreamTradeEventsResponse(event=event)
+        if self.recorder.events_end is not None:
+            await context.abort(self.recorder.events_end, "trade events were missed")
         await asyncio.sleep(3600)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 import websockets
 from exchange.v1 import events_pb2, prices_pb2, types_pb2
@@ -99,6 +100,34 @@ async def test_auth_message_subscribes_to_trade_events(ws_url, recorder) -> None
     assert event["trade"]["entryPrice"] == 3000
     streams = [meta for name, _, meta in recorder.calls if name == "StreamTradeEvents"]
     assert streams[0]["authorization"] == f"Bearer {token}"
+
+
+async def test_a_broken_trade_stream_closes_the_socket_after_its_events(ws_url, recorder) -> None:
+    """Events missed while a new stream opened would never come: the page must reconnect and
+    re-read its trades, so the socket is closed (1013), after the events already received."""
+    recorder.events = [
+        events_pb2.TradeEvent(
+            event_seq=seq,
+            kind=events_pb2.TRADE_EVENT_KIND_OPENED,
+            trade=types_pb2.Trade(trade_id=f"t-{seq}", asset="SOL_USDC"),
+        )
+        for seq in (1, 2)
+    ]
+    recorder.events_end = grpc.StatusCode.ABORTED
+    async with websockets.connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": session_token()}))
+        got = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+                if message["type"] == "trade":
+                    got.append(message["eventSeq"])
+    assert got == [1, 2]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+    assert "re-read your trades" in closed.value.rcvd.reason
+    # One stream: no silent second one that would hide the gap.
+    assert recorder.names().count("StreamTradeEvents") == 1
 
 
 async def test_cookie_authenticates_the_socket(ws_url, recorder) -> None:

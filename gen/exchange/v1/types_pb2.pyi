@@ -118,6 +118,11 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     """CANCEL_ORDER, or a change of price or expiry, on a trade that is not a pending order."""
     ERROR_CODE_NOT_OPEN: _ErrorCode.ValueType  # 23
     """CLOSE_TRADE on a pending order."""
+    ERROR_CODE_EVENTS_LOST: _ErrorCode.ValueType  # 24
+    """StreamTradeEvents ended because the reader fell so far behind, or the server lost touch
+    with the events for so long, that some of its events were not delivered: re-read the
+    trades (ListOpenTrades, ListPendingTrades, ListClosedTrades) and open the stream again.
+    """
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """Stable rejection codes. One registry in the gateway maps each to a gRPC status and an HTTP
@@ -150,6 +155,11 @@ ERROR_CODE_NOT_PENDING: ErrorCode.ValueType  # 22
 """CANCEL_ORDER, or a change of price or expiry, on a trade that is not a pending order."""
 ERROR_CODE_NOT_OPEN: ErrorCode.ValueType  # 23
 """CLOSE_TRADE on a pending order."""
+ERROR_CODE_EVENTS_LOST: ErrorCode.ValueType  # 24
+"""StreamTradeEvents ended because the reader fell so far behind, or the server lost touch
+with the events for so long, that some of its events were not delivered: re-read the
+trades (ListOpenTrades, ListPendingTrades, ListClosedTrades) and open the stream again.
+"""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
 @_typing.final
