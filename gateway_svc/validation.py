@@ -126,11 +126,19 @@ def _scalar_fields(descriptor: Any) -> tuple[tuple[str, bool], ...]:
 # ---- one value --------------------------------------------------------------------------------
 
 
-def _decimal(value: object, field: str, code: str, scale: int) -> Decimal:
+def too_many_decimals(field: str, code: str, decimals: int | str) -> ApiError:
+    """The refusal of a value written with more decimals than allowed: `decimals` is their
+    number, or words saying what is allowed where the scale depends on something not known
+    yet (a MODIFY_TRADE's price, before its trade's asset is looked up)."""
+    allowed = f"at most {decimals} decimals" if isinstance(decimals, int) else decimals
+    return ApiError(code, f"{field} allows {allowed}", field=field)
+
+
+def _decimal(value: object, field: str, code: str, decimals: int | str) -> Decimal:
     """A proto Decimal or a JSON number as a finite Decimal, without rounding."""
     if isinstance(value, types_pb2.Decimal):
         if value.scale > MAX_INPUT_SCALE:
-            raise ApiError(code, f"{field} allows at most {scale} decimals", field=field)
+            raise too_many_decimals(field, code, decimals)
         # int64 units have at most 19 digits: scaleb stays inside the 28-digit context.
         return Decimal(value.units).scaleb(-value.scale)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -141,20 +149,29 @@ def _decimal(value: object, field: str, code: str, scale: int) -> Decimal:
     return number
 
 
-def amount(value: object, field: str, scale: int, code: str, max_whole: int) -> int:
+def amount(
+    value: object,
+    field: str,
+    scale: int,
+    code: str,
+    max_whole: int,
+    decimals: int | str | None = None,
+) -> int:
     """A positive number -> integer units at `scale`: at most `scale` decimals (trailing zeros
-    aside) and at most `max_whole` whole units, or an ApiError naming `field`. Never rounds."""
+    aside) and at most `max_whole` whole units, or an ApiError naming `field`. Never rounds.
+    `decimals` says how many decimals are allowed when that is not simply `scale`."""
+    decimals = scale if decimals is None else decimals
     if value is None:
         raise ApiError(code, f"{field} is required", field=field)
     if isinstance(value, types_pb2.Decimal):
-        return _proto_amount(value, field, scale, code, max_whole)
+        return _proto_amount(value, field, scale, code, max_whole, decimals)
     if type(value) is int:  # a whole JSON number (margin 100): no decimals to count
         if value <= 0:
             raise ApiError(code, f"{field} must be greater than 0", field=field)
         if value > max_whole:
             raise ApiError(code, f"{field} must be at most {max_whole}", field=field)
         return value * 10**scale
-    number = _decimal(value, field, code, scale)
+    number = _decimal(value, field, code, decimals)
     if number <= 0:
         raise ApiError(code, f"{field} must be greater than 0", field=field)
     # adjusted() is the power of ten of the leading digit; checked before any int is built,
@@ -164,11 +181,16 @@ def amount(value: object, field: str, scale: int, code: str, max_whole: int) -> 
     try:
         return to_units(number, scale, field)
     except FixedPointError:  # the magnitude is bounded above: only decimals are left to fail
-        raise ApiError(code, f"{field} allows at most {scale} decimals", field=field) from None
+        raise too_many_decimals(field, code, decimals) from None
 
 
 def _proto_amount(
-    value: types_pb2.Decimal, field: str, scale: int, code: str, max_whole: int
+    value: types_pb2.Decimal,
+    field: str,
+    scale: int,
+    code: str,
+    max_whole: int,
+    decimals: int | str,
 ) -> int:
     """`amount` for a proto Decimal, in integers alone (the gRPC hot path: no Decimal built);
     the same outcome as the JSON spelling of the value (tests/gateway_grpc/
@@ -176,11 +198,11 @@ def _proto_amount(
     if value.units <= 0:
         raise ApiError(code, f"{field} must be greater than 0", field=field)
     if value.scale > MAX_INPUT_SCALE:
-        raise ApiError(code, f"{field} allows at most {scale} decimals", field=field)
+        raise too_many_decimals(field, code, decimals)
     try:
         units = rescale(value.units, value.scale, scale, field)
     except FixedPointError:
-        raise ApiError(code, f"{field} allows at most {scale} decimals", field=field) from None
+        raise too_many_decimals(field, code, decimals) from None
     if units > max_whole * 10**scale:
         raise ApiError(code, f"{field} must be at most {max_whole}", field=field)
     return units

@@ -22,6 +22,12 @@ from mesh.limits import ASSET_DECIMALS, MAX_PRICE, MAX_TIME_MS, USD_SCALE
 
 ORDER_TYPES = {types_pb2.ORDER_TYPE_LIMIT: "LIMIT", types_pb2.ORDER_TYPE_STOP: "STOP"}
 FINEST_DECIMALS = max(ASSET_DECIMALS.values())
+# What a MODIFY_TRADE price may have before its trade's asset is known.
+ANY_ASSETS_DECIMALS = (
+    "at most its trade's asset's decimals ("
+    + ", ".join(f"{asset} {decimals}" for asset, decimals in ASSET_DECIMALS.items())
+    + ")"
+)
 
 
 class Keep(Enum):
@@ -205,7 +211,7 @@ def _level(values: validation.Values, field: str, code: str) -> int | Keep | Non
     value = values[field]
     if value is None:
         return None
-    return validation.amount(value, field, FINEST_DECIMALS, code, MAX_PRICE)
+    return validation.amount(value, field, FINEST_DECIMALS, code, MAX_PRICE, ANY_ASSETS_DECIMALS)
 
 
 def modify_trade(request: Message | validation.Values) -> TradeChange:

@@ -113,3 +113,17 @@ def test_modify_keeps_removes_and_sets() -> None:
     assert (info.value.spec.name, info.value.field) == ("INVALID_PRICE", "take_profit_price")
     removals = orders.modify_trade({"trade_id": TRADE_ID, "take_profit_price": None})
     assert not removals.has_prices and removals.take_profit is None
+
+
+def test_a_modify_price_too_fine_for_every_asset_names_each_assets_decimals() -> None:
+    """Before its trade's asset is known, a price's refusal cannot say "at most 6 decimals":
+    a BTC_USDC trader would then send 6 and be refused again, at 4."""
+    with pytest.raises(ApiError) as info:
+        orders.modify_trade(
+            xs.ModifyTradeRequest(
+                trade_id=TRADE_ID, stop_loss_price=types_pb2.PriceChange(value=dec(1, 7))
+            )
+        )
+    assert (info.value.spec.name, info.value.field) == ("INVALID_PRICE", "stop_loss_price")
+    assert "BTC_USDC 4" in info.value.message and "SOL_USDC 6" in info.value.message
+    assert "at most 6 decimals" not in info.value.message
