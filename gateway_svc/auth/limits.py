@@ -10,15 +10,11 @@ of the last window, and no key is ever cleared to make room for another.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 
 import redis.asyncio as aioredis
 
 from gateway_svc.auth.mailbox import mailbox_key
-
-# An IPv6 client usually holds a whole /64: keyed by its address alone it would get a fresh
-# limit per request.
-IPV6_CLIENT_PREFIX = 64
+from mesh.client_keys import address_key
 
 # KEYS: the limited keys; ARGV[1]: the window in microseconds, ARGV[1 + i]: KEYS[i]'s limit.
 # Either every key takes the request or none does; the answer is the wait in microseconds.
@@ -45,17 +41,6 @@ for _, key in ipairs(KEYS) do
 end
 return 0
 """
-
-
-def address_key(address: str) -> str:
-    """The limiter key of a client address: IPv4 as is, IPv6 by its /64."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address  # not an IP (a Unix socket peer): one key for the lot
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
-    return str(ip)
 
 
 def _email_key(email: str) -> str:

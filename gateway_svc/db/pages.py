@@ -15,6 +15,9 @@ from gateway_svc.db.rows import ts_to_us, us_to_ts
 
 MAX_PAGE = 200
 _VERSION = "1"
+# Row ids are UUID-shaped: a longer one, or one Postgres cannot take as text (a NUL), was
+# not made here.
+MAX_ROW_ID_CHARS = 64
 
 
 class InvalidPageToken(ValueError):
@@ -36,8 +39,12 @@ def decode_token(token: str) -> tuple[datetime, str]:
         padded = token + "=" * (-len(token) % 4)
         raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
         version, micros, row_id = raw.split(":", 2)
-        if version != _VERSION or not row_id:
+        if version != _VERSION or not _row_id_shaped(row_id):
             raise ValueError(raw)
         return us_to_ts(int(micros)), row_id
     except (ValueError, UnicodeError, binascii.Error, OverflowError):
         raise InvalidPageToken("page_token is not valid") from None
+
+
+def _row_id_shaped(row_id: str) -> bool:
+    return 0 < len(row_id) <= MAX_ROW_ID_CHARS and row_id.isprintable()

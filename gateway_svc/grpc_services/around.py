@@ -55,11 +55,12 @@ def around(behavior: Callable[..., Any], before: Before, after: After | None = N
 def with_behavior(
     handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any]], Any], **fields: Any
 ) -> grpc.RpcMethodHandler:
-    """A one-request method's `handler` with its behavior wrapped (and `fields` replaced)."""
-    if handler.unary_unary is not None:
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]
-            unary_unary=wrap(handler.unary_unary), **fields
-        )
-    return handler._replace(  # type: ignore[attr-defined, no-any-return]
-        unary_stream=wrap(handler.unary_stream), **fields
-    )
+    """`handler` with its behavior wrapped (and `fields` replaced). A streaming-request
+    method's wrapper is handed the request iterator where the others get the request."""
+    for kind in ("unary_unary", "unary_stream", "stream_stream", "stream_unary"):
+        behavior = getattr(handler, kind)
+        if behavior is not None:
+            return handler._replace(  # type: ignore[attr-defined, no-any-return]
+                **{kind: wrap(behavior)}, **fields
+            )
+    return handler

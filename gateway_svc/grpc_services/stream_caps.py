@@ -4,14 +4,15 @@ GRPC_MAX_STREAMS), answered RESOURCE_EXHAUSTED (RATE_LIMITED) past them.
 A stream costs a task, a queue and a subscription for as long as the client keeps it open,
 and `StreamPrices` needs no session: without a cap, one client could open them until the
 process runs out of memory or file descriptors. The cap is applied by a server interceptor, so
-every server-streaming method (StreamPrices, StreamTradeEvents, health's Watch, any added later)
-is covered without each remembering to count.
+every server-streaming method (StreamPrices, StreamTradeEvents, health's Watch, reflection's
+ServerReflectionInfo, any added later) is covered without each remembering to count.
 
 The client is the gRPC peer, an IPv6 one by its /64 (one subscriber holds a whole /64 and can
 pick any address in it). A trusted proxy (TRUSTED_PROXIES) is believed about the address it
-forwards, as for the sign-in limits; one that forwards none, like the REST facade's
-WebSocket streams, is the facade speaking for many browsers, already capped per address by
-WS_MAX_CONNECTIONS_PER_IP: it counts against the total only. So does a Unix-socket peer.
+forwards, as for the sign-in limits; one that forwards none counts against the total only.
+The REST facade's own streams (a Unix-socket peer: the WebSockets' price and trade streams)
+are not counted at all: WS_MAX_CONNECTIONS and WS_MAX_CONNECTIONS_PER_IP bound them, and
+public gRPC clients filling the total must not cut every browser off its feed.
 Counts are per gateway process. The gateway's interceptor (`interceptor.py`) applies the caps.
 """
 
@@ -27,9 +28,8 @@ from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.around import around, with_behavior
 from gateway_svc.grpc_services.client_address import client_address
 from gateway_svc.grpc_services.common import abort
+from mesh.client_keys import address_key
 from mesh.config import IpNetwork
-
-IPV6_CLIENT_PREFIX = 64
 
 
 class StreamSlots:
@@ -66,18 +66,23 @@ class StreamSlots:
         return self._open.get(key, 0)
 
 
+FACADE = "the REST facade"
+"""The key of the facade's own streams, which take no slot."""
+
+
 def stream_key(metadata: Any, peer: str, trusted: Sequence[IpNetwork]) -> str | None:
-    """The client a stream counts against, or None for the total only (see the module doc)."""
+    """The client a stream counts against, None for the total only, or FACADE for no count
+    (see the module doc)."""
+    if peer.startswith("unix:"):
+        return FACADE
     text = client_address(metadata, peer, trusted)
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
-        return None  # a Unix socket: this host's own facade
+        return None
     if any(address.version == net.version and address in net for net in trusted):
         return None
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
-    return str(address)
+    return address_key(text)
 
 
 class StreamCaps:
@@ -86,9 +91,9 @@ class StreamCaps:
         self.trusted = tuple(trusted)
 
     def capped(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """A server-streaming method's handler, each of its streams inside a slot; any other
-        handler as it is."""
-        if handler.unary_stream is None:
+        """A server-streaming method's handler (reflection's stream of requests too), each of
+        its streams inside a slot; any other handler as it is."""
+        if not handler.response_streaming:
             return handler
         return with_behavior(handler, self._capped)
 
@@ -97,10 +102,13 @@ class StreamCaps:
 
     async def _claim(self, request: Any, context: grpc.aio.ServicerContext) -> str | None:
         key = stream_key(context.invocation_metadata(), context.peer(), self.trusted)
+        if key == FACADE:
+            return key
         refused = self.slots.claim(key)
         if refused is not None:
             await abort(context, ApiError("RATE_LIMITED", refused, retry_after_s=1))
         return key
 
     def _release(self, context: Any, key: str | None, error: BaseException | None) -> None:
-        self.slots.release(key)
+        if key != FACADE:
+            self.slots.release(key)

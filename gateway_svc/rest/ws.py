@@ -36,6 +36,7 @@ from gateway_svc.rest.ws_limits import (
     utf8_size_over,
 )
 from gateway_svc.token_bucket import TokenBucket
+from mesh.client_keys import address_key
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
@@ -223,8 +224,9 @@ async def price_socket(websocket: WebSocket) -> None:
     # (closing during the handshake is a bare HTTP 403).
     await websocket.accept()
     slots: ConnectionSlots = websocket.app.state.ws_slots
-    # The TCP peer, or the forwarded client when uvicorn trusts the proxy (TRUSTED_PROXIES).
-    address = websocket.client.host if websocket.client else "unknown"
+    # The TCP peer, or the forwarded client when uvicorn trusts the proxy (TRUSTED_PROXIES);
+    # an IPv6 client by its /64, as every per-client limit counts it.
+    address = address_key(websocket.client.host) if websocket.client else "unknown"
     refusal = slots.claim(address)
     if refusal is not None:
         log.info("websocket from %s refused: %s", address, refusal.reason)

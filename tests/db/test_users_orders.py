@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
 import pytest
@@ -90,6 +91,11 @@ async def test_limit_is_clamped_and_bad_tokens_are_rejected(db: Database) -> Non
     assert len(page) == 1 and token is not None
     with pytest.raises(InvalidPageToken):
         await db.list_orders("u1", 10, "not-a-token!")
+    # Well-formed but for its id: a NUL (Postgres refuses it in text: a 500 before), or too long.
+    for row_id in ("\x00", "o" * 65):
+        forged = base64.urlsafe_b64encode(f"1:{T0 * 1000}:{row_id}".encode()).decode()
+        with pytest.raises(InvalidPageToken):
+            await db.list_orders("u1", 10, forged)
 
 
 async def test_email_tokens_are_single_use(db: Database) -> None:

@@ -16,11 +16,13 @@ from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import exchange_service_pb2_grpc, prices_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import serve
+from gateway_svc.grpc_services import reflection
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
-from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots, stream_key
+from gateway_svc.grpc_services.stream_caps import FACADE, StreamCaps, StreamSlots, stream_key
 from mesh.config import Settings
 from tests.gateway_grpc.conftest import CapturingMailer, trailers
 
@@ -40,22 +42,33 @@ class Capped:
     slots: StreamSlots
     stub: exchange_service_pb2_grpc.ExchangeServiceStub
     health: health_pb2_grpc.HealthStub
+    channel: grpc.aio.Channel
 
 
-async def capped_server(per_peer: int, total: int, trusted: tuple = ()) -> AsyncIterator[Capped]:
+async def capped_server(
+    per_peer: int, total: int, trusted: tuple = (), unix_path: str | None = None
+) -> AsyncIterator[Capped]:
+    """The capped server on loopback; with `unix_path`, on that socket too, where its channel
+    then goes (as the facade's does)."""
     slots = StreamSlots(per_peer, total)
     server = grpc.aio.server(interceptors=[GatewayInterceptor(StreamCaps(slots, trusted))])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(TickingPrices(), server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable(server, [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
     port = server.add_insecure_port("127.0.0.1:0")
+    target = f"127.0.0.1:{port}"
+    if unix_path is not None:
+        server.add_insecure_port(f"unix:{unix_path}")
+        target = f"unix:{unix_path}"
     await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with grpc.aio.insecure_channel(target) as channel:
         yield Capped(
             slots,
             exchange_service_pb2_grpc.ExchangeServiceStub(channel),
             health_pb2_grpc.HealthStub(channel),
+            channel,
         )
     await server.stop(None)
 
@@ -129,6 +142,34 @@ async def test_the_total_cap_holds_for_trusted_proxies(total_two_trusted: Capped
     assert trailers(error)["retry-after"] == "1"
 
 
+async def test_reflection_streams_count_too(per_peer_two: Capped) -> None:
+    """Reflection is a stream of requests and of answers: without a slot, one client could
+    hold any number open."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(per_peer_two.channel)
+    held = []
+    for _ in range(2):
+        call = stub.ServerReflectionInfo()
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        assert (await call.read()).list_services_response.service
+        held.append(call)
+    assert per_peer_two.slots.open_for("127.0.0.1") == 2
+    error = await refused(per_peer_two.stub.StreamPrices(xs.StreamPricesRequest()))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    for call in held:
+        call.cancel()
+    await settled(per_peer_two.slots, 0)
+
+
+async def test_the_facades_own_streams_take_no_slot(tmp_path: Path) -> None:
+    """Public clients filling the total must not cut the browsers off: the facade's streams
+    (over its Unix socket) are bounded by the WebSocket caps instead."""
+    async for capped in capped_server(1, 1, unix_path=str(tmp_path / "grpc.sock")):
+        calls = [await opened(capped.stub) for _ in range(3)]
+        assert capped.slots.count == 0
+        for call in calls:
+            call.cancel()
+
+
 def test_stream_keys() -> None:
     trusted = (ipaddress.ip_network("10.0.0.1/32"),)
     # An IPv6 client is its /64: any address in it is the same client.
@@ -141,7 +182,8 @@ def test_stream_keys() -> None:
     # A trusted proxy is believed; speaking for itself, it counts in the total only.
     assert stream_key(forwarded, "ipv4:10.0.0.1:4000", trusted) == "198.51.100.1"
     assert stream_key((), "ipv4:10.0.0.1:4000", trusted) is None
-    assert stream_key((), "unix:/run/gw.sock", trusted) is None
+    assert stream_key((), "unix:/run/gw.sock", trusted) == FACADE
+    assert stream_key(forwarded, "unix:", trusted) == FACADE
 
 
 def test_slots_count_and_forget() -> None:

@@ -202,9 +202,13 @@ def auth_headers() -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def live_ws(app: FastAPI) -> AsyncIterator[str]:
-    """`app` served by uvicorn on a free port, for real WebSocket clients: its ws:// URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+async def live_ws(app: FastAPI, behind_proxy: bool = False) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free port, for real WebSocket clients: its ws:// URL.
+    `behind_proxy`: loopback is a trusted proxy, so a client's X-Forwarded-For is its address."""
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": ["127.0.0.1"]} if behind_proxy else {}
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **proxy
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -26,10 +26,12 @@ from tests.rest.conftest import live_ws
 
 
 @asynccontextmanager
-async def socket_server(settings: Settings, grpc_port: int, **limits: Any) -> AsyncIterator[str]:
+async def socket_server(
+    settings: Settings, grpc_port: int, behind_proxy: bool = False, **limits: Any
+) -> AsyncIterator[str]:
     limited = dataclasses.replace(settings, **limits)
     app = create_app(limited, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}"))
-    async with app.router.lifespan_context(app), live_ws(app) as url:
+    async with app.router.lifespan_context(app), live_ws(app, behind_proxy) as url:
         yield url
 
 
@@ -68,6 +70,28 @@ async def test_connections_per_address_are_capped_with_1008(settings, grpc_port)
         await asyncio.sleep(0.1)
         fourth = await stack.enter_async_context(websockets.connect(url))
         await still_open(fourth)
+
+
+async def test_an_ipv6_client_is_its_64_for_the_per_address_cap(settings, grpc_port) -> None:
+    """One IPv6 subscriber holds a whole /64 and can pick any address in it."""
+    async with (
+        socket_server(
+            settings, grpc_port, behind_proxy=True, ws_max_connections_per_ip=2,
+            ws_max_connections=10,
+        ) as url,
+        AsyncExitStack() as stack,
+    ):  # fmt: skip
+        def from_address(address: str) -> Any:
+            return websockets.connect(url, additional_headers={"X-Forwarded-For": address})
+
+        first = await stack.enter_async_context(from_address("2001:db8:1:2::1"))
+        second = await stack.enter_async_context(from_address("2001:db8:1:2::2"))
+        third = await stack.enter_async_context(from_address("2001:db8:1:2:ffff::3"))
+        code, reason = await closed_with(third)
+        assert code == 1008, reason
+        other = await stack.enter_async_context(from_address("2001:db8:1:3::1"))
+        for socket in (first, second, other):
+            await still_open(socket)
 
 
 async def test_total_connections_are_capped_with_1013(settings, grpc_port) -> None:
