@@ -1,4 +1,6 @@
-"""1-minute candles from ask prices, and coarser intervals aggregated from them in SQL.
+"""Candles from ask prices: 1-minute and 1-hour rows, written from the same ticks, and every
+interval aggregated in SQL from the finest of them that divides it (1m, 5m and 15m from the
+minutes; 1h, 4h and 1d from the hours), so a request reads at most 24 rows per bar.
 
 Writes are idempotent and order-independent: high/low are max/min, and open/close are chosen
 by the source time of their tick (kept beside them), so a batch replayed after a crash, or
@@ -13,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.v1 import prices_pb2
-from sqlalchemy import case, func, text
+from sqlalchemy import Table, case, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql import Insert
 
 from gateway_svc.db.rows import decimal_units, ms_to_ts
-from gateway_svc.db.schema import candles_1m
+from gateway_svc.db.schema import candles_1h, candles_1m
 from mesh.assets import ASSET_DECIMALS
 from mesh.config import MAX_CANDLE_BARS
 
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 INTERVALS_S = (60, 300, 900, 3600, 14400, 86400)
 MAX_CANDLES = MAX_CANDLE_BARS  # CANDLES_MAX_BARS's bound
 _MINUTE_US = 60_000_000
+_HOUR_US = 3_600_000_000
+HOURLY_FROM_S = 3600
+"""Intervals from this one up are aggregated from the hourly rows."""
 
 
 @dataclass
@@ -40,9 +45,20 @@ class _Bar:
 
 
 def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
-    """One row per (asset, minute) for this batch. Postgres cannot upsert the same row twice
-    in one statement, so the batch is folded here first, by the same rules as the SQL."""
-    bars: dict[tuple[str, int], _Bar] = {}
+    """One row per (asset, minute) for this batch."""
+    return bars(ticks, _MINUTE_US)
+
+
+def hour_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
+    """One row per (asset, hour) for this batch."""
+    return bars(ticks, _HOUR_US)
+
+
+def bars(ticks: Sequence[prices_pb2.PriceTick], width_us: int) -> list[dict[str, Any]]:
+    """One row per (asset, bucket of `width_us`) for this batch. Postgres cannot upsert the
+    same row twice in one statement, so the batch is folded here first, by the same rules as
+    the SQL."""
+    folded: dict[tuple[str, int], _Bar] = {}
     for tick in ticks:
         scale = ASSET_DECIMALS.get(tick.asset)
         if scale is None or not tick.HasField("ask"):
@@ -54,10 +70,10 @@ def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
             log.warning("candles: skipping tick: %s", exc)
             continue
         ts = tick.ts_us
-        key = (tick.asset, ts - ts % _MINUTE_US)
-        bar = bars.get(key)
+        key = (tick.asset, ts - ts % width_us)
+        bar = folded.get(key)
         if bar is None:
-            bars[key] = _Bar(ask, ask, ask, ask, ts, ts)
+            folded[key] = _Bar(ask, ask, ask, ask, ts, ts)
             continue
         bar.high = max(bar.high, ask)
         bar.low = min(bar.low, ask)
@@ -68,7 +84,7 @@ def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
     return [
         {
             "asset": asset,
-            "bucket_start": ms_to_ts(minute_us // 1000),
+            "bucket_start": ms_to_ts(start_us // 1000),
             "open": bar.open,
             "high": bar.high,
             "low": bar.low,
@@ -78,13 +94,13 @@ def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
             "close_time_us": bar.close_us,
         }
         # In key order: two batches written at once lock shared rows in the same order.
-        for (asset, minute_us), bar in sorted(bars.items())
+        for (asset, start_us), bar in sorted(folded.items())
     ]
 
 
-def upsert_bars(rows: list[dict[str, Any]]) -> Insert:
-    stmt = insert(candles_1m).values(rows)
-    new, old = stmt.excluded, candles_1m.c
+def upsert_bars(rows: list[dict[str, Any]], table: Table = candles_1m) -> Insert:
+    stmt = insert(table).values(rows)
+    new, old = stmt.excluded, table.c
     earlier = new.open_time_us < old.open_time_us
     later = new.close_time_us >= old.close_time_us
     return stmt.on_conflict_do_update(
@@ -101,7 +117,8 @@ def upsert_bars(rows: list[dict[str, Any]]) -> Insert:
     )
 
 
-# First open and last close per bucket; 1m rows sit on whole minutes, so the epoch cast is exact.
+# First open and last close per bucket; rows sit on whole minutes (or hours), so the epoch
+# cast is exact.
 _AGGREGATE = """
 SELECT bucket_s, open, high, low, close, scale FROM (
     SELECT (extract(epoch FROM bucket_start)::bigint / :interval_s) * :interval_s AS bucket_s,
@@ -110,7 +127,7 @@ SELECT bucket_s, open, high, low, close, scale FROM (
            min(low) AS low,
            (array_agg(close ORDER BY bucket_start DESC))[1] AS close,
            max(scale) AS scale
-    FROM candles_1m
+    FROM {table}
     WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high
     GROUP BY 1
 ) AS buckets
@@ -118,26 +135,46 @@ ORDER BY bucket_s {order}
 LIMIT :limit
 """
 
-AGGREGATE_OLDEST_FIRST = text(_AGGREGATE.format(order="ASC"))
-AGGREGATE_NEWEST_FIRST = text(_AGGREGATE.format(order="DESC"))
+
+@dataclass(frozen=True)
+class CandleQueries:
+    """What a request runs against one table: where its bars begin (or end), then the bars."""
+
+    first: Any
+    last: Any
+    oldest_first: Any
+    newest_first: Any
+
+
+# Where a request's bars really begin or end (the primary key's index answers both): the
+# first row in [low, high) when it names a start, else the last one. The window of at most
+# `bars` buckets is laid from there, so a start long before the first candle, an end long
+# after the last, or a gap, does not spend the window on buckets that hold nothing.
+_EDGE = (
+    "SELECT {agg}(bucket_start) FROM {table}"
+    " WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high"
+)
+
+
+def _queries(table: Table) -> CandleQueries:
+    return CandleQueries(
+        first=text(_EDGE.format(agg="min", table=table.name)),
+        last=text(_EDGE.format(agg="max", table=table.name)),
+        oldest_first=text(_AGGREGATE.format(table=table.name, order="ASC")),
+        newest_first=text(_AGGREGATE.format(table=table.name, order="DESC")),
+    )
+
+
+_BY_MINUTE, _BY_HOUR = _queries(candles_1m), _queries(candles_1h)
+
+
+def queries_for(interval_s: int) -> CandleQueries:
+    return _BY_HOUR if interval_s >= HOURLY_FROM_S else _BY_MINUTE
+
 
 # Far enough either way for timestamptz, and whole days, so they align with every interval.
 _FAR_PAST_MS = -(10**13) // 86_400_000 * 86_400_000
 _FAR_FUTURE_MS = 10**14 // 86_400_000 * 86_400_000
-
-
-# Where a request's bars really begin or end (the primary key's index answers both): the
-# first 1m row in [low, high) when it names a start, else the last one. The window of at most
-# `bars` buckets is laid from there, so a start long before the first candle, an end long
-# after the last, or a gap, does not spend the window on buckets that hold nothing.
-FIRST_MINUTE = text(
-    "SELECT min(bucket_start) FROM candles_1m"
-    " WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high"
-)
-LAST_MINUTE = text(
-    "SELECT max(bucket_start) FROM candles_1m"
-    " WHERE asset = :asset AND bucket_start >= :low AND bucket_start < :high"
-)
 
 
 def bucket_range(
@@ -147,7 +184,7 @@ def bucket_range(
     holding end_ms, so no candle comes back half-built from a partial range.
 
     With `bars`, the range is also at most that many buckets wide, so the aggregate reads
-    only the 1m rows it can return (a public read must not fold the whole history): the
+    only the rows it can return (a public read must not fold the whole history): the
     first `bars` from start_ms, or without start_ms the last `bars` up to end_ms."""
     if interval_s not in INTERVALS_S:
         raise ValueError(f"interval must be one of {INTERVALS_S} seconds, got {interval_s}")

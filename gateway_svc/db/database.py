@@ -37,6 +37,7 @@ from gateway_svc.db.rows import (
     ts_to_ms,
 )
 from gateway_svc.db.schema import (
+    candles_1h,
     email_tokens_used,
     orders,
     revoked_sessions,
@@ -255,11 +256,13 @@ class Database:
     # Candles
 
     async def record_ticks(self, ticks: Sequence[prices_pb2.PriceTick]) -> None:
-        rows = candle_sql.minute_bars(ticks)
-        if not rows:
+        """The ticks into the minute and the hour candles, in one transaction."""
+        minutes = candle_sql.minute_bars(ticks)
+        if not minutes:
             return
         async with self._engine.begin() as conn:
-            await conn.execute(candle_sql.upsert_bars(rows))
+            await conn.execute(candle_sql.upsert_bars(minutes))
+            await conn.execute(candle_sql.upsert_bars(candle_sql.hour_bars(ticks), candles_1h))
 
     async def list_candles(
         self,
@@ -279,10 +282,11 @@ class Database:
         start_ms, end_ms = start_ms or None, end_ms or None
         limit = max(1, min(candle_sql.MAX_CANDLES, limit))
         newest = start_ms is None
-        query = candle_sql.AGGREGATE_NEWEST_FIRST if newest else candle_sql.AGGREGATE_OLDEST_FIRST
+        queries = candle_sql.queries_for(interval_s)
+        query = queries.newest_first if newest else queries.oldest_first
         async with self._engine.connect() as conn:
             low, high = candle_sql.bucket_range(interval_s, start_ms, end_ms)
-            seek = candle_sql.LAST_MINUTE if newest else candle_sql.FIRST_MINUTE
+            seek = queries.last if newest else queries.first
             bounds = {"asset": asset, "low": ms_to_ts(low), "high": ms_to_ts(high)}
             edge = await conn.scalar(seek, bounds)
             if edge is None:

@@ -122,22 +122,30 @@ trade_events = Table(
     Index("trade_events_trade", "trade_id"),
 )
 
-candles_1m = Table(
-    "candles_1m",
-    metadata,
-    Column("asset", Text, nullable=False),
-    Column("bucket_start", TS, nullable=False),
-    Column("open", BigInteger, nullable=False),
-    Column("high", BigInteger, nullable=False),
-    Column("low", BigInteger, nullable=False),
-    Column("close", BigInteger, nullable=False),
-    Column("scale", SmallInteger, nullable=False),
-    # Source times of the open and close ticks: batches may be replayed or arrive out of
-    # order (a claimed batch from a dead consumer), and these keep open/close right anyway.
-    Column("open_time_us", BigInteger, nullable=False),
-    Column("close_time_us", BigInteger, nullable=False),
-    PrimaryKeyConstraint("asset", "bucket_start"),
-)
+
+def _candles(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("asset", Text, nullable=False),
+        Column("bucket_start", TS, nullable=False),
+        Column("open", BigInteger, nullable=False),
+        Column("high", BigInteger, nullable=False),
+        Column("low", BigInteger, nullable=False),
+        Column("close", BigInteger, nullable=False),
+        Column("scale", SmallInteger, nullable=False),
+        # Source times of the open and close ticks: batches may be replayed or arrive out of
+        # order (a claimed batch from a dead consumer), and these keep open/close right anyway.
+        Column("open_time_us", BigInteger, nullable=False),
+        Column("close_time_us", BigInteger, nullable=False),
+        PrimaryKeyConstraint("asset", "bucket_start"),
+    )
+
+
+candles_1m = _candles("candles_1m")
+# The same candles by the hour, written from the same ticks: the 1h, 4h and 1d intervals read
+# these, 60 times fewer rows than the minutes (a public 1d request of 1,000 bars reads 24,000).
+candles_1h = _candles("candles_1h")
 
 email_tokens_used = Table(
     "email_tokens_used",

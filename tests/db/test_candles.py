@@ -1,8 +1,13 @@
-"""1m candles from ask prices, and coarser candles aggregated from them, in exact integers."""
+"""1m and 1h candles from ask prices, and coarser candles aggregated from them, in exact
+integers."""
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 
 from gateway_svc.db import CandleRow, Database
 from tests.db.factories import FIRST_MINUTE, MINUTE_MS, SECOND_MINUTE, T0_MS, tick
@@ -81,3 +86,57 @@ async def test_unusable_ticks_are_skipped_and_bad_intervals_rejected(db: Databas
     assert await db.list_candles("SOL_USDC", 60, None, None) == []
     with pytest.raises(ValueError):
         await db.list_candles("SOL_USDC", 120, None, None)
+
+
+def _expected(ticks: list, interval_ms: int) -> list[CandleRow]:
+    """Candles folded from the ticks themselves, the slow and obvious way."""
+    buckets: dict[int, list] = {}
+    for t in sorted(ticks, key=lambda t: t.ts_us):
+        at_ms = t.ts_us // 1000
+        buckets.setdefault(at_ms - at_ms % interval_ms, []).append(t.ask.units)
+    return [
+        CandleRow(start, asks[0], max(asks), min(asks), asks[-1], 6)
+        for start, asks in sorted(buckets.items())
+    ]
+
+
+async def test_hours_days_and_four_hours_come_from_the_hourly_rows_and_agree(
+    db: Database,
+) -> None:
+    """1h, 4h and 1d read the hourly candles; written from the same ticks in any order, in
+    batches replayed or late, they give what folding the ticks by hand gives."""
+    rng = random.Random(7)
+    hour_ms = 60 * MINUTE_MS
+    start = T0_MS - T0_MS % (24 * hour_ms)
+    at = sorted(rng.sample(range(0, 50 * hour_ms, 1000), 400))  # distinct source times
+    ticks = [tick(start + ms, 100_000_000 + rng.randrange(10_000_000)) for ms in at]
+    batches = [ticks[i : i + 37] for i in range(0, len(ticks), 37)]
+    rng.shuffle(batches)
+    for batch in batches + batches[:3]:  # out of order, and three replayed
+        await db.record_ticks(batch)
+
+    for interval_s in (3600, 14400, 86400):
+        got = await db.list_candles("SOL_USDC", interval_s, None, None)
+        assert got == _expected(ticks, interval_s * 1000), interval_s
+    # The minutes still agree with the ticks too.
+    assert await db.list_candles("SOL_USDC", 900, start, None) == _expected(ticks, 900_000)[:1000]
+
+
+async def test_a_day_of_bars_reads_the_hours_not_the_minutes(db: Database) -> None:
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "GROUP BY" in statement:
+            seen.append(statement)
+
+    await db.record_ticks([tick(T0_MS, 100_000_000)])
+    engine = db._engine.sync_engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert len(await db.list_candles("SOL_USDC", 86400, None, None)) == 1
+        assert len(await db.list_candles("SOL_USDC", 900, None, None)) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    day, quarter = seen
+    assert "FROM candles_1h" in day and "candles_1m" not in day
+    assert "FROM candles_1m" in quarter

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,10 +18,12 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from gateway_svc.db import Database
 from gateway_svc.db.migrate import alembic_config, downgrade_to_base, upgrade_to_head
 from gateway_svc.db.schema import metadata
 from gateway_svc.db.urls import libpq_conninfo, sqlalchemy_url
 from tests.conftest import REPO_ROOT
+from tests.db.factories import MINUTE_MS, T0_MS, tick
 
 TABLES = {"alembic_version", *metadata.tables}
 HEAD = [str(ScriptDirectory.from_config(alembic_config("postgresql:///x")).get_current_head())]
@@ -160,3 +164,32 @@ def test_exchange_migrate_in_production_needs_only_the_database(
     )
     assert done.returncode == 0, done.stderr
     assert _version(database_url) == HEAD
+
+
+async def test_hourly_candles_are_filled_from_the_minutes_written_before(
+    database_url: str,
+) -> None:
+    """0005 adds the hourly candles; the history written before it reads the same by the hour
+    as the ledger would have written it."""
+    upgrade_to_head(database_url)
+    rng = random.Random(5)
+    ticks = [
+        tick(T0_MS + ms, 100_000_000 + rng.randrange(1_000_000), asset=asset)
+        for asset in ("SOL_USDC", "ETH_USDC")
+        for ms in sorted(rng.sample(range(0, 30 * 60 * MINUTE_MS, 1000), 300))
+    ]
+    db = await Database.connect(database_url)
+    try:
+        await db.record_ticks(ticks)
+    finally:
+        await db.close()
+    query = "SELECT * FROM candles_1h ORDER BY asset, bucket_start"
+    with psycopg.connect(database_url) as conn:
+        written = conn.execute(query).fetchall()
+    assert len(written) > 2
+
+    command.downgrade(alembic_config(database_url), "0004")  # as before 0005: minutes only
+    assert "candles_1h" not in _tables(database_url)
+    upgrade_to_head(database_url)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(query).fetchall() == written
