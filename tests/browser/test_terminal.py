@@ -73,7 +73,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     # --- the ticket previews, then the server refuses a stop loss beside its field ---
     page.fill("#t-margin", "100")
     page.locator("#t-leverage").fill("1000")
-    expect(page.locator("#t-leverage-out")).to_have_text("100x")
+    expect(page.locator("#t-leverage-x")).to_have_value("100")
     expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("10,000.00 USD")
     expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.6895")
     console.allowed = REJECTION_NOISE
@@ -245,10 +245,10 @@ def test_keyboard_reaches_the_ticket_and_the_markets(
     page.keyboard.press("Enter")
     expect(page.locator("#chart-asset")).to_have_text("BTC/USDC", timeout=WAIT_MS)
     expect(page.locator("#t-asset")).to_have_value("BTC_USDC")
-    # The leverage slider moves with the arrow keys.
+    # The leverage slider moves with the arrow keys, a tenth of an x at a time.
     page.locator("#t-leverage").focus()
     page.keyboard.press("ArrowRight")
-    expect(page.locator("#t-leverage-out")).to_have_text("11x")
+    expect(page.locator("#t-leverage-x")).to_have_value("10.1")
     page.get_by_role("button", name="1h", exact=True).press("Enter")
     expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
         "aria-pressed", "true")

@@ -10,7 +10,7 @@ import {
 import { foldTick, type Interval, type UnitCandle } from "./candles";
 import { LineHandles, type PriceLineSpec } from "./chart-handles";
 import { scaleRange } from "./chart-scale";
-import { dateTime, leverage } from "./format";
+import { dateTime, leverage, price } from "./format";
 import { fromUnits } from "./money";
 
 export type { PriceLineSpec } from "./chart-handles";
@@ -106,10 +106,10 @@ export class PriceChart {
   /** A tick of the chart's asset: folds into the last candle or starts the next. Another
    * asset's tick is dropped: after a switch of market, until the new market's candles come,
    * the chart still holds the old one's (with its decimals). */
-  addTick(asset: string, ms: number, price: bigint): void {
+  addTick(asset: string, ms: number, units: bigint): void {
     if (asset !== this.asset) return;
     const last = this.candles[this.candles.length - 1];
-    const next = foldTick(last, ms, price, this.interval);
+    const next = foldTick(last, ms, units, this.interval);
     if (next === null) return;
     if (last && next.time === last.time) this.candles[this.candles.length - 1] = next;
     else this.candles.push(next);
@@ -157,7 +157,7 @@ export class PriceChart {
       this.legend.textContent = "No candles yet";
       return;
     }
-    const f = (units: bigint): string => fromUnits(units, this.decimals, 2);
+    const f = (units: bigint): string => price(units, this.decimals);
     this.legend.textContent = `${dateTime(candle.time)}  O ${f(candle.open)}  H ${f(candle.high)}` +
       `  L ${f(candle.low)}  C ${f(candle.close)}`;
   }

@@ -6,7 +6,7 @@
 import { l10Of } from "./account";
 import { engine, Raw } from "./api";
 import { rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, apiUsd, signedUsd, usd } from "./format";
+import { apiPrice, apiUsd, usd } from "./format";
 import { cappedPnl, floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -59,7 +59,7 @@ export function renderPartPreview(): void {
   const quote = store.quotes.get(closing.trade.asset);
   const p = typeof part === "string" || !quote ? null
     : partPreview(closing.trade, part, quote.bid, quote.ask, quote.decimals);
-  out("pnl", p ? `${signedUsd(p.pnl)} USD` : "–");
+  out("pnl", p ? `${usd(p.pnl, { signed: true })} USD` : "–");
   out("returned", p ? `${usd(p.returned)} USD` : "–");
   out("left", typeof part === "string" ? "–" : `${usd(closing.margin - part)} USD`);
 }
@@ -92,9 +92,9 @@ async function submit(): Promise<void> {
       margin: new Raw(fromUnits(part, USD_SCALE)) });
     $<HTMLDialogElement>("close-part").close();
     const left = toUnits(d.remainingMargin, USD_SCALE) ?? 0n;
-    notify(`Closed ${apiUsd(fromUnits(part, USD_SCALE))} USD of ${d.asset} ` +
+    notify(`Closed ${usd(part)} USD of ${d.asset} ` +
       `${current.trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: PnL ` +
-      `${apiUsd(d.pnl)} USD, ${apiUsd(d.totalReturn)} USD returned` +
+      `${apiUsd(d.pnl, { signed: true })} USD, ${apiUsd(d.totalReturn)} USD returned` +
       (left > 0n ? `, ${usd(left)} USD still open` : ""), "info");
     current.after();
   } catch (err) {

@@ -11,14 +11,12 @@ export function groupThousands(text: string): string {
   return `${negative ? "-" : ""}${grouped}${frac !== undefined ? `.${frac}` : ""}`;
 }
 
-/** USD units -> "5,000.00" (at least 2 decimals, up to the 4 kept). */
-export function usd(units: bigint): string {
-  return groupThousands(fromUnits(units, USD_SCALE, 2));
-}
-
-/** USD units with an explicit sign: "+12.50", "-3.0001", "0.00". */
-export function signedUsd(units: bigint): string {
-  return units > 0n ? `+${usd(units)}` : usd(units);
+/** The one way USD reads on the page: thousands grouped, at least 2 decimals, more only when
+ * the exact value has them (USD is kept to 4; a notional is exact to 5, `scale`). PnL is
+ * `signed`: "+12.50", "-3.0001", "0.00". */
+export function usd(units: bigint, { signed = false, scale = USD_SCALE } = {}): string {
+  const text = groupThousands(fromUnits(units, scale, 2));
+  return signed && units > 0n ? `+${text}` : text;
 }
 
 /** Price units at the asset's decimals -> "90,012.70" (at least 2 decimals). */
@@ -33,10 +31,16 @@ export function apiPrice(value: number | string | null | undefined, decimals: nu
   return units === null ? String(value) : price(units, decimals);
 }
 
-export function apiUsd(value: number | string | null | undefined): string {
+export function apiUsd(value: number | string | null | undefined, { signed = false } = {}): string {
   if (value === null || value === undefined) return "–";
   const units = toUnits(value, USD_SCALE);
-  return units === null ? String(value) : usd(units);
+  return units === null ? String(value) : usd(units, { signed });
+}
+
+/** An API PnL as a table shows it: signed, with its colour class. */
+export function apiPnl(value: number | string | null | undefined): { text: string; cls: string } {
+  const units = value === null || value === undefined ? null : toUnits(value, USD_SCALE);
+  return { text: apiUsd(value, { signed: true }), cls: signClass(units) };
 }
 
 /** Percent with 2 decimals from a scale-2 integer: 5000037n -> "50,000.37%". */

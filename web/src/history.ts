@@ -3,7 +3,7 @@
 
 import { api } from "./api";
 import { filterHistory, historyCsv } from "./csv";
-import { apiPrice, apiUsd, dateTime, leverage } from "./format";
+import { apiPnl, apiPrice, apiUsd, dateTime, leverage } from "./format";
 import { l10Of } from "./account";
 import { notify, reportError } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -78,26 +78,31 @@ function visible(): ClosedTrade[] {
     $<HTMLSelectElement>("h-status").value);
 }
 
+/** A closed row's cells (text, class), as the table shows them. */
+export function historyCells(t: ClosedTrade): [string, string][] {
+  const d = decimalsOf(t.asset);
+  const pnl = apiPnl(t.pnl);
+  return [
+    [dateTime(t.closedAt), ""],
+    [t.asset.replace("_", "/"), ""],
+    [t.direction, t.direction === "LONG" ? "pos" : "neg"],
+    [t.status.replace("_", " ") + (t.partial ? " (part)" : ""), `status ${t.status.toLowerCase()}`],
+    [apiUsd(t.margin), "num"],
+    [leverage(l10Of(t)), "num"],
+    [apiPrice(t.entryPrice, d), "num"],
+    [apiPrice(t.exitPrice, d), "num"],
+    [pnl.text, `num ${pnl.cls}`.trim()],
+  ];
+}
+
 export function renderHistory(): void {
   const body = $<HTMLTableElement>("history").tBodies[0];
   body.replaceChildren();
   const rows = visible();
   for (const t of rows) {
-    const d = decimalsOf(t.asset);
     const row = body.insertRow();
     row.dataset.trade = t.tradeId;
-    const cells: [string, string][] = [
-      [dateTime(t.closedAt), ""],
-      [t.asset.replace("_", "/"), ""],
-      [t.direction, t.direction === "LONG" ? "pos" : "neg"],
-      [t.status.replace("_", " ") + (t.partial ? " (part)" : ""), `status ${t.status.toLowerCase()}`],
-      [apiUsd(t.margin), "num"],
-      [leverage(l10Of(t)), "num"],
-      [apiPrice(t.entryPrice, d), "num"],
-      [apiPrice(t.exitPrice, d), "num"],
-      [apiUsd(t.pnl), `num ${String(t.pnl ?? "").startsWith("-") ? "neg" : t.pnl ? "pos" : ""}`],
-    ];
-    for (const [text, cls] of cells) {
+    for (const [text, cls] of historyCells(t)) {
       const td = row.insertCell();
       td.textContent = text;
       if (cls) td.className = cls;

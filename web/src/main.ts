@@ -17,7 +17,7 @@ import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
-import { renderTicket, submitTicket } from "./ticket";
+import { renderTicket, setupLeverage, submitTicket } from "./ticket";
 import { clearFieldError } from "./field-errors";
 import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
 import { followTrails } from "./trailing";
@@ -300,6 +300,7 @@ async function start(): Promise<void> {
   setupTabs();
   setupModify();
   setupPartClose();
+  setupLeverage();
   setupHistoryFilters();
   renderIntervals();
   renderMarkets();

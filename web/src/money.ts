@@ -10,7 +10,8 @@ export const MAX_L10 = 1000;
 /** The asset's price decimals (SPEC section 4); the WebSocket ticks carry them too. */
 export const ASSET_DECIMALS: Record<string, number> = { BTC_USDC: 4, ETH_USDC: 6, SOL_USDC: 6 };
 
-const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/;
+/** A plain decimal: "12", "12.5", or ".5" as typed for 0.5; no exponent, no lone or trailing dot. */
+const DECIMAL_TEXT = /^-?(\d+|\d*\.\d+)$/;
 
 /** A decimal as text, from the API's JSON numbers or a user's input. JSON numbers the API
  * sends carry at most 4-6 decimals and <= 15 significant digits, so String() is exact. */

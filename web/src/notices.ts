@@ -1,5 +1,6 @@
 // Short messages in a corner: trade outcomes from the WebSocket, answers to the page's own
-// commands, and errors. Errors stay until dismissed; the rest fade after a while.
+// commands, and errors. Errors stay until dismissed; the rest fade after a while. A repeat of
+// a notice on screen is counted on it, not stacked.
 
 import { ApiError } from "./api";
 import { apiPrice, apiUsd } from "./format";
@@ -8,24 +9,44 @@ import { decimalsOf } from "./store";
 
 export type NoticeKind = "info" | "good" | "bad";
 
+/** Each notice's fade timer, so a repeat can start it again. */
+const fading = new WeakMap<HTMLElement, number>();
+
+/** A notice; the same text and kind again while one is on screen (a burst of "too many
+ * requests") is counted on it ("×3"), moved to the top and given its full time again. */
 export function notify(text: string, kind: NoticeKind = "info"): void {
   const box = document.getElementById("notices");
   if (!box) return;
+  const item = [...box.querySelectorAll<HTMLElement>(".notice")].find(
+    (n) => n.dataset.text === text && n.dataset.kind === kind) ?? newNotice(text, kind);
+  const count = Number(item.dataset.count ?? "0") + 1;
+  item.dataset.count = String(count);
+  const times = item.querySelector(".count");
+  if (times) times.textContent = count > 1 ? `×${count}` : "";
+  box.prepend(item);
+  while (box.children.length > 3) box.lastElementChild?.remove();
+  window.clearTimeout(fading.get(item));
+  if (kind !== "bad") fading.set(item, window.setTimeout(() => item.remove(), 8_000));
+}
+
+function newNotice(text: string, kind: NoticeKind): HTMLElement {
   const item = document.createElement("div");
   item.className = `notice ${kind}`;
+  item.dataset.text = text;
+  item.dataset.kind = kind;
   item.setAttribute("role", kind === "bad" ? "alert" : "status");
   const span = document.createElement("span");
   span.textContent = text;
+  const times = document.createElement("small");
+  times.className = "count";
   const dismiss = document.createElement("button");
   dismiss.type = "button";
   dismiss.className = "dismiss";
   dismiss.setAttribute("aria-label", "Dismiss");
   dismiss.textContent = "×";
   dismiss.addEventListener("click", () => item.remove());
-  item.append(span, dismiss);
-  box.prepend(item);
-  while (box.children.length > 3) box.lastElementChild?.remove();
-  if (kind !== "bad") window.setTimeout(() => item.remove(), 8_000);
+  item.append(span, times, dismiss);
+  return item;
 }
 
 /** A failed background call: told, except a lost connection, which the connection badge
@@ -77,7 +98,8 @@ export function describeTradeEvent(
   const outcome = OUTCOMES[message.event];
   if (!outcome) return null;
   return {
-    text: `${name} ${outcome[0]} at ${apiPrice(t.exitPrice, d)}: PnL ${apiUsd(t.pnl)} USD`,
+    text: `${name} ${outcome[0]} at ${apiPrice(t.exitPrice, d)}: ` +
+      `PnL ${apiUsd(t.pnl, { signed: true })} USD`,
     kind: outcome[1],
     about: "end",
   };

@@ -4,7 +4,7 @@
 import { l10Of, livePnl } from "./account";
 import { engine } from "./api";
 import { openPartClose } from "./close-part";
-import { apiPrice, apiUsd, leverage, price, signClass, signedUsd } from "./format";
+import { apiPnl, apiPrice, apiUsd, leverage, price, signClass, usd } from "./format";
 import { openModify } from "./modify";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -80,7 +80,8 @@ function positionRows(body: HTMLTableSectionElement, afterClose: () => void): vo
       sl.append(badge);
     }
     cell(row, apiPrice(t.takeProfitPrice, d), "num tp");
-    cell(row, apiUsd(t.unrealizedPnl), "num pnl");
+    const pnl = apiPnl(t.unrealizedPnl);
+    cell(row, pnl.text, `num pnl ${pnl.cls}`.trim());
     const actions = row.insertCell();
     actions.className = "actions";
     const what = `${t.direction} ${t.asset} position`;
@@ -117,7 +118,7 @@ export function renderPositionMarks(): void {
     const stop = apiPrice(t.stopLossPrice, quote.decimals);
     if (stopCell && stopCell.textContent !== stop) stopCell.textContent = stop;
     if (pnlCell && pnl !== null) {
-      pnlCell.textContent = signedUsd(pnl);
+      pnlCell.textContent = usd(pnl, { signed: true });
       pnlCell.className = `num pnl ${signClass(pnl)}`;
     }
   }
@@ -129,7 +130,7 @@ async function closeTrade(trade: OpenTrade, button: HTMLButtonElement, after: ()
   try {
     const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: trade.tradeId });
     notify(`Closed ${d.asset} ${trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: ` +
-      `PnL ${apiUsd(d.pnl)} USD, ${apiUsd(d.totalReturn)} USD returned`, "info");
+      `PnL ${apiUsd(d.pnl, { signed: true })} USD, ${apiUsd(d.totalReturn)} USD returned`, "info");
     // Its row goes: focus would fall to the page's top. The list's tab keeps a keyboard user here.
     if (focused) document.getElementById("tab-positions")?.focus();
   } catch (err) {

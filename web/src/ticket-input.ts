@@ -13,7 +13,8 @@ export interface TicketText {
   /** The order's price (LIMIT and STOP only). */
   price: string;
   margin: string;
-  l10: string;
+  /** In x as typed: "10", "12.5" (the slider keeps it in step). */
+  leverage: string;
   stopLossPrice: string;
   takeProfitPrice: string;
   trailingStopDistance: string;
@@ -48,6 +49,16 @@ export function positiveDecimal(text: string, scale: number, what: string): bigi
   return units;
 }
 
+/** Leverage typed in x -> the engine's L10 (1.0x..100.0x = 10..1000, steps of 0.1x), or a
+ * message; a trailing "x" is allowed. */
+export function leverageL10(text: string): number | string {
+  const units = toUnits(text.trim().replace(/x$/i, ""), 1);
+  if (units === null || units < BigInt(MIN_L10) || units > BigInt(MAX_L10)) {
+    return "leverage is 1x to 100x, in steps of 0.1x";
+  }
+  return Number(units);
+}
+
 /** An optional price-like field: null when empty; its message lands in `errors[field]`. */
 export function optionalLevel(
   raw: string, decimals: number, field: string, what: string, errors: Record<string, string>,
@@ -77,10 +88,8 @@ export function readTicket(
   const slots = errors as Record<string, string>;
   const margin = positiveDecimal(text.margin, USD_SCALE, "margin");
   if (typeof margin === "string") errors.margin = margin;
-  const l10 = Number.parseInt(text.l10, 10);
-  if (!Number.isInteger(l10) || l10 < MIN_L10 || l10 > MAX_L10) {
-    errors.l10 = "leverage is 1x to 100x";
-  }
+  const l10 = leverageL10(text.leverage);
+  if (typeof l10 === "string") errors.leverage = l10;
   const pending = text.orderType !== "MARKET";
   let price: bigint | null = null;
   let expiresAt: number | null = null;
@@ -106,7 +115,7 @@ export function readTicket(
       orderType: text.orderType,
       price,
       margin: typeof margin === "string" ? 0n : margin,
-      l10: errors.l10 ? MIN_L10 : l10,
+      l10: typeof l10 === "string" ? MIN_L10 : l10,
       stopLoss,
       takeProfit,
       trailingDistance,

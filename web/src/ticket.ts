@@ -3,12 +3,12 @@
 // before confirming and the server's rejection beside the field it names.
 
 import { engine, Raw } from "./api";
-import { rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, groupThousands, leverage, price, signedUsd, usd } from "./format";
+import { clearFieldError, rejectionErrors, showFieldErrors } from "./field-errors";
+import { apiPrice, leverage, price, usd } from "./format";
 import { fromUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { previewOrder } from "./preview";
-import { readTicket, type TicketText, type TicketType } from "./ticket-input";
+import { leverageL10, readTicket, type TicketText, type TicketType } from "./ticket-input";
 import { decimalsOf, store } from "./store";
 import type { Direction } from "./types";
 
@@ -24,8 +24,7 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const INPUTS: Record<string, string> = {
   price: "t-price",
   margin: "t-margin",
-  leverage: "t-leverage",
-  l10: "t-leverage",
+  leverage: "t-leverage-x",
   stopLossPrice: "t-sl",
   takeProfitPrice: "t-tp",
   trailingStopDistance: "t-trail",
@@ -40,7 +39,7 @@ function text(): TicketText {
     orderType: $<HTMLSelectElement>("t-type").value as TicketType,
     price: $<HTMLInputElement>("t-price").value,
     margin: $<HTMLInputElement>("t-margin").value,
-    l10: $<HTMLInputElement>("t-leverage").value,
+    leverage: $<HTMLInputElement>("t-leverage-x").value,
     stopLossPrice: $<HTMLInputElement>("t-sl").value,
     takeProfitPrice: $<HTMLInputElement>("t-tp").value,
     trailingStopDistance: $<HTMLInputElement>("t-trail").value,
@@ -62,8 +61,6 @@ export function renderTicket(): void {
   for (const el of document.querySelectorAll<HTMLElement>("#ticket .pending-only")) el.hidden = !pending;
   $("t-entry-label").textContent = pending ? "Entry (at the order's price)" : "Entry (at market)";
   $("t-price-hint").textContent = !pending ? "" : priceHint(t.orderType, long);
-  const l10 = Number.parseInt(t.l10, 10);
-  $("t-leverage-out").textContent = leverage(l10);
   const decimals = decimalsOf(t.asset);
   const { values, errors } = readTicket(t, decimals);
   const quote = store.quotes.get(t.asset);
@@ -71,18 +68,40 @@ export function renderTicket(): void {
     const dd = document.querySelector(`#preview dd[data-k="${k}"]`);
     if (dd && dd.textContent !== v) dd.textContent = v;
   };
-  if (!quote || errors.margin || errors.l10 || (pending && values.price === null)) {
+  if (!quote || errors.margin || errors.leverage || (pending && values.price === null)) {
     for (const k of ["entry", "notional", "required", "liquidation", "pnlSl", "pnlTp"]) out(k, "–");
     return;
   }
   const p = previewOrder({ ...values, bid: quote.bid, ask: quote.ask,
     maintenancePpm: MAINTENANCE_PPM, price: pending ? values.price : null });
   out("entry", price(p.entry, decimals));
-  out("notional", `${groupThousands(fromUnits(p.notional.units, p.notional.scale, 2))} USD`);
+  out("notional", `${usd(p.notional.units, { scale: p.notional.scale })} USD`);
   out("required", `${usd(p.requiredMargin)} USD`);
   out("liquidation", p.liquidation === null ? "none" : price(p.liquidation, decimals));
-  out("pnlSl", p.pnlAtStopLoss === null ? "–" : `${signedUsd(p.pnlAtStopLoss)} USD`);
-  out("pnlTp", p.pnlAtTakeProfit === null ? "–" : `${signedUsd(p.pnlAtTakeProfit)} USD`);
+  out("pnlSl", p.pnlAtStopLoss === null ? "–" : `${usd(p.pnlAtStopLoss, { signed: true })} USD`);
+  out("pnlTp", p.pnlAtTakeProfit === null ? "–" : `${usd(p.pnlAtTakeProfit, { signed: true })} USD`);
+}
+
+/** The leverage slider (L10, steps of 0.1x) and the leverage typed in x follow each other: the
+ * typed text is what the ticket reads; the slider moves to a valid typed value. Each listens on
+ * its own element, so it has followed before the ticket's form re-renders. */
+export function setupLeverage(): void {
+  const slider = $<HTMLInputElement>("t-leverage");
+  const typed = $<HTMLInputElement>("t-leverage-x");
+  const follow = (l10: number): void => {
+    slider.value = String(l10);
+    slider.setAttribute("aria-valuetext", leverage(l10));
+  };
+  slider.addEventListener("input", () => {
+    const l10 = Number(slider.value);
+    typed.value = fromUnits(BigInt(l10), 1);
+    clearFieldError(typed); // the slider put a valid value there
+    follow(l10);
+  });
+  typed.addEventListener("input", () => {
+    const l10 = leverageL10(typed.value);
+    if (typeof l10 === "number") follow(l10);
+  });
 }
 
 /** Where a pending order's price must be (SPEC section 3a), said before the server says it. */

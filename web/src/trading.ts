@@ -3,7 +3,7 @@
 
 import { liveAccount } from "./account";
 import { api, ApiError, engine } from "./api";
-import { percent, signClass, signedUsd, usd } from "./format";
+import { percent, signClass, usd } from "./format";
 import { loadHistory, renderHistory } from "./history";
 import { toUnits, USD_SCALE } from "./money";
 import { describeTradeEvent, notify, reportError, type TradeNotice } from "./notices";
@@ -142,7 +142,7 @@ export function renderAccount(): void {
     store.quotes);
   out("balance", `${usd(a.balance)} USD`);
   out("equity", `${usd(a.equity)} USD`);
-  out("unrealizedPnl", `${signedUsd(a.unrealizedPnl)} USD`, signClass(a.unrealizedPnl));
+  out("unrealizedPnl", `${usd(a.unrealizedPnl, { signed: true })} USD`, signClass(a.unrealizedPnl));
   out("usedMargin", `${usd(a.usedMargin)} USD`);
   out("freeMargin", `${usd(a.freeMargin)} USD`);
   out("reservedMargin", store.reservedMargin === null ? "–" : `${usd(store.reservedMargin)} USD`);

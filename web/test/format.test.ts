@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
-  apiPrice, apiUsd, change, groupThousands, leverage, percent, price, signClass, signedUsd, usd,
+  apiPnl, apiPrice, apiUsd, change, groupThousands, leverage, percent, price, signClass, usd,
 } from "../src/format";
+import { historyCells } from "../src/history";
 import { filterHistory, historyCsv } from "../src/csv";
 import { describeTradeEvent } from "../src/notices";
 import type { ClosedTrade, TradeEventMessage } from "../src/types";
@@ -13,12 +14,24 @@ describe("format", () => {
     expect(groupThousands("999")).toBe("999");
   });
 
-  it("shows USD with 2 to 4 decimals and a sign where asked", () => {
+  it("shows USD one way: grouped, at least 2 decimals, more only when exact, PnL signed", () => {
     expect(usd(50_000_000n)).toBe("5,000.00");
     expect(usd(12_345n)).toBe("1.2345");
-    expect(signedUsd(1_000n)).toBe("+0.10");
-    expect(signedUsd(-1n)).toBe("-0.0001");
-    expect(signedUsd(0n)).toBe("0.00");
+    expect(usd(12_000_000_100n)).toBe("1,200,000.01");
+    expect(usd(1_000n, { signed: true })).toBe("+0.10");
+    expect(usd(125_000n, { signed: true })).toBe("+12.50");
+    expect(usd(-31_000n, { signed: true })).toBe("-3.10");
+    expect(usd(-1n, { signed: true })).toBe("-0.0001");
+    expect(usd(0n, { signed: true })).toBe("0.00");
+    // A notional is exact to 5 decimals: the same rule at that scale.
+    expect(usd(1_000_000_000n, { scale: 5 })).toBe("10,000.00");
+    expect(usd(123_456_789n, { scale: 5 })).toBe("1,234.56789");
+    expect(apiUsd(6.3573, { signed: true })).toBe("+6.3573");
+    expect(apiUsd(1234.5)).toBe("1,234.50");
+    expect(apiPnl(12.5)).toEqual({ text: "+12.50", cls: "pos" });
+    expect(apiPnl("-3.1")).toEqual({ text: "-3.10", cls: "neg" });
+    expect(apiPnl(0)).toEqual({ text: "0.00", cls: "" });
+    expect(apiPnl(null)).toEqual({ text: "–", cls: "" });
   });
 
   it("shows prices at the asset's decimals", () => {
@@ -80,6 +93,14 @@ describe("history", () => {
     expect(rejected.endsWith(',LIMIT,230.5,"too many, open"')).toBe(true);
   });
 
+  it("shows a PnL with its sign and colour, a margin as USD", () => {
+    const pnlCell = (over: Partial<ClosedTrade>): string[] => historyCells(trade(over))[8];
+    expect(pnlCell({})).toEqual(["+6.3573", "num pos"]);
+    expect(pnlCell({ pnl: -2.1182 })).toEqual(["-2.1182", "num neg"]);
+    expect(pnlCell({ pnl: null, status: "CANCELLED" })).toEqual(["–", "num"]);
+    expect(historyCells(trade({ margin: 1500 }))[4]).toEqual(["1,500.00", "num"]);
+  });
+
   it("filters by market and status", () => {
     const rows = [trade({}), trade({ tradeId: "t2", status: "LIQUIDATED" }),
       trade({ tradeId: "t3", asset: "BTC_USDC" })];
@@ -99,7 +120,9 @@ describe("trade notices", () => {
     expect(liq).toEqual({ kind: "bad", about: "end",
       text: "SOL_USDC LONG was liquidated at 233.50: PnL -100.00 USD" });
     expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
-    expect(describeTradeEvent(event("TAKE_PROFIT"), () => 6)?.kind).toBe("good");
+    const profit = describeTradeEvent(event("TAKE_PROFIT"), () => 6);
+    expect(profit?.kind).toBe("good");
+    expect(profit?.text).toBe("SOL_USDC LONG took profit at 236.10: PnL +6.3573 USD");
   });
 
   it("stays quiet about what the page did itself", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import vectors from "./money-vectors.json";
 import {
-  cappedPnl, ceilDiv, floorDiv, fromUnits, liquidationPrice, notional, pnl, toUnits,
+  cappedPnl, ceilDiv, floorDiv, fromUnits, isDecimalText, liquidationPrice, notional, pnl, toUnits,
 } from "../src/money";
 import { previewOrder } from "../src/preview";
 
@@ -38,6 +38,18 @@ describe("units", () => {
     expect(toUnits("1e3", 4)).toBeNull();
     expect(toUnits("abc", 4)).toBeNull();
     expect(toUnits("", 4)).toBeNull();
+  });
+
+  it("reads a leading dot as typed (\".5\" is 0.5), still refusing what is not a decimal", () => {
+    expect(toUnits(".5", 4)).toBe(5000n);
+    expect(toUnits(" .25 ", 6)).toBe(250_000n);
+    expect(toUnits("-.5", 4)).toBe(-5000n);
+    expect(isDecimalText(".5")).toBe(true);
+    for (const bad of [".", "-.", "5.", "..5", ".5.", "1.2.3", ".e5", ". 5", "+.5", "0x1"]) {
+      expect(toUnits(bad, 4), bad).toBeNull();
+      expect(isDecimalText(bad), bad).toBe(false);
+    }
+    expect(toUnits(".00001", 4)).toBeNull(); // too many decimals: refused, never rounded
   });
 
   it("formats units back without losing digits", () => {

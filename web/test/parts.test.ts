@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { l10Of, liveAccount, livePnl } from "../src/account";
 import { bucketStart, foldTick } from "../src/candles";
 import { cappedPnl } from "../src/money";
-import { readTicket } from "../src/ticket-input";
+import { leverageL10, readTicket } from "../src/ticket-input";
 import type { OpenTrade, Quote } from "../src/types";
 
 const open = (over: Partial<OpenTrade>): OpenTrade => ({
@@ -67,7 +67,7 @@ describe("candles", () => {
 
 describe("the ticket's fields", () => {
   const base = { asset: "SOL_USDC", direction: "LONG" as const, orderType: "MARKET" as const,
-    price: "", margin: "100", l10: "100", stopLossPrice: "", takeProfitPrice: "",
+    price: "", margin: "100", leverage: "10", stopLossPrice: "", takeProfitPrice: "",
     trailingStopDistance: "", expiresAt: "" };
   const NOW = new Date("2026-11-29T12:00").getTime();
 
@@ -106,6 +106,25 @@ describe("the ticket's fields", () => {
       .toEqual({ trailingStopDistance: "a trailing stop replaces the stop loss: give one of them" });
   });
 
+  it("takes \".5\" as 0.5 in any amount or price, still refusing too many decimals", () => {
+    expect(readTicket({ ...base, margin: ".5" }, 6)).toMatchObject({ errors: {},
+      values: { margin: 5_000n } });
+    expect(readTicket({ ...base, stopLossPrice: ".25" }, 6).values.stopLoss).toBe(250_000n);
+    expect(readTicket({ ...base, margin: ".00001" }, 6).errors).toEqual({
+      margin: "margin has at most 4 decimals" });
+    expect(readTicket({ ...base, margin: "." }, 6).errors).toEqual({
+      margin: "margin must be a number" });
+  });
+
+  it("reads leverage in x to the tenth, as the engine's L10 (10..1000)", () => {
+    expect(readTicket({ ...base, leverage: "12.5" }, 6).values.l10).toBe(125);
+    expect([leverageL10("1"), leverageL10("1.1"), leverageL10("99.9"), leverageL10("100"),
+      leverageL10(" 12.5x ")]).toEqual([10, 11, 999, 1000, 125]);
+    for (const bad of ["0.9", ".5", "12.55", "100.1", "", "x", "ten"]) {
+      expect(leverageL10(bad), bad).toBe("leverage is 1x to 100x, in steps of 0.1x");
+    }
+  });
+
   it("names the field at fault, with the server's field names", () => {
     expect(readTicket({ ...base, margin: "1.00001" }, 6).errors).toEqual({
       margin: "margin has at most 4 decimals" });
@@ -114,6 +133,7 @@ describe("the ticket's fields", () => {
       takeProfitPrice: "take profit has at most 4 decimals" });
     expect(readTicket({ ...base, stopLossPrice: "x" }, 6).errors.stopLossPrice)
       .toBe("stop loss must be a number");
-    expect(readTicket({ ...base, l10: "1001" }, 6).errors.l10).toBe("leverage is 1x to 100x");
+    expect(readTicket({ ...base, leverage: "100.1" }, 6).errors.leverage)
+      .toBe("leverage is 1x to 100x, in steps of 0.1x");
   });
 });
