@@ -1,9 +1,9 @@
 """The gateway's gRPC server: ExchangeService and AuthService, plus server reflection and the
 standard health service, with the engine client and the market-data readers they need.
 
-`serve()` starts everything and returns a handle; from then on health follows Redis and
-Postgres (see `dependency_health`). `handle.stop(grace)` reports NOT_SERVING, ends the open
-streams, lets in-flight calls finish within `grace`, then stops the readers.
+`serve()` starts everything and returns a handle; from then on health follows Redis, Postgres
+and the engine's heartbeat (see `dependency_health`). `handle.stop(grace)` reports NOT_SERVING,
+ends the open streams, lets in-flight calls finish within `grace`, then stops the readers.
 """
 
 from __future__ import annotations
@@ -30,7 +30,16 @@ from grpc_health.v1.health import aio as health_aio
 from gateway_svc.auth import Clock, EmailLinks, Revocations, Sessions, SignInLinkLimits
 from gateway_svc.auth.signup_limits import SignupLimits
 from gateway_svc.db import Database
-from gateway_svc.dependency_health import CHECK_INTERVAL_S, DependencyHealth
+from gateway_svc.dependency_health import (
+    CHECK_INTERVAL_S,
+    ENGINE,
+    POSTGRES,
+    REDIS,
+    DependencyHealth,
+    Probe,
+    dependency_service,
+    engine_probe,
+)
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer, reflection
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
@@ -97,7 +106,7 @@ async def serve(
 ) -> GrpcServerHandle:
     """Start the gRPC server on `host:port` (default GRPC_PORT; 0 picks a free port, see
     `handle.port`). `clock` is wall time (tokens, audit); the rate limits run on Redis's
-    clock, shared by every gateway process. Redis and Postgres are
+    clock, shared by every gateway process. Redis, Postgres and the engine's heartbeat are
     checked every `health_interval_s`. `reuse_port` lets the worker processes of one gateway
     share the port (their parent checks first that no one else holds it); `unix_path` also
     serves on that Unix socket, for the REST facade beside this server."""
@@ -175,11 +184,14 @@ async def serve(
     await events.start()
     await server.start()
     services = ("", EXCHANGE_SERVICE, AUTH_SERVICE)
-    for service in services:
+    probes: dict[str, Probe] = {
+        REDIS: redis.ping,
+        POSTGRES: db.check,
+        ENGINE: engine_probe(redis, settings.engine_heartbeat_timeout_ms),
+    }
+    for service in (*services, *map(dependency_service, probes)):
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    dependencies = DependencyHealth(
-        health, services, {"redis": redis.ping, "postgres": db.check}, interval_s=health_interval_s
-    )
+    dependencies = DependencyHealth(health, services, probes, interval_s=health_interval_s)
     dependencies.start()
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
     return GrpcServerHandle(

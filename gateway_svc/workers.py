@@ -2,8 +2,9 @@
 
 Before starting any worker the parent checks that nobody listens on those ports (a worker binds
 with SO_REUSEPORT, so without the check a second, separate gateway would silently split the
-traffic instead of failing). A worker that dies is restarted, with backoff (one that exits
-cleanly was asked to stop, and is not); SIGTERM or SIGINT to the parent drains every worker.
+traffic instead of failing). A worker that dies is restarted on the exchange's one restart
+schedule (mesh.restarts; one that exits cleanly was asked to stop, and is not); SIGTERM or
+SIGINT to the parent drains every worker.
 Each worker asks the kernel for SIGTERM when the parent dies, so a parent killed with -9
 leaves no orphans holding the ports.
 
@@ -25,6 +26,7 @@ import time
 
 from mesh import signals
 from mesh.config import Settings
+from mesh.restarts import RestartBackoff
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,6 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DRAIN_TIMEOUT_S = 15.0
 """Under `exchange up`'s 20 s stop grace; a worker drains its gRPC calls within 10 s."""
 POLL_S = 0.2
-MAX_BACKOFF_S = 30.0
-STABLE_S = 60.0
-"""A worker that ran this long before dying restarts at once, not after a backoff."""
 
 
 def worker_index() -> int | None:
@@ -70,8 +69,7 @@ class Workers:
         self.count = count
         self.metrics_dir = metrics_dir
         self.children: dict[int, subprocess.Popen[bytes]] = {}
-        self.started_at: dict[int, float] = {}
-        self.failures: dict[int, int] = dict.fromkeys(range(count), 0)
+        self.backoff = {index: RestartBackoff() for index in range(count)}
         self.restart_at: dict[int, float] = {}
         self.stopping = False
 
@@ -82,33 +80,32 @@ class Workers:
         self.children[index] = subprocess.Popen(
             [sys.executable, "-m", "launcher.cli", "gateway"], env=env
         )
-        self.started_at[index] = time.monotonic()
+        self.backoff[index].started(time.monotonic())
 
     def watch(self) -> None:
         while not self.stopping and (self.children or self.restart_at):
             time.sleep(POLL_S)
-            now = time.monotonic()
-            for index, child in list(self.children.items()):
-                code = child.poll()
-                if code is None or self.stopping:
-                    continue
-                del self.children[index]
-                if code == 0:
-                    # A clean exit means a signal asked it to stop (Ctrl-C reaches the whole
-                    # process group): not restarted; the parent ends with its last worker.
-                    log.info("gateway worker %d stopped", index)
-                    continue
-                ran = now - self.started_at[index]
-                self.failures[index] = 0 if ran > STABLE_S else self.failures[index] + 1
-                delay = min(2.0 ** self.failures[index] - 1, MAX_BACKOFF_S)
-                log.error(
-                    "gateway worker %d exited with %s; restarting in %.0fs", index, code, delay
-                )
-                self.restart_at[index] = now + delay
-            for index, when in list(self.restart_at.items()):
-                if now >= when and not self.stopping:
-                    del self.restart_at[index]
-                    self.start(index)
+            self.check(time.monotonic())
+
+    def check(self, now: float) -> None:
+        """One look: schedule the restart of a worker that died, start those due."""
+        for index, child in list(self.children.items()):
+            code = child.poll()
+            if code is None or self.stopping:
+                continue
+            del self.children[index]
+            if code == 0:
+                # A clean exit means a signal asked it to stop (Ctrl-C reaches the whole
+                # process group): not restarted; the parent ends with its last worker.
+                log.info("gateway worker %d stopped", index)
+                continue
+            delay = self.backoff[index].crashed(now)
+            log.error("gateway worker %d exited with %s; restarting in %.0fs", index, code, delay)
+            self.restart_at[index] = now + delay
+        for index, when in list(self.restart_at.items()):
+            if now >= when and not self.stopping:
+                del self.restart_at[index]
+                self.start(index)
 
     def stop(self) -> None:
         self.stopping = True

@@ -16,21 +16,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mesh import logs
 from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
-from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
+from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 from mesh.private_files import private_directory, write_private
+from mesh.restarts import RestartBackoff
 from mesh.signals import die_with_parent, terminate
 
 log = logging.getLogger("exchange")
 
 SERVICES = ("engine", "ledger", "poller", "gateway")
 STOP_GRACE_S = 20.0
-STABLE_S = 30.0
-"""A child that ran this long before it died had a first crash: its backoff starts over."""
 
 
 UP_PID_ENV = "EXCHANGE_UP_PID"
@@ -147,22 +147,26 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
 
 
 class Supervisor:
-    """Runs each service as a child process; restarts one that dies, with backoff.
-
-    The backoff doubles with each crash in a row (2, 4, 8 ... 30 s) and starts over once a
-    child has run STABLE_S: a crash a day waits 2 s, not 30. A restart waits its turn without
-    holding up the others' watch. A child that exits EXIT_CONFIG says its configuration is
-    wrong, which no restart mends: the exchange stops (`failed` names it)."""
+    """Runs each service as a child process and keeps the embedded servers running; restarts
+    whichever dies, on the one schedule of mesh.restarts (1, 2, 4 ... 30 s for crashes in a
+    row, from 1 s again after a stable run). A restart waits its turn without holding up the
+    others' watch. A child that exits EXIT_CONFIG says its configuration is wrong, which no
+    restart mends: the exchange stops (`failed` names it)."""
 
     def __init__(
-        self, env: dict[str, str], plan: list[Child], redis: EmbeddedRedis | None = None
+        self,
+        env: dict[str, str],
+        plan: list[Child],
+        servers: Mapping[str, EmbeddedServer] | None = None,
     ) -> None:
         self.env = env
         self.plan = plan
-        self.redis = redis  # the embedded one, watched too: restarted on its port and data
+        self.servers: dict[str, EmbeddedServer] = dict(servers or {})
+        """The embedded ones ("embedded redis", "embedded postgres"): restarted on their
+        address and data, which the children's REDIS_URL and DATABASE_URL still name (Redis's
+        AOF, fsynced every second, keeps the streams)."""
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: dict[str, int] = {name: 0 for name, _, _ in plan}
-        self.started_at: dict[str, float] = {}
+        self.backoff: defaultdict[str, RestartBackoff] = defaultdict(RestartBackoff)
         self.due: dict[str, float] = {}  # name -> when its restart is due
         self.stopping = False
         self.failed: str | None = None
@@ -176,7 +180,7 @@ class Supervisor:
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "launcher.cli", service], env={**self.env, **own}
         )
-        self.started_at[name] = time.monotonic()
+        self.backoff[name].started(time.monotonic())
 
     def watch(self) -> None:
         while not self.stopping and self.failed is None:
@@ -184,34 +188,47 @@ class Supervisor:
             self.check(time.monotonic())
 
     def check(self, now: float) -> None:
-        """One look at the children: schedule the restart of one that exited, start those due."""
-        redis = self.redis
-        if redis is not None and redis.process is not None and not self.stopping:
-            code = redis.process.poll()
-            if code is not None:  # its AOF (fsync every second) keeps the streams
-                log.error("embedded redis exited with %s; restarting it on %s", code, redis.url)
-                redis.start()
+        """One look: schedule the restart of a server or child that died, start those due."""
+        if self.stopping:
+            return
+        for name, server in self.servers.items():
+            ended = server.died() if name not in self.due else None
+            if ended is not None:
+                self._schedule(name, ended, now)
         for name, child in list(self.children.items()):
             if name in self.due:
                 continue
             code = child.poll()
-            if code is None or self.stopping:
+            if code is None:
                 continue
             if code == EXIT_CONFIG:
                 log.error("%s stopped: its configuration is wrong (its log says why); "
                           "stopping the exchange", name)  # fmt: skip
                 self.failed = name
                 return
-            if now - self.started_at.get(name, now) >= STABLE_S:
-                self.restarts[name] = 0  # it ran well: this crash is a first one
-            self.restarts[name] += 1
-            delay = min(2 ** self.restarts[name], 30)
-            log.error("%s exited with %s; restarting in %ds", name, code, delay)
-            self.due[name] = now + delay
+            self._schedule(name, f"exited with {code}", now)
         for name, at in list(self.due.items()):
-            if now >= at and not self.stopping:
+            if now >= at:
                 del self.due[name]
-                self.start(name)
+                if name in self.servers:
+                    self._restart_server(name, now)
+                else:
+                    self.start(name)
+
+    def _schedule(self, name: str, ended: str, now: float) -> None:
+        delay = self.backoff[name].crashed(now)
+        log.error("%s %s; restarting in %.0fs", name, ended, delay)
+        self.due[name] = now + delay
+
+    def _restart_server(self, name: str, now: float) -> None:
+        server = self.servers[name]
+        self.backoff[name].started(now)  # so a start that fails counts as a crash in a row
+        try:
+            server.start()
+        except Exception as exc:  # whatever the start raised, it is not back: try again later
+            self._schedule(name, f"did not start ({exc})", now)
+            return
+        log.info("%s is back on %s", name, server.url)
 
     def stop(self) -> None:
         self.stopping = True
@@ -244,11 +261,12 @@ def _up() -> int:
             redis_server = EmbeddedRedis(settings.data_dir / "redis")
             embedded.append(redis_server)
             env["REDIS_URL"] = redis_server.start()
-            supervisor.redis = redis_server
+            supervisor.servers["embedded redis"] = redis_server
         if not settings.database_url:
             pg_server = EmbeddedPostgres(settings.data_dir / "postgres")
             embedded.append(pg_server)
             env["DATABASE_URL"] = pg_server.start()
+            supervisor.servers["embedded postgres"] = pg_server
         from gateway_svc.db.migrate import upgrade_to_head
 
         _migrated(upgrade_to_head, env["DATABASE_URL"])

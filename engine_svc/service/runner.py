@@ -6,7 +6,8 @@ applies it and writes its journal records; the committer (`committer`) then make
 with one fdatasync for every batch waiting (group commit) and publishes their answers (each on
 its asker's own stream), audit records and events, and acknowledges their entries, in one
 MULTI/EXEC transaction, while the loop applies the next batch. Nothing leaves before its input
-is durable. Snapshots are forked now and then (`snapshotting`).
+is durable. Snapshots are forked now and then (`snapshotting`). While the loop turns, the
+engine's heartbeat says so (`heartbeat`), for the gateways' health.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engine_svc.core.types import TradeEvent
 from engine_svc.service import intake, journal, single_writer
 from engine_svc.service.committer import Applied, Committer, publish
 from engine_svc.service.convert import answered_trade, event_bytes, event_to_proto
+from engine_svc.service.heartbeat import Heartbeat
 from engine_svc.service.inputs import apply, decode_command, decode_prices
 from engine_svc.service.metrics import EngineMetrics
 from engine_svc.service.outbox import Outbox
@@ -70,6 +72,7 @@ class EngineService:
             settings.max_snapshots,
             self.metrics,
             self._snapshot_data,
+            settings.snapshot_interval_ms / 1000,
         )
 
     # ---- engine construction ----------------------------------------------------------------
@@ -161,6 +164,7 @@ class EngineService:
     async def _serve(self, client: aioredis.Redis, stop: asyncio.Event) -> None:
         inbox: asyncio.Queue[intake.Read] = asyncio.Queue(intake.INBOX_READS)
         url, consumer = self.redis_url, self.consumer
+        heartbeat = Heartbeat(client, self.settings.engine_heartbeat_timeout_ms)
         tasks = [
             asyncio.create_task(
                 intake.read_into(
@@ -171,6 +175,7 @@ class EngineService:
                 intake.read_into(url, consumer, streams.PRICES, streams.PRICE_GROUP, inbox, stop)
             ),
             asyncio.create_task(self.metrics.sample_lag(url, stop)),
+            asyncio.create_task(heartbeat.run(stop), name="engine-heartbeat"),
         ]
         committer = Committer(self.journal, self._out, self.metrics)
         committer.start()
@@ -180,6 +185,7 @@ class EngineService:
         log.info("engine ready at seq %d", self._engine.seq)
         try:
             while not stop.is_set():
+                heartbeat.turned()  # at least every half second: _next_batch waits no longer
                 reads = await self._next_batch(inbox, max(0.0, next_snapshot - time.monotonic()))
                 if reads:
                     await committer.submit(self._apply(reads))

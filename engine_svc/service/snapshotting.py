@@ -1,5 +1,6 @@
 """The engine's snapshots while it runs: forked so that the engine goes on, reaped, the
-journal pruned behind them, and a final one written at a clean stop."""
+journal pruned behind them, and a final one written at a clean stop. What it logs of them,
+and at which level, is snapshot_log's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from engine_svc.service import journal, snapshots
 from engine_svc.service.metrics import EngineMetrics
+from engine_svc.service.snapshot_log import SnapshotLog
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class SnapshotKeeper:
         keep: int,
         metrics: EngineMetrics,
         data: Callable[[], dict[str, Any]],
+        interval_s: float,
     ) -> None:
         self.directory = directory
         self.journal = records
@@ -42,6 +45,7 @@ class SnapshotKeeper:
         self.last_seq = -1
         """The engine seq the newest snapshot (written or being written) is at."""
         self.last_fork_pause_ms = 0.0
+        self.report = SnapshotLog(interval_s)
         self._child: _Child | None = None
 
     def start(self, seq: int) -> None:
@@ -70,13 +74,8 @@ class SnapshotKeeper:
             return
         took_s = time.monotonic() - child.started
         self.metrics.snapshot_written(took_s)
-        log.info(
-            "snapshot at seq %d written in %.2fs (fork pause %.1f ms)",
-            child.seq,
-            took_s,
-            self.last_fork_pause_ms,
-        )
-        self.prune_journal()
+        self.prune_journal()  # first, so a summary the report gives now counts it
+        self.report.written(child.seq, took_s, self.last_fork_pause_ms)
 
     def prune_journal(self) -> None:
         kept = snapshots.timestamped(self.directory)
@@ -84,7 +83,7 @@ class SnapshotKeeper:
         if oldest_seq is not None:
             removed = self.journal.prune_before(oldest_seq)
             if removed:
-                log.info("journal: removed %d segments before seq %d", removed, oldest_seq)
+                self.report.pruned(removed, oldest_seq)
 
     def write_final(self, seq: int) -> None:
         """Write a snapshot here and now (at a clean stop), unless the newest is at `seq`."""

@@ -12,7 +12,9 @@ The consumer name is stable across restarts (LEDGER_CONSUMER, default `ledger-<h
 a ledger killed with -9 and started again first re-reads the entries it held and had not
 acked, at once rather than after another consumer's claim timeout. Several ledger processes
 may share the groups; give each its own LEDGER_CONSUMER (entries a stopped one held are
-claimed by the others after `claim_idle_ms`).
+claimed by the others after `claim_idle_ms`). The consumer name is also the process's name in
+its log lines, so the lines of two ledgers (`exchange up` runs LEDGER_WORKERS of them) tell
+which one wrote them, under the name Redis lists it by (XINFO CONSUMERS).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ async def _main() -> None:
 
 
 def main() -> int:
-    logs.setup("ledger")
+    logs.setup(consumer_name())
     # uvloop: a storm's batches are many small reads and writes; the stdlib loop's selector
     # and handles were a tenth of the ledger's CPU.
     uvloop.run(_main())

@@ -406,7 +406,15 @@ class Account(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description='"ok", or "unavailable" (503)')
+    detail: str | None = Field(
+        default=None, description="when unavailable: the gRPC health status or error code"
+    )
+    down: list[str] | None = Field(
+        default=None,
+        description='when unavailable: the dependencies reported down ("redis", "postgres", '
+        '"engine")',
+    )
 
 
 def request_body(name: str) -> dict[str, Any]:

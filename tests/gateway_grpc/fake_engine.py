@@ -1,18 +1,25 @@
 """A stand-in engine for the gateway's gRPC tests: it reads `backend-to-engine` from the real
 Redis and answers on the asking instance's own stream, `engine_response:<reply_to>`, exactly as
-the real engine addresses its answers ({p: CommandResult}). The business logic is canned, just
-enough to exercise the gateway; the real engine is tested elsewhere."""
+the real engine addresses its answers ({p: CommandResult}). Like the real one it beats its
+heartbeat (mesh.engine_heartbeat), so the gateway's health sees a live engine; set `beating`
+False to play a frozen one. The business logic is canned, just enough to exercise the gateway;
+the real engine is tested elsewhere."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, responses_pb2, types_pb2
 
-from mesh import streams
+from mesh import engine_heartbeat, streams
+
+HEARTBEAT_EVERY_S = 0.1
+HEARTBEAT_TIMEOUT_MS = 500
+"""Shorter than the real engine's, so a test of a frozen engine is quick."""
 
 Answer = Callable[[commands_pb2.Command], responses_pb2.CommandResult | None]
 
@@ -33,18 +40,25 @@ class FakeEngine:
         self.commands: list[commands_pb2.Command] = []
         self.accounts: dict[str, int] = {}
         self.trades: dict[str, tuple[str, commands_pb2.CreateTrade]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.beating = True
+        self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
 
     async def __aenter__(self) -> FakeEngine:
-        self._task = asyncio.create_task(self._run())
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._beat())]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         # A flag, not cancel(): redis-py can wedge a pool when a blocking read is cancelled.
-        assert self._task is not None
         self._stop.set()
-        await self._task
+        await asyncio.gather(*self._tasks)
+
+    async def _beat(self) -> None:
+        while not self._stop.is_set():
+            if self.beating:
+                with contextlib.suppress(*streams.REDIS_ERRORS):  # away: beat again when back
+                    await engine_heartbeat.beat(self.redis, HEARTBEAT_TIMEOUT_MS)
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def _run(self) -> None:
         cursor = b"0-0"

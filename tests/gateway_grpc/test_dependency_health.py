@@ -1,6 +1,7 @@
-"""Health follows Redis and Postgres: the checker alone with stand-in probes, then a real
-gateway whose own Redis is stopped and restarted, and whose Postgres database stops taking
-connections for a while; gRPC Check and the REST /healthz both follow."""
+"""Health follows Redis, Postgres and the engine: the checker alone with stand-in probes, then
+a real gateway whose own Redis is stopped and restarted, whose Postgres database stops taking
+connections for a while, and whose engine stops beating its heartbeat; gRPC Check (for the
+server and for each dependency) and the REST /healthz, which names what is down, all follow."""
 
 from __future__ import annotations
 
@@ -20,13 +21,20 @@ from grpc_health.v1.health import aio as health_aio
 from sqlalchemy.engine import make_url
 
 from gateway_svc.db import Database
-from gateway_svc.dependency_health import FAILURES_BEFORE_NOT_SERVING, DependencyHealth
+from gateway_svc.dependency_health import (
+    DEPENDENCIES,
+    FAILURES_BEFORE_NOT_SERVING,
+    DependencyDown,
+    DependencyHealth,
+    dependency_service,
+)
 from gateway_svc.grpc_server import AUTH_SERVICE, EXCHANGE_SERVICE, serve
 from gateway_svc.rest import create_app
 from mesh import streams
 from mesh.config import Settings
 from mesh.embedded import EmbeddedRedis
 from tests.conftest import libpq_url
+from tests.gateway_grpc.fake_engine import FakeEngine
 from tests.polling import poll_async
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -55,11 +63,21 @@ class Dependency:
 
 
 async def serving_health() -> health_aio.HealthServicer:
-    """A health servicer as serve() leaves it: SERVING for the server and each service."""
+    """A health servicer as serve() leaves it: SERVING for the server, each service and each
+    dependency."""
     health = health_aio.HealthServicer()
-    for service in SERVICES:
+    for service in (*SERVICES, *map(dependency_service, DEPENDENCIES)):
         await health.set(service, SERVING)
     return health
+
+
+async def dependency_statuses(health: health_aio.HealthServicer) -> dict[str, int]:
+    """Each dependency's own status, read through the servicer's own Check."""
+    statuses = {}
+    for name in DEPENDENCIES:
+        request = health_pb2.HealthCheckRequest(service=dependency_service(name))
+        statuses[name] = (await health.Check(request, None)).status
+    return statuses
 
 
 async def statuses(health: health_aio.HealthServicer) -> set[int]:
@@ -299,36 +317,85 @@ async def test_a_round_that_breaks_is_logged_counted_as_failed_and_the_task_goes
     assert isinstance(records[0].exc_info[1], RuntimeError)
 
 
+async def test_a_definite_down_drains_at_once_and_each_dependency_says_which(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine's expired heartbeat is an answer, not a missed one: NOT_SERVING in the first
+    round (its own timeout already waited). Each dependency's own status names those at fault
+    in the last round."""
+    health = await serving_health()
+    redis, postgres, engine = Dependency(), Dependency(), Dependency()
+    checker = DependencyHealth(
+        health, SERVICES, {"redis": redis, "postgres": postgres, "engine": engine}
+    )
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+
+    engine.error = DependencyDown("no heartbeat within 5 s")
+    assert not await checker.check_once()
+    assert await statuses(health) == {NOT_SERVING}
+    assert await dependency_statuses(health) == {
+        "redis": SERVING,
+        "postgres": SERVING,
+        "engine": NOT_SERVING,
+    }
+    postgres.error = ConnectionRefusedError("connection refused")  # also failing, once
+    assert not await checker.check_once()
+    assert (await dependency_statuses(health))["postgres"] == NOT_SERVING
+    engine.error = None  # the engine is back, postgres still fails: down for postgres now
+    assert not await checker.check_once()
+    assert await statuses(health) == {NOT_SERVING}
+    assert await dependency_statuses(health) == {
+        "redis": SERVING,
+        "postgres": NOT_SERVING,
+        "engine": SERVING,
+    }
+    postgres.error = None
+    assert await checker.check_once()
+    assert await statuses(health) == {SERVING}
+    assert set((await dependency_statuses(health)).values()) == {SERVING}
+
+    assert checker_logs(caplog) == [
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 1 failed checks in a row: "
+            "engine failed (no heartbeat within 5 s)",
+        ),
+        (logging.INFO, "gateway SERVING again: redis, postgres, engine answer"),
+    ]
+
+
 # A real gateway
 
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    settings: Settings, redis: aioredis.Redis, db: Database
+    settings: Settings, redis: aioredis.Redis, db: Database, engine: FakeEngine | None = None
 ) -> AsyncIterator[tuple[health_pb2_grpc.HealthStub, httpx.AsyncClient]]:
-    """The gRPC gateway checking its dependencies every FAST_CHECKS_S, and the REST facade
-    pointed at it: (health stub, HTTP client)."""
-    handle = await serve(
-        settings,
-        redis,
-        db,
-        port=0,
-        host="127.0.0.1",
-        instance_id="gw-health",
-        health_interval_s=FAST_CHECKS_S,
-    )
-    target = f"127.0.0.1:{handle.port}"
-    app = create_app(settings, lambda: grpc.aio.insecure_channel(target))
-    transport = httpx.ASGITransport(app=app)
-    try:
+    """The gRPC gateway checking its dependencies every FAST_CHECKS_S, an engine beating its
+    heartbeat on the same Redis (`engine`, else one of its own), and the REST facade pointed at
+    the gateway: (health stub, HTTP client)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if engine is None:
+            await stack.enter_async_context(FakeEngine(redis))
+        handle = await serve(
+            settings,
+            redis,
+            db,
+            port=0,
+            host="127.0.0.1",
+            instance_id="gw-health",
+            health_interval_s=FAST_CHECKS_S,
+        )
+        stack.push_async_callback(handle.stop, 1.0)
+        target = f"127.0.0.1:{handle.port}"
+        app = create_app(settings, lambda: grpc.aio.insecure_channel(target))
+        transport = httpx.ASGITransport(app=app)
         async with (
             grpc.aio.insecure_channel(target) as channel,
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://t") as client,
         ):
             yield health_pb2_grpc.HealthStub(channel), client
-    finally:
-        await handle.stop(1.0)
 
 
 async def wait_for_status(stub: health_pb2_grpc.HealthStub, want: int) -> None:
@@ -347,14 +414,15 @@ async def wait_for_status(stub: health_pb2_grpc.HealthStub, want: int) -> None:
         assert reply.status == want, service
 
 
-async def assert_healthz(http: httpx.AsyncClient, serving: bool) -> None:
+async def assert_healthz(http: httpx.AsyncClient, down: list[str] | None = None) -> None:
+    """200 with nothing `down`; else 503 naming what is."""
     response = await http.get("/healthz")
-    if serving:
+    if not down:
         assert (response.status_code, response.json()) == (200, {"status": "ok"})
     else:
         assert (response.status_code, response.json()) == (
             503,
-            {"status": "unavailable", "detail": "NOT_SERVING"},
+            {"status": "unavailable", "detail": "NOT_SERVING", "down": down},
         )
 
 
@@ -367,15 +435,16 @@ async def test_health_follows_redis_down_and_back(
     try:
         async with running_gateway(settings, client, db) as (health, http):
             await wait_for_status(health, SERVING)
-            await assert_healthz(http, serving=True)
+            await assert_healthz(http)
 
             own_redis.stop()
             await wait_for_status(health, NOT_SERVING)
-            await assert_healthz(http, serving=False)
+            # The engine's heartbeat is asked of Redis too: no answer, so not known alive.
+            await assert_healthz(http, down=["redis", "engine"])
 
             own_redis.start()  # the same port: the gateway's client finds it again
             await wait_for_status(health, SERVING)
-            await assert_healthz(http, serving=True)
+            await assert_healthz(http)
     finally:
         await client.aclose()
         own_redis.stop()
@@ -414,8 +483,42 @@ async def test_health_follows_postgres_down_and_back(
         allow_connections(admin, database, allowed=False)
         try:
             await wait_for_status(health, NOT_SERVING)
-            await assert_healthz(http, serving=False)
+            await assert_healthz(http, down=["postgres"])
         finally:
             allow_connections(admin, database, allowed=True)
         await wait_for_status(health, SERVING)
-        await assert_healthz(http, serving=True)
+        await assert_healthz(http)
+
+
+async def test_health_follows_the_engine_frozen_and_back(
+    settings: Settings, redis: aioredis.Redis, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engine that stops beating (frozen, dead) is reported down once its heartbeat expires,
+    by gRPC health and by /healthz, which names it; beating again, it is back."""
+    caplog.set_level(logging.INFO, logger=CHECKER_LOG)
+    engine = FakeEngine(redis)
+    async with engine, running_gateway(settings, redis, db, engine) as (health, http):
+        await wait_for_status(health, SERVING)
+        await assert_healthz(http)
+
+        engine.beating = False
+        await wait_for_status(health, NOT_SERVING)
+        await assert_healthz(http, down=["engine"])
+        reply = await health.Check(
+            health_pb2.HealthCheckRequest(service=dependency_service("engine")), timeout=2.0
+        )
+        assert reply.status == NOT_SERVING
+
+        engine.beating = True
+        await wait_for_status(health, SERVING)
+        await assert_healthz(http)
+
+    timeout_s = settings.engine_heartbeat_timeout_ms / 1000
+    assert checker_logs(caplog) == [
+        (
+            logging.WARNING,
+            "gateway NOT_SERVING after 1 failed checks in a row: "
+            f"engine failed (no heartbeat within {timeout_s:g} s)",
+        ),
+        (logging.INFO, "gateway SERVING again: redis, postgres, engine answer"),
+    ]

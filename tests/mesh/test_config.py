@@ -232,6 +232,19 @@ def test_ledger_linger_out_of_bounds_is_refused(
         load_settings()
 
 
+def test_engine_heartbeat_timeout_defaults_to_5_s_and_is_at_least_two_beats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ENGINE_HEARTBEAT_TIMEOUT_MS", raising=False)
+    assert load_settings().engine_heartbeat_timeout_ms == 5000
+    monkeypatch.setenv("ENGINE_HEARTBEAT_TIMEOUT_MS", "2000")  # two beats of one a second
+    assert load_settings().engine_heartbeat_timeout_ms == 2000
+    monkeypatch.setenv("ENGINE_HEARTBEAT_TIMEOUT_MS", "1999")
+    message = "ENGINE_HEARTBEAT_TIMEOUT_MS must be at least 2000, got 1999"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings()
+
+
 @pytest.mark.parametrize("url", ["rediss://h:6380/0", "localhost:6379"])
 def test_a_redis_url_the_hot_paths_cannot_speak_is_refused(
     url: str, monkeypatch: pytest.MonkeyPatch

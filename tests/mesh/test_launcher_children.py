@@ -1,9 +1,13 @@
-"""What `exchange up` runs: LEDGER_WORKERS ledgers, each its own consumer and metrics port."""
+"""What `exchange up` runs: LEDGER_WORKERS ledgers, each its own consumer, metrics port and
+name in the log."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from gateway_svc.ledger import main as ledger_main
 from launcher.cli import children_of
 from mesh.config import load_settings
 
@@ -27,3 +31,26 @@ def test_one_ledger_keeps_the_plain_names(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LEDGER_METRICS_PORT", "0")
     plan = children_of(load_settings(need_secrets=False), {"LEDGER_CONSUMER": "ledger-a"})
     assert plan[1] == ("ledger", "ledger", {"LEDGER_CONSUMER": "ledger-a"})
+
+
+def test_each_ledger_logs_under_its_own_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two ledgers run the same code: their lines differ by the process's name in them."""
+    monkeypatch.setenv("LEDGER_WORKERS", "2")
+    plan = children_of(load_settings(need_secrets=False), {"LEDGER_CONSUMER": "ledger-a"})
+
+    async def wrote_a_line() -> None:  # in place of the writers: the setup is what is tested
+        logging.getLogger("gateway_svc.ledger.persister").warning("a batch failed")
+
+    monkeypatch.setattr(ledger_main, "_main", wrote_a_line)
+    lines = []
+    for _, service, own in plan:
+        if service != "ledger":
+            continue
+        with monkeypatch.context() as env:
+            for key, value in own.items():
+                env.setenv(key, value)
+            assert ledger_main.main() == 0
+        lines += [line for line in capsys.readouterr().err.splitlines() if "a batch failed" in line]
+    assert [line.split(" WARNING ")[0].split()[-1] for line in lines] == ["ledger-a", "ledger-a-2"]

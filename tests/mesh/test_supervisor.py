@@ -1,18 +1,24 @@
-"""`exchange up`'s supervisor (launcher.cli.Supervisor): restarts with a backoff that starts
-over after a stable run, restarts that do not hold up the watch, and a stop on a child that
-says its configuration is wrong. Children are stand-ins here; test_ctrl_c runs the real ones."""
+"""`exchange up`'s supervisor (launcher.cli.Supervisor): restarts on the schedule of
+mesh.restarts, restarts that do not hold up the watch, a stop on a child that says its
+configuration is wrong, and the embedded Redis and PostgreSQL brought back on their address
+with their data. Children are stand-ins here; test_ctrl_c runs the real ones."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 
-from launcher.cli import STABLE_S, Supervisor
+from launcher.cli import Supervisor
 from mesh.config import EXIT_CONFIG
-from mesh.embedded import EmbeddedRedis
+from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
+from mesh.restarts import STABLE_S
 from tests.polling import poll
 
 
@@ -33,7 +39,7 @@ def supervisor(monkeypatch: pytest.MonkeyPatch) -> Supervisor:
 
     def start(name: str) -> None:
         sup.children[name] = Child()  # type: ignore[assignment]
-        sup.started_at[name] = now[0]
+        sup.backoff[name].started(now[0])
         started.append(name)
 
     monkeypatch.setattr(sup, "start", start)
@@ -56,18 +62,18 @@ def test_crashes_in_a_row_wait_longer_and_a_stable_run_starts_over(supervisor: S
         waits.append(supervisor.due["engine"] - (at + 1))
         at = supervisor.due["engine"]
         supervisor.check(at)  # the restart
-    assert waits == [2, 4, 8]
+    assert waits == [1, 2, 4]  # mesh.restarts' schedule (tested in test_restarts)
     crash(supervisor, "engine", at + STABLE_S + 1)  # after a long good run
-    assert supervisor.due["engine"] - (at + STABLE_S + 1) == 2
+    assert supervisor.due["engine"] - (at + STABLE_S + 1) == 1
 
 
 def test_a_restart_waiting_does_not_hold_up_the_others(supervisor: Supervisor) -> None:
     crash(supervisor, "engine", 1.0)
     crash(supervisor, "poller", 1.5)  # seen while the engine's restart is still due
     assert set(supervisor.due) == {"engine", "poller"}
-    supervisor.check(3.0)
+    supervisor.check(2.0)
     assert supervisor.started == ["engine", "poller", "engine"]  # type: ignore[attr-defined]
-    supervisor.check(3.5)
+    supervisor.check(2.5)
     assert supervisor.started[-1] == "poller"  # type: ignore[attr-defined]
 
 
@@ -86,12 +92,52 @@ def test_the_embedded_redis_is_restarted_on_its_port_with_its_data(tmp_path: Pat
         client.execute_command("BGREWRITEAOF")  # so the entry is on disk before the kill
         poll(lambda: client.info("persistence")["aof_rewrite_in_progress"], until=lambda x: not x,
              timeout_s=10, what="the AOF rewrite")  # fmt: skip
-        supervisor = Supervisor({}, [], server)
+        supervisor = Supervisor({}, [], {"embedded redis": server})
         assert server.process is not None
         server.process.kill()
         server.process.wait(5)
-        supervisor.check(0.0)
+        restart_when_due(supervisor, "embedded redis")
         assert server.url == url
         assert redis.Redis.from_url(url).xlen("kept") == 1
     finally:
         server.stop()
+
+
+def test_the_embedded_postgres_is_restarted_on_its_socket_with_its_data(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "postgres")
+    url = server.start()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+            conn.execute("INSERT INTO kept VALUES (1)")
+        supervisor = Supervisor({}, [], {"embedded postgres": server})
+        supervisor.check(0.0)
+        assert supervisor.due == {}  # running: nothing to do
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the postmaster: its backends follow it
+        poll(server.died, timeout_s=10, what="the postmaster's death")
+        restart_when_due(supervisor, "embedded postgres")
+        assert server.died() is None and server.pid != pid
+        assert server.url == url
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT id FROM kept").fetchall() == [(1,)]
+    finally:
+        server.stop()
+
+
+def restart_when_due(supervisor: Supervisor, name: str) -> None:
+    """One look that finds `name` dead, then looks at the times its restarts fall due until it
+    runs again. A start can fail while the dead server is not yet reaped (a killed postmaster
+    is a zombie until init collects it, a second here): the supervisor tries again later, so
+    real time passes between the looks too."""
+    now = 0.0
+    supervisor.check(now)
+    assert name in supervisor.due, "the death was not seen"
+    for _ in range(6):
+        now = supervisor.due[name]
+        supervisor.check(now)
+        if name not in supervisor.due:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} was not restarted: due again at {supervisor.due[name]}")
