@@ -90,6 +90,22 @@ class GrpcServerHandle:
         log.info("gRPC server on :%d stopped", self.port)
 
 
+MAX_UNARY_IN_FLIGHT = 1_000
+"""Calls with one answer, beside the streams, that a process holds at once (the closed-loop
+bench keeps 64 in flight)."""
+MAX_CALLS_PER_CONNECTION = 256
+"""HTTP/2 streams a client may open on one connection; more wait on the client's side."""
+
+
+def max_calls(settings: Settings) -> int:
+    """All the calls a gateway process holds at once; past it grpc answers RESOURCE_EXHAUSTED.
+
+    The stream caps count a stream once its request has come; a call whose request never
+    comes is held all the same (about 19 KB each), so this bounds them too: the public streams
+    (GRPC_MAX_STREAMS), the facade's two per WebSocket (WS_MAX_CONNECTIONS), and the rest."""
+    return settings.grpc_max_streams + 2 * settings.ws_max_connections + MAX_UNARY_IN_FLIGHT
+
+
 async def serve(
     settings: Settings,
     redis: aioredis.Redis,
@@ -133,7 +149,12 @@ async def serve(
     streams = StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams)
     server = grpc.aio.server(
         interceptors=[GatewayInterceptor(StreamCaps(streams, settings.trusted_proxies))],
-        options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
+        maximum_concurrent_rpcs=max_calls(settings),
+        options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.max_concurrent_streams", MAX_CALLS_PER_CONNECTION),
+        ],
+    )
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
         ExchangeServicer(
             sessions,

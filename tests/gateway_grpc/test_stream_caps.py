@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from gateway_svc import grpc_server
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import serve
 from gateway_svc.grpc_services import reflection
@@ -238,4 +239,39 @@ async def test_the_server_listens_on_loopback_by_default_and_caps_streams(
             assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             first.cancel()
     finally:
+        await handle.stop(1.0)
+
+
+async def test_calls_whose_request_never_comes_are_bounded_too(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    mailer: CapturingMailer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stream caps count a stream once its request has come; a call that never sends one
+    is held anyway, so the server bounds every call it holds (grpc_server.max_calls)."""
+    monkeypatch.setattr(grpc_server, "MAX_UNARY_IN_FLIGHT", 0)
+    settings = dataclasses.replace(settings, grpc_max_streams=2, ws_max_connections=1)
+    assert grpc_server.max_calls(settings) == 4
+    handle = await serve(settings, redis, db, port=0, mailer=mailer, instance_id="gw-held")
+    never = asyncio.Event()
+
+    async def no_request() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+            hold = channel.stream_stream("/exchange.v1.ExchangeService/StreamPrices")
+            held = [hold(no_request()) for _ in range(4)]
+            for call in held:
+                await call.wait_for_connection()
+            await asyncio.sleep(0.2)
+            error = await refused(hold(no_request()))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            for call in held:
+                call.cancel()
+    finally:
+        never.set()
         await handle.stop(1.0)
