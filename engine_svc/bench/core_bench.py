@@ -121,7 +121,9 @@ def bench_commands(sizes: Sizes, rng: random.Random, native: bool = True) -> tup
                 stop,
                 take,
             )
-            open_trades.append((user, trade_id_for(user, f"ord-{n}")))
+            # Every input takes one seq, so this command's is known before the run.
+            seq = engine.seq + len(inputs) + 1
+            open_trades.append((user, trade_id_for(user, f"ord-{n}", seq)))
         inputs.append(Command(f"ord-{n}", user, f"{user}@example.com", n, body))
         if n % 50 == 49:
             asset = assets[rng.randrange(3)]

@@ -147,6 +147,10 @@ class Engine:
         """Journaled inputs applied so far: mutating commands and ticks."""
         self.event_seq = 0
         self.next_pos_id = 1
+        self.legacy_trade_ids = False
+        """True while replaying a command journaled before trade ids carried their command's
+        seq (`model.trade_id_for`): it opens its trade under the id it had then. Not state:
+        the service sets it per journal record; the C path declines while it is set."""
         self.accounts: dict[str, Account] = {}
         self.positions: dict[int, Position] = {}
         """Open positions by internal id, in open order."""
@@ -206,6 +210,11 @@ class Engine:
 
     def price(self, asset: str) -> tuple[Price, Price] | None:
         return self.prices.get(asset)
+
+    def new_trade_id(self, command: Command) -> str:
+        """The id of the trade (or order) `command` opens, applied as the `seq`-th input."""
+        seq = None if self.legacy_trade_ids else self.seq
+        return trade_id_for(command.user_id, command.order_id, seq)
 
     def execute(self, command: Command) -> Outcome:
         kind = type(command.body)
@@ -363,11 +372,11 @@ class Engine:
             return Outcome(rejection(command.order_id, self.seq, found.code, found.message), [])
         is_long, entry, liquidation = found
         order_id = command.order_id
-        trade_id = trade_id_for(command.user_id, order_id)
+        trade_id = self.new_trade_id(command)
         if trade_id in self.trades:
-            # Only after the order memory forgot this order id (the user's own later orders
-            # pushed it out) and it came back while its first trade is still open (or
-            # pending): a second with the same id is ambiguous.
+            # Only under the legacy rule, after the order memory forgot this order id (the
+            # user's own later orders pushed it out) and it came back while its first trade is
+            # still open (or pending): a second with the same id is ambiguous.
             return self._reject(
                 command,
                 RejectCode.INVALID_ARGUMENT,

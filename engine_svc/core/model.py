@@ -40,9 +40,16 @@ class InvariantError(RuntimeError):
 _blake2b = hashlib.blake2b
 
 
-def trade_id_for(user_id: str, order_id: str) -> str:
-    """Deterministic and UUID-shaped, so replaying a journal gives the same ids."""
-    h = _blake2b(f"{user_id}\0{order_id}".encode(), digest_size=16).hexdigest()
+def trade_id_for(user_id: str, order_id: str, seq: int | None = None) -> str:
+    """Deterministic and UUID-shaped, so replaying a journal gives the same ids.
+
+    From the user, the order id and the `seq` of the command that opens the trade: unique for
+    good, though an order id may come back once the order memory has forgotten it (a trade
+    id made from the order id alone was then made again, and its new trade overwrote the
+    ended one's history). `seq=None` is that older rule, for journals written under it
+    (`Engine.legacy_trade_ids`)."""
+    text = f"{user_id}\0{order_id}" if seq is None else f"{user_id}\0{order_id}\0{seq}"
+    h = _blake2b(text.encode(), digest_size=16).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine_svc.core.model import Extension, Position, closes_by_stop, loss_level, trade_id_for
+from engine_svc.core.model import Extension, Position, closes_by_stop, loss_level
 from engine_svc.core.money import capped_pnl, format_units
 from engine_svc.core.order_rules import check_modify, check_order
 from engine_svc.core.rules import check_liquidation
@@ -63,7 +63,7 @@ def place_order(engine: Engine, command: Command, body: PlaceOrder) -> Outcome:
         return engine._reject(command, found.code, found.message)
     is_long, liquidation = found
     order_id = command.order_id
-    trade_id = trade_id_for(command.user_id, order_id)
+    trade_id = engine.new_trade_id(command)
     if trade_id in engine.trades:
         return engine._reject(
             command,

@@ -26,8 +26,13 @@ from mesh.private_files import open_private, private_directory
 
 log = logging.getLogger(__name__)
 
-KIND_COMMAND = 1
+KIND_COMMAND_V1 = 1
+"""A command journaled before trade ids carried their command's seq: replayed under that
+rule (`Engine.legacy_trade_ids`), so its trade keeps the id its answer gave."""
 KIND_PRICES = 2
+KIND_COMMAND = 3
+"""A command, its trade id from its user, order id and seq (`model.trade_id_for`)."""
+COMMAND_KINDS = (KIND_COMMAND_V1, KIND_COMMAND)
 
 _FRAME = struct.Struct("<II")
 _HEAD = struct.Struct("<QBB")

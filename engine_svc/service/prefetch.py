@@ -35,7 +35,7 @@ _END = "end"
 def decoded(records: Iterator[journal.Record], assets: Mapping[str, int]) -> Iterator[Item]:
     """Each record with what it holds for the core."""
     for record in records:
-        if record.kind == journal.KIND_COMMAND:
+        if record.kind in journal.COMMAND_KINDS:
             yield record, decode_command(record.payload, assets)
         else:
             yield record, decode_prices(record.payload, assets)

@@ -121,7 +121,11 @@ def _replay(
             raise RecoveryError(
                 f"journal record at seq {record.first_seq} does not follow state seq {engine.seq}"
             )
-        applied = apply(engine, decoded, assets, answer=False)
+        engine.legacy_trade_ids = record.kind == journal.KIND_COMMAND_V1
+        try:
+            applied = apply(engine, decoded, assets, answer=False)
+        finally:
+            engine.legacy_trade_ids = False
         if not applied.changed:
             raise RecoveryError(f"journal record at seq {record.first_seq} changed nothing")
         state.events.extend(applied.events)

@@ -56,7 +56,7 @@ _PURGE_AFTER = timedelta(days=1)
 _INSERT_ORDERS = UnnestInsert.of(
     orders,
     [c.name for c in orders.columns],
-    "ON CONFLICT (user_id, order_id) DO NOTHING RETURNING order_id",
+    "ON CONFLICT (user_id, order_id, engine_seq) DO NOTHING RETURNING order_id",
 )
 
 
@@ -149,11 +149,11 @@ class Database:
     # Orders
 
     async def record_orders(self, rows: Sequence[OrderRow]) -> int:
-        """One transaction, multi-row; returns how many rows were new. A (user_id, order_id)
-        already recorded, or repeated within `rows`, keeps its first record."""
+        """One transaction, multi-row; returns how many rows were new. A (user_id, order_id,
+        engine_seq) already recorded, or repeated within `rows`, keeps its first record."""
         # In key order (stable, so a repeat keeps its first record): two batches written at
         # once then wait for each other's rows instead of deadlocking.
-        ordered = sorted(rows, key=lambda order: (order.user_id, order.order_id))
+        ordered = sorted(rows, key=lambda o: (o.user_id, o.order_id, o.engine_seq))
         values = [order_values(order) for order in ordered]
         if not values:
             return 0

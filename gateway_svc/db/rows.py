@@ -35,7 +35,10 @@ class OrderRow:
     """One answered command. `error_code` is the registry name without the ERROR_CODE_ prefix
     (e.g. "INSUFFICIENT_BALANCE"), None on success. Keyed by (user_id, order_id). Written by
     the ledger's audit writer, `latency_us` is the engine's: from reading the command off its
-    stream to publishing the answer, journal commit included (not the client's round trip)."""
+    stream to publishing the answer, journal commit included (not the client's round trip).
+    `engine_seq` is the command's place in the engine's journal: with the order id it names
+    one command for good (an order id the engine's memory forgot may come back as a new
+    command); 0 for rows written before it was kept."""
 
     order_id: str
     user_id: str
@@ -47,6 +50,7 @@ class OrderRow:
     trade_id: str | None
     created_at_ms: int
     request: dict[str, Any] | None = None
+    engine_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ def order_values(order: OrderRow) -> dict[str, Any]:
         # JSON text: the multi-row insert sends the column as one text[] cast to jsonb[].
         "request": None if order.request is None else json.dumps(order.request),
         "created_at": ms_to_ts(order.created_at_ms),
+        "engine_seq": order.engine_seq,
     }
 
 
@@ -160,6 +165,7 @@ def row_to_order(row: Any) -> OrderRow:
         trade_id=row.trade_id,
         created_at_ms=ts_to_ms(row.created_at),
         request=row.request,
+        engine_seq=row.engine_seq,
     )
 
 

@@ -55,9 +55,12 @@ orders = Table(
     Column("trade_id", Text),
     Column("request", JSONB),
     Column("created_at", TS, nullable=False),
+    Column("engine_seq", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("status IN ('success', 'error')", name="orders_status"),
-    # Order ids are the client's: unique per user, the engine's idempotency key too.
-    PrimaryKeyConstraint("user_id", "order_id", name="orders_pkey"),
+    # One row per answered command: the client's order id (the engine's idempotency key while
+    # it remembers it) and the command's place in the engine's journal, which tells a
+    # redelivered record (skipped) from an order id used again (a row of its own).
+    PrimaryKeyConstraint("user_id", "order_id", "engine_seq", name="orders_pkey"),
     # Keyset pagination for "my orders, newest first".
     Index("orders_user_time", "user_id", text("created_at DESC"), text("order_id DESC")),
 )

@@ -59,6 +59,7 @@ def order_row(audit: audit_pb2.CommandAudit) -> OrderRow:
         trade_id=_trade_id(command, result) or None,
         created_at_ms=command.ts_ms or audit.answered_at_ms,
         request=request_json(command),
+        engine_seq=result.engine_seq,
     )
 
 

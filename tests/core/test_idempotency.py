@@ -133,12 +133,31 @@ def test_restore_and_replay_keep_each_users_memory_and_its_eviction_order() -> N
     assert all(engine.orders.held(user) == 3 for user in users for engine in engines)
 
 
-def test_a_reused_order_id_cannot_open_a_second_trade_with_the_same_id() -> None:
+@pytest.mark.parametrize("first_ended", [False, True])
+def test_an_order_id_the_memory_forgot_opens_a_trade_of_its_own(first_ended: bool) -> None:
+    """Past the order memory an order id is new again, and its trade gets an id of its own:
+    with ids from the order id alone, it took the id of the first trade, whose ended history
+    in Postgres the new trade then overwrote (the security review's finding)."""
     d = Driver(Engine(ASSETS, idempotency_per_user=1))
     d.account("ann")
     d.tick(SOL, 200_000_000)
-    d.opened("ann", SOL, Direction.LONG, usd("1"), 10, order_id="t")
+    first = d.opened("ann", SOL, Direction.LONG, usd("1"), 10, order_id="t")
+    if first_ended:
+        assert d.close("ann", first.trade_id, order_id="c").ok
     d.account("ann")  # ann's own next command pushes ("ann", "t") out of a memory of one
+    again = d.opened("ann", SOL, Direction.LONG, usd("1"), 10, order_id="t")
+    assert again.trade_id != first.trade_id
+    assert len(d.engine.positions) == (1 if first_ended else 2)
+
+
+def test_under_the_legacy_rule_a_reused_order_id_with_its_trade_open_is_refused() -> None:
+    """A journal written before trade ids carried their seq replays under the old rule."""
+    d = Driver(Engine(ASSETS, idempotency_per_user=1))
+    d.engine.legacy_trade_ids = True
+    d.account("ann")
+    d.tick(SOL, 200_000_000)
+    d.opened("ann", SOL, Direction.LONG, usd("1"), 10, order_id="t")
+    d.account("ann")
     again = d.open("ann", SOL, Direction.LONG, usd("1"), 10, order_id="t")
     assert again.rejection is not None
     assert again.rejection.code is RejectCode.INVALID_ARGUMENT

@@ -149,10 +149,11 @@ def test_the_c_path_declines_what_it_does_not_know() -> None:
     )  # fmt: skip
     trailing = CreateTrade("SOL_USDC", Direction.LONG, Usd(100_000), 10, None, None, Price(10))
     plain = CreateTrade("SOL_USDC", Direction.LONG, Usd(100_000), 10)
-    assert fast.execute(_command("ann", "t", trailing)).response.ok  # type: ignore[union-attr]
-    assert fast.execute(_command("ann", "p", plain)).response.ok  # type: ignore[union-attr]
+    trailing_open = fast.execute(_command("ann", "t", trailing))
+    plain_open = fast.execute(_command("ann", "p", plain))
+    assert trailing_open.response.ok and plain_open.response.ok  # type: ignore[union-attr]
     assert declined == ["CreateTrade"]
-    plain_id, trailing_id = trade_id_for("ann", "p"), trade_id_for("ann", "t")
+    plain_id, trailing_id = _opened(plain_open), _opened(trailing_open)
     part = fast.execute(_command("ann", "c1", CloseTrade(plain_id, Usd(1))))
     assert part.response.ok and declined[-1] == "CloseTrade"  # type: ignore[union-attr]
     fast.execute(_command("ann", "c2", CloseTrade(plain_id)))  # partly closed: an Extension
@@ -171,6 +172,12 @@ def test_the_c_path_declines_what_it_does_not_know() -> None:
 
 def _command(user: str, order_id: str, body: Any) -> Command:
     return Command(order_id, user, f"{user}@x", 7, body)
+
+
+def _opened(outcome: Any) -> str:
+    """The id of the trade an accepted create opened (its OPENED event's)."""
+    (event,) = outcome.events
+    return str(event.trade.trade_id)
 
 
 def test_accepted_creates_and_closes_never_reach_the_reference() -> None:
@@ -204,17 +211,18 @@ def test_numbers_beyond_64_bits_take_the_reference_path_and_agree() -> None:
         engine.execute(_command("ann", "a", CreateAccount()))
         engine.accounts["ann"].balance = 2**90  # a fortune only arithmetic can reach
         engine.apply_tick(Tick("BTC_USDC", Price(2**40), Price(2**40 + 2), 1))
+    answers = {}
     for order_id, body in (
         ("big", CreateTrade("BTC_USDC", Direction.LONG, Usd(2**80), 1000)),
         ("mid", CreateTrade("BTC_USDC", Direction.SHORT, Usd(2**53), 10)),
         ("price", CreateTrade("BTC_USDC", Direction.LONG, Usd(10**6), 10, None, Price(2**64))),
     ):
-        answer = _feed(native, _command("ann", order_id, body))
+        answer = answers[order_id] = _feed(native, _command("ann", order_id, body))
         assert answer == _feed(reference, _command("ann", order_id, body))
         assert answer.response.ok is (order_id != "price")
     for engine in (native, reference):  # liquidates the SHORT
         engine.apply_tick(Tick("BTC_USDC", Price(2**62), Price(2**62 + 2), 2))
-    big = trade_id_for("ann", "big")
+    big = _opened(answers["big"])
     assert _feed(native, _command("ann", "shut", CloseTrade(big))) == _feed(
         reference, _command("ann", "shut", CloseTrade(big))
     )
@@ -246,7 +254,7 @@ def test_levels_of_an_int_subclass_close_alike() -> None:
         engine.apply_tick(Tick("BTC_USDC", Price(500), Price(502), 1))
     opened = _feed(native, _command("ann", "o", body))
     assert opened == _feed(reference, _command("ann", "o", body)) and opened.response.ok
-    close = CloseTrade(trade_id_for("ann", "o"))
+    close = CloseTrade(_opened(opened))
     closed = _feed(native, _command("ann", "c", close))
     assert closed == _feed(reference, _command("ann", "c", close)) and closed.response.ok
     assert native.state_hash() == reference.state_hash() and native.trades == {}
@@ -260,19 +268,35 @@ def test_a_maintenance_rate_must_be_an_integer_ppm_below_one(ppm: Any) -> None:
 
 
 @settings(max_examples=examples(300, 5_000), deadline=None)
-@given(st.text(max_size=200), st.text(max_size=300))
-def test_trade_ids_match_the_python_rule(user_id: str, order_id: str) -> None:
+@given(st.text(max_size=200), st.text(max_size=300), st.none() | st.integers(0, 2**63 - 1))
+def test_trade_ids_match_the_python_rule(user_id: str, order_id: str, seq: int | None) -> None:
     try:
-        expected: Any = trade_id_for(user_id, order_id)
+        expected: Any = trade_id_for(user_id, order_id, seq)
     except UnicodeEncodeError:
         with pytest.raises(UnicodeEncodeError):
-            _native.trade_id(user_id, order_id)
+            _native.trade_id(user_id, order_id, seq)
         return
-    assert _native.trade_id(user_id, order_id) == expected
+    assert _native.trade_id(user_id, order_id, seq) == expected
 
 
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 129, 255, 256, 257, 1000])
-def test_trade_ids_hash_every_block_boundary(size: int) -> None:
+@pytest.mark.parametrize("seq", [None, 0, 9, 10**18])
+def test_trade_ids_hash_every_block_boundary(size: int, seq: int | None) -> None:
     user_id = "u" * size
-    digest = hashlib.blake2b(f"{user_id}\0o".encode(), digest_size=16).hexdigest()
-    assert _native.trade_id(user_id, "o").replace("-", "") == digest
+    text = f"{user_id}\0o" if seq is None else f"{user_id}\0o\0{seq}"
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    assert _native.trade_id(user_id, "o", seq).replace("-", "") == digest
+
+
+def test_a_replayed_legacy_command_is_declined_to_the_reference() -> None:
+    """While `legacy_trade_ids` is set (a replay of a journal written under the older rule),
+    creates go to the Python engine, which alone knows that rule."""
+    engine, _ = _engines(0, 100)
+    engine.execute(_command("ann", "a", CreateAccount()))
+    engine.apply_tick(Tick("SOL_USDC", Price(100_000_000), Price(100_010_000), 1))
+    engine.legacy_trade_ids = True
+    old = engine.execute(_command("ann", "o", CreateTrade("SOL_USDC", Direction.LONG, Usd(1), 10)))
+    engine.legacy_trade_ids = False
+    new = engine.execute(_command("ann", "n", CreateTrade("SOL_USDC", Direction.LONG, Usd(1), 10)))
+    assert _opened(old) == trade_id_for("ann", "o")
+    assert _opened(new) == trade_id_for("ann", "n", engine.seq)

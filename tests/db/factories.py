@@ -106,11 +106,14 @@ def audit(
     error_code: int = 0,
     ts_ms: int = 1_700_000_000_000,
     latency_us: int = 850,
+    engine_seq: int = 7,
 ) -> audit_pb2.CommandAudit:
     """The engine's record of one answered command: a SOL_USDC SHORT 100x with a stop loss,
     a close of trade `t-<order_id>`, or an account opening."""
     command = commands_pb2.Command(order_id=order_id, user_id=user_id, ts_ms=ts_ms, reply_to="gw")
-    result = responses_pb2.CommandResult(order_id=order_id, error_code=error_code, engine_seq=7)  # type: ignore[arg-type]
+    result = responses_pb2.CommandResult(
+        order_id=order_id, error_code=error_code, engine_seq=engine_seq
+    )  # type: ignore[arg-type]
     if body == "create_trade":
         command.create_trade.CopyFrom(
             commands_pb2.CreateTrade(

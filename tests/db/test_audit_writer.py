@@ -1,4 +1,4 @@
-"""The audit writer: engine_audit -> orders, exactly once per (user_id, order_id)."""
+"""The audit writer: engine_audit -> orders, exactly once per (user_id, order_id, engine_seq)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ async def test_rows_take_the_gateways_shape(redis_url: str, db: Database) -> Non
             trade_id="t-close",
             created_at_ms=T0 + 2,
             request={"trade_id": "t-close"},
+            engine_seq=7,
         ),
         OrderRow(
             order_id="open",
@@ -81,8 +82,28 @@ async def test_rows_take_the_gateways_shape(redis_url: str, db: Database) -> Non
                 "leverage": 1000,
                 "stop_loss_price": "238.000000",
             },
+            engine_seq=7,
         ),
-        OrderRow("acct", "u1", "CREATE_ACCOUNT", "success", None, "", 850, None, T0, None),
+        OrderRow("acct", "u1", "CREATE_ACCOUNT", "success", None, "", 850, None, T0, None, 7),
+    ]
+    await client.aclose()
+
+
+async def test_an_order_id_used_again_as_a_new_command_gets_a_row_of_its_own(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    """Past the engine's order memory an order id comes back as a new command (a later seq):
+    its answer is audited too, beside the first one's, and a redelivery of either is not."""
+    client = connect(redis_url)
+    first = audit("o1", ts_ms=T0, engine_seq=7)
+    reused = audit("o1", ts_ms=T0 + 60_000, engine_seq=2_000)
+    await _publish(client, [first, reused, reused])
+    writer = await _drain(client, db, 3)
+    assert (writer.written, writer.duplicates) == (2, 1)
+    rows, _ = await db.list_orders("u1", 10, None)
+    assert [(r.order_id, r.engine_seq, r.created_at_ms) for r in rows] == [
+        ("o1", 2_000, T0 + 60_000),
+        ("o1", 7, T0),
     ]
     await client.aclose()
 

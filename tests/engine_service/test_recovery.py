@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine_svc.core.engine import Engine
+from engine_svc.core.model import trade_id_for
 from engine_svc.service import journal, snapshots
 from engine_svc.service.inputs import apply_command, apply_prices
 from engine_svc.service.recovery import RecoveryError, recover, snapshot_data
@@ -40,8 +41,12 @@ class Live:
 
     def feed(self, kind: int, payload: bytes) -> None:
         before = self.engine.seq
-        apply = apply_command if kind == journal.KIND_COMMAND else apply_prices
+        apply = apply_command if kind in journal.COMMAND_KINDS else apply_prices
+        # A KIND_COMMAND_V1 record is what the engine journaled before trade ids carried
+        # their seq: applied live under that rule then.
+        self.engine.legacy_trade_ids = kind == journal.KIND_COMMAND_V1
         applied = apply(self.engine, payload, ASSETS)
+        self.engine.legacy_trade_ids = False
         if applied.result is not None and applied.result.HasField("trade_opened"):
             trade = applied.result.trade_opened.trade
             self.trades.append((trade.user_id, trade.trade_id))
@@ -96,6 +101,25 @@ def test_journal_alone_rebuilds_the_state(tmp_path: Path) -> None:
     live.random_traffic(random.Random(1), 300)
     assert live.engine.seq > 100
     assert _recover(tmp_path).state_hash() == live.engine.state_hash()
+
+
+def test_a_journal_from_before_seq_trade_ids_replays_to_the_same_trades(tmp_path: Path) -> None:
+    """An engine upgraded after a crash replays the old engine's journal: each command under
+    the rule it was answered by, so every trade keeps the id its owner was told."""
+    live = Live(tmp_path)
+    live.feed(journal.KIND_COMMAND_V1, builders.command("u1", "create_account").SerializeToString())
+    live.feed(journal.KIND_PRICES, builders.price_batch({"SOL_USDC": ("235.000", "235.020")}))
+    orders = []
+    for kind in (journal.KIND_COMMAND_V1, journal.KIND_COMMAND):
+        cmd = builders.create_trade("u1", "SOL_USDC", "LONG", 10_000, 10)
+        live.feed(kind, cmd.SerializeToString())
+        orders.append(cmd.order_id)
+    (_, old_id), (_, new_id) = live.trades
+    assert old_id == trade_id_for("u1", orders[0])  # the older rule: no seq
+    assert new_id == trade_id_for("u1", orders[1], live.engine.seq)
+    recovered = _recover(tmp_path)
+    assert recovered.state_hash() == live.engine.state_hash()
+    assert set(recovered.trades) == {old_id, new_id}
 
 
 def test_snapshot_plus_journal_rebuilds_the_state(tmp_path: Path) -> None:

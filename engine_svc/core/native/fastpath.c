@@ -197,19 +197,27 @@ static void encode_head(PyObject *tuple, Py_ssize_t at, PyObject *pos) {
     }
 }
 
-static PyObject *trade_id_for(PyObject *user_id, PyObject *order_id) {
+/* model.trade_id_for: blake2b-128 of "user\0order\0seq" (seq in decimal; `seq` < 0 leaves
+ * "\0seq" out, the rule before trade ids carried their command's seq), UUID-shaped. */
+static PyObject *trade_id_for(PyObject *user_id, PyObject *order_id, int64_t seq) {
     Py_ssize_t user_len, order_len;
     const char *user = PyUnicode_AsUTF8AndSize(user_id, &user_len);
     if (user == NULL) return NULL;
     const char *order = PyUnicode_AsUTF8AndSize(order_id, &order_len);
     if (order == NULL) return NULL;
-    size_t len = (size_t)user_len + 1 + (size_t)order_len;
+    char seq_text[24];
+    int seq_len = seq < 0 ? 0 : snprintf(seq_text, sizeof seq_text, "%lld", (long long)seq);
+    size_t len = (size_t)user_len + 1 + (size_t)order_len + (seq < 0 ? 0 : 1 + (size_t)seq_len);
     uint8_t stack[256];
     uint8_t *buffer = len <= sizeof stack ? stack : PyMem_Malloc(len);
     if (buffer == NULL) return PyErr_NoMemory();
     memcpy(buffer, user, (size_t)user_len);
     buffer[user_len] = 0;
     memcpy(buffer + user_len + 1, order, (size_t)order_len);
+    if (seq >= 0) {
+        buffer[user_len + 1 + order_len] = 0;
+        memcpy(buffer + user_len + 2 + order_len, seq_text, (size_t)seq_len);
+    }
     uint8_t digest[16];
     blake2b(digest, sizeof digest, buffer, len);
     if (buffer != stack) PyMem_Free(buffer);
@@ -389,8 +397,13 @@ static PyObject *try_create(FastPath *self, PyObject *command, PyObject *body,
         return DECLINED;
     if (has_tp && (is_long ? take_profit <= bid : take_profit >= ask)) return DECLINED;
 
+    /* The trade id carries the seq this command is about to take (Engine.new_trade_id). */
+    PyObject *seq_now = PyDict_GetItemWithError(self->state, S.str_seq);
+    int64_t seq_before;
+    if (seq_now == NULL || !as_i64(seq_now, &seq_before) || seq_before == INT64_MAX)
+        return PyErr_Occurred() ? NULL : DECLINED;
     PyObject *user_id = FIELD(command, CMD.user_id), *order_id = FIELD(command, CMD.order_id);
-    PyObject *trade_id = trade_id_for(user_id, order_id);
+    PyObject *trade_id = trade_id_for(user_id, order_id, seq_before + 1);
     if (trade_id == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
         PyErr_Clear(); /* a lone surrogate: the reference path reports it */
@@ -577,6 +590,9 @@ static PyObject *try_execute(FastPath *self, PyObject *command) {
     if (FIELD(body, create ? CT.trailing_distance : CT_CLOSE_MARGIN) != Py_None) return DECLINED;
     /* The engine clock moves to the command's time; if that expires a pending order, the
      * Python engine does it all (expiry first). */
+    /* A replayed command journaled under the older trade id rule: the Python engine's. */
+    PyObject *legacy = PyDict_GetItemWithError(self->state, S.str_legacy_trade_ids);
+    if (legacy != Py_False) return legacy == NULL && PyErr_Occurred() ? NULL : DECLINED;
     PyObject *ts_obj = FIELD(command, CMD.ts_ms);
     PyObject *clock_obj = PyDict_GetItemWithError(self->state, S.str_clock);
     PyObject *next_obj = clock_obj ? PyDict_GetItemWithError(self->state, S.str_next_expiry) : NULL;
@@ -760,11 +776,15 @@ static PyTypeObject FastPathType = {
 
 static PyObject *trade_id(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "trade_id(user_id: str, order_id: str)");
+    int64_t seq = -1;
+    if ((nargs != 2 && nargs != 3) || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) ||
+        (nargs == 3 && args[2] != Py_None && (!as_i64(args[2], &seq) || seq < 0))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError,
+                            "trade_id(user_id: str, order_id: str, seq: int >= 0 | None = None)");
         return NULL;
     }
-    return trade_id_for(args[0], args[1]);
+    return trade_id_for(args[0], args[1], seq);
 }
 
 PyMethodDef fastpath_functions[] = {
@@ -773,7 +793,7 @@ PyMethodDef fastpath_functions[] = {
     {"load_positions", (PyCFunction)load_positions, METH_VARARGS,
      "load_positions(columns, accounts, names, slots, indexes, positions, trades): restore."},
     {"trade_id", (PyCFunction)(void (*)(void))trade_id, METH_FASTCALL,
-     "trade_id(user_id, order_id) -> str: model.trade_id_for in C."},
+     "trade_id(user_id, order_id, seq=None) -> str: model.trade_id_for in C."},
     {NULL, NULL, 0, NULL},
 };
 

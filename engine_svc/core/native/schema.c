@@ -184,8 +184,9 @@ PyObject *schema_configure(PyObject *module, PyObject *args, PyObject *schema) {
     S.str_next_pos_id = PyUnicode_InternFromString("next_pos_id");
     S.str_clock = PyUnicode_InternFromString("clock");
     S.str_next_expiry = PyUnicode_InternFromString("next_expiry");
+    S.str_legacy_trade_ids = PyUnicode_InternFromString("legacy_trade_ids");
     if (!S.tag_O || !S.tag_C || !S.empty || !S.zero || !S.str_seq || !S.str_event_seq ||
-        !S.str_next_pos_id || !S.str_clock || !S.str_next_expiry)
+        !S.str_next_pos_id || !S.str_clock || !S.str_next_expiry || !S.str_legacy_trade_ids)
         return NULL;
     S.ready = 1;
     Py_RETURN_NONE;

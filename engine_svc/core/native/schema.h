@@ -31,6 +31,7 @@ typedef struct {
     PyObject *InvariantError;                       /* model.InvariantError */
     PyObject *tag_O, *tag_C, *empty, *zero;
     PyObject *str_seq, *str_event_seq, *str_next_pos_id, *str_clock, *str_next_expiry;
+    PyObject *str_legacy_trade_ids;
 } CoreSchema;
 extern CoreSchema S;
 

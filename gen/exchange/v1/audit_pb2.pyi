@@ -22,9 +22,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class CommandAudit(_message.Message):
     """One answered command that asks for a change (an account made, a trade opened or closed),
     accepted or rejected, on `engine_audit`, in the order the engine answered them. The
-    ledger writes it as the command's `orders` row, once per (user_id, order_id): an engine
-    that answers again after a crash (a redelivered entry, answered from its order memory)
-    publishes the same record again, and the ledger skips it.
+    ledger writes it as the command's `orders` row, once per (user_id, order_id, the result's
+    engine_seq): an engine that answers again after a crash (a redelivered entry, answered from
+    its order memory) publishes the same record again, and the ledger skips it; an order id
+    used again after the engine's memory forgot it is a new command, with a row of its own.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
