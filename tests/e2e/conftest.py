@@ -4,6 +4,7 @@ gateway (EXCHANGE_TEST_GATEWAY_WORKERS processes), and a poller replaying openin
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,15 +43,21 @@ def mail() -> Iterator[MailCatcher]:
 
 @pytest.fixture
 def mesh(redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher) -> Iterator[Mesh]:
-    upgrade_to_head(database_url)
-    running = Mesh(redis_url, database_url, tmp_path, mail.port)
-    opening = write_replay(tmp_path / "opening.csv", OPENING_PRICES)
-    try:
-        running.start_all(f"replay:{opening}")
-        wait_for_price(running, "SOL_USDC", "235950000")
+    with running_mesh(Mesh(redis_url, database_url, tmp_path, mail.port)) as running:
         yield running
+
+
+@contextmanager
+def running_mesh(mesh: Mesh) -> Iterator[Mesh]:
+    """`mesh` on a migrated database, started with the opening prices, stopped after."""
+    upgrade_to_head(mesh.database_url)
+    opening = write_replay(mesh.workdir / "opening.csv", OPENING_PRICES)
+    try:
+        mesh.start_all(f"replay:{opening}")
+        wait_for_price(mesh, "SOL_USDC", "235950000")
+        yield mesh
     finally:
-        running.stop_all()
+        mesh.stop_all()
 
 
 def wait_for_price(mesh: Mesh, asset: str, ask_units: str, timeout_s: float = 20.0) -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway_svc.db.migrate import upgrade_to_head
-from tests.e2e.conftest import OPENING_PRICES, sign_in, small_long, wait_for_price
-from tests.e2e.harness import MailCatcher, Mesh, write_replay
+from tests.e2e.conftest import running_mesh, sign_in, small_long
+from tests.e2e.harness import MailCatcher, Mesh
 from tests.polling import poll
 
 ORDER_ID = "5f0c2a4e-8d1b-4c3a-9e7f-0a1b2c3d4e5f"
@@ -22,17 +21,12 @@ ORDER_ID = "5f0c2a4e-8d1b-4c3a-9e7f-0a1b2c3d4e5f"
 def forgetful(
     redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
 ) -> Iterator[Mesh]:
-    upgrade_to_head(database_url)
     mesh = Mesh(
         redis_url, database_url, tmp_path, mail.port,
         extra_env={"ENGINE_IDEMPOTENCY_PER_USER": "1"},  # each command forgets the one before
     )  # fmt: skip
-    try:
-        mesh.start_all(f"replay:{write_replay(tmp_path / 'opening.csv', OPENING_PRICES)}")
-        wait_for_price(mesh, "SOL_USDC", "235950000")
-        yield mesh
-    finally:
-        mesh.stop_all()
+    with running_mesh(mesh) as running:
+        yield running
 
 
 def _engine(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway_svc.db.migrate import upgrade_to_head
-from tests.e2e.conftest import OPENING_PRICES, sign_in, wait_for_price
+from tests.e2e.conftest import OPENING_PRICES, running_mesh, sign_in, wait_for_price
 from tests.e2e.harness import MailCatcher, Mesh, write_replay
 
 CALLS = 20
@@ -24,7 +24,6 @@ BURST = 6
 def two_workers(
     redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
 ) -> Iterator[Mesh]:
-    upgrade_to_head(database_url)
     mesh = Mesh(
         redis_url,
         database_url,
@@ -34,12 +33,8 @@ def two_workers(
         # One command a minute after the burst: the refill cannot blur the count.
         extra_env={"COMMAND_RATE_LIMIT": "0.0167", "COMMAND_RATE_BURST": str(BURST)},
     )
-    try:
-        mesh.start_all(f"replay:{write_replay(tmp_path / 'opening.csv', OPENING_PRICES)}")
-        wait_for_price(mesh, "SOL_USDC", "235950000")
-        yield mesh
-    finally:
-        mesh.stop_all()
+    with running_mesh(mesh) as running:
+        yield running
 
 
 def _balance(mesh: Mesh, token: str) -> httpx.Response:
