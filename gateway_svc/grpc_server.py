@@ -45,7 +45,7 @@ from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServi
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
 from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
 from gateway_svc.mailer import Mailer
-from gateway_svc.prices import PriceBook, TradeEventHub
+from gateway_svc.prices import PriceBook, TradeEventHub, trade_event_queue_size
 from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh.config import Settings
 
@@ -63,6 +63,7 @@ def new_instance_id() -> str:
 @dataclass
 class GrpcServerHandle:
     server: grpc.aio.Server
+    """The public server, on GRPC_PORT."""
     port: int
     instance_id: str
     engine: EngineClient
@@ -73,6 +74,8 @@ class GrpcServerHandle:
     dependencies: DependencyHealth
     revocations: Revocations | None = None
     command_limit: SharedTokenBuckets | None = None
+    facade_server: grpc.aio.Server | None = None
+    """The same services on the REST facade's Unix socket, without the public bounds."""
 
     async def stop(self, grace: float | None = 5.0) -> None:
         # The checks first, so nothing can report SERVING once the drain has begun.
@@ -81,7 +84,9 @@ class GrpcServerHandle:
         # Streams never end by themselves; close them so the drain is not spent waiting.
         self.prices.close()
         self.events.close()
-        await self.server.stop(grace)
+        await asyncio.gather(
+            *(server.stop(grace) for server in (self.server, self.facade_server) if server)
+        )
         await asyncio.gather(self.engine.stop(), self.prices.stop(), self.events.stop())
         if self.revocations is not None:
             await self.revocations.stop()
@@ -94,16 +99,18 @@ MAX_UNARY_IN_FLIGHT = 1_000
 """Calls with one answer, beside the streams, that a process holds at once (the closed-loop
 bench keeps 64 in flight)."""
 MAX_CALLS_PER_CONNECTION = 256
-"""HTTP/2 streams a client may open on one connection; more wait on the client's side."""
+"""HTTP/2 streams a public client may open on one connection; more wait on its side."""
 
 
 def max_calls(settings: Settings) -> int:
-    """All the calls a gateway process holds at once; past it grpc answers RESOURCE_EXHAUSTED.
+    """All the calls the public server holds at once; past it grpc answers RESOURCE_EXHAUSTED.
 
     The stream caps count a stream once its request has come; a call whose request never
     comes is held all the same (about 19 KB each), so this bounds them too: the public streams
-    (GRPC_MAX_STREAMS), the facade's two per WebSocket (WS_MAX_CONNECTIONS), and the rest."""
-    return settings.grpc_max_streams + 2 * settings.ws_max_connections + MAX_UNARY_IN_FLIGHT
+    (GRPC_MAX_STREAMS) and the rest. The REST facade's calls do not count: they go to a server
+    of their own on its Unix socket (bounded by the facade: WS_MAX_CONNECTIONS, HTTP), so
+    public clients filling these bounds cannot lock the browsers out."""
+    return settings.grpc_max_streams + MAX_UNARY_IN_FLIGHT
 
 
 async def serve(
@@ -129,7 +136,12 @@ async def serve(
     name = instance_id or new_instance_id()
     engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
     prices = PriceBook(redis)
-    events = TradeEventHub(redis)
+    events = TradeEventHub(
+        redis,
+        trade_event_queue_size(
+            settings.max_open_trades_per_user, settings.max_pending_orders_per_user
+        ),
+    )
     runner = CommandRunner(engine, clock)
     revocations = Revocations(redis, db, clock)
     sessions = Sessions(settings.auth_jwt_secret, db, revocations, redis, clock)
@@ -146,46 +158,50 @@ async def serve(
 
     # so_reuseport off unless asked: a second gateway on the same port must fail, not split
     # the traffic (gateway_svc.main checks the port before its workers share it).
-    streams = StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams)
+    caps = StreamCaps(
+        StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams),
+        settings.trusted_proxies,
+    )
     server = grpc.aio.server(
-        interceptors=[GatewayInterceptor(StreamCaps(streams, settings.trusted_proxies))],
+        interceptors=[GatewayInterceptor(caps)],
         maximum_concurrent_rpcs=max_calls(settings),
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_concurrent_streams", MAX_CALLS_PER_CONNECTION),
         ],
     )
-    exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
-        ExchangeServicer(
-            sessions,
-            runner,
-            db,
-            prices,
-            events,
-            command_limit,
-            candles_max_bars=settings.candles_max_bars,
-        ),
-        server,
+    facade_server = None
+    if unix_path is not None:
+        facade_server = grpc.aio.server(interceptors=[GatewayInterceptor(caps)])
+    exchange = ExchangeServicer(
+        sessions,
+        runner,
+        db,
+        prices,
+        events,
+        command_limit,
+        candles_max_bars=settings.candles_max_bars,
     )
-    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(
-            sessions,
-            links,
-            mailer or Mailer(settings),
-            db,
-            runner,
-            link_limits,
-            settings.trusted_proxies,
-            SignupLimits(
-                redis, settings.signups_per_client_per_day, settings.signups_per_mailbox_per_day
-            ),
+    auth = AuthServicer(
+        sessions,
+        links,
+        mailer or Mailer(settings),
+        db,
+        runner,
+        link_limits,
+        settings.trusted_proxies,
+        SignupLimits(
+            redis, settings.signups_per_client_per_day, settings.signups_per_mailbox_per_day
         ),
-        server,
     )
     health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     health_service = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    reflection.enable(server, (EXCHANGE_SERVICE, AUTH_SERVICE, health_service))
+    for serving in (server, facade_server):
+        if serving is not None:
+            exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, serving)
+            auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth, serving)
+            health_pb2_grpc.add_HealthServicer_to_server(health, serving)
+            reflection.enable(serving, (EXCHANGE_SERVICE, AUTH_SERVICE, health_service))
     host = settings.grpc_host if host is None else host  # GRPC_HOST: loopback by default
     # An IPv6 literal takes brackets before the port (`[::1]:50051`).
     bind_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -196,7 +212,7 @@ async def serve(
         raise OSError(f"cannot listen for gRPC on {address} (port in use?): {exc}") from None
     if not bound:
         raise OSError(f"cannot listen for gRPC on {address}")
-    if unix_path is not None and not server.add_insecure_port(f"unix:{unix_path}"):
+    if facade_server is not None and not facade_server.add_insecure_port(f"unix:{unix_path}"):
         raise OSError(f"cannot listen for gRPC on unix:{unix_path}")
 
     await revocations.start()
@@ -204,6 +220,8 @@ async def serve(
     await prices.start()
     await events.start()
     await server.start()
+    if facade_server is not None:
+        await facade_server.start()
     services = ("", EXCHANGE_SERVICE, AUTH_SERVICE)
     probes: dict[str, Probe] = {
         REDIS: redis.ping,
@@ -217,5 +235,5 @@ async def serve(
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
     return GrpcServerHandle(
         server, bound, name, engine, prices, events, runner, health, dependencies, revocations,
-        command_limit,
+        command_limit, facade_server,
     )  # fmt: skip

@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 QUEUE_SIZE = 256
+"""A price subscriber's queue (it skips to the newest when full)."""
+TAIL_READ = 500
+"""Entries one XREAD of a stream hands the fan-out at once (StreamTail's count)."""
+
+
+def trade_event_queue_size(max_open_trades: int, max_pending_orders: int) -> int:
+    """A trade-event subscriber's queue: twice what one input can make for one user (each
+    open trade closed, each pending order filled and closed on the same tick: two events
+    apiece), plus one read of the tail. A reader that keeps up never loses; one that falls
+    this far behind ends as `lost`."""
+    return 2 * 2 * (max_open_trades + max_pending_orders) + TAIL_READ
+
+
 # How far back start-up looks for each asset's latest tick (the newest batch may hold only one).
 LOOKBACK_ENTRIES = 2000
 LOOKBACK_PAGE = 200
@@ -189,13 +202,15 @@ class TradeEventHub:
     not decode (logged as such too). The events themselves are in Postgres; a subscriber
     re-reads its trades there."""
 
-    def __init__(self, redis: aioredis.Redis, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, redis: aioredis.Redis, queue_size: int) -> None:
         self._queue_size = queue_size
         self._by_user: dict[str, set[Subscription[events_pb2.TradeEvent]]] = {}
         self._closed = False
         self._last_seq: int | None = None  # while someone listens: the newest event read
         self.missed = 0
-        self._tail = StreamTail(redis, streams.EVENTS, self._on_entry, name="trade event hub")
+        self._tail = StreamTail(
+            redis, streams.EVENTS, self._on_entry, name="trade event hub", count=TAIL_READ
+        )
 
     async def start(self) -> None:
         await self._tail.start()

@@ -8,6 +8,7 @@ how `exchange up` keeps them running (launcher.cli.Supervisor).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -59,6 +60,14 @@ def process_running(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc to ask (not Linux): it exists, that is all we can tell
     return state != "Z"
+
+
+def reap(pid: int) -> None:
+    """Collect `pid`'s exit if it is a dead child of this process (a launcher running as pid 1
+    inherits the postmaster): a zombie left there still looks alive to the library that starts
+    PostgreSQL again, which then would not."""
+    with contextlib.suppress(ChildProcessError):  # not ours to reap: its parent will
+        os.waitpid(pid, os.WNOHANG)
 
 
 @dataclass
@@ -206,7 +215,10 @@ class EmbeddedPostgres:
         pid = self.pid
         if pid is None:
             return "its postmaster.pid is gone"
-        return None if process_running(pid) else f"its postmaster (pid {pid}) is gone"
+        if process_running(pid):
+            return None
+        reap(pid)
+        return f"its postmaster (pid {pid}) is gone"
 
     def stop(self) -> None:
         server = self._server

@@ -69,7 +69,7 @@ def client_address(metadata: Iterable[Any] | None, peer: str, trusted: Sequence[
     and prove nothing. A hop that is not an IP ends the walk at the last address known good.
     """
     address = peer_ip(peer)
-    if address is None and not _unix(peer):
+    if address is None and not unix_peer(peer):
         return (peer or "unknown")[:MAX_KEY_CHARS]
     for hop in reversed(_forwarded_hops(metadata)):
         if address is not None and not _trusted(address, trusted):
@@ -81,7 +81,7 @@ def client_address(metadata: Iterable[Any] | None, peer: str, trusted: Sequence[
     return str(address) if address is not None else peer[:MAX_KEY_CHARS]
 
 
-def _unix(peer: str | None) -> bool:
+def unix_peer(peer: str | None) -> bool:
     """A Unix-socket peer is a process of this host allowed into the socket's directory: the
     REST facade beside the server, whose forwarded address is believed."""
     return (peer or "").startswith("unix:")

@@ -26,7 +26,7 @@ import grpc
 
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.around import around, with_behavior
-from gateway_svc.grpc_services.client_address import client_address
+from gateway_svc.grpc_services.client_address import client_address, unix_peer
 from gateway_svc.grpc_services.common import abort
 from mesh.client_keys import address_key
 from mesh.config import IpNetwork
@@ -73,7 +73,7 @@ FACADE = "the REST facade"
 def stream_key(metadata: Any, peer: str, trusted: Sequence[IpNetwork]) -> str | None:
     """The client a stream counts against, None for the total only, or FACADE for no count
     (see the module doc)."""
-    if peer.startswith("unix:"):
+    if unix_peer(peer):
         return FACADE
     text = client_address(metadata, peer, trusted)
     try:

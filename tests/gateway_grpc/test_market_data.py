@@ -12,8 +12,15 @@ from exchange.v1 import events_pb2, exchange_service_pb2_grpc, prices_pb2, types
 from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc.db import Database
-from gateway_svc.prices import QUEUE_SIZE, PriceBook, Subscription, TradeEventHub
+from gateway_svc.prices import (
+    TAIL_READ,
+    PriceBook,
+    Subscription,
+    TradeEventHub,
+    trade_event_queue_size,
+)
 from mesh import streams
+from mesh.config import Settings
 from tests.gateway_grpc.conftest import CapturingMailer, bearer, sign_in, trailers
 
 Stub = exchange_service_pb2_grpc.ExchangeServiceStub
@@ -118,6 +125,9 @@ async def test_a_slow_subscriber_loses_its_oldest_ticks_only() -> None:
     assert await slow.get() is None
 
 
+QUEUE = trade_event_queue_size(200, 200)
+
+
 def trade_event(
     seq: int,
     user_id: str,
@@ -168,7 +178,7 @@ async def test_trade_events_reach_only_their_owner(
 async def test_a_gap_in_the_event_numbers_ends_every_subscription_as_lost(
     redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub = TradeEventHub(redis)
+    hub = TradeEventHub(redis, QUEUE)
     await hub.start()
     try:
         listening, other = hub.subscribe("u1"), hub.subscribe("u2")
@@ -207,35 +217,64 @@ async def test_a_lossless_subscriber_too_slow_ends_as_lost_after_what_it_holds()
 
 
 async def test_a_trade_event_reader_too_far_behind_is_told_events_were_lost(
-    exchange: Stub, auth: Any, mailer: CapturingMailer, redis: aioredis.Redis
+    exchange: Stub, auth: Any, mailer: CapturingMailer, redis: aioredis.Redis, settings: Settings
 ) -> None:
     alice = await sign_in(auth, mailer, "alice@example.com")
     call = exchange.StreamTradeEvents(
         xs.StreamTradeEventsRequest(), metadata=bearer(alice.session_token)
     )
     await asyncio.sleep(0.3)  # let the subscription register before publishing
-    # More events than a subscriber's queue holds, in one transaction: the hub reads them in
-    # one batch, before the stream can send any.
-    published = QUEUE_SIZE + 20
+    # Far more events than a subscriber's queue and the connection's buffers hold, while
+    # the client reads nothing.
+    queue = trade_event_queue_size(
+        settings.max_open_trades_per_user, settings.max_pending_orders_per_user
+    )
+    published = 2 * queue
     async with redis.pipeline(transaction=True) as pipe:
         for seq in range(1, published + 1):
             event = trade_event(seq, alice.user_id)
             pipe.xadd(streams.EVENTS, {streams.PAYLOAD: event.SerializeToString()})
         await pipe.execute()
+    await asyncio.sleep(1.0)  # the hub reads them all meanwhile
     delivered = []
     with pytest.raises(grpc.aio.AioRpcError) as info:
         while True:
             reply = await asyncio.wait_for(call.read(), 5)
             assert reply is not grpc.aio.EOF, "the stream ended without saying events were lost"
             delivered.append(reply.event.event_seq)
-    assert delivered == list(range(1, QUEUE_SIZE + 1))
+    # Those delivered came in order and without a hole; the rest were never sent.
+    assert delivered == list(range(1, len(delivered) + 1))
+    assert queue <= len(delivered) < published
     assert info.value.code() == grpc.StatusCode.ABORTED
     assert trailers(info.value)["x-error-code"] == "EVENTS_LOST"
     assert "re-read your trades" in (info.value.details() or "")
 
 
+async def test_a_reader_that_keeps_up_loses_nothing_to_a_burst(redis: aioredis.Redis) -> None:
+    """The events of one tick reach the hub in reads of TAIL_READ entries, all at once: a
+    reader that takes each as soon as it runs must get them all (a queue of 256 once ended
+    its stream on a burst of 300)."""
+    hub = TradeEventHub(redis, QUEUE)  # not started: entries handed in directly
+    listening = hub.subscribe("u1")
+    got: list[int] = []
+
+    async def reader() -> None:
+        while (event := await listening.get(timeout=1)) is not None:
+            got.append(event.event_seq)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    for read in range(3):  # three full reads, the loop turning between them
+        for seq in range(read * TAIL_READ + 1, (read + 1) * TAIL_READ + 1):
+            payload = trade_event(seq, "u1").SerializeToString()
+            hub._on_entry(f"{seq}-0".encode(), {streams.PAYLOAD: payload})
+        await asyncio.sleep(0)
+    await task
+    assert got == list(range(1, 3 * TAIL_READ + 1)) and not listening.lost
+
+
 def test_no_gap_is_counted_across_a_time_nobody_listened(redis: aioredis.Redis) -> None:
-    hub = TradeEventHub(redis)  # not started: entries handed in directly
+    hub = TradeEventHub(redis, QUEUE)  # not started: entries handed in directly
 
     def read(seq: int) -> None:
         payload = trade_event(seq, "u1").SerializeToString()

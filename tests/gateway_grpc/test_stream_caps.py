@@ -8,6 +8,7 @@ import dataclasses
 import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -242,36 +243,63 @@ async def test_the_server_listens_on_loopback_by_default_and_caps_streams(
         await handle.stop(1.0)
 
 
-async def test_calls_whose_request_never_comes_are_bounded_too(
+async def test_calls_whose_request_never_comes_are_bounded_but_not_for_the_facade(
     settings: Settings,
     redis: aioredis.Redis,
     db: Database,
     mailer: CapturingMailer,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """The stream caps count a stream once its request has come; a call that never sends one
-    is held anyway, so the server bounds every call it holds (grpc_server.max_calls)."""
-    monkeypatch.setattr(grpc_server, "MAX_UNARY_IN_FLIGHT", 0)
-    settings = dataclasses.replace(settings, grpc_max_streams=2, ws_max_connections=1)
+    is held anyway, so the public server bounds every call it holds (grpc_server.max_calls)
+    and the calls per connection. The REST facade's calls go to a server of their own on its
+    Unix socket: public clients filling those bounds must not lock every browser out."""
+    monkeypatch.setattr(grpc_server, "MAX_UNARY_IN_FLIGHT", 2)
+    monkeypatch.setattr(grpc_server, "MAX_CALLS_PER_CONNECTION", 3)
+    settings = dataclasses.replace(settings, grpc_max_streams=2)
     assert grpc_server.max_calls(settings) == 4
-    handle = await serve(settings, redis, db, port=0, mailer=mailer, instance_id="gw-held")
+    unix_path = str(tmp_path / "grpc.sock")
+    handle = await serve(
+        settings, redis, db, port=0, mailer=mailer, instance_id="gw-held", unix_path=unix_path
+    )
     never = asyncio.Event()
 
     async def no_request() -> AsyncIterator[bytes]:
         await never.wait()
         yield b""
 
+    def holder(channel: grpc.aio.Channel) -> Any:
+        return channel.stream_stream("/exchange.v1.ExchangeService/StreamPrices")
+
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-            hold = channel.stream_stream("/exchange.v1.ExchangeService/StreamPrices")
-            held = [hold(no_request()) for _ in range(4)]
-            for call in held:
+        # Two connections: channels to one target share one unless each keeps its own pool.
+        own_connection = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [
+            grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}", options=own_connection)
+            for _ in range(2)
+        ]
+        held = [holder(channel)(no_request()) for channel in channels for _ in range(2)]
+        for call in held:
+            await call.wait_for_connection()
+        await asyncio.sleep(0.2)
+        error = await refused(holder(channels[0])(no_request()))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        async with grpc.aio.insecure_channel(f"unix:{unix_path}") as facade:
+            # More than a public connection may hold, while the public bound is full.
+            streams = [holder(facade)(no_request()) for _ in range(5)]
+            for call in streams:
                 await call.wait_for_connection()
-            await asyncio.sleep(0.2)
-            error = await refused(hold(no_request()))
-            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            for call in held:
+            exchange = exchange_service_pb2_grpc.ExchangeServiceStub(facade)
+            reply = await exchange.ListSupportedAssets(xs.ListSupportedAssetsRequest(), timeout=5)
+            assert reply.assets
+            for call in streams:
                 call.cancel()
+        for call in held:
+            call.cancel()
+        for channel in channels:
+            await channel.close()
     finally:
         never.set()
         await handle.stop(1.0)

@@ -5,9 +5,10 @@ foreground process group) reaches the services, which stop in order, and not Red
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from mesh.embedded import EmbeddedRedis
+from mesh.embedded import EmbeddedRedis, process_running, reap
 
 
 def test_the_embedded_redis_is_out_of_reach_of_a_terminals_ctrl_c(tmp_path: Path) -> None:
@@ -19,3 +20,20 @@ def test_the_embedded_redis_is_out_of_reach_of_a_terminals_ctrl_c(tmp_path: Path
         assert os.getsid(server.process.pid) == server.process.pid  # its own session
     finally:
         server.stop()
+
+
+def test_a_dead_child_is_seen_dead_and_reaped() -> None:
+    """A postmaster that died as this process's child (a launcher running as pid 1 inherits
+    it) is a zombie until reaped; PostgreSQL's starter takes a zombie for a live server."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    for _ in range(200):  # until it has exited (a zombie now, unreaped)
+        if not process_running(pid):
+            break
+        time.sleep(0.01)
+    assert not process_running(pid)
+    assert Path(f"/proc/{pid}").exists()  # a zombie still holds its pid
+    reap(pid)
+    assert not Path(f"/proc/{pid}").exists()
+    reap(pid)  # not a child any more: nothing happens
