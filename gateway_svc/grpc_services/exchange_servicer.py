@@ -25,6 +25,7 @@ from gateway_svc.grpc_services import convert
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
+from gateway_svc.grpc_services.trade_assets import TradeAssets
 from gateway_svc.prices import PriceBook, TradeEventHub
 from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets, retry_after_s
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
@@ -62,6 +63,7 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         self._prices = prices
         self._events = events
         self._command_limit = command_limit
+        self._trade_assets = TradeAssets()
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         return await self._sessions.authenticate(context.invocation_metadata())
@@ -189,6 +191,7 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                 body.trailing_stop_distance.CopyFrom(decimal(trailing, scale))
             result = await self._runner.run(_caller(principal), order_id, "create_trade", body)
             opened = expect(result, "trade_opened")
+            self._trade_assets.remember(principal.user_id, opened.trade.trade_id, order.asset)
         return xs.CreateTradeResponse(order_id=order_id, opened=opened)
 
     @unary

@@ -21,6 +21,7 @@ from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary
+from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
 
 
@@ -48,6 +49,7 @@ class ToolsetMethods:
     _runner: CommandRunner
     _limited_principal: Callable[[Any], Awaitable[Principal]]
     _db: Database
+    _trade_assets: TradeAssets
 
     @staticmethod
     def _caller(principal: Principal) -> Caller:
@@ -79,12 +81,16 @@ class ToolsetMethods:
 
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
-        async def build(_: Principal) -> Message:
+        callers: list[Principal] = []
+
+        async def build(principal: Principal) -> Message:
+            callers.append(principal)
             return commands_pb2.PlaceOrder(**orders.place_order(request).wire_fields())
 
         order_id, placed = await self._command(
             request, context, "place_order", build, "order_placed"
         )
+        self._trade_assets.remember(callers[0].user_id, placed.trade.trade_id, placed.trade.asset)
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
 
     @unary
@@ -107,13 +113,18 @@ class ToolsetMethods:
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
 
     async def _trade_asset(self, principal: Principal, trade_id: str) -> str | None:
-        """The asset of the caller's open trade or pending order `trade_id`, from the engine
-        (a trade's asset never changes, so the answer cannot go stale); None if it has none."""
+        """The asset of the caller's open trade or pending order `trade_id`: remembered, else
+        from the engine (see trade_assets); None if it has none."""
+        known = self._trade_assets.get(principal.user_id, trade_id)
+        if known is not None:
+            return known
         for body in ("get_open_trades", "get_pending_orders"):
             result = await self._runner.run(self._caller(principal), str(uuid.uuid4()), body)
-            for trade in expect(result, "open_trades").trades:
-                if trade.trade_id == trade_id:
-                    return str(trade.asset)
+            trades = expect(result, "open_trades").trades
+            self._trade_assets.remember_all(principal.user_id, trades)
+            known = self._trade_assets.get(principal.user_id, trade_id)
+            if known is not None:
+                return known
         return None
 
     async def _modification(self, request: Any, principal: Principal) -> Message:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, responses_pb2, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
 
+from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh import streams
 from tests.gateway_grpc.conftest import trailers
 from tests.gateway_grpc.fake_engine import FakeEngine, reject
@@ -304,3 +305,46 @@ async def test_list_pending_trades(exchange: Stub, alice: Any, toolset_engine: F
     reply = await exchange.ListPendingTrades(xs.ListPendingTradesRequest(), metadata=alice)
     assert [t.trade_id for t in reply.trades] == [TRADE_ID]
     assert toolset_engine.commands[-1].WhichOneof("body") == "get_pending_orders"
+
+
+def _bodies_since(engine: FakeEngine, before: int) -> list[str | None]:
+    return [c.WhichOneof("body") for c in engine.commands[before:]]
+
+
+async def test_a_trade_asset_is_looked_up_once(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    """A trade's asset never changes: a trailing-stop manager modifying every few seconds
+    costs the engine one command each, not three."""
+    change = xs.ModifyTradeRequest(
+        trade_id=BTC_TRADE, take_profit_price=types_pb2.PriceChange(value=dec(95_000, 0))
+    )
+    before = len(toolset_engine.commands)
+    await exchange.ModifyTrade(change, metadata=alice)
+    assert _bodies_since(toolset_engine, before) == ["get_open_trades", "modify_trade"]
+    before = len(toolset_engine.commands)
+    await exchange.ModifyTrade(change, metadata=alice)
+    assert _bodies_since(toolset_engine, before) == ["modify_trade"]
+    assert toolset_engine.commands[-1].modify_trade.asset == "BTC_USDC"
+
+
+async def test_an_order_placed_here_is_modified_without_a_lookup(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    await exchange.PlaceOrder(order(), metadata=alice)
+    before = len(toolset_engine.commands)
+    await exchange.ModifyTrade(
+        xs.ModifyTradeRequest(trade_id=TRADE_ID, price=dec(2299, 1)), metadata=alice
+    )
+    assert _bodies_since(toolset_engine, before) == ["modify_trade"]
+    assert toolset_engine.commands[-1].modify_trade.asset == "SOL_USDC"
+
+
+def test_trade_assets_are_per_user_and_bounded() -> None:
+    assets = TradeAssets(capacity=2)
+    assets.remember("ann", "t1", "SOL_USDC")
+    assert assets.get("ann", "t1") == "SOL_USDC"
+    assert assets.get("bob", "t1") is None  # someone else's trade id reads nothing
+    assets.remember("ann", "t2", "BTC_USDC")
+    assets.remember("ann", "t3", "ETH_USDC")
+    assert len(assets) == 2 and assets.get("ann", "t1") is None  # the oldest went
