@@ -64,6 +64,16 @@ def expect(result: responses_pb2.CommandResult, field: str) -> Any:
     raise with_order_id(ApiError("INTERNAL"), result.order_id)
 
 
+# An engine rejection whose field depends on the command, not only on its code (those that
+# do not are in the error registry). INVALID_PRICE from PLACE_ORDER or MODIFY_TRADE is about
+# the order's price: its wrong side, or removing it. (The engine's own checks on stop loss and
+# take profit values answer INVALID_PRICE too, but the edge refuses those values first.)
+_REJECTION_FIELDS = {
+    ("place_order", "INVALID_PRICE"): "price",
+    ("modify_trade", "INVALID_PRICE"): "price",
+}
+
+
 class CommandRunner:
     def __init__(self, engine: Engine, clock: Clock = time.time) -> None:
         self._engine = engine
@@ -91,6 +101,7 @@ class CommandRunner:
             raise with_order_id(error, order_id) from None
         if result.error_code:
             spec = spec_for(result.error_code)
-            rejection = ApiError(spec.name, result.message or None)
+            field = _REJECTION_FIELDS.get((body_field, spec.name))
+            rejection = ApiError(spec.name, result.message or None, field)
             raise with_order_id(rejection, order_id)
         return result

@@ -116,7 +116,7 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
         client, "PLACE_ORDER", asset="SOL_USDC", direction="LONG", orderType="LIMIT",
         price=236, margin=10,
     )  # fmt: skip
-    assert bad["code"] == "INVALID_PRICE"
+    assert (bad["code"], bad["field"]) == ("INVALID_PRICE", "price"), bad
     pending = client.get("/api/v1/trades/pending").json()["trades"]
     assert [t["tradeId"] for t in pending] == [
         expiring["tradeId"], limit["tradeId"], stop["tradeId"]
