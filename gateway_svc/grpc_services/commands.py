@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exchange.v1 import commands_pb2, responses_pb2
+from exchange.v1 import commands_pb2, responses_pb2, types_pb2
 from google.protobuf.message import Message
 
 from gateway_svc.auth.tokens import Clock
 from gateway_svc.errors import ApiError, spec_for
 from gateway_svc.grpc_services.common import with_order_id
+from mesh.limits import USD_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,36 @@ def expect(result: responses_pb2.CommandResult, field: str) -> Any:
     answered = result.WhichOneof("data")
     if answered == field:
         return getattr(result, field)
-    log.warning("engine answered %s with %r, expected %s", result.order_id, answered, field)
     if field in _REMEMBERED and answered in _REMEMBERED:
-        reused = ApiError(
-            "INVALID_ARGUMENT",
-            "order_id was already used for another command; a retry repeats its command, and "
-            "a new command needs an order id of its own",
-            field="order_id",
-        )
-        raise with_order_id(reused, result.order_id)
+        raise reused_order_id(result.order_id)
+    log.warning("engine answered %s with %r, expected %s", result.order_id, answered, field)
     raise with_order_id(ApiError("INTERNAL"), result.order_id)
+
+
+def reused_order_id(order_id: str) -> ApiError:
+    """The client sent a new command under an order id it had used: refused, nothing changed."""
+    reused = ApiError(
+        "INVALID_ARGUMENT",
+        "order_id was already used for another command; a retry repeats its command, and "
+        "a new command needs an order id of its own",
+        field="order_id",
+    )
+    return with_order_id(reused, order_id)
+
+
+def opened_as_asked(
+    trade: types_pb2.Trade, asset: str, direction: int, margin_units: int, leverage: int
+) -> bool:
+    """Whether the trade an answer opened is the one the command asked for: a retry's first
+    answer is, another command under a used order id gets another's."""
+    margin = trade.margin
+    return (
+        trade.asset == asset
+        and trade.direction == direction
+        and trade.leverage == leverage
+        and margin.scale <= USD_SCALE
+        and margin.units * 10 ** (USD_SCALE - margin.scale) == margin_units
+    )
 
 
 # An engine rejection whose field depends on the command, not only on its code (those that

@@ -19,7 +19,13 @@ from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
-from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
+from gateway_svc.grpc_services.commands import (
+    Caller,
+    CommandRunner,
+    expect,
+    opened_as_asked,
+    reused_order_id,
+)
 from gateway_svc.grpc_services.common import for_order, unary
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
@@ -82,14 +88,21 @@ class ToolsetMethods:
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
         callers: list[Principal] = []
+        asked: list[orders.PendingOrder] = []
 
         async def build(principal: Principal) -> Message:
             callers.append(principal)
-            return commands_pb2.PlaceOrder(**orders.place_order(request).wire_fields())
+            asked.append(orders.place_order(request))
+            return commands_pb2.PlaceOrder(**asked[0].wire_fields())
 
         order_id, placed = await self._command(
             request, context, "place_order", build, "order_placed"
         )
+        order, trade = asked[0], placed.trade
+        if trade.order_type != order.order_type or not opened_as_asked(
+            trade, order.asset, order.direction, order.margin_units, order.leverage
+        ):
+            raise reused_order_id(order_id)
         self._trade_assets.remember(callers[0].user_id, placed.trade.trade_id, placed.trade.asset)
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
 

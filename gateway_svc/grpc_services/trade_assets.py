@@ -27,6 +27,10 @@ class TradeAssets:
         return self._assets.get((user_id, trade_id))
 
     def remember(self, user_id: str, trade_id: str, asset: str) -> None:
+        """`asset` as an engine answer names it (never a request's: a retry under a used order
+        id gets the first command's answer, whose trade may be in another asset)."""
+        if not trade_id or not asset:
+            return
         self._assets[(user_id, trade_id)] = asset
         if len(self._assets) > self.capacity:
             self._assets.popitem(last=False)

@@ -109,6 +109,18 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
         "INVALID_ARGUMENT", "orderId", stop_order_id
     ), reused  # fmt: skip
     assert reused["error"].startswith("orderId was already used for another command"), reused
+    # So is another order under it (its first answer would come back for a different order),
+    # while the same order again is a retry: its first answer, nothing placed twice.
+    other = refused(
+        client, "PLACE_ORDER", asset="SOL_USDC", direction="LONG", orderType="STOP",
+        price=250, margin=20, orderId=stop_order_id,
+    )  # fmt: skip
+    assert (other["code"], other["field"]) == ("INVALID_ARGUMENT", "orderId"), other
+    again = engine(
+        client, "PLACE_ORDER", asset="SOL_USDC", direction="LONG", orderType="STOP",
+        price=250, margin=10, orderId=stop_order_id,
+    )  # fmt: skip
+    assert again["tradeId"] == stop["tradeId"]
     # Margins are reserved at once.
     assert num(engine(client, "GET_USD_BALANCE")["usdBalance"]) == 5000 - 50 - 100 - 10
     # A LONG LIMIT above the ask is refused and changes nothing.

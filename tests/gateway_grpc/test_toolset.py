@@ -41,6 +41,14 @@ def toolset_answer(engine: FakeEngine):  # type: ignore[no-untyped-def]
         if kind == "place_order":
             out.order_placed.email = command.email
             out.order_placed.trade.CopyFrom(pending)
+            placed, body = out.order_placed.trade, command.place_order  # as it was asked
+            placed.asset, placed.direction, placed.order_type = (
+                body.asset,
+                body.direction,
+                body.order_type,
+            )
+            placed.margin.CopyFrom(body.margin)
+            placed.leverage = body.leverage
         elif kind == "cancel_order":
             if command.cancel_order.trade_id != TRADE_ID:
                 return reject(out, "NOT_PENDING", "not a pending order")
@@ -348,3 +356,48 @@ def test_trade_assets_are_per_user_and_bounded() -> None:
     assets.remember("ann", "t2", "BTC_USDC")
     assets.remember("ann", "t3", "ETH_USDC")
     assert len(assets) == 2 and assets.get("ann", "t1") is None  # the oldest went
+
+
+async def test_another_trade_under_a_used_order_id_is_refused_and_not_remembered(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    """The engine answers a used order id with its first answer. A CREATE_TRADE for another
+    asset under it is another command: refused, like another kind of command is, and its
+    asset is not taken for the trade's (an exploratory tester saw a BTC take profit stored
+    100 times too high once the request's asset had been remembered)."""
+    answer = toolset_engine.answer
+
+    def first_answer(command: commands_pb2.Command) -> responses_pb2.CommandResult:
+        if command.WhichOneof("body") != "create_trade":
+            return answer(command)
+        out = responses_pb2.CommandResult(order_id=command.order_id, engine_seq=1)
+        trade = out.trade_opened.trade
+        trade.trade_id, trade.asset, trade.leverage = BTC_TRADE, "BTC_USDC", 200
+        trade.direction = types_pb2.DIRECTION_LONG
+        trade.margin.CopyFrom(dec(100_000, 4))
+        return out
+
+    toolset_engine.answer = first_answer
+    first = xs.CreateTradeRequest(
+        order_id=ORDER_ID, asset="BTC_USDC", direction=types_pb2.DIRECTION_LONG,
+        margin=dec(10, 0), leverage=200,
+    )  # fmt: skip
+    assert (await exchange.CreateTrade(first, metadata=alice)).opened.trade.trade_id == BTC_TRADE
+    other = xs.CreateTradeRequest(
+        order_id=ORDER_ID, asset="SOL_USDC", direction=types_pb2.DIRECTION_SHORT,
+        margin=dec(11, 0), leverage=30,
+    )  # fmt: skip
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.CreateTrade(other, metadata=alice)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailers(info.value)["x-error-field"] == "order_id"
+    await exchange.ModifyTrade(
+        xs.ModifyTradeRequest(
+            trade_id=BTC_TRADE, take_profit_price=types_pb2.PriceChange(value=dec(990005, 1))
+        ),
+        metadata=alice,
+    )
+    sent = toolset_engine.commands[-1].modify_trade
+    assert sent.asset == "BTC_USDC"
+    value = sent.take_profit_price.value
+    assert (value.units, value.scale) == (990_005_000, 4)
