@@ -171,8 +171,8 @@ async def serve(
         ],
     )
     facade_server = None
-    if unix_path is not None:
-        facade_server = grpc.aio.server(interceptors=[GatewayInterceptor(caps)])
+    if unix_path is not None:  # bounded by the facade itself: no stream caps, no call bound
+        facade_server = grpc.aio.server(interceptors=[GatewayInterceptor(None)])
     exchange = ExchangeServicer(
         sessions,
         runner,

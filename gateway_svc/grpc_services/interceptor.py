@@ -1,7 +1,8 @@
 """The gateway's one server interceptor: each method's handler shaped once, kept, and handed
 out for every call of that method. Shaping: a request that does not decode is refused as bad
-input (`undecodable`), a server stream is opened only within its caps (`stream_caps`), and
-every call is counted and timed (`call_metrics`).
+input (`undecodable`), a server stream is opened only within its caps (`stream_caps`, where the
+server has caps: the REST facade's own has none), and every call is counted and timed
+(`call_metrics`).
 
 One interceptor, not one per concern: grpc.aio awaits every interceptor on every call, and
 the shaped handler of a method is the same for all of its calls.
@@ -21,7 +22,7 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, caps: StreamCaps) -> None:
+    def __init__(self, caps: StreamCaps | None) -> None:
         self._caps = caps
         # method -> (the handler grpc gave, its shaped form); only methods that exist.
         self._shaped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
@@ -35,6 +36,9 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         kept = self._shaped.get(details.method)
         if kept is not None and kept[0] is handler:
             return kept[1]
-        shaped = timed(self._caps.capped(tolerant(handler)), details.method)
+        shaped = tolerant(handler)
+        if self._caps is not None:
+            shaped = self._caps.capped(shaped)
+        shaped = timed(shaped, details.method)
         self._shaped[details.method] = (handler, shaped)
         return shaped

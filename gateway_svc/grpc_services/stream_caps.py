@@ -10,10 +10,10 @@ ServerReflectionInfo, any added later) is covered without each remembering to co
 The client is the gRPC peer, an IPv6 one by its /64 (one subscriber holds a whole /64 and can
 pick any address in it). A trusted proxy (TRUSTED_PROXIES) is believed about the address it
 forwards, as for the sign-in limits; one that forwards none counts against the total only.
-The REST facade's own streams (a Unix-socket peer: the WebSockets' price and trade streams)
-are not counted at all: WS_MAX_CONNECTIONS and WS_MAX_CONNECTIONS_PER_IP bound them, and
-public gRPC clients filling the total must not cut every browser off its feed.
-Counts are per gateway process. The gateway's interceptor (`interceptor.py`) applies the caps.
+Counts are per gateway process. The public server's interceptor (`interceptor.py`) applies the
+caps; the REST facade's own server (its Unix socket: the WebSockets' price and trade streams)
+has none, as WS_MAX_CONNECTIONS and WS_MAX_CONNECTIONS_PER_IP bound those, and public gRPC
+clients filling the total must not cut every browser off its feed (grpc_server.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import grpc
 
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.around import around, with_behavior
-from gateway_svc.grpc_services.client_address import client_address, unix_peer
+from gateway_svc.grpc_services.client_address import client_address
 from gateway_svc.grpc_services.common import abort
 from mesh.client_keys import address_key
 from mesh.config import IpNetwork
@@ -66,15 +66,8 @@ class StreamSlots:
         return self._open.get(key, 0)
 
 
-FACADE = "the REST facade"
-"""The key of the facade's own streams, which take no slot."""
-
-
 def stream_key(metadata: Any, peer: str, trusted: Sequence[IpNetwork]) -> str | None:
-    """The client a stream counts against, None for the total only, or FACADE for no count
-    (see the module doc)."""
-    if unix_peer(peer):
-        return FACADE
+    """The client a stream counts against, or None for the total only (see the module doc)."""
     text = client_address(metadata, peer, trusted)
     try:
         address = ipaddress.ip_address(text)
@@ -102,13 +95,10 @@ class StreamCaps:
 
     async def _claim(self, request: Any, context: grpc.aio.ServicerContext) -> str | None:
         key = stream_key(context.invocation_metadata(), context.peer(), self.trusted)
-        if key == FACADE:
-            return key
         refused = self.slots.claim(key)
         if refused is not None:
             await abort(context, ApiError("RATE_LIMITED", refused, retry_after_s=1))
         return key
 
     def _release(self, context: Any, key: str | None, error: BaseException | None) -> None:
-        if key != FACADE:
-            self.slots.release(key)
+        self.slots.release(key)

@@ -24,7 +24,7 @@ from gateway_svc.db import Database
 from gateway_svc.grpc_server import serve
 from gateway_svc.grpc_services import reflection
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
-from gateway_svc.grpc_services.stream_caps import FACADE, StreamCaps, StreamSlots, stream_key
+from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots, stream_key
 from mesh.config import Settings
 from tests.gateway_grpc.conftest import CapturingMailer, trailers
 
@@ -47,11 +47,8 @@ class Capped:
     channel: grpc.aio.Channel
 
 
-async def capped_server(
-    per_peer: int, total: int, trusted: tuple = (), unix_path: str | None = None
-) -> AsyncIterator[Capped]:
-    """The capped server on loopback; with `unix_path`, on that socket too, where its channel
-    then goes (as the facade's does)."""
+async def capped_server(per_peer: int, total: int, trusted: tuple = ()) -> AsyncIterator[Capped]:
+    """The capped server on loopback."""
     slots = StreamSlots(per_peer, total)
     server = grpc.aio.server(interceptors=[GatewayInterceptor(StreamCaps(slots, trusted))])
     exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(TickingPrices(), server)
@@ -60,12 +57,8 @@ async def capped_server(
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable(server, [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
     port = server.add_insecure_port("127.0.0.1:0")
-    target = f"127.0.0.1:{port}"
-    if unix_path is not None:
-        server.add_insecure_port(f"unix:{unix_path}")
-        target = f"unix:{unix_path}"
     await server.start()
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield Capped(
             slots,
             exchange_service_pb2_grpc.ExchangeServiceStub(channel),
@@ -162,16 +155,6 @@ async def test_reflection_streams_count_too(per_peer_two: Capped) -> None:
     await settled(per_peer_two.slots, 0)
 
 
-async def test_the_facades_own_streams_take_no_slot(tmp_path: Path) -> None:
-    """Public clients filling the total must not cut the browsers off: the facade's streams
-    (over its Unix socket) are bounded by the WebSocket caps instead."""
-    async for capped in capped_server(1, 1, unix_path=str(tmp_path / "grpc.sock")):
-        calls = [await opened(capped.stub) for _ in range(3)]
-        assert capped.slots.count == 0
-        for call in calls:
-            call.cancel()
-
-
 def test_stream_keys() -> None:
     trusted = (ipaddress.ip_network("10.0.0.1/32"),)
     # An IPv6 client is its /64: any address in it is the same client.
@@ -184,8 +167,9 @@ def test_stream_keys() -> None:
     # A trusted proxy is believed; speaking for itself, it counts in the total only.
     assert stream_key(forwarded, "ipv4:10.0.0.1:4000", trusted) == "198.51.100.1"
     assert stream_key((), "ipv4:10.0.0.1:4000", trusted) is None
-    assert stream_key((), "unix:/run/gw.sock", trusted) == FACADE
-    assert stream_key(forwarded, "unix:", trusted) == FACADE
+    assert stream_key((), "unix:/run/gw.sock", trusted) is None
+    # A Unix-socket peer is believed like a trusted proxy (client_address).
+    assert stream_key(forwarded, "unix:", trusted) == "198.51.100.1"
 
 
 def test_slots_count_and_forget() -> None:
@@ -291,6 +275,13 @@ async def test_calls_whose_request_never_comes_are_bounded_but_not_for_the_facad
             streams = [holder(facade)(no_request()) for _ in range(5)]
             for call in streams:
                 await call.wait_for_connection()
+            # And more open streams than GRPC_MAX_STREAMS: the facade's take no slot.
+            health = health_pb2_grpc.HealthStub(facade)
+            watches = [health.Watch(health_pb2.HealthCheckRequest(service="")) for _ in range(3)]
+            for watch in watches:
+                await watch.read()
+            for watch in watches:
+                watch.cancel()
             exchange = exchange_service_pb2_grpc.ExchangeServiceStub(facade)
             reply = await exchange.ListSupportedAssets(xs.ListSupportedAssetsRequest(), timeout=5)
             assert reply.assets
