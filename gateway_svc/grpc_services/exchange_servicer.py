@@ -22,13 +22,7 @@ from gateway_svc.auth import SESSION_REJECTED, Principal, Sessions
 from gateway_svc.db import Database, InvalidPageToken
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services import convert
-from gateway_svc.grpc_services.commands import (
-    Caller,
-    CommandRunner,
-    expect,
-    opened_as_asked,
-    reused_order_id,
-)
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
 from gateway_svc.grpc_services.trade_assets import TradeAssets
@@ -197,11 +191,6 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                 body.trailing_stop_distance.CopyFrom(decimal(trailing, scale))
             result = await self._runner.run(_caller(principal), order_id, "create_trade", body)
             opened = expect(result, "trade_opened")
-            trade = opened.trade
-            if not opened_as_asked(
-                trade, order.asset, order.direction, order.margin_units, order.leverage
-            ):
-                raise reused_order_id(order_id)
             # The answer's asset, not the request's: a retry under a used order id answers the
             # first command, which may have opened another asset.
             self._trade_assets.remember(

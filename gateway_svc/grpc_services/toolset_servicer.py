@@ -19,13 +19,7 @@ from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
-from gateway_svc.grpc_services.commands import (
-    Caller,
-    CommandRunner,
-    expect,
-    opened_as_asked,
-    reused_order_id,
-)
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
@@ -69,9 +63,10 @@ class ToolsetMethods:
         build: Callable[[Principal], Awaitable[Message]],
         answer: str,
         not_found: Callable[[Principal], Awaitable[None]] | None = None,
-    ) -> tuple[str, Any]:
+    ) -> tuple[str, Any, Principal]:
         """One toolset command: authenticate and rate-limit, `build` the engine's body (its
-        validation), run it, and return (order id, the answer's `answer` field). `not_found`
+        validation), run it, and return (order id, the answer's `answer` field, the caller).
+        `not_found`
         may turn the engine's TRADE_NOT_FOUND into a truer rejection before it is raised."""
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
@@ -83,27 +78,17 @@ class ToolsetMethods:
                 if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
                     await not_found(principal)
                 raise
-            return order_id, expect(result, answer)
+            return order_id, expect(result, answer), principal
 
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
-        callers: list[Principal] = []
-        asked: list[orders.PendingOrder] = []
+        async def build(_: Principal) -> Message:
+            return commands_pb2.PlaceOrder(**orders.place_order(request).wire_fields())
 
-        async def build(principal: Principal) -> Message:
-            callers.append(principal)
-            asked.append(orders.place_order(request))
-            return commands_pb2.PlaceOrder(**asked[0].wire_fields())
-
-        order_id, placed = await self._command(
+        order_id, placed, caller = await self._command(
             request, context, "place_order", build, "order_placed"
         )
-        order, trade = asked[0], placed.trade
-        if trade.order_type != order.order_type or not opened_as_asked(
-            trade, order.asset, order.direction, order.margin_units, order.leverage
-        ):
-            raise reused_order_id(order_id)
-        self._trade_assets.remember(callers[0].user_id, placed.trade.trade_id, placed.trade.asset)
+        self._trade_assets.remember(caller.user_id, placed.trade.trade_id, placed.trade.asset)
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
 
     @unary
@@ -120,7 +105,7 @@ class ToolsetMethods:
             if status is not None and status != "PENDING":
                 raise ApiError("NOT_PENDING", f"the order has already ended: {status}", "trade_id")
 
-        order_id, cancelled = await self._command(
+        order_id, cancelled, _ = await self._command(
             request, context, "cancel_order", build, "order_cancelled", not_found
         )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
@@ -176,7 +161,7 @@ class ToolsetMethods:
         async def build(principal: Principal) -> Message:
             return await self._modification(request, principal)
 
-        order_id, modified = await self._command(
+        order_id, modified, _ = await self._command(
             request, context, "modify_trade", build, "trade_modified"
         )
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
