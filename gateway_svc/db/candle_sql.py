@@ -43,22 +43,22 @@ class _Bar:
     open_us: int
     close_us: int
 
+    def take(self, other: _Bar) -> None:
+        """Fold `other` in by the SQL's rules: high/low are max/min, open and close those of
+        the earliest and latest source times (a tie keeps the earlier open and takes the later
+        close, in the order folded)."""
+        self.high = max(self.high, other.high)
+        self.low = min(self.low, other.low)
+        if other.open_us < self.open_us:
+            self.open, self.open_us = other.open, other.open_us
+        if other.close_us >= self.close_us:
+            self.close, self.close_us = other.close, other.close_us
+
 
 def minute_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
-    """One row per (asset, minute) for this batch."""
-    return bars(ticks, _MINUTE_US)
-
-
-def hour_bars(ticks: Sequence[prices_pb2.PriceTick]) -> list[dict[str, Any]]:
-    """One row per (asset, hour) for this batch."""
-    return bars(ticks, _HOUR_US)
-
-
-def bars(ticks: Sequence[prices_pb2.PriceTick], width_us: int) -> list[dict[str, Any]]:
-    """One row per (asset, bucket of `width_us`) for this batch. Postgres cannot upsert the
-    same row twice in one statement, so the batch is folded here first, by the same rules as
-    the SQL."""
-    folded: dict[tuple[str, int], _Bar] = {}
+    """One row per (asset, minute) for this batch. Postgres cannot upsert the same row twice
+    in one statement, so the batch is folded here first, by the same rules as the SQL."""
+    bars: list[tuple[str, int, _Bar]] = []
     for tick in ticks:
         scale = ASSET_DECIMALS.get(tick.asset)
         if scale is None or not tick.HasField("ask"):
@@ -70,17 +70,41 @@ def bars(ticks: Sequence[prices_pb2.PriceTick], width_us: int) -> list[dict[str,
             log.warning("candles: skipping tick: %s", exc)
             continue
         ts = tick.ts_us
-        key = (tick.asset, ts - ts % width_us)
-        bar = folded.get(key)
-        if bar is None:
-            folded[key] = _Bar(ask, ask, ask, ask, ts, ts)
-            continue
-        bar.high = max(bar.high, ask)
-        bar.low = min(bar.low, ask)
-        if ts < bar.open_us:  # ties keep the earlier tick in source order
-            bar.open, bar.open_us = ask, ts
-        if ts >= bar.close_us:  # ties take the later tick in source order
-            bar.close, bar.close_us = ask, ts
+        bars.append((tick.asset, ts, _Bar(ask, ask, ask, ask, ts, ts)))
+    return _folded(bars, _MINUTE_US)
+
+
+def hour_bars(minutes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (asset, hour) for this batch, from its `minute_bars`: each keeps its ticks'
+    source times, so the hours come out as if folded from the ticks themselves."""
+    bars = [
+        (
+            row["asset"],
+            row["open_time_us"],
+            _Bar(
+                row["open"],
+                row["high"],
+                row["low"],
+                row["close"],
+                row["open_time_us"],
+                row["close_time_us"],
+            ),
+        )
+        for row in minutes
+    ]
+    return _folded(bars, _HOUR_US)
+
+
+def _folded(bars: Sequence[tuple[str, int, _Bar]], width_us: int) -> list[dict[str, Any]]:
+    """(asset, source time, bar) folded into one row per (asset, bucket of `width_us`)."""
+    folded: dict[tuple[str, int], _Bar] = {}
+    for asset, at_us, bar in bars:
+        key = (asset, at_us - at_us % width_us)
+        into = folded.get(key)
+        if into is None:
+            folded[key] = bar
+        else:
+            into.take(bar)
     return [
         {
             "asset": asset,

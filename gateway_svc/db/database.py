@@ -262,7 +262,7 @@ class Database:
             return
         async with self._engine.begin() as conn:
             await conn.execute(candle_sql.upsert_bars(minutes))
-            await conn.execute(candle_sql.upsert_bars(candle_sql.hour_bars(ticks), candles_1h))
+            await conn.execute(candle_sql.upsert_bars(candle_sql.hour_bars(minutes), candles_1h))
 
     async def list_candles(
         self,
