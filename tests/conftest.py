@@ -28,26 +28,39 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REDIS_DATABASES = 16  # a Redis server's default
 
 
+def redis_database(url: str) -> int:
+    """The database a redis:// (path) or unix:// (query `db`) URL names; 0 if none."""
+    parts = urlsplit(url)
+    base = dict(parse_qsl(parts.query)).get("db") or (
+        parts.path.strip("/") if parts.scheme != "unix" else ""
+    )
+    return int(base) if base.isdigit() else 0
+
+
+def with_redis_database(url: str, db: int) -> str:
+    """`url` naming database `db`: in the query for unix:// (whose path is the socket's) or
+    when the URL has a `db` query already (it wins over the path), else as the path."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if "db" in query or parts.scheme == "unix":
+        query["db"] = str(db)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 def worker_redis_url(url: str, worker: str | None) -> str:
     """The database of one pytest-xdist worker on a shared server: `gwN` takes the URL's
     database plus N + 1, so no worker empties another's, and none shares the URL's own database
     with clients of other programs or with connections that have not yet run their SELECT."""
     if not worker or not worker.startswith("gw"):
         return url
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    path = parts.path.strip("/")
-    base = query.get("db") or (path if parts.scheme != "unix" else "")
-    db = (int(base) if base.isdigit() else 0) + int(worker[2:]) + 1
+    db = redis_database(url) + int(worker[2:]) + 1
     if db >= REDIS_DATABASES:
         raise pytest.UsageError(
             f"pytest worker {worker} would need Redis database {db} of {REDIS_DATABASES}: "
             "run fewer workers (make test PYTEST_WORKERS=N) or a REDIS_URL with a lower database"
         )
-    if "db" in query or parts.scheme == "unix":  # the query's db wins over the path's
-        query["db"] = str(db)
-        return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{db}"))
+    return with_redis_database(url, db)
 
 
 # Set here, for the whole worker: a process a test starts inherits the worker's database too.

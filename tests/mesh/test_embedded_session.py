@@ -5,8 +5,11 @@ foreground process group) reaches the services, which stop in order, and not Red
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
+
+import redis
 
 from mesh.embedded import EmbeddedRedis, process_running, reap
 
@@ -37,3 +40,36 @@ def test_a_dead_child_is_seen_dead_and_reaped() -> None:
     reap(pid)
     assert not Path(f"/proc/{pid}").exists()
     reap(pid)  # not a child any more: nothing happens
+
+
+def test_the_embedded_redis_listens_on_a_socket_only_its_owner_reaches(tmp_path: Path) -> None:
+    """No TCP port for another local user to reach a Redis that has no password."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        path = tmp_path.resolve() / "redis" / "redis.sock"
+        assert url == f"unix://{path}?db=0"
+        assert stat.S_ISSOCK(path.stat().st_mode)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
+        assert server.port == 0
+        client = redis.Redis.from_url(url)
+        assert client.ping()
+        assert client.config_get("port") == {"port": "0"}  # TCP off
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_a_data_dir_too_deep_for_a_socket_path_serves_on_loopback_tcp(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "redis"
+    server = EmbeddedRedis(deep)
+    url = server.start()
+    try:
+        assert server.socket_path is None
+        assert url == f"redis://127.0.0.1:{server.port}/0"
+        client = redis.Redis.from_url(url)
+        assert client.ping()
+        client.close()
+        assert not (deep / "redis.sock").exists()
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from redis.exceptions import AuthenticationError, BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mesh.resp import RespConnection
+from tests.conftest import with_redis_database
 
 
 @pytest.fixture
@@ -37,8 +38,7 @@ async def test_a_loading_server_is_a_connection_error_not_a_reply(loading_server
 async def test_a_refused_setup_never_leaves_a_connection_on_the_default_db(
     redis_url: str,
 ) -> None:
-    base = redis_url.rsplit("/", 1)[0]
-    conn = RespConnection(f"{base}/99")  # no such database
+    conn = RespConnection(with_redis_database(redis_url, 99))  # no such database
     for _ in range(2):  # the second call must not run on db 0 over the first one's socket
         with pytest.raises(AuthenticationError, match="setup"):
             await conn.command("SET", "k", "v")
