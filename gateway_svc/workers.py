@@ -26,7 +26,7 @@ import time
 
 from mesh import signals
 from mesh.config import Settings
-from mesh.restarts import RestartBackoff
+from mesh.restarts import RestartSchedule
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ class Workers:
         self.count = count
         self.metrics_dir = metrics_dir
         self.children: dict[int, subprocess.Popen[bytes]] = {}
-        self.backoff = {index: RestartBackoff() for index in range(count)}
-        self.restart_at: dict[int, float] = {}
+        self.restarts: RestartSchedule[int] = RestartSchedule()
         self.stopping = False
 
     def start(self, index: int) -> None:
@@ -80,10 +79,10 @@ class Workers:
         self.children[index] = subprocess.Popen(
             [sys.executable, "-m", "launcher.cli", "gateway"], env=env
         )
-        self.backoff[index].started(time.monotonic())
+        self.restarts.started(index, time.monotonic())
 
     def watch(self) -> None:
-        while not self.stopping and (self.children or self.restart_at):
+        while not self.stopping and (self.children or self.restarts.due):
             time.sleep(POLL_S)
             self.check(time.monotonic())
 
@@ -99,12 +98,10 @@ class Workers:
                 # process group): not restarted; the parent ends with its last worker.
                 log.info("gateway worker %d stopped", index)
                 continue
-            delay = self.backoff[index].crashed(now)
+            delay = self.restarts.crashed(index, now)
             log.error("gateway worker %d exited with %s; restarting in %.0fs", index, code, delay)
-            self.restart_at[index] = now + delay
-        for index, when in list(self.restart_at.items()):
-            if now >= when and not self.stopping:
-                del self.restart_at[index]
+        if not self.stopping:
+            for index in self.restarts.take_due(now):
                 self.start(index)
 
     def stop(self) -> None:

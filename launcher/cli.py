@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from mesh import logs
 from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 from mesh.private_files import private_directory, write_private
-from mesh.restarts import RestartBackoff
+from mesh.restarts import RestartSchedule
 from mesh.signals import die_with_parent, terminate
 
 log = logging.getLogger("exchange")
@@ -166,8 +165,7 @@ class Supervisor:
         address and data, which the children's REDIS_URL and DATABASE_URL still name (Redis's
         AOF, fsynced every second, keeps the streams)."""
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.backoff: defaultdict[str, RestartBackoff] = defaultdict(RestartBackoff)
-        self.due: dict[str, float] = {}  # name -> when its restart is due
+        self.restarts: RestartSchedule[str] = RestartSchedule()
         self.stopping = False
         self.failed: str | None = None
 
@@ -180,7 +178,7 @@ class Supervisor:
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "launcher.cli", service], env={**self.env, **own}
         )
-        self.backoff[name].started(time.monotonic())
+        self.restarts.started(name, time.monotonic())
 
     def watch(self) -> None:
         while not self.stopping and self.failed is None:
@@ -192,11 +190,11 @@ class Supervisor:
         if self.stopping:
             return
         for name, server in self.servers.items():
-            ended = server.died() if name not in self.due else None
+            ended = server.died() if not self.restarts.waiting(name) else None
             if ended is not None:
                 self._schedule(name, ended, now)
         for name, child in list(self.children.items()):
-            if name in self.due:
+            if self.restarts.waiting(name):
                 continue
             code = child.poll()
             if code is None:
@@ -207,22 +205,19 @@ class Supervisor:
                 self.failed = name
                 return
             self._schedule(name, f"exited with {code}", now)
-        for name, at in list(self.due.items()):
-            if now >= at:
-                del self.due[name]
-                if name in self.servers:
-                    self._restart_server(name, now)
-                else:
-                    self.start(name)
+        for name in self.restarts.take_due(now):
+            if name in self.servers:
+                self._restart_server(name, now)
+            else:
+                self.start(name)
 
     def _schedule(self, name: str, ended: str, now: float) -> None:
-        delay = self.backoff[name].crashed(now)
+        delay = self.restarts.crashed(name, now)
         log.error("%s %s; restarting in %.0fs", name, ended, delay)
-        self.due[name] = now + delay
 
     def _restart_server(self, name: str, now: float) -> None:
         server = self.servers[name]
-        self.backoff[name].started(now)  # so a start that fails counts as a crash in a row
+        self.restarts.started(name, now)  # so a start that fails counts as a crash in a row
         try:
             server.start()
         except Exception as exc:  # whatever the start raised, it is not back: try again later

@@ -10,6 +10,11 @@ day always waits 1 s, never 30.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key")
+
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 30.0
 STABLE_S = 60.0
@@ -41,3 +46,32 @@ class RestartBackoff:
             self.crashes_in_a_row = 0  # it ran well: this crash is a first one
         self.crashes_in_a_row += 1
         return restart_delay_s(self.crashes_in_a_row)
+
+
+class RestartSchedule(Generic[Key]):
+    """The restarts of several processes, each named by a key: its crashes in a row, and when
+    its next start is due. A supervisor calls `started` at each start, `crashed` when one dies
+    (the answer: seconds until it is due), and starts what `take_due` hands back."""
+
+    def __init__(self) -> None:
+        self._backoff: defaultdict[Key, RestartBackoff] = defaultdict(RestartBackoff)
+        self.due: dict[Key, float] = {}
+        """key -> when its restart is due (monotonic seconds), while it waits."""
+
+    def started(self, key: Key, now: float) -> None:
+        self._backoff[key].started(now)
+
+    def crashed(self, key: Key, now: float) -> float:
+        delay = self._backoff[key].crashed(now)
+        self.due[key] = now + delay
+        return delay
+
+    def waiting(self, key: Key) -> bool:
+        return key in self.due
+
+    def take_due(self, now: float) -> list[Key]:
+        """The keys whose restart is due by `now`, in the order they died; no longer waiting."""
+        ready = [key for key, at in self.due.items() if now >= at]
+        for key in ready:
+            del self.due[key]
+        return ready

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from gateway_svc.workers import Workers
-from mesh.restarts import MAX_DELAY_S, STABLE_S, RestartBackoff, restart_delay_s
+from mesh.restarts import (
+    MAX_DELAY_S,
+    STABLE_S,
+    RestartBackoff,
+    RestartSchedule,
+    restart_delay_s,
+)
 
 
 def test_crashes_in_a_row_double_the_wait_up_to_the_cap() -> None:
@@ -62,7 +68,7 @@ def test_the_gateways_workers_restart_on_the_same_schedule(
 
     def start(index: int) -> None:
         workers.children[index] = Child()  # type: ignore[assignment]
-        workers.backoff[index].started(now[0])
+        workers.restarts.started(index, now[0])
 
     monkeypatch.setattr(workers, "start", start)
     start(0)
@@ -71,7 +77,25 @@ def test_the_gateways_workers_restart_on_the_same_schedule(
         now[0] += 3
         workers.children[0].code = 1  # type: ignore[attr-defined]
         workers.check(now[0])
-        waits.append(workers.restart_at[0] - now[0])
-        now[0] = workers.restart_at[0]
+        waits.append(workers.restarts.due[0] - now[0])
+        now[0] = workers.restarts.due[0]
         workers.check(now[0])  # the restart
     assert waits == [1, 2, 4]
+
+
+def test_a_schedule_hands_back_each_process_once_when_its_restart_is_due() -> None:
+    schedule: RestartSchedule[str] = RestartSchedule()
+    for name in ("engine", "poller"):
+        schedule.started(name, 0.0)
+    assert schedule.crashed("engine", 5.0) == 1
+    assert schedule.crashed("poller", 5.5) == 1
+    assert schedule.waiting("engine") and schedule.waiting("poller")
+    assert schedule.take_due(5.9) == []  # neither is due yet
+    assert schedule.take_due(6.0) == ["engine"]
+    assert not schedule.waiting("engine") and schedule.waiting("poller")
+    assert schedule.take_due(6.0) == []  # handed back once
+    assert schedule.take_due(7.0) == ["poller"]
+    schedule.started("engine", 6.0)
+    assert schedule.crashed("engine", 7.0) == 2  # its second crash in a row
+    schedule.started("engine", 9.0)
+    assert schedule.crashed("engine", 9.0 + STABLE_S) == 1  # a stable run: a first crash

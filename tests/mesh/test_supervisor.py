@@ -39,7 +39,7 @@ def supervisor(monkeypatch: pytest.MonkeyPatch) -> Supervisor:
 
     def start(name: str) -> None:
         sup.children[name] = Child()  # type: ignore[assignment]
-        sup.backoff[name].started(now[0])
+        sup.restarts.started(name, now[0])
         started.append(name)
 
     monkeypatch.setattr(sup, "start", start)
@@ -59,18 +59,18 @@ def test_crashes_in_a_row_wait_longer_and_a_stable_run_starts_over(supervisor: S
     at = 0.0
     for _ in range(3):  # each a few seconds after its restart
         crash(supervisor, "engine", at + 1)
-        waits.append(supervisor.due["engine"] - (at + 1))
-        at = supervisor.due["engine"]
+        waits.append(supervisor.restarts.due["engine"] - (at + 1))
+        at = supervisor.restarts.due["engine"]
         supervisor.check(at)  # the restart
     assert waits == [1, 2, 4]  # mesh.restarts' schedule (tested in test_restarts)
     crash(supervisor, "engine", at + STABLE_S + 1)  # after a long good run
-    assert supervisor.due["engine"] - (at + STABLE_S + 1) == 1
+    assert supervisor.restarts.due["engine"] - (at + STABLE_S + 1) == 1
 
 
 def test_a_restart_waiting_does_not_hold_up_the_others(supervisor: Supervisor) -> None:
     crash(supervisor, "engine", 1.0)
     crash(supervisor, "poller", 1.5)  # seen while the engine's restart is still due
-    assert set(supervisor.due) == {"engine", "poller"}
+    assert set(supervisor.restarts.due) == {"engine", "poller"}
     supervisor.check(2.0)
     assert supervisor.started == ["engine", "poller", "engine"]  # type: ignore[attr-defined]
     supervisor.check(2.5)
@@ -79,7 +79,7 @@ def test_a_restart_waiting_does_not_hold_up_the_others(supervisor: Supervisor) -
 
 def test_a_child_with_a_wrong_configuration_stops_the_exchange(supervisor: Supervisor) -> None:
     crash(supervisor, "poller", 1.0, EXIT_CONFIG)
-    assert supervisor.failed == "poller" and "poller" not in supervisor.due
+    assert supervisor.failed == "poller" and "poller" not in supervisor.restarts.due
     supervisor.watch()  # returns at once: nothing more to watch
 
 
@@ -112,7 +112,7 @@ def test_the_embedded_postgres_is_restarted_on_its_socket_with_its_data(tmp_path
             conn.execute("INSERT INTO kept VALUES (1)")
         supervisor = Supervisor({}, [], {"embedded postgres": server})
         supervisor.check(0.0)
-        assert supervisor.due == {}  # running: nothing to do
+        assert supervisor.restarts.due == {}  # running: nothing to do
         pid = server.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # the postmaster: its backends follow it
@@ -133,11 +133,11 @@ def restart_when_due(supervisor: Supervisor, name: str) -> None:
     real time passes between the looks too."""
     now = 0.0
     supervisor.check(now)
-    assert name in supervisor.due, "the death was not seen"
+    assert name in supervisor.restarts.due, "the death was not seen"
     for _ in range(6):
-        now = supervisor.due[name]
+        now = supervisor.restarts.due[name]
         supervisor.check(now)
-        if name not in supervisor.due:
+        if name not in supervisor.restarts.due:
             return
         time.sleep(0.5)
-    raise AssertionError(f"{name} was not restarted: due again at {supervisor.due[name]}")
+    raise AssertionError(f"{name} was not restarted: due again at {supervisor.restarts.due[name]}")
