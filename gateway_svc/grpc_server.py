@@ -43,6 +43,7 @@ from gateway_svc.dependency_health import (
 from gateway_svc.engine_client import EngineClient
 from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServicer, reflection
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
+from gateway_svc.grpc_services.registration import add_service
 from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub, trade_event_queue_size
@@ -198,9 +199,11 @@ async def serve(
     health_service = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     for serving in (server, facade_server):
         if serving is not None:
-            exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, serving)
-            auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth, serving)
-            health_pb2_grpc.add_HealthServicer_to_server(health, serving)
+            add_service(
+                exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server, exchange, serving
+            )
+            add_service(auth_service_pb2_grpc.add_AuthServiceServicer_to_server, auth, serving)
+            add_service(health_pb2_grpc.add_HealthServicer_to_server, health, serving)
             reflection.enable(serving, (EXCHANGE_SERVICE, AUTH_SERVICE, health_service))
     host = settings.grpc_host if host is None else host  # GRPC_HOST: loopback by default
     # An IPv6 literal takes brackets before the port (`[::1]:50051`).

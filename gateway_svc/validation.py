@@ -226,7 +226,9 @@ def integer(value: object, field: str, code: str, low: int, high: int) -> int:
 def _uuid(value: object, field: str) -> str:
     if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
         raise ApiError("INVALID_ARGUMENT", f"{field} must be a UUID", field=field)
-    return str(uuid.UUID(value))
+    # The pattern admits only the hyphenated hex form, whose canonical form (str(UUID)) is
+    # its lower case: no UUID object per id on the request path.
+    return value.lower()
 
 
 def order_id(value: object, field: str = "order_id") -> str:

@@ -15,6 +15,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
+from gateway_svc.grpc_services.registration import add_service
+
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
 _V1ALPHA, _V1 = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
@@ -44,7 +46,7 @@ def enable(server: grpc.aio.Server, services: Sequence[str]) -> None:
     """Reflection of `services` (and of reflection itself, under both names) on `server`."""
     _add_v1_descriptor(descriptor_pool.Default())
     servicer = ReflectionServicer((*services, reflection.SERVICE_NAME, V1_SERVICE))
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    add_service(reflection_pb2_grpc.add_ServerReflectionServicer_to_server, servicer, server)
     v1 = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,

@@ -140,6 +140,9 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
         version="1.0.0",
         description="REST/JSON facade of the exchange gateway (SPEC section 3).",
         lifespan=lifespan,
+        # No OpenTelemetry here (the metrics are Prometheus's, on /metrics): left on, FastAPI
+        # asks OpenTelemetry for its three global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.clients = clients

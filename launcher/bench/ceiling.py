@@ -31,6 +31,7 @@ from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import exchange_service_pb2_grpc as xs_grpc
 from fastapi import FastAPI, Request, Response
 
+from gateway_svc.grpc_services.registration import add_service
 from mesh.embedded import free_port
 from mesh.signals import terminate
 
@@ -77,7 +78,7 @@ async def _worker(grpc_port: int, http_port: int, socket_dir: Path) -> None:
 
     unix_path = socket_dir / f"grpc-{os.getpid()}.sock"
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    xs_grpc.add_ExchangeServiceServicer_to_server(_FixedReply(), server)
+    add_service(xs_grpc.add_ExchangeServiceServicer_to_server, _FixedReply(), server)  # as served
     server.add_insecure_port(f"127.0.0.1:{grpc_port}")
     server.add_insecure_port(f"unix:{unix_path}")
     await server.start()
@@ -111,8 +112,7 @@ def running(workers: int, work: Path) -> Iterator[Ceiling]:
                str(work)]  # fmt: skip
     with (work / "ceiling.log").open("ab") as log:
         processes = [
-            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            for _ in range(workers)
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)
         ]
     ceiling = Ceiling(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", processes)
     try:
