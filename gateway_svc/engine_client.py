@@ -41,6 +41,8 @@ EntryHandler = Callable[[bytes, Fields], None]
 
 FIRST_RETRY_S = 0.1
 MAX_RETRY_S = 5.0
+READ_COUNT = 500
+"""Entries one XREAD takes of each stream a tail follows, at most (StreamTail's count)."""
 
 
 async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:
@@ -49,13 +51,30 @@ async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:
     return newest[0][0] if newest else b"0-0"
 
 
-class StreamTail:
-    """Follows one stream with XREAD from a cursor, handing each entry to `handle` in order.
+class _Followed:
+    """One stream a tail reads: its handler, where to start, and how far it has been read."""
 
-    `start_at` resolves the first cursor (default: the stream's current end). After a Redis
-    error the loop backs off, logs once per outage, and resumes from the last entry handled,
-    so a reconnect neither skips nor repeats entries that are still in the stream. The XREADs
-    block on a connection of their own, never one that request traffic waits for.
+    __slots__ = ("cursor", "handle", "start_at", "stream")
+
+    def __init__(
+        self, stream: str, handle: EntryHandler, start_at: Callable[[], Awaitable[bytes]]
+    ) -> None:
+        self.stream = stream
+        self.handle = handle
+        self.start_at = start_at
+        self.cursor: bytes | None = None
+
+
+class StreamTail:
+    """Follows one stream, or several in one XREAD, from a cursor per stream, handing each
+    entry to its stream's `handle` in order.
+
+    `start_at` resolves a stream's first cursor (default: the stream's current end). After a
+    Redis error the loop backs off, logs once per outage, and resumes from the last entry
+    handled, so a reconnect neither skips nor repeats entries that are still in the stream.
+    The XREADs block on a connection of their own, never one that request traffic waits for.
+    Streams written together (the engine's answers and its events, in one MULTI/EXEC) are
+    best read together (`follow`): one blocking read and one wake-up for both.
     """
 
     def __init__(
@@ -67,29 +86,47 @@ class StreamTail:
         name: str,
         start_at: Callable[[], Awaitable[bytes]] | None = None,
         block_ms: int = 500,
-        count: int = 500,
+        count: int = READ_COUNT,
     ) -> None:
+        self._redis = redis
         self._reader = RespConnection(options_of(redis))
-        self._stream = stream
-        self._handle = handle
+        self._followed: dict[bytes, _Followed] = {}
         self._name = name
-        self._start_at = start_at or (lambda: last_entry_id(redis, stream))
         self._block_ms = block_ms
         self._count = count
-        self._cursor: bytes | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
+        self.follow(stream, handle, start_at)
+
+    def follow(
+        self,
+        stream: str,
+        handle: EntryHandler,
+        start_at: Callable[[], Awaitable[bytes]] | None = None,
+    ) -> None:
+        """Read `stream` too, in the same XREAD (before `start`)."""
+        if self._task is not None:
+            raise RuntimeError(f"{self._name}: follow {stream} before the tail starts")
+        redis = self._redis
+        self._followed[stream.encode()] = _Followed(
+            stream, handle, start_at or (lambda: last_entry_id(redis, stream))
+        )
 
     async def start(self) -> None:
-        """Resolve the cursor now if Redis answers (so nothing sent after start() is missed),
+        """Resolve the cursors now if Redis answers (so nothing sent after start() is missed),
         then follow in the background. With Redis down the loop keeps trying."""
         try:
-            self._cursor = await self._start_at()
-            self.ready.set()
+            await self._resolve_cursors()
         except streams.REDIS_ERRORS as exc:
             log.warning("%s: redis unavailable at start (%s); will keep trying", self._name, exc)
         self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def _resolve_cursors(self) -> None:
+        for followed in self._followed.values():
+            if followed.cursor is None:
+                followed.cursor = await followed.start_at()
+        self.ready.set()
 
     async def stop(self) -> None:
         """Ask the loop to finish (within one XREAD block), then close the reader's socket."""
@@ -103,22 +140,25 @@ class StreamTail:
                 await asyncio.wait({task}, timeout=1.0)
         self._reader.close()
 
+    def _xread(self) -> list[bytes | str | int]:
+        followed = list(self._followed.values())
+        return [
+            "XREAD", "COUNT", self._count, "BLOCK", self._block_ms, "STREAMS",
+            *(f.stream for f in followed), *(f.cursor or b"$" for f in followed),
+        ]  # fmt: skip
+
     async def _run(self) -> None:
         delay = FIRST_RETRY_S
         outage = False
         while not self._stop.is_set():
             try:
-                if self._cursor is None:
-                    self._cursor = await self._start_at()
-                    self.ready.set()
-                reply = await self._reader.blocking(
-                    self._block_ms, "XREAD", "COUNT", self._count, "BLOCK", self._block_ms,
-                    "STREAMS", self._stream, self._cursor,
-                )  # fmt: skip
+                if not self.ready.is_set():
+                    await self._resolve_cursors()
+                reply = await self._reader.blocking(self._block_ms, *self._xread())
             except (*streams.REDIS_ERRORS, RedisError) as exc:
                 # Any error (an error reply too) is an outage to wait out: the tail never dies.
                 if not outage:
-                    log.warning("%s: reading %s failed: %s", self._name, self._stream, exc)
+                    log.warning("%s: reading %s failed: %s", self._name, self._streams(), exc)
                 outage = True
                 log.info("%s: reconnecting to redis in %.1fs", self._name, delay)
                 with contextlib.suppress(TimeoutError):
@@ -126,25 +166,29 @@ class StreamTail:
                 delay = min(delay * 2, MAX_RETRY_S)
                 continue
             if outage:
-                log.warning("%s: redis is back; reading %s again", self._name, self._stream)
+                log.warning("%s: redis is back; reading %s again", self._name, self._streams())
                 outage, delay = False, FIRST_RETRY_S
-            for entry_id, fields in _entries(reply):
-                self._cursor = entry_id
-                try:
-                    self._handle(entry_id, fields)
-                except Exception:
-                    log.exception("%s: skipping entry %s of %s", self._name, entry_id, self._stream)
+            for stream, entries in reply or ():
+                followed = self._followed[stream]
+                for entry_id, fields in _entries(entries):
+                    followed.cursor = entry_id
+                    try:
+                        followed.handle(entry_id, fields)
+                    except Exception:
+                        log.exception(
+                            "%s: skipping entry %s of %s", self._name, entry_id, followed.stream
+                        )
+
+    def _streams(self) -> str:
+        return ", ".join(f.stream for f in self._followed.values())
 
 
-def _entries(reply: Any) -> list[tuple[bytes, Fields]]:
-    """XREAD's answer, as hiredis parses it: nil, or [[stream, [[id, [field, value, ...]]]]]."""
-    if not reply:
-        return []
+def _entries(entries: Any) -> list[tuple[bytes, Fields]]:
+    """One stream's part of an XREAD answer, as hiredis parses it: [[id, [field, value, ...]]]."""
     out: list[tuple[bytes, Fields]] = []
-    for _stream, entries in reply:
-        for entry_id, flat in entries:
-            pairs = iter(flat or ())
-            out.append((entry_id, dict(zip(pairs, pairs, strict=False))))
+    for entry_id, flat in entries:
+        pairs = iter(flat or ())
+        out.append((entry_id, dict(zip(pairs, pairs, strict=False))))
     return out
 
 
@@ -221,17 +265,19 @@ class EngineClient:
         self._waiting: dict[WaitKey, _Waiters] = {}
         self._pipeline = RespPipeline(options_of(redis), name=f"engine client {instance_id}")
         self._writer = CommandWriter(self._pipeline)
-        self._tail = StreamTail(
-            redis, self.answers, self._on_entry, name=f"engine client {instance_id}", count=2000
+        self.tail = StreamTail(
+            redis, self.answers, self._on_entry, name=f"engine client {instance_id}"
         )
+        """Also read by the trade event hub beside it (`TradeEventHub(tail=...)`): the engine
+        writes a batch's answers and events together, and one XREAD takes both."""
 
     async def start(self) -> None:
-        await self._tail.start()
+        await self.tail.start()
 
     async def stop(self) -> None:
         self._writer.stop()
         await self._pipeline.aclose()
-        await self._tail.stop()
+        await self.tail.stop()
         for waiters in self._waiting.values():
             for call in waiters.calls:
                 if not call.future.done():
@@ -249,10 +295,10 @@ class EngineClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         command.reply_to = self.instance_id
-        if not self._tail.ready.is_set():
+        if not self.tail.ready.is_set():
             # Until the reader knows where the stream ends, an answer could slip past it.
             try:
-                await asyncio.wait_for(self._tail.ready.wait(), self.timeout_s)
+                await asyncio.wait_for(self.tail.ready.wait(), self.timeout_s)
             except TimeoutError:
                 raise ApiError("ENGINE_UNAVAILABLE") from None
         key = (command.user_id, command.order_id)

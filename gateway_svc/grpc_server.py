@@ -142,6 +142,7 @@ async def serve(
         trade_event_queue_size(
             settings.max_open_trades_per_user, settings.max_pending_orders_per_user
         ),
+        tail=engine.tail,  # one XREAD for the answers and events the engine writes together
     )
     runner = CommandRunner(engine, clock)
     revocations = Revocations(redis, db, clock)

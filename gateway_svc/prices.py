@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from exchange.v1 import events_pb2, prices_pb2
 from google.protobuf.message import DecodeError
 
-from gateway_svc.engine_client import Fields, StreamTail, last_entry_id
+from gateway_svc.engine_client import READ_COUNT, Fields, StreamTail, last_entry_id
 from mesh import streams
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
 
@@ -31,8 +31,9 @@ T = TypeVar("T")
 
 QUEUE_SIZE = 256
 """A price subscriber's queue (it skips to the newest when full)."""
-TAIL_READ = 500
-"""Entries one XREAD of a stream hands the fan-out at once (StreamTail's count)."""
+TAIL_READ = READ_COUNT
+"""Entries one XREAD of a stream hands the fan-out at once, on a tail of the hub's own or on
+the engine client's (StreamTail's default count)."""
 
 
 def trade_event_queue_size(max_open_trades: int, max_pending_orders: int) -> int:
@@ -202,22 +203,33 @@ class TradeEventHub:
     not decode (logged as such too). The events themselves are in Postgres; a subscriber
     re-reads its trades there."""
 
-    def __init__(self, redis: aioredis.Redis, queue_size: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, queue_size: int, tail: StreamTail | None = None
+    ) -> None:
+        """With `tail` (the engine client's, which reads this process's answers), the events
+        are read in the same XREAD, and that tail's owner starts and stops it; without, the
+        hub reads them on a tail of its own."""
         self._queue_size = queue_size
         self._by_user: dict[str, set[Subscription[events_pb2.TradeEvent]]] = {}
         self._closed = False
         self._last_seq: int | None = None  # while someone listens: the newest event read
         self.missed = 0
-        self._tail = StreamTail(
-            redis, streams.EVENTS, self._on_entry, name="trade event hub", count=TAIL_READ
-        )
+        self._own_tail: StreamTail | None = None
+        if tail is None:
+            tail = self._own_tail = StreamTail(
+                redis, streams.EVENTS, self._on_entry, name="trade event hub"
+            )
+        else:
+            tail.follow(streams.EVENTS, self._on_entry)
 
     async def start(self) -> None:
-        await self._tail.start()
+        if self._own_tail is not None:
+            await self._own_tail.start()
 
     async def stop(self) -> None:
         self.close()
-        await self._tail.stop()
+        if self._own_tail is not None:
+            await self._own_tail.stop()
 
     def close(self) -> None:
         self._closed = True
