@@ -28,8 +28,9 @@ from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway_svc.command_writer import CommandWriter
+from gateway_svc.command_writer import CommandWriter, RateLimited
 from gateway_svc.errors import ApiError
+from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh import streams
 from mesh.resp import RespConnection, options_of
 from mesh.resp_pipeline import RespPipeline
@@ -225,6 +226,9 @@ class _Call:
     def written(self, error: BaseException | None) -> None:
         if error is None:
             self.sent = True
+        elif isinstance(error, RateLimited):  # refused by its rate limit: it never ran
+            if not self.future.done():
+                self.future.set_exception(error)
         elif not self.future.done():
             # A batch with no reply in time may have been run by Redis: its outcome is unknown.
             unknown = isinstance(error, RedisTimeoutError)
@@ -257,14 +261,23 @@ class _Waiters:
 
 
 class EngineClient:
-    def __init__(self, redis: aioredis.Redis, instance_id: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        instance_id: str,
+        timeout_s: float,
+        limit: SharedTokenBuckets | None = None,
+    ) -> None:
+        """`limit`: the per-user command limit that `call(..., limited=True)` spends, in the
+        command's own XADD (one script)."""
         self._redis = redis
+        self._limit = limit
         self.instance_id = instance_id
         self.answers = streams.response_stream(instance_id)
         self.timeout_s = timeout_s
         self._waiting: dict[WaitKey, _Waiters] = {}
         self._pipeline = RespPipeline(options_of(redis), name=f"engine client {instance_id}")
-        self._writer = CommandWriter(self._pipeline)
+        self._writer = CommandWriter(self._pipeline, limit=limit)
         self.tail = StreamTail(
             redis, self.answers, self._on_entry, name=f"engine client {instance_id}"
         )
@@ -287,11 +300,14 @@ class EngineClient:
         with contextlib.suppress(*streams.REDIS_ERRORS, TimeoutError):
             await asyncio.wait_for(self._redis.delete(self.answers), 1.0)
 
-    async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult:
+    async def call(
+        self, command: commands_pb2.Command, limited: bool = False
+    ) -> responses_pb2.CommandResult:
         """Send one command and wait for its answer. ENGINE_UNAVAILABLE when it surely never
         reached the engine (Redis refused it, or it could not leave in time and never will);
         ENGINE_TIMEOUT when it may have and no answer came in time (it may still run:
-        retrying with the same order_id is safe)."""
+        retrying with the same order_id is safe). `limited`: the command spends a token of its
+        user's rate limit on the way, and RATE_LIMITED means it was not sent."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         command.reply_to = self.instance_id
@@ -305,8 +321,12 @@ class EngineClient:
         call = self._register(key, loop)
         timer = loop.call_at(deadline, call.expire)
         try:
-            self._writer.send(command.SerializeToString(), call.written, call.wanted)
+            limited_user = command.user_id if limited else None
+            self._writer.send(command.SerializeToString(), call.written, call.wanted, limited_user)
             return await call.future
+        except RateLimited as refused:
+            assert self._limit is not None  # only a limited send is refused
+            raise self._limit.refusal(refused.wait_s) from None
         finally:
             timer.cancel()
             self._unregister(key, call)

@@ -135,7 +135,11 @@ async def serve(
     share the port (their parent checks first that no one else holds it); `unix_path` also
     serves on that Unix socket, for the REST facade beside this server."""
     name = instance_id or new_instance_id()
-    engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000)
+    command_limit = SharedTokenBuckets(
+        redis, settings.command_rate_limit, settings.command_rate_burst, "limit:cmd:"
+    )
+    # The limit is spent in the commands' own XADDs (one script), so the engine client holds it.
+    engine = EngineClient(redis, name, settings.engine_timeout_ms / 1000, limit=command_limit)
     prices = PriceBook(redis)
     events = TradeEventHub(
         redis,
@@ -148,9 +152,6 @@ async def serve(
     revocations = Revocations(redis, db, clock)
     sessions = Sessions(settings.auth_jwt_secret, db, revocations, redis, clock)
     links = EmailLinks(settings.email_jwt_secret, db, settings.backend_url, clock)
-    command_limit = SharedTokenBuckets(
-        redis, settings.command_rate_limit, settings.command_rate_burst, "limit:cmd:"
-    )
     link_limits = SignInLinkLimits(
         redis,
         settings.signin_links_per_email,

@@ -17,7 +17,8 @@ from decimal import Decimal
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from mesh.resp import options_of
+from gateway_svc.errors import ApiError
+from mesh.resp import options_of, pack
 from mesh.resp_pipeline import RespPipeline
 
 # What a limiter in Redis raises when Redis cannot answer (refused, timed out, reset...).
@@ -58,7 +59,10 @@ class TokenBucket:
 
 # GCRA: one number per key, the time the bucket will be full again ("theoretical arrival
 # time"), in microseconds of Redis's own clock so every gateway process agrees. A bucket full
-# again is the same as no key, so the key lives exactly that long.
+# again is the same as no key, so the key lives exactly that long. With a second key, a stream,
+# the request itself is added to it (XADD MAXLEN ~ ARGV[3], then field and value) in the same
+# script when a token was taken, and the answer is the entry's id: a command and its rate limit
+# in one round trip, and a refused command never reaches the stream.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -73,6 +77,9 @@ local wait = next_full_at - tolerance - now
 if wait > 0 then return wait end
 redis.call('SET', KEYS[1], string.format('%.0f', next_full_at),
            'PX', math.ceil((next_full_at - now) / 1000))
+if #KEYS > 1 then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', ARGV[4], ARGV[5])
+end
 return 0
 """
 
@@ -80,7 +87,8 @@ return 0
 class SharedTokenBuckets:
     """One token bucket per key (a user id) in Redis, shared by every gateway process: one
     EVALSHA per request, batched with the other requests of the moment on a connection of its
-    own (`RespPipeline`). Same semantics as `TokenBucket`: `burst` at once, then `rate_per_s`."""
+    own (`RespPipeline`), or folded into the request's own XADD (`packed_take_then_add`). Same
+    semantics as `TokenBucket`: `burst` at once, then `rate_per_s`."""
 
     def __init__(self, redis: aioredis.Redis, rate_per_s: Decimal, burst: int, prefix: str):
         if rate_per_s <= 0 or burst < 1:
@@ -99,10 +107,43 @@ class SharedTokenBuckets:
         try:
             wait_us = await self._redis.call("EVALSHA", self._sha, *args)
         except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
+            if not is_noscript(exc):
                 raise
             wait_us = await self._redis.call("EVAL", _TAKE, *args)  # and Redis keeps it
-        return int(wait_us) / 1_000_000
+        return wait_s(wait_us)
+
+    def packed_take_then_add(
+        self, key: str, stream: str, maxlen: int, field: bytes, value: bytes, *, by_sha: bool
+    ) -> bytes:
+        """One command (`mesh.resp.pack`ed): take a token of `key`, and when one was taken add
+        {field: value} to `stream`. Its reply, through `wait_s`, is 0.0 when the entry was
+        added. `by_sha=False` sends the script itself, for the NOSCRIPT reply a Redis that
+        does not know it yet gives."""
+        script = ("EVALSHA", self._sha) if by_sha else ("EVAL", _TAKE)
+        return pack(
+            *script, 2, self._prefix + key, stream, self._interval_us, self.burst, maxlen,
+            field, value,
+        )  # fmt: skip
+
+    def refusal(self, wait: float) -> ApiError:
+        """RATE_LIMITED for a request `wait` seconds early, with its Retry-After."""
+        return ApiError(
+            "RATE_LIMITED",
+            f"too many requests: at most {self.rate_per_s:g} per second per user "
+            f"(bursts of {self.burst})",
+            retry_after_s=retry_after_s(wait),
+        )
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def wait_s(reply: object) -> float:
+    """The script's answer in seconds to wait: 0.0 when a token was taken (its reply is 0, or
+    the added entry's id)."""
+    return reply / 1_000_000 if isinstance(reply, int) else 0.0
+
+
+def is_noscript(reply: object) -> bool:
+    """An error reply saying Redis does not know the script by its SHA (a restart, a flush)."""
+    return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")

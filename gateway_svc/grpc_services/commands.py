@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
-    async def call(self, command: commands_pb2.Command) -> responses_pb2.CommandResult: ...
+    async def call(
+        self, command: commands_pb2.Command, limited: bool = False
+    ) -> responses_pb2.CommandResult: ...
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,19 @@ class CommandRunner:
         self._clock = clock
 
     async def run(
-        self, caller: Caller, order_id: str, body_field: str, body: Message | None = None
+        self,
+        caller: Caller,
+        order_id: str,
+        body_field: str,
+        body: Message | None = None,
+        *,
+        limited: bool = False,
     ) -> responses_pb2.CommandResult:
         """The engine's successful answer; a rejection or failure raises `ApiError` with
         `order_id` attached. A client that hangs up cancels only its wait: the command,
-        once handed to the writer, is sent and answered all the same."""
+        once handed to the writer, is sent and answered all the same. `limited`: the command
+        spends a token of the caller's command rate limit in its own XADD (RATE_LIMITED: it
+        was not sent)."""
         command = commands_pb2.Command(
             order_id=order_id,
             user_id=caller.user_id,
@@ -129,7 +139,7 @@ class CommandRunner:
         else:
             getattr(command, body_field).CopyFrom(body)
         try:
-            result = await self._engine.call(command)
+            result = await self._engine.call(command, limited)
         except ApiError as error:
             raise with_order_id(error, order_id) from None
         if result.error_code:

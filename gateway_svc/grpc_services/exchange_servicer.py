@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, types_pb2
@@ -27,7 +27,7 @@ from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from gateway_svc.prices import PriceBook, TradeEventHub
-from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets, retry_after_s
+from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
@@ -73,22 +73,27 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         ExchangeService spends a token, so one user cannot flood the engine's stream or the
         database. Checked before validation, so malformed floods count too. The buckets live
         in Redis, shared by every gateway process; without Redis the engine is out of reach
-        anyway, so the call fails as such."""
+        anyway, so the call fails as such. The hot commands (account, queries, create and
+        close) spend theirs in the command's own XADD instead (`_runner.run(limited=True)`),
+        and a request refused before it (`_spent_on_refusal`) here."""
         principal = await self._principal(context)
+        await self._spend(principal)
+        return principal
+
+    async def _spend(self, principal: Principal) -> None:
         try:
             wait_s = await self._command_limit.take(principal.user_id)
         except LIMITER_ERRORS as exc:
             log.warning("command limit unavailable: %r", exc)
             raise ApiError("ENGINE_UNAVAILABLE", "engine unavailable: try again") from None
         if wait_s:
-            limit = self._command_limit
-            raise ApiError(
-                "RATE_LIMITED",
-                f"too many requests: at most {limit.rate_per_s:g} per second per user "
-                f"(bursts of {limit.burst})",
-                retry_after_s=retry_after_s(wait_s),
-            )
-        return principal
+            raise self._command_limit.refusal(wait_s)
+
+    async def _spent_on_refusal(self, principal: Principal, refusal: ApiError) -> NoReturn:
+        """A request refused by the gateway's own checks still spends a token (RATE_LIMITED
+        instead, once there is none): a flood of malformed commands counts too."""
+        await self._spend(principal)
+        raise refusal
 
     # ---- public market data -----------------------------------------------------------------
 
@@ -133,8 +138,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     async def CreateAccount(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(_caller(principal), order_id, "create_account")
+            principal = await self._principal(context)
+            result = await self._runner.run(
+                _caller(principal), order_id, "create_account", limited=True
+            )
             account = expect(result, "account_created")
         return xs.CreateAccountResponse(order_id=order_id, account=account)
 
@@ -142,8 +149,8 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         """One read-only engine round trip (never audited): (order id, its `answer` field)."""
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(_caller(principal), order_id, body)
+            principal = await self._principal(context)
+            result = await self._runner.run(_caller(principal), order_id, body, limited=True)
             return order_id, expect(result, answer)
 
     @unary
@@ -167,29 +174,14 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     async def CreateTrade(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            order = validation.create_trade(request)
-            scale = ASSET_DECIMALS[order.asset]
-            trailing = None
-            if request.HasField("trailing_stop_distance"):  # rare: kept off the hot path
-                trailing = validation_orders.create_trade_trailing(request, order.asset)
-            body = commands_pb2.CreateTrade(
-                asset=order.asset,
-                direction=order.direction,  # type: ignore[arg-type]
-                margin=types_pb2.Decimal(units=order.margin_units, scale=USD_SCALE),
-                leverage=order.leverage,
+            principal = await self._principal(context)
+            try:
+                body = _create_trade_body(request)
+            except ApiError as refusal:
+                await self._spent_on_refusal(principal, refusal)
+            result = await self._runner.run(
+                _caller(principal), order_id, "create_trade", body, limited=True
             )
-            if order.stop_loss_units is not None:
-                body.stop_loss_price.CopyFrom(
-                    types_pb2.Decimal(units=order.stop_loss_units, scale=scale)
-                )
-            if order.take_profit_units is not None:
-                body.take_profit_price.CopyFrom(
-                    types_pb2.Decimal(units=order.take_profit_units, scale=scale)
-                )
-            if trailing is not None:
-                body.trailing_stop_distance.CopyFrom(decimal(trailing, scale))
-            result = await self._runner.run(_caller(principal), order_id, "create_trade", body)
             opened = expect(result, "trade_opened")
             # The answer's asset, not the request's: a retry under a used order id answers the
             # first command, which may have opened another asset.
@@ -202,15 +194,16 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     async def CloseTrade(self, request: Any, context: Any) -> Any:
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            close = validation_orders.close_trade(request)
+            principal = await self._principal(context)
+            try:
+                close = validation_orders.close_trade(request)
+            except ApiError as refusal:
+                await self._spent_on_refusal(principal, refusal)
+            body = commands_pb2.CloseTrade(
+                trade_id=close.trade_id, margin=decimal(close.margin_units, USD_SCALE)
+            )
             result = await self._runner.run(
-                _caller(principal),
-                order_id,
-                "close_trade",
-                commands_pb2.CloseTrade(
-                    trade_id=close.trade_id, margin=decimal(close.margin_units, USD_SCALE)
-                ),
+                _caller(principal), order_id, "close_trade", body, limited=True
             )
             closed = expect(result, "trade_closed")
         return xs.CloseTradeResponse(order_id=order_id, closed=closed)
@@ -268,3 +261,25 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                     return  # the server is stopping
         finally:
             self._events.unsubscribe(principal.user_id, subscription)
+
+
+def _create_trade_body(request: Any) -> commands_pb2.CreateTrade:
+    """The engine's CreateTrade, from a request the edge's rules accept."""
+    order = validation.create_trade(request)
+    scale = ASSET_DECIMALS[order.asset]
+    body = commands_pb2.CreateTrade(
+        asset=order.asset,
+        direction=order.direction,  # type: ignore[arg-type]
+        margin=types_pb2.Decimal(units=order.margin_units, scale=USD_SCALE),
+        leverage=order.leverage,
+    )
+    if order.stop_loss_units is not None:
+        body.stop_loss_price.CopyFrom(types_pb2.Decimal(units=order.stop_loss_units, scale=scale))
+    if order.take_profit_units is not None:
+        body.take_profit_price.CopyFrom(
+            types_pb2.Decimal(units=order.take_profit_units, scale=scale)
+        )
+    if request.HasField("trailing_stop_distance"):  # rare: kept off the hot path
+        trailing = validation_orders.create_trade_trailing(request, order.asset)
+        body.trailing_stop_distance.CopyFrom(decimal(trailing, scale))
+    return body

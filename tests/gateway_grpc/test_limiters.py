@@ -16,10 +16,13 @@ from gateway_svc.token_bucket import (
     LIMITER_ERRORS,
     SharedTokenBuckets,
     TokenBucket,
+    is_noscript,
     retry_after_s,
+    wait_s,
 )
 from mesh import streams
 from mesh.embedded import free_port
+from mesh.resp import RespConnection, options_of
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 PROXIES = (*LOOPBACK, ipaddress.ip_network("10.0.0.0/8"))
@@ -62,6 +65,37 @@ async def test_shared_bucket_allows_a_burst_then_the_rate(redis: aioredis.Redis)
     await asyncio.sleep(wait + 0.01)
     assert await buckets.take("u") == 0.0
     assert await buckets.take("u") > 0
+
+
+async def test_a_command_and_its_token_in_one_script(redis: aioredis.Redis) -> None:
+    """`packed_take_then_add`: the entry is added only when a token was taken, in the same
+    script, whose answer is then the entry's id; refused, it answers the wait."""
+    buckets = SharedTokenBuckets(redis, Decimal(1), 2, "t:")
+    conn = RespConnection(options_of(redis))
+    try:
+
+        async def send(payload: bytes) -> object:
+            packed = buckets.packed_take_then_add(
+                "u", "t:stream", 100, b"payload", payload, by_sha=True
+            )
+            (reply,) = await conn.call(packed, 1)
+            if is_noscript(reply):
+                packed = buckets.packed_take_then_add(
+                    "u", "t:stream", 100, b"payload", payload, by_sha=False
+                )
+                (reply,) = await conn.call(packed, 1)
+            return reply
+
+        replies = [await send(b"%d" % n) for n in range(3)]
+        assert [wait_s(r) for r in replies[:2]] == [0.0, 0.0]
+        assert all(isinstance(r, bytes) and b"-" in r for r in replies[:2])  # entry ids
+        assert 0.9 < wait_s(replies[2]) <= 1.0
+        entries = await redis.xrange("t:stream")
+        assert [fields[b"payload"] for _, fields in entries] == [b"0", b"1"]
+        assert [entry_id for entry_id, _ in entries] == replies[:2]
+    finally:
+        conn.close()
+        await buckets.aclose()
 
 
 async def test_shared_bucket_holds_across_clients(redis_url: str) -> None:

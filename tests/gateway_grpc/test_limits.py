@@ -372,3 +372,40 @@ async def test_no_trading_call_without_redis(
     with pytest.raises(ApiError) as info:
         await servicer._limited_principal(_Context(bearer(token)))  # type: ignore[arg-type]
     assert info.value.spec.name == "ENGINE_UNAVAILABLE"
+
+
+async def test_a_malformed_command_spends_a_token_too(
+    limited: Limited, mailer: CapturingMailer, engine: FakeEngine
+) -> None:
+    """The hot commands spend their token in their own XADD; one refused before it (here by
+    the edge's validation) spends one all the same, so a flood of malformed commands is
+    limited as any other."""
+    dave = await _user(limited, mailer, "dave@example.com")
+    bad = _trade_request()
+    bad.leverage = 1001  # tenths: over 100x
+    for _ in range(BURST):
+        error = await _refused(limited.exchange.CreateTrade(bad, metadata=dave))
+        assert trailers(error)["x-error-code"] == "INVALID_LEVERAGE"
+    error = await _refused(limited.exchange.CreateTrade(bad, metadata=dave))
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    error = await _refused(limited.exchange.GetBalance(xs.GetBalanceRequest(), metadata=dave))
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+
+
+async def test_a_redis_that_forgot_the_script_still_limits_and_takes_the_command(
+    limited: Limited, mailer: CapturingMailer, engine: FakeEngine, redis: aioredis.Redis
+) -> None:
+    """After a Redis restart or SCRIPT FLUSH, EVALSHA answers NOSCRIPT (and runs nothing): the
+    command goes again with the script itself, once."""
+    frank = await _user(limited, mailer, "frank@example.com")
+    await redis.script_flush()
+    commands = len(engine.commands)
+    await limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=frank)
+    assert len(engine.commands) == commands + 1
+    for _ in range(BURST - 1):
+        await limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=frank)
+    error = await _refused(
+        limited.exchange.GetUsdBalance(xs.GetUsdBalanceRequest(), metadata=frank)
+    )
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    assert len(engine.commands) == commands + BURST
