@@ -27,6 +27,15 @@ async def add(redis: aioredis.Redis, stream: str, *values: str) -> None:
         await redis.xadd(stream, {"v": value})
 
 
+async def read(answers: Seen, events: Seen, of_a: int, of_b: int) -> None:
+    await poll_async(
+        lambda: (len(answers.values), len(events.values)),
+        lambda seen: seen == (of_a, of_b),
+        timeout_s=10,
+        what=f"{of_a} entries of tail:a and {of_b} of tail:b",
+    )
+
+
 async def test_two_streams_in_one_tail_each_reach_their_own_handler(
     redis: aioredis.Redis, redis_url: str
 ) -> None:
@@ -41,21 +50,11 @@ async def test_two_streams_in_one_tail_each_reach_their_own_handler(
         await add(redis, "tail:a", "a1")
         await add(redis, "tail:b", "b1")
         await add(redis, "tail:a", "a2")
-        await poll_async(
-            lambda: (answers.values, events.values),
-            lambda seen: len(seen[0]) == 2 and len(seen[1]) == 1,
-            timeout_s=5,
-            what="a1, a2 and b1",
-        )
+        await read(answers, events, 2, 1)
         assert await kill_connections(redis_url) >= 1  # the tail's blocking read among them
         await add(redis, "tail:b", "b2", "b3")  # while it reconnects
         await add(redis, "tail:a", "a3")
-        await poll_async(
-            lambda: (answers.values, events.values),
-            lambda seen: len(seen[0]) == 3 and len(seen[1]) == 3,
-            timeout_s=10,
-            what="a3, b2 and b3 after the reconnect",
-        )
+        await read(answers, events, 3, 3)  # a3, b2 and b3, after the reconnect
         await asyncio.sleep(0.3)  # nothing more comes: no entry was read twice
         assert answers.values == [b"a1", b"a2", b"a3"]
         assert events.values == [b"b1", b"b2", b"b3"]
