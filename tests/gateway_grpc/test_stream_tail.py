@@ -52,8 +52,12 @@ async def test_two_streams_in_one_tail_each_reach_their_own_handler(
         await add(redis, "tail:a", "a2")
         await read(answers, events, 2, 1)
         assert await kill_connections(redis_url) >= 1  # the tail's blocking read among them
-        await add(redis, "tail:b", "b2", "b3")  # while it reconnects
-        await add(redis, "tail:a", "a3")
+        writer = aioredis.Redis.from_url(redis_url)  # the fixture's connection was closed too
+        try:
+            await add(writer, "tail:b", "b2", "b3")  # while the tail reconnects
+            await add(writer, "tail:a", "a3")
+        finally:
+            await writer.aclose()
         await read(answers, events, 3, 3)  # a3, b2 and b3, after the reconnect
         await asyncio.sleep(0.3)  # nothing more comes: no entry was read twice
         assert answers.values == [b"a1", b"a2", b"a3"]
