@@ -28,15 +28,6 @@ class WriterStopped(ConnectionError):
     """The writer is stopping (or stopped): the command was not sent."""
 
 
-class RateLimited(Exception):
-    """The command was refused by its user's rate limit, in the same script that would have
-    added it: it never reached the stream."""
-
-    def __init__(self, wait_s: float) -> None:
-        super().__init__(f"rate limited for {wait_s:.3f}s")
-        self.wait_s = wait_s
-
-
 class CommandWriter:
     def __init__(
         self,
@@ -62,9 +53,10 @@ class CommandWriter:
         wanted: Wanted | None = None,
         limited: str | None = None,
     ) -> None:
-        """Queue one serialized command; `written` hears how its XADD went (`RateLimited` when
-        user `limited`'s rate limit refused it). One no longer `wanted` when its batch leaves
-        (its caller was told it could not be sent) is dropped."""
+        """Queue one serialized command; `written` hears how its XADD went (the limit's
+        RATE_LIMITED `ApiError` when user `limited`'s rate limit refused it: it never reached
+        the stream). One no longer `wanted` when its batch leaves (its caller was told it could
+        not be sent) is dropped."""
         if self._stopping:
             written(WriterStopped("gateway is stopping"))
             return
@@ -86,7 +78,7 @@ class CommandWriter:
                 self._pipeline.submit(packed_for(False), answered, wanted)
                 return
             wait = 0.0 if isinstance(reply, BaseException) else wait_s(reply)
-            written(RateLimited(wait) if wait else _error(reply))
+            written(limit.refusal(wait) if wait else _error(reply))
 
         self._pipeline.submit(packed_for(True), answered, wanted)
 

@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway_svc.command_writer import CommandWriter, RateLimited
+from gateway_svc.command_writer import CommandWriter
 from gateway_svc.errors import ApiError
 from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh import streams
@@ -226,7 +226,7 @@ class _Call:
     def written(self, error: BaseException | None) -> None:
         if error is None:
             self.sent = True
-        elif isinstance(error, RateLimited):  # refused by its rate limit: it never ran
+        elif isinstance(error, ApiError):  # refused by its rate limit: it never ran
             if not self.future.done():
                 self.future.set_exception(error)
         elif not self.future.done():
@@ -271,7 +271,6 @@ class EngineClient:
         """`limit`: the per-user command limit that `call(..., limited=True)` spends, in the
         command's own XADD (one script)."""
         self._redis = redis
-        self._limit = limit
         self.instance_id = instance_id
         self.answers = streams.response_stream(instance_id)
         self.timeout_s = timeout_s
@@ -324,9 +323,6 @@ class EngineClient:
             limited_user = command.user_id if limited else None
             self._writer.send(command.SerializeToString(), call.written, call.wanted, limited_user)
             return await call.future
-        except RateLimited as refused:
-            assert self._limit is not None  # only a limited send is refused
-            raise self._limit.refusal(refused.wait_s) from None
         finally:
             timer.cancel()
             self._unregister(key, call)

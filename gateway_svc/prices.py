@@ -216,7 +216,7 @@ class TradeEventHub:
         self.missed = 0
         self._own_tail: StreamTail | None = None
         if tail is None:
-            tail = self._own_tail = StreamTail(
+            self._own_tail = StreamTail(
                 redis, streams.EVENTS, self._on_entry, name="trade event hub"
             )
         else:
