@@ -8,7 +8,6 @@ how `exchange up` keeps them running (launcher.cli.Supervisor).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -62,12 +61,22 @@ def process_running(pid: int) -> bool:
     return state != "Z"
 
 
-def reap(pid: int) -> None:
+def reap(pid: int, settle_s: float = 1.0) -> None:
     """Collect `pid`'s exit if it is a dead child of this process (a launcher running as pid 1
     inherits the postmaster): a zombie left there still looks alive to the library that starts
-    PostgreSQL again, which then would not."""
-    with contextlib.suppress(ChildProcessError):  # not ours to reap: its parent will
-        os.waitpid(pid, os.WNOHANG)
+    PostgreSQL again, which then would not.
+
+    A process whose main thread has exited shows as a zombie while its other threads are still
+    ending, and cannot be collected until they have: for up to `settle_s` this asks again."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            collected, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not ours to reap (its parent will), or reaped already
+            return
+        if collected or time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
 
 
 # A Unix socket's path holds at most 107 bytes on Linux (sun_path); a data dir deeper than
