@@ -73,9 +73,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         ExchangeService spends a token, so one user cannot flood the engine's stream or the
         database. Checked before validation, so malformed floods count too. The buckets live
         in Redis, shared by every gateway process; without Redis the engine is out of reach
-        anyway, so the call fails as such. The hot commands (account, queries, create and
-        close) spend theirs in the command's own XADD instead (`_runner.run(limited=True)`),
-        and a request refused before it (`_spent_on_refusal`) here."""
+        anyway, so the call fails as such. The engine commands (account, queries, create and
+        close, and the toolset's but ModifyTrade) spend theirs in the command's own XADD
+        instead (`_runner.run(limited=True)`), and a request refused before it
+        (`_spent_on_refusal`) here."""
         principal = await self._principal(context)
         await self._spend(principal)
         return principal

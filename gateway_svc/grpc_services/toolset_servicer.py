@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from exchange.v1 import commands_pb2, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
@@ -44,10 +44,12 @@ def _price_change(
 
 
 class ToolsetMethods:
-    # ExchangeServicer's: its command runner, and the caller once authenticated and within
-    # its command rate.
+    # ExchangeServicer's: its command runner; the caller once authenticated (and once within
+    # its command rate); a refusal that spends a token first.
     _runner: CommandRunner
+    _principal: Callable[[Any], Awaitable[Principal]]
     _limited_principal: Callable[[Any], Awaitable[Principal]]
+    _spent_on_refusal: Callable[[Principal, ApiError], Awaitable[NoReturn]]
     _db: Database
     _trade_assets: TradeAssets
 
@@ -63,17 +65,34 @@ class ToolsetMethods:
         build: Callable[[Principal], Awaitable[Message]],
         answer: str,
         not_found: Callable[[Principal], Awaitable[None]] | None = None,
+        *,
+        build_asks_engine: bool = False,
     ) -> tuple[str, Any, Principal]:
         """One toolset command: authenticate and rate-limit, `build` the engine's body (its
         validation), run it, and return (order id, the answer's `answer` field, the caller).
-        `not_found`
-        may turn the engine's TRADE_NOT_FOUND into a truer rejection before it is raised."""
+        `not_found` may turn the engine's TRADE_NOT_FOUND into a truer rejection before it is
+        raised.
+
+        The token is spent in the command's own XADD (`limited=True`), and by a request that
+        `build` refuses before it. A `build` that asks the engine something first
+        (`build_asks_engine`) spends it before, so a limited caller cannot make the gateway
+        query the engine."""
         order_id = validation.order_id(request.order_id)
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            body = await build(principal)
+            if build_asks_engine:
+                principal = await self._limited_principal(context)
+                body = await build(principal)
+            else:
+                principal = await self._principal(context)
+                try:
+                    body = await build(principal)
+                except ApiError as refusal:
+                    await self._spent_on_refusal(principal, refusal)
+            caller = self._caller(principal)
             try:
-                result = await self._runner.run(self._caller(principal), order_id, name, body)
+                result = await self._runner.run(
+                    caller, order_id, name, body, limited=not build_asks_engine
+                )
             except ApiError as error:
                 if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
                     await not_found(principal)
@@ -162,7 +181,7 @@ class ToolsetMethods:
             return await self._modification(request, principal)
 
         order_id, modified, _ = await self._command(
-            request, context, "modify_trade", build, "trade_modified"
+            request, context, "modify_trade", build, "trade_modified", build_asks_engine=True
         )
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
@@ -170,7 +189,8 @@ class ToolsetMethods:
     async def ListPendingTrades(self, request: Any, context: Any) -> Any:
         order_id = str(uuid.uuid4())
         with for_order(order_id):
-            principal = await self._limited_principal(context)
-            result = await self._runner.run(self._caller(principal), order_id, "get_pending_orders")
+            principal = await self._principal(context)
+            caller = self._caller(principal)
+            result = await self._runner.run(caller, order_id, "get_pending_orders", limited=True)
             pending = expect(result, "open_trades")
         return xs.ListPendingTradesResponse(trades=pending.trades)

@@ -129,6 +129,18 @@ def _trade_request() -> xs.CreateTradeRequest:
     )
 
 
+def _place_request() -> xs.PlaceOrderRequest:
+    return xs.PlaceOrderRequest(
+        order_id=ORDER_ID,
+        asset="SOL_USDC",
+        direction=types_pb2.DIRECTION_LONG,
+        order_type=types_pb2.ORDER_TYPE_LIMIT,
+        price=types_pb2.Decimal(units=2301, scale=1),
+        margin=types_pb2.Decimal(units=10, scale=0),
+        leverage=100,
+    )
+
+
 # ---- command rate limit -----------------------------------------------------------------
 
 
@@ -208,6 +220,19 @@ CALLS: dict[str, Callable[[ExchangeStub, Metadata], Awaitable[Any]]] = {
     "ListOpenTrades": lambda x, m: x.ListOpenTrades(xs.ListOpenTradesRequest(), metadata=m),
     "ListClosedTrades": lambda x, m: x.ListClosedTrades(xs.ListClosedTradesRequest(), metadata=m),
     "ListOrders": lambda x, m: x.ListOrders(xs.ListOrdersRequest(), metadata=m),
+    "PlaceOrder": lambda x, m: x.PlaceOrder(_place_request(), metadata=m),
+    "CancelOrder": lambda x, m: x.CancelOrder(
+        xs.CancelOrderRequest(order_id=ORDER_ID, trade_id=TRADE_ID), metadata=m
+    ),
+    "ModifyTrade": lambda x, m: x.ModifyTrade(
+        xs.ModifyTradeRequest(
+            order_id=ORDER_ID, trade_id=TRADE_ID, take_profit_price=types_pb2.PriceChange()
+        ),
+        metadata=m,
+    ),
+    "ListPendingTrades": lambda x, m: x.ListPendingTrades(
+        xs.ListPendingTradesRequest(), metadata=m
+    ),
 }
 
 
@@ -390,6 +415,23 @@ async def test_a_malformed_command_spends_a_token_too(
     assert trailers(error)["x-error-code"] == "RATE_LIMITED"
     error = await _refused(limited.exchange.GetBalance(xs.GetBalanceRequest(), metadata=dave))
     assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+
+
+async def test_a_malformed_order_spends_a_token_too(
+    limited: Limited, mailer: CapturingMailer, engine: FakeEngine
+) -> None:
+    """The toolset's orders too spend their token in their own XADD, and one refused before
+    it spends one all the same."""
+    gina = await _user(limited, mailer, "gina@example.com")
+    bad = _place_request()
+    bad.leverage = 1001  # tenths: over 100x
+    commands = len(engine.commands)
+    for _ in range(BURST):
+        error = await _refused(limited.exchange.PlaceOrder(bad, metadata=gina))
+        assert trailers(error)["x-error-code"] == "INVALID_LEVERAGE"
+    error = await _refused(limited.exchange.PlaceOrder(_place_request(), metadata=gina))
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    assert len(engine.commands) == commands
 
 
 async def test_a_redis_that_forgot_the_script_still_limits_and_takes_the_command(
