@@ -238,4 +238,9 @@ def test_the_ceiling_serves_the_facade_path_through_a_real_grpc_call(tmp_path: P
         assert answer.status_code == 200
         assert answer.json()["engineResponse"]["data"]["tradeId"] == "1" * 36
         assert httpx.post(f"{servers.base_url}/api/v1/engine", content=b"{", timeout=10).is_error
+        http_only = httpx.post(
+            f"{servers.base_url}{ceiling.HTTP_ONLY_PREFIX}/api/v1/engine",
+            content=rest_load.CREATE_BODY, timeout=10,
+        )  # fmt: skip
+        assert http_only.status_code == 200 and http_only.content == answer.content
     assert all(worker.returncode is not None for worker in servers.workers)  # stopped, reaped

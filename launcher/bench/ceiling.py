@@ -3,7 +3,9 @@
 Each worker process is what a gateway worker is made of, on one uvloop loop: a grpc.aio
 server on a shared TCP port (SO_REUSEPORT) and on a Unix socket of its own, and uvicorn with a
 FastAPI app on a shared HTTP port whose `POST /api/v1/engine` makes one real gRPC call over that
-socket, as the facade does. But `CreateTrade` answers a fixed reply at once: no
+socket, as the facade does (and `POST /http-only/api/v1/engine` answers the same without
+the gRPC call: what uvicorn and FastAPI cost alone). But `CreateTrade` answers a fixed reply at
+once: no
 authentication, rate limit, Redis, engine or ledger. Driven by the same load as the exchange
 (`grpc_load`, `rest_load`), its rate and CPU per call are what grpc.aio, uvicorn and FastAPI
 cost on this host alone: the most the exchange's door could reach if everything of ours cost
@@ -36,6 +38,7 @@ from mesh.embedded import free_port
 from mesh.signals import terminate
 
 START_TIMEOUT_S = 30.0
+HTTP_ONLY_PREFIX = "/http-only"
 # The size of a real answer: a trade opened, with its ids and numbers.
 _REPLY = xs.CreateTradeResponse(order_id="0" * 36)
 _REPLY.opened.trade.trade_id = "1" * 36
@@ -68,6 +71,11 @@ def _app(grpc_target: str) -> FastAPI:
             stubs.append(xs_grpc.ExchangeServiceStub(grpc.aio.insecure_channel(grpc_target)))
         metadata = (("authorization", request.headers.get("authorization", "")),)
         await stubs[0].CreateTrade(xs.CreateTradeRequest(), metadata=metadata, timeout=10)
+        return Response(_ENVELOPE, media_type="application/json")
+
+    @app.post(HTTP_ONLY_PREFIX + "/api/v1/engine")
+    async def engine_without_grpc(request: Request) -> Response:
+        json.loads(await request.body())
         return Response(_ENVELOPE, media_type="application/json")
 
     return app

@@ -216,11 +216,16 @@ def measure_rest(ctx: Context) -> dict[str, float]:
 
 def measure_ceiling(ctx: Context) -> dict[str, float]:
     """The same two closed loops against the gateway's frameworks alone (launcher.bench.ceiling),
-    with as many workers as the gateway runs: what the door would reach if our code were free."""
+    with as many workers as the gateway runs: what the door would reach if our code were free.
+    Then REST once more without the facade's gRPC call, to tell what that call costs."""
     sizes = ctx.sizes
     workers = ctx.exchange.gateway_workers()
     body = grpc_load.write_body(ctx.work / "grpc-create-trade.bin")
     script = rest_load.write_wrk_script(ctx.work / "wrk-ceiling.lua", ["no-one-checks-this"])
+    http_only = rest_load.write_wrk_script(
+        ctx.work / "wrk-ceiling-http.lua", ["no-one-checks-this"],
+        ceiling.HTTP_ONLY_PREFIX + rest_load.ENGINE_PATH,
+    )  # fmt: skip
     with ceiling.running(workers, ctx.work / "ceiling") as servers:
         roots = {"ceiling": servers.pids}
         with cpu_share.measured(roots) as grpc_cpu:
@@ -233,13 +238,21 @@ def measure_ceiling(ctx: Context) -> dict[str, float]:
             rest_loop = rest_load.run_wrk(
                 servers.base_url, script, connections=IN_FLIGHT, threads=2, seconds=sizes.seconds
             )
+        with cpu_share.measured(roots) as http_cpu:
+            http_loop = rest_load.run_wrk(
+                servers.base_url, http_only, connections=IN_FLIGHT, threads=2,
+                seconds=sizes.seconds,
+            )  # fmt: skip
     ctx.notes["ceiling.grpc_rate"] = ctx.notes["ceiling.rest_rate"] = f"{workers} workers"
+    ctx.notes["ceiling.http_rate"] = "wrk's own core is the limit here"
     return {
         **_cpu_figure(ctx, "ceiling.grpc_cpu", grpc_cpu, grpc_loop["rate"]),
         **_cpu_figure(ctx, "ceiling.rest_cpu", rest_cpu, rest_loop["rate"]),
+        **_cpu_figure(ctx, "ceiling.http_cpu", http_cpu, http_loop["rate"]),
         "ceiling.grpc_rate": grpc_loop["rate"],
         "ceiling.rest_rate": rest_loop["rate"],
-        "ceiling.errors": grpc_loop["failed"] + rest_loop["errors"],
+        "ceiling.http_rate": http_loop["rate"],
+        "ceiling.errors": grpc_loop["failed"] + rest_loop["errors"] + http_loop["errors"],
     }
 
 

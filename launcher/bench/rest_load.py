@@ -140,16 +140,17 @@ end
 """
 
 
-def write_wrk_script(path: Path, tokens: list[str]) -> Path:
+def write_wrk_script(path: Path, tokens: list[str], engine_path: str = ENGINE_PATH) -> Path:
     quoted = ", ".join(f'"{token}"' for token in tokens)
-    path.write_text(WRK_SCRIPT % {"tokens": quoted, "create": CREATE_BODY, "path": ENGINE_PATH})
+    path.write_text(WRK_SCRIPT % {"tokens": quoted, "create": CREATE_BODY, "path": engine_path})
     return path
 
 
 def run_wrk(
     base_url: str, script: Path, *, connections: int, threads: int, seconds: float
 ) -> dict[str, float]:
-    """One closed-loop run; the figures the script's `done` prints."""
+    """One closed-loop run against `base_url` with the requests `script` writes (its own
+    path); the figures the script's `done` prints."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     args = [

@@ -89,6 +89,9 @@ ROWS: dict[str, list[Row]] = {
         Row("ceiling.rest_rate",
             "ceiling: the same, REST through one gRPC call, 64 connections", "/s"),
         Row("ceiling.rest_cpu", "ceiling: REST, CPU per request", "ms"),
+        Row("ceiling.http_rate",
+            "ceiling: REST without its gRPC call (uvicorn + FastAPI), 64 connections", "/s"),
+        Row("ceiling.http_cpu", "ceiling: REST without its gRPC call, CPU per request", "ms"),
         Row("ceiling.errors", "ceiling: answers not 200 or socket errors", "n"),
     ],
     "open": [row for rate in OPEN_LOOP_RATES for row in _open_loop_rows(rate)] + [
