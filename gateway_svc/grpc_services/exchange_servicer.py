@@ -1,7 +1,8 @@
 """`exchange.v1.ExchangeService`: market data, account and trading.
 
-Each trading RPC authenticates, takes a token from the caller's command rate limit, validates
-every field (gateway_svc.validation), and only then builds a command for the engine. Balances
+Each trading RPC authenticates, validates every field (gateway_svc.validation), and spends a
+token of the caller's command rate limit (in the command's own XADD, or before it; a refused
+request spends one too) before anything reaches the engine or the database. Balances
 and open trades come from the engine (it is the only writer); closed trades, orders and
 candles come from the Postgres audit trail.
 """

@@ -4,12 +4,11 @@ Each worker process is what a gateway worker is made of, on one uvloop loop: a g
 server on a shared TCP port (SO_REUSEPORT) and on a Unix socket of its own, and uvicorn with a
 FastAPI app on a shared HTTP port whose `POST /api/v1/engine` makes one real gRPC call over that
 socket, as the facade does (and `POST /http-only/api/v1/engine` answers the same without
-the gRPC call: what uvicorn and FastAPI cost alone). But `CreateTrade` answers a fixed reply at
-once: no
-authentication, rate limit, Redis, engine or ledger. Driven by the same load as the exchange
-(`grpc_load`, `rest_load`), its rate and CPU per call are what grpc.aio, uvicorn and FastAPI
-cost on this host alone: the most the exchange's door could reach if everything of ours cost
-nothing.
+the gRPC call: what uvicorn and FastAPI cost alone). But `CreateTrade` answers a fixed reply
+at once: no authentication, rate limit, Redis, engine or ledger. Driven by the same load as
+the exchange (`grpc_load`, `rest_load`), its rate and CPU per call are what grpc.aio, uvicorn
+and FastAPI cost on this host alone: the most the exchange's door could reach if everything of
+ours cost nothing.
 
     python -m launcher.bench.ceiling GRPC_PORT HTTP_PORT SOCKET_DIR   (one worker)
 """

@@ -244,7 +244,7 @@ def measure_ceiling(ctx: Context) -> dict[str, float]:
                 seconds=sizes.seconds,
             )  # fmt: skip
     ctx.notes["ceiling.grpc_rate"] = ctx.notes["ceiling.rest_rate"] = f"{workers} workers"
-    ctx.notes["ceiling.http_rate"] = "wrk's own core is the limit here"
+    ctx.notes["ceiling.http_rate"] = "no gRPC call; wrk shares the two cores"
     return {
         **_cpu_figure(ctx, "ceiling.grpc_cpu", grpc_cpu, grpc_loop["rate"]),
         **_cpu_figure(ctx, "ceiling.rest_cpu", rest_cpu, rest_loop["rate"]),

@@ -302,6 +302,48 @@ def test_signing_out_stops_the_old_sessions_requests(
     assert console.errors == [], console.errors
 
 
+def test_one_refresh_for_an_action_of_the_pages_own(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """The page reloads its lists after each of its commands' answers, and the trade event
+    that command causes arrives too: it asked for a second reload of everything, four more of
+    the user's command tokens per click. An event of the page's own order now reloads
+    nothing; the answer's reload shows it all."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    trade_events: list[str] = []
+
+    def on_socket(socket: Any) -> None:
+        def on_frame(payload: Any) -> None:
+            if isinstance(payload, str) and '"type":"trade"' in payload.replace(" ", ""):
+                trade_events.append(payload)
+
+        socket.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+    reads: list[str] = []
+    page.on("request", lambda r: "/api/v1/trades/open" in r.url and reads.append(r.url))
+    history_read: list[str] = []
+    page.on("response", lambda r: "/api/v1/trades/closed" in r.url and history_read.append(r.url))
+    sign_up(page, mesh, mail, "one-refresh@example.com")
+    for _ in range(200):  # until the start's reload has read its last list, the history
+        if history_read:
+            break
+        page.wait_for_timeout(50)
+    assert history_read and reads
+    reads.clear()
+    open_long_from_ticket(page, "10", 10)
+    expect(position_row(page)).to_have_count(1)
+    # The event comes on the socket about when the answer does; time for it to arrive and to
+    # set off a reload if it were going to (an absence, shown over a span of time).
+    page.wait_for_timeout(1_500)
+    context.close()
+    assert trade_events, "the trade's own event never came: the test would show nothing"
+    assert len(reads) == 1, reads
+    assert console.errors == [], console.errors
+
+
 def test_a_second_click_while_an_order_is_on_its_way_sends_nothing(
     browser: Any, mesh: Mesh, mail: MailCatcher
 ) -> None:

@@ -118,18 +118,42 @@ interface EngineReply<T> {
   engineResponse: { status: string; data: T; message?: string };
 }
 
+/** The orderIds of this page's commands, sent or answered (the newest OWN_ORDERS_KEPT). Every
+ * caller of `engine` reloads the page's lists after the answer, whatever it is, so a trade
+ * event one of them caused needs no reload of its own (ownOrder). A command that failed
+ * leaves the set: if it was applied after all (an answer lost on the way), its event
+ * reloads. */
+const ownOrders = new Set<string>();
+const OWN_ORDERS_KEPT = 100;
+
+/** Whether a trade event's orderId names one of this page's own commands. */
+export function ownOrder(orderId: string | null): boolean {
+  return orderId !== null && ownOrders.has(orderId);
+}
+
 /** POST /api/v1/engine with a fresh orderId: a retry after a lost connection reuses it, and
  * the engine answers the first result again instead of trading twice. */
 export async function engine<T>(fields: Record<string, CommandField>): Promise<T> {
-  const body = commandBody({ ...fields, orderId: uuid4() });
+  const orderId = uuid4();
+  const body = commandBody({ ...fields, orderId });
+  ownOrders.add(orderId);
+  for (const old of ownOrders) {
+    if (ownOrders.size <= OWN_ORDERS_KEPT) break;
+    ownOrders.delete(old);
+  }
   try {
-    return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body })).engineResponse
-      .data;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 0) {
+    try {
       return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body }))
         .engineResponse.data;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 0) {
+        return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body }))
+          .engineResponse.data;
+      }
+      throw err;
     }
+  } catch (err) {
+    ownOrders.delete(orderId);
     throw err;
   }
 }

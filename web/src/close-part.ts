@@ -96,11 +96,11 @@ async function submit(): Promise<void> {
       `${current.trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: PnL ` +
       `${apiUsd(d.pnl, { signed: true })} USD, ${apiUsd(d.totalReturn)} USD returned` +
       (left > 0n ? `, ${usd(left)} USD still open` : ""), "info");
-    current.after();
   } catch (err) {
     showFieldErrors($("cp-form"), INPUTS, rejectionErrors(err));
   } finally {
     button.disabled = false;
+    current.after(); // after any answer: the page's own command's event reloads nothing (ownOrder)
   }
 }
 

@@ -2,7 +2,7 @@
 
 import "./style.css";
 import { l10Of } from "./account";
-import { api, engine, holdRequests, releaseRequests } from "./api";
+import { api, engine, holdRequests, ownOrder, releaseRequests } from "./api";
 import { INTERVALS, type Interval, type UnitCandle } from "./candles";
 import { PriceChart, positionLines, type PriceLineSpec } from "./chart";
 import { renderPartPreview, setupPartClose } from "./close-part";
@@ -180,7 +180,13 @@ function onMessage(raw: unknown): void {
   } else if (message.type === "trade") {
     const event = raw as TradeEventMessage;
     tell(describeTradeEvent(event), event.trade.tradeId);
-    void refreshTrading();
+    // Caused by one of this page's commands, whose answer is followed by a reload: one reload
+    // per action, not two (each spends four of the user's command tokens). A partial close
+    // still reloads on its event: the trade stays open, so nothing waits for its history row
+    // (awaitHistory), which the ledger may not have written at the answer's reload.
+    if (!ownOrder(event.orderId) || event.event === "TRADE_PARTIALLY_CLOSED") {
+      void refreshTrading();
+    }
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
     setSession("signed-out");
   }

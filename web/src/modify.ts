@@ -96,11 +96,11 @@ async function save(): Promise<void> {
     $<HTMLDialogElement>("modify").close();
     notify(`${current.pending ? "Order" : "Position"} ${current.asset.replace("_", "/")} ` +
       "modified: confirmed by the exchange", "good");
-    current.after();
   } catch (err) {
     showFieldErrors($("modify-form"), INPUTS, rejectionErrors(err));
   } finally {
     button.disabled = false;
+    current.after(); // after any answer: the page's own command's event reloads nothing (ownOrder)
   }
 }
 

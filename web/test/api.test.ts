@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, ApiError, holdRequests, releaseRequests } from "../src/api";
+import { api, ApiError, engine, holdRequests, ownOrder, releaseRequests } from "../src/api";
 
 function reply(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -36,5 +36,46 @@ describe("holding requests while signing out", () => {
     releaseRequests();
     await api("/api/v1/price?asset=SOL_USDC");
     expect(fetch).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("the page's own orders", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  function sentOrderId(fetch: ReturnType<typeof vi.fn>, call = 0): string {
+    const init = fetch.mock.calls[call][1] as RequestInit;
+    return (JSON.parse(String(init.body)) as { orderId: string }).orderId;
+  }
+
+  it("knows a command's orderId from its sending on, so its event needs no refresh", async () => {
+    let answer: (r: Response) => void = () => {};
+    const fetch = vi.fn(() => new Promise<Response>((resolve) => (answer = resolve)));
+    vi.stubGlobal("fetch", fetch);
+    const sent = engine({ command: "CLOSE_TRADE", tradeId: "t-1" });
+    await Promise.resolve();
+    const orderId = sentOrderId(fetch);
+    expect(ownOrder(orderId)).toBe(true); // an event may come before the answer
+    answer(reply(200, { success: true, orderId, engineResponse: { status: "ok", data: {} } }));
+    await sent;
+    expect(ownOrder(orderId)).toBe(true);
+    expect(ownOrder(null)).toBe(false); // caused by a price, not a command
+    expect(ownOrder("another-page's-order")).toBe(false);
+  });
+
+  it("forgets a command that failed: if it was applied after all, its event refreshes", async () => {
+    const fetch = vi.fn(async () => reply(400, { success: false, error: "INVALID_MARGIN" }));
+    vi.stubGlobal("fetch", fetch);
+    await expect(engine({ command: "CLOSE_TRADE", tradeId: "t-2" })).rejects.toBeInstanceOf(
+      ApiError);
+    expect(ownOrder(sentOrderId(fetch))).toBe(false);
+  });
+
+  it("keeps only the newest hundred", async () => {
+    const fetch = vi.fn(async () => reply(200, { engineResponse: { data: {} } }));
+    vi.stubGlobal("fetch", fetch);
+    for (let i = 0; i < 101; i++) await engine({ command: "GET_USD_BALANCE" });
+    expect(ownOrder(sentOrderId(fetch, 0))).toBe(false);
+    expect(ownOrder(sentOrderId(fetch, 1))).toBe(true);
+    expect(ownOrder(sentOrderId(fetch, 100))).toBe(true);
   });
 });
