@@ -86,7 +86,10 @@ def test_place_fill_modify_partially_close_trail_cancel_expire(
 
 
 def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents) -> None:
-    expires_at = int(time.time() * 1000) + 3_000
+    # Far enough that it cannot expire before its turn, however slow the machine: it is moved
+    # to a moment from now once its turn has come (the expiry's place among the events is
+    # checked below). A fixed 3 s expired early, before the fill, on a busy CI machine.
+    expires_at = int(time.time() * 1000) + 120_000
     expiring = engine(
         client, "PLACE_ORDER", asset="SOL_USDC", direction="SHORT", orderType="STOP",
         price=230, margin=50, expiresAt=expires_at,
@@ -179,7 +182,12 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     assert num(trailing["trailingStopDistance"]) == 2
     assert num(trailing["stopLossPrice"]) == Decimal("230.90")
 
-    # Partial close of 40 at the bid; the engine's clock also passes the expiry by then.
+    # The expiring order's expiry moved to 1.5 s from now (time for the command to arrive on
+    # a busy machine: an expiry already past is refused); the partial close of 40 at
+    # the bid comes after it, and the engine's clock passes the expiry by then.
+    expires_at = int(time.time() * 1000) + 1_500
+    moved_expiry = engine(client, "MODIFY_TRADE", tradeId=expiring["tradeId"], expiresAt=expires_at)
+    assert moved_expiry["status"] == "PENDING"
     time.sleep(max(0.0, expires_at / 1000 + 0.2 - time.time()))
     part = engine(client, "CLOSE_TRADE", tradeId=trade["tradeId"], margin=40)
     part_pnl = pnl("LONG", Decimal(40), 100, entry, Decimal("232.90"))
@@ -218,9 +226,9 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     balance = num(engine(client, "GET_USD_BALANCE")["usdBalance"])
     assert balance == 5000 + part_pnl + rest_pnl
 
-    kinds = wait_rows(mesh.database_url, "SELECT kind FROM trade_events ORDER BY event_seq", (), 11)
+    kinds = wait_rows(mesh.database_url, "SELECT kind FROM trade_events ORDER BY event_seq", (), 12)
     # The same events, in the same order, pushed on the WebSocket.
-    pushed = socket.wait_for(11)
+    pushed = socket.wait_for(12)
     assert [e["event"] for e in pushed] == [k for (k,) in kinds]
     assert pushed[-1]["trade"]["status"] == "STOP_LOSS"
     # The stop-loss change retried now that its trade has ended: its first answer, unchanged.
@@ -241,8 +249,8 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     )  # fmt: skip
     assert [k for (k,) in kinds] == [
         "ORDER_PLACED", "ORDER_PLACED", "ORDER_PLACED", "ORDER_CANCELLED", "ORDER_MODIFIED",
-        "OPENED", "TRADE_MODIFIED", "TRADE_MODIFIED", "ORDER_EXPIRED", "TRADE_PARTIALLY_CLOSED",
-        "STOP_LOSS",
+        "OPENED", "TRADE_MODIFIED", "TRADE_MODIFIED", "ORDER_MODIFIED", "ORDER_EXPIRED",
+        "TRADE_PARTIALLY_CLOSED", "STOP_LOSS",
     ]  # fmt: skip
     orders = wait_rows(
         mesh.database_url, "SELECT command, status FROM orders ORDER BY created_at", (), 11
