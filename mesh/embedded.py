@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -38,10 +39,38 @@ class EmbeddedServer(Protocol):
     def start(self) -> str: ...
 
 
+# Where outgoing connections take their local ports (Linux's ip_local_port_range).
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN_PORT = 10_000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A TCP port nothing listens on at 127.0.0.1 now, for a server about to start there.
+
+    Chosen below the kernel's ephemeral range: a port from inside it (what binding port 0
+    gives) can be taken as the local port of any client's outgoing connection before the
+    server binds it (a test's gateway met EADDRINUSE so, with many connections opening
+    beside it). Above LOWEST_CHOSEN_PORT, clear of the usual services' ports."""
+    highest = _ephemeral_low() - 1
+    if highest - LOWEST_CHOSEN_PORT >= 1_000:
+        for _ in range(100):
+            port = LOWEST_CHOSEN_PORT + secrets.randbelow(highest - LOWEST_CHOSEN_PORT + 1)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # taken (or in TIME_WAIT): another
+                return port
+    with socket.socket() as sock:  # no room below the range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def process_running(pid: int) -> bool:

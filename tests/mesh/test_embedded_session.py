@@ -5,6 +5,7 @@ foreground process group) reaches the services, which stop in order, and not Red
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 import time
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import redis
 
-from mesh.embedded import EmbeddedRedis, process_running, reap
+from mesh.embedded import (
+    EPHEMERAL_RANGE_FILE,
+    LOWEST_CHOSEN_PORT,
+    EmbeddedRedis,
+    free_port,
+    process_running,
+    reap,
+)
 
 
 def test_the_embedded_redis_is_out_of_reach_of_a_terminals_ctrl_c(tmp_path: Path) -> None:
@@ -89,3 +97,15 @@ def test_a_data_dir_too_deep_for_a_socket_path_serves_on_loopback_tcp(tmp_path: 
         assert not (deep / "redis.sock").exists()
     finally:
         server.stop()
+
+
+def test_a_free_port_is_chosen_below_the_ephemeral_range() -> None:
+    """Outgoing connections take their local ports from the ephemeral range: a port chosen
+    there could be taken before the server binds it (CI saw a gateway meet EADDRINUSE)."""
+    low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(LOWEST_CHOSEN_PORT <= port < low for port in ports), ports
+    assert len(ports) > 1  # chosen at random: parallel test workers rarely meet
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # free indeed
