@@ -141,17 +141,13 @@ export async function engine<T>(fields: Record<string, CommandField>): Promise<T
     if (ownOrders.size <= OWN_ORDERS_KEPT) break;
     ownOrders.delete(old);
   }
+  const send = async (): Promise<T> =>
+    (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body })).engineResponse.data;
   try {
-    try {
-      return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body }))
-        .engineResponse.data;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 0) {
-        return (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body }))
-          .engineResponse.data;
-      }
+    return await send().catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 0) return send();
       throw err;
-    }
+    });
   } catch (err) {
     ownOrders.delete(orderId);
     throw err;

@@ -79,3 +79,19 @@ describe("the page's own orders", () => {
     expect(ownOrder(sentOrderId(fetch, 100))).toBe(true);
   });
 });
+
+describe("a command whose connection was lost", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("is sent once more under the same orderId, and the second answer counts", async () => {
+    const fetch = vi.fn()
+      .mockRejectedValueOnce(new TypeError("Failed to fetch"))
+      .mockResolvedValueOnce(reply(200, { engineResponse: { data: { tradeId: "t-3" } } }));
+    vi.stubGlobal("fetch", fetch);
+    await expect(engine({ command: "CLOSE_TRADE", tradeId: "t-3" })).resolves.toEqual(
+      { tradeId: "t-3" });
+    expect(fetch).toHaveBeenCalledTimes(2);
+    const bodies = fetch.mock.calls.map((call) => String((call[1] as RequestInit).body));
+    expect(bodies[1]).toBe(bodies[0]);
+  });
+});
