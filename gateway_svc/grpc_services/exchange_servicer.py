@@ -1,8 +1,8 @@
 """`exchange.v1.ExchangeService`: market data, account and trading.
 
-Each trading RPC authenticates, validates every field (gateway_svc.validation), and spends a
-token of the caller's command rate limit (in the command's own XADD, or before it; a refused
-request spends one too) before anything reaches the engine or the database. Balances
+Each trading RPC authenticates first, then validates every field (gateway_svc.validation), and
+spends a token of the caller's command rate limit (in the command's own XADD, or before it; a
+refused request spends one too) before anything reaches the engine or the database. Balances
 and open trades come from the engine (it is the only writer); closed trades, orders and
 candles come from the Postgres audit trail.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, types_pb2
@@ -32,6 +32,7 @@ from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Page = tuple[Sequence[Any], str | None]
 """Rows of one page and the token of the next (None after the last)."""
@@ -72,12 +73,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     async def _limited_principal(self, context: grpc.aio.ServicerContext) -> Principal:
         """The caller, if within its command rate: every engine command and audit query of
         ExchangeService spends a token, so one user cannot flood the engine's stream or the
-        database. Checked before validation, so malformed floods count too. The buckets live
-        in Redis, shared by every gateway process; without Redis the engine is out of reach
-        anyway, so the call fails as such. The engine commands (account, queries, create and
-        close, and the toolset's but ModifyTrade) spend theirs in the command's own XADD
-        instead (`_runner.run(limited=True)`), and a request refused before it
-        (`_spent_on_refusal`) here."""
+        database. The buckets live in Redis, shared by every gateway process; without Redis
+        the engine is out of reach anyway, so the call fails as such. The engine commands
+        spend theirs in the command's own XADD instead (`_runner.run(limited=True)`), or
+        through `_admitted` when refused before it."""
         principal = await self._principal(context)
         await self._spend(principal)
         return principal
@@ -91,9 +90,28 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         if wait_s:
             raise self._command_limit.refusal(wait_s)
 
-    async def _spent_on_refusal(self, principal: Principal, refusal: ApiError) -> NoReturn:
-        """A request refused by the gateway's own checks still spends a token (RATE_LIMITED
-        instead, once there is none): a flood of malformed commands counts too."""
+    async def _admitted(
+        self, context: grpc.aio.ServicerContext, request: Any, check: Callable[[], T]
+    ) -> tuple[str, Principal, T]:
+        """A state-changing command's (order id, caller, `check()`): `check` is the command's
+        own validation, returning what the engine is sent. The caller is authenticated
+        before anything in the request is looked at, so a request without a valid session
+        is UNAUTHENTICATED whatever else is wrong with it. A request refused here (its order
+        id or `check`) spends a token all the same, RATE_LIMITED instead once there is none:
+        a flood of malformed commands is limited as any other. An admitted one spends its
+        token in its own XADD (`_runner.run(limited=True)`)."""
+        try:
+            order_id = validation.order_id(request.order_id)
+        except ApiError as refusal:
+            await self._refuse(await self._principal(context), refusal)
+        with for_order(order_id):
+            principal = await self._principal(context)
+            try:
+                return order_id, principal, check()
+            except ApiError as refusal:
+                await self._refuse(principal, refusal)
+
+    async def _refuse(self, principal: Principal, refusal: ApiError) -> NoReturn:
         await self._spend(principal)
         raise refusal
 
@@ -138,9 +156,8 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
 
     @unary
     async def CreateAccount(self, request: Any, context: Any) -> Any:
-        order_id = validation.order_id(request.order_id)
+        order_id, principal, _ = await self._admitted(context, request, lambda: None)
         with for_order(order_id):
-            principal = await self._principal(context)
             result = await self._runner.run(
                 _caller(principal), order_id, "create_account", limited=True
             )
@@ -174,13 +191,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
 
     @unary
     async def CreateTrade(self, request: Any, context: Any) -> Any:
-        order_id = validation.order_id(request.order_id)
+        order_id, principal, body = await self._admitted(
+            context, request, lambda: _create_trade_body(request)
+        )
         with for_order(order_id):
-            principal = await self._principal(context)
-            try:
-                body = _create_trade_body(request)
-            except ApiError as refusal:
-                await self._spent_on_refusal(principal, refusal)
             result = await self._runner.run(
                 _caller(principal), order_id, "create_trade", body, limited=True
             )
@@ -194,16 +208,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
 
     @unary
     async def CloseTrade(self, request: Any, context: Any) -> Any:
-        order_id = validation.order_id(request.order_id)
+        order_id, principal, body = await self._admitted(
+            context, request, lambda: _close_trade_body(request)
+        )
         with for_order(order_id):
-            principal = await self._principal(context)
-            try:
-                close = validation_orders.close_trade(request)
-            except ApiError as refusal:
-                await self._spent_on_refusal(principal, refusal)
-            body = commands_pb2.CloseTrade(
-                trade_id=close.trade_id, margin=decimal(close.margin_units, USD_SCALE)
-            )
             result = await self._runner.run(
                 _caller(principal), order_id, "close_trade", body, limited=True
             )
@@ -263,6 +271,13 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                     return  # the server is stopping
         finally:
             self._events.unsubscribe(principal.user_id, subscription)
+
+
+def _close_trade_body(request: Any) -> commands_pb2.CloseTrade:
+    close = validation_orders.close_trade(request)
+    return commands_pb2.CloseTrade(
+        trade_id=close.trade_id, margin=decimal(close.margin_units, USD_SCALE)
+    )
 
 
 def _create_trade_body(request: Any) -> commands_pb2.CreateTrade:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from exchange.v1 import commands_pb2, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
@@ -44,12 +44,12 @@ def _price_change(
 
 
 class ToolsetMethods:
-    # ExchangeServicer's: its command runner; the caller once authenticated (and once within
-    # its command rate); a refusal that spends a token first.
+    # ExchangeServicer's: its command runner; `_admitted` (the caller authenticated, then the
+    # request checked, a refusal spending a token); `_spend` (one token of the caller's).
     _runner: CommandRunner
     _principal: Callable[[Any], Awaitable[Principal]]
-    _limited_principal: Callable[[Any], Awaitable[Principal]]
-    _spent_on_refusal: Callable[[Principal, ApiError], Awaitable[NoReturn]]
+    _admitted: Callable[[Any, Any, Callable[[], Any]], Awaitable[tuple[str, Principal, Any]]]
+    _spend: Callable[[Principal], Awaitable[None]]
     _db: Database
     _trade_assets: TradeAssets
 
@@ -62,36 +62,19 @@ class ToolsetMethods:
         request: Any,
         context: Any,
         name: str,
-        build: Callable[[Principal], Awaitable[Message]],
+        check: Callable[[], Message],
         answer: str,
         not_found: Callable[[Principal], Awaitable[None]] | None = None,
-        *,
-        build_asks_engine: bool = False,
     ) -> tuple[str, Any, Principal]:
-        """One toolset command: authenticate and rate-limit, `build` the engine's body (its
-        validation), run it, and return (order id, the answer's `answer` field, the caller).
-        `not_found` may turn the engine's TRADE_NOT_FOUND into a truer rejection before it is
-        raised.
-
-        The token is spent in the command's own XADD (`limited=True`), and by a request that
-        `build` refuses before it. A `build` that asks the engine something first
-        (`build_asks_engine`) spends it before, so a limited caller cannot make the gateway
-        query the engine."""
-        order_id = validation.order_id(request.order_id)
+        """One toolset command: authenticate, `check` the request (its validation, returning
+        the engine's body), run it, spending the token in its own XADD, and return (order id,
+        the answer's `answer` field, the caller). `not_found` may turn the engine's
+        TRADE_NOT_FOUND into a truer rejection before it is raised."""
+        order_id, principal, body = await self._admitted(context, request, check)
         with for_order(order_id):
-            if build_asks_engine:
-                principal = await self._limited_principal(context)
-                body = await build(principal)
-            else:
-                principal = await self._principal(context)
-                try:
-                    body = await build(principal)
-                except ApiError as refusal:
-                    await self._spent_on_refusal(principal, refusal)
-            caller = self._caller(principal)
             try:
                 result = await self._runner.run(
-                    caller, order_id, name, body, limited=not build_asks_engine
+                    self._caller(principal), order_id, name, body, limited=True
                 )
             except ApiError as error:
                 if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
@@ -101,18 +84,18 @@ class ToolsetMethods:
 
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
-        async def build(_: Principal) -> Message:
+        def check() -> Message:
             return commands_pb2.PlaceOrder(**orders.place_order(request).wire_fields())
 
         order_id, placed, caller = await self._command(
-            request, context, "place_order", build, "order_placed"
+            request, context, "place_order", check, "order_placed"
         )
         self._trade_assets.remember(caller.user_id, placed.trade.trade_id, placed.trade.asset)
         return xs.PlaceOrderResponse(order_id=order_id, placed=placed)
 
     @unary
     async def CancelOrder(self, request: Any, context: Any) -> Any:
-        async def build(_: Principal) -> Message:
+        def check() -> Message:
             return commands_pb2.CancelOrder(trade_id=orders.cancel_order(request)[1])
 
         async def not_found(principal: Principal) -> None:
@@ -125,7 +108,7 @@ class ToolsetMethods:
                 raise ApiError("NOT_PENDING", f"the order has already ended: {status}", "trade_id")
 
         order_id, cancelled, _ = await self._command(
-            request, context, "cancel_order", build, "order_cancelled", not_found
+            request, context, "cancel_order", check, "order_cancelled", not_found
         )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
 
@@ -144,8 +127,7 @@ class ToolsetMethods:
                 return known
         return None
 
-    async def _modification(self, request: Any, principal: Principal) -> Message:
-        change = orders.modify_trade(request)
+    async def _modification(self, change: orders.TradeChange, principal: Principal) -> Message:
         body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
         asset = None
         if change.has_prices:  # removals alone need no asset: there is no price to read
@@ -177,12 +159,16 @@ class ToolsetMethods:
 
     @unary
     async def ModifyTrade(self, request: Any, context: Any) -> Any:
-        async def build(principal: Principal) -> Message:
-            return await self._modification(request, principal)
-
-        order_id, modified, _ = await self._command(
-            request, context, "modify_trade", build, "trade_modified", build_asks_engine=True
+        order_id, principal, change = await self._admitted(
+            context, request, lambda: orders.modify_trade(request)
         )
+        with for_order(order_id):
+            # The token is spent before the engine is asked for the trade's asset, so a caller
+            # past its rate cannot make the gateway query the engine.
+            await self._spend(principal)
+            body = await self._modification(change, principal)
+            result = await self._runner.run(self._caller(principal), order_id, "modify_trade", body)
+            modified = expect(result, "trade_modified")
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
     @unary

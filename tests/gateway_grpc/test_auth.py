@@ -132,6 +132,31 @@ async def test_bad_tokens_are_unauthenticated(
     await expect_unauthenticated(exchange, bearer(BAD_TOKENS[kind](clock)))
 
 
+# Every state-changing command, each with a malformed order id and a malformed field.
+MALFORMED_COMMANDS = {
+    "CreateAccount": xs.CreateAccountRequest(order_id="not-a-uuid"),
+    "CreateTrade": xs.CreateTradeRequest(order_id="not-a-uuid", asset="DOGE_USDC"),
+    "CloseTrade": xs.CloseTradeRequest(order_id="not-a-uuid", trade_id="../etc"),
+    "PlaceOrder": xs.PlaceOrderRequest(order_id="not-a-uuid", asset="DOGE_USDC"),
+    "CancelOrder": xs.CancelOrderRequest(order_id="not-a-uuid", trade_id="../etc"),
+    "ModifyTrade": xs.ModifyTradeRequest(order_id="not-a-uuid", trade_id="../etc"),
+}
+
+
+@pytest.mark.parametrize("method", list(MALFORMED_COMMANDS))
+async def test_a_command_is_authenticated_before_it_is_read(
+    method: str, exchange: ExchangeStub, clock: FakeClock
+) -> None:
+    """A caller without a valid session learns nothing about its request: the refusal is
+    UNAUTHENTICATED, not the order id's or a field's INVALID_ARGUMENT."""
+    call = getattr(exchange, method)
+    for metadata in ((), bearer(BAD_TOKENS["forged"](clock))):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(MALFORMED_COMMANDS[method], metadata=metadata)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, info.value.details()
+        assert info.value.details() == SESSION_REJECTED
+
+
 async def test_a_well_made_token_is_accepted(
     exchange: ExchangeStub, clock: FakeClock, engine: FakeEngine
 ) -> None:

@@ -434,6 +434,29 @@ async def test_a_malformed_order_spends_a_token_too(
     assert len(engine.commands) == commands
 
 
+async def test_a_malformed_order_id_spends_a_token_too(
+    limited: Limited, mailer: CapturingMailer, engine: FakeEngine
+) -> None:
+    """The order id is checked after the caller, like every other field: a bad one is
+    INVALID_ARGUMENT and spends a token (one call each of three commands here)."""
+    hank = await _user(limited, mailer, "hank@example.com")
+    commands = len(engine.commands)
+    stub = limited.exchange
+    bad_ones = [
+        (stub.CreateTrade, _trade_request()),
+        (stub.PlaceOrder, _place_request()),
+        (stub.CreateAccount, xs.CreateAccountRequest()),
+    ]
+    assert len(bad_ones) == BURST
+    for call, bad in bad_ones:
+        bad.order_id = "not-a-uuid"
+        error = await _refused(call(bad, metadata=hank))
+        assert trailers(error)["x-error-code"] == "INVALID_ARGUMENT"
+    error = await _refused(limited.exchange.CreateTrade(_trade_request(), metadata=hank))
+    assert trailers(error)["x-error-code"] == "RATE_LIMITED"
+    assert len(engine.commands) == commands
+
+
 async def test_a_redis_that_forgot_the_script_still_limits_and_takes_the_command(
     limited: Limited, mailer: CapturingMailer, engine: FakeEngine, redis: aioredis.Redis
 ) -> None:
