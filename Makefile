@@ -74,6 +74,7 @@ gen-check: $(STAMP)
 lint: $(STAMP) $(BUF) $(WEB_DEPS)
 	cd web && npx eslint . && npx tsc --noEmit
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy engine_svc/core
 	$(BUF) lint
 	$(BIN)/lint-imports

@@ -164,5 +164,3 @@ class EngineMetrics:
             self.lag.labels(stream, group).set(
                 max(0.0, time.time() - waiting_since) if waiting_since is not None else 0.0
             )
-
-

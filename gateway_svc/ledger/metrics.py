@@ -143,4 +143,3 @@ def _record_group(
     if newest is not None and delivered is not None:
         behind_ms = max(0, entry_id_ms(newest) - entry_id_ms(delivered))
         metrics.stream_lag_seconds.labels(stream, group).set(behind_ms / 1000)
-

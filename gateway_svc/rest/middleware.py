@@ -38,12 +38,16 @@ class HttpMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "http_requests_total", "HTTP requests by route, method and status",
-            ["route", "method", "status"], registry=self.registry,
+            "http_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency by route, method and status",
-            ["route", "method", "status"], registry=self.registry,
+            "http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         # (route, method, status) labels -> their two children: `.labels()` per request is slow.
@@ -155,13 +159,17 @@ class BodyLimitMiddleware:
         started = scope.get(STARTED_KEY)
         latency = round((time.perf_counter() - started) * 1000, 3) if started else 0.0
         body = dumps(error_body(message, "INVALID_ARGUMENT", str(uuid.uuid4()), latency)).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

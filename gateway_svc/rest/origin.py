@@ -81,9 +81,7 @@ def _cookie_authenticated(headers: Headers) -> bool:
     if scheme.lower() == "bearer" and value.strip():
         return False
     cookies = headers.get("cookie", "")
-    return any(
-        part.strip().startswith(f"{COOKIE_NAME}=") for part in cookies.split(";")
-    )
+    return any(part.strip().startswith(f"{COOKIE_NAME}=") for part in cookies.split(";"))
 
 
 def foreign_request(headers: Headers, trusted: frozenset[str]) -> bool:
@@ -137,10 +135,14 @@ class WriteGuardMiddleware:
         # status (403 / 415) says which rule it broke.
         body = dumps(error_body(message, "INVALID_ARGUMENT", str(uuid.uuid4()), latency))
         payload = body.encode()
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(payload)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

@@ -46,19 +46,35 @@ def price(tick: prices_pb2.PriceTick) -> dict[str, Any]:
     scale = ASSET_DECIMALS.get(tick.asset, tick.ask.scale)
     ask = integer_units(tick.ask, scale)
     bid = integer_units(tick.bid, scale)
-    return {"asset": tick.asset, "price": str(ask), "decimal": scale, "bid": str(bid),
-            "ask": str(ask)}
+    return {
+        "asset": tick.asset,
+        "price": str(ask),
+        "decimal": scale,
+        "bid": str(bid),
+        "ask": str(ask),
+    }
 
 
 def price_event(tick: prices_pb2.PriceTick) -> dict[str, Any]:
     body = price(tick)
-    return {"type": "price", "asset": body["asset"], "bid": body["bid"], "ask": body["ask"],
-            "decimal": body["decimal"], "ts": tick.ts_us // 1000}
+    return {
+        "type": "price",
+        "asset": body["asset"],
+        "bid": body["bid"],
+        "ask": body["ask"],
+        "decimal": body["decimal"],
+        "ts": tick.ts_us // 1000,
+    }
 
 
 def candle(c: exchange_service_pb2.Candle) -> dict[str, Any]:
-    return {"time": c.time_ms, "open": number(c.open), "high": number(c.high),
-            "low": number(c.low), "close": number(c.close)}
+    return {
+        "time": c.time_ms,
+        "open": number(c.open),
+        "high": number(c.high),
+        "low": number(c.low),
+        "close": number(c.close),
+    }
 
 
 def open_trade(t: types_pb2.Trade) -> dict[str, Any]:
@@ -98,7 +114,8 @@ def pending_trade(t: types_pb2.Trade) -> dict[str, Any]:
     row.update(
         status=_enum_suffix(types_pb2.TradeStatus, t.status, "TRADE_STATUS_"),
         orderType=_enum_suffix(types_pb2.OrderType, t.order_type, "ORDER_TYPE_")
-        if t.order_type else None,
+        if t.order_type
+        else None,
         price=optional_number(t, "order_price"),
         expiresAt=t.expires_at_ms if t.HasField("expires_at_ms") else None,
     )
@@ -127,7 +144,8 @@ def order(o: exchange_service_pb2.Order) -> dict[str, Any]:
         "command": o.command,
         "status": o.status,
         "errorCode": _enum_suffix(types_pb2.ErrorCode, o.error_code, "ERROR_CODE_")
-        if o.error_code else None,
+        if o.error_code
+        else None,
         "message": o.message,
         "latencyMs": plain_decimal(o.latency_us, 3),
         "createdAt": o.created_at_ms,
@@ -148,8 +166,11 @@ def account(a: responses_pb2.AccountSummary) -> dict[str, Any]:
 
 
 def account_created(a: responses_pb2.AccountCreated) -> dict[str, Any]:
-    return {"email": a.email, "initialUsdBalance": number(a.initial_usd_balance),
-            "assets": list(a.assets)}
+    return {
+        "email": a.email,
+        "initialUsdBalance": number(a.initial_usd_balance),
+        "assets": list(a.assets),
+    }
 
 
 def usd_balance(b: responses_pb2.UsdBalance) -> dict[str, Any]:
@@ -162,14 +183,19 @@ def balances(b: responses_pb2.Balances) -> dict[str, Any]:
 
 def trade_opened(o: responses_pb2.TradeOpened) -> dict[str, Any]:
     t = o.trade
-    data: dict[str, Any] = {"email": o.email, "tradeId": t.trade_id,
-                            "entryPrice": number(t.entry_price)}
+    data: dict[str, Any] = {
+        "email": o.email,
+        "tradeId": t.trade_id,
+        "entryPrice": number(t.entry_price),
+    }
     # The seed omits the optional levels when they are not set.
-    for key, field in (("liquidationPrice", "liquidation_price"),
-                       ("stopLossPrice", "stop_loss_price"),
-                       ("takeProfitPrice", "take_profit_price"),
-                       # SPEC 3a: a trailing stop's answer shows its distance beside the stop.
-                       ("trailingStopDistance", "trailing_stop_distance")):
+    for key, field in (
+        ("liquidationPrice", "liquidation_price"),
+        ("stopLossPrice", "stop_loss_price"),
+        ("takeProfitPrice", "take_profit_price"),
+        # SPEC 3a: a trailing stop's answer shows its distance beside the stop.
+        ("trailingStopDistance", "trailing_stop_distance"),
+    ):
         if t.HasField(field):
             data[key] = number(getattr(t, field))
     data["margin"] = number(t.margin)
@@ -198,5 +224,11 @@ def trade_event(e: events_pb2.TradeEvent) -> dict[str, Any]:
         trade = open_trade(e.trade)  # OPENED, TRADE_MODIFIED
     else:
         trade = closed_trade(e.trade)  # an end, an order's end, or a partial close's part
-    return {"type": "trade", "event": kind, "eventSeq": e.event_seq, "orderId": e.order_id or None,
-            "ts": e.ts_ms, "trade": trade}
+    return {
+        "type": "trade",
+        "event": kind,
+        "eventSeq": e.event_seq,
+        "orderId": e.order_id or None,
+        "ts": e.ts_ms,
+        "trade": trade,
+    }

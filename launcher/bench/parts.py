@@ -165,9 +165,7 @@ def measure_grpc(ctx: Context) -> dict[str, float]:
     }
 
 
-def _cpu_figure(
-    ctx: Context, key: str, cpu: cpu_share.CpuShare, rate: float
-) -> dict[str, float]:
+def _cpu_figure(ctx: Context, key: str, cpu: cpu_share.CpuShare, rate: float) -> dict[str, float]:
     """The loop's CPU per request over every process (the row), and by service (its note)."""
     per_service = cpu.per_request_ms(rate)
     if not per_service:

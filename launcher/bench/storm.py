@@ -132,8 +132,11 @@ def run(redis_url: str, database_url: str, *, positions: int, timeout_s: float) 
         try:
             before = wait_quiet(db, quiet_s=1.0, timeout_s=timeout_s)
             setup_rate = asyncio.run(open_positions(redis_url, positions))
-            wait_for("opened positions in Postgres",
-                     lambda: events_after(db, before) >= positions, timeout_s)
+            wait_for(
+                "opened positions in Postgres",
+                lambda: events_after(db, before) >= positions,
+                timeout_s,
+            )
             base = last_event_seq(db)
             crash = price_batch(BASE_BID // 2, BASE_ASK // 2)
             moved = time.perf_counter()

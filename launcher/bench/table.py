@@ -41,8 +41,7 @@ def _open_loop_rows(rate: int) -> list[Row]:
         Row(f"open.{rate}.p99", f"{name}: p99 from scheduled send", "ms", p99_target, True),
         Row(f"open.{rate}.max", f"{name}: max", "ms", vs_floor=True),
         Row(f"open.{rate}.errors", f"{name}: errors", "n"),
-        Row(f"open.{rate}.cpu", f"{name}: CPU per request, all processes and the generator",
-            "ms"),
+        Row(f"open.{rate}.cpu", f"{name}: CPU per request, all processes and the generator", "ms"),
     ]
 
 

@@ -42,23 +42,39 @@ def build() -> dict[str, Any]:
                 for is_long in (True, False):
                     margin = rng.choice((1, 9_999, 1_000_000, 50_000_000, rng.randint(1, 10**9)))
                     # Prices on both sides of the entry, the entry itself, and a crash to ~0.
-                    for price in (entry, max(1, entry // 3), entry * 2 + 1,
-                                  max(1, entry - rng.randint(0, entry)), 1):
-                        pnl_cases.append({
-                            "asset": asset, "long": is_long, "margin": str(margin),
-                            "leverage": leverage, "entry": str(entry), "price": str(price),
-                            "pnl": str(money.pnl(is_long, margin, leverage, entry, price)),
-                            "cappedPnl": str(
-                                money.capped_pnl(is_long, margin, leverage, entry, price)
-                            ),
-                        })
+                    for price in (
+                        entry,
+                        max(1, entry // 3),
+                        entry * 2 + 1,
+                        max(1, entry - rng.randint(0, entry)),
+                        1,
+                    ):
+                        pnl_cases.append(
+                            {
+                                "asset": asset,
+                                "long": is_long,
+                                "margin": str(margin),
+                                "leverage": leverage,
+                                "entry": str(entry),
+                                "price": str(price),
+                                "pnl": str(money.pnl(is_long, margin, leverage, entry, price)),
+                                "cappedPnl": str(
+                                    money.capped_pnl(is_long, margin, leverage, entry, price)
+                                ),
+                            }
+                        )
                     for ppm in MAINTENANCE_PPM:
                         level = money.liquidation_price(is_long, entry, leverage, ppm)
-                        liquidation_cases.append({
-                            "asset": asset, "long": is_long, "entry": str(entry),
-                            "leverage": leverage, "maintenancePpm": ppm,
-                            "liquidation": None if level is None else str(level),
-                        })
+                        liquidation_cases.append(
+                            {
+                                "asset": asset,
+                                "long": is_long,
+                                "entry": str(entry),
+                                "leverage": leverage,
+                                "maintenancePpm": ppm,
+                                "liquidation": None if level is None else str(level),
+                            }
+                        )
     return {
         "source": "engine_svc.core.money (tests/browser/make_vectors.py)",
         "pnl": pnl_cases,

@@ -16,8 +16,13 @@ expect.set_options(timeout=WAIT_MS)
 EMAIL = "trader@example.com"
 # What Chromium itself logs (not the page's code) for a failed request: allowed only in the
 # steps that cause it on purpose, the gateway's outage and a business rejection (HTTP 400).
-OUTAGE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "ERR_EMPTY_RESPONSE",
-                "ERR_CONNECTION_RESET", "503 (Service Unavailable)")
+OUTAGE_NOISE = (
+    "ERR_CONNECTION_REFUSED",
+    "WebSocket connection to",
+    "ERR_EMPTY_RESPONSE",
+    "ERR_CONNECTION_RESET",
+    "503 (Service Unavailable)",
+)
 REJECTION_NOISE = ("the server responded with a status of 400 (Bad Request)",)
 
 
@@ -28,8 +33,9 @@ def now_ms() -> int:
 def replay(mesh: Mesh, tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> None:
     """Swap the poller for one playing `rows` (asset, bid, ask), stamped from now on."""
     start = now_ms()
-    path = write_replay(tmp_path / f"{name}.csv",
-                        [(start + 100 * i, a, b, k) for i, (a, b, k) in enumerate(rows)])
+    path = write_replay(
+        tmp_path / f"{name}.csv", [(start + 100 * i, a, b, k) for i, (a, b, k) in enumerate(rows)]
+    )
     mesh.stop("poller")
     mesh.start("poller", POLLER_SOURCE=f"replay:{path}", POLLER_REPLAY_SPEED="1")
 

@@ -63,8 +63,9 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
 
     # --- a price change arrives over the WebSocket, no reload ---
     # The opening prices carry the replay's time 0, so today's first candle opens here.
-    replay(mesh, tmp_path, "move", [("SOL_USDC", "235.95", "236.05"),
-                                    ("SOL_USDC", "236.00", "236.05")])
+    replay(
+        mesh, tmp_path, "move", [("SOL_USDC", "235.95", "236.05"), ("SOL_USDC", "236.00", "236.05")]
+    )
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("236.05")
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .chg')).to_have_text("0.00%")
     expect(page.locator("#chart")).to_have_attribute("data-last", "236.05")
@@ -84,8 +85,9 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
         expect(page.locator("#t-sl-error")).to_contain_text("stop loss")
     except AssertionError as exc:
         errors = page.locator("#ticket .field-error").all_inner_texts()
-        raise AssertionError(f"ticket errors: {errors}; gateway log tail:\n"
-                             f"{mesh.log('gateway')[-2000:]}") from exc
+        raise AssertionError(
+            f"ticket errors: {errors}; gateway log tail:\n{mesh.log('gateway')[-2000:]}"
+        ) from exc
     expect(page.locator("#t-sl")).to_have_attribute("aria-invalid", "true")
     shot(page, artifacts, "02-ticket-rejection")
     # More than the balance: the engine's INSUFFICIENT_BALANCE lands under the margin.
@@ -110,7 +112,8 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(row.locator(".mark")).to_have_text("236.00")
     expect(row.locator(".pnl")).to_have_text("-2.1182")
     expect(page.locator("#chart")).to_have_attribute(
-        "data-lines", "LONG 100x 236.05; TP 250; Liq. 233.6895")
+        "data-lines", "LONG 100x 236.05; TP 250; Liq. 233.6895"
+    )
     expect(page.locator('#account dd[data-k="usedMargin"]')).to_have_text("100.00 USD")
     # One price drives both: the account's unrealized PnL is the row's.
     expect(page.locator('#account dd[data-k="unrealizedPnl"]')).to_have_text("-2.1182 USD")
@@ -187,8 +190,12 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
 
     # --- the same session on a phone ---
     cookies = context.cookies()
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                has_touch=True, device_scale_factor=2)
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     phone.add_cookies(cookies)
     small = phone.new_page()
     phone_console = Console(small)
@@ -251,14 +258,16 @@ def test_keyboard_reaches_the_ticket_and_the_markets(
     expect(page.locator("#t-leverage-x")).to_have_value("10.1")
     page.get_by_role("button", name="1h", exact=True).press("Enter")
     expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
-        "aria-pressed", "true")
+        "aria-pressed", "true"
+    )
     shot(page, artifacts, "08-keyboard")
     # A reload keeps the market and the interval.
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
     expect(page.locator("#chart-asset")).to_have_text("BTC/USDC")
     expect(page.get_by_role("button", name="1h", exact=True)).to_have_attribute(
-        "aria-pressed", "true")
+        "aria-pressed", "true"
+    )
     context.close()
     assert console.errors == [], console.errors
 
@@ -278,8 +287,9 @@ def test_signing_out_stops_the_old_sessions_requests(
 
     def empty_history(route: Any) -> None:
         looks.append("look")
-        route.fulfill(status=200, content_type="application/json",
-                      body='{"trades": [], "nextCursor": null}')
+        route.fulfill(
+            status=200, content_type="application/json", body='{"trades": [], "nextCursor": null}'
+        )
 
     page.route("**/api/v1/trades/closed*", empty_history)
     sign_up(page, mesh, mail, "history-wait@example.com")

@@ -70,9 +70,7 @@ async def test_the_limit_counts_candles_not_empty_buckets(db: Database) -> None:
     assert [c.open for c in await db.list_candles("SOL_USDC", 60, after, None, limit=4)] == [
         100_003_000, 100_003_001
     ]  # fmt: skip
-    until_far_ahead = await db.list_candles(
-        "SOL_USDC", 60, None, T0_MS + 60 * day_ms, limit=2
-    )
+    until_far_ahead = await db.list_candles("SOL_USDC", 60, None, T0_MS + 60 * day_ms, limit=2)
     assert [c.open for c in until_far_ahead] == [100_003_000, 100_003_001]
     before_the_gap = await db.list_candles("SOL_USDC", 60, None, T0_MS + 2000 * MINUTE_MS)
     assert [c.open for c in before_the_gap] == [100_000_000, 100_000_001, 100_000_002]

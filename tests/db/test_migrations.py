@@ -156,11 +156,16 @@ def test_exchange_migrate_in_production_needs_only_the_database(
         for key, value in os.environ.items()
         if key not in ("SMTP_HOST", "AUTH_JWT_SECRET", "EMAIL_JWT_SECRET")
     }
-    env.update(DATABASE_URL=database_url, EXCHANGE_ENV="production",
-               EXCHANGE_DATA_DIR=str(tmp_path))
+    env.update(
+        DATABASE_URL=database_url, EXCHANGE_ENV="production", EXCHANGE_DATA_DIR=str(tmp_path)
+    )
     done = subprocess.run(
         [sys.executable, "-m", "launcher.cli", "migrate"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert _version(database_url) == HEAD

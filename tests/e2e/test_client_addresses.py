@@ -21,9 +21,7 @@ LINKS_PER_CLIENT = 2
 
 
 @pytest.fixture
-def gateway(
-    redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher
-) -> Iterator[Mesh]:
+def gateway(redis_url: str, database_url: str, tmp_path: Path, mail: MailCatcher) -> Iterator[Mesh]:
     upgrade_to_head(database_url)
     mesh = Mesh(
         redis_url,

@@ -61,7 +61,7 @@ async def test_no_range_gives_the_latest_bars_up_to_the_cap(
     last = 100_000_000 + HISTORY - 1
     assert opens(reply) == list(range(last - MAX_BARS + 1, last + 1))
     # The aggregate read MAX_BARS minutes, not the whole history.
-    (low, high), = candle_ranges
+    ((low, high),) = candle_ranges
     assert (high - low).total_seconds() == MAX_BARS * 60
 
 
@@ -76,12 +76,10 @@ async def test_a_wide_range_is_cut_to_the_cap_from_its_start(
     )
     # From the start: the first bars there are (the range began long before the history).
     assert len(reply.candles) <= MAX_BARS
-    (low, high), = candle_ranges
+    ((low, high),) = candle_ranges
     assert (high - low).total_seconds() == MAX_BARS * 60
     from_t0 = await exchange.ListCandles(
-        xs.ListCandlesRequest(
-            asset="SOL_USDC", interval=xs.CANDLE_INTERVAL_1M, start_time_ms=T0_MS
-        )
+        xs.ListCandlesRequest(asset="SOL_USDC", interval=xs.CANDLE_INTERVAL_1M, start_time_ms=T0_MS)
     )
     assert opens(from_t0) == [100_000_000 + i for i in range(MAX_BARS)]
 

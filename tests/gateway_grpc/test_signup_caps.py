@@ -77,7 +77,9 @@ async def test_tag_and_case_variants_share_the_link_limit(
     assert "sign-in link" in (raised.value.details() or "")
     # Mail still goes to the address as typed.
     assert [to for to, _, _ in mailer.sent] == [
-        "gus+a@example.com", "gus+b@example.com", "gus@example.com"
+        "gus+a@example.com",
+        "gus+b@example.com",
+        "gus@example.com",
     ]
 
 

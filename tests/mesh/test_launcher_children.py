@@ -19,7 +19,12 @@ def test_each_ledger_has_its_own_consumer_and_metrics_port(
     monkeypatch.setenv("LEDGER_METRICS_PORT", "9300")
     plan = children_of(load_settings(need_secrets=False), {"LEDGER_CONSUMER": "ledger-a"})
     assert [name for name, _, _ in plan] == [
-        "engine", "ledger-1", "ledger-2", "ledger-3", "poller", "gateway"
+        "engine",
+        "ledger-1",
+        "ledger-2",
+        "ledger-3",
+        "poller",
+        "gateway",
     ]
     ledgers = [own for _, service, own in plan if service == "ledger"]
     assert [own["LEDGER_CONSUMER"] for own in ledgers] == ["ledger-a", "ledger-a-2", "ledger-a-3"]

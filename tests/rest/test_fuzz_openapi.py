@@ -104,8 +104,17 @@ OPERATION_RPCS: dict[str, frozenset[str]] = {
     "POST /api/v1/user/logout": frozenset({"SignOut"}),
     "POST /api/v1/user/logout/all": frozenset({"SignOutEverywhere"}),
     "POST /api/v1/engine": frozenset(
-        {"CreateAccount", "GetUsdBalance", "GetBalance", "CreateTrade", "CloseTrade",
-         "PlaceOrder", "CancelOrder", "ModifyTrade"}),
+        {
+            "CreateAccount",
+            "GetUsdBalance",
+            "GetBalance",
+            "CreateTrade",
+            "CloseTrade",
+            "PlaceOrder",
+            "CancelOrder",
+            "ModifyTrade",
+        }
+    ),
     "GET /api/v1/trades/open": frozenset({"ListOpenTrades"}),
     "GET /api/v1/trades/pending": frozenset({"ListPendingTrades"}),
     "GET /api/v1/trades/closed": frozenset({"ListClosedTrades"}),
@@ -135,10 +144,13 @@ def _trade(n: int, status: int = types_pb2.TRADE_STATUS_OPEN) -> types_pb2.Trade
     scale = ASSET_DECIMALS[asset]
     full = n % 2 == 0
     trade = types_pb2.Trade(
-        trade_id=f"t-{n}", asset=asset,
+        trade_id=f"t-{n}",
+        asset=asset,
         direction=types_pb2.DIRECTION_LONG if full else types_pb2.DIRECTION_SHORT,
-        margin=dec(1_000_000 + n, USD_SCALE), leverage=10 + 7 * n,
-        entry_price=dec(235_950_000 + n, scale), status=status,
+        margin=dec(1_000_000 + n, USD_SCALE),
+        leverage=10 + 7 * n,
+        entry_price=dec(235_950_000 + n, scale),
+        status=status,
         opened_at_ms=1_700_000_000_000 + n,
     )
     if full:
@@ -157,36 +169,53 @@ def _trade(n: int, status: int = types_pb2.TRADE_STATUS_OPEN) -> types_pb2.Trade
 
 def _price(n: int, request: xs.GetPriceRequest) -> Outcome:
     if n % 5 == 4:
-        return FakeError(grpc.StatusCode.FAILED_PRECONDITION, "ERROR_CODE_PRICE_UNAVAILABLE",
-                         f"no price yet for {request.asset}")
+        return FakeError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ERROR_CODE_PRICE_UNAVAILABLE",
+            f"no price yet for {request.asset}",
+        )
     scale = ASSET_DECIMALS.get(request.asset, 6)
-    tick = prices_pb2.PriceTick(asset=request.asset, bid=dec(236_100_000, scale),
-                                ask=dec(236_140_000, scale), ts_us=1_700_000_000_000_000)
+    tick = prices_pb2.PriceTick(
+        asset=request.asset,
+        bid=dec(236_100_000, scale),
+        ask=dec(236_140_000, scale),
+        ts_us=1_700_000_000_000_000,
+    )
     return xs.GetPriceResponse(tick=tick)
 
 
 def _candles(request: xs.ListCandlesRequest) -> Outcome:
     count = (request.start_time_ms + request.end_time_ms + request.interval) % 4
     scale = ASSET_DECIMALS.get(request.asset, 6)
-    return xs.ListCandlesResponse(candles=[
-        xs.Candle(time_ms=1_700_000_000_000 + 60_000 * i, open=dec(236_140_000, scale),
-                  high=dec(236_500_000 + i, scale), low=dec(235_000_001, scale),
-                  close=dec(236_000_000, scale))
-        for i in range(count)
-    ])
+    return xs.ListCandlesResponse(
+        candles=[
+            xs.Candle(
+                time_ms=1_700_000_000_000 + 60_000 * i,
+                open=dec(236_140_000, scale),
+                high=dec(236_500_000 + i, scale),
+                low=dec(235_000_001, scale),
+                close=dec(236_000_000, scale),
+            )
+            for i in range(count)
+        ]
+    )
 
 
 def _create_account(n: int, request: xs.CreateAccountRequest) -> Outcome:
     if n % 4 == 3:
-        return FakeError(grpc.StatusCode.ALREADY_EXISTS, "ERROR_CODE_ACCOUNT_EXISTS",
-                         "account exists")
-    return xs.CreateAccountResponse(order_id=request.order_id, account=responses_pb2.AccountCreated(
-        email="a@b.co", initial_usd_balance=dec(50_000_000, USD_SCALE), assets=["USD"]))
+        return FakeError(
+            grpc.StatusCode.ALREADY_EXISTS, "ERROR_CODE_ACCOUNT_EXISTS", "account exists"
+        )
+    return xs.CreateAccountResponse(
+        order_id=request.order_id,
+        account=responses_pb2.AccountCreated(
+            email="a@b.co", initial_usd_balance=dec(50_000_000, USD_SCALE), assets=["USD"]
+        ),
+    )
 
 
 def _usd_balance(n: int, _request: Any) -> Outcome:
-    balance = responses_pb2.UsdBalance(email="a@b.co",
-                                       usd_balance=dec(49_876_543 + n, USD_SCALE))
+    balance = responses_pb2.UsdBalance(email="a@b.co", usd_balance=dec(49_876_543 + n, USD_SCALE))
     return xs.GetUsdBalanceResponse(order_id=str(uuid.UUID(int=n)), balance=balance)
 
 
@@ -199,9 +228,13 @@ def _balances(n: int, _request: Any) -> Outcome:
 
 def _account(n: int, _request: Any) -> Outcome:
     summary = responses_pb2.AccountSummary(
-        email="a@b.co", balance=dec(40_000_000, USD_SCALE), equity=dec(41_234_500, USD_SCALE),
-        used_margin=dec(10_000_000, USD_SCALE), free_margin=dec(31_234_500, USD_SCALE),
-        unrealized_pnl=dec(1_234_500, USD_SCALE))
+        email="a@b.co",
+        balance=dec(40_000_000, USD_SCALE),
+        equity=dec(41_234_500, USD_SCALE),
+        used_margin=dec(10_000_000, USD_SCALE),
+        free_margin=dec(31_234_500, USD_SCALE),
+        unrealized_pnl=dec(1_234_500, USD_SCALE),
+    )
     if n % 2:
         summary.margin_level.CopyFrom(dec(412_345, 4))
     return xs.GetAccountResponse(order_id=str(uuid.UUID(int=n)), account=summary)
@@ -209,35 +242,47 @@ def _account(n: int, _request: Any) -> Outcome:
 
 def _create_trade(request: xs.CreateTradeRequest) -> Outcome:
     if request.margin.units > 50_000_000 * 10 ** (request.margin.scale - USD_SCALE):
-        return FakeError(grpc.StatusCode.FAILED_PRECONDITION, "ERROR_CODE_INSUFFICIENT_BALANCE",
-                         "insufficient balance: 5000 available")
+        return FakeError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ERROR_CODE_INSUFFICIENT_BALANCE",
+            "insufficient balance: 5000 available",
+        )
     # Not the order id: the facade makes up a random one when the client sends none.
     if request.HasField("stop_loss_price") and request.stop_loss_price.units % 3 == 0:
-        return FakeError(grpc.StatusCode.INVALID_ARGUMENT, "ERROR_CODE_INVALID_STOP_LOSS",
-                         "stop loss on the wrong side of the price")
+        return FakeError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "ERROR_CODE_INVALID_STOP_LOSS",
+            "stop loss on the wrong side of the price",
+        )
     trade = types_pb2.Trade(
-        trade_id=f"t-{request.margin.units % 1000}", asset=request.asset,
-        direction=request.direction, margin=request.margin, leverage=request.leverage,
+        trade_id=f"t-{request.margin.units % 1000}",
+        asset=request.asset,
+        direction=request.direction,
+        margin=request.margin,
+        leverage=request.leverage,
         entry_price=dec(235_950_000, ASSET_DECIMALS.get(request.asset, 6)),
-        status=types_pb2.TRADE_STATUS_OPEN)
+        status=types_pb2.TRADE_STATUS_OPEN,
+    )
     if request.leverage > 10:
         trade.liquidation_price.CopyFrom(dec(212_355_000, 6))
     if request.HasField("stop_loss_price"):
         trade.stop_loss_price.CopyFrom(request.stop_loss_price)
     if request.HasField("take_profit_price"):
         trade.take_profit_price.CopyFrom(request.take_profit_price)
-    return xs.CreateTradeResponse(order_id=request.order_id,
-                                  opened=responses_pb2.TradeOpened(email="a@b.co", trade=trade))
+    return xs.CreateTradeResponse(
+        order_id=request.order_id, opened=responses_pb2.TradeOpened(email="a@b.co", trade=trade)
+    )
 
 
 def _close_trade(request: xs.CloseTradeRequest) -> Outcome:
     if _crc(request.trade_id) % 3 == 0:
-        return FakeError(grpc.StatusCode.NOT_FOUND, "ERROR_CODE_TRADE_NOT_FOUND",
-                         "trade not found")
+        return FakeError(grpc.StatusCode.NOT_FOUND, "ERROR_CODE_TRADE_NOT_FOUND", "trade not found")
     trade = _trade(_crc(request.trade_id) % 10, types_pb2.TRADE_STATUS_CLOSED)
     trade.trade_id = request.trade_id
-    return xs.CloseTradeResponse(order_id=request.order_id, closed=responses_pb2.TradeClosed(
-        email="a@b.co", trade=trade, margin_returned=trade.margin))
+    return xs.CloseTradeResponse(
+        order_id=request.order_id,
+        closed=responses_pb2.TradeClosed(email="a@b.co", trade=trade, margin_returned=trade.margin),
+    )
 
 
 def _pending(n: int, trade_id: str = "") -> types_pb2.Trade:
@@ -254,35 +299,48 @@ def _pending(n: int, trade_id: str = "") -> types_pb2.Trade:
 
 def _place_order(request: xs.PlaceOrderRequest) -> Outcome:
     if request.margin.units % 4 == 3:
-        return FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED, "ERROR_CODE_TOO_MANY_PENDING_ORDERS",
-                         "too many pending orders")
+        return FakeError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "ERROR_CODE_TOO_MANY_PENDING_ORDERS",
+            "too many pending orders",
+        )
     trade = _pending(request.margin.units % 10)
     trade.asset, trade.direction = request.asset, request.direction
     trade.order_price.CopyFrom(request.price)
     trade.order_type = request.order_type
-    return xs.PlaceOrderResponse(order_id=request.order_id,
-                                 placed=responses_pb2.OrderPlaced(email="a@b.co", trade=trade))
+    return xs.PlaceOrderResponse(
+        order_id=request.order_id, placed=responses_pb2.OrderPlaced(email="a@b.co", trade=trade)
+    )
 
 
 def _cancel_order(request: xs.CancelOrderRequest) -> Outcome:
     if _crc(request.trade_id) % 3 == 0:
-        return FakeError(grpc.StatusCode.FAILED_PRECONDITION, "ERROR_CODE_NOT_PENDING",
-                         "not a pending order")
+        return FakeError(
+            grpc.StatusCode.FAILED_PRECONDITION, "ERROR_CODE_NOT_PENDING", "not a pending order"
+        )
     trade = _pending(_crc(request.trade_id) % 10, request.trade_id)
     trade.status = types_pb2.TRADE_STATUS_CANCELLED
-    return xs.CancelOrderResponse(order_id=request.order_id, cancelled=responses_pb2.OrderCancelled(
-        email="a@b.co", trade=trade, margin_returned=trade.margin))
+    return xs.CancelOrderResponse(
+        order_id=request.order_id,
+        cancelled=responses_pb2.OrderCancelled(
+            email="a@b.co", trade=trade, margin_returned=trade.margin
+        ),
+    )
 
 
 def _modify_trade(request: xs.ModifyTradeRequest) -> Outcome:
     n = _crc(request.trade_id) % 10
     if n % 5 == 4:
-        return FakeError(grpc.StatusCode.INVALID_ARGUMENT, "ERROR_CODE_INVALID_STOP_LOSS",
-                         "stop loss on the wrong side of the price")
+        return FakeError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "ERROR_CODE_INVALID_STOP_LOSS",
+            "stop loss on the wrong side of the price",
+        )
     trade = _pending(n, request.trade_id) if n % 2 else _trade(n)
     trade.trade_id = request.trade_id
-    return xs.ModifyTradeResponse(order_id=request.order_id, modified=responses_pb2.TradeModified(
-        email="a@b.co", trade=trade))
+    return xs.ModifyTradeResponse(
+        order_id=request.order_id, modified=responses_pb2.TradeModified(email="a@b.co", trade=trade)
+    )
 
 
 def _pending_trades(n: int, _request: Any) -> Outcome:
@@ -294,8 +352,12 @@ def _open_trades(n: int, _request: Any) -> Outcome:
 
 
 def _closed_trades(request: xs.ListClosedTradesRequest) -> Outcome:
-    statuses = (types_pb2.TRADE_STATUS_CLOSED, types_pb2.TRADE_STATUS_LIQUIDATED,
-                types_pb2.TRADE_STATUS_STOP_LOSS, types_pb2.TRADE_STATUS_TAKE_PROFIT)
+    statuses = (
+        types_pb2.TRADE_STATUS_CLOSED,
+        types_pb2.TRADE_STATUS_LIQUIDATED,
+        types_pb2.TRADE_STATUS_STOP_LOSS,
+        types_pb2.TRADE_STATUS_TAKE_PROFIT,
+    )
     count = min(request.limit, 4)
     return xs.ListClosedTradesResponse(
         trades=[_trade(i, statuses[i % 4]) for i in range(count)],
@@ -305,32 +367,45 @@ def _closed_trades(request: xs.ListClosedTradesRequest) -> Outcome:
 
 def _orders(request: xs.ListOrdersRequest) -> Outcome:
     rows = [
-        xs.Order(order_id=str(uuid.UUID(int=i + 1)), command="CREATE_TRADE",
-                 status="REJECTED" if i % 2 else "OK",
-                 error_code=types_pb2.ERROR_CODE_INSUFFICIENT_BALANCE if i % 2 else 0,
-                 message="insufficient balance" if i % 2 else "trade opened",
-                 latency_us=1234 + i, created_at_ms=1_700_000_000_000 + i,
-                 trade_id="" if i % 2 else f"t-{i}")
+        xs.Order(
+            order_id=str(uuid.UUID(int=i + 1)),
+            command="CREATE_TRADE",
+            status="REJECTED" if i % 2 else "OK",
+            error_code=types_pb2.ERROR_CODE_INSUFFICIENT_BALANCE if i % 2 else 0,
+            message="insufficient balance" if i % 2 else "trade opened",
+            latency_us=1234 + i,
+            created_at_ms=1_700_000_000_000 + i,
+            trade_id="" if i % 2 else f"t-{i}",
+        )
         for i in range(min(request.limit, 3))
     ]
-    return xs.ListOrdersResponse(orders=rows,
-                                 next_page_token="next-page" if request.limit % 2 else "")
+    return xs.ListOrdersResponse(
+        orders=rows, next_page_token="next-page" if request.limit % 2 else ""
+    )
 
 
 def _sign_in_link(n: int, _request: Any) -> Outcome:
     if n % 7 == 6:
-        return FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED, "ERROR_CODE_RATE_LIMITED",
-                         "too many sign-in links")
+        return FakeError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, "ERROR_CODE_RATE_LIMITED", "too many sign-in links"
+        )
     return auth_service_pb2.RequestSignInLinkResponse(message="sent")
 
 
 def _complete_sign_in(request: auth_service_pb2.CompleteSignInRequest) -> Outcome:
     if _crc(request.token) % 3 == 0:
-        return FakeError(grpc.StatusCode.UNAUTHENTICATED, "ERROR_CODE_UNAUTHENTICATED",
-                         "sign-in link is invalid or expired")
+        return FakeError(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "ERROR_CODE_UNAUTHENTICATED",
+            "sign-in link is invalid or expired",
+        )
     return auth_service_pb2.CompleteSignInResponse(
-        session_token=session_token(), user_id="user-1", email="a@b.co", new_user=True,
-        expires_in_s=7 * 24 * 3600)
+        session_token=session_token(),
+        user_id="user-1",
+        email="a@b.co",
+        new_user=True,
+        expires_in_s=7 * 24 * 3600,
+    )
 
 
 def _sign_out(n: int, _request: Any) -> Outcome:
@@ -406,8 +481,7 @@ class GrpcServerThread:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-grpc",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-grpc", daemon=True)
         self.server: grpc.aio.Server | None = None
 
     def _run(self, coro: Any) -> Any:
@@ -416,7 +490,8 @@ class GrpcServerThread:
     async def _start(self) -> int:
         server = grpc.aio.server()
         exchange_service_pb2_grpc.add_ExchangeServiceServicer_to_server(
-            FakeExchange(self.recorder), server)
+            FakeExchange(self.recorder), server
+        )
         auth_service_pb2_grpc.add_AuthServiceServicer_to_server(FakeAuth(self.recorder), server)
         health = HealthServicer()
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -560,7 +635,8 @@ def fuzz_app(settings: Settings, fuzz_recorder: FuzzRecorder) -> Iterator[Any]:
     reached = {name for name, _, _ in fuzz_recorder.calls}
     assert expected <= reached, (
         f"the fuzz never reached {sorted(expected - reached)}: every request stopped at the "
-        "facade's auth or validation, so those handlers went untested")
+        "facade's auth or validation, so those handlers went untested"
+    )
 
 
 @schema.parametrize()
@@ -569,8 +645,9 @@ def fuzz_app(settings: Settings, fuzz_recorder: FuzzRecorder) -> Iterator[Any]:
 @hypothesis.settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_operation_conforms_to_its_openapi(case: schemathesis.Case, fuzz_app: Any,
-                                           fuzz_recorder: FuzzRecorder) -> None:
+def test_operation_conforms_to_its_openapi(
+    case: schemathesis.Case, fuzz_app: Any, fuzz_recorder: FuzzRecorder
+) -> None:
     fuzz_recorder.operations.add(case.operation.label)
     try:
         case.call_and_validate()

@@ -29,9 +29,22 @@ def test_amount_accepts(value, scale, units) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [Decimal("0.00001"), Decimal("100.00000000000000000000000000001"), Decimal("NaN"),
-     Decimal("-Infinity"), Decimal("-1"), Decimal("0"), Decimal("0.0000"), Decimal("1E+10"),
-     Decimal("1E+999999999"), Decimal("1000000000.0001"), True, "1", 1.5, None],
+    [
+        Decimal("0.00001"),
+        Decimal("100.00000000000000000000000000001"),
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+        Decimal("-1"),
+        Decimal("0"),
+        Decimal("0.0000"),
+        Decimal("1E+10"),
+        Decimal("1E+999999999"),
+        Decimal("1000000000.0001"),
+        True,
+        "1",
+        1.5,
+        None,
+    ],
 )
 def test_amount_rejects(value) -> None:
     with pytest.raises(ApiError) as caught:
@@ -50,8 +63,16 @@ def test_integer() -> None:
 
 @pytest.mark.parametrize(
     ("units", "scale", "text"),
-    [(235_950_000, 6, "235.95"), (50_000_000, 4, "5000"), (238_309_500, 6, "238.3095"),
-     (1, 6, "0.000001"), (-123_450, 4, "-12.345"), (0, 4, "0"), (1000, 1, "100"), (15, 1, "1.5")],
+    [
+        (235_950_000, 6, "235.95"),
+        (50_000_000, 4, "5000"),
+        (238_309_500, 6, "238.3095"),
+        (1, 6, "0.000001"),
+        (-123_450, 4, "-12.345"),
+        (0, 4, "0"),
+        (1000, 1, "100"),
+        (15, 1, "1.5"),
+    ],
 )
 def test_plain_decimal_renders_json_numbers(units, scale, text) -> None:
     assert dumps(plain_decimal(units, scale)) == text

@@ -48,8 +48,14 @@ def assert_envelope(response: httpx.Response, status: int, words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
-                     "multipart/form-data; boundary=x", "application/jsonx"],
+    "content_type",
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+    ],
 )
 async def test_a_write_whose_body_is_not_json_is_refused(
     client: httpx.AsyncClient, recorder: Recorder, auth_headers: dict[str, str], content_type: str
@@ -175,13 +181,9 @@ async def test_reads_are_not_checked(client: httpx.AsyncClient, recorder: Record
 
 
 @pytest.fixture
-async def allowed_client(
-    settings: Settings, grpc_port: int
-) -> AsyncIterator[httpx.AsyncClient]:
+async def allowed_client(settings: Settings, grpc_port: int) -> AsyncIterator[httpx.AsyncClient]:
     settings = dataclasses.replace(settings, allowed_origins=("https://desk.example",))
-    app: FastAPI = create_app(
-        settings, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
-    )
+    app: FastAPI = create_app(settings, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:

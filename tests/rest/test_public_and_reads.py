@@ -22,29 +22,55 @@ async def test_supported_assets(client) -> None:
 
 
 async def test_price_is_the_seed_shape(client, recorder: Recorder) -> None:
-    tick = prices_pb2.PriceTick(asset="SOL_USDC", bid=dec(236_100_000, 6),
-                                ask=dec(236_140_000, 6), ts_us=1_700_000_000_000_000)
+    tick = prices_pb2.PriceTick(
+        asset="SOL_USDC",
+        bid=dec(236_100_000, 6),
+        ask=dec(236_140_000, 6),
+        ts_us=1_700_000_000_000_000,
+    )
     recorder.replies["GetPrice"] = xs.GetPriceResponse(tick=tick)
     response = await client.get("/api/v1/price", params={"asset": "SOL_USDC"})
 
     assert response.status_code == 200
-    assert response.json() == {"asset": "SOL_USDC", "price": "236140000", "decimal": 6,
-                               "bid": "236100000", "ask": "236140000"}
+    assert response.json() == {
+        "asset": "SOL_USDC",
+        "price": "236140000",
+        "decimal": 6,
+        "bid": "236100000",
+        "ask": "236140000",
+    }
     assert recorder.calls[-1][1].asset == "SOL_USDC"
 
 
 async def test_candles(client, recorder) -> None:
-    candle = xs.Candle(time_ms=1_700_000_040_000, open=dec(236_140_000, 6),
-                       high=dec(236_500_000, 6), low=dec(235_000_001, 6),
-                       close=dec(236_000_000, 6))
+    candle = xs.Candle(
+        time_ms=1_700_000_040_000,
+        open=dec(236_140_000, 6),
+        high=dec(236_500_000, 6),
+        low=dec(235_000_001, 6),
+        close=dec(236_000_000, 6),
+    )
     recorder.replies["ListCandles"] = xs.ListCandlesResponse(candles=[candle])
-    response = await client.get("/api/v1/candles", params={
-        "asset": "SOL_USDC", "interval": "5m", "startTime": 1, "endTime": 1_800_000_000_000})
+    response = await client.get(
+        "/api/v1/candles",
+        params={
+            "asset": "SOL_USDC",
+            "interval": "5m",
+            "startTime": 1,
+            "endTime": 1_800_000_000_000,
+        },
+    )
 
     assert response.status_code == 200
-    assert _exact(response) == [{"time": 1_700_000_040_000, "open": Decimal("236.14"),
-                                 "high": Decimal("236.5"), "low": Decimal("235.000001"),
-                                 "close": 236}]
+    assert _exact(response) == [
+        {
+            "time": 1_700_000_040_000,
+            "open": Decimal("236.14"),
+            "high": Decimal("236.5"),
+            "low": Decimal("235.000001"),
+            "close": 236,
+        }
+    ]
     request = recorder.calls[-1][1]
     assert request.interval == xs.CANDLE_INTERVAL_5M
     assert (request.start_time_ms, request.end_time_ms) == (1, 1_800_000_000_000)
@@ -55,8 +81,9 @@ async def test_price_unavailable_maps_through_registry(client, recorder) -> None
 
     from tests.rest.conftest import FakeError
 
-    recorder.replies["GetPrice"] = FakeError(grpc.StatusCode.FAILED_PRECONDITION,
-                                             "PRICE_UNAVAILABLE", "no price yet for BTC_USDC")
+    recorder.replies["GetPrice"] = FakeError(
+        grpc.StatusCode.FAILED_PRECONDITION, "PRICE_UNAVAILABLE", "no price yet for BTC_USDC"
+    )
     response = await client.get("/api/v1/price", params={"asset": "BTC_USDC"})
     assert response.status_code == 400
     assert response.json()["code"] == "PRICE_UNAVAILABLE"
@@ -64,10 +91,16 @@ async def test_price_unavailable_maps_through_registry(client, recorder) -> None
 
 def _open_trade() -> types_pb2.Trade:
     return types_pb2.Trade(
-        trade_id="t-1", asset="SOL_USDC", direction=types_pb2.DIRECTION_LONG,
-        margin=dec(1_234_500, 4), leverage=15, entry_price=dec(235_950_000, 6),
-        stop_loss_price=dec(230_000_000, 6), status=types_pb2.TRADE_STATUS_OPEN,
-        opened_at_ms=1_700_000_000_000, unrealized_pnl=dec(-12_3456, 4),
+        trade_id="t-1",
+        asset="SOL_USDC",
+        direction=types_pb2.DIRECTION_LONG,
+        margin=dec(1_234_500, 4),
+        leverage=15,
+        entry_price=dec(235_950_000, 6),
+        stop_loss_price=dec(230_000_000, 6),
+        status=types_pb2.TRADE_STATUS_OPEN,
+        opened_at_ms=1_700_000_000_000,
+        unrealized_pnl=dec(-12_3456, 4),
     )
 
 
@@ -76,13 +109,24 @@ async def test_open_trades(client, recorder, auth_headers) -> None:
     response = await client.get("/api/v1/trades/open", headers=auth_headers)
 
     assert response.status_code == 200
-    assert _exact(response) == {"trades": [{
-        "tradeId": "t-1", "asset": "SOL_USDC", "direction": "LONG",
-        "margin": Decimal("123.45"), "leverage": Decimal("1.5"), "entryPrice": Decimal("235.95"),
-        "liquidationPrice": None, "stopLossPrice": 230, "takeProfitPrice": None,
-        "unrealizedPnl": Decimal("-12.3456"), "openedAt": 1_700_000_000_000,
-        "trailingStopDistance": None,  # SPEC 3a: beside stopLossPrice
-    }]}
+    assert _exact(response) == {
+        "trades": [
+            {
+                "tradeId": "t-1",
+                "asset": "SOL_USDC",
+                "direction": "LONG",
+                "margin": Decimal("123.45"),
+                "leverage": Decimal("1.5"),
+                "entryPrice": Decimal("235.95"),
+                "liquidationPrice": None,
+                "stopLossPrice": 230,
+                "takeProfitPrice": None,
+                "unrealizedPnl": Decimal("-12.3456"),
+                "openedAt": 1_700_000_000_000,
+                "trailingStopDistance": None,  # SPEC 3a: beside stopLossPrice
+            }
+        ]
+    }
     assert recorder.calls[-1][2]["authorization"] == auth_headers["Authorization"]
 
 
@@ -95,16 +139,21 @@ async def test_closed_trades_page(client, recorder, auth_headers) -> None:
     trade.total_return.CopyFrom(dec(0, 4))
     trade.closed_at_ms = 1_700_000_100_000
     recorder.replies["ListClosedTrades"] = xs.ListClosedTradesResponse(
-        trades=[trade], next_page_token="page-2")
-    response = await client.get("/api/v1/trades/closed", params={"limit": 1, "cursor": "page-1"},
-                                headers=auth_headers)
+        trades=[trade], next_page_token="page-2"
+    )
+    response = await client.get(
+        "/api/v1/trades/closed", params={"limit": 1, "cursor": "page-1"}, headers=auth_headers
+    )
 
     body = _exact(response)
     assert body["nextCursor"] == "page-2"
     row = body["trades"][0]
     assert row["status"] == "LIQUIDATED"
-    assert (row["exitPrice"], row["pnl"], row["closedAt"]) == (220, Decimal("-123.45"),
-                                                               1_700_000_100_000)
+    assert (row["exitPrice"], row["pnl"], row["closedAt"]) == (
+        220,
+        Decimal("-123.45"),
+        1_700_000_100_000,
+    )
     assert "unrealizedPnl" not in row
     assert "orderType" not in row  # a market trade
     request = recorder.calls[-1][1]
@@ -128,38 +177,68 @@ async def test_an_ended_order_in_the_history_shows_its_type_and_price(
 
 
 async def test_orders_page(client, recorder, auth_headers) -> None:
-    order = xs.Order(order_id="o-1", command="CREATE_TRADE", status="error",
-                     error_code=types_pb2.ERROR_CODE_INSUFFICIENT_BALANCE,
-                     message="insufficient balance", latency_us=1234,
-                     created_at_ms=1_700_000_000_000)
+    order = xs.Order(
+        order_id="o-1",
+        command="CREATE_TRADE",
+        status="error",
+        error_code=types_pb2.ERROR_CODE_INSUFFICIENT_BALANCE,
+        message="insufficient balance",
+        latency_us=1234,
+        created_at_ms=1_700_000_000_000,
+    )
     recorder.replies["ListOrders"] = xs.ListOrdersResponse(orders=[order])
     response = await client.get("/api/v1/orders", headers=auth_headers)
 
-    assert _exact(response) == {"orders": [{
-        "orderId": "o-1", "command": "CREATE_TRADE", "status": "error",
-        "errorCode": "INSUFFICIENT_BALANCE", "message": "insufficient balance",
-        "latencyMs": Decimal("1.234"), "createdAt": 1_700_000_000_000, "tradeId": None,
-    }], "nextCursor": None}
+    assert _exact(response) == {
+        "orders": [
+            {
+                "orderId": "o-1",
+                "command": "CREATE_TRADE",
+                "status": "error",
+                "errorCode": "INSUFFICIENT_BALANCE",
+                "message": "insufficient balance",
+                "latencyMs": Decimal("1.234"),
+                "createdAt": 1_700_000_000_000,
+                "tradeId": None,
+            }
+        ],
+        "nextCursor": None,
+    }
     assert recorder.calls[-1][1].limit == 50
 
 
 async def test_account(client, recorder, auth_headers) -> None:
     summary = responses_pb2.AccountSummary(
-        email="a@b.co", balance=dec(48_000_000, 4), equity=dec(49_000_000, 4),
-        used_margin=dec(2_000_000, 4), free_margin=dec(47_000_000, 4),
-        margin_level=dec(245_000, 4), unrealized_pnl=dec(1_000_000, 4),
-        reserved_margin=dec(1_250_000, 4))
+        email="a@b.co",
+        balance=dec(48_000_000, 4),
+        equity=dec(49_000_000, 4),
+        used_margin=dec(2_000_000, 4),
+        free_margin=dec(47_000_000, 4),
+        margin_level=dec(245_000, 4),
+        unrealized_pnl=dec(1_000_000, 4),
+        reserved_margin=dec(1_250_000, 4),
+    )
     recorder.replies["GetAccount"] = xs.GetAccountResponse(order_id="o", account=summary)
     response = await client.get("/api/v1/account", headers=auth_headers)
 
-    assert _exact(response) == {"balance": 4800, "equity": 4900, "usedMargin": 200,
-                                "reservedMargin": 125, "freeMargin": 4700,
-                                "marginLevel": Decimal("24.5"), "unrealizedPnl": 100}
+    assert _exact(response) == {
+        "balance": 4800,
+        "equity": 4900,
+        "usedMargin": 200,
+        "reservedMargin": 125,
+        "freeMargin": 4700,
+        "marginLevel": Decimal("24.5"),
+        "unrealizedPnl": 100,
+    }
 
 
 async def test_reads_need_auth(client, recorder) -> None:
-    for path in ("/api/v1/trades/open", "/api/v1/trades/closed", "/api/v1/orders",
-                 "/api/v1/account"):
+    for path in (
+        "/api/v1/trades/open",
+        "/api/v1/trades/closed",
+        "/api/v1/orders",
+        "/api/v1/account",
+    ):
         response = await client.get(path)
         assert response.status_code == 401, path
         assert response.json()["code"] == "UNAUTHENTICATED"
@@ -167,8 +246,9 @@ async def test_reads_need_auth(client, recorder) -> None:
 
 
 async def test_inverted_candle_range_is_empty(client, recorder) -> None:
-    response = await client.get("/api/v1/candles", params={"asset": "SOL_USDC", "startTime": 5,
-                                                           "endTime": 4})
+    response = await client.get(
+        "/api/v1/candles", params={"asset": "SOL_USDC", "startTime": 5, "endTime": 4}
+    )
     assert response.status_code == 200
     assert response.json() == []
     assert recorder.calls == []

@@ -15,7 +15,8 @@ from tests.rest.conftest import FRONTEND_URL, FakeError, Recorder, session_token
 
 async def test_signup_and_signin_request_links(client, recorder: Recorder) -> None:
     recorder.replies["RequestSignInLink"] = auth_service_pb2.RequestSignInLinkResponse(
-        message="whatever the server says")
+        message="whatever the server says"
+    )
     signup = await client.post("/api/v1/user/signup", json={"email": "new@b.co"})
     signin = await client.post("/api/v1/user/signin", json={"email": "old@b.co"})
 
@@ -29,8 +30,12 @@ async def test_signup_and_signin_request_links(client, recorder: Recorder) -> No
 
 async def test_signin_post_sets_cookie_and_redirects(client, recorder) -> None:
     recorder.replies["CompleteSignIn"] = auth_service_pb2.CompleteSignInResponse(
-        session_token="jwt.session.token", user_id="u-1", email="a@b.co", new_user=True,
-        expires_in_s=604800)
+        session_token="jwt.session.token",
+        user_id="u-1",
+        email="a@b.co",
+        new_user=True,
+        expires_in_s=604800,
+    )
     response = await client.get("/api/v1/user/signin/post", params={"token": "email.link.jwt"})
 
     assert response.status_code in (302, 303)
@@ -48,7 +53,8 @@ async def test_signin_post_sets_cookie_and_redirects(client, recorder) -> None:
 
 async def test_cookie_is_secure_in_production(settings, grpc_port, recorder) -> None:
     recorder.replies["CompleteSignIn"] = auth_service_pb2.CompleteSignInResponse(
-        session_token="s.t.u")
+        session_token="s.t.u"
+    )
     production = dataclasses.replace(settings, env="production")
     app = create_app(production, lambda: grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}"))
     async with app.router.lifespan_context(app):
@@ -60,7 +66,8 @@ async def test_cookie_is_secure_in_production(settings, grpc_port, recorder) -> 
 
 async def test_signin_post_with_bad_link_is_401(client, recorder) -> None:
     recorder.replies["CompleteSignIn"] = FakeError(
-        grpc.StatusCode.UNAUTHENTICATED, "ERROR_CODE_UNAUTHENTICATED", "link expired or used")
+        grpc.StatusCode.UNAUTHENTICATED, "ERROR_CODE_UNAUTHENTICATED", "link expired or used"
+    )
     response = await client.get("/api/v1/user/signin/post", params={"token": "old.link.jwt"})
 
     assert response.status_code == 401
@@ -101,7 +108,8 @@ SIGN_OUT_FAILED = "sign-out could not be recorded, so the session is still valid
 async def test_logout_fails_closed_and_keeps_the_cookie(client, recorder) -> None:
     """Issue 14: a revocation that was not stored is an error, not "signed out"."""
     recorder.replies["SignOut"] = FakeError(
-        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED)
+        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED
+    )
     client.cookies.set("authToken", session_token())
     response = await client.post("/api/v1/user/logout")
 
@@ -113,7 +121,8 @@ async def test_logout_fails_closed_and_keeps_the_cookie(client, recorder) -> Non
 
 async def test_logout_of_a_session_the_server_refuses_is_signed_out(client, recorder) -> None:
     recorder.replies["SignOut"] = FakeError(
-        grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "sign in again")
+        grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "sign in again"
+    )
     client.cookies.set("authToken", session_token())
     response = await client.post("/api/v1/user/logout")
 
@@ -142,7 +151,8 @@ async def test_logout_all_needs_a_session(client, recorder) -> None:
 
 async def test_logout_all_fails_closed(client, recorder, auth_headers) -> None:
     recorder.replies["SignOutEverywhere"] = FakeError(
-        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED)
+        grpc.StatusCode.UNAVAILABLE, "ENGINE_UNAVAILABLE", SIGN_OUT_FAILED
+    )
     response = await client.post("/api/v1/user/logout/all", headers=auth_headers)
     assert response.status_code == 503
     assert response.json()["error"] == SIGN_OUT_FAILED
@@ -173,8 +183,9 @@ async def test_metrics_count_requests_per_route_and_status(client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert ('http_requests_total{method="GET",route="/api/v1/supportedAssets",status="200"} 1.0'
-            in text)
+    assert (
+        'http_requests_total{method="GET",route="/api/v1/supportedAssets",status="200"} 1.0' in text
+    )
     assert 'http_requests_total{method="GET",route="/api/v1/price",status="400"} 1.0' in text
     assert "http_request_duration_seconds_bucket{" in text
 
@@ -184,20 +195,40 @@ async def test_docs_and_openapi(client) -> None:
     assert docs.status_code == 200
     schema = (await client.get("/openapi.json")).json()
     paths = schema["paths"]
-    for path in ("/api/v1/supportedAssets", "/api/v1/price", "/api/v1/candles",
-                 "/api/v1/user/signup", "/api/v1/user/signin", "/api/v1/user/signin/post",
-                 "/api/v1/user/logout", "/api/v1/user/logout/all", "/api/v1/engine",
-                 "/api/v1/trades/open", "/api/v1/trades/pending", "/api/v1/trades/closed",
-                 "/api/v1/orders",
-                 "/api/v1/account", "/healthz", "/metrics"):
+    for path in (
+        "/api/v1/supportedAssets",
+        "/api/v1/price",
+        "/api/v1/candles",
+        "/api/v1/user/signup",
+        "/api/v1/user/signin",
+        "/api/v1/user/signin/post",
+        "/api/v1/user/logout",
+        "/api/v1/user/logout/all",
+        "/api/v1/engine",
+        "/api/v1/trades/open",
+        "/api/v1/trades/pending",
+        "/api/v1/trades/closed",
+        "/api/v1/orders",
+        "/api/v1/account",
+        "/healthz",
+        "/metrics",
+    ):
         assert path in paths, path
     engine = paths["/api/v1/engine"]["post"]
     assert engine["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/EngineRequest")
+        "/EngineRequest"
+    )
     components = schema["components"]["schemas"]
     assert set(components["EngineRequest"]["discriminator"]["mapping"]) == {
-        "CREATE_ACCOUNT", "GET_USD_BALANCE", "GET_BALANCE", "CREATE_TRADE", "CLOSE_TRADE",
-        "PLACE_ORDER", "CANCEL_ORDER", "MODIFY_TRADE"}
+        "CREATE_ACCOUNT",
+        "GET_USD_BALANCE",
+        "GET_BALANCE",
+        "CREATE_TRADE",
+        "CLOSE_TRADE",
+        "PLACE_ORDER",
+        "CANCEL_ORDER",
+        "MODIFY_TRADE",
+    }
     assert components["CreateTradeCommand"]["additionalProperties"] is False
     assert "422" not in engine["responses"]
     assert {"400", "401", "404", "503", "504"} <= set(engine["responses"])

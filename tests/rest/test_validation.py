@@ -20,15 +20,23 @@ TRADE = '{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG",'
         ("\xff\xfe garbage", 400, "INVALID_ARGUMENT", None),
         ('{"command":"SELL_EVERYTHING"}', 400, "INVALID_ARGUMENT", "command"),
         ('{"command":7}', 400, "INVALID_ARGUMENT", "command"),
-        ('{}', 400, "INVALID_ARGUMENT", "command"),
+        ("{}", 400, "INVALID_ARGUMENT", "command"),
         ('{"command":"GET_BALANCE","asset":"SOL_USDC"}', 400, "INVALID_ARGUMENT", "asset"),
         ('{"command":"GET_BALANCE","orderId":"not-a-uuid"}', 400, "INVALID_ARGUMENT", "orderId"),
         ('{"command":"GET_BALANCE","command":"GET_BALANCE"}', 400, "INVALID_ARGUMENT", "command"),
         (TRADE + '"margin":10,"bogus":1}', 400, "INVALID_ARGUMENT", "bogus"),
-        ('{"command":"CREATE_TRADE","asset":"DOGE_USDC","direction":"LONG","margin":10}',
-         400, "UNKNOWN_ASSET", "asset"),
-        ('{"command":"CREATE_TRADE","direction":"LONG","margin":10}', 400, "UNKNOWN_ASSET",
-         "asset"),
+        (
+            '{"command":"CREATE_TRADE","asset":"DOGE_USDC","direction":"LONG","margin":10}',
+            400,
+            "UNKNOWN_ASSET",
+            "asset",
+        ),
+        (
+            '{"command":"CREATE_TRADE","direction":"LONG","margin":10}',
+            400,
+            "UNKNOWN_ASSET",
+            "asset",
+        ),
         (TRADE.replace("LONG", "long") + '"margin":10}', 400, "INVALID_ARGUMENT", "direction"),
         # The proto enum's number is not a name REST takes (it would open a LONG).
         (TRADE.replace('"LONG"', "1") + '"margin":10}', 400, "INVALID_ARGUMENT", "direction"),
@@ -49,30 +57,43 @@ TRADE = '{"command":"CREATE_TRADE","asset":"SOL_USDC","direction":"LONG",'
         (TRADE + '"margin":10,"leverage":1001}', 400, "INVALID_LEVERAGE", "leverage"),
         (TRADE + '"margin":10,"leverage":true}', 400, "INVALID_LEVERAGE", "leverage"),
         (TRADE + '"margin":10,"leverage":"100"}', 400, "INVALID_LEVERAGE", "leverage"),
-        (TRADE + '"margin":10,"stopLossPrice":1.0000001}', 400, "INVALID_PRICE",
-         "stopLossPrice"),
-        ('{"command":"CREATE_TRADE","asset":"BTC_USDC","direction":"LONG","margin":10,'
-         '"takeProfitPrice":100000.00001}', 400, "INVALID_PRICE", "takeProfitPrice"),
+        (TRADE + '"margin":10,"stopLossPrice":1.0000001}', 400, "INVALID_PRICE", "stopLossPrice"),
+        (
+            '{"command":"CREATE_TRADE","asset":"BTC_USDC","direction":"LONG","margin":10,'
+            '"takeProfitPrice":100000.00001}',
+            400,
+            "INVALID_PRICE",
+            "takeProfitPrice",
+        ),
         (TRADE + '"margin":10,"takeProfitPrice":-1}', 400, "INVALID_PRICE", "takeProfitPrice"),
         ('{"command":"CLOSE_TRADE"}', 400, "INVALID_ARGUMENT", "tradeId"),
-        ('{"command":"CLOSE_TRADE","tradeId":"' + "x" * 65 + '"}', 400, "INVALID_ARGUMENT",
-         "tradeId"),
+        (
+            '{"command":"CLOSE_TRADE","tradeId":"' + "x" * 65 + '"}',
+            400,
+            "INVALID_ARGUMENT",
+            "tradeId",
+        ),
         ('{"command":"CLOSE_TRADE","tradeId":"a b"}', 400, "INVALID_ARGUMENT", "tradeId"),
         ('{"command":"CLOSE_TRADE","tradeId":12}', 400, "INVALID_ARGUMENT", "tradeId"),
     ],
 )
-async def test_bad_engine_bodies_reach_nothing(client, recorder: Recorder, auth_headers, body,
-                                               status, code, field) -> None:
+async def test_bad_engine_bodies_reach_nothing(
+    client, recorder: Recorder, auth_headers, body, status, code, field
+) -> None:
     raw = body.encode("latin-1") if "\xff" in body else body.encode()
-    response = await client.post("/api/v1/engine", content=raw,
-                                 headers={**auth_headers, "Content-Type": "application/json"})
+    response = await client.post(
+        "/api/v1/engine", content=raw, headers={**auth_headers, "Content-Type": "application/json"}
+    )
 
     assert response.status_code == status, response.text
     envelope = response.json()
     assert envelope["success"] is False
     assert envelope["code"] == code
-    assert envelope["engineResponse"] == {"status": "error", "data": None,
-                                          "message": envelope["error"]}
+    assert envelope["engineResponse"] == {
+        "status": "error",
+        "data": None,
+        "message": envelope["error"],
+    }
     if field:
         assert envelope["field"] == field
         assert field in envelope["error"]
@@ -91,8 +112,7 @@ async def test_bad_engine_bodies_reach_nothing(client, recorder: Recorder, auth_
     ],
 )
 async def test_missing_or_forged_token_is_401(client, recorder, headers) -> None:
-    response = await client.post("/api/v1/engine", json={"command": "GET_BALANCE"},
-                                 headers=headers)
+    response = await client.post("/api/v1/engine", json={"command": "GET_BALANCE"}, headers=headers)
     assert response.status_code == 401
     envelope = response.json()
     assert envelope["code"] == "UNAUTHENTICATED"
@@ -154,8 +174,14 @@ async def test_bad_query_parameters(client, recorder, auth_headers, path, field,
 
 @pytest.mark.parametrize(
     "body",
-    ['{"email":"nope"}', '{"email":12}', '{}', '{"email":"a@b.co","admin":true}',
-     '{"email":"' + "a" * 300 + '@b.co"}', "[]"],
+    [
+        '{"email":"nope"}',
+        '{"email":12}',
+        "{}",
+        '{"email":"a@b.co","admin":true}',
+        '{"email":"' + "a" * 300 + '@b.co"}',
+        "[]",
+    ],
 )
 async def test_bad_signup_bodies(client, recorder, body) -> None:
     response = await client.post(
@@ -167,8 +193,14 @@ async def test_bad_signup_bodies(client, recorder, body) -> None:
 
 
 async def test_rejection_echoes_the_client_order_id(client, recorder, auth_headers) -> None:
-    body = {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
-            "margin": 10, "leverage": 5000, "orderId": "0b7c6f5e-8a57-4c4f-9d3e-2f1a4b5c6d7e"}
+    body = {
+        "command": "CREATE_TRADE",
+        "asset": "SOL_USDC",
+        "direction": "LONG",
+        "margin": 10,
+        "leverage": 5000,
+        "orderId": "0b7c6f5e-8a57-4c4f-9d3e-2f1a4b5c6d7e",
+    }
     response = await client.post("/api/v1/engine", json=body, headers=auth_headers)
     assert response.status_code == 400
     assert response.json()["orderId"] == body["orderId"]

@@ -81,6 +81,7 @@ async def test_an_ipv6_client_is_its_64_for_the_per_address_cap(settings, grpc_p
         ) as url,
         AsyncExitStack() as stack,
     ):  # fmt: skip
+
         def from_address(address: str) -> Any:
             return websockets.connect(url, additional_headers={"X-Forwarded-For": address})
 
