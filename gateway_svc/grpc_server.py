@@ -160,7 +160,7 @@ async def serve(
     )
 
     # so_reuseport off unless asked: a second gateway on the same port must fail, not split
-    # the traffic (gateway_svc.main checks the port before its workers share it).
+    # the traffic (gateway_svc.workers checks the port before its workers share it).
     caps = StreamCaps(
         StreamSlots(settings.grpc_max_streams_per_peer, settings.grpc_max_streams),
         settings.trusted_proxies,

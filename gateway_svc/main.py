@@ -1,147 +1,22 @@
 """`exchange gateway`: the gRPC server and the REST facade, in GATEWAY_WORKERS processes.
 
-Each worker is a full gateway (its own instance id, engine client, answer stream and gRPC
-server); its facade calls that server over a Unix socket in a private temp dir, so the hop
-stays a real gRPC call but skips TCP. With one worker (GATEWAY_WORKERS=1) this process is the
-gateway; with more, it supervises them (gateway_svc.workers) and they share the HTTP and gRPC
-ports through SO_REUSEPORT. The event persister and candle builder run in `exchange ledger`.
+With one worker (GATEWAY_WORKERS=1) this process is the gateway (gateway_svc.gateway_process);
+with more, it supervises them (gateway_svc.workers) and they share the HTTP and gRPC ports
+through SO_REUSEPORT. The supervisor imports none of the serving code (gRPC, FastAPI,
+SQLAlchemy: about 1.4 s of imports), so its workers start that much sooner. The event
+persister and candle builder run in `exchange ledger`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import gc
 import logging
 import os
-import shutil
-import socket
-import tempfile
-from collections.abc import Iterator
-
-import uvicorn
-import uvloop
 
 from gateway_svc import workers
-from gateway_svc.db import Database
-from gateway_svc.grpc_server import new_instance_id, serve
-from gateway_svc.rest import create_app
-from mesh import logs, streams
-from mesh.config import Settings, load_settings
-from mesh.signals import stop_event_on_signals
+from mesh import logs
+from mesh.config import load_settings
 
 log = logging.getLogger(__name__)
-
-DRAIN_GRACE_S = 10.0
-HTTP_BACKLOG = 2048
-# Young-generation GC threshold once serving (CPython's default is 700): each request makes a
-# few hundred short-lived objects, and a collection per couple of requests showed in profiles.
-GC_GEN0_THRESHOLD = 20_000
-
-
-class _HttpServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the gateway's stop event drives shutdown."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def http_host() -> str:
-    return os.environ.get("HTTP_HOST", "127.0.0.1")
-
-
-def http_config(settings: Settings) -> uvicorn.Config:
-    """uvicorn for the facade, with two limits of its own: it believes X-Forwarded-For only
-    from TRUSTED_PROXIES (the one list the gRPC server uses too), and its WebSocket layer
-    refuses a message over WS_MAX_MESSAGE_BYTES (close 1009) before buffering it."""
-    return uvicorn.Config(
-        create_app(settings),
-        host=http_host(),
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        proxy_headers=True,
-        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
-        ws_max_size=settings.ws_max_message_bytes,
-        backlog=HTTP_BACKLOG,
-    )
-
-
-def http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """The listening socket uvicorn serves on; SO_REUSEPORT when workers share the port (the
-    kernel then spreads new connections over them)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-        sock.listen(HTTP_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen for HTTP on {host}:{port} (port in use?): {exc}") from None
-    sock.setblocking(False)
-    return sock
-
-
-async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = False) -> None:
-    """One full gateway until `stop`, then a drain: no new HTTP requests, in-flight gRPC calls
-    finish within the grace, then the readers and connections close."""
-    if not settings.redis_url or not settings.database_url:
-        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
-    name = new_instance_id()
-    private = tempfile.mkdtemp(prefix="exchange-gw-")
-    unix_path = os.path.join(private, "grpc.sock")
-    redis = streams.connect(settings.redis_url)
-    db = await Database.connect(settings.database_url)
-    try:
-        grpc_handle = await serve(
-            settings, redis, db, instance_id=name, reuse_port=reuse_port, unix_path=unix_path
-        )
-        # Listening for HTTP only now: with shared ports, the kernel hands a listening worker
-        # its share of new connections, and this one can serve them from the first.
-        try:
-            sock = http_socket(http_host(), settings.http_port, reuse_port=reuse_port)
-        except OSError:
-            await grpc_handle.stop(0)
-            raise
-        facade = dataclasses.replace(settings, grpc_target=f"unix:{unix_path}")
-        http = _HttpServer(http_config(facade))
-        serving = asyncio.create_task(http.serve(sockets=[sock]), name="http")
-        log.info("gateway %s: REST on :%d, gRPC on :%d", name, settings.http_port, grpc_handle.port)
-        _settle_gc()
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, serving], return_when=asyncio.FIRST_COMPLETED)
-        if serving in done and serving.exception():
-            log.error("gateway HTTP server failed: %s", serving.exception())
-        stop.set()
-        http.should_exit = True
-        await grpc_handle.stop(DRAIN_GRACE_S)
-        await asyncio.gather(serving, return_exceptions=True)
-        stopped.cancel()
-    finally:
-        await db.close()
-        await redis.aclose()
-        shutil.rmtree(private, ignore_errors=True)
-
-
-def _settle_gc() -> None:
-    """Everything built at start-up lives as long as the process: move it out of the
-    collector's sight (gc.freeze), so collections only walk what requests allocate."""
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
-
-async def _serve_one(reuse_port: bool) -> None:
-    await run(load_settings(), stop_event_on_signals(), reuse_port=reuse_port)
 
 
 def main() -> int:
@@ -150,12 +25,12 @@ def main() -> int:
     if index is not None:
         logs.setup(f"gateway-{index}")
         workers.die_with_parent()
-        uvloop.run(_serve_one(reuse_port=True))
+        _serve(reuse_port=True)
         return 0
     logs.setup("gateway")
     settings = load_settings()
     if settings.gateway_workers <= 1:
-        uvloop.run(_serve_one(reuse_port=False))
+        _serve(reuse_port=False)
         log.info("gateway stopped cleanly")
         return 0
     if not settings.redis_url or not settings.database_url:
@@ -168,4 +43,12 @@ def main() -> int:
     ):
         if not os.environ.get(name):
             os.environ[name] = value
-    return workers.supervise(settings, http_host())
+    return workers.supervise(settings, workers.http_host())
+
+
+def _serve(*, reuse_port: bool) -> None:
+    import uvloop
+
+    from gateway_svc.gateway_process import serve_one
+
+    uvloop.run(serve_one(reuse_port=reuse_port))

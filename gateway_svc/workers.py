@@ -38,6 +38,11 @@ DRAIN_TIMEOUT_S = 15.0
 POLL_S = 0.2
 
 
+def http_host() -> str:
+    """Where the gateway listens for HTTP (HTTP_HOST, loopback by default)."""
+    return os.environ.get("HTTP_HOST", "127.0.0.1")
+
+
 def worker_index() -> int | None:
     value = os.environ.get(WORKER_ENV)
     return int(value.split(":", 1)[0]) if value else None

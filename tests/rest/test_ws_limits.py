@@ -19,7 +19,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from gateway_svc.main import http_config
+from gateway_svc.gateway_process import http_config
 from gateway_svc.rest import create_app
 from mesh.config import Settings
 from tests.rest.conftest import live_ws
@@ -143,9 +143,9 @@ async def test_a_message_flood_closes_with_1008(settings, grpc_port) -> None:
 
 
 def test_uvicorn_gets_the_socket_and_proxy_limits(settings: Settings) -> None:
-    """In production the facade runs under gateway_svc.main's uvicorn: its WebSocket layer
-    refuses oversize frames before buffering them, and it believes X-Forwarded-For only from
-    TRUSTED_PROXIES."""
+    """In production the facade runs under gateway_svc.gateway_process's uvicorn: its
+    WebSocket layer refuses oversize frames before buffering them, and it believes
+    X-Forwarded-For only from TRUSTED_PROXIES."""
     proxies = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
     config = http_config(
         dataclasses.replace(settings, ws_max_message_bytes=1234, trusted_proxies=proxies)
