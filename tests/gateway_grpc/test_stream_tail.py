@@ -66,3 +66,16 @@ async def test_two_streams_in_one_tail_each_reach_their_own_handler(
             tail.follow("tail:c", Seen())
     finally:
         await tail.stop()
+
+
+async def test_stop_does_not_wait_out_the_blocked_read(redis: aioredis.Redis) -> None:
+    """A stopping gateway does not sit out its tails' XREAD blocks: stop() ends a read that
+    would block for a minute, and the entries already read stay read."""
+    answers = Seen()
+    tail = StreamTail(redis, "tail:a", answers, name="test tail", block_ms=60_000)
+    await tail.start()
+    await add(redis, "tail:a", "a1")
+    await read(answers, Seen(), 1, 0)
+    await asyncio.sleep(0.1)  # the next XREAD is blocked now
+    await asyncio.wait_for(tail.stop(), timeout=10)
+    assert answers.values == [b"a1"]
