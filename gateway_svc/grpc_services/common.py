@@ -39,6 +39,14 @@ def with_order_id(error: ApiError, order_id: str) -> ApiError:
     return error
 
 
+def without_order_id(error: ApiError) -> ApiError:
+    """Forget the id of a call the gateway made on its own behalf (a lookup under an id of
+    its own), so that `for_order` gives the error the id of the caller's request."""
+    if order_id_of(error) is not None:
+        del error.order_id  # type: ignore[attr-defined]
+    return error
+
+
 @contextlib.contextmanager
 def for_order(order_id: str) -> Iterator[None]:
     """Errors raised inside carry `order_id`, so the caller can match them to its request."""

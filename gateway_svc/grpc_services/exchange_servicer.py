@@ -75,8 +75,9 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         ExchangeService spends a token, so one user cannot flood the engine's stream or the
         database. The buckets live in Redis, shared by every gateway process; without Redis
         the engine is out of reach anyway, so the call fails as such. The engine commands
-        spend theirs in the command's own XADD instead (`_runner.run(limited=True)`), or
-        through `_admitted` when refused before it."""
+        spend theirs in the command's own XADD instead (`_runner.run(limited=True)`), through
+        `_admitted` when refused before it, or (ModifyTrade) by `_spend` before the engine is
+        asked for the trade's asset."""
         principal = await self._principal(context)
         await self._spend(principal)
         return principal
@@ -96,16 +97,18 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         """A state-changing command's (order id, caller, `check()`): `check` is the command's
         own validation, returning what the engine is sent. The caller is authenticated
         before anything in the request is looked at, so a request without a valid session
-        is UNAUTHENTICATED whatever else is wrong with it. A request refused here (its order
-        id or `check`) spends a token all the same, RATE_LIMITED instead once there is none:
-        a flood of malformed commands is limited as any other. An admitted one spends its
-        token in its own XADD (`_runner.run(limited=True)`)."""
+        is UNAUTHENTICATED whatever else is wrong with it (and that error carries no order
+        id: whether the one sent was valid is not told either). A request refused here (its
+        order id or `check`) spends a token all the same, RATE_LIMITED instead once there is
+        none: a flood of malformed commands is limited as any other. An admitted one spends
+        its token in its own XADD (`_runner.run(limited=True)`), or, for ModifyTrade, before
+        it asks the engine anything (`_spend`)."""
+        principal = await self._principal(context)
         try:
             order_id = validation.order_id(request.order_id)
         except ApiError as refusal:
-            await self._refuse(await self._principal(context), refusal)
+            await self._refuse(principal, refusal)
         with for_order(order_id):
-            principal = await self._principal(context)
             try:
                 return order_id, principal, check()
             except ApiError as refusal:

@@ -20,7 +20,7 @@ from gateway_svc.auth import Principal
 from gateway_svc.db import Database
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
-from gateway_svc.grpc_services.common import for_order, unary
+from gateway_svc.grpc_services.common import for_order, unary, without_order_id
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
 
@@ -119,7 +119,10 @@ class ToolsetMethods:
         if known is not None:
             return known
         for body in ("get_open_trades", "get_pending_orders"):
-            result = await self._runner.run(self._caller(principal), str(uuid.uuid4()), body)
+            try:
+                result = await self._runner.run(self._caller(principal), str(uuid.uuid4()), body)
+            except ApiError as error:  # the caller's ModifyTrade failed: its id, not the lookup's
+                raise without_order_id(error) from None
             trades = expect(result, "open_trades").trades
             self._trade_assets.remember_all(principal.user_id, trades)
             known = self._trade_assets.get(principal.user_id, trade_id)

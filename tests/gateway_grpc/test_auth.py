@@ -132,6 +132,7 @@ async def test_bad_tokens_are_unauthenticated(
     await expect_unauthenticated(exchange, bearer(BAD_TOKENS[kind](clock)))
 
 
+ORDER_ID = "3f2b8c9a-5d1e-4f7a-b6c3-9e8d7a6b5c4d"
 # Every state-changing command, each with a malformed order id and a malformed field.
 MALFORMED_COMMANDS = {
     "CreateAccount": xs.CreateAccountRequest(order_id="not-a-uuid"),
@@ -155,6 +156,13 @@ async def test_a_command_is_authenticated_before_it_is_read(
             await call(MALFORMED_COMMANDS[method], metadata=metadata)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, info.value.details()
         assert info.value.details() == SESSION_REJECTED
+        assert "x-order-id" not in trailers(info.value)
+    # A valid order id makes no difference either: the same answer, no id echoed.
+    request = type(MALFORMED_COMMANDS[method])(order_id=ORDER_ID)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(request, metadata=())
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "x-order-id" not in trailers(info.value)
 
 
 async def test_a_well_made_token_is_accepted(

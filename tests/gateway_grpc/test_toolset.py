@@ -223,6 +223,27 @@ async def test_modify_reads_prices_at_the_trade_asset(
     assert sent.HasField("expires_at") and not sent.expires_at.HasField("expires_at_ms")
 
 
+async def test_a_failed_lookup_names_the_callers_order_id(
+    exchange: Stub, alice: Any, engine: FakeEngine
+) -> None:
+    """ModifyTrade asks the engine for the trade's asset under an id of the gateway's own;
+    when that fails, the error is the caller's request's, with the caller's order id."""
+    engine.accounts.clear()  # the engine knows the user no more: the lookup fails
+    order_id = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.ModifyTrade(
+            xs.ModifyTradeRequest(
+                order_id=order_id,
+                trade_id=TRADE_ID,
+                take_profit_price=types_pb2.PriceChange(value=dec(25, 0)),
+            ),
+            metadata=alice,
+        )
+    assert trailers(info.value)["x-error-code"] == "ACCOUNT_NOT_FOUND"
+    assert trailers(info.value)["x-order-id"] == order_id
+    assert engine.commands[-1].WhichOneof("body") == "get_open_trades"
+
+
 async def test_modify_with_removals_only_needs_no_lookup(
     exchange: Stub, alice: Any, toolset_engine: FakeEngine
 ) -> None:
