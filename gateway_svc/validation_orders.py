@@ -214,16 +214,35 @@ def _level(values: validation.Values, field: str, code: str) -> int | Keep | Non
     return validation.amount(value, field, FINEST_DECIMALS, code, MAX_PRICE, ANY_ASSETS_DECIMALS)
 
 
+CHANGEABLE = (
+    "stop_loss_price",
+    "take_profit_price",
+    "trailing_stop_distance",
+    "price",
+    "expires_at_ms",
+)
+"""What a MODIFY_TRADE may change (SPEC 3a); it must name at least one."""
+
+
 def modify_trade(request: Message | validation.Values) -> TradeChange:
     values = _present(request)
+    order_id = validation.client_order_id(values.get("order_id"))
+    trade_id = validation.trade_id(values.get("trade_id"))
+    if not any(field in values for field in CHANGEABLE):
+        # Refused here, not journaled as a change of nothing (an event, an audit row).
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            "nothing to change: the request names no stop loss, take profit, trailing "
+            "distance, price or expiry",
+        )
     if "stop_loss_price" in values and "trailing_stop_distance" in values:
         _one_stop(values["stop_loss_price"], values["trailing_stop_distance"])
     price = _level(values, "price", "INVALID_PRICE")
     if price is None:
         raise ApiError("INVALID_PRICE", "price cannot be removed", field="price")
     return TradeChange(
-        order_id=validation.client_order_id(values.get("order_id")),
-        trade_id=validation.trade_id(values.get("trade_id")),
+        order_id=order_id,
+        trade_id=trade_id,
         stop_loss=_level(values, "stop_loss_price", "INVALID_PRICE"),
         take_profit=_level(values, "take_profit_price", "INVALID_PRICE"),
         trailing=_level(values, "trailing_stop_distance", "INVALID_TRAILING_STOP"),

@@ -165,7 +165,8 @@ class CancelOrderCommand(_Body):
 
 class ModifyTradeCommand(_Body):
     """A number sets a level, null removes it, absent keeps it; `price` and `expiresAt` are
-    for a pending order (price cannot be removed). The trade's asset bounds the decimals."""
+    for a pending order (price cannot be removed). At least one of them, or nothing is
+    changed and the body is refused. The trade's asset bounds the decimals."""
 
     command: Literal["MODIFY_TRADE"]
     orderId: UUID | None = None

@@ -294,6 +294,7 @@ async def test_modify_with_removals_only_needs_no_lookup(
             "expires_at_ms",
         ),
         (xs.ModifyTradeRequest(trade_id="nope"), "INVALID_ARGUMENT", "trade_id"),
+        (xs.ModifyTradeRequest(trade_id=TRADE_ID), "INVALID_ARGUMENT", "nothing to change"),
     ],
 )
 async def test_bad_modifications_never_reach_the_engine(

@@ -127,3 +127,26 @@ def test_a_modify_price_too_fine_for_every_asset_names_each_assets_decimals() ->
     assert (info.value.spec.name, info.value.field) == ("INVALID_PRICE", "stop_loss_price")
     assert "BTC_USDC 4" in info.value.message and "SOL_USDC 6" in info.value.message
     assert "at most 6 decimals" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        xs.ModifyTradeRequest(trade_id=TRADE_ID),
+        {"trade_id": TRADE_ID},
+        {"trade_id": TRADE_ID, "order_id": "0d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6b"},
+    ],
+)
+def test_a_modify_that_names_nothing_to_change_is_refused(request_: Any) -> None:
+    """Not journaled as a change of nothing, with its event and audit row."""
+    with pytest.raises(ApiError) as info:
+        orders.modify_trade(request_)
+    assert info.value.spec.name == "INVALID_ARGUMENT" and info.value.field is None
+    assert info.value.message.startswith("nothing to change")
+
+
+@pytest.mark.parametrize("field", orders.CHANGEABLE)
+def test_any_one_change_is_enough(field: str) -> None:
+    value = 5 if field == "expires_at_ms" else None if field != "price" else 7
+    change = orders.modify_trade({"trade_id": TRADE_ID, field: value})
+    assert change.trade_id == TRADE_ID

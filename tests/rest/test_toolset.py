@@ -340,3 +340,15 @@ async def test_create_trades_answer_shows_its_trailing_stop(
     data = _exact(response)["engineResponse"]["data"]
     assert data["stopLossPrice"] == Decimal("228.6")
     assert data["trailingStopDistance"] == Decimal("1.5")
+
+
+async def test_a_modify_that_changes_nothing_reaches_nothing(
+    client, recorder: Recorder, auth_headers
+) -> None:
+    body = {"command": "MODIFY_TRADE", "tradeId": TRADE_ID}
+    response = await client.post("/api/v1/engine", json=body, headers=auth_headers)
+    assert response.status_code == 400, response.text
+    envelope = response.json()
+    assert envelope["code"] == "INVALID_ARGUMENT" and "field" not in envelope, envelope
+    assert envelope["error"].startswith("nothing to change")
+    assert recorder.calls == []

@@ -655,6 +655,8 @@ Global___CancelOrderResponse: _TypeAlias = CancelOrderResponse  # noqa: Y015
 
 @_typing.final
 class ModifyTradeRequest(_message.Message):
+    """At least one change (a level, the price or the expiry): a request naming none is refused."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
