@@ -24,7 +24,7 @@ from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 from mesh.private_files import private_directory, write_private
 from mesh.restarts import RestartSchedule
-from mesh.signals import die_with_parent, terminate
+from mesh.signals import die_with_parent, terminate_together
 
 log = logging.getLogger("exchange")
 
@@ -227,10 +227,17 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stopping = True
-        for name, _, _ in reversed(self.plan):  # gateway first, engine last: it snapshots
-            child = self.children.get(name)
-            if child is not None and not terminate(child, STOP_GRACE_S):
-                log.error("%s did not stop in %.0fs: killed it", name, STOP_GRACE_S)
+        for name in stop_children(self.children, STOP_GRACE_S):
+            log.error("%s did not stop in %.0fs: killed it", name, STOP_GRACE_S)
+
+
+def stop_children(children: Mapping[str, subprocess.Popen[bytes]], grace_s: float) -> list[str]:
+    """Every child but the engine at once, then the engine, whose final snapshot then holds
+    every command the gateway sent it. The rest depend on no order: the streams keep what a
+    stopped ledger has not written. The names of those that had to be killed."""
+    engine = {name: child for name, child in children.items() if name == "engine"}
+    others = {name: child for name, child in children.items() if name != "engine"}
+    return terminate_together(others, grace_s) + terminate_together(engine, grace_s)
 
 
 def _up() -> int:

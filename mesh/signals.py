@@ -10,6 +10,8 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Mapping
 
 _PR_SET_PDEATHSIG = 1
 
@@ -36,6 +38,27 @@ def terminate(process: subprocess.Popen[bytes], grace_s: float) -> bool:
         process.kill()
         process.wait()
         return False
+
+
+def terminate_together(
+    processes: Mapping[str, subprocess.Popen[bytes]], grace_s: float
+) -> list[str]:
+    """SIGTERM all of `processes` at once, then wait for them within one shared `grace_s`,
+    SIGKILLing whichever is left; all reaped. Together they take the slowest one's stop, not
+    the sum of them. The names of those killed."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    killed = []
+    for name, process in processes.items():
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            killed.append(name)
+    return killed
 
 
 def die_with_parent(parent: int | None, what: str) -> None:

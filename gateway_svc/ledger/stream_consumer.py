@@ -109,6 +109,7 @@ class StreamConsumer:
         self.acked = 0
         self.dead_lettered = 0
         self.claimed = 0
+        self._blocked = False  # in a blocking read, which a stop may cancel
 
     async def write(self, entries: Sequence[Entry]) -> list[DeadLetter]:
         """Commit the batch to Postgres, returning entries that can never be written.
@@ -122,13 +123,28 @@ class StreamConsumer:
         self._reader = RespConnection(options_of(self.redis))
         self._acks = RespPipeline(options_of(self.redis), name=f"{self.what} acks")
         log.info("%s %s: reading %s as group %s", self.what, self.consumer, self.stream, self.group)
+        follow = asyncio.create_task(self._follow(stop, writing), name=f"{self.writer} reads")
+        interrupt = asyncio.create_task(self._interrupt_read(stop, follow))
         try:
-            await self._follow(stop, writing)
+            await follow
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this run itself is cancelled, not just its read
         finally:
+            interrupt.cancel()
             await asyncio.gather(*writing, return_exceptions=True)  # finish (and ack) what is held
             await self._acks.aclose()
             self._reader.close()
         log.info("%s %s: stopped", self.what, self.consumer)
+
+    async def _interrupt_read(self, stop: asyncio.Event, follow: asyncio.Task[None]) -> None:
+        """On stop, end a blocking read at once rather than after its block. What Redis gave
+        that read and the reader never took stays pending under this consumer's name: the
+        next start re-reads it first (or another consumer claims it)."""
+        await stop.wait()
+        if self._blocked:
+            follow.cancel()
 
     async def _follow(self, stop: asyncio.Event, writing: list[asyncio.Task[None]]) -> None:
         delay = 0.1
@@ -154,7 +170,11 @@ class StreamConsumer:
                         continue
                     cursor = entries[-1].id
                 else:
-                    entries = await self._read(b">", block_ms=self.block_ms)
+                    self._blocked = True
+                    try:
+                        entries = await self._read(b">", block_ms=self.block_ms)
+                    finally:
+                        self._blocked = False
                 for task in [task for task in writing if task.done()]:
                     writing.remove(task)
                     task.result()  # a failed write raises here

@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 
 from launcher.bench.cpu_share import process_table
+from launcher.cli import STOP_GRACE_S, children_of, stop_children
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from mesh.signals import terminate
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ PRICES = {
 }
 HIGH_LIMIT = "1000000000"
 START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 20.0
 _LINK = re.compile(r"(https?://\S+/api/v1/user/signin/post\?token=([A-Za-z0-9_.-]+))")
 
 
@@ -166,7 +165,6 @@ class Exchange:
             self.embedded.append(pg_server)
             env["DATABASE_URL"] = pg_server.start()
         self._run_cli("migrate")
-        from launcher.cli import children_of
         from mesh.config import load_settings
 
         with _environment(env):
@@ -258,10 +256,7 @@ class Exchange:
         raise RuntimeError(f"no sign-in link for {email} in the gateway log")
 
     def stop(self) -> None:
-        # The gateway first, the engine last: it writes a snapshot on its way out.
-        order = ["gateway", "poller", "ledger", "engine"]
-        for name in sorted(self.children, key=lambda n: order.index(n.split("-")[0])):
-            terminate(self.children[name], STOP_GRACE_S)
+        stop_children(self.children, STOP_GRACE_S)
         self.children.clear()
         for server in reversed(self.embedded):
             try:

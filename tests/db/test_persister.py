@@ -259,3 +259,28 @@ async def test_another_event_under_a_recorded_event_seq_is_dead_lettered_not_ski
     assert count(migrated_url, "SELECT count(*) FROM trades WHERE trade_id = 't-new'") == 0
     assert count(migrated_url, CLOSED_SQL) == 1
     await client.aclose()
+
+
+async def test_a_stop_ends_a_blocking_read_at_once_and_loses_nothing(
+    redis_url: str, db: Database, migrated_url: str
+) -> None:
+    """A stop does not wait out the read's block (10 s here): `exchange up` stops its ledgers
+    in their stop's time, not the block's. Entries published after that stop are read by the
+    next run under the same name."""
+    client = connect(redis_url)
+    await _publish(client, _lifecycles(1))
+    persister = _persister(client, db, block_ms=10_000)
+    stop = asyncio.Event()
+    task = asyncio.create_task(persister.run(stop))
+    await wait_until(lambda: persister.acked == 2)
+    await asyncio.sleep(0.2)  # now in its blocking read
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)  # half the block: it did not wait the read out
+    assert task.exception() is None
+    await _publish(client, _lifecycles(1, first_seq=3))
+    again = _persister(client, db, block_ms=10_000)
+    async with running(again):
+        await wait_until(lambda: again.acked == 2)
+    assert count(migrated_url, EVENTS_SQL) == 4
+    assert await _pending(client) == 0
+    await client.aclose()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import psycopg
 import pytest
 import redis
 
-from launcher.cli import Supervisor
+from launcher.cli import Supervisor, stop_children
 from mesh.config import EXIT_CONFIG
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
 from mesh.restarts import STABLE_S
@@ -141,3 +143,46 @@ def restart_when_due(supervisor: Supervisor, name: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{name} was not restarted: due again at {supervisor.restarts.due[name]}")
+
+
+_STOPS_SLOWLY = """
+import signal, sys, time
+log, name = sys.argv[1], sys.argv[2]
+def on_term(*_):
+    with open(log, "a") as out:
+        out.write(name + " asked\\n")
+    time.sleep(1.0)
+    with open(log, "a") as out:
+        out.write(name + " stopped\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+open(log + "." + name, "w").close()
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_the_others_stop_together_and_the_engine_after_them(tmp_path: Path) -> None:
+    """Two ledgers and a gateway are asked at once (each has been asked before any has
+    stopped), the engine only once they have all stopped; one that ignores SIGTERM is killed
+    past the grace and named."""
+    log = tmp_path / "stops"
+    names = ["engine", "ledger-1", "ledger-2", "gateway"]
+    children = {
+        name: subprocess.Popen([sys.executable, "-c", _STOPS_SLOWLY, str(log), name])
+        for name in names
+    }
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+         f" open({str(tmp_path / 'stubborn')!r}, 'w').close(); time.sleep(60)"]
+    )  # fmt: skip
+    for name in names:
+        poll(lambda n=name: (tmp_path / f"stops.{n}").exists(), timeout_s=10, what=name)
+    poll(lambda: (tmp_path / "stubborn").exists(), timeout_s=10, what="stubborn")
+    killed = stop_children({**children, "poller": stubborn}, grace_s=3.0)
+    assert killed == ["poller"] and stubborn.returncode == -signal.SIGKILL
+    assert all(child.returncode == 0 for child in children.values())
+    lines = log.read_text().splitlines()
+    others = [line for line in lines if not line.startswith("engine")]
+    assert sorted(others[:3]) == ["gateway asked", "ledger-1 asked", "ledger-2 asked"], lines
+    assert lines[-2:] == ["engine asked", "engine stopped"], lines
