@@ -28,16 +28,7 @@ def stop_event_on_signals() -> asyncio.Event:
 def terminate(process: subprocess.Popen[bytes], grace_s: float) -> bool:
     """SIGTERM `process`, and SIGKILL it if it has not exited within `grace_s`; reaped either
     way. True when it stopped by itself (or had already)."""
-    if process.poll() is not None:
-        return True
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace_s)
-        return True
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return False
+    return not terminate_together({"": process}, grace_s)
 
 
 def terminate_together(

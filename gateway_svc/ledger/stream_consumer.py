@@ -124,12 +124,14 @@ class StreamConsumer:
         self._acks = RespPipeline(options_of(self.redis), name=f"{self.what} acks")
         log.info("%s %s: reading %s as group %s", self.what, self.consumer, self.stream, self.group)
         follow = asyncio.create_task(self._follow(stop, writing), name=f"{self.writer} reads")
-        interrupt = asyncio.create_task(self._interrupt_read(stop, follow))
+        interrupt = asyncio.create_task(
+            self._interrupt_read(stop, follow), name=f"{self.writer} stops its read"
+        )
         try:
             await follow
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if not stop.is_set() or (current is not None and current.cancelling()):
                 raise  # this run itself is cancelled, not just its read
         finally:
             interrupt.cancel()
@@ -170,6 +172,8 @@ class StreamConsumer:
                         continue
                     cursor = entries[-1].id
                 else:
+                    if stop.is_set():  # set since the loop's check: no read to cancel then
+                        break
                     self._blocked = True
                     try:
                         entries = await self._read(b">", block_ms=self.block_ms)

@@ -28,6 +28,7 @@ import httpx
 
 from launcher.bench.cpu_share import process_table
 from launcher.cli import STOP_GRACE_S, children_of, stop_children
+from mesh.config import load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,6 @@ class Exchange:
             self.embedded.append(pg_server)
             env["DATABASE_URL"] = pg_server.start()
         self._run_cli("migrate")
-        from mesh.config import load_settings
-
         with _environment(env):
             plan = children_of(load_settings(), env)
         for name, service, own in plan:

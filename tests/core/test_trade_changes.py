@@ -181,6 +181,7 @@ MODIFY_OPEN = [
     ("price of an open trade", {"price": "99"}, "NOT_PENDING", None),
     ("expiry of an open trade", {"expires_at_ms": 10**12}, "NOT_PENDING", None),
     ("zero trail", {"trailing_distance": "0"}, "INVALID_TRAILING_STOP", None),
+    ("nothing to change", {}, "INVALID_ARGUMENT", None),
 ]  # fmt: skip
 
 
@@ -222,6 +223,17 @@ def test_a_modification_is_an_event() -> None:
     trade = _open(d)
     outcome = d.run("ann", ModifyTrade(trade.trade_id, take_profit=p("120")))
     assert [e.kind for e in outcome.events] == [OrderEventKind.TRADE_MODIFIED]
+    nothing = d.run("ann", ModifyTrade(trade.trade_id))
+    assert nothing.events == [] and nothing.response is not None
+    assert nothing.response.rejection is not None
+
+
+def test_a_trade_that_is_not_there_is_not_found_before_nothing_to_change() -> None:
+    """The gateway sends a bare modification for a trade it found nowhere: the engine's
+    answer is the trade's absence, not the empty change."""
+    d = ready()
+    answer = d.answer("ann", ModifyTrade("0d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a"))
+    assert answer.rejection is not None and answer.rejection.code.value == "TRADE_NOT_FOUND"
 
 
 MODIFY_PENDING = [
@@ -235,6 +247,7 @@ MODIFY_PENDING = [
     ("expiry in the past", {"expires_at_ms": 5}, "INVALID_EXPIRY"),
     ("trail replaces sl", {"trailing_distance": "1"}, None),
     ("price removed", {"price": None}, "INVALID_PRICE"),
+    ("nothing to change", {}, "INVALID_ARGUMENT"),
 ]
 
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import psycopg
+import redis
 import redis.asyncio as aioredis
 
 from gateway_svc.db import Database
@@ -265,8 +266,8 @@ async def test_a_stop_ends_a_blocking_read_at_once_and_loses_nothing(
     redis_url: str, db: Database, migrated_url: str
 ) -> None:
     """A stop does not wait out the read's block (10 s here): `exchange up` stops its ledgers
-    in their stop's time, not the block's. Entries published after that stop are read by the
-    next run under the same name."""
+    in their stop's time, not the block's. What a cancelled read was handed stays pending
+    under the consumer's name and is written by its next run, as is what came after."""
     client = connect(redis_url)
     await _publish(client, _lifecycles(1))
     persister = _persister(client, db, block_ms=10_000)
@@ -274,13 +275,20 @@ async def test_a_stop_ends_a_blocking_read_at_once_and_loses_nothing(
     task = asyncio.create_task(persister.run(stop))
     await wait_until(lambda: persister.acked == 2)
     await asyncio.sleep(0.2)  # now in its blocking read
+    # Published into the blocked read without yielding to the loop (a blocking client), then
+    # stopped in the same turn: Redis has handed the entries to a read that is cancelled.
+    with redis.Redis.from_url(redis_url) as blocking:
+        for payload in _lifecycles(1, first_seq=3):
+            blocking.xadd(EVENTS, {PAYLOAD: payload})
     stop.set()
     await asyncio.wait_for(task, timeout=5)  # half the block: it did not wait the read out
     assert task.exception() is None
-    await _publish(client, _lifecycles(1, first_seq=3))
+    # The first XADD alone served the blocked read: one entry handed to it, never taken.
+    assert persister.acked == 2 and await _pending(client) == 1
+    await _publish(client, _lifecycles(1, first_seq=5))
     again = _persister(client, db, block_ms=10_000)
     async with running(again):
-        await wait_until(lambda: again.acked == 2)
-    assert count(migrated_url, EVENTS_SQL) == 4
+        await wait_until(lambda: count(migrated_url, EVENTS_SQL) == 6)
+        await wait_until(lambda: persister.acked + again.acked == 6)
     assert await _pending(client) == 0
     await client.aclose()

@@ -172,15 +172,20 @@ def test_the_others_stop_together_and_the_engine_after_them(tmp_path: Path) -> N
         name: subprocess.Popen([sys.executable, "-c", _STOPS_SLOWLY, str(log), name])
         for name in names
     }
-    stubborn = subprocess.Popen(
+    children["poller"] = subprocess.Popen(
         [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-         f" open({str(tmp_path / 'stubborn')!r}, 'w').close(); time.sleep(60)"]
+         f" open({str(tmp_path / 'stops.poller')!r}, 'w').close(); time.sleep(60)"]
     )  # fmt: skip
-    for name in names:
-        poll(lambda n=name: (tmp_path / f"stops.{n}").exists(), timeout_s=10, what=name)
-    poll(lambda: (tmp_path / "stubborn").exists(), timeout_s=10, what="stubborn")
-    killed = stop_children({**children, "poller": stubborn}, grace_s=3.0)
-    assert killed == ["poller"] and stubborn.returncode == -signal.SIGKILL
+    try:
+        for name in children:
+            poll(lambda n=name: (tmp_path / f"stops.{n}").exists(), timeout_s=10, what=name)
+        killed = stop_children(children, grace_s=3.0)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert killed == ["poller"] and children.pop("poller").returncode == -signal.SIGKILL
     assert all(child.returncode == 0 for child in children.values())
     lines = log.read_text().splitlines()
     others = [line for line in lines if not line.startswith("engine")]
