@@ -144,8 +144,14 @@ def _pick(new: int | Keep | None, old: int | None) -> int | None:
 def check_modify(
     engine: Engine, pos: Position, body: ModifyTrade, ts_ms: int
 ) -> Change | Rejection:
-    changes = (body.stop_loss, body.take_profit, body.trailing_distance, body.price)
-    if all(field is KEEP for field in changes) and body.expires_at_ms is KEEP:
+    fields = (
+        body.stop_loss,
+        body.take_profit,
+        body.trailing_distance,
+        body.price,
+        body.expires_at_ms,
+    )
+    if all(field is KEEP for field in fields):
         return Rejection(
             RejectCode.INVALID_ARGUMENT,
             "nothing to change: the request names no stop loss, take profit, trailing "
