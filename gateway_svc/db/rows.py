@@ -7,11 +7,11 @@ error, never rounded) and milliseconds <-> timestamptz (exact, no float on the w
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from exchange.v1 import types_pb2
 
 from mesh.fixed import rescale
@@ -147,7 +147,8 @@ def order_values(order: OrderRow) -> dict[str, Any]:
         "latency_us": order.latency_us,
         "trade_id": order.trade_id,
         # JSON text: the multi-row insert sends the column as one text[] cast to jsonb[].
-        "request": None if order.request is None else json.dumps(order.request),
+        # orjson: a tenth of json.dumps's cost, and jsonb keeps no spacing anyway.
+        "request": None if order.request is None else orjson.dumps(order.request).decode(),
         "created_at": ms_to_ts(order.created_at_ms),
         "engine_seq": order.engine_seq,
     }
