@@ -14,7 +14,9 @@ from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.signals import stop_event_on_signals
 from mesh.streams import PRICES, connect
 from poller_svc.publisher import Publisher
+from poller_svc.resume import last_mids
 from poller_svc.sources import Source, Tick, open_source
+from poller_svc.sources.simulator import SimulatorSource
 
 log = logging.getLogger("poller_svc")
 
@@ -44,6 +46,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> int:
     if stop is None:
         stop = stop_event_on_signals()
     client = connect(settings.redis_url)
+    if isinstance(source, SimulatorSource):
+        source.start_from(await last_mids(client, settings.poller_assets))
+        if source.starts:
+            log.info("poller: the simulator goes on from the last prices published")
     queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=QUEUE_MAX)
     publisher = Publisher(client, queue, source.name)
     feeder = asyncio.create_task(_feed(source, queue), name="poller-feed")

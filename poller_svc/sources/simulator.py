@@ -40,16 +40,19 @@ PROFILES: dict[str, Profile] = {
 
 
 class _Walk:
-    """One asset's mid price. Never leaves [start/100, start*100], so it stays positive and
-    plausible however long the exchange runs."""
+    """One asset's mid price, from `mid` (default: the profile's start). Never leaves
+    [start/100, start*100], so it stays positive and plausible however long the exchange runs."""
 
-    def __init__(self, asset: str, rng: random.Random, interval_ms: int) -> None:
+    def __init__(
+        self, asset: str, rng: random.Random, interval_ms: int, mid: int | None = None
+    ) -> None:
         profile = PROFILES[asset]
         self.asset = asset
         self.rng = rng
-        self.mid = to_units(profile.start, ASSET_DECIMALS[asset], f"{asset} start price")
-        self.floor = self.mid // 100
-        self.ceiling = self.mid * 100
+        start = to_units(profile.start, ASSET_DECIMALS[asset], f"{asset} start price")
+        self.floor = start // 100
+        self.ceiling = start * 100
+        self.mid = start if mid is None else min(max(mid, self.floor), self.ceiling)
         # Random-walk steps scale with the square root of time, so changing the update
         # interval keeps the daily volatility about the same.
         self.vol_ppm = max(1, profile.vol_ppm_per_100ms * math.isqrt(interval_ms * 100) // 100)
@@ -67,7 +70,8 @@ class _Walk:
 
 
 class SimulatorSource:
-    """One tick per asset every `interval_ms`, first round at once."""
+    """One tick per asset every `interval_ms`, first round at once; each asset from its
+    profile's start price, or from where `start_from` says the market was left."""
 
     name = "simulator"
 
@@ -90,13 +94,20 @@ class SimulatorSource:
         self.sleep = sleep
         self.clock_us = clock_us  # wall time, for ts_us
         self.monotonic = monotonic  # for pacing
+        self.starts: dict[str, int] = {}
+
+    def start_from(self, mids: dict[str, int]) -> None:
+        """Go on from these mid prices (units of each asset) instead of the profiles'."""
+        self.starts = dict(mids)
 
     def __aiter__(self) -> AsyncGenerator[Tick, None]:
         return self._ticks()
 
     async def _ticks(self) -> AsyncGenerator[Tick, None]:
         rng = random.Random(self.seed)
-        walks = [_Walk(asset, rng, self.interval_ms) for asset in self.assets]
+        walks = [
+            _Walk(asset, rng, self.interval_ms, self.starts.get(asset)) for asset in self.assets
+        ]
         interval_s = self.interval_ms / 1000
         deadline = self.monotonic()
         while True:

@@ -19,8 +19,10 @@ import redis.asyncio as aioredis
 from exchange.v1 import prices_pb2
 
 import poller_svc.main as poller_main
+from mesh.assets import ASSET_DECIMALS
 from mesh.config import Settings, load_settings
 from mesh.streams import PAYLOAD, PRICES
+from poller_svc.publisher import build_batch
 from poller_svc.sources.tick import Tick
 from tests.conftest import REPO_ROOT
 from tests.polling import poll, poll_async
@@ -95,6 +97,39 @@ async def test_replay_file_lands_in_engine_input_complete_and_in_order(
     finally:
         running.cancel()
         await client.aclose()
+
+
+async def test_a_restarted_simulator_goes_on_from_the_last_published_prices(
+    redis_url: str,
+) -> None:
+    """The price stream outlives a restart (the embedded Redis keeps an AOF): the simulator
+    resumes from the newest tick of each asset instead of jumping back to its start prices."""
+    client = aioredis.Redis.from_url(redis_url)
+    left = {"BTC_USDC": 1_012_345_678, "ETH_USDC": 3_456_000_000, "SOL_USDC": 301_000_000}
+    older = prices_pb2.PriceBatch(source="simulator")
+    for asset in ASSETS:  # an older tick of each, then the newest ones
+        tick = older.ticks.add(asset=asset, ts_us=1)
+        tick.bid.units, tick.bid.scale = 5, ASSET_DECIMALS[asset]
+        tick.ask.units, tick.ask.scale = 7, ASSET_DECIMALS[asset]
+    await client.xadd(PRICES, {PAYLOAD: older.SerializeToString()})
+    newest = build_batch([Tick(a, mid - 100, mid + 100, 2) for a, mid in left.items()], "x")
+    await client.xadd(PRICES, {PAYLOAD: newest.SerializeToString()})
+    last_id = await client.xadd(PRICES, {PAYLOAD: b"not a price batch"})  # skipped
+    stop = asyncio.Event()
+    running = asyncio.create_task(poller_main.run(_settings(redis_url, "simulator"), stop))
+    try:
+        while len(entries := await client.xrange(PRICES, min=b"(" + last_id)) < 3:
+            await asyncio.sleep(0.01)
+        stop.set()
+        assert await asyncio.wait_for(running, 10) == 0
+    finally:
+        running.cancel()
+        await client.aclose()
+    resumed = [t for _id, f in entries for t in prices_pb2.PriceBatch.FromString(f[PAYLOAD]).ticks]
+    resumed = [Tick(t.asset, t.bid.units, t.ask.units, t.ts_us) for t in resumed]
+    for tick in resumed[:3]:
+        mid = (tick.bid + tick.ask) // 2
+        assert abs(mid - left[tick.asset]) < left[tick.asset] // 1000, tick  # one step at most
 
 
 class CountingSource:

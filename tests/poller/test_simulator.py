@@ -38,6 +38,17 @@ async def test_realistic_start_prices() -> None:
     assert 233 < mids["SOL_USDC"] < 239
 
 
+async def test_it_goes_on_from_the_prices_it_is_given_within_its_bounds() -> None:
+    source = _source(7, FakeTime())
+    # SOL where the market was left, BTC far beyond the walk's ceiling, ETH not given.
+    source.start_from({"SOL_USDC": 250_123_456, "BTC_USDC": 90_000 * 10**4 * 1000})
+    ticks = {t.asset: t for t in await take(source, 3)}
+    sol, btc, eth = ticks["SOL_USDC"], ticks["BTC_USDC"], ticks["ETH_USDC"]
+    assert abs((sol.bid + sol.ask) // 2 - 250_123_456) < 250_123_456 // 1000
+    assert (btc.bid + btc.ask) // 2 <= 90_000 * 10**4 * 100  # clamped to the ceiling
+    assert 2_970 * 10**6 < (eth.bid + eth.ask) // 2 < 3_030 * 10**6  # the profile's start
+
+
 async def test_integers_positive_and_bid_below_ask_over_many_steps() -> None:
     ticks = await take(_source(2024, FakeTime()), 3 * 20_000)
     for tick in ticks:
