@@ -98,7 +98,9 @@ REGISTRY: tuple[ErrorSpec, ...] = (
     _spec(
         "INVALID_EXPIRY", _S.INVALID_ARGUMENT, 400, "expiry must be in the future", "expires_at_ms"
     ),
-    _spec("NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order"),
+    _spec(
+        "NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order", "trade_id"
+    ),
     _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open", "trade_id"),
     # A stream's end, never a command's answer: StreamTradeEvents could not deliver everything.
     _spec(

@@ -357,7 +357,9 @@ class Engine:
         user_id = command.user_id
         if user_id in self.accounts:
             return self._reject(
-                command, RejectCode.ACCOUNT_EXISTS, f"account for user {user_id} already exists"
+                command,
+                RejectCode.ACCOUNT_EXISTS,
+                f"the account of {command.email} already exists (signing in opens it)",
             )
         self.accounts[user_id] = Account(user_id, command.email, INITIAL_USD_BALANCE)
         data = AccountCreated(command.email, INITIAL_USD_BALANCE)

@@ -116,14 +116,16 @@ def check_liquidation(
     if liquidation is not None and liquidation > MAX_LEVEL:
         return Rejection(
             RejectCode.INVALID_LEVERAGE,
-            f"leverage {leverage} puts the liquidation price above the largest price {MAX_LEVEL}",
+            f"leverage {leverage} ({_show(leverage, 1)}x) puts the liquidation price above the "
+            f"largest price {MAX_LEVEL}",
         )
     if liquidation is not None and (mark <= liquidation if is_long else mark >= liquidation):
         # Would be liquidated by the very next tick at an unchanged price (a wide spread, or a
         # maintenance rate that leaves no room at this leverage): refuse rather than open it.
         return Rejection(
             RejectCode.INVALID_LEVERAGE,
-            f"leverage {leverage} puts the liquidation price {_show(liquidation, decimals)} "
+            f"leverage {leverage} ({_show(leverage, 1)}x) puts the liquidation price "
+            f"{_show(liquidation, decimals)} "
             f"at or beyond the {reference}",
         )
     return liquidation

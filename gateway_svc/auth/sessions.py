@@ -59,7 +59,7 @@ class Principal:
 
 
 def rejected() -> ApiError:
-    return ApiError("UNAUTHENTICATED", SESSION_REJECTED)
+    return ApiError("UNAUTHENTICATED", SESSION_REJECTED, "authorization")  # the metadata key
 
 
 def bearer_token(metadata: Iterable[Any] | None) -> str | None:

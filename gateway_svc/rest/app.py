@@ -58,7 +58,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     location = [str(part) for part in first.get("loc", ()) if part not in ("query", "body")]
     field = ".".join(location) or "request"
     name = "UNKNOWN_ASSET" if field == "asset" else "INVALID_ARGUMENT"
-    message = f"{field}: {first.get('msg', 'invalid value')}"
+    if first.get("type") == "missing":
+        message = f"{field} is required"
+    else:
+        message = f"{field}: {first.get('msg', 'invalid value')}"
     return error_response(request, RestError(name, message, field=field))
 
 

@@ -7,7 +7,7 @@ Every failure is an `ApiError` whose message starts with the field it is about, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -120,13 +120,17 @@ class EngineCommand:
 
 
 def json_named(field: str, message: str) -> tuple[str, str]:
-    """A proto field and a message about it, as the JSON body spells the field:
-    ("stop_loss_price", "stop_loss_price allows ...") -> ("stopLossPrice", "stopLossPrice allows
-    ..."). Names without a JSON spelling stay as they are."""
-    name = PROTO_TO_JSON.get(field, field)
-    if name != field and message.startswith(field):
-        message = name + message[len(field) :]
-    return name, message
+    """A proto field and a message about it, as the JSON body spells them: the field and every
+    field the message names ("trailing_stop_distance", "trailing_stop_distance cannot be set
+    with stop_loss_price") -> ("trailingStopDistance", "trailingStopDistance cannot be set with
+    stopLossPrice"). Names without a JSON spelling stay as they are."""
+    return PROTO_TO_JSON.get(field, field), words_renamed(message, PROTO_TO_JSON)
+
+
+def words_renamed(message: str, names: Mapping[str, str]) -> str:
+    """`message` with each whole word that is a key of `names` spelled as its value."""
+    pattern = r"\b(?:" + "|".join(map(re.escape, names)) + r")\b"
+    return re.sub(pattern, lambda found: names[found[0]], message)
 
 
 def _renamed(error: ApiError) -> ApiError:
@@ -267,8 +271,10 @@ def parse_email(body: Any) -> str:
             shown = key if len(key) <= 40 else key[:40] + "..."
             raise ApiError("INVALID_ARGUMENT", f"{shown} is not a known field", field=shown)
     email = body.get("email")
-    if not isinstance(email, str):
+    if email is None:
         raise ApiError("INVALID_ARGUMENT", "email is required", field="email")
+    if not isinstance(email, str):
+        raise ApiError("INVALID_ARGUMENT", "email must be a string", field="email")
     if len(email) > MAX_EMAIL_CHARS or not EMAIL_RE.fullmatch(email):
         raise ApiError("INVALID_ARGUMENT", "email is not a valid address", field="email")
     validation.email(email)  # the full rule, the one the gRPC server applies

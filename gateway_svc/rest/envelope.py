@@ -17,7 +17,7 @@ import grpc
 from starlette.requests import HTTPConnection
 
 from gateway_svc.errors import BY_NAME, ApiError, ErrorSpec, spec_for
-from gateway_svc.rest.commands import PROTO_TO_JSON, json_named
+from gateway_svc.rest.commands import PROTO_TO_JSON, words_renamed
 from gateway_svc.rest.jsonio import DecimalJSONResponse
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,14 @@ _HIDE_DETAILS = frozenset({"INTERNAL", "ENGINE_UNAVAILABLE", "ENGINE_TIMEOUT"})
 # confused upstream cannot tell clients to go away for a year.
 DEFAULT_RETRY_AFTER_S = 1
 MAX_RETRY_AFTER_S = 3600
-# The gRPC server names proto fields; a REST client knows them by the JSON names.
-# Body fields as commands.PROTO_TO_JSON spells them; query parameters here.
-_REST_FIELD_NAMES = {
+# The gRPC server names proto fields; a REST client knows them by the JSON names: body
+# fields as commands.PROTO_TO_JSON spells them, then the query parameters and the session.
+_REST_NAMES = {
+    **PROTO_TO_JSON,
     "page_token": "cursor",
     "start_time_ms": "startTime",
     "end_time_ms": "endTime",
+    "authorization": "authToken",
 }
 
 
@@ -90,9 +92,7 @@ def _field(err: grpc.aio.AioRpcError) -> str | None:
     value = _metadata_value(err, "x-error-field")
     if not value:
         return None
-    if value in PROTO_TO_JSON:
-        return PROTO_TO_JSON[value]
-    return _REST_FIELD_NAMES.get(value, value[:64])
+    return _REST_NAMES.get(value, value[:64])
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
@@ -108,9 +108,8 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
     else:
         message = details
     field = _field(err)
-    raw_field = _metadata_value(err, "x-error-field")
-    if raw_field and field:
-        _, message = json_named(raw_field, message)  # the message names the field as the body does
+    if field:
+        message = words_renamed(message, _REST_NAMES)  # fields named as the request names them
     return RestError(
         spec.name,
         message,

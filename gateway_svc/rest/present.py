@@ -135,6 +135,8 @@ def closed_trade(t: types_pb2.Trade) -> dict[str, Any]:
     )
     if t.reason:
         row["reason"] = t.reason  # why an order ended REJECTED
+    if t.reason_code:  # and its code, as the same rejection at open would carry (SPEC 3a)
+        row["reasonCode"] = _enum_suffix(types_pb2.ErrorCode, t.reason_code, "ERROR_CODE_")
     return row
 
 

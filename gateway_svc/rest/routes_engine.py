@@ -16,7 +16,7 @@ from gateway_svc.rest import present, present_orders, routes_toolset, schemas
 from gateway_svc.rest.auth import auth_metadata, require_token
 from gateway_svc.rest.clients import GrpcClients, Metadata
 from gateway_svc.rest.commands import EngineCommand, parse_command, parse_order_id
-from gateway_svc.rest.envelope import set_order_id, success
+from gateway_svc.rest.envelope import RestError, set_order_id, success
 from gateway_svc.rest.jsonio import DecimalJSONResponse, parse_json
 from gateway_svc.rest.routes_public import grpc_clients
 from mesh.assets import ASSET_DECIMALS, USD_SCALE
@@ -24,7 +24,7 @@ from mesh.assets import ASSET_DECIMALS, USD_SCALE
 router = APIRouter(prefix="/api/v1", tags=["trading"])
 
 _DIRECTIONS = {"LONG": types_pb2.DIRECTION_LONG, "SHORT": types_pb2.DIRECTION_SHORT}
-# (the engine's order id, engineResponse.data, engineResponse.message)
+# (the envelope's orderId, engineResponse.data, engineResponse.message)
 Reply = tuple[str, dict[str, Any], str]
 Handler = Callable[[GrpcClients, EngineCommand, str, Metadata], Awaitable[Reply]]
 
@@ -38,14 +38,25 @@ async def _create_account(c: GrpcClients, cmd: EngineCommand, oid: str, md: Meta
     return reply.order_id, present.account_created(reply.account), "account created"
 
 
+async def _read(c: GrpcClients, method: Callable[..., Any], request: Any, md: Metadata) -> Any:
+    """A read changes nothing and the engine does not remember it, so the envelope keeps the
+    request's orderId (the client's, or the facade's own), answered or refused, instead of
+    the id of the engine's round trip."""
+    try:
+        return await c.call(method, request, md)
+    except RestError as error:
+        error.order_id = None
+        raise
+
+
 async def _get_usd_balance(c: GrpcClients, cmd: EngineCommand, oid: str, md: Metadata) -> Reply:
-    reply = await c.call(c.exchange.GetUsdBalance, xs.GetUsdBalanceRequest(), md)
-    return reply.order_id, present.usd_balance(reply.balance), "usd balance"
+    reply = await _read(c, c.exchange.GetUsdBalance, xs.GetUsdBalanceRequest(), md)
+    return oid, present.usd_balance(reply.balance), "usd balance"
 
 
 async def _get_balance(c: GrpcClients, cmd: EngineCommand, oid: str, md: Metadata) -> Reply:
-    reply = await c.call(c.exchange.GetBalance, xs.GetBalanceRequest(), md)
-    return reply.order_id, present.balances(reply.balances), "balances"
+    reply = await _read(c, c.exchange.GetBalance, xs.GetBalanceRequest(), md)
+    return oid, present.balances(reply.balances), "balances"
 
 
 async def _create_trade(c: GrpcClients, cmd: EngineCommand, oid: str, md: Metadata) -> Reply:

@@ -89,7 +89,11 @@ def _set_session_cookie(response: Response, token: str, settings: Settings) -> N
     status_code=302,
     response_class=RedirectResponse,
     responses={
-        302: {"description": "signed in: cookie set, redirect to FRONTEND_URL"},
+        302: {
+            "description": "signed in: cookie set, redirect to FRONTEND_URL; a browser (Accept: "
+            "text/html) whose link is refused goes to FRONTEND_URL#signin-error=<code> instead "
+            "of the JSON error"
+        },
         **schemas.ERROR_RESPONSES,
     },
     summary="The link in the e-mail: sets the authToken cookie and redirects",
@@ -100,15 +104,29 @@ async def signin_post(
     token: Annotated[str, Query(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_.-]+$")],
 ) -> Response:
     clients = grpc_clients(request)
-    reply = await clients.call(
-        clients.auth.CompleteSignIn,
-        auth_service_pb2.CompleteSignInRequest(token=token),
-        client_metadata(request),
-    )
     settings = _settings(request)
+    try:
+        reply = await clients.call(
+            clients.auth.CompleteSignIn,
+            auth_service_pb2.CompleteSignInRequest(token=token),
+            client_metadata(request),
+        )
+    except RestError as error:
+        if not _from_a_browser(request):
+            raise
+        # A person who clicked a used or expired link lands on the page, which says why by
+        # the code (its own words: nothing from the URL is shown), not on a JSON error.
+        log.info("sign-in link refused: %s %s", error.spec.name, error.message)
+        failed = f"{settings.frontend_url}#signin-error={error.spec.name}"
+        return RedirectResponse(failed, status_code=302)
     response = RedirectResponse(settings.frontend_url, status_code=302)
     _set_session_cookie(response, reply.session_token, settings)
     return response
+
+
+def _from_a_browser(request: Request) -> bool:
+    """A browser following the mailed link asks for a page; an API client asks for JSON."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _not_signed_out(err: RestError) -> RestError:

@@ -358,6 +358,9 @@ class ClosedTradeRow(_TradeRow):
     closedAt: int | None
     partial: bool = Field(False, description="the part of a partial close (SPEC 3a)")
     reason: str | None = Field(None, description="why an order ended REJECTED")
+    reasonCode: str | None = Field(
+        None, description="its code: INVALID_LEVERAGE or TOO_MANY_OPEN_TRADES, as at open"
+    )
 
 
 class OpenTrades(BaseModel):

@@ -83,6 +83,7 @@ async def expect_unauthenticated(exchange: ExchangeStub, metadata: Any) -> None:
     # One message whatever failed: the caller learns nothing about which check it was.
     assert info.value.details() == SESSION_REJECTED
     assert trailers(info.value)["x-error-code"] == "UNAUTHENTICATED"
+    assert trailers(info.value)["x-error-field"] == "authorization"  # the metadata at fault
 
 
 BAD_TOKENS = {

@@ -108,9 +108,37 @@ async def test_cookie_auth_is_forwarded(client, recorder, auth_headers) -> None:
 
     assert response.status_code == 200
     envelope = response.json()
-    assert envelope["orderId"] == "o-9"  # the engine's
     assert envelope["engineResponse"]["data"] == {"email": "a@b.co", "usdBalance": 5000}
     assert recorder.calls[-1][2]["authorization"] == f"Bearer {token}"
+
+
+@pytest.mark.parametrize("command", ["GET_USD_BALANCE", "GET_BALANCE"])
+async def test_a_read_echoes_the_orderid_it_was_given(client, recorder, auth_headers, command):
+    """A read changes nothing and is not remembered: its envelope carries the request's
+    orderId (SPEC: any command may carry one), never the engine round trip's own id, whether
+    it is answered or refused."""
+    recorder.replies["GetUsdBalance"] = xs.GetUsdBalanceResponse(
+        order_id="the-engines-own",
+        balance=responses_pb2.UsdBalance(email="a@b.co", usd_balance=dec(50_000_000, 4)),
+    )
+    recorder.replies["GetBalance"] = xs.GetBalanceResponse(
+        order_id="the-engines-own", balances=responses_pb2.Balances(email="a@b.co")
+    )
+    mine = str(uuid.uuid4())
+    given = await client.post(
+        "/api/v1/engine", json={"command": command, "orderId": mine}, headers=auth_headers
+    )
+    fresh = await client.post("/api/v1/engine", json={"command": command}, headers=auth_headers)
+    recorder.replies["GetUsdBalance"] = recorder.replies["GetBalance"] = FakeError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "ERROR_CODE_RATE_LIMITED", "slow down", "the-engines"
+    )
+    refused = await client.post(
+        "/api/v1/engine", json={"command": command, "orderId": mine}, headers=auth_headers
+    )
+
+    assert given.status_code == 200 and given.json()["orderId"] == mine
+    assert fresh.status_code == 200 and uuid.UUID(fresh.json()["orderId"]).version == 4
+    assert refused.status_code == 429 and refused.json()["orderId"] == mine
 
 
 async def test_close_trade_data(client, recorder, auth_headers) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import prices_pb2, responses_pb2, types_pb2
 
@@ -87,6 +88,24 @@ async def test_price_unavailable_maps_through_registry(client, recorder) -> None
     response = await client.get("/api/v1/price", params={"asset": "BTC_USDC"})
     assert response.status_code == 400
     assert response.json()["code"] == "PRICE_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({}, "UNKNOWN_ASSET", "asset is required"),
+        ({"asset": "DOGE_USDC"}, "UNKNOWN_ASSET", None),
+    ],
+)
+async def test_a_price_without_a_known_asset_says_which(
+    client, recorder, params, code, message
+) -> None:
+    response = await client.get("/api/v1/price", params=params)
+    envelope = response.json()
+    assert (response.status_code, envelope["code"], envelope["field"]) == (400, code, "asset")
+    if message is not None:
+        assert envelope["error"] == message
+    assert recorder.calls == []
 
 
 def _open_trade() -> types_pb2.Trade:
@@ -174,6 +193,24 @@ async def test_an_ended_order_in_the_history_shows_its_type_and_price(
 
     row = _exact(response)["trades"][0]
     assert (row["status"], row["orderType"], row["price"]) == ("EXPIRED", "STOP", Decimal("240.5"))
+    assert "reason" not in row and "reasonCode" not in row
+
+
+async def test_a_rejected_order_in_the_history_says_why_with_its_code(
+    client, recorder, auth_headers
+) -> None:
+    order = _open_trade()
+    order.ClearField("unrealized_pnl")
+    order.status = types_pb2.TRADE_STATUS_REJECTED
+    order.order_type = types_pb2.ORDER_TYPE_LIMIT
+    order.reason_code = types_pb2.ERROR_CODE_INVALID_LEVERAGE
+    order.reason = "leverage 1000 (100.0x) puts the liquidation price 229.5 at or beyond the bid"
+    recorder.replies["ListClosedTrades"] = xs.ListClosedTradesResponse(trades=[order])
+    response = await client.get("/api/v1/trades/closed", headers=auth_headers)
+
+    row = _exact(response)["trades"][0]
+    assert (row["status"], row["reasonCode"]) == ("REJECTED", "INVALID_LEVERAGE")
+    assert row["reason"] == order.reason
 
 
 async def test_orders_page(client, recorder, auth_headers) -> None:

@@ -307,6 +307,64 @@ async def test_a_grpc_rejection_names_the_body_field(
     assert envelope["error"] == "stopLossPrice allows at most 4 decimals for BTC_USDC"
 
 
+@pytest.mark.parametrize(
+    ("command", "code", "field", "message", "rest_field", "rest_message"),
+    [
+        (
+            "ModifyTrade",
+            "INVALID_TRAILING_STOP",
+            "trailing_stop_distance",
+            "trailing_stop_distance cannot be set with stop_loss_price",
+            "trailingStopDistance",
+            "trailingStopDistance cannot be set with stopLossPrice",
+        ),
+        (
+            "ListClosedTrades",
+            "INVALID_ARGUMENT",
+            "page_token",
+            "page_token is not valid",
+            "cursor",
+            "cursor is not valid",
+        ),
+        (
+            "ModifyTrade",
+            "UNAUTHENTICATED",
+            "authorization",
+            "a valid session token is required",
+            "authToken",
+            "a valid session token is required",
+        ),
+    ],
+)
+async def test_every_field_a_grpc_rejection_names_is_spelled_as_rest_spells_it(
+    client,
+    recorder: Recorder,
+    auth_headers,
+    command: str,
+    code: str,
+    field: str,
+    message: str,
+    rest_field: str,
+    rest_message: str,
+) -> None:
+    from tests.rest.conftest import FakeError
+
+    recorder.replies[command] = FakeError(
+        grpc.StatusCode.INVALID_ARGUMENT, code, message, extra=(("x-error-field", field),)
+    )
+    if command == "ModifyTrade":
+        body = {"command": "MODIFY_TRADE", "tradeId": TRADE_ID, "takeProfitPrice": None}
+        response = await client.post("/api/v1/engine", json=body, headers=auth_headers)
+    else:
+        response = await client.get(
+            "/api/v1/trades/closed", params={"cursor": "zzzz"}, headers=auth_headers
+        )
+    envelope = response.json()
+    assert (envelope["code"], envelope["field"]) == (code, rest_field), envelope
+    assert envelope["error"] == rest_message
+    assert recorder.names() == [command]
+
+
 async def test_a_filled_orders_open_row_says_it_came_from_an_order(
     client, recorder: Recorder, auth_headers
 ) -> None:

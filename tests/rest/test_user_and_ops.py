@@ -7,6 +7,7 @@ import re
 
 import grpc
 import httpx
+import pytest
 from exchange.v1 import auth_service_pb2
 
 from gateway_svc.rest import create_app
@@ -17,6 +18,10 @@ async def test_signup_and_signin_request_links(client, recorder: Recorder) -> No
     recorder.replies["RequestSignInLink"] = auth_service_pb2.RequestSignInLinkResponse(
         message="whatever the server says"
     )
+    for body, message in (({}, "email is required"), ({"email": 5}, "email must be a string")):
+        refused = await client.post("/api/v1/user/signup", json=body)
+        assert refused.status_code == 400
+        assert (refused.json()["error"], refused.json()["field"]) == (message, "email")
     signup = await client.post("/api/v1/user/signup", json={"email": "new@b.co"})
     signin = await client.post("/api/v1/user/signin", json={"email": "old@b.co"})
 
@@ -72,6 +77,28 @@ async def test_signin_post_with_bad_link_is_401(client, recorder) -> None:
 
     assert response.status_code == 401
     assert response.json()["error"] == "link expired or used"
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (FakeError(grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "used"), "UNAUTHENTICATED"),
+        (FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED", "slow"), "RATE_LIMITED"),
+    ],
+)
+async def test_a_refused_link_sends_a_browser_back_to_the_page_saying_why(
+    client, recorder, error: FakeError, code: str
+) -> None:
+    recorder.replies["CompleteSignIn"] = error
+    response = await client.get(
+        "/api/v1/user/signin/post",
+        params={"token": "used.link.jwt"},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+    )
+
+    assert response.status_code == 302
+    assert response.headers["location"] == f"{FRONTEND_URL}#signin-error={code}"
     assert "set-cookie" not in response.headers
 
 
