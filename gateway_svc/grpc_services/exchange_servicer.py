@@ -215,9 +215,14 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
             context, request, lambda: _close_trade_body(request)
         )
         with for_order(order_id):
-            result = await self._runner.run(
-                _caller(principal), order_id, "close_trade", body, limited=True
-            )
+            try:
+                result = await self._runner.run(
+                    _caller(principal), order_id, "close_trade", body, limited=True
+                )
+            except ApiError as error:
+                if error.spec.name == "TRADE_NOT_FOUND":
+                    await self._not_found_as_ended(principal, body.trade_id)
+                raise
             closed = expect(result, "trade_closed")
         return xs.CloseTradeResponse(order_id=order_id, closed=closed)
 

@@ -6,6 +6,7 @@ before anything reaches the engine's stream.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,8 @@ from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
+
+log = logging.getLogger(__name__)
 
 
 def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
@@ -99,18 +102,34 @@ class ToolsetMethods:
             return commands_pb2.CancelOrder(trade_id=orders.cancel_order(request)[1])
 
         async def not_found(principal: Principal) -> None:
-            # SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400. The engine forgets
-            # a trade once it ends, so it can only say "not found"; the ledger still knows it
-            # (unless it has not written the end yet: then the 404 stands).
-            trade_id = validation.trade_id(request.trade_id)
-            status = await self._db.trade_status(principal.user_id, trade_id)
-            if status is not None and status != "PENDING":
+            # SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400.
+            status = await self._ended(principal, validation.trade_id(request.trade_id))
+            if status is not None:
                 raise ApiError("NOT_PENDING", f"the order has already ended: {status}", "trade_id")
 
         order_id, cancelled, _ = await self._command(
             request, context, "cancel_order", check, "order_cancelled", not_found
         )
         return xs.CancelOrderResponse(order_id=order_id, cancelled=cancelled)
+
+    async def _ended(self, principal: Principal, trade_id: str) -> str | None:
+        """How the caller's trade `trade_id` ended, if the ledger has it ended. The engine forgets
+        a trade once it ends, so it can only say "not found"; the ledger still knows it (unless
+        it has not written the end yet, or cannot be read: then the engine's answer stands)."""
+        try:
+            status = await self._db.trade_status(principal.user_id, trade_id)
+        except Exception:
+            log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
+            return None
+        return None if status in (None, "OPEN", "PENDING") else status
+
+    async def _not_found_as_ended(self, principal: Principal, trade_id: str) -> None:
+        """A trade the engine does not know that has ended: still TRADE_NOT_FOUND (404, as the
+        seed answers a close of a closed trade), saying how it ended, so a trader whose click
+        met a stop loss or a liquidation learns why."""
+        status = await self._ended(principal, trade_id)
+        if status is not None:
+            raise ApiError("TRADE_NOT_FOUND", f"the trade has already ended: {status}", "trade_id")
 
     async def _trade_asset(self, principal: Principal, trade_id: str) -> str | None:
         """The asset of the caller's open trade or pending order `trade_id`: remembered, else
@@ -170,7 +189,14 @@ class ToolsetMethods:
             # past its rate cannot make the gateway query the engine.
             await self._spend(principal)
             body = await self._modification(change, principal)
-            result = await self._runner.run(self._caller(principal), order_id, "modify_trade", body)
+            try:
+                result = await self._runner.run(
+                    self._caller(principal), order_id, "modify_trade", body
+                )
+            except ApiError as error:
+                if error.spec.name == "TRADE_NOT_FOUND":
+                    await self._not_found_as_ended(principal, change.trade_id)
+                raise
             modified = expect(result, "trade_modified")
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
