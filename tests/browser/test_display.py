@@ -65,8 +65,8 @@ def test_the_chart_legend_groups_thousands(browser: Any, mesh: Mesh) -> None:
     page.locator('#markets tr[data-asset="BTC_USDC"] button').click()
     expect(page.locator("#chart-asset")).to_have_text("BTC/USDC")
     # The opening ask of BTC is 90012.7: as the markets list shows it.
-    expect(page.locator('#markets tr[data-asset="BTC_USDC"] .ask')).to_have_text("90,012.70")
-    expect(page.locator("#chart-legend")).to_contain_text("C 90,012.70")
+    expect(page.locator('#markets tr[data-asset="BTC_USDC"] .ask')).to_have_text("90,012.7000")
+    expect(page.locator("#chart-legend")).to_contain_text("C 90,012.7000")
     context.close()
     assert console.errors == [], console.errors
 

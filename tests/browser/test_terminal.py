@@ -45,7 +45,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.goto(mesh.base_url)
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .bid')).to_have_text("235.90")
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .bid')).to_have_text("235.900000")
     expect(page.locator("#signin-form")).to_be_visible()
     expect(page.locator("#t-submit")).to_have_text("Sign in to trade")  # why it is disabled
     expect(page.locator("#t-submit")).to_be_disabled()
@@ -66,7 +66,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     replay(
         mesh, tmp_path, "move", [("SOL_USDC", "235.95", "236.05"), ("SOL_USDC", "236.00", "236.05")]
     )
-    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("236.05")
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("236.050000")
     expect(page.locator('#markets tr[data-asset="SOL_USDC"] .chg')).to_have_text("0.00%")
     expect(page.locator("#chart")).to_have_attribute("data-last", "236.05")
     shot(page, artifacts, "01-signed-in")
@@ -76,7 +76,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.locator("#t-leverage").fill("1000")
     expect(page.locator("#t-leverage-x")).to_have_value("100")
     expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("10,000.00 USD")
-    expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.6895")
+    expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.689500")
     console.allowed = REJECTION_NOISE
     page.fill("#t-sl", "300")  # above the bid: a LONG's stop loss must be below it
     expect(page.locator('#preview dd[data-k="pnlSl"]')).to_have_text("+2,709.1717 USD")
@@ -108,8 +108,8 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.locator("#t-submit").click()
     row = position_row(page)
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("236.05")
-    expect(row.locator(".mark")).to_have_text("236.00")
+    expect(row).to_contain_text("236.050000")
+    expect(row.locator(".mark")).to_have_text("236.000000")
     expect(row.locator(".pnl")).to_have_text("-2.1182")
     expect(page.locator("#chart")).to_have_attribute(
         "data-lines", "LONG 100x 236.05; TP 250; Liq. 233.6895"
@@ -130,7 +130,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.locator("#tab-history").click()
     history = page.locator("#history tbody tr").first
     expect(history).to_contain_text("CLOSED")
-    expect(history).to_contain_text("236.00")
+    expect(history).to_contain_text("236.000000")
     expect(history).to_contain_text("-2.1182")
     shot(page, artifacts, "04-history")
     page.locator("#tab-positions").click()
@@ -139,7 +139,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     open_long_from_ticket(page, "50", 1000)
     expect(position_row(page)).to_have_count(1)
     replay(mesh, tmp_path, "crash", [("SOL_USDC", "200.00", "200.05")])
-    notice = page.locator(".notice.bad", has_text="was liquidated at 200.00")
+    notice = page.locator(".notice.bad", has_text="was liquidated at 200.000000")
     expect(notice).to_be_visible()
     expect(position_row(page)).to_have_count(0)
     expect(page.locator('#account dd[data-k="balance"]')).to_have_text("4,947.8818 USD")
@@ -161,8 +161,8 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     expect(position_row(page)).to_have_count(0)
     # Its end happened while the page was away: told on catching up, from the history.
-    expect(page.locator(".notice.bad", has_text="was liquidated at 150.00")).to_be_visible()
-    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.05")
+    expect(page.locator(".notice.bad", has_text="was liquidated at 150.000000")).to_be_visible()
+    expect(page.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("150.050000")
     console.allowed = ()
 
     # --- a take profit fires: told too ---
@@ -171,7 +171,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(position_row(page)).to_have_count(1)
     expect(page.locator("#chart")).to_have_attribute("data-lines", re.compile(r"TP 151"))
     replay(mesh, tmp_path, "rally", [("SOL_USDC", "152.00", "152.05")])
-    expect(page.locator(".notice.good", has_text="took profit at 152.00")).to_be_visible()
+    expect(page.locator(".notice.good", has_text="took profit at 152.000000")).to_be_visible()
     expect(position_row(page)).to_have_count(0)
 
     # --- the history: filtered by status, exported as CSV ---
@@ -201,7 +201,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     phone_console = Console(small)
     small.goto(mesh.base_url)
     expect(small.locator("#user-email")).to_have_text(EMAIL)
-    expect(small.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("152.05")
+    expect(small.locator('#markets tr[data-asset="SOL_USDC"] .ask')).to_have_text("152.050000")
     shot(small, artifacts, "07-phone")
     # One column, nothing wider than the screen.
     # On failure, the elements that stick out first (their parent does not).
@@ -215,7 +215,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     chart_box = small.locator(".chart-panel").bounding_box()
     ticket_box = small.locator(".ticket-panel").bounding_box()
     assert chart_box and ticket_box and ticket_box["y"] >= chart_box["y"] + chart_box["height"]
-    # The positions list scrolls sideways, but a row's buttons stay on the screen.
+    # A position is a card on a phone: its buttons are on the screen, under its figures.
     small.locator("#tab-positions").click()
     open_long_from_ticket(small, "5", 10)
     expect(position_row(small)).to_have_count(1)
@@ -469,5 +469,29 @@ def test_the_history_keeps_its_loaded_pages_and_exports_them_all(
     page.locator("#logout").click()
     expect(page.locator("#signin-form")).to_be_visible()
     expect(page.locator("#h-more")).to_be_hidden()  # the old session's pages are gone
+    context.close()
+    assert console.errors == [], console.errors
+
+
+def test_a_used_sign_in_link_lands_on_the_page_saying_why(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """A second click on a mailed link (or a mail scanner's first) is refused: the browser
+    comes back to the page, which says why in its own words and forgets the fragment, instead
+    of a page of raw JSON."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    email = "used-link@example.com"
+    sign_up(page, mesh, mail, email)
+    used = mail.link_for(email)
+    page.locator("#logout").click()
+    expect(page.locator("#signin-form")).to_be_visible()
+
+    page.goto(used)
+    expect(page.locator("#signin-help")).to_have_text(re.compile("already used"))
+    expect(page.locator("#signin-help")).to_be_visible()
+    expect(page.locator("#signin-form")).to_be_visible()  # still signed out
+    assert page.url == f"{mesh.base_url}/"  # the fragment is gone: a reload says nothing
     context.close()
     assert console.errors == [], console.errors

@@ -96,10 +96,10 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     page.fill("#t-price", "230")
     page.fill("#t-margin", "100")
     page.locator("#t-leverage").fill("100")
-    expect(page.locator('#preview dd[data-k="entry"]')).to_have_text("230.00")
-    expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("207.00")
+    expect(page.locator('#preview dd[data-k="entry"]')).to_have_text("230.000000")
+    expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("207.000000")
     ticket(page, "LIMIT", "LONG", "100", 100, price="230", tp="250")
-    placed = page.locator(".notice.good", has_text="Placed LIMIT LONG SOL_USDC at 230.00")
+    placed = page.locator(".notice.good", has_text="Placed LIMIT LONG SOL_USDC at 230.000000")
     expect(placed).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("(1)")
     expect(page.locator("#chart")).to_have_attribute(
@@ -112,7 +112,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     page.locator("#tab-orders").click()
     order = page.locator("#orders tbody tr").first
     expect(order).to_contain_text("LIMIT")
-    expect(order.locator(".price")).to_have_text("230.00")
+    expect(order.locator(".price")).to_have_text("230.000000")
     shot(page, artifacts, "09-pending-order")
 
     # --- modified from the list: the dialog sends what changed, the server confirms ---
@@ -123,7 +123,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     page.locator("#m-save").click()
     expect(page.locator("#modify")).to_be_hidden()
     expect(page.locator(".notice.good", has_text="modified: confirmed")).to_be_visible()
-    expect(order.locator(".price")).to_have_text("231.00")
+    expect(order.locator(".price")).to_have_text("231.000000")
     expect(page.locator("#chart")).to_have_attribute(
         "data-lines", re.compile("LIMIT LONG 10x 231;")
     )
@@ -133,7 +133,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     ticket(page, "MARKET", "LONG", "100", 100, sl="225")
     row = position_row(page)
     expect(row).to_have_count(1)
-    expect(row.locator(".sl")).to_have_text("225.00")
+    expect(row.locator(".sl")).to_have_text("225.000000")
     grip = page.locator('#chart .grip[data-kind="sl"]').filter(has_text="SL 225")
     # A grip hides while its line is off the chart's autoscaled range, which moves with the
     # candles: measured once it is on the chart (it was seen visible, then hidden, under load).
@@ -149,7 +149,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     moved = confirmed_level(page, "stop loss of SOL/USDC LONG")
     assert Decimal("207") < moved < Decimal("225"), moved  # below where it was, above liq.
     plain = f"{moved.normalize():f}"  # as the API writes it: 220.5, not 220.50
-    expect(row.locator(".sl")).to_have_text(f"{moved:,.2f}")
+    expect(row.locator(".sl")).to_have_text(f"{moved:,.6f}")
     expect(page.locator("#chart")).to_have_attribute("data-lines", re.compile(rf"SL {plain}(;|$)"))
 
     # --- the modify dialog shows the server's refusal beside the field ---
@@ -163,7 +163,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     shot(page, artifacts, "11-modify-refused")
     page.get_by_role("button", name="Cancel", exact=True).click()
     expect(page.locator("#modify")).to_be_hidden()
-    expect(row.locator(".sl")).to_have_text(f"{moved:,.2f}")  # unchanged
+    expect(row.locator(".sl")).to_have_text(f"{moved:,.6f}")  # unchanged
     console.allowed = ()
 
     # --- half of it closed, then the rest ---
@@ -183,19 +183,19 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
 
     # --- the price dips to the order: it fills, and the page says so ---
     replay(mesh, tmp_path, "dip", [("SOL_USDC", "230.90", "230.95")])
-    filled = page.locator(".notice.good", has_text="SOL_USDC LONG order filled at 230.95")
+    filled = page.locator(".notice.good", has_text="SOL_USDC LONG order filled at 230.950000")
     expect(filled).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("230.95")
-    expect(row.locator(".tp")).to_have_text("250.00")
+    expect(row).to_contain_text("230.950000")
+    expect(row.locator(".tp")).to_have_text("250.000000")
 
     # --- a trailing stop, then its grip moved down from the keyboard: a wider trail ---
     row.get_by_role("button", name=re.compile("^Modify")).click()
     page.fill("#m-trail", "2")
     page.locator("#m-save").click()
     expect(page.locator("#modify")).to_be_hidden()
-    expect(row.locator(".sl")).to_have_text("228.90 trail 2.00")  # bid 230.90 - 2
+    expect(row.locator(".sl")).to_have_text("228.900000 trail 2.000000")  # bid 230.90 - 2
     trail = page.locator('#chart .grip[data-kind="trail"]')
     expect(trail).to_contain_text("Trail 228.9")
     trail.focus()
@@ -207,7 +207,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     found = re.search(r"trails by ([0-9.]+)", notice.inner_text())
     assert found and Decimal(found.group(1)) > 2, notice.inner_text()
     distance = Decimal(found.group(1))
-    expect(row.locator(".sl")).to_contain_text(f"trail {distance:,.2f}")
+    expect(row.locator(".sl")).to_contain_text(f"trail {distance:,.6f}")
     # A rally moves the stop without an event: the page follows the ticks, as the server does.
     replay(
         mesh,
@@ -215,9 +215,9 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
         "rally",
         [("SOL_USDC", "232.00", "232.05"), ("SOL_USDC", "233.10", "233.15")],
     )
-    expect(row.locator(".mark")).to_have_text("233.10")
+    expect(row.locator(".mark")).to_have_text("233.100000")
     stop = Decimal("233.10") - distance
-    expect(row.locator(".sl")).to_have_text(f"{stop:,.2f} trail {distance:,.2f}")
+    expect(row.locator(".sl")).to_have_text(f"{stop:,.6f} trail {distance:,.6f}")
     # The page saw the ticks on the price feed; the engine applies them a moment apart.
     assert served_stop(page, mesh, want=stop) == stop
     expect(page.locator("#chart")).to_have_attribute(

@@ -24,6 +24,16 @@ interface ErrorEnvelope {
   field?: string;
 }
 
+/** What a request that never reached the exchange says (status 0). */
+export const UNREACHABLE = "cannot reach the exchange: check your connection";
+
+const reachable = new Set<() => void>();
+
+/** `listener` runs whenever the exchange answers a request (any status): it is reachable. */
+export function whenReachable(listener: () => void): void {
+  reachable.add(listener);
+}
+
 let inFlight = 0;
 let holding = false;
 let settled: Array<() => void> = [];
@@ -73,8 +83,9 @@ async function send<T>(path: string, init: { method?: string; body?: string }): 
   try {
     response = await fetch(path, request);
   } catch {
-    throw new ApiError("cannot reach the exchange: check your connection", 0);
+    throw new ApiError(UNREACHABLE, 0);
   }
+  for (const listener of reachable) listener();
   let data: unknown = null;
   try {
     data = await response.json();

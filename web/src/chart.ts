@@ -10,7 +10,7 @@ import {
 import { foldTick, type Interval, type UnitCandle } from "./candles";
 import { LineHandles, type PriceLineSpec } from "./chart-handles";
 import { scaleRange } from "./chart-scale";
-import { dateTime, leverage, price } from "./format";
+import { chartPrice, dateTime, leverage, price } from "./format";
 import { fromUnits } from "./money";
 
 export type { PriceLineSpec } from "./chart-handles";
@@ -92,12 +92,10 @@ export class PriceChart {
     this.candles = candles;
     this.decimals = decimals;
     this.interval = interval;
-    // The axis in cents, as venues show these markets; a market under 1 keeps its decimals.
-    const last = candles[candles.length - 1];
-    const belowOne = last !== undefined && last.close < 10n ** BigInt(decimals);
-    const precision = Math.min(decimals, belowOne ? 6 : DRAG_PLACES);
-    this.series.applyOptions({ priceFormat: { type: "price", precision,
-      minMove: 1 / 10 ** precision } });
+    // The axis, the crosshair and the last-price label read as the rest of the page: every
+    // decimal of the asset, thousands grouped (format.ts).
+    this.series.applyOptions({ priceFormat: { type: "custom", minMove: 1 / 10 ** decimals,
+      formatter: (value: number) => chartPrice(value, decimals) } });
     this.series.setData(candles.map((c) => this.bar(c)));
     this.container.dataset.candles = String(candles.length);
     this.showLegend(null);

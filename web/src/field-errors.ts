@@ -2,7 +2,7 @@
 // partial close's. The error line under input `x` is the element `x-error`; what names no
 // input of the form goes to its `.form-error` line.
 
-import { ApiError, fieldOf } from "./api";
+import { ApiError, fieldOf, UNREACHABLE } from "./api";
 
 /** Messages under their inputs (marked aria-invalid and described by the message); `inputs`
  * maps the field names (the server's and the form's own) to input ids. */
@@ -41,4 +41,16 @@ export function clearFieldError(target: EventTarget | null): void {
   if (slot) slot.textContent = "";
   target.removeAttribute("aria-invalid");
   target.removeAttribute("aria-describedby");
+}
+
+/** The exchange is reachable again (it answered a request, or the socket is live): a form's
+ * "cannot reach the exchange" is no longer true, so it goes. */
+export function clearUnreachable(): void {
+  for (const slot of document.querySelectorAll<HTMLElement>(".field-error")) {
+    if (slot.textContent !== UNREACHABLE) continue;
+    slot.textContent = "";
+    const input = document.querySelector(`[aria-describedby="${CSS.escape(slot.id)}"]`);
+    input?.removeAttribute("aria-invalid");
+    input?.removeAttribute("aria-describedby");
+  }
 }

@@ -11,17 +11,29 @@ export function groupThousands(text: string): string {
   return `${negative ? "-" : ""}${grouped}${frac !== undefined ? `.${frac}` : ""}`;
 }
 
-/** The one way USD reads on the page: thousands grouped, at least 2 decimals, more only when
- * the exact value has them (USD is kept to 4; a notional is exact to 5, `scale`). PnL is
- * `signed`: "+12.50", "-3.0001", "0.00". */
+/** The one way USD reads on the page: thousands grouped, at least 2 decimals and at most 4 (the
+ * USD unit), more than 2 only when the exact value has them. A finer value (a notional is
+ * exact to 5 decimals, `scale` 5) is rounded down (toward minus infinity, the engine's
+ * round_down) to 0.0001. PnL is `signed`: "+12.50", "-3.0001", "0.00". */
 export function usd(units: bigint, { signed = false, scale = USD_SCALE } = {}): string {
-  const text = groupThousands(fromUnits(units, scale, 2));
-  return signed && units > 0n ? `+${text}` : text;
+  const shown = scale > USD_SCALE ? floorDiv(units, 10n ** BigInt(scale - USD_SCALE)) : units;
+  const text = groupThousands(fromUnits(shown, Math.min(scale, USD_SCALE), 2));
+  return signed && shown > 0n ? `+${text}` : text;
 }
 
-/** Price units at the asset's decimals -> "90,012.70" (at least 2 decimals). */
+/** Price units -> "90,012.7000": thousands grouped, always every decimal of the asset, so a
+ * price keeps its width from tick to tick. */
 export function price(units: bigint, decimals: number): string {
-  return groupThousands(fromUnits(units, decimals, 2));
+  return groupThousands(fromUnits(units, decimals, decimals));
+}
+
+/** A chart coordinate (lightweight-charts' number: an axis mark, the crosshair, a label) as
+ * `price` shows it. toFixed only turns the double into decimal text, rounded to the nearest
+ * unit; nothing is computed with it. */
+export function chartPrice(value: number, decimals: number): string {
+  if (!Number.isFinite(value)) return "";
+  const units = toUnits(value.toFixed(decimals), decimals);
+  return units === null ? "" : price(units, decimals);
 }
 
 /** An API number (JSON, in units of the currency) as a price or USD text; "–" when absent. */

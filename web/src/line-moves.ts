@@ -4,6 +4,7 @@
 
 import { ApiError, engine, Raw } from "./api";
 import type { PriceLineSpec } from "./chart-handles";
+import { price } from "./format";
 import { fromUnits, toUnits } from "./money";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -39,9 +40,10 @@ export async function moveLine(spec: PriceLineSpec, priceText: string): Promise<
     value = distance;
   }
   const what = `${NAMES[kind]} of ${trade.asset.replace("_", "/")} ${trade.direction}`;
-  const shown = fromUnits(value, d);
+  const shown = price(value, d);
   try {
-    await engine({ command: "MODIFY_TRADE", tradeId: trade.tradeId, [FIELDS[kind]]: new Raw(shown) });
+    await engine({ command: "MODIFY_TRADE", tradeId: trade.tradeId,
+      [FIELDS[kind]]: new Raw(fromUnits(value, d)) });
     notify(kind === "trail" ? `The ${what} now trails by ${shown}: confirmed`
       : `The ${what} is now ${shown}: confirmed`, "good");
   } catch (err) {

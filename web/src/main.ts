@@ -2,7 +2,7 @@
 
 import "./style.css";
 import { l10Of } from "./account";
-import { api, engine, holdRequests, ownOrder, releaseRequests } from "./api";
+import { api, engine, holdRequests, ownOrder, releaseRequests, whenReachable } from "./api";
 import { INTERVALS, type Interval, type UnitCandle } from "./candles";
 import { PriceChart, positionLines, type PriceLineSpec } from "./chart";
 import { renderPartPreview, setupPartClose } from "./close-part";
@@ -17,8 +17,9 @@ import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
+import { signInRefusal } from "./signin-link";
 import { renderTicket, setupLeverage, submitTicket } from "./ticket";
-import { clearFieldError } from "./field-errors";
+import { clearFieldError, clearUnreachable } from "./field-errors";
 import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
 import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
@@ -196,6 +197,7 @@ function onSocketState(state: SocketState, attempt: number): void {
   const box = $("conn");
   box.dataset.state = state;
   document.body.classList.toggle("offline", state === "down");
+  if (state === "live") clearUnreachable();
   box.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…"
     : `Disconnected: reconnecting (attempt ${attempt})…`;
 }
@@ -289,6 +291,12 @@ async function start(): Promise<void> {
   });
 
   $("chart-asset").textContent = store.selected.replace("_", "/");
+  const refusal = signInRefusal(location.hash);
+  if (refusal !== null) {
+    history.replaceState(null, "", location.pathname + location.search); // said once
+    $("signin-help").textContent = refusal;
+    $("signin-help").hidden = false;
+  }
   $<HTMLFormElement>("signin-form").addEventListener("submit", (e) => void requestLink(e));
   $("logout").addEventListener("click", () => void signOut());
   $("create-account").addEventListener("click", () => {
@@ -303,6 +311,7 @@ async function start(): Promise<void> {
     clearFieldError(event.target);
     renderTicket();
   });
+  whenReachable(clearUnreachable);
   setupTabs();
   setupModify();
   setupPartClose();

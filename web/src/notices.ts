@@ -1,6 +1,7 @@
-// Short messages in a corner: trade outcomes from the WebSocket, answers to the page's own
-// commands, and errors. Errors stay until dismissed; the rest fade after a while. A repeat of
-// a notice on screen is counted on it, not stacked.
+// Short messages under the header: trade outcomes from the WebSocket, answers to the page's
+// own commands, and errors. Sticky notices (errors, a trade its own levels or a liquidation
+// ended) stay until dismissed, and the cap on how many show never pushes one out; the rest
+// fade after a while. A repeat of a notice on screen is counted on it, not stacked.
 
 import { ApiError } from "./api";
 import { apiPrice, apiUsd } from "./format";
@@ -12,21 +13,43 @@ export type NoticeKind = "info" | "good" | "bad";
 /** Each notice's fade timer, so a repeat can start it again. */
 const fading = new WeakMap<HTMLElement, number>();
 
+/** How many notices show before the oldest transient one goes. */
+export const NOTICES_SHOWN = 3;
+
+/** The notices to remove so that at most `cap` show, given which are sticky, newest first (as
+ * on screen): the oldest transient ones. A sticky one is never removed, nor the newest (just
+ * told); when only those are left, all of them stay. */
+export function overflowing(sticky: readonly boolean[], cap: number = NOTICES_SHOWN): number[] {
+  const drop: number[] = [];
+  let shown = sticky.length;
+  for (let i = sticky.length - 1; i > 0 && shown > cap; i -= 1) {
+    if (sticky[i]) continue;
+    drop.push(i);
+    shown -= 1;
+  }
+  return drop;
+}
+
 /** A notice; the same text and kind again while one is on screen (a burst of "too many
- * requests") is counted on it ("×3"), moved to the top and given its full time again. */
-export function notify(text: string, kind: NoticeKind = "info"): void {
+ * requests") is counted on it ("×3"), moved to the top and given its full time again. An
+ * error is sticky unless told otherwise. */
+export function notify(text: string, kind: NoticeKind = "info", sticky = kind === "bad"): void {
   const box = document.getElementById("notices");
   if (!box) return;
   const item = [...box.querySelectorAll<HTMLElement>(".notice")].find(
     (n) => n.dataset.text === text && n.dataset.kind === kind) ?? newNotice(text, kind);
   const count = Number(item.dataset.count ?? "0") + 1;
   item.dataset.count = String(count);
+  if (sticky) item.dataset.sticky = "true";
   const times = item.querySelector(".count");
   if (times) times.textContent = count > 1 ? `×${count}` : "";
   box.prepend(item);
-  while (box.children.length > 3) box.lastElementChild?.remove();
+  const items = [...box.querySelectorAll<HTMLElement>(".notice")];
+  for (const i of overflowing(items.map((n) => n.dataset.sticky === "true"))) items[i].remove();
   window.clearTimeout(fading.get(item));
-  if (kind !== "bad") fading.set(item, window.setTimeout(() => item.remove(), 8_000));
+  if (item.dataset.sticky !== "true") {
+    fading.set(item, window.setTimeout(() => item.remove(), 8_000));
+  }
 }
 
 function newNotice(text: string, kind: NoticeKind): HTMLElement {
@@ -67,6 +90,9 @@ export interface TradeNotice {
   kind: NoticeKind;
   /** What it tells about the trade ("fill" or "end"): each is told once, live or caught up. */
   about: "fill" | "end";
+  /** Stays until dismissed: a trade ended by its stop loss, take profit or a liquidation, or
+   * an order rejected, all without the trader's hand. */
+  sticky?: boolean;
 }
 
 /** The notice a trade event deserves, or null. Events the page caused itself (OPENED by its
@@ -93,7 +119,7 @@ export function describeTradeEvent(
     case "REJECTED":
       return { text: `${name} order was rejected when it filled` +
         (t.reason ? `: ${t.reason}` : "") + `; ${apiUsd(t.margin)} USD margin returned`,
-      kind: "bad", about: "end" };
+      kind: "bad", about: "end", sticky: true };
   }
   const outcome = OUTCOMES[message.event];
   if (!outcome) return null;
@@ -102,5 +128,6 @@ export function describeTradeEvent(
       `PnL ${apiUsd(t.pnl, { signed: true })} USD`,
     kind: outcome[1],
     about: "end",
+    sticky: true,
   };
 }

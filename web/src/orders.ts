@@ -32,7 +32,7 @@ function orderRows(body: HTMLTableSectionElement, after: () => void): void {
       [o.asset.replace("_", "/"), ""],
       [o.direction, o.direction === "LONG" ? "pos" : "neg"],
       [o.orderType, ""],
-      [apiPrice(o.price, d), "num price"],
+      [apiPrice(o.price, d), "num price lead"],
       [apiUsd(o.margin), "num"],
       [leverage(l10Of(o)), "num"],
       [apiPrice(o.stopLossPrice, d), "num sl"],

@@ -42,8 +42,22 @@ export function rebuildKeepingFocus(body: HTMLTableSectionElement, build: () => 
   const label = active && body.contains(active) ? active.getAttribute("aria-label") : null;
   body.replaceChildren();
   build();
+  nameCells(body);
   if (label) {
     body.querySelector<HTMLElement>(`button[aria-label="${CSS.escape(label)}"]`)?.focus();
+  }
+}
+
+/** Each cell is given its column's name (`data-label`, from the table's header): a row shown
+ * as a card on a phone names its fields with it. */
+function nameCells(body: HTMLTableSectionElement): void {
+  const head = (body.parentElement as HTMLTableElement | null)?.tHead?.rows[0];
+  if (!head) return;
+  for (const row of body.rows) {
+    [...row.cells].forEach((td, i) => {
+      const name = head.cells[i]?.textContent?.trim();
+      if (name && td.colSpan === 1) td.dataset.label = name;
+    });
   }
 }
 
@@ -81,7 +95,7 @@ function positionRows(body: HTMLTableSectionElement, afterClose: () => void): vo
     }
     cell(row, apiPrice(t.takeProfitPrice, d), "num tp");
     const pnl = apiPnl(t.unrealizedPnl);
-    cell(row, pnl.text, `num pnl ${pnl.cls}`.trim());
+    cell(row, pnl.text, `num pnl lead ${pnl.cls}`.trim());
     const actions = row.insertCell();
     actions.className = "actions";
     const what = `${t.direction} ${t.asset} position`;
@@ -119,7 +133,7 @@ export function renderPositionMarks(): void {
     if (stopCell && stopCell.textContent !== stop) stopCell.textContent = stop;
     if (pnlCell && pnl !== null) {
       pnlCell.textContent = usd(pnl, { signed: true });
-      pnlCell.className = `num pnl ${signClass(pnl)}`;
+      pnlCell.className = `num pnl lead ${signClass(pnl)}`.trim();
     }
   }
 }

@@ -40,8 +40,10 @@ export type FieldErrors = Partial<Record<keyof TicketText, string>>;
 /** SPEC 3a: a trade has a trailing stop or a fixed stop loss, not both in one request. */
 export const ONE_STOP_ONLY = "a trailing stop replaces the stop loss: give one of them";
 
-/** A positive decimal with at most `scale` decimals, or the message saying what is wrong. */
+/** A positive decimal with at most `scale` decimals, or the message saying what is wrong
+ * (an empty field is missing, not a bad number). */
 export function positiveDecimal(text: string, scale: number, what: string): bigint | string {
+  if (!text.trim()) return `${what} is required`;
   if (!isDecimalText(text)) return `${what} must be a number`;
   const units = toUnits(text, scale);
   if (units === null) return `${what} has at most ${scale} decimals`;

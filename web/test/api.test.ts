@@ -95,3 +95,22 @@ describe("a command whose connection was lost", () => {
     expect(bodies[1]).toBe(bodies[0]);
   });
 });
+
+describe("telling the page the exchange is reachable again", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("calls its listeners on any answer, an error status too, and not on a lost request", async () => {
+    const { UNREACHABLE, whenReachable } = await import("../src/api");
+    const heard = vi.fn();
+    whenReachable(heard);
+    vi.stubGlobal("fetch", vi.fn(async () => { throw new TypeError("Failed to fetch"); }));
+    await expect(api("/api/v1/account")).rejects.toEqual(new ApiError(UNREACHABLE, 0));
+    expect(heard).not.toHaveBeenCalled();
+    vi.stubGlobal("fetch", vi.fn(async () => reply(401, { error: "not signed in" })));
+    await expect(api("/api/v1/account")).rejects.toMatchObject({ status: 401 });
+    expect(heard).toHaveBeenCalledTimes(1);
+    vi.stubGlobal("fetch", vi.fn(async () => reply(200, { ok: true })));
+    await api("/api/v1/account");
+    expect(heard).toHaveBeenCalledTimes(2);
+  });
+});

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  apiPnl, apiPrice, apiUsd, change, groupThousands, leverage, percent, price, signClass, usd,
+  apiPnl, apiPrice, apiUsd, change, chartPrice, groupThousands, leverage, percent, price, signClass,
+  usd,
 } from "../src/format";
 import { historyCells } from "../src/history";
 import { filterHistory, historyCsv } from "../src/csv";
-import { describeTradeEvent } from "../src/notices";
+import { describeTradeEvent, NOTICES_SHOWN, overflowing } from "../src/notices";
+import { ASSET_DECIMALS, notional } from "../src/money";
 import type { ClosedTrade, TradeEventMessage } from "../src/types";
 
 describe("format", () => {
@@ -23,9 +25,15 @@ describe("format", () => {
     expect(usd(-31_000n, { signed: true })).toBe("-3.10");
     expect(usd(-1n, { signed: true })).toBe("-0.0001");
     expect(usd(0n, { signed: true })).toBe("0.00");
-    // A notional is exact to 5 decimals: the same rule at that scale.
+    // A notional is exact to 5 decimals: shown to 4 at most, rounded down (round_down).
     expect(usd(1_000_000_000n, { scale: 5 })).toBe("10,000.00");
-    expect(usd(123_456_789n, { scale: 5 })).toBe("1,234.56789");
+    expect(usd(123_456_789n, { scale: 5 })).toBe("1,234.5678");
+    expect(usd(-123_456_789n, { scale: 5 })).toBe("-1,234.5679");
+    expect(usd(15n, { scale: 5, signed: true })).toBe("+0.0001");
+    expect(usd(9n, { scale: 5, signed: true })).toBe("0.00");
+    // 111.0999 margin at 9.9x: exact 1,099.88901, shown 1,099.889 (the 5th decimal dropped).
+    const n = notional(1_110_999n, 99);
+    expect(usd(n.units, { scale: n.scale })).toBe("1,099.889");
     expect(apiUsd(6.3573, { signed: true })).toBe("+6.3573");
     expect(apiUsd(1234.5)).toBe("1,234.50");
     expect(apiPnl(12.5)).toEqual({ text: "+12.50", cls: "pos" });
@@ -34,12 +42,27 @@ describe("format", () => {
     expect(apiPnl(null)).toEqual({ text: "–", cls: "" });
   });
 
-  it("shows prices at the asset's decimals", () => {
-    expect(price(900_127_000n, 4)).toBe("90,012.70");
+  it("shows prices with every decimal of the asset, thousands grouped", () => {
+    expect(ASSET_DECIMALS).toEqual({ BTC_USDC: 4, ETH_USDC: 6, SOL_USDC: 6 });
+    expect(price(900_127_000n, 4)).toBe("90,012.7000");
+    expect(price(901_661_300n, 4)).toBe("90,166.1300");
+    expect(price(904_455_470n, 4)).toBe("90,445.5470");
     expect(price(235_950_001n, 6)).toBe("235.950001");
-    expect(apiPrice(235.95, 6)).toBe("235.95");
+    expect(price(236_735_730n, 6)).toBe("236.735730");
+    expect(price(3_001_110_000n, 6)).toBe("3,001.110000");
+    expect(price(5n, 4)).toBe("0.0005");
+    expect(apiPrice(235.95, 6)).toBe("235.950000");
+    expect(apiPrice("90445.547", 4)).toBe("90,445.5470");
     expect(apiPrice(null, 6)).toBe("–");
     expect(apiUsd("-12.5")).toBe("-12.50");
+  });
+
+  it("labels the chart's scale as the page shows a price", () => {
+    expect(chartPrice(93000, 4)).toBe("93,000.0000");
+    expect(chartPrice(236.73573, 6)).toBe("236.735730");
+    expect(chartPrice(0.1 + 0.2, 6)).toBe("0.300000"); // a double's noise never shows
+    expect(chartPrice(-1.5, 4)).toBe("-1.5000");
+    expect(chartPrice(Number.NaN, 4)).toBe("");
   });
 
   it("shows the margin level as a percentage, not a ratio", () => {
@@ -117,12 +140,13 @@ describe("trade notices", () => {
 
   it("tells liquidation, stop loss and take profit", () => {
     const liq = describeTradeEvent(event("LIQUIDATED", { pnl: -100, exitPrice: 233.5 }), () => 6);
-    expect(liq).toEqual({ kind: "bad", about: "end",
-      text: "SOL_USDC LONG was liquidated at 233.50: PnL -100.00 USD" });
+    expect(liq).toEqual({ kind: "bad", about: "end", sticky: true,
+      text: "SOL_USDC LONG was liquidated at 233.500000: PnL -100.00 USD" });
     expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
     const profit = describeTradeEvent(event("TAKE_PROFIT"), () => 6);
     expect(profit?.kind).toBe("good");
-    expect(profit?.text).toBe("SOL_USDC LONG took profit at 236.10: PnL +6.3573 USD");
+    expect(profit?.text).toBe("SOL_USDC LONG took profit at 236.100000: PnL +6.3573 USD");
+    expect(profit?.sticky).toBe(true); // ended without the trader: stays until dismissed
   });
 
   it("stays quiet about what the page did itself", () => {
@@ -135,11 +159,11 @@ describe("trade notices", () => {
 
   it("tells an order's fill, expiry and rejection, live or caught up from the history", () => {
     const fill = describeTradeEvent(event("OPENED", { entryPrice: 230.5 }), () => 6);
-    expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL_USDC LONG order filled at 230.50" });
+    expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL_USDC LONG order filled at 230.500000" });
     // As GET /api/v1/trades/closed and the WebSocket send an ended order: with its price.
     const expired = describeTradeEvent(event("ORDER_EXPIRED", { margin: 50, status: "EXPIRED",
       orderType: "LIMIT", price: 230, exitPrice: null, pnl: null }), () => 6);
-    expect(expired?.text).toBe("SOL_USDC LONG order at 230.00 expired: 50.00 USD margin returned");
+    expect(expired?.text).toBe("SOL_USDC LONG order at 230.000000 expired: 50.00 USD margin returned");
     expect(describeTradeEvent(event("EXPIRED"), () => 6)?.about).toBe("end");
     const rejected = describeTradeEvent(event("REJECTED", { reason: "too many open trades" }), () => 6);
     expect(rejected?.kind).toBe("bad");
@@ -156,5 +180,28 @@ describe("engine command bodies", () => {
     // 12345678901234.5678 is not a double: as text it reaches the server unrounded.
     expect(commandBody({ margin: new Raw("12345678901234.5678") }))
       .toBe('{"margin":12345678901234.5678}');
+  });
+});
+
+describe("how many notices show", () => {
+  // Newest first, as on screen; true = sticky (an error, a trade ended by a trigger).
+  it("drops the oldest transient notice past the cap", () => {
+    expect(NOTICES_SHOWN).toBe(3);
+    expect(overflowing([false, false, false])).toEqual([]);
+    expect(overflowing([false, false, false, false])).toEqual([3]);
+    expect(overflowing([false, false, false, false, false])).toEqual([4, 3]);
+  });
+
+  it("never pushes out a sticky notice: a stop-out stays under three newer ones", () => {
+    // The audit's case: a stop-out, then three confirmations on top of it.
+    expect(overflowing([false, false, false, true])).toEqual([2]);
+    expect(overflowing([false, true, false, false])).toEqual([3]);
+    expect(overflowing([false, false, true, true, false])).toEqual([4, 1]);
+  });
+
+  it("keeps every sticky notice and the newest one when only those are left", () => {
+    expect(overflowing([true, true, true, true])).toEqual([]);
+    expect(overflowing([false, true, true, true])).toEqual([]);
+    expect(overflowing([false, true, true, true, false])).toEqual([4]);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { l10Of, liveAccount, livePnl } from "../src/account";
 import { bucketStart, foldTick } from "../src/candles";
 import { cappedPnl } from "../src/money";
-import { leverageL10, readTicket } from "../src/ticket-input";
+import { leverageL10, positiveDecimal, readTicket } from "../src/ticket-input";
 import type { OpenTrade, Quote } from "../src/types";
 
 const open = (over: Partial<OpenTrade>): OpenTrade => ({
@@ -129,6 +129,10 @@ describe("the ticket's fields", () => {
     expect(readTicket({ ...base, margin: "1.00001" }, 6).errors).toEqual({
       margin: "margin has at most 4 decimals" });
     expect(readTicket({ ...base, margin: "0" }, 6).errors.margin).toBe("margin must be above 0");
+    // Empty is missing, not a bad number; the partial close's margin reads the same rule.
+    expect(readTicket({ ...base, margin: "" }, 6).errors.margin).toBe("margin is required");
+    expect(readTicket({ ...base, margin: "  " }, 6).errors.margin).toBe("margin is required");
+    expect(positiveDecimal("", 4, "margin")).toBe("margin is required");
     expect(readTicket({ ...base, takeProfitPrice: "1.12345" }, 4).errors).toEqual({
       takeProfitPrice: "take profit has at most 4 decimals" });
     expect(readTicket({ ...base, stopLossPrice: "x" }, 6).errors.stopLossPrice)
