@@ -23,7 +23,8 @@ from google.protobuf.message import DecodeError
 
 from gateway_svc.engine_client import READ_COUNT, Fields, StreamTail, last_entry_id
 from mesh import streams
-from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS
+from mesh.assets import SUPPORTED_ASSETS
+from mesh.price_ticks import decode_batch, newest_ticks, usable
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ def trade_event_queue_size(max_open_trades: int, max_pending_orders: int) -> int
     apiece), plus one read of the tail. A reader that keeps up never loses; one that falls
     this far behind ends as `lost`."""
     return 2 * 2 * (max_open_trades + max_pending_orders) + TAIL_READ
-
-
-# How far back start-up looks for each asset's latest tick (the newest batch may hold only one).
-LOOKBACK_ENTRIES = 2000
-LOOKBACK_PAGE = 200
 
 
 class Subscription(Generic[T]):
@@ -99,24 +95,6 @@ class Subscription(Generic[T]):
         return self._items.popleft()
 
 
-def _usable(tick: prices_pb2.PriceTick) -> bool:
-    """The same ticks the engine trades on: a known asset with positive bid <= ask."""
-    if tick.asset not in ASSET_DECIMALS or not (tick.HasField("bid") and tick.HasField("ask")):
-        return False
-    bid, ask = tick.bid, tick.ask
-    if bid.units <= 0 or ask.units <= 0 or bid.scale > 18 or ask.scale > 18:
-        return False
-    return bid.units * 10**ask.scale <= ask.units * 10**bid.scale
-
-
-def _batch(entry_id: bytes, fields: Fields) -> prices_pb2.PriceBatch | None:
-    try:
-        return prices_pb2.PriceBatch.FromString(fields.get(streams.PAYLOAD, b""))
-    except DecodeError:
-        log.error("prices: undecodable price batch %s", entry_id)
-        return None
-
-
 class PriceBook:
     """The latest tick per asset (for GetPrice) and a fan-out of new ticks (StreamPrices)."""
 
@@ -164,29 +142,16 @@ class PriceBook:
         """Seed the book from the newest entries, walking back until every asset has a
         price (or the look-back is used up); return the id to follow from."""
         newest = await last_entry_id(self._redis, streams.PRICES)
-        found: dict[str, prices_pb2.PriceTick] = {}
-        upper, seen = b"+", 0
-        while seen < LOOKBACK_ENTRIES and len(found) < len(ASSET_DECIMALS):
-            page = await self._redis.xrevrange(streams.PRICES, upper, "-", count=LOOKBACK_PAGE)
-            for entry_id, fields in page:
-                batch = _batch(entry_id, fields)
-                for tick in reversed(batch.ticks if batch else ()):
-                    if _usable(tick) and tick.asset not in found:
-                        found[tick.asset] = tick
-            seen += len(page)
-            if len(page) < LOOKBACK_PAGE:
-                break
-            upper = b"(" + page[-1][0]
-        for asset, tick in found.items():
+        for asset, tick in (await newest_ticks(self._redis)).items():
             self._latest.setdefault(asset, tick)
         return newest
 
     def _on_entry(self, entry_id: bytes, fields: Fields) -> None:
-        batch = _batch(entry_id, fields)
+        batch = decode_batch(entry_id, fields)
         if batch is None:
             return
         for tick in batch.ticks:
-            if not _usable(tick):
+            if not usable(tick):
                 continue
             self._latest[tick.asset] = tick
             for subscription, assets in self._subscribers.items():

@@ -7,46 +7,48 @@ market made, which would drag trailing stops along and fire levels it crossed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from typing import Any
 
-from exchange.v1 import prices_pb2
-from google.protobuf.message import DecodeError
 from redis.exceptions import RedisError
 
 from mesh.assets import ASSET_DECIMALS
-from mesh.streams import PAYLOAD, PRICES
+from mesh.fixed import FixedPointError, rescale
+from mesh.price_ticks import newest_ticks
 
 log = logging.getLogger(__name__)
 
-# Batches read back, newest first: each holds a tick of every asset the poller publishes, so a
-# few are enough; more covers an asset that another source published less often.
-LOOK_BACK = 200
+# A Redis that is still starting (loading its AOF) gets a few tries; one that does not answer
+# at all costs the start a few seconds, then the profiles' prices are the start.
+ATTEMPTS = 4
+ATTEMPT_TIMEOUT_S = 2.0
+BETWEEN_ATTEMPTS_S = 0.5
 
 
 async def last_mids(client: Any, assets: Collection[str]) -> dict[str, int]:
-    """{asset: (bid + ask) // 2} of the newest tick of each of `assets` on the price stream, in
-    the asset's units; assets it does not find are left out. Redis failing is no reason not
-    to start: the simulator then starts from its profile."""
-    try:
-        entries = await client.xrevrange(PRICES, count=LOOK_BACK)
-    except (RedisError, OSError) as exc:
-        log.warning("poller: could not read the last prices (%r): starting afresh", exc)
+    """{asset: (bid + ask) // 2} of the newest usable tick of each of `assets` on the price
+    stream, in the asset's units; assets it does not find are left out, and all of them when
+    Redis cannot be read."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            ticks = await asyncio.wait_for(newest_ticks(client, assets), ATTEMPT_TIMEOUT_S)
+            break
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("poller: could not read the last prices (try %d): %r", attempt, exc)
+            if attempt < ATTEMPTS:
+                await asyncio.sleep(BETWEEN_ATTEMPTS_S)
+    else:
+        log.warning("poller: the simulator starts from its own prices")
         return {}
     mids: dict[str, int] = {}
-    for _id, fields in entries:
+    for asset, tick in ticks.items():
+        scale = ASSET_DECIMALS[asset]
         try:
-            batch = prices_pb2.PriceBatch.FromString(fields.get(PAYLOAD, b""))
-        except DecodeError:
-            continue
-        for tick in reversed(batch.ticks):
-            asset = tick.asset
-            if asset in mids or asset not in assets or asset not in ASSET_DECIMALS:
-                continue
-            scale = ASSET_DECIMALS[asset]
-            if tick.bid.scale == tick.ask.scale == scale and 0 < tick.bid.units <= tick.ask.units:
-                mids[asset] = (tick.bid.units + tick.ask.units) // 2
-        if len(mids) == len(assets):
-            break
+            bid = rescale(tick.bid.units, tick.bid.scale, scale)
+            ask = rescale(tick.ask.units, tick.ask.scale, scale)
+        except FixedPointError:
+            continue  # finer than the asset trades: not a price the simulator can go on from
+        mids[asset] = (bid + ask) // 2
     return mids

@@ -211,19 +211,13 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
 
     @unary
     async def CloseTrade(self, request: Any, context: Any) -> Any:
-        order_id, principal, body = await self._admitted(
-            context, request, lambda: _close_trade_body(request)
-        )
-        with for_order(order_id):
-            try:
-                result = await self._runner.run(
-                    _caller(principal), order_id, "close_trade", body, limited=True
-                )
-            except ApiError as error:
-                if error.spec.name == "TRADE_NOT_FOUND":
-                    await self._not_found_as_ended(principal, body.trade_id)
-                raise
-            closed = expect(result, "trade_closed")
+        async def not_found(principal: Principal) -> None:
+            await self._not_found_as_ended(principal, validation.trade_id(request.trade_id))
+
+        order_id, closed, _ = await self._command(
+            request, context, "close_trade", lambda: _close_trade_body(request), "trade_closed",
+            not_found,
+        )  # fmt: skip
         return xs.CloseTradeResponse(order_id=order_id, closed=closed)
 
     @unary

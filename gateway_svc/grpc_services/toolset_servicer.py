@@ -6,6 +6,7 @@ before anything reaches the engine's stream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
 
 log = logging.getLogger(__name__)
+# How long a refusal may wait for the ledger to say how a trade ended (see `_ended`).
+LEDGER_LOOKUP_S = 0.5
 
 
 def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
@@ -115,9 +118,12 @@ class ToolsetMethods:
     async def _ended(self, principal: Principal, trade_id: str) -> str | None:
         """How the caller's trade `trade_id` ended, if the ledger has it ended. The engine forgets
         a trade once it ends, so it can only say "not found"; the ledger still knows it (unless
-        it has not written the end yet, or cannot be read: then the engine's answer stands)."""
+        it has not written the end yet, or cannot be read at once: then the engine's answer
+        stands, and a stalled database cannot turn it into a timeout)."""
         try:
-            status = await self._db.trade_status(principal.user_id, trade_id)
+            status = await asyncio.wait_for(
+                self._db.trade_status(principal.user_id, trade_id), LEDGER_LOOKUP_S
+            )
         except Exception:
             log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
             return None

@@ -128,7 +128,10 @@ def json_named(field: str, message: str) -> tuple[str, str]:
 
 
 def words_renamed(message: str, names: Mapping[str, str]) -> str:
-    """`message` with each whole word that is a key of `names` spelled as its value."""
+    """`message` with each whole word that is a key of `names` spelled as its value. For
+    messages of the exchange's own (a field's rule), never for text a client wrote."""
+    if not names:
+        return message
     pattern = r"\b(?:" + "|".join(map(re.escape, names)) + r")\b"
     return re.sub(pattern, lambda found: names[found[0]], message)
 

@@ -117,9 +117,12 @@ async def signin_post(
         # A person who clicked a used or expired link lands on the page, which says why by
         # the code (its own words: nothing from the URL is shown), not on a JSON error.
         log.info("sign-in link refused: %s %s", error.spec.name, error.message)
-        failed = f"{settings.frontend_url}#signin-error={error.spec.name}"
-        return RedirectResponse(failed, status_code=302)
+        page = settings.frontend_url.split("#", 1)[0]
+        refused = RedirectResponse(f"{page}#signin-error={error.spec.name}", status_code=302)
+        refused.headers["Vary"] = "Accept"
+        return refused
     response = RedirectResponse(settings.frontend_url, status_code=302)
+    response.headers["Vary"] = "Accept"  # a refusal depends on it
     _set_session_cookie(response, reply.session_token, settings)
     return response
 

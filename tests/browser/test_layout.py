@@ -167,6 +167,29 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
     expect(page.locator("#t-form-error")).to_have_text("")
     expect(page.locator("#conn")).to_have_text("Live")
 
+    # Refusals stay until dismissed; from two on, one button dismisses them all.
+    console.allowed = (*ABORT_NOISE, "status of 400")
+    refusals = iter(["first refusal", "second refusal"])
+
+    def refuse(route: Any) -> None:
+        message = next(refusals)
+        engine = {"status": "error", "data": None, "message": message}
+        body = {"success": False, "error": message, "code": "INVALID_ARGUMENT",
+                "orderId": None, "engineResponse": engine}  # fmt: skip
+        route.fulfill(status=400, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/engine", refuse)
+    close = page.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    close.click()
+    expect(page.locator(".notice.bad", has_text="first refusal")).to_be_visible()
+    expect(page.locator(".dismiss-all")).to_be_hidden()  # one notice: its own button will do
+    close.click()
+    expect(page.locator(".notice.bad")).to_have_count(2)
+    page.locator(".dismiss-all").click()
+    expect(page.locator(".notice")).to_have_count(0)
+    expect(page.locator("#notices")).to_be_hidden()
+    page.unroute("**/api/v1/engine")
+
     phone = browser.new_context(
         viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
     )

@@ -118,6 +118,9 @@ class FakeEngine:
             self.trades[trade_id] = (user, body)
             out.trade_opened.email = command.email
             self._trade(out.trade_opened.trade, trade_id, command, body)
+        elif kind in ("modify_trade", "cancel_order"):
+            # The fake holds no pending orders and changes no trade: it knows none to change.
+            return reject(out, "TRADE_NOT_FOUND", "trade not found")
         elif kind == "close_trade":
             found = self.trades.get(command.close_trade.trade_id)
             if found is None or found[0] != user:

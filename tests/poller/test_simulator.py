@@ -45,7 +45,8 @@ async def test_it_goes_on_from_the_prices_it_is_given_within_its_bounds() -> Non
     ticks = {t.asset: t for t in await take(source, 3)}
     sol, btc, eth = ticks["SOL_USDC"], ticks["BTC_USDC"], ticks["ETH_USDC"]
     assert abs((sol.bid + sol.ask) // 2 - 250_123_456) < 250_123_456 // 1000
-    assert (btc.bid + btc.ask) // 2 <= 90_000 * 10**4 * 100  # clamped to the ceiling
+    ceiling = 90_000 * 10**4 * 100
+    assert ceiling * 999 // 1000 < (btc.bid + btc.ask) // 2 <= ceiling  # clamped to it
     assert 2_970 * 10**6 < (eth.bid + eth.ask) // 2 < 3_030 * 10**6  # the profile's start
 
 

@@ -99,6 +99,7 @@ async def test_a_refused_link_sends_a_browser_back_to_the_page_saying_why(
 
     assert response.status_code == 302
     assert response.headers["location"] == f"{FRONTEND_URL}#signin-error={code}"
+    assert response.headers["vary"] == "Accept"
     assert "set-cookie" not in response.headers
 
 

@@ -29,7 +29,8 @@ export const UNREACHABLE = "cannot reach the exchange: check your connection";
 
 const reachable = new Set<() => void>();
 
-/** `listener` runs whenever the exchange answers a request (any status): it is reachable. */
+/** `listener` runs whenever the exchange answers a request (any status below 500; a proxy's
+ * 502 or 504 says the exchange behind it is not): it is reachable. */
 export function whenReachable(listener: () => void): void {
   reachable.add(listener);
 }
@@ -85,7 +86,7 @@ async function send<T>(path: string, init: { method?: string; body?: string }): 
   } catch {
     throw new ApiError(UNREACHABLE, 0);
   }
-  for (const listener of reachable) listener();
+  if (response.status < 500) for (const listener of reachable) listener();
   let data: unknown = null;
   try {
     data = await response.json();

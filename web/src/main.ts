@@ -292,11 +292,7 @@ async function start(): Promise<void> {
 
   $("chart-asset").textContent = store.selected.replace("_", "/");
   const refusal = signInRefusal(location.hash);
-  if (refusal !== null) {
-    history.replaceState(null, "", location.pathname + location.search); // said once
-    $("signin-help").textContent = refusal;
-    $("signin-help").hidden = false;
-  }
+  if (refusal !== null) history.replaceState(null, "", location.pathname + location.search);
   $<HTMLFormElement>("signin-form").addEventListener("submit", (e) => void requestLink(e));
   $("logout").addEventListener("click", () => void signOut());
   $("create-account").addEventListener("click", () => {
@@ -333,6 +329,12 @@ async function start(): Promise<void> {
   await loadMarketData();
   const verdict = await signedIn;
   if (verdict === false) setSession("signed-out");
+  if (verdict === false && refusal !== null) {
+    // Said once, and only to someone still signed out: a mail scanner's earlier click on the
+    // link of a trader now signed in is nothing to tell.
+    $("signin-help").textContent = refusal;
+    $("signin-help").hidden = false;
+  }
   await Promise.all([loadCandles(), verdict === false ? Promise.resolve() : refreshTrading()]);
   window.setInterval(() => {
     if (store.session === "signed-in") void refreshAccount().then(renderAccount, reportError);

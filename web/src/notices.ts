@@ -48,8 +48,33 @@ export function notify(text: string, kind: NoticeKind = "info", sticky = kind ==
   for (const i of overflowing(items.map((n) => n.dataset.sticky === "true"))) items[i].remove();
   window.clearTimeout(fading.get(item));
   if (item.dataset.sticky !== "true") {
-    fading.set(item, window.setTimeout(() => item.remove(), 8_000));
+    fading.set(item, window.setTimeout(() => dismissNotice(item), 8_000));
   }
+  offerDismissAll(box);
+}
+
+function dismissNotice(item: HTMLElement): void {
+  const box = item.parentElement;
+  item.remove();
+  if (box) offerDismissAll(box);
+}
+
+/** Sticky notices pile up (a crash that liquidates ten positions tells ten): from two on, one
+ * button under them dismisses them all, so the ticket below is one click away. */
+function offerDismissAll(box: HTMLElement): void {
+  let all = box.querySelector<HTMLButtonElement>(".dismiss-all");
+  if (!all) {
+    all = document.createElement("button");
+    all.type = "button";
+    all.className = "dismiss-all";
+    all.textContent = "Dismiss all";
+    all.addEventListener("click", () => {
+      for (const notice of box.querySelectorAll(".notice")) notice.remove();
+      offerDismissAll(box);
+    });
+  }
+  box.append(all); // always last, under the notices
+  all.hidden = box.querySelectorAll(".notice").length < 2;
 }
 
 function newNotice(text: string, kind: NoticeKind): HTMLElement {
@@ -67,7 +92,7 @@ function newNotice(text: string, kind: NoticeKind): HTMLElement {
   dismiss.className = "dismiss";
   dismiss.setAttribute("aria-label", "Dismiss");
   dismiss.textContent = "×";
-  dismiss.addEventListener("click", () => item.remove());
+  dismiss.addEventListener("click", () => dismissNotice(item));
   item.append(span, times, dismiss);
   return item;
 }

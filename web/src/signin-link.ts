@@ -4,11 +4,10 @@
 
 const MESSAGES: Record<string, string> = {
   UNAUTHENTICATED:
-    "That sign-in link is invalid, expired or already used: ask for a new one below.",
-  RATE_LIMITED:
-    "Too many new accounts from your address or mailbox today: try again tomorrow.",
+    "That sign-in link is invalid, expired or already used: ask for a new one with your e-mail above.",
+  RATE_LIMITED: "Too many sign-ins from your address or mailbox: try again later.",
 };
-const OTHERWISE = "Signing in did not work this time: ask for a new link below.";
+const OTHERWISE = "Signing in did not work this time: ask for a new link with your e-mail above.";
 
 /** What to tell the trader for this location hash; null when it reports no refused link. */
 export function signInRefusal(hash: string): string | null {

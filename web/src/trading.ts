@@ -86,7 +86,7 @@ export const told = new Set<string>();
 export function tell(notice: TradeNotice | null, tradeId: string): void {
   if (!notice || told.has(`${tradeId}:${notice.about}`)) return;
   told.add(`${tradeId}:${notice.about}`);
-  notify(notice.text, notice.kind, notice.sticky ?? notice.kind === "bad");
+  notify(notice.text, notice.kind, notice.sticky);
 }
 
 /** Orders that filled while the socket was away: pending before, open now. */

@@ -4,7 +4,7 @@ import { signInRefusal } from "../src/signin-link";
 describe("signInRefusal", () => {
   it("says why a link was refused, in the page's own words", () => {
     expect(signInRefusal("#signin-error=UNAUTHENTICATED")).toMatch(/invalid, expired or already used/);
-    expect(signInRefusal("#signin-error=RATE_LIMITED")).toMatch(/try again tomorrow/);
+    expect(signInRefusal("#signin-error=RATE_LIMITED")).toMatch(/try again later/);
     expect(signInRefusal("#signin-error=ENGINE_UNAVAILABLE")).toMatch(/did not work this time/);
   });
 
