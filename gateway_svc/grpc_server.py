@@ -101,6 +101,10 @@ MAX_UNARY_IN_FLIGHT = 1_000
 bench keeps 64 in flight)."""
 MAX_CALLS_PER_CONNECTION = 256
 """HTTP/2 streams a public client may open on one connection; more wait on its side."""
+MAX_REQUEST_BYTES = 16 * 1024
+"""The largest request message the public server takes (RESOURCE_EXHAUSTED past it). Every
+request of the API is a few hundred bytes; grpc's default, 4 MB, let a client that sends all
+of a large request but its last byte hold 4 MB per call, unauthenticated and untimed."""
 
 
 def max_calls(settings: Settings) -> int:
@@ -171,6 +175,7 @@ async def serve(
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_concurrent_streams", MAX_CALLS_PER_CONNECTION),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
         ],
     )
     facade_server = None

@@ -2,6 +2,11 @@
 SIGNIN_LINKS_PER_CLIENT and SIGNIN_LINKS_PER_EMAIL links per SIGNIN_LINK_WINDOW_S, so nobody
 can use the exchange to flood an inbox.
 
+The mailbox's count can be spent by anyone who knows the address, so it must not lock its
+owner out: a client (an address key) that has completed a sign-in to the mailbox is held only
+by its own share of that count (the same number, for it and the mailbox), and strangers
+spending the mailbox's leave it alone.
+
 Each key is a sorted set of the request times in its window (at most `limit` of them, since
 a refused request adds none) that expires with its newest entry: memory follows the clients
 of the last window, and no key is ever cleared to make room for another.
@@ -43,6 +48,14 @@ return 0
 """
 
 
+KNOWN_FOR_S = 30 * 24 * 3600
+"""How long a completed sign-in keeps its client known to the mailbox (from the latest one)."""
+
+
+def _known_key(mailbox: str) -> str:
+    return f"limit:link:known:{mailbox}"
+
+
 def _email_key(email: str) -> str:
     # Hashed: the limiter has no need to keep addresses readable in Redis. By mailbox: the
     # `+tag` and case variants of one inbox share its limit.
@@ -58,12 +71,25 @@ class SignInLinkLimits:
         self.per_email = per_email
         self.per_client = per_client
         self.window_s = window_s
+        self._redis = redis
         self._allow = redis.register_script(_ALLOW)
 
     async def take(self, email: str, client: str) -> float:
         """0.0 when a link may be sent to `email` for `client` (and counts it), else the
         seconds until one may. Raises the Redis error when Redis cannot be asked."""
-        keys = [f"limit:link:client:{address_key(client)}", f"limit:link:email:{_email_key(email)}"]
+        mailbox, address = _email_key(email), address_key(client)
+        known = await self._redis.sismember(_known_key(mailbox), address)
+        mailbox_count = f"limit:link:email:{mailbox}" + (f":{address}" if known else "")
+        keys = [f"limit:link:client:{address}", mailbox_count]
         args = [self.window_s * 1_000_000, self.per_client, self.per_email]
         wait_us = await self._allow(keys=keys, args=args)
         return int(wait_us) / 1_000_000
+
+    async def remember_sign_in(self, email: str, client: str) -> None:
+        """`client` completed a sign-in to `email`'s mailbox: from now on its links are counted
+        apart from the mailbox's, which strangers can spend."""
+        key = _known_key(_email_key(email))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, address_key(client))
+            pipe.expire(key, KNOWN_FOR_S)
+            await pipe.execute()

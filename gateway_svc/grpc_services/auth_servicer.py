@@ -99,6 +99,13 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         await self._ensure_engine_account(user, created)
         token, _ = self._sessions.issue(user.id, user.email)
         log.info("user %s signed in%s", user.id, " (new)" if created else "")
+        client = client_address(
+            context.invocation_metadata(), context.peer(), self._trusted_proxies
+        )
+        try:
+            await self._link_limits.remember_sign_in(email, client)
+        except LIMITER_ERRORS as exc:  # the sign-in stands; only the exemption is not kept
+            log.warning("sign-in: its client not remembered for the link limit: %r", exc)
         return au.CompleteSignInResponse(
             session_token=token,
             user_id=user.id,

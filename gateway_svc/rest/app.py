@@ -29,6 +29,7 @@ from gateway_svc.rest.middleware import (
     CorsWhenOrigin,
     HttpMetrics,
     MetricsMiddleware,
+    SecurityHeaders,
 )
 from gateway_svc.rest.origin import WriteGuardMiddleware, trusted_origins
 from gateway_svc.rest.schemas import extra_components
@@ -36,12 +37,13 @@ from gateway_svc.rest.ws_limits import ConnectionSlots
 from mesh.config import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-# The page loads only its own files and talks only to this origin (HTTP and WebSocket).
+# The page loads only its own files and talks only to this origin ('self' covers its own
+# WebSocket too), posts no form anywhere, and sends no Referer beyond it.
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
 }
 PAGE_NOT_BUILT = "The web page is not built: run `make web` (or `make run`) in the checkout.\n"
 
@@ -146,6 +148,10 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
         # No OpenTelemetry here (the metrics are Prometheus's, on /metrics): left on, FastAPI
         # asks OpenTelemetry for its three global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # The interactive docs load Swagger UI and ReDoc from a CDN into the cookie's origin:
+        # a development aid, off in production (/openapi.json stays).
+        docs_url=None if settings.production else "/docs",
+        redoc_url=None if settings.production else "/redoc",
     )
     app.state.settings = settings
     app.state.clients = clients
@@ -189,6 +195,7 @@ def create_app(settings: Settings, channel_factory: ChannelFactory | None = None
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     # The terminal is built from web/ into STATIC_DIR by `make web` (run and test do it); an

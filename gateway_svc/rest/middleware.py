@@ -125,6 +125,37 @@ class MetricsMiddleware:
             )
 
 
+class SecurityHeaders:
+    """On every HTTP answer, unless it set its own: `nosniff` (a JSON or static body is never
+    taken for a script or a style), and on the API's `no-store` (its answers are the caller's
+    balances and trades, for no cache to keep)."""
+
+    NOSNIFF = (b"x-content-type-options", b"nosniff")
+    NO_STORE = (b"cache-control", b"no-store")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith("/api/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                if self.NOSNIFF[0] not in names:
+                    headers.append(self.NOSNIFF)
+                if api and self.NO_STORE[0] not in names:
+                    headers.append(self.NO_STORE)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class CorsWhenOrigin:
     """Starlette's CORSMiddleware, entered only by requests that carry an Origin header (the
     only ones it changes). It looked the header up on every request, and for a missing key

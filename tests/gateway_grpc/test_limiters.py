@@ -157,6 +157,19 @@ async def test_a_refused_link_counts_against_nobody(redis: aioredis.Redis) -> No
     assert await limits.take("b@b.co", "192.0.2.1") == 0.0
 
 
+async def test_a_client_that_signed_in_keeps_its_own_share_of_the_mailbox(
+    redis: aioredis.Redis,
+) -> None:
+    limits = SignInLinkLimits(redis, per_email=1, per_client=10, window_s=60)
+    await limits.remember_sign_in("Owner+x@b.co", "192.0.2.9")
+    assert await limits.take("owner@b.co", "198.51.100.1") == 0.0  # a stranger spends it
+    assert await limits.take("owner@b.co", "198.51.100.2") > 0
+    assert await limits.take("owner@b.co", "192.0.2.9") == 0.0  # the owner's own share
+    assert await limits.take("owner@b.co", "192.0.2.9") > 0  # which is one link, too
+    [known] = await redis.keys("limit:link:known:*")
+    assert 0 < await redis.ttl(known) <= 30 * 24 * 3600
+
+
 async def test_link_window_slides_and_keys_expire(redis: aioredis.Redis) -> None:
     limits = SignInLinkLimits(redis, per_email=1, per_client=5, window_s=1)
     assert await limits.take("a@b.co", "192.0.2.1") == 0.0

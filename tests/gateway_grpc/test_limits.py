@@ -317,6 +317,39 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
     await _link(limited.auth, "c1@example.com", None)  # the proxy itself
 
 
+async def test_strangers_spending_a_mailboxs_links_do_not_lock_its_owner_out(
+    settings: Settings,
+    redis: aioredis.Redis,
+    db: Database,
+    engine: FakeEngine,
+    clock: FakeClock,
+    mailer: CapturingMailer,
+) -> None:
+    """A security audit locked a chosen trader out with ten requests from ten addresses
+    (`victim+N@...` all count as the victim's mailbox). The client that signed in to the
+    mailbox before (here the test client itself, no x-forwarded-for) keeps a share of its own."""
+    tight = dataclasses.replace(settings, signin_links_per_email=3)
+    handle, channel = await _start(tight, redis, db, clock, mailer)
+    auth = AuthStub(channel)
+    try:
+        await sign_in(auth, mailer, "victim@example.com")  # the owner, once, from its address
+        for n in range(3):  # that was one of three; strangers spend the rest, and more
+            stranger = f"198.51.100.{n + 1}"
+            attempt = _link(auth, f"Victim+{n}@example.com", stranger)
+            if n < 2:
+                await attempt
+            else:
+                assert (await _refused(attempt)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for _ in range(3):  # the owner's own share: three links
+            await _link(auth, "victim@example.com", None)
+        owner_over = await _refused(_link(auth, "victim@example.com", None))
+    finally:
+        await channel.close()
+        await handle.stop(1.0)
+    assert owner_over.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # bounded as well
+    assert len(mailer.sent) == 1 + 2 + 3
+
+
 async def test_ipv6_clients_of_one_64_share_the_link_limit(
     limited: Limited, mailer: CapturingMailer
 ) -> None:

@@ -8,10 +8,11 @@ import re
 import grpc
 import httpx
 import pytest
-from exchange.v1 import auth_service_pb2
+from exchange.v1 import auth_service_pb2, prices_pb2
+from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc.rest import create_app
-from tests.rest.conftest import FRONTEND_URL, FakeError, Recorder, session_token
+from tests.rest.conftest import FRONTEND_URL, FakeError, Recorder, dec, session_token
 
 
 async def test_signup_and_signin_request_links(client, recorder: Recorder) -> None:
@@ -66,7 +67,34 @@ async def test_cookie_is_secure_in_production(settings, grpc_port, recorder) -> 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/api/v1/user/signin/post", params={"token": "x"})
+            docs = [(await client.get(path)).status_code for path in ("/docs", "/redoc")]
+            spec = await client.get("/openapi.json")
     assert "secure" in response.headers["set-cookie"].lower()
+    # The interactive docs load their scripts from a CDN into this origin: not in production.
+    assert docs == [404, 404] and spec.status_code == 200
+
+
+async def test_every_answer_is_nosniff_and_the_apis_are_never_stored(client, recorder) -> None:
+    recorder.replies["GetPrice"] = xs.GetPriceResponse(
+        tick=prices_pb2.PriceTick(asset="SOL_USDC", bid=dec(1, 6), ask=dec(2, 6))
+    )
+    answers = {
+        "price": await client.get("/api/v1/price", params={"asset": "SOL_USDC"}),
+        "refusal": await client.get("/api/v1/trades/open"),  # 401: no session
+        "unknown": await client.get("/api/v1/nothing-here"),
+        "metrics": await client.get("/metrics"),
+        "page": await client.get("/"),
+    }
+    for name, answer in answers.items():
+        assert answer.headers["x-content-type-options"] == "nosniff", name
+    for name in ("price", "refusal", "unknown"):
+        assert answers[name].headers["cache-control"] == "no-store", name
+    assert answers["page"].headers["cache-control"] == "no-cache"  # its own, kept
+    if answers["page"].status_code == 200:
+        policy = answers["page"].headers["content-security-policy"]
+        assert "connect-src 'self';" in policy and "ws:" not in policy
+        assert "form-action 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert answers["page"].headers["referrer-policy"] == "same-origin"
 
 
 async def test_signin_post_with_bad_link_is_401(client, recorder) -> None:
