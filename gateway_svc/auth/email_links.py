@@ -12,7 +12,14 @@ import time
 from typing import Protocol
 from urllib.parse import quote
 
-from gateway_svc.auth.tokens import EMAIL_AUDIENCE, EMAIL_TTL_S, Clock, InvalidToken, TokenSigner
+from gateway_svc.auth.tokens import (
+    EMAIL_AUDIENCE,
+    EMAIL_TTL_S,
+    Claims,
+    Clock,
+    InvalidToken,
+    TokenSigner,
+)
 from gateway_svc.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -39,9 +46,9 @@ class EmailLinks:
         token, _ = self._signer.issue(email, email)
         return token, f"{self._backend_url}{SIGN_IN_PATH}?token={quote(token, safe='')}"
 
-    async def redeem(self, token: str) -> str:
-        """The address the link was sent to; UNAUTHENTICATED if the token is not valid or was
-        used before."""
+    async def redeem(self, token: str) -> Claims:
+        """The link's claims (`email`: the address it was sent to; `issued_at_ms`);
+        UNAUTHENTICATED if the token is not valid or was used before."""
         if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise ApiError("UNAUTHENTICATED", LINK_REJECTED)
         try:
@@ -52,4 +59,4 @@ class EmailLinks:
         if not await self._store.use_email_token(claims.jti, claims.exp * 1000):
             log.info("auth: sign-in link %s used again", claims.jti)
             raise ApiError("UNAUTHENTICATED", LINK_REJECTED)
-        return claims.email
+        return claims

@@ -133,6 +133,13 @@ class Sessions:
         self._verified[token] = claims
         return claims
 
+    def signed_out_everywhere_since(self, user_id: str, issued_at_ms: int) -> bool:
+        """The user signed out everywhere after `issued_at_ms`: what was issued to them before
+        (a session, or a sign-in link still in their inbox) no longer lets anyone in."""
+        if not self._revocations.loaded:  # fail closed, as authenticate does
+            raise ApiError("ENGINE_UNAVAILABLE", "sessions cannot be checked yet: try again")
+        return self._revocations.is_revoked("", user_id, issued_at_ms)
+
     def still_valid(self, principal: Principal) -> bool:
         """For long-lived streams: the session has neither expired nor been signed out."""
         if principal.exp <= self._clock():

@@ -21,6 +21,7 @@ from exchange.v1 import auth_service_pb2_grpc
 
 from gateway_svc import validation
 from gateway_svc.auth import EmailLinks, Sessions, SignInLinkLimits
+from gateway_svc.auth.email_links import LINK_REJECTED
 from gateway_svc.auth.signup_limits import SignupLimits
 from gateway_svc.db import Database, UserRow
 from gateway_svc.errors import ApiError
@@ -92,9 +93,15 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
 
     @unary
     async def CompleteSignIn(self, request: Any, context: Any) -> Any:
-        email = await self._links.redeem(request.token)
-        if await self._db.find_user_by_email(email) is None:
+        link = await self._links.redeem(request.token)
+        email = link.email
+        known = await self._db.find_user_by_email(email)
+        if known is None:
             await self._take_signup(email, context)
+        elif self._sessions.signed_out_everywhere_since(known.id, link.issued_at_ms):
+            # A link mailed before a sign-out everywhere is one of the things it revokes.
+            log.info("auth: sign-in link %s predates user %s's sign-out", link.jti, known.id)
+            raise ApiError("UNAUTHENTICATED", LINK_REJECTED)
         user, created = await self._db.get_or_create_user(email)
         await self._ensure_engine_account(user, created)
         token, _ = self._sessions.issue(user.id, user.email)

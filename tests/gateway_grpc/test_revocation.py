@@ -162,6 +162,25 @@ async def test_sign_out_everywhere_refuses_older_tokens_only(
     assert await _accepted(exchange, fresh) and await _accepted(other, fresh)
 
 
+async def test_sign_out_everywhere_revokes_the_links_still_in_the_inbox(
+    gateway: GrpcServerHandle, auth: AuthStub, mailer: CapturingMailer, clock: FakeClock
+) -> None:
+    """Someone who read the inbox (a lost phone) must not get in with a link mailed before
+    the trader signed out everywhere; a link asked for afterwards works."""
+    session = bearer((await sign_in(auth, mailer, "gina@example.com")).session_token)
+    await auth.RequestSignInLink(au.RequestSignInLinkRequest(email="gina@example.com"))
+    waiting = mailer.token_for("gina@example.com")  # not used yet
+    clock.advance(1)
+    await auth.SignOutEverywhere(au.SignOutEverywhereRequest(), metadata=session)
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await auth.CompleteSignIn(au.CompleteSignInRequest(token=waiting))
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    clock.advance(1)
+    fresh = await sign_in(auth, mailer, "gina@example.com")
+    assert fresh.session_token and not fresh.new_user
+
+
 async def test_sign_out_fails_closed_when_postgres_cannot_store_it(
     gateway: GrpcServerHandle,
     auth: AuthStub,
