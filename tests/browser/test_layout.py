@@ -148,7 +148,7 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
     page.select_option("#t-asset", "SOL_USDC")
     page.fill("#t-margin", "1")
     page.locator("#t-submit").click()
-    notice = page.locator(".notice.good", has_text="Opened LONG SOL_USDC")
+    notice = page.locator(".notice.good", has_text="Opened LONG SOL/USDC")
     expect(notice).to_be_visible()
     expect(position_row(page)).to_have_count(1)
     shot(page, artifacts, "notice-desktop")
@@ -179,7 +179,7 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
         route.fulfill(status=400, content_type="application/json", body=json.dumps(body))
 
     page.route("**/api/v1/engine", refuse)
-    close = page.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    close = page.get_by_role("button", name="Close LONG SOL/USDC position", exact=True)
     close.click()
     expect(page.locator(".notice.bad", has_text="first refusal")).to_be_visible()
     expect(page.locator(".dismiss-all")).to_be_hidden()  # one notice: its own button will do
@@ -199,8 +199,8 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
     small.goto(mesh.base_url)
     expect(small.locator("#user-email")).to_have_text("notices@example.com")
     small.locator("#positions").scroll_into_view_if_needed()
-    small.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
-    closed = small.locator(".notice", has_text="Closed SOL_USDC LONG")
+    small.get_by_role("button", name="Close LONG SOL/USDC position", exact=True).click()
+    closed = small.locator(".notice", has_text="Closed SOL/USDC LONG")
     expect(closed).to_be_visible()
     box = closed.bounding_box()
     assert box is not None and box["y"] < 120, box  # at the top, off the list being used

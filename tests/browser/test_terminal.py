@@ -122,7 +122,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     shot(page, artifacts, "03-position-open")
 
     # --- close it: gone from the list, in the history ---
-    close = row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    close = row.get_by_role("button", name="Close LONG SOL/USDC position", exact=True)
     close.focus()
     page.keyboard.press("Enter")
     expect(row).to_have_count(0)
@@ -220,7 +220,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     open_long_from_ticket(small, "5", 10)
     expect(position_row(small)).to_have_count(1)
     small.locator("#positions").scroll_into_view_if_needed()  # down to the list, not sideways
-    close = small.get_by_role("button", name="Close LONG SOL_USDC position", exact=True)
+    close = small.get_by_role("button", name="Close LONG SOL/USDC position", exact=True)
     box = close.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 390, box
     close.click()
@@ -296,7 +296,7 @@ def test_signing_out_stops_the_old_sessions_requests(
     open_long_from_ticket(page, "10", 10)
     row = position_row(page)
     expect(row).to_have_count(1)
-    row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
+    row.get_by_role("button", name="Close LONG SOL/USDC position", exact=True).click()
     expect(row).to_have_count(0)
     # The page is looking for the closed trade again: two more looks.
     for _ in range(2):
@@ -436,7 +436,7 @@ def test_the_history_keeps_its_loaded_pages_and_exports_them_all(
 
     rows[:0] = [_closed_row(-1)]  # one more end: the newest page has it on top
     page.locator("#tab-positions").click()
-    position_row(page).get_by_role("button", name="Close LONG SOL_USDC position").click()
+    position_row(page).get_by_role("button", name="Close LONG SOL/USDC position").click()
     expect(position_row(page)).to_have_count(0)
     page.locator("#tab-history").click()
     expect(table).to_have_count(62)
@@ -461,7 +461,7 @@ def test_the_history_keeps_its_loaded_pages_and_exports_them_all(
     # Once more a page's worth of ends: a cursor again, for the sign-out to forget.
     rows[:0] = [_closed_row(-400 + k) for k in range(51)]
     page.locator("#tab-positions").click()
-    position_row(page).get_by_role("button", name="Close LONG SOL_USDC position").click()
+    position_row(page).get_by_role("button", name="Close LONG SOL/USDC position").click()
     expect(position_row(page)).to_have_count(0)
     page.locator("#tab-history").click()
     expect(page.locator("#h-more")).to_be_visible()

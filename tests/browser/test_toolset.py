@@ -99,7 +99,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator('#preview dd[data-k="entry"]')).to_have_text("230.000000")
     expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("207.000000")
     ticket(page, "LIMIT", "LONG", "100", 100, price="230", tp="250")
-    placed = page.locator(".notice.good", has_text="Placed LIMIT LONG SOL_USDC at 230.000000")
+    placed = page.locator(".notice.good", has_text="Placed LIMIT LONG SOL/USDC at 230.000000")
     expect(placed).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("(1)")
     expect(page.locator("#chart")).to_have_attribute(
@@ -178,12 +178,12 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     page.locator("#cp-submit").click()
     expect(page.locator(".notice", has_text="50.00 USD still open")).to_be_visible()
     expect(row.locator(".margin")).to_have_text("50.00")
-    row.get_by_role("button", name="Close LONG SOL_USDC position", exact=True).click()
+    row.get_by_role("button", name="Close LONG SOL/USDC position", exact=True).click()
     expect(row).to_have_count(0)
 
     # --- the price dips to the order: it fills, and the page says so ---
     replay(mesh, tmp_path, "dip", [("SOL_USDC", "230.90", "230.95")])
-    filled = page.locator(".notice.good", has_text="SOL_USDC LONG order filled at 230.950000")
+    filled = page.locator(".notice.good", has_text="SOL/USDC LONG order filled at 230.950000")
     expect(filled).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("")
     expect(row).to_have_count(1)
@@ -233,7 +233,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator("#t-price")).to_have_value("")
     expect(page.locator("#t-expiry")).to_have_value("")
     page.locator("#tab-orders").click()
-    page.get_by_role("button", name="Cancel LIMIT SHORT SOL_USDC order").click()
+    page.get_by_role("button", name="Cancel LIMIT SHORT SOL/USDC order").click()
     expect(page.locator(".notice", has_text="40.00 USD returned")).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("")
 

@@ -6,7 +6,7 @@
 import { l10Of } from "./account";
 import { engine, Raw } from "./api";
 import { rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, apiUsd, usd } from "./format";
+import { apiPrice, apiUsd, market, usd } from "./format";
 import { cappedPnl, floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -67,7 +67,7 @@ export function renderPartPreview(): void {
 export function openPartClose(trade: OpenTrade, after: () => void): void {
   const margin = toUnits(trade.margin, USD_SCALE) ?? 0n;
   closing = { trade, margin, after };
-  $("cp-what").textContent = `${trade.direction} ${trade.asset.replace("_", "/")} from ` +
+  $("cp-what").textContent = `${trade.direction} ${market(trade.asset)} from ` +
     `${apiPrice(trade.entryPrice, decimalsOf(trade.asset))}, margin ${apiUsd(trade.margin)} USD`;
   $<HTMLInputElement>("cp-margin").value = fromUnits(marginPart(margin, 50), USD_SCALE);
   showFieldErrors($("cp-form"), INPUTS, {});
@@ -92,7 +92,7 @@ async function submit(): Promise<void> {
       margin: new Raw(fromUnits(part, USD_SCALE)) });
     $<HTMLDialogElement>("close-part").close();
     const left = toUnits(d.remainingMargin, USD_SCALE) ?? 0n;
-    notify(`Closed ${usd(part)} USD of ${d.asset} ` +
+    notify(`Closed ${usd(part)} USD of ${market(d.asset)} ` +
       `${current.trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: PnL ` +
       `${apiUsd(d.pnl, { signed: true })} USD, ${apiUsd(d.totalReturn)} USD returned` +
       (left > 0n ? `, ${usd(left)} USD still open` : ""), "info");

@@ -4,6 +4,11 @@
 import { floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
 
 /** "1234567.5" -> "1,234,567.5" (grouping only; the digits are untouched). */
+/** A market as the page names it: "SOL_USDC" -> "SOL/USDC" (the API's id stays in requests). */
+export function market(asset: string): string {
+  return asset.replace("_", "/");
+}
+
 export function groupThousands(text: string): string {
   const negative = text.startsWith("-");
   const [whole, frac] = (negative ? text.slice(1) : text).split(".");

@@ -3,7 +3,7 @@
 
 import { api } from "./api";
 import { filterHistory, historyCsv } from "./csv";
-import { apiPnl, apiPrice, apiUsd, dateTime, leverage } from "./format";
+import { apiPnl, apiPrice, apiUsd, dateTime, leverage, market } from "./format";
 import { l10Of } from "./account";
 import { notify, reportError } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -64,7 +64,7 @@ export async function loadHistory(more: boolean): Promise<void> {
 
 export function setupHistoryFilters(): void {
   const assetSelect = $<HTMLSelectElement>("h-asset");
-  for (const asset of store.assets) assetSelect.add(new Option(asset.replace("_", "/"), asset));
+  for (const asset of store.assets) assetSelect.add(new Option(market(asset), asset));
   const statusSelect = $<HTMLSelectElement>("h-status");
   for (const status of STATUSES) statusSelect.add(new Option(status.replace("_", " "), status));
   assetSelect.addEventListener("change", renderHistory);
@@ -84,7 +84,7 @@ export function historyCells(t: ClosedTrade): [string, string][] {
   const pnl = apiPnl(t.pnl);
   return [
     [dateTime(t.closedAt), ""],
-    [t.asset.replace("_", "/"), ""],
+    [market(t.asset), ""],
     [t.direction, t.direction === "LONG" ? "pos" : "neg"],
     [t.status.replace("_", " ") + (t.partial ? " (part)" : ""), `status ${t.status.toLowerCase()}`],
     [apiUsd(t.margin), "num"],

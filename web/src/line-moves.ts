@@ -4,7 +4,7 @@
 
 import { ApiError, engine, Raw } from "./api";
 import type { PriceLineSpec } from "./chart-handles";
-import { price } from "./format";
+import { market, price } from "./format";
 import { fromUnits, toUnits } from "./money";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -39,7 +39,7 @@ export async function moveLine(spec: PriceLineSpec, priceText: string): Promise<
     }
     value = distance;
   }
-  const what = `${NAMES[kind]} of ${trade.asset.replace("_", "/")} ${trade.direction}`;
+  const what = `${NAMES[kind]} of ${market(trade.asset)} ${trade.direction}`;
   const shown = price(value, d);
   try {
     await engine({ command: "MODIFY_TRADE", tradeId: trade.tradeId,

@@ -9,7 +9,7 @@ import { renderPartPreview, setupPartClose } from "./close-part";
 import { moveLine } from "./line-moves";
 import { setupModify } from "./modify";
 import { renderOrders } from "./orders";
-import { price } from "./format";
+import { market, price } from "./format";
 import { setupHistoryFilters } from "./history";
 import { renderMarkets, select } from "./markets";
 import { toUnits } from "./money";
@@ -272,13 +272,13 @@ async function start(): Promise<void> {
   const saved = localStorage.getItem("asset");
   store.selected = saved && store.assets.includes(saved) ? saved : store.assets[0];
   const assetSelect = $<HTMLSelectElement>("t-asset");
-  for (const asset of store.assets) assetSelect.add(new Option(asset.replace("_", "/"), asset));
+  for (const asset of store.assets) assetSelect.add(new Option(market(asset), asset));
   assetSelect.value = store.selected;
   assetSelect.addEventListener("change", () => select(assetSelect.value));
 
   on("selected", () => {
     assetSelect.value = store.selected;
-    $("chart-asset").textContent = store.selected.replace("_", "/");
+    $("chart-asset").textContent = market(store.selected);
     void loadCandles();
     scheduleRender();
   });
@@ -290,7 +290,7 @@ async function start(): Promise<void> {
     renderAccount();
   });
 
-  $("chart-asset").textContent = store.selected.replace("_", "/");
+  $("chart-asset").textContent = market(store.selected);
   const refusal = signInRefusal(location.hash);
   if (refusal !== null) history.replaceState(null, "", location.pathname + location.search);
   $<HTMLFormElement>("signin-form").addEventListener("submit", (e) => void requestLink(e));

@@ -1,7 +1,7 @@
 // The markets list: bid, ask and the change over 24 hours per asset, from the live quotes.
 // A row is a button (click, Enter or Space) that puts its market on the chart and the ticket.
 
-import { change, price } from "./format";
+import { change, market, price } from "./format";
 import { emit, store } from "./store";
 
 export function renderMarkets(): void {
@@ -15,7 +15,7 @@ export function renderMarkets(): void {
       const pick = document.createElement("button");
       pick.type = "button";
       pick.className = "link";
-      pick.textContent = asset.replace("_", "/");
+      pick.textContent = market(asset);
       pick.addEventListener("click", () => select(asset));
       name.append(pick);
       for (const cls of ["num bid", "num ask", "num chg"]) row.insertCell().className = cls;

@@ -4,7 +4,7 @@
 
 import { engine } from "./api";
 import { rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, localInput } from "./format";
+import { apiPrice, localInput, market } from "./format";
 import { decimalText } from "./money";
 import { changedFields, type EditText } from "./modify-input";
 import { notify } from "./notices";
@@ -51,8 +51,8 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
   };
   editing = { tradeId: target.tradeId, asset: target.asset, pending, before, after };
   const d = decimalsOf(target.asset);
-  const what = pending ? `${target.orderType} ${target.direction} ${target.asset.replace("_", "/")} ` +
-    `at ${apiPrice(target.price, d)}` : `${target.direction} ${target.asset.replace("_", "/")} ` +
+  const what = pending ? `${target.orderType} ${target.direction} ${market(target.asset)} ` +
+    `at ${apiPrice(target.price, d)}` : `${target.direction} ${market(target.asset)} ` +
     `from ${apiPrice(target.entryPrice, d)}`;
   $("modify-h").textContent = pending ? "Modify order" : "Modify position";
   $("modify-what").textContent = what;
@@ -94,7 +94,7 @@ async function save(): Promise<void> {
   try {
     await engine({ command: "MODIFY_TRADE", tradeId: current.tradeId, ...fields });
     $<HTMLDialogElement>("modify").close();
-    notify(`${current.pending ? "Order" : "Position"} ${current.asset.replace("_", "/")} ` +
+    notify(`${current.pending ? "Order" : "Position"} ${market(current.asset)} ` +
       "modified: confirmed by the exchange", "good");
   } catch (err) {
     showFieldErrors($("modify-form"), INPUTS, rejectionErrors(err));

@@ -4,7 +4,7 @@
 // fade after a while. A repeat of a notice on screen is counted on it, not stacked.
 
 import { ApiError } from "./api";
-import { apiPrice, apiUsd } from "./format";
+import { apiPrice, apiUsd, market } from "./format";
 import type { TradeEventMessage } from "./types";
 import { decimalsOf } from "./store";
 
@@ -129,7 +129,7 @@ export function describeTradeEvent(
 ): TradeNotice | null {
   const t = message.trade;
   const d = decimals(t.asset);
-  const name = `${t.asset} ${t.direction}`;
+  const name = `${market(t.asset)} ${t.direction}`;
   switch (message.event) {
     case "OPENED":
       // Opened by a price, not by a command: an order filled.

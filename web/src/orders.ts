@@ -3,7 +3,7 @@
 
 import { l10Of } from "./account";
 import { engine } from "./api";
-import { apiPrice, apiUsd, dateTime, leverage } from "./format";
+import { apiPrice, apiUsd, dateTime, leverage, market } from "./format";
 import { openModify } from "./modify";
 import { notify } from "./notices";
 import { actionButton, rebuildKeepingFocus } from "./positions";
@@ -29,7 +29,7 @@ function orderRows(body: HTMLTableSectionElement, after: () => void): void {
     row.dataset.trade = o.tradeId;
     row.dataset.asset = o.asset;
     const cells: [string, string][] = [
-      [o.asset.replace("_", "/"), ""],
+      [market(o.asset), ""],
       [o.direction, o.direction === "LONG" ? "pos" : "neg"],
       [o.orderType, ""],
       [apiPrice(o.price, d), "num price lead"],
@@ -47,7 +47,7 @@ function orderRows(body: HTMLTableSectionElement, after: () => void): void {
     }
     const actions = row.insertCell();
     actions.className = "actions";
-    const what = `${o.orderType} ${o.direction} ${o.asset} order`;
+    const what = `${o.orderType} ${o.direction} ${market(o.asset)} order`;
     const modify = actionButton("Modify", `Modify ${what}`);
     modify.addEventListener("click", () => openModify(o, after));
     const cancel = actionButton("Cancel", `Cancel ${what}`);
@@ -66,7 +66,7 @@ async function cancelOrder(order: PendingOrder, button: HTMLButtonElement, after
   button.disabled = true;
   try {
     const d = await engine<Cancelled>({ command: "CANCEL_ORDER", tradeId: order.tradeId });
-    notify(`Cancelled ${order.orderType} ${order.direction} ${order.asset}: ` +
+    notify(`Cancelled ${order.orderType} ${order.direction} ${market(order.asset)}: ` +
       `${apiUsd(d.marginReturned)} USD returned`, "info");
   } catch (err) {
     notify(err instanceof Error ? err.message : String(err), "bad");

@@ -4,7 +4,7 @@
 import { l10Of, livePnl } from "./account";
 import { engine } from "./api";
 import { openPartClose } from "./close-part";
-import { apiPnl, apiPrice, apiUsd, leverage, price, signClass, usd } from "./format";
+import { apiPnl, apiPrice, apiUsd, leverage, market, price, signClass, usd } from "./format";
 import { openModify } from "./modify";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
@@ -75,7 +75,7 @@ function positionRows(body: HTMLTableSectionElement, afterClose: () => void): vo
     const row = body.insertRow();
     row.dataset.trade = t.tradeId;
     row.dataset.asset = t.asset;
-    cell(row, t.asset.replace("_", "/"));
+    cell(row, market(t.asset));
     cell(row, t.direction, t.direction === "LONG" ? "pos" : "neg");
     cell(row, apiUsd(t.margin), "num margin");
     cell(row, leverage(l10Of(t)), "num");
@@ -98,7 +98,7 @@ function positionRows(body: HTMLTableSectionElement, afterClose: () => void): vo
     cell(row, pnl.text, `num pnl lead ${pnl.cls}`.trim());
     const actions = row.insertCell();
     actions.className = "actions";
-    const what = `${t.direction} ${t.asset} position`;
+    const what = `${t.direction} ${market(t.asset)} position`;
     const close = actionButton("Close", `Close ${what}`);
     close.addEventListener("click", () => void closeTrade(t, close, afterClose));
     const modify = actionButton("Modify", `Modify ${what}`);
@@ -143,7 +143,7 @@ async function closeTrade(trade: OpenTrade, button: HTMLButtonElement, after: ()
   button.disabled = true;
   try {
     const d = await engine<Closed>({ command: "CLOSE_TRADE", tradeId: trade.tradeId });
-    notify(`Closed ${d.asset} ${trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: ` +
+    notify(`Closed ${market(d.asset)} ${trade.direction} at ${apiPrice(d.closePrice, decimalsOf(d.asset))}: ` +
       `PnL ${apiUsd(d.pnl, { signed: true })} USD, ${apiUsd(d.totalReturn)} USD returned`, "info");
     // Its row goes: focus would fall to the page's top. The list's tab keeps a keyboard user here.
     if (focused) document.getElementById("tab-positions")?.focus();

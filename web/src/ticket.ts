@@ -4,7 +4,7 @@
 
 import { engine, Raw } from "./api";
 import { clearFieldError, rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, leverage, price, usd } from "./format";
+import { apiPrice, leverage, market, price, usd } from "./format";
 import { fromUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { previewOrder } from "./preview";
@@ -54,7 +54,7 @@ export function renderTicket(): void {
   const submit = $<HTMLButtonElement>("t-submit");
   const verb = long ? "Buy / Long" : "Sell / Short";
   submit.textContent = pending ? `Place ${t.orderType.toLowerCase()} ${long ? "buy" : "sell"} ` +
-    `order ${t.asset.replace("_", "/")}` : `${verb} ${t.asset.replace("_", "/")}`;
+    `order ${market(t.asset)}` : `${verb} ${market(t.asset)}`;
   submit.className = long ? "long" : "short";
   submit.disabled = store.session !== "signed-in" || submitting;
   if (store.session === "signed-out") submit.textContent = "Sign in to trade";
@@ -151,7 +151,7 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
   try {
     if (values.orderType === "MARKET") {
       const opened = await engine<Opened>({ command: "CREATE_TRADE", ...common });
-      notify(`Opened ${values.direction} ${values.asset} at ` +
+      notify(`Opened ${values.direction} ${market(values.asset)} at ` +
         `${apiPrice(opened.entryPrice, decimals)}, ${leverage(values.l10)}` +
         (opened.liquidationPrice !== undefined
           ? `, liquidation ${apiPrice(opened.liquidationPrice, decimals)}` : ""), "good");
@@ -159,7 +159,7 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
       const placed = await engine<Placed>({ command: "PLACE_ORDER", ...common,
         orderType: values.orderType, price: level(values.price),
         expiresAt: values.expiresAt ?? undefined });
-      notify(`Placed ${placed.orderType} ${values.direction} ${values.asset} at ` +
+      notify(`Placed ${placed.orderType} ${values.direction} ${market(values.asset)} at ` +
         `${apiPrice(placed.price, decimals)}, ${leverage(values.l10)}`, "good");
       // The order's own price and expiry: the next order is given its own.
       $<HTMLInputElement>("t-price").value = "";

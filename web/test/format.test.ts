@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  apiPnl, apiPrice, apiUsd, change, chartPrice, groupThousands, leverage, percent, price, signClass,
-  usd,
+  apiPnl, apiPrice, apiUsd, change, chartPrice, groupThousands, leverage, market, percent, price,
+  signClass, usd,
 } from "../src/format";
 import { historyCells } from "../src/history";
 import { filterHistory, historyCsv } from "../src/csv";
@@ -141,11 +141,11 @@ describe("trade notices", () => {
   it("tells liquidation, stop loss and take profit", () => {
     const liq = describeTradeEvent(event("LIQUIDATED", { pnl: -100, exitPrice: 233.5 }), () => 6);
     expect(liq).toEqual({ kind: "bad", about: "end", sticky: true,
-      text: "SOL_USDC LONG was liquidated at 233.500000: PnL -100.00 USD" });
+      text: "SOL/USDC LONG was liquidated at 233.500000: PnL -100.00 USD" });
     expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
     const profit = describeTradeEvent(event("TAKE_PROFIT"), () => 6);
     expect(profit?.kind).toBe("good");
-    expect(profit?.text).toBe("SOL_USDC LONG took profit at 236.100000: PnL +6.3573 USD");
+    expect(profit?.text).toBe("SOL/USDC LONG took profit at 236.100000: PnL +6.3573 USD");
     expect(profit?.sticky).toBe(true); // ended without the trader: stays until dismissed
   });
 
@@ -159,11 +159,11 @@ describe("trade notices", () => {
 
   it("tells an order's fill, expiry and rejection, live or caught up from the history", () => {
     const fill = describeTradeEvent(event("OPENED", { entryPrice: 230.5 }), () => 6);
-    expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL_USDC LONG order filled at 230.500000" });
+    expect(fill).toEqual({ kind: "good", about: "fill", text: "SOL/USDC LONG order filled at 230.500000" });
     // As GET /api/v1/trades/closed and the WebSocket send an ended order: with its price.
     const expired = describeTradeEvent(event("ORDER_EXPIRED", { margin: 50, status: "EXPIRED",
       orderType: "LIMIT", price: 230, exitPrice: null, pnl: null }), () => 6);
-    expect(expired?.text).toBe("SOL_USDC LONG order at 230.000000 expired: 50.00 USD margin returned");
+    expect(expired?.text).toBe("SOL/USDC LONG order at 230.000000 expired: 50.00 USD margin returned");
     expect(describeTradeEvent(event("EXPIRED"), () => 6)?.about).toBe("end");
     const rejected = describeTradeEvent(event("REJECTED", { reason: "too many open trades" }), () => 6);
     expect(rejected?.kind).toBe("bad");
@@ -203,5 +203,12 @@ describe("how many notices show", () => {
     expect(overflowing([true, true, true, true])).toEqual([]);
     expect(overflowing([false, true, true, true])).toEqual([]);
     expect(overflowing([false, true, true, true, false])).toEqual([4]);
+  });
+});
+
+describe("market", () => {
+  it("names a market as the page shows it, the API's id unchanged elsewhere", () => {
+    expect(market("SOL_USDC")).toBe("SOL/USDC");
+    expect(market("BTC_USDC")).toBe("BTC/USDC");
   });
 });
