@@ -4,11 +4,16 @@ tools ask first, and `grpc.reflection.v1alpha`, all that grpcio-reflection serve
 v1 is v1alpha renamed: the same messages, field for field and number for number. So v1alpha's
 servicer answers v1's method too (the bytes on the wire are the same), and v1's descriptor is
 v1alpha's under the new package, added to the pool so that v1 can itself be described.
+
+Reflection describes the served services and the files they need, from a pool of its own:
+the process's default pool also holds the engine's internal contracts (the commands on its
+stream, the session revocations), which are no client's business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -42,10 +47,33 @@ def _add_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
     pool.AddSerializedFile(proto.SerializeToString())
 
 
+def public_pool(services: Sequence[str]) -> descriptor_pool.DescriptorPool:
+    """A pool of the files that define `services` and of what those files import, and of
+    nothing else."""
+    default = descriptor_pool.Default()
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(file: Any) -> None:
+        if file.name in added:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        proto = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(proto)
+        pool.Add(proto)
+        added.add(file.name)
+
+    for name in services:
+        add(default.FindServiceByName(name).file)
+    return pool
+
+
 def enable(server: grpc.aio.Server, services: Sequence[str]) -> None:
     """Reflection of `services` (and of reflection itself, under both names) on `server`."""
     _add_v1_descriptor(descriptor_pool.Default())
-    servicer = ReflectionServicer((*services, reflection.SERVICE_NAME, V1_SERVICE))
+    described = (*services, reflection.SERVICE_NAME, V1_SERVICE)
+    servicer = ReflectionServicer(described, pool=public_pool(described))
     add_service(reflection_pb2_grpc.add_ServerReflectionServicer_to_server, servicer, server)
     v1 = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,

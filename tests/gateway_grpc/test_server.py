@@ -33,6 +33,25 @@ async def test_reflection_lists_the_services_and_describes_them(
     assert replies[1].file_descriptor_response.file_descriptor_proto  # the .proto is served
 
 
+async def test_reflection_describes_the_api_and_nothing_internal(
+    channel: grpc.aio.Channel,
+) -> None:
+    """The process also holds the engine's stream contracts (commands, session revocations,
+    the audit record): a client learns them from no reflection request."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    asked = [
+        reflection_pb2.ServerReflectionRequest(file_by_filename="exchange/v1/types.proto"),
+        reflection_pb2.ServerReflectionRequest(file_by_filename="exchange/v1/commands.proto"),
+        reflection_pb2.ServerReflectionRequest(file_by_filename="exchange/v1/sessions.proto"),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="exchange.v1.Command"),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="exchange.v1.CommandAudit"),
+    ]
+    types, *internal = [reply async for reply in stub.ServerReflectionInfo(iter(asked))]
+    assert types.file_descriptor_response.file_descriptor_proto  # the API's own types
+    for reply in internal:
+        assert reply.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0], reply
+
+
 async def test_reflection_answers_under_its_v1_name_too(channel: grpc.aio.Channel) -> None:
     """grpc.reflection.v1 is v1alpha renamed, message for message: the same bytes answer it,
     and it can describe itself."""
