@@ -133,6 +133,19 @@ def test_position_rows_never_cover_a_money_figure(
     _assert_rows_readable(small)
     assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.close()
+
+    # The widths between, where the grid changes its layout twice (1320 and 1100 px): every
+    # panel keeps a readable width (an L-shaped area once voided the whole template, and the
+    # account and markets fell to a 45 px strip), and the rows stay whole.
+    for width in (1200, 1000, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        widths = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('.grid > .panel')]"
+            ".map(p => [p.className, p.getBoundingClientRect().width]))"
+        )
+        shot(page, artifacts, f"layout-{width}")
+        assert min(widths.values()) >= 280, (width, widths)
+        _assert_rows_readable(page)
     desk.close()
     assert console.errors == [], console.errors
     assert phone_console.errors == [], phone_console.errors
@@ -169,7 +182,7 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
 
     # Refusals stay until dismissed; from two on, one button dismisses them all.
     console.allowed = (*ABORT_NOISE, "status of 400")
-    refusals = iter(["first refusal", "second refusal"])
+    refusals = iter(["first refusal", "second refusal", *(f"refusal {n}" for n in range(3, 9))])
 
     def refuse(route: Any) -> None:
         message = next(refusals)
@@ -183,8 +196,14 @@ def test_notices_keep_off_the_figures_and_a_lost_connection_clears(
     close.click()
     expect(page.locator(".notice.bad", has_text="first refusal")).to_be_visible()
     expect(page.locator(".dismiss-all")).to_be_hidden()  # one notice: its own button will do
-    close.click()
-    expect(page.locator(".notice.bad")).to_have_count(2)
+    for shown in range(2, 9):  # more than the stack's height holds: it scrolls
+        close.click()
+        expect(page.locator(".notice.bad")).to_have_count(shown)
+    # The button stays at the top of the stack, in view, however many notices are under it.
+    expect(page.locator(".dismiss-all")).to_be_in_viewport()
+    assert page.evaluate("document.querySelector('#notices').firstElementChild.className") == (
+        "dismiss-all"
+    )
     page.locator(".dismiss-all").click()
     expect(page.locator(".notice")).to_have_count(0)
     expect(page.locator("#notices")).to_be_hidden()

@@ -501,3 +501,35 @@ def test_a_used_sign_in_link_lands_on_the_page_saying_why(
     assert page.url == f"{mesh.base_url}/"  # the fragment is gone: a reload says nothing
     context.close()
     assert console.errors == [], console.errors
+
+
+def test_a_burst_of_stop_outs_is_one_reload_not_one_each(
+    browser: Any, mesh: Mesh, mail: MailCatcher, tmp_path: Path
+) -> None:
+    """One tick stops out eight positions: eight events. The page reloads once for the burst
+    (and once more for events during that reload), not once each: each reload spends four of
+    the user's command tokens, and a burst of thirteen ran into the rate limit."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    sign_up(page, mesh, mail, "burst@example.com")
+    for _ in range(8):  # opened elsewhere (another device): not the page's own orders
+        body = {"command": "CREATE_TRADE", "asset": "SOL_USDC", "direction": "LONG",
+                "margin": 1, "leverage": 10, "stopLossPrice": 230}  # fmt: skip
+        answer = context.request.post(f"{mesh.base_url}/api/v1/engine", data=body)
+        assert answer.ok, answer.text()
+    expect(position_row(page)).to_have_count(8)
+    page.wait_for_timeout(1_000)  # the burst of opens' own reload is over
+    reloads: list[str] = []
+    page.on("request", lambda r: "/api/v1/trades/open" in r.url and reloads.append(r.url))
+
+    replay(mesh, tmp_path, "stops", [("SOL_USDC", "229.00", "229.05")])
+    stopped = page.locator(".notice.bad", has_text="was stopped out")
+    expect(stopped).to_contain_text("\u00d78")  # eight alike: one notice, counted
+    expect(position_row(page)).to_have_count(0)
+    # Only an absence to show: no reload per event arriving after the burst's.
+    page.wait_for_timeout(1_500)
+    context.close()
+    assert 1 <= len(reloads) <= 2, reloads
+    assert not [e for e in console.errors if "429" in e or "too many" in e], console.errors
+    assert console.errors == [], console.errors

@@ -19,10 +19,12 @@ export interface PriceLineSpec {
 export const MOVABLE: ReadonlySet<LineKind> = new Set<LineKind>(["sl", "tp", "trail", "order"]);
 
 /** Where a level moved by hand may land: `snap` rounds a pointer's price to the grid (as
- * decimal text, for toUnits), `unit` is one step of that grid. */
+ * decimal text, for toUnits), `unit` is one step of that grid; `show` writes such a level as
+ * the page writes prices. */
 export interface Grid {
   snap: (value: number) => string;
   unit: () => number;
+  show: (level: string) => string;
 }
 
 interface Grip {
@@ -101,7 +103,7 @@ export class LineHandles {
   }
 
   private label(grip: Grip): void {
-    const level = grip.at === grip.from ? grip.fromText : this.grid.snap(grip.at);
+    const level = this.grid.show(grip.at === grip.from ? grip.fromText : this.grid.snap(grip.at));
     grip.button.textContent = `${grip.spec.title} ${level} \u21d5`;
     grip.button.setAttribute("aria-label", `${grip.spec.title}: arrow keys move it, Enter confirms`);
     grip.button.setAttribute("aria-valuenow", String(grip.at));

@@ -11,7 +11,7 @@ import { foldTick, type Interval, type UnitCandle } from "./candles";
 import { LineHandles, type PriceLineSpec } from "./chart-handles";
 import { scaleRange } from "./chart-scale";
 import { chartPrice, dateTime, leverage, price } from "./format";
-import { fromUnits } from "./money";
+import { fromUnits, toUnits } from "./money";
 
 export type { PriceLineSpec } from "./chart-handles";
 
@@ -78,7 +78,11 @@ export class PriceChart {
     });
     const places = (): number => Math.min(DRAG_PLACES, this.decimals);
     this.handles = new LineHandles(container, this.series,
-      { snap: (value) => value.toFixed(places()), unit: () => 10 ** -places() },
+      { snap: (value) => value.toFixed(places()), unit: () => 10 ** -places(),
+        show: (level) => {
+          const units = toUnits(level, this.decimals);
+          return units === null ? level : price(units, this.decimals);
+        } },
       onMove, () => this.drawDeferred());
     this.chart.subscribeCrosshairMove((param) => {
       const bar = param.time === undefined ? undefined : param.seriesData.get(this.series);

@@ -20,7 +20,9 @@ import { decimalsOf, emit, on, store } from "./store";
 import { signInRefusal } from "./signin-link";
 import { renderTicket, setupLeverage, submitTicket } from "./ticket";
 import { clearFieldError, clearUnreachable } from "./field-errors";
-import { refreshAccount, refreshTrading, renderAccount, setSession, tell } from "./trading";
+import {
+  refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, setSession, tell,
+} from "./trading";
 import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
@@ -186,7 +188,7 @@ function onMessage(raw: unknown): void {
     // still reloads on its event: the trade stays open, so nothing waits for its history row
     // (awaitHistory), which the ledger may not have written at the answer's reload.
     if (!ownOrder(event.orderId) || event.event === "TRADE_PARTIALLY_CLOSED") {
-      void refreshTrading();
+      refreshAfterEvents();
     }
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
     setSession("signed-out");

@@ -60,7 +60,8 @@ function dismissNotice(item: HTMLElement): void {
 }
 
 /** Sticky notices pile up (a crash that liquidates ten positions tells ten): from two on, one
- * button under them dismisses them all, so the ticket below is one click away. */
+ * button at the top of the stack (it stays in view while the stack scrolls) dismisses them
+ * all, so the ticket under them is one click away. */
 function offerDismissAll(box: HTMLElement): void {
   let all = box.querySelector<HTMLButtonElement>(".dismiss-all");
   if (!all) {
@@ -73,7 +74,7 @@ function offerDismissAll(box: HTMLElement): void {
       offerDismissAll(box);
     });
   }
-  box.append(all); // always last, under the notices
+  box.prepend(all); // always first, above the newest
   all.hidden = box.querySelectorAll(".notice").length < 2;
 }
 

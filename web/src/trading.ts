@@ -55,6 +55,35 @@ export async function refreshAccount(): Promise<void> {
   }
 }
 
+/** How long the page waits after a trade event for the rest of its burst (one tick that stops
+ * out ten positions sends ten events) before it reloads once for all of them. */
+const EVENT_BURST_MS = 250;
+let burst: number | undefined;
+let reloading = false;
+let reloadAgain = false;
+
+/** One reload for a burst of trade events, and one more for events that came during it, but
+ * never one each: each reload spends four of the user's command tokens, and ten at once ran
+ * into the rate limit (a trader audit: 47 requests and "too many requests" after 13 stops). */
+export function refreshAfterEvents(): void {
+  if (reloading) {
+    reloadAgain = true;
+    return;
+  }
+  if (burst !== undefined) return;
+  burst = window.setTimeout(() => {
+    burst = undefined;
+    reloading = true;
+    void refreshTrading().finally(() => {
+      reloading = false;
+      if (reloadAgain) {
+        reloadAgain = false;
+        refreshAfterEvents();
+      }
+    });
+  }, EVENT_BURST_MS);
+}
+
 /** Account, positions, orders and history from the server: at start, after a trade event or
  * one of the page's own commands, and after a reconnect (whatever happened while away). */
 export async function refreshTrading(): Promise<void> {
