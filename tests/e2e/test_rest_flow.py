@@ -98,6 +98,10 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
     assert ("CREATE_TRADE", "success") in orders and ("CLOSE_TRADE", "success") in orders
     assert ("CLOSE_TRADE", "error") in orders
     assert "GET_USD_BALANCE" not in {command for command, _ in orders}
+    history = client.get("/api/v1/orders").json()["orders"]
+    assert len(history) == len(orders)
+    closed_list = client.get("/api/v1/trades/closed").json()["trades"]
+    assert closed_list[0]["tradeId"] == trade_id and closed_list[0]["status"] == "CLOSED"
     # Once the ledger has the close, a close or a change of it still finds no trade (404),
     # and says how it ended: a trader whose click met a stop learns why.
     for body in ({"command": "CLOSE_TRADE"}, {"command": "MODIFY_TRADE", "takeProfitPrice": 300}):
@@ -106,10 +110,6 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
         envelope = ended.json()
         assert (envelope["code"], envelope["field"]) == ("TRADE_NOT_FOUND", "tradeId")
         assert envelope["error"] == "the trade has already ended: CLOSED"
-    history = client.get("/api/v1/orders").json()["orders"]
-    assert len(history) == len(orders)
-    closed_list = client.get("/api/v1/trades/closed").json()["trades"]
-    assert closed_list[0]["tradeId"] == trade_id and closed_list[0]["status"] == "CLOSED"
 
 
 def test_stop_loss_take_profit_and_liquidation_from_a_replay(
