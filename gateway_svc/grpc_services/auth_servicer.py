@@ -95,9 +95,12 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     async def CompleteSignIn(self, request: Any, context: Any) -> Any:
         link = await self._links.redeem(request.token)
         email = link.email
+        client = client_address(
+            context.invocation_metadata(), context.peer(), self._trusted_proxies
+        )
         known = await self._db.find_user_by_email(email)
         if known is None:
-            await self._take_signup(email, context)
+            await self._take_signup(email, client)
         elif self._sessions.signed_out_everywhere_since(known.id, link.issued_at_ms):
             # A link mailed before a sign-out everywhere is one of the things it revokes.
             log.info("auth: sign-in link %s predates user %s's sign-out", link.jti, known.id)
@@ -106,9 +109,6 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         await self._ensure_engine_account(user, created)
         token, _ = self._sessions.issue(user.id, user.email)
         log.info("user %s signed in%s", user.id, " (new)" if created else "")
-        client = client_address(
-            context.invocation_metadata(), context.peer(), self._trusted_proxies
-        )
         try:
             await self._link_limits.remember_sign_in(email, client)
         except LIMITER_ERRORS as exc:  # the sign-in stands; only the exemption is not kept
@@ -134,14 +134,11 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         log.info("user %s signed out everywhere", principal.user_id)
         return au.SignOutEverywhereResponse(issued_before_ms=cutoff_ms)
 
-    async def _take_signup(self, email: str, context: Any) -> None:
-        """A new account spends one of its client's and its mailbox's sign-ups of the day
+    async def _take_signup(self, email: str, client: str) -> None:
+        """A new account spends one of `client`'s and its mailbox's sign-ups of the day
         (SIGNUPS_PER_CLIENT_PER_DAY, SIGNUPS_PER_MAILBOX_PER_DAY); fails closed without Redis."""
         if self._signup_limits is None:
             return
-        client = client_address(
-            context.invocation_metadata(), context.peer(), self._trusted_proxies
-        )
         try:
             wait_s = await self._signup_limits.take(email, client)
         except LIMITER_ERRORS as exc:

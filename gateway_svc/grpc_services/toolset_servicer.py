@@ -20,6 +20,7 @@ from gateway_svc import validation
 from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.db import Database
+from gateway_svc.db.trade_ledger import LIVE_STATUSES
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
@@ -78,15 +79,29 @@ class ToolsetMethods:
         TRADE_NOT_FOUND into a truer rejection before it is raised."""
         order_id, principal, body = await self._admitted(context, request, check)
         with for_order(order_id):
-            try:
-                result = await self._runner.run(
-                    self._caller(principal), order_id, name, body, limited=True
-                )
-            except ApiError as error:
-                if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
-                    await not_found(principal)
-                raise
+            result = await self._run(principal, order_id, name, body, not_found, limited=True)
             return order_id, expect(result, answer), principal
+
+    async def _run(
+        self,
+        principal: Principal,
+        order_id: str,
+        name: str,
+        body: Message,
+        not_found: Callable[[Principal], Awaitable[None]] | None,
+        *,
+        limited: bool,
+    ) -> Any:
+        """The engine's answer to one command; `not_found` may turn its TRADE_NOT_FOUND into a
+        truer rejection before that is raised."""
+        try:
+            return await self._runner.run(
+                self._caller(principal), order_id, name, body, limited=limited
+            )
+        except ApiError as error:
+            if not_found is not None and error.spec.name == "TRADE_NOT_FOUND":
+                await not_found(principal)
+            raise
 
     @unary
     async def PlaceOrder(self, request: Any, context: Any) -> Any:
@@ -127,7 +142,7 @@ class ToolsetMethods:
         except Exception:
             log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
             return None
-        return None if status in (None, "OPEN", "PENDING") else status
+        return None if status is None or status in LIVE_STATUSES else status
 
     async def _not_found_as_ended(self, principal: Principal, trade_id: str) -> None:
         """A trade the engine does not know that has ended: still TRADE_NOT_FOUND (404, as the
@@ -195,14 +210,10 @@ class ToolsetMethods:
             # past its rate cannot make the gateway query the engine.
             await self._spend(principal)
             body = await self._modification(change, principal)
-            try:
-                result = await self._runner.run(
-                    self._caller(principal), order_id, "modify_trade", body
-                )
-            except ApiError as error:
-                if error.spec.name == "TRADE_NOT_FOUND":
-                    await self._not_found_as_ended(principal, change.trade_id)
-                raise
+            result = await self._run(
+                principal, order_id, "modify_trade", body,
+                lambda caller: self._not_found_as_ended(caller, change.trade_id), limited=False,
+            )  # fmt: skip
             modified = expect(result, "trade_modified")
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
