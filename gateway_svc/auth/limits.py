@@ -21,16 +21,22 @@ import redis.asyncio as aioredis
 from gateway_svc.auth.mailbox import mailbox_key
 from mesh.client_keys import address_key
 
-# KEYS: the limited keys; ARGV[1]: the window in microseconds, ARGV[1 + i]: KEYS[i]'s limit.
-# Either every key takes the request or none does; the answer is the wait in microseconds.
+# KEYS[1]: the client's count; KEYS[2]: the mailbox's; KEYS[3]: the client's share of the
+# mailbox's, which counts instead of KEYS[2] when the client is in the set KEYS[4] (ARGV[4]
+# names it). ARGV[1]: the window in microseconds; ARGV[2], ARGV[3]: the client's and the
+# mailbox's limits. Either every counted key takes the request or none does; the answer is
+# the wait in microseconds.
 _ALLOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
+local mailbox = KEYS[2]
+if redis.call('SISMEMBER', KEYS[4], ARGV[4]) == 1 then mailbox = KEYS[3] end
+local counted = {{KEYS[1], tonumber(ARGV[2])}, {mailbox, tonumber(ARGV[3])}}
 local wait = 0
-for i, key in ipairs(KEYS) do
+for _, pair in ipairs(counted) do
+  local key, limit = pair[1], pair[2]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local limit = tonumber(ARGV[i + 1])
   if redis.call('ZCARD', key) >= limit then
     local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
     local key_wait = tonumber(oldest[2]) + window - now
@@ -39,7 +45,8 @@ for i, key in ipairs(KEYS) do
 end
 if wait > 0 then return wait end
 local stamp = string.format('%.0f', now)
-for _, key in ipairs(KEYS) do
+for _, pair in ipairs(counted) do
+  local key = pair[1]
   -- The count keeps two requests in one microsecond apart.
   redis.call('ZADD', key, now, stamp .. ':' .. redis.call('ZCARD', key))
   redis.call('PEXPIRE', key, math.ceil(window / 1000))
@@ -78,10 +85,13 @@ class SignInLinkLimits:
         """0.0 when a link may be sent to `email` for `client` (and counts it), else the
         seconds until one may. Raises the Redis error when Redis cannot be asked."""
         mailbox, address = _email_key(email), address_key(client)
-        known = await self._redis.sismember(_known_key(mailbox), address)
-        mailbox_count = f"limit:link:email:{mailbox}" + (f":{address}" if known else "")
-        keys = [f"limit:link:client:{address}", mailbox_count]
-        args = [self.window_s * 1_000_000, self.per_client, self.per_email]
+        keys = [
+            f"limit:link:client:{address}",
+            f"limit:link:email:{mailbox}",
+            f"limit:link:email:{mailbox}:{address}",
+            _known_key(mailbox),
+        ]
+        args = [self.window_s * 1_000_000, self.per_client, self.per_email, address]
         wait_us = await self._allow(keys=keys, args=args)
         return int(wait_us) / 1_000_000
 

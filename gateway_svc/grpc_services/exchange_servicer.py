@@ -259,6 +259,9 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         principal = await self._principal(context)
         subscription = self._events.subscribe(principal.user_id)
         try:
+            # The headers say "subscribed": every event after them reaches this stream, so a
+            # client that waits for them before trading misses none of its own events.
+            await context.send_initial_metadata(())
             while True:
                 wait_s = min(SESSION_RECHECK_S, max(self._sessions.seconds_left(principal), 0))
                 event = await subscription.get(timeout=wait_s)

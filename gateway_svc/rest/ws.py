@@ -120,11 +120,16 @@ class WsSession:
         """The caller's trade events, none dropped (the pump waits for room in the queue). A
         stream that ends for any reason but the session's may have missed events, which no
         new stream would bring back: the socket is closed after what it holds, and the page
-        re-reads its trades when it reconnects."""
+        re-reads its trades when it reconnects. "auth ok" waits for the stream's headers,
+        which the server sends once subscribed: a client that trades after it misses no
+        event of its own."""
         call = self.clients.exchange.StreamTradeEvents(
             xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
         )
         try:
+            await call.initial_metadata()
+            if not call.done():  # a refused session ends the call with no headers of its own
+                self.offer({"type": "auth", "status": "ok"})
             async for reply in call:
                 await self.queue.put(present.trade_event(reply.event))
             log.info("trade event stream ended by the server")
@@ -143,7 +148,7 @@ class WsSession:
             call.cancel()
         await self.queue.put(EVENTS_INTERRUPTED)
 
-    def authenticate(self, token: str | None, announce: bool) -> None:
+    def authenticate(self, token: str | None) -> None:
         try:
             token = check_token(token, self.settings)
         except ApiError as err:
@@ -156,8 +161,6 @@ class WsSession:
             self.tasks.remove(self.trades_task)
         self.trades_task = asyncio.create_task(self._pump_trades(token))
         self.tasks.append(self.trades_task)
-        if announce:
-            self.offer({"type": "auth", "status": "ok"})
 
     def handle(self, text: str) -> None:
         try:
@@ -167,7 +170,7 @@ class WsSession:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "auth" and isinstance(message, dict):
             token = message.get("token")
-            self.authenticate(token if isinstance(token, str) else None, announce=True)
+            self.authenticate(token if isinstance(token, str) else None)
         elif kind == "ping":
             self.offer({"type": "pong"})
         else:
@@ -196,7 +199,7 @@ class WsSession:
         ]
         cookie = self.websocket.cookies.get(COOKIE_NAME)
         if cookie and cookie_allowed(self.websocket, self.settings):
-            self.authenticate(cookie, announce=True)
+            self.authenticate(cookie)
         try:
             while True:
                 event = await self.websocket.receive()

@@ -165,7 +165,8 @@ async def test_trade_events_reach_only_their_owner(
     call = exchange.StreamTradeEvents(
         xs.StreamTradeEventsRequest(), metadata=bearer(alice.session_token)
     )
-    await asyncio.sleep(0.3)  # let the subscription register before publishing
+    # The headers come once the stream is subscribed: nothing published after them is missed.
+    await asyncio.wait_for(call.initial_metadata(), 5)
     for seq, user in ((1, bob.user_id), (2, alice.user_id), (3, bob.user_id), (4, alice.user_id)):
         event = trade_event(seq, user)
         await redis.xadd(streams.EVENTS, {streams.PAYLOAD: event.SerializeToString()})
@@ -223,7 +224,8 @@ async def test_a_trade_event_reader_too_far_behind_is_told_events_were_lost(
     call = exchange.StreamTradeEvents(
         xs.StreamTradeEventsRequest(), metadata=bearer(alice.session_token)
     )
-    await asyncio.sleep(0.3)  # let the subscription register before publishing
+    # The headers come once the stream is subscribed: nothing published after them is missed.
+    await asyncio.wait_for(call.initial_metadata(), 5)
     # Far more events than a subscriber's queue and the connection's buffers hold, while
     # the client reads nothing.
     queue = trade_event_queue_size(

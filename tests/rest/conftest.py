@@ -65,6 +65,11 @@ class Recorder:
         self.events: list[Any] = []
         # After its events, StreamTradeEvents ends with this status (None: it stays open).
         self.events_end: grpc.StatusCode | None = None
+        # How long StreamTradeEvents takes to subscribe (send its headers), and whether it
+        # refuses the session instead, as the real server does for a revoked token.
+        self.subscribe_delay_s = 0.0
+        self.events_refused = False
+        self.subscribed = asyncio.Event()
         self.stream_cancelled = asyncio.Event()
 
     def names(self) -> list[str]:
@@ -131,6 +136,11 @@ class FakeExchange(exchange_service_pb2_grpc.ExchangeServiceServicer):
     async def StreamTradeEvents(self, request: Any, context: Any) -> AsyncIterator[Any]:
         metadata = {k: v for k, v in context.invocation_metadata() or ()}
         self.recorder.calls.append(("StreamTradeEvents", request, metadata))
+        await asyncio.sleep(self.recorder.subscribe_delay_s)
+        if self.recorder.events_refused:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "session revoked")
+        self.recorder.subscribed.set()
+        await context.send_initial_metadata(())
         for event in self.recorder.events:
             yield xs.StreamTradeEventsResponse(event=event)
         if self.recorder.events_end is not None:

@@ -28,14 +28,6 @@ async def _next(socket, kind: str) -> dict:  # type: ignore[no-untyped-def]
             return message
 
 
-async def _eventually(check) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in 2 s")
-
-
 async def test_prices_arrive_and_stream_is_cancelled(ws_url, recorder: Recorder) -> None:
     recorder.ticks = [
         prices_pb2.PriceTick(
@@ -136,8 +128,27 @@ async def test_cookie_authenticates_the_socket(ws_url, recorder) -> None:
         ws_url, additional_headers={"Cookie": f"authToken={token}"}
     ) as socket:
         assert (await _next(socket, "auth"))["status"] == "ok"
-        # "ok" is sent as the stream starts; the server sees the call a moment later.
-        await _eventually(lambda: "StreamTradeEvents" in recorder.names())
+        assert recorder.subscribed.is_set()
+
+
+async def test_auth_ok_waits_until_the_trade_stream_is_subscribed(ws_url, recorder) -> None:
+    """An event of an order placed right after "ok" must not be missed: "ok" comes once the
+    server has subscribed the stream (its headers), however long that takes."""
+    recorder.subscribe_delay_s = 0.3
+    async with websockets.connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": session_token()}))
+        assert (await _next(socket, "auth"))["status"] == "ok"
+        assert recorder.subscribed.is_set()
+
+
+async def test_a_refused_session_gets_an_error_and_no_ok(ws_url, recorder) -> None:
+    recorder.events_refused = True
+    async with websockets.connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": session_token()}))
+        message = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+        while message["type"] == "price":
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+        assert (message["type"], message["code"]) == ("error", "UNAUTHENTICATED"), message
 
 
 async def test_cookie_from_a_foreign_origin_is_ignored(ws_url, recorder) -> None:

@@ -243,7 +243,8 @@ class ExchangeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamTradeEvents(self, request, context):
-        """The caller's own trade events, as they happen.
+        """The caller's own trade events, as they happen. The response headers come once the stream
+        is subscribed: every event after them is delivered, so a client may wait for them first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,7 +58,9 @@ class ExchangeServiceStub:
     ListClosedTrades: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]
     ListOrders: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]
     StreamTradeEvents: _grpc.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]
-    """The caller's own trade events, as they happen."""
+    """The caller's own trade events, as they happen. The response headers come once the stream
+    is subscribed: every event after them is delivered, so a client may wait for them first.
+    """
 
 @_typing.type_check_only
 class ExchangeServiceAsyncStub(ExchangeServiceStub):
@@ -90,7 +92,9 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     ListClosedTrades: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]  # type: ignore[assignment]
     ListOrders: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]  # type: ignore[assignment]
     StreamTradeEvents: _aio.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]  # type: ignore[assignment]
-    """The caller's own trade events, as they happen."""
+    """The caller's own trade events, as they happen. The response headers come once the stream
+    is subscribed: every event after them is delivered, so a client may wait for them first.
+    """
 
 class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The trading API. Calls other than the public market-data ones need
@@ -227,6 +231,8 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _exchange_service_pb2.StreamTradeEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_exchange_service_pb2.StreamTradeEventsResponse], _abc.AsyncIterator[_exchange_service_pb2.StreamTradeEventsResponse]]:
-        """The caller's own trade events, as they happen."""
+        """The caller's own trade events, as they happen. The response headers come once the stream
+        is subscribed: every event after them is delivered, so a client may wait for them first.
+        """
 
 def add_ExchangeServiceServicer_to_server(servicer: ExchangeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
