@@ -76,6 +76,10 @@ class WsSession:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self.tasks: list[asyncio.Task[None]] = []
         self.trades_task: asyncio.Task[None] | None = None
+        # Set once the session the socket opened with is decided ("auth ok" or its error):
+        # until then no price is sent, so a page learns from the first message whether it
+        # is signed in (web/src/main.ts, sessionFromSocket).
+        self.session_decided = asyncio.Event()
         # Up to one second's worth at once, then the steady rate.
         per_s = settings.ws_max_messages_per_s
         self.inbound = TokenBucket(per_s, per_s, time.monotonic())
@@ -95,6 +99,7 @@ class WsSession:
             await self.websocket.send_text(dumps(message))
 
     async def _pump_prices(self) -> None:
+        await self.session_decided.wait()
         attempt = 0
         while True:
             call = self.clients.exchange.StreamPrices(xs.StreamPricesRequest())
@@ -130,6 +135,7 @@ class WsSession:
             await call.initial_metadata()
             if not call.done():  # a refused session ends the call with no headers of its own
                 self.offer({"type": "auth", "status": "ok"})
+            self.session_decided.set()
             async for reply in call:
                 await self.queue.put(present.trade_event(reply.event))
             log.info("trade event stream ended by the server")
@@ -146,6 +152,7 @@ class WsSession:
             log.info("trade event stream ended: %s", err.code().name)
         finally:
             call.cancel()
+            self.session_decided.set()
         await self.queue.put(EVENTS_INTERRUPTED)
 
     def authenticate(self, token: str | None) -> None:
@@ -153,6 +160,7 @@ class WsSession:
             token = check_token(token, self.settings)
         except ApiError as err:
             self.offer({"type": "error", "code": err.spec.name, "message": err.message})
+            self.session_decided.set()
             return
         if self.trades_task is not None:
             # Dropped from the list too: a client re-authenticating all day must not pile up
@@ -200,6 +208,8 @@ class WsSession:
         cookie = self.websocket.cookies.get(COOKIE_NAME)
         if cookie and cookie_allowed(self.websocket, self.settings):
             self.authenticate(cookie)
+        else:
+            self.session_decided.set()
         try:
             while True:
                 event = await self.websocket.receive()

@@ -141,6 +141,22 @@ async def test_auth_ok_waits_until_the_trade_stream_is_subscribed(ws_url, record
         assert recorder.subscribed.is_set()
 
 
+async def test_a_cookie_socket_hears_of_its_session_before_any_price(ws_url, recorder) -> None:
+    """The page learns from the first message whether it is signed in (web/src/main.ts):
+    prices wait until the cookie's session is decided, however long the subscription takes."""
+    recorder.ticks = [
+        prices_pb2.PriceTick(
+            asset="SOL_USDC", bid=dec(236_100_000, 6), ask=dec(236_140_000, 6), ts_us=1
+        )
+    ]
+    recorder.subscribe_delay_s = 0.3
+    headers = {"Cookie": f"authToken={session_token()}"}
+    async with websockets.connect(ws_url, additional_headers=headers) as socket:
+        first = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
+        assert first == {"type": "auth", "status": "ok"}
+        assert (await _next(socket, "price"))["asset"] == "SOL_USDC"
+
+
 async def test_a_refused_session_gets_an_error_and_no_ok(ws_url, recorder) -> None:
     recorder.events_refused = True
     async with websockets.connect(ws_url) as socket:
