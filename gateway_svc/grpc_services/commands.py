@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exchange.v1 import commands_pb2, responses_pb2, types_pb2
+from exchange.v1 import commands_pb2, responses_pb2
 from google.protobuf.message import Message
 
 from gateway_svc.auth.tokens import Clock
 from gateway_svc.errors import ApiError, spec_for
 from gateway_svc.grpc_services.common import with_order_id
+from gateway_svc.grpc_services.order_reuse import answers_another_command
 
 log = logging.getLogger(__name__)
 
@@ -71,34 +72,6 @@ def reused_order_id(order_id: str) -> ApiError:
     return with_order_id(reused, order_id)
 
 
-def _for_another_order(
-    body_field: str, body: Message | None, result: responses_pb2.CommandResult
-) -> bool:
-    """Whether a CREATE_TRADE or PLACE_ORDER was answered with another order's trade: the
-    engine answers a used order id with its first answer, which a retry asked for and another
-    order (another asset, direction, margin, leverage or order type) did not."""
-    asked: Any = body
-    if body_field == "create_trade" and result.HasField("trade_opened"):
-        trade = result.trade_opened.trade
-    elif body_field == "place_order" and result.HasField("order_placed"):
-        trade = result.order_placed.trade
-        if trade.order_type != asked.order_type:
-            return True
-    else:
-        return False
-    return not (
-        trade.asset == asked.asset
-        and trade.direction == asked.direction
-        and trade.leverage == asked.leverage
-        and _same_amount(trade.margin, asked.margin)
-    )
-
-
-def _same_amount(a: types_pb2.Decimal, b: types_pb2.Decimal) -> bool:
-    scale = max(a.scale, b.scale)
-    return a.units * 10 ** (scale - a.scale) == b.units * 10 ** (scale - b.scale)
-
-
 # An engine rejection whose field depends on the command, not only on its code (those that
 # do not are in the error registry). INVALID_PRICE from PLACE_ORDER or MODIFY_TRADE is about
 # the order's price: its wrong side, or removing it. (The engine's own checks on stop loss and
@@ -147,6 +120,6 @@ class CommandRunner:
             field = _REJECTION_FIELDS.get((body_field, spec.name))
             rejection = ApiError(spec.name, result.message or None, field)
             raise with_order_id(rejection, order_id)
-        if body is not None and _for_another_order(body_field, body, result):
+        if body is not None and answers_another_command(body_field, body, result):
             raise reused_order_id(order_id)
         return result

@@ -146,6 +146,11 @@ class FakeEngine:
         out.direction = body.direction
         out.margin.CopyFrom(body.margin)
         out.leverage = body.leverage
+        # Every level the order set, as the engine shows them (the gateway compares a used
+        # order id's answer with the request: order_reuse).
+        for level in ("stop_loss_price", "take_profit_price", "trailing_stop_distance"):
+            if body.HasField(level):
+                getattr(out, level).CopyFrom(getattr(body, level))
         out.entry_price.CopyFrom(types_pb2.Decimal(units=236_140_000, scale=6))
         out.status = types_pb2.TRADE_STATUS_OPEN
         out.opened_at_ms = command.ts_ms

@@ -49,21 +49,40 @@ def toolset_answer(engine: FakeEngine):  # type: ignore[no-untyped-def]
             )
             placed.margin.CopyFrom(body.margin)
             placed.leverage = body.leverage
+            placed.order_price.CopyFrom(body.price)
+            for level in ("stop_loss_price", "take_profit_price", "trailing_stop_distance"):
+                if body.HasField(level):
+                    getattr(placed, level).CopyFrom(getattr(body, level))
+            if body.HasField("expires_at_ms"):
+                placed.expires_at_ms = body.expires_at_ms
         elif kind == "cancel_order":
             if command.cancel_order.trade_id != TRADE_ID:
                 return reject(out, "NOT_PENDING", "not a pending order")
             out.order_cancelled.trade.CopyFrom(pending)
+            out.order_cancelled.trade.trade_id = command.cancel_order.trade_id
             out.order_cancelled.margin_returned.CopyFrom(dec(100_000, 4))
         elif kind == "modify_trade":
             if command.modify_trade.trade_id not in (TRADE_ID, BTC_TRADE):
                 return reject(out, "TRADE_NOT_FOUND", "trade not found")
-            out.trade_modified.trade.trade_id = command.modify_trade.trade_id
+            modify, modified = command.modify_trade, out.trade_modified.trade
+            modified.trade_id = modify.trade_id
+            for level in ("stop_loss_price", "take_profit_price", "trailing_stop_distance"):
+                if modify.HasField(level) and getattr(modify, level).HasField("value"):
+                    getattr(modified, level).CopyFrom(getattr(modify, level).value)
+            if modify.HasField("price"):
+                modified.order_price.CopyFrom(modify.price)
+            if modify.expires_at.HasField("expires_at_ms"):
+                modified.expires_at_ms = modify.expires_at.expires_at_ms
         elif kind == "get_pending_orders":
             out.open_trades.trades.add().CopyFrom(pending)
         elif kind == "get_open_trades":
             out.open_trades.trades.add(trade_id=BTC_TRADE, asset="BTC_USDC")
         elif kind == "close_trade":
-            out.trade_closed.trade.trade_id = command.close_trade.trade_id
+            close = command.close_trade
+            out.trade_closed.trade.trade_id = close.trade_id
+            if close.HasField("margin"):  # a part: the answer shows the part's margin
+                out.trade_closed.trade.partial = True
+                out.trade_closed.trade.margin.CopyFrom(close.margin)
             out.trade_closed.remaining_margin.CopyFrom(dec(50_000, 4))
         else:
             return engine.default_answer(command)
