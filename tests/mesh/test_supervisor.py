@@ -19,7 +19,7 @@ import redis
 
 from launcher.cli import Supervisor, stop_children
 from mesh.config import EXIT_CONFIG
-from mesh.embedded import EmbeddedPostgres, EmbeddedRedis
+from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, process_running
 from mesh.restarts import STABLE_S
 from tests.polling import poll
 
@@ -191,3 +191,36 @@ def test_the_others_stop_together_and_the_engine_after_them(tmp_path: Path) -> N
     others = [line for line in lines if not line.startswith("engine")]
     assert sorted(others[:3]) == ["gateway asked", "ledger-1 asked", "ledger-2 asked"], lines
     assert lines[-2:] == ["engine asked", "engine stopped"], lines
+
+
+HOLD_AND_DIE = """
+import os, sys
+from pathlib import Path
+from mesh.embedded import EmbeddedPostgres
+EmbeddedPostgres(Path(sys.argv[1])).start()
+print("started", flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_server_adopted_from_a_run_killed_with_9_is_stopped_by_the_next_clean_stop(
+    tmp_path: Path,
+) -> None:
+    """`exchange up` killed with -9 leaves its server running and itself listed as holding
+    it; the next run adopts the server and must stop it when it stops."""
+    data_dir = tmp_path / "postgres"
+    killed = subprocess.run(
+        [sys.executable, "-c", HOLD_AND_DIE, str(data_dir)], capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL and "started" in killed.stdout, killed.stderr
+    server = EmbeddedPostgres(data_dir)
+    try:
+        server.start()
+        adopted = server.pid
+        assert adopted is not None and process_running(adopted)
+        server.stop()
+        poll(lambda: not process_running(adopted), timeout_s=20, what="the adopted server's stop")
+    finally:
+        pid = server.pid
+        if pid is not None and process_running(pid):  # failed: no server left behind
+            os.kill(pid, signal.SIGTERM)
