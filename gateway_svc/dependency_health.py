@@ -95,7 +95,10 @@ class DependencyHealth:
         interval_s: float = CHECK_INTERVAL_S,
         timeout_s: float = CHECK_TIMEOUT_S,
         failures_before_not_serving: int = FAILURES_BEFORE_NOT_SERVING,
+        on_gone: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
+        """`on_gone` hears after every round which dependencies answered that they are
+        gone (`DependencyDown`: the engine's heartbeat expired), an empty set when none."""
         if failures_before_not_serving < 1:
             raise ValueError(
                 f"failures_before_not_serving must be at least 1, got {failures_before_not_serving}"
@@ -112,6 +115,7 @@ class DependencyHealth:
         self._failed_rounds = 0  # in a row, up to the last round
         self._down: frozenset[str] = frozenset()  # the dependencies reported NOT_SERVING
         self._task: asyncio.Task[None] | None = None
+        self._on_gone = on_gone
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dependency-health")
@@ -129,7 +133,10 @@ class DependencyHealth:
         answers = await asyncio.gather(*(self._ask(self._probes[name]) for name in names))
         failures = {name: failure for name, failure in zip(names, answers, strict=True) if failure}
         errors = {name: failure.reason for name, failure in failures.items()}
-        definite = any(failure.definite for failure in failures.values())
+        gone = frozenset(name for name, failure in failures.items() if failure.definite)
+        definite = bool(gone)
+        if self._on_gone is not None:
+            self._on_gone(gone)
         failed_rounds = self._failed_rounds + 1 if errors else 0
         serving = not errors or (self._serving and failed_rounds < self._threshold and not definite)
         await self._report_each(names, frozenset() if serving else frozenset(errors))

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway_svc.command_writer import CommandWriter
+from gateway_svc.dependency_health import ENGINE
 from gateway_svc.errors import ApiError
 from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh import streams
@@ -43,6 +44,7 @@ EntryHandler = Callable[[bytes, Fields], None]
 FIRST_RETRY_S = 0.1
 MAX_RETRY_S = 5.0
 READ_COUNT = 500
+ENGINE_GONE = "the engine is not running (its heartbeat has expired): the command was not sent"
 """Entries one XREAD takes of each stream a tail follows, at most (StreamTail's count)."""
 
 
@@ -282,6 +284,20 @@ class EngineClient:
         )
         """Also read by the trade event hub beside it (`TradeEventHub(tail=...)`): the engine
         writes a batch's answers and events together, and one XREAD takes both."""
+        self.engine_gone = False
+        """The engine's heartbeat has expired (the dependency health's last round): commands
+        are refused at once instead of waiting in its stream to run late, at the prices of
+        whenever it comes back, for callers who gave up on them long before."""
+
+    def follow_health(self, gone: frozenset[str]) -> None:
+        """DependencyHealth's `on_gone`: each round's verdict on the engine."""
+        gone_now = ENGINE in gone
+        if gone_now != self.engine_gone:
+            if gone_now:
+                log.warning("engine client: no engine heartbeat; refusing commands until it beats")
+            else:
+                log.info("engine client: the engine beats again; sending commands")
+        self.engine_gone = gone_now
 
     async def start(self) -> None:
         await self.tail.start()
@@ -307,6 +323,8 @@ class EngineClient:
         ENGINE_TIMEOUT when it may have and no answer came in time (it may still run:
         retrying with the same order_id is safe). `limited`: the command spends a token of its
         user's rate limit on the way, and RATE_LIMITED means it was not sent."""
+        if self.engine_gone:
+            raise ApiError("ENGINE_UNAVAILABLE", ENGINE_GONE)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         command.reply_to = self.instance_id

@@ -240,7 +240,9 @@ async def serve(
     }
     for service in (*services, *map(dependency_service, probes)):
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    dependencies = DependencyHealth(health, services, probes, interval_s=health_interval_s)
+    dependencies = DependencyHealth(
+        health, services, probes, interval_s=health_interval_s, on_gone=engine.follow_health
+    )
     dependencies.start()
     log.info("gRPC server %s listening on %s:%d", name, host, bound)
     return GrpcServerHandle(

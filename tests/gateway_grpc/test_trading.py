@@ -15,8 +15,10 @@ from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import GrpcServerHandle
+from mesh import engine_heartbeat
 from tests.gateway_grpc.conftest import trailers
 from tests.gateway_grpc.fake_engine import FakeEngine, fake_trade_id, reject
+from tests.polling import poll_async
 
 Stub = exchange_service_pb2_grpc.ExchangeServiceStub
 ORDER_ID = "5a4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c"
@@ -220,3 +222,34 @@ async def test_a_client_that_hangs_up_leaves_its_command_sent_and_nothing_behind
     assert [c.order_id for c in slow] == [ORDER_ID]  # the engine got it all the same
     await asyncio.sleep(0.1)
     assert not gateway.engine._waiting  # the abandoned wait was cleaned up
+
+
+async def test_commands_are_refused_at_once_while_the_engine_has_no_heartbeat(
+    exchange: Stub, alice: Any, engine: FakeEngine, gateway: GrpcServerHandle, redis: Any
+) -> None:
+    """A frozen or dead engine would take each command up in its stream and run it whenever
+    it came back, at that moment's price, for a caller who had a timeout long before: once the
+    health round sees its heartbeat gone, a command is not sent (503, surely not run)."""
+    engine.beating = False
+    await poll_async(
+        lambda: redis.exists(engine_heartbeat.KEY),
+        lambda exists: not exists,
+        timeout_s=5,
+        what="the heartbeat's expiry",
+    )
+    await gateway.dependencies.check_once()
+    sent = len(engine.commands)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.CreateTrade(trade_request(), metadata=alice, timeout=2)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert trailers(info.value)["x-error-code"] == "ENGINE_UNAVAILABLE"
+    assert "not sent" in (info.value.details() or "")
+    assert len(engine.commands) == sent
+
+    engine.beating = True
+    await poll_async(
+        lambda: redis.exists(engine_heartbeat.KEY), bool, timeout_s=5, what="a new heartbeat"
+    )
+    await gateway.dependencies.check_once()
+    reply = await exchange.CreateTrade(trade_request(), metadata=alice)
+    assert reply.opened.trade.trade_id
