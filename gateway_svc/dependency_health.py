@@ -116,6 +116,7 @@ class DependencyHealth:
         self._down: frozenset[str] = frozenset()  # the dependencies reported NOT_SERVING
         self._task: asyncio.Task[None] | None = None
         self._on_gone = on_gone
+        self._stuck: dict[str, asyncio.Future[object]] = {}  # probes cancelled, maybe not ended
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dependency-health")
@@ -130,7 +131,7 @@ class DependencyHealth:
         """Ask every dependency once, count the round, and change the reported status if the
         verdict changed. True when all of them answered."""
         names = list(self._probes)
-        answers = await asyncio.gather(*(self._ask(self._probes[name]) for name in names))
+        answers = await asyncio.gather(*(self._ask(name, self._probes[name]) for name in names))
         failures = {name: failure for name, failure in zip(names, answers, strict=True) if failure}
         errors = {name: failure.reason for name, failure in failures.items()}
         gone = frozenset(name for name, failure in failures.items() if failure.definite)
@@ -171,18 +172,32 @@ class DependencyHealth:
                 )
         self._down = down
 
-    async def _ask(self, probe: Probe) -> _Failure | None:
-        """None when the probe answered in time, else what went wrong."""
+    async def _ask(self, name: str, probe: Probe) -> _Failure | None:
+        """None when the probe answered in time, else what went wrong.
+
+        A probe that has not answered in time is cancelled but not waited for: a client's
+        cancellation can itself hang on a frozen server (psycopg's took 10 s against a
+        stopped Postgres, which held the health at SERVING for 17 s). Until it ends, that
+        dependency's later rounds fail at once instead of asking again."""
+        stuck = self._stuck.get(name)
+        if stuck is not None and not stuck.done():
+            return _Failure("its last check has not ended yet", definite=False)
+        task = asyncio.ensure_future(probe())
         try:
-            await asyncio.wait_for(probe(), self._timeout_s)
-        except TimeoutError:
-            return _Failure(f"no answer within {self._timeout_s:g} s", definite=False)
+            done, _ = await asyncio.wait({task}, timeout=self._timeout_s)
+            if not done:
+                task.cancel()
+                self._stuck[name] = task
+                task.add_done_callback(_retrieve)
+                return _Failure(f"no answer within {self._timeout_s:g} s", definite=False)
+            task.result()
         except asyncio.CancelledError:
             # A probe raising CancelledError of its own accord (a client cancelling its
             # internal work) is just a failed answer; a cancellation aimed at us (stop()) is
             # passed on. gather would re-raise stop()'s anyway, but never swallow one.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                task.cancel()
                 raise
             return _Failure("CancelledError raised by the probe", definite=False)
         except DependencyDown as down:
@@ -199,6 +214,12 @@ class DependencyHealth:
                 log.exception("dependency health round broke; counting it as failed")
                 self._failed_rounds += 1  # reported next round, if that one fails too
             await asyncio.sleep(self._interval_s)
+
+
+def _retrieve(task: asyncio.Future[object]) -> None:
+    """A probe given up on ends however it ends; nobody waits for its outcome."""
+    if not task.cancelled():
+        task.exception()
 
 
 def describe_errors(errors: Mapping[str, str]) -> str:

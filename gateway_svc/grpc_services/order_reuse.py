@@ -10,6 +10,7 @@ trade as the command left it: every field a request sets is there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from exchange.v1 import responses_pb2, types_pb2
@@ -20,10 +21,13 @@ def answers_another_command(
     body_field: str, body: Message, result: responses_pb2.CommandResult
 ) -> bool:
     """True when `result`, a successful answer, cannot be the answer of `body`."""
-    check = _CHECKS.get(body_field)
-    answered = result.WhichOneof("data")
-    if check is None or answered is None:
+    expected = _CHECKS.get(body_field)
+    if expected is None:
         return False
+    answer_field, check = expected
+    answered = result.WhichOneof("data")
+    if answered != answer_field:
+        return answered is not None  # another kind of command's answer (a CREATE_ACCOUNT's)
     return not check(body, getattr(result, answered).trade)
 
 
@@ -123,10 +127,11 @@ def _modify_trade(asked: Any, trade: Any) -> bool:
     )
 
 
-_CHECKS = {
-    "create_trade": _create_trade,
-    "place_order": _place_order,
-    "close_trade": _close_trade,
-    "cancel_order": _cancel_order,
-    "modify_trade": _modify_trade,
+# Each command's answer field, and how that answer shows the command that got it.
+_CHECKS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
+    "create_trade": ("trade_opened", _create_trade),
+    "place_order": ("order_placed", _place_order),
+    "close_trade": ("trade_closed", _close_trade),
+    "cancel_order": ("order_cancelled", _cancel_order),
+    "modify_trade": ("trade_modified", _modify_trade),
 }

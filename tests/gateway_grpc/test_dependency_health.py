@@ -217,6 +217,34 @@ async def test_a_dependency_that_never_answers_counts_as_failed(
     ]
 
 
+async def test_a_probe_whose_cancellation_hangs_does_not_hold_up_the_rounds() -> None:
+    """psycopg cancelling a query on a frozen Postgres took 10 s, which wait_for waited out:
+    health stayed SERVING for 17 s. A probe given up on is not waited for, and is not asked
+    again while it is still ending."""
+    release = asyncio.Event()
+    calls = 0
+
+    async def frozen() -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # the driver's own cancellation, stuck on the server
+            raise
+
+    health = await serving_health()
+    checker = DependencyHealth(health, SERVICES, {"postgres": frozen}, timeout_s=0.05)
+    for _ in range(FAILURES_BEFORE_NOT_SERVING):
+        assert not await asyncio.wait_for(checker.check_once(), 1)
+    assert await statuses(health) == {NOT_SERVING}
+    assert calls == 1  # the later rounds did not ask again while the first was still ending
+    release.set()
+    await asyncio.sleep(0)
+    assert not await asyncio.wait_for(checker.check_once(), 1)
+    assert calls == 2
+
+
 async def test_the_task_checks_repeatedly_and_stop_ends_it_for_good() -> None:
     health = await serving_health()
     redis = Dependency()

@@ -220,3 +220,26 @@ def test_a_change_differs_by_its_trade_and_every_level_it_names() -> None:
         ),
     ):
         assert answers_another_command("modify_trade", other, moved_answer), other
+
+
+def test_a_command_under_another_kinds_order_id_is_another_command() -> None:
+    exchange = Exchange()
+    account = exchange.engine.execute(
+        command_from_proto(
+            commands_pb2.Command(
+                order_id="00000000-0000-4000-8000-000000000001", user_id="u1",
+                email="u1@example.com", ts_ms=exchange.ts_ms, create_trade=create(),
+            ),
+            ASSETS,
+        )
+    ).response  # fmt: skip
+    answer = result_to_proto(account, ASSETS)  # the account's own first answer, remembered
+    assert answer.WhichOneof("data") == "account_created"
+    for field, body in (
+        ("create_trade", create()),
+        ("cancel_order", commands_pb2.CancelOrder(trade_id="t")),
+        ("close_trade", commands_pb2.CloseTrade(trade_id="t")),
+    ):
+        assert answers_another_command(field, body, answer), field
+    # A read's answer is no command's: nothing to compare.
+    assert not answers_another_command("get_account", commands_pb2.GetAccount(), answer)
