@@ -160,7 +160,7 @@ class CreateTrade(_message.Message):
     asset: _builtins.str
     direction: _types_pb2.Direction.ValueType
     leverage: _builtins.int
-    """10..1000 meaning 1.0x..100.0x."""
+    """Integer tenths: 10..1000 mean 1.0x..100.0x; 0 means 10."""
     @_builtins.property
     def margin(self) -> _types_pb2.Decimal:
         """USD, scale 4."""
@@ -239,6 +239,7 @@ class PlaceOrder(_message.Message):
     direction: _types_pb2.Direction.ValueType
     order_type: _types_pb2.OrderType.ValueType
     leverage: _builtins.int
+    """As CreateTrade's."""
     expires_at_ms: _builtins.int
     """Milliseconds since the epoch; absent = good till cancelled."""
     @_builtins.property

@@ -57,9 +57,7 @@ Global___TradeEventKind: _TypeAlias = TradeEventKind  # noqa: Y015
 
 @_typing.final
 class TradeEvent(_message.Message):
-    """A change in a position's life, on `engine_events`. `event_seq` is unique and increasing:
-    the persister uses it to write each event exactly once.
-    """
+    """A change in a position's life, on `engine_events` and StreamTradeEvents."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -69,12 +67,22 @@ class TradeEvent(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     TS_MS_FIELD_NUMBER: _builtins.int
     event_seq: _builtins.int
+    """One sequence for every user's events: unique and increasing, and the persister writes
+    each event once by it. A stream carries only the caller's events, so gaps between them
+    are normal (other users' events), not losses: lost events end the stream with ABORTED
+    and `x-error-code: EVENTS_LOST`.
+    """
     kind: Global___TradeEventKind.ValueType
     order_id: _builtins.str
-    """The command that caused it; empty for a price-triggered close."""
+    """The command that caused it; empty when a price tick or an expiry did (an order's fill or
+    rejection at the fill, a liquidation, a stop loss, a take profit, an expiry).
+    """
     ts_ms: _builtins.int
+    """Milliseconds since the epoch."""
     @_builtins.property
-    def trade(self) -> _types_pb2.Trade: ...
+    def trade(self) -> _types_pb2.Trade:
+        """The trade as the event left it."""
+
     def __init__(
         self,
         *,

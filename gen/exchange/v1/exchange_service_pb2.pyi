@@ -153,7 +153,7 @@ Global___ListCandlesRequest: _TypeAlias = ListCandlesRequest  # noqa: Y015
 
 @_typing.final
 class Candle(_message.Message):
-    """Built from the ask prices the exchange received."""
+    """Built from the ask prices the exchange received, in the asset's price scale."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -256,6 +256,7 @@ class CreateAccountRequest(_message.Message):
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     def __init__(
         self,
         *,
@@ -314,6 +315,7 @@ class GetUsdBalanceResponse(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     BALANCE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Made by the server for this read; reads are not remembered."""
     @_builtins.property
     def balance(self) -> _responses_pb2.UsdBalance: ...
     def __init__(
@@ -352,6 +354,7 @@ class GetBalanceResponse(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     BALANCES_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Made by the server for this read; reads are not remembered."""
     @_builtins.property
     def balances(self) -> _responses_pb2.Balances: ...
     def __init__(
@@ -390,6 +393,7 @@ class GetAccountResponse(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Made by the server for this read; reads are not remembered."""
     @_builtins.property
     def account(self) -> _responses_pb2.AccountSummary: ...
     def __init__(
@@ -419,19 +423,28 @@ class CreateTradeRequest(_message.Message):
     TAKE_PROFIT_PRICE_FIELD_NUMBER: _builtins.int
     TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     asset: _builtins.str
     direction: _types_pb2.Direction.ValueType
     leverage: _builtins.int
-    """10..1000 meaning 1.0x..100.0x; 0 means the default, 10."""
+    """Integer tenths: 10..1000 mean 1.0x..100.0x (100 is 10x). 0, proto3's unset, means the
+    default 10 (1.0x). REST takes the same tenths; its answers show leverage in x.
+    """
     @_builtins.property
-    def margin(self) -> _types_pb2.Decimal: ...
+    def margin(self) -> _types_pb2.Decimal:
+        """USD, scale 4."""
+
     @_builtins.property
-    def stop_loss_price(self) -> _types_pb2.Decimal: ...
+    def stop_loss_price(self) -> _types_pb2.Decimal:
+        """Optional, in the asset's price scale."""
+
     @_builtins.property
     def take_profit_price(self) -> _types_pb2.Decimal: ...
     @_builtins.property
     def trailing_stop_distance(self) -> _types_pb2.Decimal:
-        """A trailing stop's distance in the asset's price scale; not with stop_loss_price."""
+        """Optional: a trailing stop this far from the price, in the asset's price scale; not with
+        stop_loss_price.
+        """
 
     def __init__(
         self,
@@ -484,10 +497,13 @@ class CloseTradeRequest(_message.Message):
     TRADE_ID_FIELD_NUMBER: _builtins.int
     MARGIN_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     trade_id: _builtins.str
     @_builtins.property
     def margin(self) -> _types_pb2.Decimal:
-        """USD, scale 4: the part of the margin to close; absent closes it all."""
+        """USD, scale 4: the part of the margin to close, more than 0 and at most the trade's margin
+        (all of it is a whole close); absent closes it all.
+        """
 
     def __init__(
         self,
@@ -543,19 +559,30 @@ class PlaceOrderRequest(_message.Message):
     TRAILING_STOP_DISTANCE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     asset: _builtins.str
     direction: _types_pb2.Direction.ValueType
     order_type: _types_pb2.OrderType.ValueType
     leverage: _builtins.int
-    """10..1000 meaning 1.0x..100.0x; 0 means the default, 10."""
+    """Integer tenths: 10..1000 mean 1.0x..100.0x (100 is 10x). 0, proto3's unset, means the
+    default 10 (1.0x). REST takes the same tenths; its answers show leverage in x.
+    """
     expires_at_ms: _builtins.int
-    """Milliseconds since the epoch; absent = good till cancelled."""
+    """Milliseconds since the epoch, in the future; absent = good till cancelled."""
     @_builtins.property
-    def price(self) -> _types_pb2.Decimal: ...
+    def price(self) -> _types_pb2.Decimal:
+        """In the asset's price scale. LONG: a LIMIT below the ask, a STOP above it; SHORT: a LIMIT
+        above the bid, a STOP below it.
+        """
+
     @_builtins.property
-    def margin(self) -> _types_pb2.Decimal: ...
+    def margin(self) -> _types_pb2.Decimal:
+        """USD, scale 4; reserved when the order is placed."""
+
     @_builtins.property
-    def stop_loss_price(self) -> _types_pb2.Decimal: ...
+    def stop_loss_price(self) -> _types_pb2.Decimal:
+        """Optional, in the asset's price scale, checked against `price`; live from the fill on."""
+
     @_builtins.property
     def take_profit_price(self) -> _types_pb2.Decimal: ...
     @_builtins.property
@@ -615,6 +642,7 @@ class CancelOrderRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     TRADE_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     trade_id: _builtins.str
     def __init__(
         self,
@@ -667,6 +695,7 @@ class ModifyTradeRequest(_message.Message):
     PRICE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
+    """Optional idempotency key, a UUID (answered in lower case); see ExchangeService."""
     trade_id: _builtins.str
     @_builtins.property
     def stop_loss_price(self) -> _types_pb2.PriceChange: ...
@@ -676,7 +705,7 @@ class ModifyTradeRequest(_message.Message):
     def trailing_stop_distance(self) -> _types_pb2.PriceChange: ...
     @_builtins.property
     def price(self) -> _types_pb2.Decimal:
-        """A pending order's new price (it cannot be removed)."""
+        """A pending order's new price, in the asset's price scale (it cannot be removed)."""
 
     @_builtins.property
     def expires_at(self) -> _types_pb2.ExpiryChange: ...
@@ -794,14 +823,18 @@ Global___ListOpenTradesResponse: _TypeAlias = ListOpenTradesResponse  # noqa: Y0
 
 @_typing.final
 class ListClosedTradesRequest(_message.Message):
+    """The caller's closed trades, ended orders and closed parts, newest first, as the ledger has
+    written them (a close may take a moment to appear).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMIT_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
-    """1..200, default 50."""
+    """1..200; 0 means the default, 50; anything else is INVALID_ARGUMENT."""
     page_token: _builtins.str
-    """Opaque cursor from a previous page; empty for the first page."""
+    """Empty for the first page, then the previous page's next_page_token."""
     def __init__(
         self,
         *,
@@ -823,6 +856,7 @@ class ListClosedTradesResponse(_message.Message):
     TRADES_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """Empty after the last page; pages never repeat a row."""
     @_builtins.property
     def trades(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Trade]: ...
     def __init__(
@@ -841,12 +875,16 @@ Global___ListClosedTradesResponse: _TypeAlias = ListClosedTradesResponse  # noqa
 
 @_typing.final
 class ListOrdersRequest(_message.Message):
+    """The caller's state-changing commands (reads are not recorded), newest first."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMIT_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
+    """1..200; 0 means the default, 50; anything else is INVALID_ARGUMENT."""
     page_token: _builtins.str
+    """Empty for the first page, then the previous page's next_page_token."""
     def __init__(
         self,
         *,
@@ -911,6 +949,7 @@ class ListOrdersResponse(_message.Message):
     ORDERS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """Empty after the last page."""
     @_builtins.property
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___Order]: ...
     def __init__(

@@ -26,10 +26,25 @@ if _version_not_supported:
 
 
 class ExchangeServiceStub:
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     def __init__(self, channel):
@@ -131,10 +146,25 @@ class ExchangeServiceStub:
 
 
 class ExchangeServiceServicer:
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     def ListSupportedAssets(self, request, context):
@@ -245,6 +275,8 @@ class ExchangeServiceServicer:
     def StreamTradeEvents(self, request, context):
         """The caller's own trade events, as they happen. The response headers come once the stream
         is subscribed: every event after them is delivered, so a client may wait for them first.
+        It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
+        (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -352,10 +384,25 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ExchangeService:
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     @staticmethod

@@ -27,10 +27,25 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ExchangeServiceStub:
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     @_typing.overload
@@ -60,14 +75,31 @@ class ExchangeServiceStub:
     StreamTradeEvents: _grpc.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]
     """The caller's own trade events, as they happen. The response headers come once the stream
     is subscribed: every event after them is delivered, so a client may wait for them first.
+    It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
+    (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
     """
 
 @_typing.type_check_only
 class ExchangeServiceAsyncStub(ExchangeServiceStub):
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -94,13 +126,30 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     StreamTradeEvents: _aio.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]  # type: ignore[assignment]
     """The caller's own trade events, as they happen. The response headers come once the stream
     is subscribed: every event after them is delivered, so a client may wait for them first.
+    It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
+    (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
     """
 
 class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The trading API. Calls other than the public market-data ones need
-    `authorization: Bearer <jwt>` metadata. A rejected call fails with the gRPC status of its
-    error code and carries `x-error-code` (an ErrorCode name) and `x-order-id` trailing metadata.
-    Mutating calls take an optional client `order_id` (a UUID); retrying with the same one is safe.
+    """The trading API. Calls other than the public market data need `authorization: Bearer
+    <jwt>` metadata.
+
+    Commands (CreateAccount, CreateTrade, CloseTrade, PlaceOrder, CancelOrder, ModifyTrade)
+    take an optional `order_id`, a UUID; without one the server makes one. A success returns
+    it in the response's `order_id`, a failure in `x-order-id`. A client deadline or hang-up
+    ends only the client's wait: the command may still run, later, at the prices then.
+    So a client that wants a safe retry after DEADLINE_EXCEEDED sends its own order_id, and
+    sends it again: the same order_id (same user) returns the first answer, a rejection too,
+    and changes nothing, while the engine remembers it (each user's last 1000 answers by
+    default). A different command under a used order_id is refused INVALID_ARGUMENT on
+    `order_id`; if the first answer was a rejection, that rejection comes back instead.
+
+    A failed call has the gRPC status of its ErrorCode and trailing metadata: `x-error-code`
+    (the ErrorCode name without `ERROR_CODE_`), `x-error-field` (the request field at fault, if
+    one is), `x-order-id` (once the call has an order id) and, on RATE_LIMITED, `retry-after`
+    (seconds). Branch on `x-error-code`, not the status: RESOURCE_EXHAUSTED is RATE_LIMITED
+    (retry after the hint) or TOO_MANY_OPEN_TRADES / TOO_MANY_PENDING_ORDERS (retrying does not
+    help); DEADLINE_EXCEEDED without `x-error-code` is the client's own deadline.
     """
 
     @_abc_1.abstractmethod
@@ -233,6 +282,8 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_exchange_service_pb2.StreamTradeEventsResponse], _abc.AsyncIterator[_exchange_service_pb2.StreamTradeEventsResponse]]:
         """The caller's own trade events, as they happen. The response headers come once the stream
         is subscribed: every event after them is delivered, so a client may wait for them first.
+        It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
+        (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
         """
 
 def add_ExchangeServiceServicer_to_server(servicer: ExchangeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -21,7 +21,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class PriceTick(_message.Message):
-    """Best bid and ask for one asset at one moment."""
+    """Best bid and ask for one asset at one moment, in the asset's price scale."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -102,7 +102,9 @@ class AccountCreated(_message.Message):
     ASSETS_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
-    def initial_usd_balance(self) -> _types_pb2.Decimal: ...
+    def initial_usd_balance(self) -> _types_pb2.Decimal:
+        """USD, scale 4."""
+
     @_builtins.property
     def assets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -128,7 +130,9 @@ class UsdBalance(_message.Message):
     USD_BALANCE_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
-    def usd_balance(self) -> _types_pb2.Decimal: ...
+    def usd_balance(self) -> _types_pb2.Decimal:
+        """USD, scale 4: the free balance (AccountSummary.balance)."""
+
     def __init__(
         self,
         *,
@@ -172,7 +176,9 @@ class Balances(_message.Message):
     BALANCES_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
-    def balances(self) -> _containers.MessageMap[_builtins.str, _types_pb2.Decimal]: ...
+    def balances(self) -> _containers.MessageMap[_builtins.str, _types_pb2.Decimal]:
+        """By currency ("USD"), scale 4."""
+
     def __init__(
         self,
         *,
@@ -220,12 +226,20 @@ class TradeClosed(_message.Message):
     REMAINING_MARGIN_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
-    def trade(self) -> _types_pb2.Trade: ...
+    def trade(self) -> _types_pb2.Trade:
+        """After a partial close: the closed part (`partial`, status CLOSED, its margin, pnl and
+        total_return); the rest stays open under the same trade_id.
+        """
+
     @_builtins.property
-    def margin_returned(self) -> _types_pb2.Decimal: ...
+    def margin_returned(self) -> _types_pb2.Decimal:
+        """USD. A whole close: margin + pnl, what came back (= trade.total_return, never below 0).
+        A partial close: the part's margin m; what came back is trade.total_return = m + pnl.
+        """
+
     @_builtins.property
     def remaining_margin(self) -> _types_pb2.Decimal:
-        """What stays open after a partial close; 0 after a full one."""
+        """USD: what stays open after a partial close; 0 after a whole one."""
 
     def __init__(
         self,
@@ -277,7 +291,9 @@ class OrderCancelled(_message.Message):
     @_builtins.property
     def trade(self) -> _types_pb2.Trade: ...
     @_builtins.property
-    def margin_returned(self) -> _types_pb2.Decimal: ...
+    def margin_returned(self) -> _types_pb2.Decimal:
+        """USD: the order's reserved margin, in full."""
+
     def __init__(
         self,
         *,
@@ -338,6 +354,8 @@ Global___OpenTrades: _TypeAlias = OpenTrades  # noqa: Y015
 
 @_typing.final
 class AccountSummary(_message.Message):
+    """USD amounts at scale 4."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EMAIL_FIELD_NUMBER: _builtins.int
@@ -350,19 +368,31 @@ class AccountSummary(_message.Message):
     RESERVED_MARGIN_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     @_builtins.property
-    def balance(self) -> _types_pb2.Decimal: ...
-    @_builtins.property
-    def equity(self) -> _types_pb2.Decimal: ...
-    @_builtins.property
-    def used_margin(self) -> _types_pb2.Decimal: ...
-    @_builtins.property
-    def free_margin(self) -> _types_pb2.Decimal: ...
-    @_builtins.property
-    def margin_level(self) -> _types_pb2.Decimal:
-        """Equity / used margin, as a fixed-point ratio (absent with no open trades)."""
+    def balance(self) -> _types_pb2.Decimal:
+        """The free balance: what open trades and pending orders do not hold."""
 
     @_builtins.property
-    def unrealized_pnl(self) -> _types_pb2.Decimal: ...
+    def equity(self) -> _types_pb2.Decimal:
+        """balance + used_margin + reserved_margin + unrealized_pnl."""
+
+    @_builtins.property
+    def used_margin(self) -> _types_pb2.Decimal:
+        """Margins of open trades."""
+
+    @_builtins.property
+    def free_margin(self) -> _types_pb2.Decimal:
+        """The same as balance."""
+
+    @_builtins.property
+    def margin_level(self) -> _types_pb2.Decimal:
+        """equity / used_margin as a ratio (not a percentage) at scale 6, rounded down: 1.5 is
+        units 1500000. Absent with no open trades.
+        """
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _types_pb2.Decimal:
+        """What closing every open trade now would realize."""
+
     @_builtins.property
     def reserved_margin(self) -> _types_pb2.Decimal:
         """Margins held by pending orders."""

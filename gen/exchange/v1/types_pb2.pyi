@@ -106,12 +106,25 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     ERROR_CODE_ACCOUNT_NOT_FOUND: _ErrorCode.ValueType  # 11
     ERROR_CODE_ACCOUNT_EXISTS: _ErrorCode.ValueType  # 12
     ERROR_CODE_TOO_MANY_OPEN_TRADES: _ErrorCode.ValueType  # 13
+    """RESOURCE_EXHAUSTED: the per-user cap on open trades; retrying does not help until one
+    closes.
+    """
     ERROR_CODE_UNAUTHENTICATED: _ErrorCode.ValueType  # 14
     ERROR_CODE_RATE_LIMITED: _ErrorCode.ValueType  # 15
+    """RESOURCE_EXHAUSTED: too many calls (or open streams); retry after `retry-after` seconds."""
     ERROR_CODE_ENGINE_UNAVAILABLE: _ErrorCode.ValueType  # 16
+    """UNAVAILABLE: the engine could not be reached; sending the command again with the same
+    order_id is safe.
+    """
     ERROR_CODE_ENGINE_TIMEOUT: _ErrorCode.ValueType  # 17
+    """DEADLINE_EXCEEDED: the command may have reached the engine and got no answer in time; its
+    outcome is unknown, and sending it again with the same order_id is safe.
+    """
     ERROR_CODE_INTERNAL: _ErrorCode.ValueType  # 18
     ERROR_CODE_TOO_MANY_PENDING_ORDERS: _ErrorCode.ValueType  # 19
+    """RESOURCE_EXHAUSTED: the per-user cap on pending orders; retrying does not help until one
+    ends.
+    """
     ERROR_CODE_INVALID_TRAILING_STOP: _ErrorCode.ValueType  # 20
     ERROR_CODE_INVALID_EXPIRY: _ErrorCode.ValueType  # 21
     ERROR_CODE_NOT_PENDING: _ErrorCode.ValueType  # 22
@@ -143,12 +156,25 @@ ERROR_CODE_TRADE_NOT_FOUND: ErrorCode.ValueType  # 10
 ERROR_CODE_ACCOUNT_NOT_FOUND: ErrorCode.ValueType  # 11
 ERROR_CODE_ACCOUNT_EXISTS: ErrorCode.ValueType  # 12
 ERROR_CODE_TOO_MANY_OPEN_TRADES: ErrorCode.ValueType  # 13
+"""RESOURCE_EXHAUSTED: the per-user cap on open trades; retrying does not help until one
+closes.
+"""
 ERROR_CODE_UNAUTHENTICATED: ErrorCode.ValueType  # 14
 ERROR_CODE_RATE_LIMITED: ErrorCode.ValueType  # 15
+"""RESOURCE_EXHAUSTED: too many calls (or open streams); retry after `retry-after` seconds."""
 ERROR_CODE_ENGINE_UNAVAILABLE: ErrorCode.ValueType  # 16
+"""UNAVAILABLE: the engine could not be reached; sending the command again with the same
+order_id is safe.
+"""
 ERROR_CODE_ENGINE_TIMEOUT: ErrorCode.ValueType  # 17
+"""DEADLINE_EXCEEDED: the command may have reached the engine and got no answer in time; its
+outcome is unknown, and sending it again with the same order_id is safe.
+"""
 ERROR_CODE_INTERNAL: ErrorCode.ValueType  # 18
 ERROR_CODE_TOO_MANY_PENDING_ORDERS: ErrorCode.ValueType  # 19
+"""RESOURCE_EXHAUSTED: the per-user cap on pending orders; retrying does not help until one
+ends.
+"""
 ERROR_CODE_INVALID_TRAILING_STOP: ErrorCode.ValueType  # 20
 ERROR_CODE_INVALID_EXPIRY: ErrorCode.ValueType  # 21
 ERROR_CODE_NOT_PENDING: ErrorCode.ValueType  # 22
@@ -165,8 +191,11 @@ Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 @_typing.final
 class Decimal(_message.Message):
     """A fixed-point number: value = units / 10^scale. Money and prices never travel as floats.
-    USD amounts use scale 4 (0.0001 USD); each asset's prices use that asset's decimals
-    (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6).
+    Answers use fixed scales: USD amounts 4 (0.0001 USD); prices and price distances the
+    asset's decimals (BTC_USDC 4, ETH_USDC 6, SOL_USDC 6); AccountSummary.margin_level 6.
+    A request may use another scale (at most 18) when the value is exact at the field's scale:
+    margin {units: 15, scale: 1} is 1.5 USD, but 1.23456 USD is refused with the field's error
+    code, never rounded. Amounts and prices in requests must be positive.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -192,7 +221,7 @@ Global___Decimal: _TypeAlias = Decimal  # noqa: Y015
 @_typing.final
 class PriceChange(_message.Message):
     """MODIFY_TRADE's change of one price level: the message absent keeps the level, present
-    without `value` removes it, present with `value` sets it.
+    without `value` removes it, present with `value` sets it (in the trade's asset's scale).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -240,8 +269,9 @@ Global___ExpiryChange: _TypeAlias = ExpiryChange  # noqa: Y015
 
 @_typing.final
 class Trade(_message.Message):
-    """One position, open or closed. Optional levels are absent when not set (a 1x LONG has no
-    liquidation price). Closed-only fields are absent while the trade is open.
+    """One position or pending order. USD fields (margin, pnl, total_return, unrealized_pnl) have
+    scale 4; prices and distances the asset's decimals. Optional fields are absent when not set
+    (a 1x LONG has no liquidation price); closed-only fields are absent while it is open.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -272,43 +302,60 @@ class Trade(_message.Message):
     REASON_CODE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     trade_id: _builtins.str
+    """Kept by a pending order when it fills, and shown on each closed part of a partial close."""
     user_id: _builtins.str
     email: _builtins.str
     asset: _builtins.str
     direction: Global___Direction.ValueType
     leverage: _builtins.int
-    """10..1000 meaning 1.0x..100.0x."""
+    """Integer tenths: 10..1000 mean 1.0x..100.0x (100 is 10x). REST answers show it in x."""
     status: Global___TradeStatus.ValueType
     opened_at_ms: _builtins.int
+    """When it opened (while PENDING: when placed), ms since the epoch."""
     closed_at_ms: _builtins.int
+    """When it closed, or the order ended, ms since the epoch."""
     order_type: Global___OrderType.ValueType
-    """Set on a pending order and on a trade that came from one."""
+    """Set on a pending order and kept by the trade it becomes: its type and price."""
     expires_at_ms: _builtins.int
     """A pending order's expiry, ms since the epoch; absent = good till cancelled."""
     partial: _builtins.bool
-    """The closed part of a partial close (its own row in the history)."""
+    """This is the closed part of a partial close (its own row in ListClosedTrades)."""
     reason_code: Global___ErrorCode.ValueType
-    """Why an order ended REJECTED."""
+    """Why an order ended REJECTED (at its fill)."""
     reason: _builtins.str
     @_builtins.property
-    def margin(self) -> Global___Decimal: ...
+    def margin(self) -> Global___Decimal:
+        """USD. After a partial close, what stays open; on a closed part (`partial`), that part's."""
+
     @_builtins.property
-    def entry_price(self) -> Global___Decimal: ...
+    def entry_price(self) -> Global___Decimal:
+        """The fill price. While PENDING: the order price, not a fill, and liquidation_price is the
+        one a fill at that price would give; both are set anew when it fills.
+        """
+
     @_builtins.property
     def liquidation_price(self) -> Global___Decimal: ...
     @_builtins.property
-    def stop_loss_price(self) -> Global___Decimal: ...
+    def stop_loss_price(self) -> Global___Decimal:
+        """A fixed stop loss, or where a trailing stop stands now. Absent on a pending order whose
+        stop is a trailing one: that is live from the fill on.
+        """
+
     @_builtins.property
     def take_profit_price(self) -> Global___Decimal: ...
     @_builtins.property
     def exit_price(self) -> Global___Decimal: ...
     @_builtins.property
-    def pnl(self) -> Global___Decimal: ...
+    def pnl(self) -> Global___Decimal:
+        """USD, rounded down; a loss is capped at the margin."""
+
     @_builtins.property
-    def total_return(self) -> Global___Decimal: ...
+    def total_return(self) -> Global___Decimal:
+        """USD: what came back to the balance, margin + pnl (never below 0)."""
+
     @_builtins.property
     def unrealized_pnl(self) -> Global___Decimal:
-        """Mark-to-market PnL at the current close-side price, for open trades."""
+        """USD: what closing now at the close-side price would realize (ListOpenTrades only)."""
 
     @_builtins.property
     def trailing_stop_distance(self) -> Global___Decimal:
