@@ -33,6 +33,7 @@ from gateway_svc.dependency_health import ENGINE
 from gateway_svc.errors import ApiError
 from gateway_svc.token_bucket import SharedTokenBuckets
 from mesh import streams
+from mesh.error_text import describe
 from mesh.resp import RespConnection, options_of
 from mesh.resp_pipeline import RespPipeline
 
@@ -161,7 +162,9 @@ class StreamTail:
             except (*streams.REDIS_ERRORS, RedisError) as exc:
                 # Any error (an error reply too) is an outage to wait out: the tail never dies.
                 if not outage:
-                    log.warning("%s: reading %s failed: %s", self._name, self._streams(), exc)
+                    log.warning(
+                        "%s: reading %s failed: %s", self._name, self._streams(), describe(exc)
+                    )
                 outage = True
                 log.info("%s: reconnecting to redis in %.1fs", self._name, delay)
                 with contextlib.suppress(TimeoutError):
@@ -169,7 +172,7 @@ class StreamTail:
                 delay = min(delay * 2, MAX_RETRY_S)
                 continue
             if outage:
-                log.warning("%s: redis is back; reading %s again", self._name, self._streams())
+                log.info("%s: redis is back; reading %s again", self._name, self._streams())
                 outage, delay = False, FIRST_RETRY_S
             for stream, entries in reply or ():
                 followed = self._followed[stream]

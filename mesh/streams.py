@@ -17,6 +17,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mesh.error_text import describe
+
 log = logging.getLogger(__name__)
 
 PRICES = "engine_input"
@@ -99,7 +101,7 @@ async def retry_forever(
         try:
             result = await action()
         except REDIS_ERRORS as exc:
-            log.warning("%s: redis unavailable (%s); retrying in %.1fs", what, exc, delay)
+            log.warning("%s: redis unavailable (%s); retrying in %.1fs", what, describe(exc), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
             continue

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 from gateway_svc.db.database import is_transient
 from gateway_svc.ledger.metrics import LedgerMetrics
+from mesh.error_text import describe
 from mesh.resp import RespConnection, options_of
 from mesh.resp_pipeline import RespPipeline
 from mesh.streams import PAYLOAD, REDIS_ERRORS, ensure_group
@@ -289,12 +290,14 @@ class StreamConsumer:
 
     def _log_failure(self, error: Exception, delay: float) -> None:
         if isinstance(error, REDIS_ERRORS):
-            log.warning("%s: redis unavailable (%s); retrying in %.1fs", self.what, error, delay)
+            log.warning(
+                "%s: redis unavailable (%s); retrying in %.1fs", self.what, describe(error), delay
+            )
         elif is_transient(error):
             log.warning(
                 "%s: postgres unavailable (%s); retrying in %.1fs",
                 self.what,
-                _first_line(error),
+                describe(error),
                 delay,
             )
         elif isinstance(error, exc.ProgrammingError):
@@ -302,7 +305,7 @@ class StreamConsumer:
                 "%s: postgres refused the write (%s); is the schema migrated (`exchange migrate`)?"
                 " retrying in %.1fs",
                 self.what,
-                _first_line(error),
+                describe(error),
                 delay,
             )
         else:
@@ -321,12 +324,7 @@ def _payload(fields: list[bytes] | None) -> bytes | None:
 
 def refusal(error: Exception) -> str:
     """A dead letter's reason for a row the database refused: its class and first line."""
-    return f"{type(error).__name__}: {_first_line(error)}"
-
-
-def _first_line(error: Exception) -> str:
-    """SQLAlchemy messages run on with the SQL and a docs link; the first line says it."""
-    return (str(error).splitlines() or [type(error).__name__])[0]
+    return describe(error)
 
 
 async def _settle(tasks: list[asyncio.Task[None]]) -> None:
