@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 GEN_DIR = ROOT / "gen"
 PACKAGE_INITS = ("exchange/__init__.py", "exchange/v1/__init__.py")
+COMMENTED = Path("exchange/v1/commented.binpb")
+"""A FileDescriptorSet of proto/ with source info (comments), beside the generated modules."""
 
 
 def generate(out_dir: Path) -> None:
@@ -23,7 +25,7 @@ def generate(out_dir: Path) -> None:
 
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / COMMENTED).parent.mkdir(parents=True, exist_ok=True)
     # protoc finds the mypy-protobuf plugins on PATH; they live beside this interpreter.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     args = [
@@ -34,6 +36,10 @@ def generate(out_dir: Path) -> None:
         f"--grpc_python_out={out_dir}",
         f"--mypy_out={out_dir}",
         f"--mypy_grpc_out={out_dir}",
+        # The same files with their comments, which the generated modules leave out: what
+        # server reflection serves, so a client's tools show each field's meaning.
+        "--include_source_info",
+        f"--descriptor_set_out={out_dir / COMMENTED}",
         *protos,
     ]
     if protoc.main(args) != 0:

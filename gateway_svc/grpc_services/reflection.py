@@ -7,15 +7,19 @@ v1alpha's under the new package, added to the pool so that v1 can itself be desc
 
 Reflection describes the served services and the files they need, from a pool of its own:
 the process's default pool also holds the engine's internal contracts (the commands on its
-stream, the session revocations), which are no client's business.
+stream, the session revocations), which are no client's business. Each file is served with
+its comments (`make gen` keeps them in exchange/v1/commented.binpb; the generated modules drop
+them), so `grpcurl describe` shows what a field means, its scale and its bounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
+from exchange import v1 as exchange_v1
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
@@ -69,11 +73,51 @@ def public_pool(services: Sequence[str]) -> descriptor_pool.DescriptorPool:
     return pool
 
 
+COMMENTED_FILES = Path(exchange_v1.__file__).parent / "commented.binpb"
+
+
+def commented_files(path: Path = COMMENTED_FILES) -> dict[str, bytes]:
+    """Each contract file's FileDescriptorProto with its comments, by file name."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()).file
+    return {file.name: file.SerializeToString() for file in files}
+
+
+class CommentedReflection(ReflectionServicer):  # type: ignore[misc]
+    """grpcio-reflection's servicer, answering with the commented form of each file it has.
+    (It serializes files from the pool, and a pool keeps no comments.)"""
+
+    def __init__(
+        self,
+        services: Sequence[str],
+        pool: descriptor_pool.DescriptorPool,
+        commented: Mapping[str, bytes],
+    ) -> None:
+        super().__init__(services, pool=pool)
+        self._commented = commented
+
+    def _with_comments(self, response: Any) -> Any:
+        if response.HasField("file_descriptor_response"):
+            files = response.file_descriptor_response.file_descriptor_proto
+            for i, raw in enumerate(files):
+                name = descriptor_pb2.FileDescriptorProto.FromString(raw).name
+                files[i] = self._commented.get(name, raw)
+        return response
+
+    def _file_by_filename(self, request: Any, filename: str) -> Any:
+        return self._with_comments(super()._file_by_filename(request, filename))
+
+    def _file_containing_symbol(self, request: Any, symbol: str) -> Any:
+        return self._with_comments(super()._file_containing_symbol(request, symbol))
+
+    def _file_containing_extension(self, request: Any, containing: str, number: int) -> Any:
+        return self._with_comments(super()._file_containing_extension(request, containing, number))
+
+
 def enable(server: grpc.aio.Server, services: Sequence[str]) -> None:
     """Reflection of `services` (and of reflection itself, under both names) on `server`."""
     _add_v1_descriptor(descriptor_pool.Default())
     described = (*services, reflection.SERVICE_NAME, V1_SERVICE)
-    servicer = ReflectionServicer(described, pool=public_pool(described))
+    servicer = CommentedReflection(described, public_pool(described), commented_files())
     add_service(reflection_pb2_grpc.add_ServerReflectionServicer_to_server, servicer, server)
     v1 = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,

@@ -33,6 +33,39 @@ async def test_reflection_lists_the_services_and_describes_them(
     assert replies[1].file_descriptor_response.file_descriptor_proto  # the .proto is served
 
 
+async def test_reflection_serves_the_contract_with_its_comments(
+    channel: grpc.aio.Channel,
+) -> None:
+    """A client building calls from reflection reads each field's meaning there (the
+    generated modules keep no comments): the leverage's tenths, the service's errors."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    asked = [reflection_pb2.ServerReflectionRequest(file_containing_symbol=EXCHANGE_SERVICE)]
+    [reply] = [reply async for reply in stub.ServerReflectionInfo(iter(asked))]
+    files = {
+        proto.name: proto
+        for proto in map(
+            descriptor_pb2.FileDescriptorProto.FromString,
+            reply.file_descriptor_response.file_descriptor_proto,
+        )
+    }
+    service = files["exchange/v1/exchange_service.proto"]
+    comments = [location.leading_comments for location in service.source_code_info.location]
+    assert any("x-error-code" in comment for comment in comments)
+    assert any("Integer tenths" in comment for comment in comments)
+    assert files["exchange/v1/types.proto"].source_code_info.location  # its imports too
+    # The commented file is the same contract as the one the server runs (protoc's
+    # descriptor set also spells out each field's JSON name).
+    served = descriptor_pb2.FileDescriptorProto()
+    served.CopyFrom(service)
+    served.ClearField("source_code_info")
+    for message in served.message_type:
+        for field in message.field:
+            field.ClearField("json_name")
+    running = descriptor_pb2.FileDescriptorProto()
+    xs.DESCRIPTOR.CopyToProto(running)
+    assert served == running
+
+
 async def test_reflection_describes_the_api_and_nothing_internal(
     channel: grpc.aio.Channel,
 ) -> None:
