@@ -28,8 +28,11 @@ from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.limits import ASSET_DECIMALS
 
 log = logging.getLogger(__name__)
-# How long a refusal may wait for the ledger to say how a trade ended (see `_ended`).
+# How long a refusal may wait for one answer of the ledger on how a trade ended, and for the
+# ledger to write an end the engine has made already (see `_ended`).
 LEDGER_LOOKUP_S = 0.5
+LEDGER_CATCH_UP_S = 2.0
+LEDGER_POLL_S = 0.05
 
 
 def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
@@ -132,17 +135,29 @@ class ToolsetMethods:
 
     async def _ended(self, principal: Principal, trade_id: str) -> str | None:
         """How the caller's trade `trade_id` ended, if the ledger has it ended. The engine forgets
-        a trade once it ends, so it can only say "not found"; the ledger still knows it (unless
-        it has not written the end yet, or cannot be read at once: then the engine's answer
-        stands, and a stalled database cannot turn it into a timeout)."""
-        try:
-            status = await asyncio.wait_for(
-                self._db.trade_status(principal.user_id, trade_id), LEDGER_LOOKUP_S
-            )
-        except Exception:
-            log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
-            return None
-        return None if status is None or status in LIVE_STATUSES else status
+        a trade once it ends, so it can only say "not found"; the ledger still knows it. Where
+        the ledger still has it live, the end is on its way (written a moment after the
+        engine's answer): it is waited for, up to LEDGER_CATCH_UP_S, so a cancel repeated at
+        once is NOT_PENDING as it is a second later, not a 404. A trade the ledger never had
+        is not waited for, and a ledger that cannot be read at once leaves the engine's answer
+        standing (a stalled database cannot turn it into a timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEDGER_CATCH_UP_S
+        while True:
+            try:
+                status = await asyncio.wait_for(
+                    self._db.trade_status(principal.user_id, trade_id), LEDGER_LOOKUP_S
+                )
+            except Exception:
+                log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
+                return None
+            if status is None:
+                return None
+            if status not in LIVE_STATUSES:
+                return status
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(LEDGER_POLL_S)
 
     async def _not_found_as_ended(self, principal: Principal, trade_id: str) -> None:
         """A trade the engine does not know that has ended: still TRADE_NOT_FOUND (404, as the
