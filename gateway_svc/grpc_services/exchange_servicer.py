@@ -19,7 +19,8 @@ from exchange.v1 import commands_pb2, exchange_service_pb2_grpc, types_pb2
 from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc import validation, validation_orders
-from gateway_svc.auth import SESSION_REJECTED, Principal, Sessions
+from gateway_svc.auth import Principal, Sessions
+from gateway_svc.auth.sessions import rejected as session_rejected
 from gateway_svc.db import Database, InvalidPageToken
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services import convert
@@ -267,7 +268,7 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
                 event = await subscription.get(timeout=wait_s)
                 # Checked on every wake-up, an event or not: a busy stream ends as promptly.
                 if not self._sessions.still_valid(principal):
-                    await abort(context, ApiError("UNAUTHENTICATED", SESSION_REJECTED))
+                    await abort(context, session_rejected())
                 if event is not None:
                     yield xs.StreamTradeEventsResponse(event=event)
                 elif subscription.lost:

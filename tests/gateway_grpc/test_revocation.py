@@ -307,6 +307,12 @@ async def test_trade_event_stream_ends_within_a_second_of_sign_out(
     finally:
         await other.stop(1.0)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # As a unary call's refusal says it: the session is the `authorization` metadata's.
+    metadata = dict(info.value.trailing_metadata() or ())
+    assert (metadata["x-error-code"], metadata["x-error-field"]) == (
+        "UNAUTHENTICATED",
+        "authorization",
+    )
     assert elapsed < 2 * PROPAGATION_S
 
 
