@@ -102,6 +102,12 @@ REGISTRY: tuple[ErrorSpec, ...] = (
         "NOT_PENDING", _S.FAILED_PRECONDITION, 400, "the trade is not a pending order", "trade_id"
     ),
     _spec("NOT_OPEN", _S.FAILED_PRECONDITION, 400, "the trade is not open", "trade_id"),
+    _spec(
+        "DATABASE_UNAVAILABLE",
+        _S.UNAVAILABLE,
+        503,
+        "the database is not answering: try again shortly",
+    ),
     # A stream's end, never a command's answer: StreamTradeEvents could not deliver everything.
     _spec(
         "EVENTS_LOST",

@@ -10,11 +10,12 @@ connections of their own instead (`batch_connections`): the same errors, a fract
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from exchange.v1 import events_pb2, prices_pb2
 from sqlalchemy import ColumnElement, Row, Select, exc, func, select, text, tuple_
@@ -58,6 +59,44 @@ _INSERT_ORDERS = UnnestInsert.of(
     [c.name for c in orders.columns],
     "ON CONFLICT (user_id, order_id, engine_seq) DO NOTHING RETURNING order_id",
 )
+
+
+T = TypeVar("T")
+
+READ_TIMEOUT_S = 3.0
+"""How long a request's read may wait for the database: under the REST facade's deadline, so
+a frozen database is a 503 naming it, not a 504 that blames the engine."""
+
+
+class DatabaseTimeout(TimeoutError):
+    """A read the database did not answer in time."""
+
+
+async def answered_within(read: Awaitable[T], timeout_s: float | None = None) -> T:
+    """`read`'s result, or DatabaseTimeout after `timeout_s` (READ_TIMEOUT_S). A read given up on is cancelled and
+    not waited for: psycopg's cancellation of a query on a frozen server takes 10 s itself."""
+    timeout_s = READ_TIMEOUT_S if timeout_s is None else timeout_s
+    task = asyncio.ensure_future(read)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise DatabaseTimeout(f"the database did not answer within {timeout_s:g} s")
+    return task.result()
+
+
+def unavailable(error: BaseException) -> bool:
+    """True when a request failed because the database is away or too slow (not for a
+    refused statement, and not for other I/O such as mail or Redis)."""
+    if isinstance(error, DatabaseTimeout):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
 
 
 def is_transient(error: BaseException) -> bool:

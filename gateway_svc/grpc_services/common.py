@@ -14,7 +14,9 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from gateway_svc.db.database import unavailable as database_unavailable
 from gateway_svc.errors import ApiError
+from mesh.error_text import describe
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ async def abort(context: grpc.aio.ServicerContext, error: ApiError) -> NoReturn:
 async def _fail(context: grpc.aio.ServicerContext, name: str, exc: Exception) -> NoReturn:
     if isinstance(exc, ApiError):
         await abort(context, exc)
+    if database_unavailable(exc):  # away or slow: a 503 that says so, not an INTERNAL
+        log.warning("%s failed: the database is unavailable (%s)", name, describe(exc))
+        await abort(context, ApiError("DATABASE_UNAVAILABLE"))
     log.exception("%s failed", name)
     await abort(context, ApiError("INTERNAL"))
 

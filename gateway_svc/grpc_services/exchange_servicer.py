@@ -22,6 +22,7 @@ from gateway_svc import validation, validation_orders
 from gateway_svc.auth import Principal, Sessions
 from gateway_svc.auth.sessions import rejected as session_rejected
 from gateway_svc.db import Database, InvalidPageToken
+from gateway_svc.db.database import answered_within
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services import convert
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
@@ -136,8 +137,10 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     @unary
     async def ListCandles(self, request: Any, context: Any) -> Any:
         query = validation.candles(request)
-        rows = await self._db.list_candles(
-            query.asset, query.interval_s, query.start_ms, query.end_ms, self._candles_max_bars
+        rows = await answered_within(
+            self._db.list_candles(
+                query.asset, query.interval_s, query.start_ms, query.end_ms, self._candles_max_bars
+            )
         )
         return xs.ListCandlesResponse(candles=[convert.candle(row) for row in rows])
 
@@ -237,7 +240,7 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
         try:
-            return await list_page(principal.user_id, limit, token)
+            return await answered_within(list_page(principal.user_id, limit, token))
         except InvalidPageToken:
             raise ApiError("INVALID_ARGUMENT", "page_token is not valid", "page_token") from None
 

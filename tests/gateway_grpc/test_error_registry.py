@@ -45,6 +45,7 @@ DOCUMENTED: dict[str, tuple[grpc.StatusCode, int]] = {
     # Not a command's answer: the end of a StreamTradeEvents that could not deliver everything
     # (README, "Trade events"). ABORTED: retry at a higher level, after re-reading the trades.
     "EVENTS_LOST": (_S.ABORTED, 409),
+    "DATABASE_UNAVAILABLE": (_S.UNAVAILABLE, 503),
 }
 
 

@@ -136,6 +136,10 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     with the events for so long, that some of its events were not delivered: re-read the
     trades (ListOpenTrades, ListPendingTrades, ListClosedTrades) and open the stream again.
     """
+    ERROR_CODE_DATABASE_UNAVAILABLE: _ErrorCode.ValueType  # 25
+    """UNAVAILABLE: the exchange's database did not answer (a history, audit or candle read, a
+    sign-in); nothing was changed. Try again shortly.
+    """
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """Stable rejection codes. One registry in the gateway maps each to a gRPC status and an HTTP
@@ -185,6 +189,10 @@ ERROR_CODE_EVENTS_LOST: ErrorCode.ValueType  # 24
 """StreamTradeEvents ended because the reader fell so far behind, or the server lost touch
 with the events for so long, that some of its events were not delivered: re-read the
 trades (ListOpenTrades, ListPendingTrades, ListClosedTrades) and open the stream again.
+"""
+ERROR_CODE_DATABASE_UNAVAILABLE: ErrorCode.ValueType  # 25
+"""UNAVAILABLE: the exchange's database did not answer (a history, audit or candle read, a
+sign-in); nothing was changed. Try again shortly.
 """
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
