@@ -24,9 +24,9 @@ import uvicorn
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import new_instance_id, serve
 from gateway_svc.rest import create_app
-from gateway_svc.workers import http_host
+from gateway_svc.workers import cannot_listen, http_host
 from mesh import streams
-from mesh.config import Settings, load_settings
+from mesh.config import ConfigError, Settings, load_settings
 from mesh.signals import stop_event_on_signals
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,14 @@ def http_config(settings: Settings) -> uvicorn.Config:
 
 def http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     """The listening socket uvicorn serves on; SO_REUSEPORT when workers share the port (the
-    kernel then spreads new connections over them)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    kernel then spreads new connections over them). A ConfigError naming HTTP_HOST or
+    HTTP_PORT when it cannot be had."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise cannot_listen("HTTP", host, port, exc) from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -79,7 +83,7 @@ def http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
         sock.listen(HTTP_BACKLOG)
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen for HTTP on {host}:{port} (port in use?): {exc}") from None
+        raise cannot_listen("HTTP", host, port, exc) from None
     sock.setblocking(False)
     return sock
 
@@ -102,7 +106,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = Fal
         # its share of new connections, and this one can serve them from the first.
         try:
             sock = http_socket(http_host(), settings.http_port, reuse_port=reuse_port)
-        except OSError:
+        except ConfigError:
             await grpc_handle.stop(0)
             raise
         facade = dataclasses.replace(settings, grpc_target=f"unix:{unix_path}")

@@ -14,21 +14,31 @@ import os
 
 from gateway_svc import workers
 from mesh import logs
-from mesh.config import load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, load_settings
 
 log = logging.getLogger(__name__)
 
 
 def main() -> int:
-    """A worker (started by a gateway parent), the only gateway process, or the parent."""
+    """A worker (started by a gateway parent), the only gateway process, or the parent. A
+    wrong setting (a port in use, say) is one logged line and EXIT_CONFIG: `exchange up`, or
+    the gateway's parent for a worker, stops instead of restarting it."""
     index = workers.worker_index()
+    logs.setup("gateway" if index is None else f"gateway-{index}")
+    try:
+        return _main(index)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return EXIT_CONFIG
+
+
+def _main(index: int | None) -> int:
     if index is not None:
-        logs.setup(f"gateway-{index}")
         workers.die_with_parent()
         _serve(reuse_port=True)
         return 0
-    logs.setup("gateway")
     settings = load_settings()
+    workers.check_ports_free(settings)
     if settings.gateway_workers <= 1:
         _serve(reuse_port=False)
         log.info("gateway stopped cleanly")
@@ -43,7 +53,7 @@ def main() -> int:
     ):
         if not os.environ.get(name):
             os.environ[name] = value
-    return workers.supervise(settings, workers.http_host())
+    return workers.supervise(settings)
 
 
 def _serve(*, reuse_port: bool) -> None:

@@ -14,6 +14,7 @@ PROMETHEUS_MULTIPROC_DIR per start, set in the workers' environment before they 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ import tempfile
 import time
 
 from mesh import signals
-from mesh.config import Settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings
 from mesh.restarts import RestartSchedule
 
 log = logging.getLogger(__name__)
@@ -55,18 +56,45 @@ def die_with_parent() -> None:
     signals.die_with_parent(parent, "gateway worker")
 
 
+_LISTEN_VARIABLES = {"HTTP": ("HTTP_HOST", "HTTP_PORT"), "gRPC": ("GRPC_HOST", "GRPC_PORT")}
+
+
+def cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:
+    """A bind that failed, as a configuration error naming the variable to change: the host's
+    when it is no address of this machine (or none at all), else the port's (in use, or
+    privileged). No restart mends either, so the gateway stops with EXIT_CONFIG."""
+    host_variable, port_variable = _LISTEN_VARIABLES[what]
+    bad_host = isinstance(exc, socket.gaierror) or exc.errno in (
+        errno.EADDRNOTAVAIL,  # not this machine's address
+        errno.EAFNOSUPPORT,  # an IPv6 address where IPv6 is off
+    )
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return ConfigError(
+        f"{host_variable if bad_host else port_variable}: cannot listen for {what} on "
+        f"{address}: {exc}"
+    )
+
+
 def check_port_free(host: str, port: int, what: str) -> None:
-    """Fail loudly if something already listens on `host:port` (SO_REUSEADDR only: a socket
-    in TIME_WAIT is no obstacle, a listener is)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
+    """Fail loudly if something already listens on `host:port`, or `host` is not this
+    machine's (SO_REUSEADDR only: a socket in TIME_WAIT is no obstacle, a listener is).
+    `what`: "HTTP" or "gRPC"."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
-        except OSError as exc:
-            raise SystemExit(f"cannot listen for {what} on {host}:{port}: {exc}") from None
+    except OSError as exc:
+        raise cannot_listen(what, host, port, exc) from None
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Both of the gateway's ports, before anything else starts: a bind that fails later
+    would come after its connections to Redis and Postgres, or in every worker."""
+    check_port_free(http_host(), settings.http_port, "HTTP")
+    check_port_free(settings.grpc_host.strip("[]"), settings.grpc_port, "gRPC")
 
 
 class Workers:
@@ -76,6 +104,8 @@ class Workers:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.restarts: RestartSchedule[int] = RestartSchedule()
         self.stopping = False
+        self.failed: int | None = None
+        """A worker that exited EXIT_CONFIG: the gateway stops, and says so with its status."""
 
     def start(self, index: int) -> None:
         env = dict(os.environ)
@@ -103,6 +133,11 @@ class Workers:
                 # process group): not restarted; the parent ends with its last worker.
                 log.info("gateway worker %d stopped", index)
                 continue
+            if code == EXIT_CONFIG:  # its log says why; no restart mends it
+                log.error("gateway worker %d stopped: its configuration is wrong; stopping "
+                          "the gateway", index)  # fmt: skip
+                self.failed, self.stopping = index, True
+                return
             delay = self.restarts.crashed(index, now)
             log.error("gateway worker %d exited with %s; restarting in %.0fs", index, code, delay)
         if not self.stopping:
@@ -124,11 +159,11 @@ class Workers:
                 child.wait()
 
 
-def supervise(settings: Settings, http_host: str) -> int:
+def supervise(settings: Settings) -> int:
+    """Runs the workers until a signal; EXIT_CONFIG if one of them reported a wrong
+    configuration (gateway_svc.main checked the ports before)."""
     if settings.http_port == 0 or settings.grpc_port == 0:
-        raise SystemExit("GATEWAY_WORKERS > 1 needs fixed HTTP_PORT and GRPC_PORT (not 0)")
-    check_port_free(http_host, settings.http_port, "HTTP")
-    check_port_free(settings.grpc_host.strip("[]"), settings.grpc_port, "gRPC")
+        raise ConfigError("GATEWAY_WORKERS > 1 needs fixed HTTP_PORT and GRPC_PORT (not 0)")
     metrics_dir = tempfile.mkdtemp(prefix="exchange-gw-metrics-")
     workers = Workers(settings.gateway_workers, metrics_dir)
 
@@ -150,5 +185,7 @@ def supervise(settings: Settings, http_host: str) -> int:
     finally:
         workers.stop()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+    if workers.failed is not None:
+        return EXIT_CONFIG
     log.info("gateway stopped cleanly")
     return 0

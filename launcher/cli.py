@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from launcher import database
 from mesh import logs
 from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
@@ -62,7 +63,7 @@ def _migrate() -> int:
         raise SystemExit("DATABASE_URL is required for `exchange migrate`")
     from gateway_svc.db.migrate import upgrade_to_head
 
-    upgrade_to_head(settings.database_url)
+    _migrated(upgrade_to_head, settings.database_url)
     log.info("database is at the newest migration")
     return 0
 
@@ -92,15 +93,17 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
 
 
 def _migrated(upgrade: Callable[[str], None], database_url: str) -> None:
-    """The schema brought up to date; a database that cannot be reached is a configuration
-    error naming DATABASE_URL (its driver's first line, not its chained tracebacks)."""
+    """The schema brought up to date; a DATABASE_URL that is no database URL, or a database
+    that cannot be reached, is a configuration error naming it (its driver's first line,
+    not its chained tracebacks)."""
     from sqlalchemy.exc import OperationalError
 
     try:
-        upgrade(database_url)
+        upgrade(database.checked_url(database_url))
     except OperationalError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or ["unreachable"])[0]
-        raise ConfigError(f"cannot reach the database at DATABASE_URL: {first}") from None
+        raise ConfigError(
+            f"cannot reach the database at DATABASE_URL: {database.failure(exc)}"
+        ) from None
 
 
 def _banner(settings: Settings) -> str:
@@ -243,6 +246,8 @@ def stop_children(children: Mapping[str, subprocess.Popen[bytes]], grace_s: floa
 def _up() -> int:
     logs.setup("exchange")
     base = load_settings(need_secrets=False)
+    if base.database_url:  # checked before anything is written or started for nothing
+        database.checked_url(base.database_url)
     if not base.production:  # development secrets, kept in the data folder, before the check
         os.environ.update(_dev_secrets(base.data_dir))
     settings = load_settings()
@@ -265,7 +270,7 @@ def _up() -> int:
             env["REDIS_URL"] = redis_server.start()
             supervisor.servers["embedded redis"] = redis_server
         if not settings.database_url:
-            pg_server = EmbeddedPostgres(settings.data_dir / "postgres")
+            pg_server = EmbeddedPostgres(settings.data_dir / database.EMBEDDED_POSTGRES)
             embedded.append(pg_server)
             env["DATABASE_URL"] = pg_server.start()
             supervisor.servers["embedded postgres"] = pg_server

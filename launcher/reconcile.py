@@ -18,7 +18,12 @@ Checked, after waiting (bounded) for Postgres to hold every event up to S:
 Not checkable from Postgres: the engine's prices, its order memory (answers it remembers for
 retries), and the e-mail an account was opened with.
 
-Exit status: 0 when both agree, 1 when anything differs, 2 when it cannot compare.
+Exit status: 0 when both agree, 1 when anything differs, 2 when it cannot compare (no
+snapshot, no database or one it cannot read, a wrong setting), said in one line.
+
+The database is DATABASE_URL's or, when that is unset, the embedded PostgreSQL of the
+`exchange up` running on EXCHANGE_DATA_DIR (never one started here: its data would be
+another's).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 
 from exchange.v1 import events_pb2
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from engine_svc.core import Engine
 from engine_svc.core.types import INITIAL_USD_BALANCE
@@ -41,8 +47,9 @@ from engine_svc.service import snapshots
 from gateway_svc.db.rows import rescale, ts_to_ms
 from gateway_svc.db.trade_ledger import trade_values
 from gateway_svc.db.urls import sqlalchemy_url
+from launcher.database import EMBEDDED_POSTGRES, checked_url, failure, running_embedded_url
 from mesh import logs
-from mesh.config import DEFAULT_IDEMPOTENCY_PER_USER, load_settings
+from mesh.config import DEFAULT_IDEMPOTENCY_PER_USER, ConfigError, Settings, load_settings
 
 log = logging.getLogger("exchange.reconcile")
 
@@ -266,18 +273,21 @@ def main(argv: list[str] | None = None) -> int:
         "--wait", type=float, default=30.0, help="seconds to wait for the ledger to catch up"
     )
     args = parser.parse_args(argv)
-    logs.setup("reconcile")
-    settings = load_settings(need_secrets=False)
-    if not settings.database_url:
-        print("DATABASE_URL is required for `exchange reconcile`", file=sys.stderr)
-        return 2
+    where = "DATABASE_URL"
     try:
+        logs.setup("reconcile")
+        settings = load_settings(need_secrets=False)
+        if not settings.database_url:
+            where = f"the embedded postgres in {settings.data_dir / EMBEDDED_POSTGRES}"
         report = reconcile(
-            settings.database_url, args.snapshot_dir or settings.snapshot_dir, args.wait
+            _database_url(settings), args.snapshot_dir or settings.snapshot_dir, args.wait
         )
-    except FileNotFoundError as error:
-        print(error, file=sys.stderr)
-        return 2
+    except (ConfigError, FileNotFoundError) as error:
+        return _cannot_compare(str(error))
+    except OperationalError as error:
+        return _cannot_compare(f"cannot reach the database at {where}: {failure(error)}")
+    except SQLAlchemyError as error:  # reached, but not an exchange's (not migrated, say)
+        return _cannot_compare(f"the database at {where} failed: {failure(error)}")
     for difference in report.differences:
         print(difference)
     verdict = f"{len(report.differences)} differences" if report.differences else "no differences"
@@ -286,3 +296,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{report.open_trades} open trades, {report.accounts} accounts): {verdict}"
     )
     return 1 if report.differences else 0
+
+
+def _database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded database of the `exchange up` running on this data dir."""
+    if settings.database_url:
+        return checked_url(settings.database_url)
+    url = running_embedded_url(settings.data_dir)
+    if url is None:
+        raise ConfigError(
+            f"DATABASE_URL is not set and no `exchange up` runs its embedded postgres in "
+            f"{settings.data_dir / EMBEDDED_POSTGRES}: run reconcile with the EXCHANGE_DATA_DIR "
+            "of a running `exchange up`, or set DATABASE_URL (`exchange up` logs its embedded "
+            "one's URL in its line 'embedded postgres at ...')"
+        )
+    log.info("reconcile: using the embedded postgres of a running `exchange up`: %s", url)
+    return url
+
+
+def _cannot_compare(why: str) -> int:
+    print(f"exchange reconcile: cannot compare: {why}", file=sys.stderr)
+    return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -127,12 +128,25 @@ class Settings:
         return self.env == "production"
 
 
+_USER_INFO = re.compile(r"^([a-z][a-z0-9+.-]*://)?.*@", re.IGNORECASE | re.DOTALL)
+_PASSWORD_PARAMETER = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)", re.IGNORECASE)
+
+
+def redacted(url: str) -> str:
+    """`url` fit for a message or a log line: its user and password (`user:pw@`), and any
+    `password=` parameter (a URL's query, a libpq key=value string) become `***`. Up to the
+    last `@`: a password with a stray `/` or `@` in it must not show its tail."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _USER_INFO.sub(r"\1***@", url, count=1))
+
+
 def _redis_url() -> str | None:
     """REDIS_URL: redis:// or unix://. The hot paths speak RESP on plain sockets (mesh.resp),
     so TLS is refused here rather than dropped there."""
     url = os.environ.get("REDIS_URL") or None
     if url is not None and not url.startswith(("redis://", "unix://")):
-        raise ConfigError(f"REDIS_URL must start with redis:// or unix:// (no TLS), got {url!r}")
+        raise ConfigError(
+            f"REDIS_URL must start with redis:// or unix:// (no TLS), got {redacted(url)!r}"
+        )
     return url
 
 
@@ -265,6 +279,29 @@ def _origins(name: str) -> tuple[str, ...]:
             raise ConfigError(f"{name}: {item!r} is not an origin like https://app.example.com")
         origins.append(f"{scheme.lower()}://{rest.lower()}")
     return tuple(origins)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+
+def log_level() -> str:
+    """LOG_LEVEL, for mesh.logs: read before the other settings, so their warnings are
+    logged at it. Python's other names (WARN, FATAL, NOTSET) pass too."""
+    raw = os.environ.get("LOG_LEVEL") or "INFO"
+    level = raw.strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
+
+
+def log_format() -> str:
+    """LOG_FORMAT, for mesh.logs: a typo must not leave a log shipper reading text."""
+    raw = os.environ.get("LOG_FORMAT") or "text"
+    form = raw.strip().lower()
+    if form not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
+    return form
 
 
 def _load_dotenv() -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+
+from mesh.config import log_format, log_level
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is data.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -38,9 +39,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(service: str) -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    """Raises ConfigError for a LOG_LEVEL or LOG_FORMAT it does not know (mesh.config)."""
+    level, form = log_level(), log_format()
     handler = logging.StreamHandler()
-    if os.environ.get("LOG_FORMAT", "text").lower() == "json":
+    if form == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(

@@ -73,8 +73,9 @@ class DatabaseTimeout(TimeoutError):
 
 
 async def answered_within(read: Awaitable[T], timeout_s: float | None = None) -> T:
-    """`read`'s result, or DatabaseTimeout after `timeout_s` (READ_TIMEOUT_S). A read given up on is cancelled and
-    not waited for: psycopg's cancellation of a query on a frozen server takes 10 s itself."""
+    """`read`'s result, or DatabaseTimeout after `timeout_s` (READ_TIMEOUT_S). A read given up
+    on is cancelled and not waited for: psycopg's cancellation of a query on a frozen server
+    takes 10 s itself."""
     timeout_s = READ_TIMEOUT_S if timeout_s is None else timeout_s
     task = asyncio.ensure_future(read)
     try:

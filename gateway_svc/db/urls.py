@@ -10,16 +10,29 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 DRIVER = "postgresql+psycopg"
 
 
+NOT_A_URL = (
+    "not a PostgreSQL URL (postgresql://user:password@host:port/db) "
+    "or libpq connection string (host=... dbname=...)"
+)
+
+
 def sqlalchemy_url(database_url: str) -> str:
-    """The URL with the psycopg 3 driver; the password stays in (the caller needs it)."""
+    """The URL with the psycopg 3 driver; the password stays in (the caller needs it). A
+    ValueError when it is none; its message never quotes the URL, whose password it may hold
+    (the parsers' own messages would: a port that is no number, the word after a password
+    with a space)."""
     raw = database_url.strip()
     if not raw:
         raise ValueError("database URL is empty")
-    url = make_url(raw) if "://" in raw else _from_keyword_dsn(raw)
+    try:
+        url = make_url(raw) if "://" in raw else _from_keyword_dsn(raw)
+    except (ArgumentError, ValueError):
+        raise ValueError(NOT_A_URL) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL: scheme {url.drivername!r}")
     return url.set(drivername=DRIVER).render_as_string(hide_password=False)
@@ -44,8 +57,8 @@ def _from_keyword_dsn(dsn: str) -> URL:
     """`host=/tmp dbname=x user=y` -> URL; libpq parses it, so quoting rules are libpq's."""
     try:
         params = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
-    except Exception as exc:  # psycopg.ProgrammingError for bad syntax
-        raise ValueError(f"not a database URL or libpq connection string: {exc}") from None
+    except Exception:  # psycopg.ProgrammingError for bad syntax
+        raise ValueError(NOT_A_URL) from None
     port = params.pop("port", None)
     return URL.create(
         DRIVER,

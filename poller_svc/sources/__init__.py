@@ -7,7 +7,7 @@ from pathlib import Path
 
 from websockets.exceptions import InvalidURI
 
-from mesh.config import ConfigError, Settings
+from mesh.config import ConfigError, Settings, redacted
 from poller_svc.sources.backpack import DEFAULT_URL, BackpackSource
 from poller_svc.sources.replay import ReplaySource
 from poller_svc.sources.simulator import SimulatorSource
@@ -28,7 +28,9 @@ def open_source(settings: Settings) -> Source:
         try:
             return BackpackSource(settings.poller_assets, url, seed=settings.poller_seed)
         except InvalidURI as exc:
-            raise ConfigError(f"BACKPACK_WS_URL is not a WebSocket URL: {exc}") from None
+            raise ConfigError(
+                f"BACKPACK_WS_URL is not a WebSocket URL: {redacted(str(exc))}"
+            ) from None
     if choice.startswith("replay:"):
         path = Path(choice.removeprefix("replay:").strip())
         if not str(path) or str(path) == ".":

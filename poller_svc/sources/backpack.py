@@ -20,6 +20,7 @@ from websockets.exceptions import WebSocketException
 from websockets.uri import parse_uri
 
 from mesh.assets import ASSET_DECIMALS
+from mesh.config import redacted
 from poller_svc.sources.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class BackpackSource:
         attempt = 0
         while True:
             try:
-                log.info("backpack: connecting to %s", self.url)
+                log.info("backpack: connecting to %s", redacted(self.url))
                 async with connect(
                     self.url,
                     open_timeout=10,

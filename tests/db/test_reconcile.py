@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -25,6 +27,7 @@ from engine_svc.service.convert import event_to_proto
 from engine_svc.service.recovery import snapshot_data
 from gateway_svc.db import Database, OrderRow
 from launcher import reconcile
+from launcher.database import running_embedded_url
 from tests.core.driver import ASSETS
 
 SOL = 236_140_000  # 236.14 at 6 decimals
@@ -183,3 +186,118 @@ async def test_the_toolset_reconciles(db: Database, migrated_url: str, tmp_path:
     await _record(db, ex)
     report = reconcile.reconcile(migrated_url, tmp_path, wait_s=0)
     assert [str(d) for d in report.differences] == []
+
+
+def _cannot_compare(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line `exchange reconcile` says why it cannot compare in (exit status 2), after
+    its log lines (the snapshot it loaded)."""
+    out, err = capsys.readouterr()
+    said = [line for line in err.splitlines() if line.startswith("exchange reconcile: ")]
+    assert out == "" and len(said) == 1 and "Traceback" not in err, err
+    assert said[0].startswith("exchange reconcile: cannot compare: "), said[0]
+    return said[0].removeprefix("exchange reconcile: cannot compare: ")
+
+
+def test_a_database_it_cannot_reach_is_one_line_and_exit_2(
+    history: tuple[Exchange, dict[str, str], int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:S3cretPassw0rd@127.0.0.1:1/none")
+    assert reconcile.main(["--snapshot-dir", str(tmp_path), "--wait", "0"]) == 2
+    why = _cannot_compare(capsys)
+    assert why.startswith("cannot reach the database at DATABASE_URL: connection failed"), why
+    assert "S3cret" not in why
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("DATABASE_URL", "notaurl", "DATABASE_URL: not a PostgreSQL URL"),
+        ("DATABASE_URL", "postgresql://me:S3cret@db:notaport/x", "DATABASE_URL: not a PostgreSQL"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json, got 'xml'"),
+    ],
+)
+def test_a_wrong_setting_is_one_line_and_exit_2(
+    variable: str,
+    value: str,
+    why: str,
+    history: tuple[Exchange, dict[str, str], int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv(variable, value)
+    assert reconcile.main(["--snapshot-dir", str(tmp_path), "--wait", "0"]) == 2
+    said = _cannot_compare(capsys)
+    assert said.startswith(why) and "S3cret" not in said, said
+
+
+async def test_a_database_without_the_exchanges_tables_is_one_line_and_exit_2(
+    history: tuple[Exchange, dict[str, str], int],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)  # empty: never migrated
+    assert reconcile.main(["--snapshot-dir", str(tmp_path), "--wait", "0"]) == 2
+    why = _cannot_compare(capsys)
+    assert why == 'the database at DATABASE_URL failed: relation "trade_events" does not exist'
+
+
+async def test_without_database_url_it_uses_the_running_exchanges_embedded_database(
+    history: tuple[Exchange, dict[str, str], int],
+    db: Database,
+    migrated_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ex, _, _ = history
+    await _record(db, ex)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(data_dir))
+    args = ["--snapshot-dir", str(tmp_path), "--wait", "0"]
+    assert reconcile.main(args) == 2  # no `exchange up` runs there: it says how to get one
+    why = _cannot_compare(capsys)
+    assert why.startswith(
+        f"DATABASE_URL is not set and no `exchange up` runs its embedded postgres in "
+        f"{data_dir / 'postgres'}: "
+    ), why
+    found: list[Path] = []
+
+    def running(where: Path) -> str:
+        found.append(where)
+        return migrated_url
+
+    monkeypatch.setattr(reconcile, "running_embedded_url", running)
+    assert reconcile.main(args) == 0
+    assert found == [data_dir]
+    assert "no differences" in capsys.readouterr().out
+
+
+def test_the_embedded_database_is_read_from_its_postmaster_pid(tmp_path: Path) -> None:
+    """What a running embedded PostgreSQL writes (pid, data, start, port, socket folder, ...)
+    names its database; a postmaster.pid whose process is gone names none."""
+    pgdata = tmp_path / "postgres"
+    pgdata.mkdir()
+    assert running_embedded_url(tmp_path) is None
+    sockets = tmp_path / "sock dir"
+
+    def postmaster(pid: int) -> None:
+        lines = [str(pid), str(pgdata), "1712346200", "5433", str(sockets), "", "0 1", "ready"]
+        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+
+    postmaster(os.getpid())  # a live process
+    url = running_embedded_url(tmp_path)
+    assert (
+        url == f"postgresql://postgres@/exchange?host={str(sockets).replace(' ', '%20')}&port=5433"
+    )
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    postmaster(gone.pid)
+    assert running_embedded_url(tmp_path) is None

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from mesh import config
+from mesh import config, logs
 from mesh.config import ConfigError, load_settings
 
 LIMIT_VARS = (
@@ -252,3 +252,52 @@ def test_a_redis_url_the_hot_paths_cannot_speak_is_refused(
     monkeypatch.setenv("REDIS_URL", url)
     with pytest.raises(ConfigError, match="REDIS_URL must start with redis:// or unix://"):
         load_settings(need_secrets=False)
+
+
+def test_a_refused_redis_url_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "rediss://:S3cretPassw0rd@redis.internal:6380/0")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(need_secrets=False)
+    assert str(refused.value) == (
+        "REDIS_URL must start with redis:// or unix:// (no TLS), "
+        "got 'rediss://***@redis.internal:6380/0'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rediss://user:S3cret@redis.internal:6380/0", "rediss://***@redis.internal:6380/0"),
+        ("redis://:S3/cr@t@h/0", "redis://***@h/0"),  # a stray / or @ in it: still hidden
+        ("postgresql://me:S3cret@db/x?sslmode=require", "postgresql://***@db/x?sslmode=require"),
+        ("unix:///run/redis.sock?db=0&password=S3cret", "unix:///run/redis.sock?db=0&password=***"),
+        ("host=/run/pg password='S3 cret' dbname=x", "host=/run/pg password=*** dbname=x"),
+        ("me:S3cret@redis.internal:6379", "***@redis.internal:6379"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_a_url_in_a_message_shows_no_credentials(url: str, shown: str) -> None:
+    assert config.redacted(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOG_LEVEL", "verbose",
+         "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json, got 'xml'"),
+    ],
+)  # fmt: skip
+def test_log_settings_are_checked_like_the_others(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        logs.setup("engine")
+    monkeypatch.setenv("LOG_LEVEL", "warn")  # any case, Python's other names too
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    assert (config.log_level(), config.log_format()) == ("WARN", "json")
+    monkeypatch.setenv("LOG_LEVEL", "")  # empty: the default, as for every setting
+    assert config.log_level() == "INFO"

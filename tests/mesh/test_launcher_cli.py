@@ -40,3 +40,49 @@ def test_reconcile_help_is_reconciles(capsys: pytest.CaptureFixture[str]) -> Non
         main(["reconcile", "--help"])
     assert done.value.code == 0
     assert "reconcile" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOG_LEVEL", "verbose",
+         "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json, got 'xml'"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["engine", "gateway", "poller", "up"])
+def test_a_wrong_log_setting_is_one_line_naming_it(
+    command: str,
+    variable: str,
+    value: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main([command]) == EXIT_CONFIG
+    assert capsys.readouterr().err.strip() == f"exchange {command}: configuration error: {message}"
+
+
+@pytest.mark.parametrize("command", ["up", "migrate"])
+@pytest.mark.parametrize(
+    "url", ["notaurl", "postgresql://me:S3cretPassw0rd@db:notaport/x", "password=S3cret Passw0rd"]
+)
+def test_a_database_url_that_is_none_is_one_line_not_quoting_it(
+    command: str,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: object,
+) -> None:
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path))
+    for name in ("AUTH_JWT_SECRET", "EMAIL_JWT_SECRET"):  # no warning about generating them
+        monkeypatch.setenv(name, f"a-test-secret-for-{name}")
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main([command]) == EXIT_CONFIG
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"exchange {command}: configuration error: DATABASE_URL: not a PostgreSQL URL "
+        "(postgresql://user:password@host:port/db) or libpq connection string "
+        "(host=... dbname=...)"
+    )
