@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -259,12 +260,20 @@ def _assets(name: str) -> tuple[str, ...]:
     return assets
 
 
+def _choice(
+    name: str, default: str, shown: Sequence[str], accepted: Container[str] | None = None
+) -> str:
+    """A setting that names one of a few values, in any case (upper-case when `shown` is):
+    anything else stops the start, listing `shown`. `accepted` may take more than it lists."""
+    raw = os.environ.get(name) or default
+    value = raw.strip().upper() if shown[0].isupper() else raw.strip().lower()
+    if value not in (shown if accepted is None else accepted):
+        raise ConfigError(f"{name} must be one of {', '.join(shown)}, got {raw!r}")
+    return value
+
+
 def _environment() -> str:
-    raw = os.environ.get("EXCHANGE_ENV") or "development"
-    env = raw.strip().lower()
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"EXCHANGE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
-    return env
+    return _choice("EXCHANGE_ENV", "development", ENVIRONMENTS)
 
 
 def _origins(name: str) -> tuple[str, ...]:
@@ -288,20 +297,12 @@ LOG_FORMATS = ("text", "json")
 def log_level() -> str:
     """LOG_LEVEL, for mesh.logs: read before the other settings, so their warnings are
     logged at it. Python's other names (WARN, FATAL, NOTSET) pass too."""
-    raw = os.environ.get("LOG_LEVEL") or "INFO"
-    level = raw.strip().upper()
-    if level not in logging.getLevelNamesMapping():
-        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return level
+    return _choice("LOG_LEVEL", "INFO", LOG_LEVELS, logging.getLevelNamesMapping())
 
 
 def log_format() -> str:
     """LOG_FORMAT, for mesh.logs: a typo must not leave a log shipper reading text."""
-    raw = os.environ.get("LOG_FORMAT") or "text"
-    form = raw.strip().lower()
-    if form not in LOG_FORMATS:
-        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
-    return form
+    return _choice("LOG_FORMAT", "text", LOG_FORMATS)
 
 
 def _load_dotenv() -> None:
