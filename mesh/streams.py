@@ -70,6 +70,13 @@ def entry_id_ms(entry_id: bytes | str) -> int:
     return entry_id_parts(entry_id)[0]
 
 
+RESPONSES_TTL_S = 120
+"""How long an instance's answer stream outlives the instance: each gateway instance renews it
+every RESPONSES_RENEW_S while it runs, so the stream of one killed with -9 (which deletes none)
+leaves Redis two minutes later instead of holding up to MAXLEN_RESPONSES answers for good."""
+RESPONSES_RENEW_S = 20
+
+
 def response_stream(instance: str | bytes) -> str:
     """The answers stream of one gateway instance (the command's `reply_to`)."""
     return f"{RESPONSES}:{text(instance)}"
