@@ -71,4 +71,11 @@ class GrpcClients:
                 metadata = tuple(metadata)
             return await method(request, metadata=metadata, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, _method_name(method)) from None
+
+
+def _method_name(method: Callable[..., Any]) -> str:
+    """A stub's method path ("/exchange.v1.ExchangeService/GetPrice"), for log lines: grpc.aio
+    keeps it on the callable (not a public attribute: "" if a version moves it)."""
+    path = getattr(method, "_method", b"")
+    return path.decode() if isinstance(path, bytes) else str(path)

@@ -38,7 +38,8 @@ _STATUS_FALLBACK: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: "RATE_LIMITED",
     grpc.StatusCode.CANCELLED: "ENGINE_UNAVAILABLE",
 }
-# Their gRPC details are about sockets and stack traces, not something to show a trader.
+# Without an x-error-code, their gRPC details are about sockets and stack traces (the
+# transport's, not our server's words): not something to show a trader.
 _HIDE_DETAILS = frozenset({"INTERNAL", "ENGINE_UNAVAILABLE", "ENGINE_TIMEOUT"})
 # Retry-After when the server named none (RESOURCE_EXHAUSTED from elsewhere), and a cap so a
 # confused upstream cannot tell clients to go away for a year.
@@ -95,15 +96,19 @@ def _field(err: grpc.aio.AioRpcError) -> str | None:
     return _REST_NAMES.get(value, value[:64])
 
 
-def from_rpc_error(err: grpc.aio.AioRpcError) -> RestError:
-    """Map a failed call to the registry entry named by `x-error-code`, else by its status."""
+def from_rpc_error(err: grpc.aio.AioRpcError, method: str = "") -> RestError:
+    """Map a failed call to the registry entry named by `x-error-code`, else by its status.
+    `method`: the gRPC method, for the log line of a failure whose details are hidden."""
     code = _metadata_value(err, "x-error-code")
     fallback = BY_NAME[_STATUS_FALLBACK.get(err.code(), "INTERNAL")]
     spec: ErrorSpec = spec_for(code) if code else fallback
     details = err.details() or ""
-    if spec.name in _HIDE_DETAILS or not details:
-        if spec.name in _HIDE_DETAILS:
-            log.warning("gRPC call failed: %s %s", err.code().name, details)
+    # A failure our server named (x-error-code) says what it chose to say, an INTERNAL aside;
+    # one it did not name (the transport's) may say where things run: never shown.
+    hidden = spec.name == "INTERNAL" or (not code and spec.name in _HIDE_DETAILS)
+    if hidden or not details:
+        if hidden:
+            log.warning("gRPC call %s failed: %s %s", method or "?", err.code().name, details)
         message = spec.default_message
     else:
         message = details
