@@ -45,8 +45,8 @@ EntryHandler = Callable[[bytes, Fields], None]
 FIRST_RETRY_S = 0.1
 MAX_RETRY_S = 5.0
 READ_COUNT = 500
-ENGINE_GONE = "the engine is not running (its heartbeat has expired): the command was not sent"
 """Entries one XREAD takes of each stream a tail follows, at most (StreamTail's count)."""
+ENGINE_GONE = "the engine is not running (its heartbeat has expired): the command was not sent"
 
 
 async def last_entry_id(redis: aioredis.Redis, stream: str) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from mesh.config import ConfigError, redacted
+from mesh.config import ConfigError, redacted_text
 from mesh.embedded import EmbeddedPostgres, process_running
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def failure(exc: SQLAlchemyError) -> str:
     connection string."""
     orig = getattr(exc, "orig", None)
     first = (str(orig or exc).strip().splitlines() or ["no answer"])[0]
-    return redacted(first)
+    return redacted_text(first)
 
 
 def running_embedded_url(data_dir: Path) -> str | None:

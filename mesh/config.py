@@ -133,6 +133,16 @@ _USER_INFO = re.compile(r"^([a-z][a-z0-9+.-]*://)?.*@", re.IGNORECASE | re.DOTAL
 _PASSWORD_PARAMETER = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)", re.IGNORECASE)
 
 
+_URL_USER_INFO = re.compile(r"([a-z][a-z0-9+.-]*://)\S*@", re.IGNORECASE)
+
+
+def redacted_text(text: str) -> str:
+    """A free message (a driver's error line) fit for a log line: the user and password of
+    each URL in it, and any `password=` parameter, become `***`; the rest is left as it is
+    (an e-mail address in it stays whole)."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _URL_USER_INFO.sub(r"\1***@", text))
+
+
 def redacted(url: str) -> str:
     """`url` fit for a message or a log line: its user and password (`user:pw@`), and any
     `password=` parameter (a URL's query, a libpq key=value string) become `***`. Up to the
@@ -261,12 +271,18 @@ def _assets(name: str) -> tuple[str, ...]:
 
 
 def _choice(
-    name: str, default: str, shown: Sequence[str], accepted: Container[str] | None = None
+    name: str,
+    default: str,
+    shown: Sequence[str],
+    accepted: Container[str] | None = None,
+    *,
+    upper: bool = False,
 ) -> str:
-    """A setting that names one of a few values, in any case (upper-case when `shown` is):
-    anything else stops the start, listing `shown`. `accepted` may take more than it lists."""
+    """A setting that names one of a few values, in any case (read lower-case, or upper-case
+    with `upper`): anything else stops the start, listing `shown`. `accepted` may take more
+    than it lists."""
     raw = os.environ.get(name) or default
-    value = raw.strip().upper() if shown[0].isupper() else raw.strip().lower()
+    value = raw.strip().upper() if upper else raw.strip().lower()
     if value not in (shown if accepted is None else accepted):
         raise ConfigError(f"{name} must be one of {', '.join(shown)}, got {raw!r}")
     return value
@@ -297,7 +313,7 @@ LOG_FORMATS = ("text", "json")
 def log_level() -> str:
     """LOG_LEVEL, for mesh.logs: read before the other settings, so their warnings are
     logged at it. Python's other names (WARN, FATAL, NOTSET) pass too."""
-    return _choice("LOG_LEVEL", "INFO", LOG_LEVELS, logging.getLevelNamesMapping())
+    return _choice("LOG_LEVEL", "INFO", LOG_LEVELS, logging.getLevelNamesMapping(), upper=True)
 
 
 def log_format() -> str:

@@ -283,6 +283,21 @@ def test_a_url_in_a_message_shows_no_credentials(url: str, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('FATAL: role "bob@example.com" does not exist',
+         'FATAL: role "bob@example.com" does not exist'),
+        ("failed: postgresql://u:p@h/db and mail admin@x.org",
+         "failed: postgresql://***@h/db and mail admin@x.org"),
+        ("connection to host=db password=S3cret failed",
+         "connection to host=db password=*** failed"),
+    ],
+)  # fmt: skip
+def test_a_driver_message_keeps_its_words_and_loses_its_credentials(text: str, shown: str) -> None:
+    assert config.redacted_text(text) == shown
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         ("LOG_LEVEL", "verbose",
