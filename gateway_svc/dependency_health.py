@@ -42,7 +42,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
-from mesh import engine_heartbeat
+from mesh import abandon, engine_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -184,21 +184,19 @@ class DependencyHealth:
             return _Failure("its last check has not ended yet", definite=False)
         task = asyncio.ensure_future(probe())
         try:
-            done, _ = await asyncio.wait({task}, timeout=self._timeout_s)
-            if not done:
-                task.cancel()
+            await abandon.within(task, self._timeout_s)
+        except TimeoutError:
+            if not task.done():  # given up on (not a probe that raised TimeoutError itself)
                 self._stuck[name] = task
-                task.add_done_callback(_retrieve)
                 return _Failure(f"no answer within {self._timeout_s:g} s", definite=False)
-            task.result()
+            return _Failure("TimeoutError raised by the probe", definite=False)
         except asyncio.CancelledError:
             # A probe raising CancelledError of its own accord (a client cancelling its
             # internal work) is just a failed answer; a cancellation aimed at us (stop()) is
             # passed on. gather would re-raise stop()'s anyway, but never swallow one.
             current = asyncio.current_task()
             if current is not None and current.cancelling():
-                task.cancel()
-                raise
+                raise  # abandon.within has cancelled the probe
             return _Failure("CancelledError raised by the probe", definite=False)
         except DependencyDown as down:
             return _Failure(str(down), definite=True)
@@ -214,12 +212,6 @@ class DependencyHealth:
                 log.exception("dependency health round broke; counting it as failed")
                 self._failed_rounds += 1  # reported next round, if that one fails too
             await asyncio.sleep(self._interval_s)
-
-
-def _retrieve(task: asyncio.Future[object]) -> None:
-    """A probe given up on ends however it ends; nobody waits for its outcome."""
-    if not task.cancelled():
-        task.exception()
 
 
 def describe_errors(errors: Mapping[str, str]) -> str:

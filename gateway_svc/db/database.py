@@ -10,7 +10,6 @@ connections of their own instead (`batch_connections`): the same errors, a fract
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -47,6 +46,7 @@ from gateway_svc.db.schema import (
     users,
 )
 from gateway_svc.db.urls import libpq_conninfo, sqlalchemy_url
+from mesh import abandon
 
 # Expired one-time tokens and revoked sessions are useless once the JWT itself has expired;
 # a day of slack covers clock skew between gateways.
@@ -73,21 +73,14 @@ class DatabaseTimeout(TimeoutError):
 
 
 async def answered_within(read: Awaitable[T], timeout_s: float | None = None) -> T:
-    """`read`'s result, or DatabaseTimeout after `timeout_s` (READ_TIMEOUT_S). A read given up
-    on is cancelled and not waited for: psycopg's cancellation of a query on a frozen server
-    takes 10 s itself."""
-    timeout_s = READ_TIMEOUT_S if timeout_s is None else timeout_s
-    task = asyncio.ensure_future(read)
+    """`read`'s result, or DatabaseTimeout after `timeout_s` (READ_TIMEOUT_S), without waiting
+    for the read's cancellation (mesh.abandon)."""
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise DatabaseTimeout(f"the database did not answer within {timeout_s:g} s")
-    return task.result()
+        return await abandon.within(read, READ_TIMEOUT_S if timeout_s is None else timeout_s)
+    except TimeoutError as timeout:
+        if isinstance(timeout, DatabaseTimeout):
+            raise
+        raise DatabaseTimeout(f"the database did not answer: {timeout}") from None
 
 
 def unavailable(error: BaseException) -> bool:

@@ -20,11 +20,13 @@ from gateway_svc import validation
 from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.db import Database
+from gateway_svc.db.database import answered_within
 from gateway_svc.db.trade_ledger import LIVE_STATUSES
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
 from gateway_svc.grpc_services.trade_assets import TradeAssets
+from mesh.error_text import describe
 from mesh.limits import ASSET_DECIMALS
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 # ledger to write an end the engine has made already (see `_ended`).
 LEDGER_LOOKUP_S = 0.5
 LEDGER_CATCH_UP_S = 2.0
-LEDGER_POLL_S = 0.05
+LEDGER_POLL_S = (0.05, 0.4)  # the first wait between two looks, doubled up to the second
 
 
 def decimal(units: int | None, scale: int) -> types_pb2.Decimal | None:
@@ -138,26 +140,31 @@ class ToolsetMethods:
         a trade once it ends, so it can only say "not found"; the ledger still knows it. Where
         the ledger still has it live, the end is on its way (written a moment after the
         engine's answer): it is waited for, up to LEDGER_CATCH_UP_S, so a cancel repeated at
-        once is NOT_PENDING as it is a second later, not a 404. A trade the ledger never had
-        is not waited for, and a ledger that cannot be read at once leaves the engine's answer
-        standing (a stalled database cannot turn it into a timeout)."""
+        once is NOT_PENDING as it is a second later, not a 404; so is a trade the ledger has
+        no row of yet that this process saw placed or opened. Any other trade the ledger never
+        had is not waited for, and a ledger that cannot be read at once leaves the engine's
+        answer standing (a stalled database cannot turn it into a timeout)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LEDGER_CATCH_UP_S
+        pause, longest = LEDGER_POLL_S
+        # A trade this process saw placed or opened may not be in the ledger at all yet.
+        seen_here = self._trade_assets.get(principal.user_id, trade_id) is not None
         while True:
             try:
-                status = await asyncio.wait_for(
+                status = await answered_within(
                     self._db.trade_status(principal.user_id, trade_id), LEDGER_LOOKUP_S
                 )
-            except Exception:
-                log.warning("the ledger could not say how trade %s ended", trade_id, exc_info=True)
+            except Exception as error:
+                log.warning(
+                    "the ledger could not say how trade %s ended: %s", trade_id, describe(error)
+                )
                 return None
-            if status is None:
-                return None
-            if status not in LIVE_STATUSES:
+            if status is not None and status not in LIVE_STATUSES:
                 return status
-            if loop.time() >= deadline:
+            if (status is None and not seen_here) or loop.time() >= deadline:
                 return None
-            await asyncio.sleep(LEDGER_POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
 
     async def _not_found_as_ended(self, principal: Principal, trade_id: str) -> None:
         """A trade the engine does not know that has ended: still TRADE_NOT_FOUND (404, as the

@@ -131,3 +131,30 @@ async def test_a_ledger_that_fails_or_stalls_leaves_the_engines_answer_promptly(
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
     assert trailers(info.value)["x-error-code"] == "TRADE_NOT_FOUND"
+
+
+async def test_a_trade_opened_here_is_waited_for_before_the_ledger_has_any_row_of_it(
+    exchange: Any, auth: Any, mailer: Any, db: Database, engine: Any
+) -> None:
+    """Opened and ended within the ledger's linger: no row at all yet, but this process saw
+    it opened, so its end is waited for too."""
+    user_id, erin = await _erin(auth, mailer)
+    opened_reply = await exchange.CreateTrade(
+        xs.CreateTradeRequest(
+            asset="SOL_USDC", direction=types_pb2.DIRECTION_LONG,
+            margin=types_pb2.Decimal(units=10, scale=0), leverage=10,
+        ),
+        metadata=erin,
+    )  # fmt: skip
+    trade_id = opened_reply.opened.trade.trade_id
+
+    async def write_it_soon() -> None:
+        await asyncio.sleep(0.3)
+        await db.record_trade_events(
+            [opened(1, trade_id, user_id), closed(2, trade_id, user_id, kind=STOP_LOSS)]
+        )
+
+    writing = asyncio.create_task(write_it_soon())
+    error = await _refusal(exchange, "ModifyTrade", _calls(trade_id)["ModifyTrade"], erin)
+    await writing
+    assert error.details().endswith("already ended: STOP_LOSS"), error.details()
