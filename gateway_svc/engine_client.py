@@ -287,7 +287,6 @@ class EngineClient:
         )
         """Also read by the trade event hub beside it (`TradeEventHub(tail=...)`): the engine
         writes a batch's answers and events together, and one XREAD takes both."""
-        self._renewing: asyncio.Task[None] | None = None
         self.engine_gone = False
         """The engine's heartbeat has expired (the dependency health's last round): commands
         are refused at once instead of waiting in its stream to run late, at the prices of
@@ -305,20 +304,8 @@ class EngineClient:
 
     async def start(self) -> None:
         await self.tail.start()
-        self._renewing = asyncio.create_task(self._renew_answers(), name="answers ttl")
-
-    async def _renew_answers(self) -> None:
-        """Keep this instance's answer stream alive while it runs (streams.RESPONSES_TTL_S).
-        The engine's XADDs keep the time to live the stream has; the first answer creates
-        it without one, so the renewal also follows the first answers."""
-        while True:
-            with contextlib.suppress(*streams.REDIS_ERRORS, RedisError):
-                await self._redis.expire(self.answers, streams.RESPONSES_TTL_S)
-            await asyncio.sleep(streams.RESPONSES_RENEW_S)
 
     async def stop(self) -> None:
-        if self._renewing is not None:
-            self._renewing.cancel()
         self._writer.stop()
         await self._pipeline.aclose()
         await self.tail.stop()

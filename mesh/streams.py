@@ -71,10 +71,10 @@ def entry_id_ms(entry_id: bytes | str) -> int:
 
 
 RESPONSES_TTL_S = 120
-"""How long an instance's answer stream outlives the instance: each gateway instance renews it
-every RESPONSES_RENEW_S while it runs, so the stream of one killed with -9 (which deletes none)
-leaves Redis two minutes later instead of holding up to MAXLEN_RESPONSES answers for good."""
-RESPONSES_RENEW_S = 20
+"""How long an instance's answer stream outlives its last answer: the engine sets it with each
+batch that answers there, so the stream of an instance killed with -9 (which deletes none)
+leaves Redis two minutes after its last answer instead of holding up to MAXLEN_RESPONSES
+answers for good. (A live instance's idle stream goes too; the next answer makes it anew.)"""
 
 
 def response_stream(instance: str | bytes) -> str:

@@ -34,20 +34,24 @@ _ASKER_FIELD = bulk(streams.ASKER)
 
 _AUDIT_PREFIX = _xadd_prefix(streams.AUDIT, streams.MAXLEN_AUDIT)
 _EVENT_PREFIX = _xadd_prefix(streams.EVENTS, streams.MAXLEN_EVENTS)
-_ANSWER_PREFIXES: dict[str, bytes] = {}
-_ANSWER_PREFIXES_MAX = 10_000
+_ANSWER_STREAMS: dict[str, tuple[bytes, bytes]] = {}
+_ANSWER_STREAMS_MAX = 10_000
 
 
-def _answer_prefix(reply_to: str) -> bytes:
-    prefix = _ANSWER_PREFIXES.get(reply_to)
-    if prefix is None:
-        if len(_ANSWER_PREFIXES) >= _ANSWER_PREFIXES_MAX:
-            _ANSWER_PREFIXES.clear()  # instance names come and go; keep the cache bounded
-        prefix = _xadd_prefix(
-            streams.response_stream(reply_to), streams.MAXLEN_RESPONSES, arguments=10
+def _answer_stream(reply_to: str) -> tuple[bytes, bytes]:
+    """The XADD prefix of `reply_to`'s answers, and the EXPIRE that gives its stream its time
+    to live (streams.RESPONSES_TTL_S) again after each batch that writes to it."""
+    packed = _ANSWER_STREAMS.get(reply_to)
+    if packed is None:
+        if len(_ANSWER_STREAMS) >= _ANSWER_STREAMS_MAX:
+            _ANSWER_STREAMS.clear()  # instance names come and go; keep the cache bounded
+        stream = streams.response_stream(reply_to)
+        packed = (
+            _xadd_prefix(stream, streams.MAXLEN_RESPONSES, arguments=10),
+            pack("EXPIRE", stream, streams.RESPONSES_TTL_S),
         )
-        _ANSWER_PREFIXES[reply_to] = prefix
-    return prefix
+        _ANSWER_STREAMS[reply_to] = packed
+    return packed
 
 
 def audit_record(command: bytes, result: bytes, tail: bytes) -> bytes:
@@ -94,11 +98,14 @@ class Outbox:
         """The transaction as RESP, and how many replies it will get (MULTI's, one QUEUED
         per command, EXEC's)."""
         parts = [_MULTI]
+        expires: dict[str, bytes] = {}
         for reply_to, user_id, result in self.answers:
-            parts.append(_answer_prefix(reply_to))
+            prefix, expires[reply_to] = _answer_stream(reply_to)
+            parts.append(prefix)
             parts.append(bulk(result))
             parts.append(_ASKER_FIELD)
             parts.append(bulk(user_id.encode()))
+        parts.extend(expires.values())
         tails: dict[int, bytes] = {}  # commands read together share their latency
         for command, result, read_ns in self.audits:
             tail = tails.get(read_ns)

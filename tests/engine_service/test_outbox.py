@@ -42,9 +42,12 @@ def test_a_batch_is_one_transaction_in_order() -> None:
     outbox, command, result = _outbox()
     packed, replies = outbox.packed(now_ms=1_700_000_000_000, now_ns=3_500_000)
     commands = _commands(packed)
-    assert [c[0] for c in commands] == [b"MULTI", b"XADD", b"XADD", b"XADD", b"XACK", b"EXEC"]
+    assert [c[0] for c in commands] == [
+        b"MULTI", b"XADD", b"EXPIRE", b"XADD", b"XADD", b"XACK", b"EXEC"
+    ]  # fmt: skip
     assert replies == len(commands)
-    answer, audit, event, ack = commands[1:5]
+    answer, expire, audit, event, ack = commands[1:6]
+    assert expire == [b"EXPIRE", b"engine_response:gw-1", str(streams.RESPONSES_TTL_S).encode()]
     approx = [b"MAXLEN", b"~"]
     assert answer == [
         b"XADD", b"engine_response:gw-1", *approx, b"10000", b"*", b"p", result, b"u", b"u1"
@@ -78,6 +81,8 @@ def test_the_transaction_runs_on_redis(redis_url: str) -> None:
     asyncio.run(send())
     ((_, fields),) = raw.xrange(streams.response_stream("gw-1"))
     assert fields == {streams.PAYLOAD: result, streams.ASKER: b"u1"}
+    # An instance killed with -9 deletes nothing: its answers leave Redis by themselves.
+    assert 0 < raw.ttl(streams.response_stream("gw-1")) <= streams.RESPONSES_TTL_S
     assert raw.xlen(streams.AUDIT) == 1 and raw.xlen(streams.EVENTS) == 1
 
 

@@ -19,7 +19,6 @@ from gateway_svc.errors import ApiError
 from mesh import streams
 from mesh.embedded import free_port
 from tests.gateway_grpc.fake_engine import FakeEngine
-from tests.polling import poll_async
 from tests.redis_admin import kill_connections
 
 
@@ -208,23 +207,3 @@ async def test_a_batch_redis_never_answered_is_an_unknown_outcome_not_unavailabl
     with pytest.raises(ApiError) as info:
         await call.future
     assert info.value.spec.name == told
-
-
-async def test_the_answer_stream_has_a_time_to_live_while_its_instance_runs(
-    redis: aioredis.Redis, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An instance killed with -9 deletes nothing: its answers must leave Redis by themselves."""
-    monkeypatch.setattr(streams, "RESPONSES_RENEW_S", 0.05)
-    client = EngineClient(redis, "gw-ttl", timeout_s=5)
-    await client.start()
-    try:
-        await client.call(command("u-ttl"))  # the engine's first answer creates the stream
-        stream = streams.response_stream("gw-ttl")
-
-        async def ttl() -> int:
-            return int(await redis.ttl(stream))
-
-        left = await poll_async(ttl, lambda s: s > 0, timeout_s=5, what="a time to live")
-        assert left <= streams.RESPONSES_TTL_S
-    finally:
-        await client.stop()
