@@ -30,6 +30,7 @@ from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from gateway_svc.prices import PriceBook, TradeEventHub
+from gateway_svc.stream_headers import SUBSCRIBED
 from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
@@ -265,7 +266,7 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         try:
             # The headers say "subscribed": every event after them reaches this stream, so a
             # client that waits for them before trading misses none of its own events.
-            await context.send_initial_metadata(())
+            await context.send_initial_metadata((SUBSCRIBED,))
             while True:
                 wait_s = min(SESSION_RECHECK_S, max(self._sessions.seconds_left(principal), 0))
                 event = await subscription.get(timeout=wait_s)

@@ -35,9 +35,11 @@ from gateway_svc.rest.ws_limits import (
     too_many_messages,
     utf8_size_over,
 )
+from gateway_svc.stream_headers import SUBSCRIBED
 from gateway_svc.token_bucket import TokenBucket
 from mesh.client_keys import address_key
 from mesh.config import Settings
+from mesh.error_text import describe
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -126,33 +128,38 @@ class WsSession:
         stream that ends for any reason but the session's may have missed events, which no
         new stream would bring back: the socket is closed after what it holds, and the page
         re-reads its trades when it reconnects. "auth ok" waits for the stream's headers,
-        which the server sends once subscribed: a client that trades after it misses no
-        event of its own."""
-        call = self.clients.exchange.StreamTradeEvents(
-            xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
-        )
+        which the server sends once subscribed (SUBSCRIBED): a client that trades after it
+        misses no event of its own. Until the session is decided (ok, or refused), no price
+        is sent; a stream that fails before either closes the socket with prices still held,
+        so a page never takes itself for signed out because a price came first."""
+        call = None
         try:
-            await call.initial_metadata()
-            if not call.done():  # a refused session ends the call with no headers of its own
-                self.offer({"type": "auth", "status": "ok"})
-            self.session_decided.set()
+            call = self.clients.exchange.StreamTradeEvents(
+                xs.StreamTradeEventsRequest(), metadata=auth_metadata(token)
+            )
+            if SUBSCRIBED in tuple(await call.initial_metadata() or ()):
+                await self.queue.put({"type": "auth", "status": "ok"})
+                self.session_decided.set()
             async for reply in call:
                 await self.queue.put(present.trade_event(reply.event))
             log.info("trade event stream ended by the server")
         except grpc.aio.AioRpcError as err:
             if err.code() is grpc.StatusCode.UNAUTHENTICATED:
-                self.offer(
+                await self.queue.put(
                     {
                         "type": "error",
                         "code": "UNAUTHENTICATED",
                         "message": "session not valid: sign in again",
                     }
                 )
+                self.session_decided.set()
                 return
             log.info("trade event stream ended: %s", err.code().name)
+        except Exception as error:  # never a socket left waiting on a pump that died
+            log.warning("trade event stream failed: %s", describe(error))
         finally:
-            call.cancel()
-            self.session_decided.set()
+            if call is not None:
+                call.cancel()
         await self.queue.put(EVENTS_INTERRUPTED)
 
     def authenticate(self, token: str | None) -> None:

@@ -31,6 +31,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 from gateway_svc.rest import create_app
+from gateway_svc.stream_headers import SUBSCRIBED
 from mesh.config import Settings, load_settings
 
 JWT_SECRET = "test-auth-secret-0123456789abcdef"
@@ -68,7 +69,7 @@ class Recorder:
         # How long StreamTradeEvents takes to subscribe (send its headers), and whether it
         # refuses the session instead, as the real server does for a revoked token.
         self.subscribe_delay_s = 0.0
-        self.events_refused = False
+        self.events_refused: grpc.StatusCode | None = None
         self.subscribed = asyncio.Event()
         self.stream_cancelled = asyncio.Event()
 
@@ -137,10 +138,10 @@ class FakeExchange(exchange_service_pb2_grpc.ExchangeServiceServicer):
         metadata = {k: v for k, v in context.invocation_metadata() or ()}
         self.recorder.calls.append(("StreamTradeEvents", request, metadata))
         await asyncio.sleep(self.recorder.subscribe_delay_s)
-        if self.recorder.events_refused:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "session revoked")
+        if self.recorder.events_refused is not None:
+            await context.abort(self.recorder.events_refused, "refused before subscribing")
         self.recorder.subscribed.set()
-        await context.send_initial_metadata(())
+        await context.send_initial_metadata((SUBSCRIBED,))
         for event in self.recorder.events:
             yield xs.StreamTradeEventsResponse(event=event)
         if self.recorder.events_end is not None:

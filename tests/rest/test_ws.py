@@ -158,7 +158,7 @@ async def test_a_cookie_socket_hears_of_its_session_before_any_price(ws_url, rec
 
 
 async def test_a_refused_session_gets_an_error_and_no_ok(ws_url, recorder) -> None:
-    recorder.events_refused = True
+    recorder.events_refused = grpc.StatusCode.UNAUTHENTICATED
     async with websockets.connect(ws_url) as socket:
         await socket.send(json.dumps({"type": "auth", "token": session_token()}))
         message = json.loads(await asyncio.wait_for(socket.recv(), timeout=5))
@@ -184,3 +184,24 @@ async def test_bad_token_and_bad_messages_get_errors(ws_url, recorder) -> None:
         await socket.send("not json")
         assert (await _next(socket, "error"))["code"] == "INVALID_ARGUMENT"
     assert "StreamTradeEvents" not in recorder.names()
+
+
+async def test_a_stream_failing_before_it_subscribes_closes_the_socket_with_no_price(
+    ws_url, recorder
+) -> None:
+    """Neither "ok" nor a refusal (the sessions could not be checked, say): the page must not
+    take a price for "signed out"; the socket is closed, and the page reconnects."""
+    recorder.ticks = [
+        prices_pb2.PriceTick(
+            asset="SOL_USDC", bid=dec(236_100_000, 6), ask=dec(236_140_000, 6), ts_us=1
+        )
+    ]
+    recorder.events_refused = grpc.StatusCode.UNAVAILABLE
+    headers = {"Cookie": f"authToken={session_token()}"}
+    got = []
+    async with websockets.connect(ws_url, additional_headers=headers) as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                got.append(json.loads(await asyncio.wait_for(socket.recv(), timeout=5)))
+    assert got == []
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
