@@ -273,8 +273,9 @@ class ExchangeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamTradeEvents(self, request, context):
-        """The caller's own trade events, as they happen. The response headers come once the stream
-        is subscribed: every event after them is delivered, so a client may wait for them first.
+        """The caller's own trade events, as they happen. The response headers (`x-subscribed: 1`)
+        come once the stream is subscribed: every event after them is delivered, so a client may
+        wait for them first.
         It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
         (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
         """

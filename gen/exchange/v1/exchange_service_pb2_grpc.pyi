@@ -73,8 +73,9 @@ class ExchangeServiceStub:
     ListClosedTrades: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]
     ListOrders: _grpc.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]
     StreamTradeEvents: _grpc.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]
-    """The caller's own trade events, as they happen. The response headers come once the stream
-    is subscribed: every event after them is delivered, so a client may wait for them first.
+    """The caller's own trade events, as they happen. The response headers (`x-subscribed: 1`)
+    come once the stream is subscribed: every event after them is delivered, so a client may
+    wait for them first.
     It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
     (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
     """
@@ -124,8 +125,9 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     ListClosedTrades: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListClosedTradesRequest, _exchange_service_pb2.ListClosedTradesResponse]  # type: ignore[assignment]
     ListOrders: _aio.UnaryUnaryMultiCallable[_exchange_service_pb2.ListOrdersRequest, _exchange_service_pb2.ListOrdersResponse]  # type: ignore[assignment]
     StreamTradeEvents: _aio.UnaryStreamMultiCallable[_exchange_service_pb2.StreamTradeEventsRequest, _exchange_service_pb2.StreamTradeEventsResponse]  # type: ignore[assignment]
-    """The caller's own trade events, as they happen. The response headers come once the stream
-    is subscribed: every event after them is delivered, so a client may wait for them first.
+    """The caller's own trade events, as they happen. The response headers (`x-subscribed: 1`)
+    come once the stream is subscribed: every event after them is delivered, so a client may
+    wait for them first.
     It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
     (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
     """
@@ -280,8 +282,9 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _exchange_service_pb2.StreamTradeEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_exchange_service_pb2.StreamTradeEventsResponse], _abc.AsyncIterator[_exchange_service_pb2.StreamTradeEventsResponse]]:
-        """The caller's own trade events, as they happen. The response headers come once the stream
-        is subscribed: every event after them is delivered, so a client may wait for them first.
+        """The caller's own trade events, as they happen. The response headers (`x-subscribed: 1`)
+        come once the stream is subscribed: every event after them is delivered, so a client may
+        wait for them first.
         It ends ABORTED with `x-error-code: EVENTS_LOST` when events could not be delivered
         (re-read the trades, then open it again), and UNAUTHENTICATED when the session ends.
         """
