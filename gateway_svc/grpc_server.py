@@ -48,7 +48,7 @@ from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub, trade_event_queue_size
 from gateway_svc.token_bucket import SharedTokenBuckets
-from mesh.config import Settings
+from mesh.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +218,12 @@ async def serve(
     address = f"{bind_host}:{settings.grpc_port if port is None else port}"
     try:
         bound = server.add_insecure_port(address)
-    except RuntimeError as exc:  # grpc's way of saying the bind failed
-        raise OSError(f"cannot listen for gRPC on {address} (port in use?): {exc}") from None
+    except RuntimeError as exc:  # grpc's way of saying the bind failed (it says no more)
+        raise ConfigError(
+            f"GRPC_PORT / GRPC_HOST: cannot listen for gRPC on {address}: {exc}"
+        ) from None
     if not bound:
-        raise OSError(f"cannot listen for gRPC on {address}")
+        raise ConfigError(f"GRPC_PORT / GRPC_HOST: cannot listen for gRPC on {address}")
     if facade_server is not None and not facade_server.add_insecure_port(f"unix:{unix_path}"):
         raise OSError(f"cannot listen for gRPC on unix:{unix_path}")
 

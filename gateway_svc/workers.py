@@ -75,19 +75,29 @@ def cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:
     )
 
 
+PORT_RELEASE_S = 5.0
+"""How long a port in use may take to come free before it is a configuration error: a
+gateway restarted after a crash can find its dead predecessor's workers still letting go."""
+
+
 def check_port_free(host: str, port: int, what: str) -> None:
-    """Fail loudly if something already listens on `host:port`, or `host` is not this
-    machine's (SO_REUSEADDR only: a socket in TIME_WAIT is no obstacle, a listener is).
-    `what`: "HTTP" or "gRPC"."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
-    except OSError as exc:
-        raise cannot_listen(what, host, port, exc) from None
+    """Fail loudly if something listens on `host:port` for longer than PORT_RELEASE_S, or
+    `host` is not this machine's (SO_REUSEADDR only: a socket in TIME_WAIT is no obstacle, a
+    listener is). `what`: "HTTP" or "gRPC"."""
+    deadline = time.monotonic() + PORT_RELEASE_S
+    while True:
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise cannot_listen(what, host, port, exc) from None
+        time.sleep(0.2)
 
 
 def check_ports_free(settings: Settings) -> None:

@@ -6,6 +6,8 @@ parent of its workers; a worker that says so stops its parent instead of being r
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,6 +42,26 @@ def _one_error(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _ports_let_go_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "PORT_RELEASE_S", 0.3)
+
+
+def test_a_port_its_old_holder_lets_go_of_soon_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway restarted after a crash: its dead predecessor's workers still let go."""
+    monkeypatch.setattr(workers, "PORT_RELEASE_S", 5.0)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    threading.Timer(0.5, holder.close).start()
+    started = time.monotonic()
+    workers.check_port_free("127.0.0.1", port, "HTTP")
+    assert 0.4 < time.monotonic() - started < 5.0
 
 
 @pytest.mark.parametrize("gateway_workers", ["1", "2"])
