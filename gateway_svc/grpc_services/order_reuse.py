@@ -109,10 +109,17 @@ def _changed_level(asked: Any, trade: Any, field: str) -> bool:
 def _modify_trade(asked: Any, trade: Any) -> bool:
     if trade.trade_id != asked.trade_id:
         return False
-    stop_loss = _changed_level(asked, trade, "stop_loss_price") or (
-        # Removing the fixed stop keeps a trailing one, which shows its stop as the stop loss.
-        not asked.stop_loss_price.HasField("value") and trade.HasField("trailing_stop_distance")
-    )
+    if asked.stop_loss_price.HasField("value"):
+        # A fixed stop removes a trailing one, whose stop the trade would also show as its
+        # stop loss: the same number with a trail still on is another command's answer.
+        stop_loss = _changed_level(asked, trade, "stop_loss_price") and not trade.HasField(
+            "trailing_stop_distance"
+        )
+    else:
+        stop_loss = _changed_level(asked, trade, "stop_loss_price") or (
+            # Removing the fixed stop keeps a trailing one, shown as the stop loss.
+            asked.HasField("stop_loss_price") and trade.HasField("trailing_stop_distance")
+        )
     price = not asked.HasField("price") or same_amount(trade.order_price, asked.price)
     expiry = not asked.HasField("expires_at") or (
         trade.HasField("expires_at_ms") == asked.expires_at.HasField("expires_at_ms")

@@ -23,8 +23,9 @@ from gateway_svc.db import Database
 from gateway_svc.db.database import answered_within
 from gateway_svc.db.trade_ledger import LIVE_STATUSES
 from gateway_svc.errors import ApiError
-from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
+from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect, reused_order_id
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
+from gateway_svc.grpc_services.order_reuse import answers_another_command
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.error_text import describe
 from mesh.limits import ASSET_DECIMALS
@@ -192,35 +193,20 @@ class ToolsetMethods:
                 return known
         return None
 
-    async def _modification(self, change: orders.TradeChange, principal: Principal) -> Message:
-        body = commands_pb2.ModifyTrade(trade_id=change.trade_id)
-        asset = None
-        if change.has_prices:  # removals alone need no asset: there is no price to read
-            asset = await self._trade_asset(principal, change.trade_id)
-            if asset is None:
-                # No such trade (any more): its prices cannot be read, and need not be. The bare
-                # command is answered from the engine's memory if it retries one the engine
-                # answered (the trade has ended since: SPEC's "a retry returns the first
-                # answer"), and with TRADE_NOT_FOUND otherwise.
-                return body
-            body.asset = asset
-        levels = (
-            ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
-            ("take_profit_price", change.take_profit, "INVALID_PRICE"),
-            ("trailing_stop_distance", change.trailing, "INVALID_TRAILING_STOP"),
-        )
-        for field, value, code in levels:
-            wire = _price_change(value, asset, field, code)
-            if wire is not None:
-                getattr(body, field).CopyFrom(wire)
-        if isinstance(change.price, int) and asset is not None:
-            units = orders.change_units(change.price, asset, "price")
-            body.price.CopyFrom(decimal(units, ASSET_DECIMALS[asset]))
-        if not isinstance(change.expires_at_ms, orders.Keep):
-            body.expires_at.SetInParent()
-            if change.expires_at_ms is not None:
-                body.expires_at.expires_at_ms = change.expires_at_ms
-        return body
+    async def _modification(
+        self, change: orders.TradeChange, principal: Principal
+    ) -> commands_pb2.ModifyTrade:
+        if not change.has_prices:  # removals alone need no asset: there is no price to read
+            return _modify_body(change, None)
+        asset = await self._trade_asset(principal, change.trade_id)
+        if asset is None:
+            # No such trade (any more): its prices cannot be read, and need not be. The bare
+            # command is answered from the engine's memory if it retries one the engine
+            # answered (the trade has ended since: SPEC's "a retry returns the first answer";
+            # ModifyTrade then compares the answer with the whole request), and with
+            # TRADE_NOT_FOUND otherwise.
+            return commands_pb2.ModifyTrade(trade_id=change.trade_id)
+        return _modify_body(change, asset)
 
     @unary
     async def ModifyTrade(self, request: Any, context: Any) -> Any:
@@ -237,6 +223,12 @@ class ToolsetMethods:
                 lambda caller: self._not_found_as_ended(caller, change.trade_id), limited=False,
             )  # fmt: skip
             modified = expect(result, "trade_modified")
+            if change.has_prices and not body.asset and modified.trade.asset in ASSET_DECIMALS:
+                # A first answer given to a bare command: the answer names the asset, so the
+                # whole request can be compared with it now.
+                whole = _modify_body(change, modified.trade.asset)
+                if answers_another_command("modify_trade", whole, result):
+                    raise reused_order_id(order_id)
         return xs.ModifyTradeResponse(order_id=order_id, modified=modified)
 
     @unary
@@ -248,3 +240,26 @@ class ToolsetMethods:
             result = await self._runner.run(caller, order_id, "get_pending_orders", limited=True)
             pending = expect(result, "open_trades")
         return xs.ListPendingTradesResponse(trades=pending.trades)
+
+
+def _modify_body(change: orders.TradeChange, asset: str | None) -> commands_pb2.ModifyTrade:
+    """The engine's ModifyTrade for `change`, its prices read at `asset`'s decimals (None:
+    the change names no price, only removals and the expiry)."""
+    body = commands_pb2.ModifyTrade(trade_id=change.trade_id, asset=asset or "")
+    levels = (
+        ("stop_loss_price", change.stop_loss, "INVALID_PRICE"),
+        ("take_profit_price", change.take_profit, "INVALID_PRICE"),
+        ("trailing_stop_distance", change.trailing, "INVALID_TRAILING_STOP"),
+    )
+    for field, value, code in levels:
+        wire = _price_change(value, asset, field, code)
+        if wire is not None:
+            getattr(body, field).CopyFrom(wire)
+    if isinstance(change.price, int) and asset is not None:
+        units = orders.change_units(change.price, asset, "price")
+        body.price.CopyFrom(decimal(units, ASSET_DECIMALS[asset]))
+    if not isinstance(change.expires_at_ms, orders.Keep):
+        body.expires_at.SetInParent()
+        if change.expires_at_ms is not None:
+            body.expires_at.expires_at_ms = change.expires_at_ms
+    return body

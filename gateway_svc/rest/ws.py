@@ -166,6 +166,10 @@ class WsSession:
         try:
             token = check_token(token, self.settings)
         except ApiError as err:
+            # The socket's session is the last one asked for: a refused token ends the
+            # events of an earlier one too, as the error says ("sign in again").
+            if self.trades_task is not None:
+                self.trades_task.cancel()
             self.offer({"type": "error", "code": err.spec.name, "message": err.message})
             self.session_decided.set()
             return

@@ -243,3 +243,18 @@ def test_a_command_under_another_kinds_order_id_is_another_command() -> None:
         assert answers_another_command(field, body, answer), field
     # A read's answer is no command's: nothing to compare.
     assert not answers_another_command("get_account", commands_pb2.GetAccount(), answer)
+
+
+def test_a_fixed_stop_at_the_trails_stop_is_not_the_trails_answer() -> None:
+    """A trailing trade shows where its stop stands as its stop loss: a change that sets that
+    very number as a fixed stop (removing the trail) is another command than one that left
+    the trail on."""
+    exchange = Exchange()
+    trade_id = exchange.run(
+        "create_trade", create(trailing_stop_distance=dec(2_000_000, 6))
+    ).trade_opened.trade.trade_id
+    answer = exchange.run("modify_trade", modify(trade_id, take_profit_price=set_to(250_000_000)))
+    shown = answer.trade_modified.trade.stop_loss_price
+    assert answer.trade_modified.trade.HasField("trailing_stop_distance")
+    fixed = modify(trade_id, stop_loss_price=types_pb2.PriceChange(value=shown))
+    assert answers_another_command("modify_trade", fixed, answer)

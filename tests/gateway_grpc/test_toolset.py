@@ -442,3 +442,39 @@ async def test_another_trade_under_a_used_order_id_is_refused_and_not_remembered
     assert sent.asset == "BTC_USDC"
     value = sent.take_profit_price.value
     assert (value.units, value.scale) == (990_005_000, 4)
+
+
+async def test_a_change_of_an_ended_trade_under_a_used_order_id_is_compared_whole(
+    exchange: Stub, alice: Any, toolset_engine: FakeEngine
+) -> None:
+    """The trade has ended, so no worker knows its asset and the command goes bare (no price
+    can be read); the engine's remembered answer names the asset: the whole request is
+    compared with it then, so another take profit under that order id is refused on every
+    worker, not only where the trade's asset happened to be cached."""
+    ended = "2d9b8a7c-6e5f-4d3c-8b2a-1f0e9d8c7b6a"
+    answer = toolset_engine.answer
+
+    def remembered(command: commands_pb2.Command) -> responses_pb2.CommandResult:
+        if command.WhichOneof("body") != "modify_trade":
+            return answer(command)
+        assert not command.modify_trade.HasField("take_profit_price")  # sent bare
+        out = responses_pb2.CommandResult(order_id=command.order_id, engine_seq=3)
+        trade = out.trade_modified.trade
+        trade.trade_id, trade.asset = ended, "SOL_USDC"
+        trade.take_profit_price.CopyFrom(dec(400_000_000, 6))
+        return out
+
+    toolset_engine.answer = remembered
+
+    def change(take_profit: int) -> xs.ModifyTradeRequest:
+        return xs.ModifyTradeRequest(
+            order_id=ORDER_ID, trade_id=ended,
+            take_profit_price=types_pb2.PriceChange(value=dec(take_profit, 0)),
+        )  # fmt: skip
+
+    retried = await exchange.ModifyTrade(change(400), metadata=alice)
+    assert retried.modified.trade.trade_id == ended
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await exchange.ModifyTrade(change(500), metadata=alice)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailers(info.value)["x-error-field"] == "order_id"

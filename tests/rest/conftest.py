@@ -71,6 +71,7 @@ class Recorder:
         self.subscribe_delay_s = 0.0
         self.events_refused: grpc.StatusCode | None = None
         self.subscribed = asyncio.Event()
+        self.events_cancelled = asyncio.Event()
         self.stream_cancelled = asyncio.Event()
 
     def names(self) -> list[str]:
@@ -146,7 +147,11 @@ class FakeExchange(exchange_service_pb2_grpc.ExchangeServiceServicer):
             yield xs.StreamTradeEventsResponse(event=event)
         if self.recorder.events_end is not None:
             await context.abort(self.recorder.events_end, "trade events were missed")
-        await asyncio.sleep(3600)
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.recorder.events_cancelled.set()
+            raise
 
 
 class FakeAuth(auth_service_pb2_grpc.AuthServiceServicer):

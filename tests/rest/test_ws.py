@@ -205,3 +205,14 @@ async def test_a_stream_failing_before_it_subscribes_closes_the_socket_with_no_p
                 got.append(json.loads(await asyncio.wait_for(socket.recv(), timeout=5)))
     assert got == []
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+async def test_a_refused_token_ends_the_events_of_the_session_before_it(ws_url, recorder) -> None:
+    """ "sign in again" means what it says: the socket no longer carries the earlier session's
+    events (they went on, to a client told its session was not valid)."""
+    async with websockets.connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": session_token()}))
+        assert (await _next(socket, "auth"))["status"] == "ok"
+        await socket.send(json.dumps({"type": "auth", "token": "forged.token.x"}))
+        assert (await _next(socket, "error"))["code"] == "UNAUTHENTICATED"
+        await asyncio.wait_for(recorder.events_cancelled.wait(), timeout=5)
