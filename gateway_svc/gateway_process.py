@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from gateway_svc.bounded_head import BoundedHeadProtocol
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import new_instance_id, serve
 from gateway_svc.rest import create_app
@@ -47,9 +48,10 @@ class _HttpServer(uvicorn.Server):
 
 
 def http_config(settings: Settings) -> uvicorn.Config:
-    """uvicorn for the facade, with two limits of its own: it believes X-Forwarded-For only
-    from TRUSTED_PROXIES (the one list the gRPC server uses too), and its WebSocket layer
-    refuses a message over WS_MAX_MESSAGE_BYTES (close 1009) before buffering it."""
+    """uvicorn for the facade, with three limits of its own: it believes X-Forwarded-For only
+    from TRUSTED_PROXIES (the one list the gRPC server uses too), its WebSocket layer refuses
+    a message over WS_MAX_MESSAGE_BYTES (close 1009) before buffering it, and a request's
+    head over bounded_head.MAX_HEAD_BYTES gets 431."""
     return uvicorn.Config(
         create_app(settings),
         host=http_host(),
@@ -61,6 +63,7 @@ def http_config(settings: Settings) -> uvicorn.Config:
         forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
         ws_max_size=settings.ws_max_message_bytes,
         backlog=HTTP_BACKLOG,
+        http=BoundedHeadProtocol,
     )
 
 

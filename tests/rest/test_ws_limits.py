@@ -19,6 +19,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway_svc.bounded_head import BoundedHeadProtocol
 from gateway_svc.gateway_process import http_config
 from gateway_svc.rest import create_app
 from mesh.config import Settings
@@ -153,3 +154,4 @@ def test_uvicorn_gets_the_socket_and_proxy_limits(settings: Settings) -> None:
     assert config.ws_max_size == 1234
     assert config.proxy_headers is True
     assert config.forwarded_allow_ips == ["10.0.0.0/8", "::1/128"]
+    assert config.http is BoundedHeadProtocol  # a request's head is bounded (431)
