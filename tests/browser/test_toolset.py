@@ -89,6 +89,17 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.00 USD")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
 
+    # --- prices belong to their market: switching it empties them, margin stays ---
+    page.select_option("#t-type", "LIMIT")
+    page.fill("#t-price", "230")
+    page.fill("#t-tp", "240")
+    page.fill("#t-margin", "100")
+    page.select_option("#t-asset", "BTC_USDC")
+    expect(page.locator("#t-price")).to_have_value("")
+    expect(page.locator("#t-tp")).to_have_value("")
+    expect(page.locator("#t-margin")).to_have_value("100")
+    page.select_option("#t-asset", "SOL_USDC")
+
     # --- a LIMIT buy below the market, previewed at its own price ---
     page.select_option("#t-type", "LIMIT")
     expect(page.locator("#t-price")).to_be_visible()

@@ -143,9 +143,22 @@ export function ownOrder(orderId: string | null): boolean {
   return orderId !== null && ownOrders.has(orderId);
 }
 
-/** POST /api/v1/engine with a fresh orderId: a retry after a lost connection reuses it, and
- * the engine answers the first result again instead of trading twice. */
-export async function engine<T>(fields: Record<string, CommandField>): Promise<T> {
+/** The waits between asks about a command whose outcome is not known (ENGINE_TIMEOUT: it may
+ * still run, later), about 45 s in all. */
+export const OUTCOME_RETRY_MS = [1000, 2000, 4000, 8000, 10000, 10000, 10000];
+export const OUTCOME_UNKNOWN =
+  "the exchange has not confirmed this order: check your positions before you send it again";
+
+/** POST /api/v1/engine with a fresh orderId, which every retry reuses: the engine answers the
+ * first result again instead of trading twice. A lost connection is retried once at once. An
+ * answer that leaves the outcome unknown (ENGINE_TIMEOUT: the command may run when the engine
+ * catches up) is asked again, with `onUnknown` told once, until the answer is known, either
+ * way: a page that took a timeout for a refusal showed an error for an order that opened. */
+export async function engine<T>(
+  fields: Record<string, CommandField>,
+  onUnknown: () => void = () => {},
+  wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => window.setTimeout(r, ms)),
+): Promise<T> {
   const orderId = uuid4();
   const body = commandBody({ ...fields, orderId });
   ownOrders.add(orderId);
@@ -155,14 +168,29 @@ export async function engine<T>(fields: Record<string, CommandField>): Promise<T
   }
   const send = async (): Promise<T> =>
     (await api<EngineReply<T>>("/api/v1/engine", { method: "POST", body })).engineResponse.data;
-  try {
-    return await send().catch((err: unknown) => {
-      if (err instanceof ApiError && err.status === 0) return send();
-      throw err;
-    });
-  } catch (err) {
-    ownOrders.delete(orderId);
-    throw err;
+  let unknown = false; // an earlier ask may have reached the engine
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const timedOut = err.code === "ENGINE_TIMEOUT";
+      // Once unknown, a failure of the ask (the gateway restarting, the engine still away)
+      // says nothing of the command: ask again.
+      const askAgain = timedOut || (unknown && (err.status === 0 || err.status >= 500));
+      if (!unknown && err.status === 0 && attempt === 0) continue;
+      if (!askAgain) {
+        if (!unknown) ownOrders.delete(orderId); // applied after all, its event refreshes
+        throw err;
+      }
+      if (!unknown) onUnknown();
+      unknown = true;
+      if (attempt >= OUTCOME_RETRY_MS.length) {
+        ownOrders.delete(orderId); // if it runs after all, its event refreshes the page
+        throw new ApiError(OUTCOME_UNKNOWN, err.status, "OUTCOME_UNKNOWN");
+      }
+      await wait(OUTCOME_RETRY_MS[attempt]);
+    }
   }
 }
 

@@ -18,7 +18,7 @@ import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
 import { decimalsOf, emit, on, store } from "./store";
 import { signInRefusal } from "./signin-link";
-import { renderTicket, setupLeverage, submitTicket } from "./ticket";
+import { clearTicketPrices, renderTicket, setupLeverage, submitTicket } from "./ticket";
 import { clearFieldError, clearUnreachable } from "./field-errors";
 import {
   refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, setSession, tell,
@@ -279,6 +279,9 @@ async function start(): Promise<void> {
   assetSelect.addEventListener("change", () => select(assetSelect.value));
 
   on("selected", () => {
+    // Prices are the market's own: a BTC order at the SOL price typed before means nothing
+    // (a trader audit placed one with a click). Margin and leverage carry over.
+    clearTicketPrices(); // emitted only when the market changes
     assetSelect.value = store.selected;
     $("chart-asset").textContent = market(store.selected);
     void loadCandles();

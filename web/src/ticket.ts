@@ -127,6 +127,12 @@ interface Placed {
  * tick and keystroke, sets the button's state, so the lock lives here, not in the button.) */
 let submitting = false;
 
+/** Empty the ticket's price fields (order price, stop loss, take profit, trailing distance). */
+export function clearTicketPrices(): void {
+  for (const id of ["t-price", "t-sl", "t-tp", "t-trail"]) $<HTMLInputElement>(id).value = "";
+  showFieldErrors($("ticket"), INPUTS, {});
+}
+
 export async function submitTicket(afterTrade: () => void): Promise<void> {
   if (submitting) return;
   const t = text();
@@ -148,9 +154,13 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
     takeProfitPrice: level(values.takeProfit),
     trailingStopDistance: level(values.trailingDistance),
   };
+  // No answer in time: the order may still run, so the page asks again (same orderId) until
+  // it knows, instead of showing a refusal for an order that opens a moment later.
+  const unknown = (): void => notify(
+    "No answer from the exchange yet: checking whether the order went through…", "info");
   try {
     if (values.orderType === "MARKET") {
-      const opened = await engine<Opened>({ command: "CREATE_TRADE", ...common });
+      const opened = await engine<Opened>({ command: "CREATE_TRADE", ...common }, unknown);
       notify(`Opened ${values.direction} ${market(values.asset)} at ` +
         `${apiPrice(opened.entryPrice, decimals)}, ${leverage(values.l10)}` +
         (opened.liquidationPrice !== undefined
@@ -158,7 +168,7 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
     } else {
       const placed = await engine<Placed>({ command: "PLACE_ORDER", ...common,
         orderType: values.orderType, price: level(values.price),
-        expiresAt: values.expiresAt ?? undefined });
+        expiresAt: values.expiresAt ?? undefined }, unknown);
       notify(`Placed ${placed.orderType} ${values.direction} ${market(values.asset)} at ` +
         `${apiPrice(placed.price, decimals)}, ${leverage(values.l10)}`, "good");
       // The order's own price and expiry: the next order is given its own.

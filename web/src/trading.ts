@@ -103,10 +103,21 @@ export async function refreshTrading(): Promise<void> {
     tellMissedFills(pendingBefore);
     tellMissedOutcomes(before);
     awaitHistory(before);
+    failedReloads = 0;
   } catch (err) {
     reportError(err);
+    // The exchange answered, but could not say (its engine or database away for a moment):
+    // what changed meanwhile (an order that ran late) shows once it can, without a click.
+    if (err instanceof ApiError && err.status >= 500 && failedReloads < RELOAD_RETRIES) {
+      failedReloads += 1;
+      window.setTimeout(refreshAfterEvents, RELOAD_RETRY_MS * failedReloads);
+    }
   }
 }
+
+const RELOAD_RETRIES = 8;
+const RELOAD_RETRY_MS = 2000;
+let failedReloads = 0;
 
 /** What the page has told about each trade ("<tradeId>:fill", "<tradeId>:end"), so nothing is
  * told twice, whether it came live or was caught up. */

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, ApiError, engine, holdRequests, ownOrder, releaseRequests } from "../src/api";
+import {
+  api, ApiError, engine, holdRequests, OUTCOME_RETRY_MS, ownOrder, releaseRequests,
+} from "../src/api";
 
 function reply(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -112,5 +114,53 @@ describe("telling the page the exchange is reachable again", () => {
     vi.stubGlobal("fetch", vi.fn(async () => reply(200, { ok: true })));
     await api("/api/v1/account");
     expect(heard).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("an order whose outcome is not known", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  const timeout = (): Response =>
+    reply(504, { success: false, code: "ENGINE_TIMEOUT", error: "engine did not answer in time" });
+  const noWait = async (): Promise<void> => {};
+
+  function orderIds(fetch: ReturnType<typeof vi.fn>): string[] {
+    return fetch.mock.calls.map((call) =>
+      (JSON.parse(String((call[1] as RequestInit).body)) as { orderId: string }).orderId);
+  }
+
+  it("is asked again under the same orderId until the answer comes", async () => {
+    const answers = [timeout(), reply(503, { code: "ENGINE_UNAVAILABLE", error: "away" }),
+      reply(200, { engineResponse: { status: "ok", data: { tradeId: "t-9" } } })];
+    const fetch = vi.fn(async () => answers.shift() as Response);
+    vi.stubGlobal("fetch", fetch);
+    const unknown = vi.fn();
+    const opened = await engine<{ tradeId: string }>(
+      { command: "CREATE_TRADE", asset: "SOL_USDC" }, unknown, noWait);
+    expect(opened.tradeId).toBe("t-9");
+    expect(unknown).toHaveBeenCalledTimes(1);
+    const ids = orderIds(fetch);
+    expect(ids).toHaveLength(3);
+    expect(new Set(ids).size).toBe(1); // one command, asked about three times
+    expect(ownOrder(ids[0])).toBe(true);
+  });
+
+  it("a refusal before any doubt is final, and is not asked again", async () => {
+    const fetch = vi.fn(async () => reply(503, { code: "ENGINE_UNAVAILABLE", error: "not sent" }));
+    vi.stubGlobal("fetch", fetch);
+    const unknown = vi.fn();
+    await expect(engine({ command: "CREATE_TRADE" }, unknown, noWait)).rejects.toMatchObject({
+      code: "ENGINE_UNAVAILABLE" });
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(unknown).not.toHaveBeenCalled();
+  });
+
+  it("gives up after a while saying the outcome is not known, and forgets the orderId", async () => {
+    const fetch = vi.fn(async () => timeout());
+    vi.stubGlobal("fetch", fetch);
+    await expect(engine({ command: "CLOSE_TRADE", tradeId: "t-3" }, () => {}, noWait))
+      .rejects.toMatchObject({ code: "OUTCOME_UNKNOWN" });
+    expect(fetch).toHaveBeenCalledTimes(OUTCOME_RETRY_MS.length + 1);
+    expect(ownOrder(orderIds(fetch)[0])).toBe(false); // if it runs after all, its event reloads
   });
 });
