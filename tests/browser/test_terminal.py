@@ -79,7 +79,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.689500")
     console.allowed = REJECTION_NOISE
     page.fill("#t-sl", "300")  # above the bid: a LONG's stop loss must be below it
-    expect(page.locator('#preview dd[data-k="pnlSl"]')).to_have_text("+2,709.1717 USD")
+    expect(page.locator('#preview dd[data-k="pnlSl"]')).to_have_text("wrong side of the entry")
     page.locator("#t-submit").click()
     try:
         expect(page.locator("#t-sl-error")).to_contain_text("stop loss")
@@ -105,6 +105,10 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     # --- a market LONG from the ticket: in the list, on the chart, in the account ---
     page.fill("#t-sl", "")
     page.fill("#t-tp", "250")
+    # On its right side, a level shows what it would realize.
+    expect(page.locator('#preview dd[data-k="pnlTp"]')).to_have_text(
+        re.compile(r"^\+[0-9,]+\.[0-9]+ USD$")
+    )
     page.locator("#t-submit").click()
     row = position_row(page)
     expect(row).to_have_count(1)

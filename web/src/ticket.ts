@@ -78,8 +78,13 @@ export function renderTicket(): void {
   out("notional", `${usd(p.notional.units, { scale: p.notional.scale })} USD`);
   out("required", `${usd(p.requiredMargin)} USD`);
   out("liquidation", p.liquidation === null ? "none" : price(p.liquidation, decimals));
-  out("pnlSl", p.pnlAtStopLoss === null ? "–" : `${usd(p.pnlAtStopLoss, { signed: true })} USD`);
-  out("pnlTp", p.pnlAtTakeProfit === null ? "–" : `${usd(p.pnlAtTakeProfit, { signed: true })} USD`);
+  // A stop that would close at a profit, or a target at a loss, is on the wrong side of the
+  // entry: the exchange refuses it, so no figure is shown as if it were one (a trader audit
+  // read "PnL at stop loss +160.94 USD").
+  const atLevel = (pnl: bigint | null, wrong: boolean): string =>
+    pnl === null ? "–" : wrong ? "wrong side of the entry" : `${usd(pnl, { signed: true })} USD`;
+  out("pnlSl", atLevel(p.pnlAtStopLoss, (p.pnlAtStopLoss ?? 0n) > 0n));
+  out("pnlTp", atLevel(p.pnlAtTakeProfit, (p.pnlAtTakeProfit ?? 0n) < 0n));
 }
 
 /** The leverage slider (L10, steps of 0.1x) and the leverage typed in x follow each other: the
