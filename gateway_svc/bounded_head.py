@@ -2,9 +2,8 @@
 headers): httptools keeps an unfinished head in memory however long it grows, so one client
 that never ends its headers held 20 MB of a worker per connection (the hostile-client audit:
 six such connections took a worker from 131 to 248 MB). Past MAX_HEAD_BYTES the connection
-gets 431 and is closed. Counted per read while a head is open, so a read that also carries
-the start of a body counts whole: the bound is generous for that reason (a body has its own,
-MAX_BODY_BYTES, in the app).
+gets 431 and is closed. Counted per read while a head is open, up to the blank line that ends
+it: a body in the same read is the app's to bound (HTTP_MAX_BODY_BYTES, 413).
 """
 
 from __future__ import annotations
@@ -21,17 +20,20 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_open = True
         self._head_bytes = 0
+        self._tail = b""  # the last bytes of the previous read: an end split across two
 
     def data_received(self, data: bytes) -> None:
         if self._head_open:
-            self._head_bytes += len(data)
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = data[-3:]
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse_head()
                 return
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
-        self._head_open, self._head_bytes = False, 0
+        self._head_open, self._head_bytes, self._tail = False, 0, b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

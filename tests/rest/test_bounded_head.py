@@ -51,6 +51,18 @@ async def test_a_head_that_never_ends_is_refused_431(port: int) -> None:
     writer.close()
 
 
+async def test_a_large_body_in_the_same_read_is_not_taken_for_a_head(port: int) -> None:
+    """The app bounds bodies (413); a body larger than the head's bound, sent with its head in
+    one go, is the app's to refuse, not a 431."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b"d" * (2 * bounded_head.MAX_HEAD_BYTES)
+    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.startswith(b"HTTP/1.1 200"), status
+    writer.close()
+
+
 async def test_ordinary_heads_and_keep_alive_are_served(port: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     header = b"X-Fine: " + b"b" * (bounded_head.MAX_HEAD_BYTES // 2) + b"\r\n"
