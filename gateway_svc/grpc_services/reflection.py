@@ -82,9 +82,31 @@ def commented_files(path: Path = COMMENTED_FILES) -> dict[str, bytes]:
     return {file.name: file.SerializeToString() for file in files}
 
 
+MAX_REQUESTS_PER_STREAM = 100
+"""Reflection requests one stream may make: a tool asks a handful; each answer is up to about
+40 KB for a 40-byte request, so an unbounded stream was a cheap way to make the server work
+(the hostile-client audit: 2,000 requests drew 76 MB in 1.3 s)."""
+
+
 class CommentedReflection(ReflectionServicer):  # type: ignore[misc]
-    """grpcio-reflection's servicer, answering with the commented form of each file it has.
-    (It serializes files from the pool, and a pool keeps no comments.)"""
+    """grpcio-reflection's servicer, answering with the commented form of each file it has
+    (it serializes files from the pool, and a pool keeps no comments), and at most
+    MAX_REQUESTS_PER_STREAM requests on one stream."""
+
+    async def ServerReflectionInfo(self, requests: Any, context: Any) -> Any:
+        async def bounded() -> Any:
+            count = 0
+            async for request in requests:
+                count += 1
+                if count > MAX_REQUESTS_PER_STREAM:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"at most {MAX_REQUESTS_PER_STREAM} reflection requests on one stream",
+                    )
+                yield request
+
+        async for response in super().ServerReflectionInfo(bounded(), context):
+            yield response
 
     def __init__(
         self,

@@ -66,6 +66,21 @@ async def test_reflection_serves_the_contract_with_its_comments(
     assert served == running
 
 
+async def test_one_reflection_stream_answers_a_bounded_number_of_requests(
+    channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each answer is tens of KB for a request of a few bytes: one stream may not ask forever."""
+    monkeypatch.setattr(reflection, "MAX_REQUESTS_PER_STREAM", 3)
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    asked = [reflection_pb2.ServerReflectionRequest(file_containing_symbol=EXCHANGE_SERVICE)] * 5
+    replies = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for reply in stub.ServerReflectionInfo(iter(asked)):
+            replies.append(reply)
+    assert len(replies) == 3
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 async def test_reflection_describes_the_api_and_nothing_internal(
     channel: grpc.aio.Channel,
 ) -> None:
