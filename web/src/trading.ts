@@ -25,6 +25,7 @@ export function setSession(session: Session): void {
   document.body.dataset.session = session;
   if (session !== "signed-in") {
     window.clearTimeout(historyRetry); // the old session's history is nobody's to wait for
+    stopReloads();
     store.openTrades = [];
     store.pendingOrders = [];
     store.history = [];
@@ -66,6 +67,7 @@ let reloadAgain = false;
  * never one each: each reload spends four of the user's command tokens, and ten at once ran
  * into the rate limit (a trader audit: 47 requests and "too many requests" after 13 stops). */
 export function refreshAfterEvents(): void {
+  if (store.session !== "signed-in") return;
   if (reloading) {
     reloadAgain = true;
     return;
@@ -73,6 +75,9 @@ export function refreshAfterEvents(): void {
   if (burst !== undefined) return;
   burst = window.setTimeout(() => {
     burst = undefined;
+    // Signed out meanwhile (an event of the old session came during the sign-out): its
+    // reload would only be refused (a 401 in the console of a browser test now and then).
+    if (store.session !== "signed-in") return;
     reloading = true;
     void refreshTrading().finally(() => {
       reloading = false;
@@ -110,14 +115,24 @@ export async function refreshTrading(): Promise<void> {
     // what changed meanwhile (an order that ran late) shows once it can, without a click.
     if (err instanceof ApiError && err.status >= 500 && failedReloads < RELOAD_RETRIES) {
       failedReloads += 1;
-      window.setTimeout(refreshAfterEvents, RELOAD_RETRY_MS * failedReloads);
+      reloadRetry = window.setTimeout(refreshAfterEvents, RELOAD_RETRY_MS * failedReloads);
     }
   }
+}
+
+/** No reload of a session that has ended: the pending burst and the retries are dropped. */
+function stopReloads(): void {
+  window.clearTimeout(burst);
+  burst = undefined;
+  reloadAgain = false;
+  window.clearTimeout(reloadRetry);
+  failedReloads = 0;
 }
 
 const RELOAD_RETRIES = 8;
 const RELOAD_RETRY_MS = 2000;
 let failedReloads = 0;
+let reloadRetry: number | undefined;
 
 /** What the page has told about each trade ("<tradeId>:fill", "<tradeId>:end"), so nothing is
  * told twice, whether it came live or was caught up. */
