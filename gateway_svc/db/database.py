@@ -88,9 +88,8 @@ def unavailable(error: BaseException) -> bool:
     refused statement, and not for other I/O such as mail or Redis)."""
     if isinstance(error, DatabaseTimeout):
         return True
-    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
+    # is_transient's, but the driver's alone: a bare OSError may be any other I/O.
+    return is_transient(error) and not isinstance(error, OSError)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -36,25 +36,23 @@ def same_amount(a: types_pb2.Decimal, b: types_pb2.Decimal) -> bool:
     return a.units * 10 ** (scale - a.scale) == b.units * 10 ** (scale - b.scale)
 
 
-def _same_optional(asked: Any, trade: Any, asked_field: str, trade_field: str) -> bool:
+def _same_optional(asked: Any, trade: Any, field: str) -> bool:
     """An optional amount the request sets or leaves out, as the trade has it."""
-    if not asked.HasField(asked_field):
-        return not trade.HasField(trade_field)
-    return trade.HasField(trade_field) and same_amount(
-        getattr(asked, asked_field), getattr(trade, trade_field)
-    )
+    if not asked.HasField(field):
+        return not trade.HasField(field)
+    return trade.HasField(field) and same_amount(getattr(asked, field), getattr(trade, field))
 
 
 def _same_stops(asked: Any, trade: Any) -> bool:
     """Stop loss (or trailing stop, whose stop the trade shows as its stop loss) and take
     profit, as a new trade or order asks for them."""
     if asked.HasField("trailing_stop_distance"):
-        stop = _same_optional(asked, trade, "trailing_stop_distance", "trailing_stop_distance")
+        stop = _same_optional(asked, trade, "trailing_stop_distance")
     else:
         stop = not trade.HasField("trailing_stop_distance") and _same_optional(
-            asked, trade, "stop_loss_price", "stop_loss_price"
+            asked, trade, "stop_loss_price"
         )
-    return stop and _same_optional(asked, trade, "take_profit_price", "take_profit_price")
+    return stop and _same_optional(asked, trade, "take_profit_price")
 
 
 def _same_position(asked: Any, trade: Any) -> bool:
@@ -65,10 +63,6 @@ def _same_position(asked: Any, trade: Any) -> bool:
         and same_amount(trade.margin, asked.margin)
         and _same_stops(asked, trade)
     )
-
-
-def _create_trade(asked: Any, trade: Any) -> bool:
-    return _same_position(asked, trade)
 
 
 def _place_order(asked: Any, trade: Any) -> bool:
@@ -136,7 +130,7 @@ def _modify_trade(asked: Any, trade: Any) -> bool:
 
 # Each command's answer field, and how that answer shows the command that got it.
 _CHECKS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
-    "create_trade": ("trade_opened", _create_trade),
+    "create_trade": ("trade_opened", _same_position),
     "place_order": ("order_placed", _place_order),
     "close_trade": ("trade_closed", _close_trade),
     "cancel_order": ("order_cancelled", _cancel_order),

@@ -163,21 +163,20 @@ class WsSession:
         await self.queue.put(EVENTS_INTERRUPTED)
 
     def authenticate(self, token: str | None) -> None:
-        try:
-            token = check_token(token, self.settings)
-        except ApiError as err:
-            # The socket's session is the last one asked for: a refused token ends the
-            # events of an earlier one too, as the error says ("sign in again").
-            if self.trades_task is not None:
-                self.trades_task.cancel()
-            self.offer({"type": "error", "code": err.spec.name, "message": err.message})
-            self.session_decided.set()
-            return
+        # The socket's session is the last one asked for: a refused token ends the events of
+        # an earlier one too, as the error says ("sign in again").
         if self.trades_task is not None:
             # Dropped from the list too: a client re-authenticating all day must not pile up
             # finished tasks for the life of the socket.
             self.trades_task.cancel()
             self.tasks.remove(self.trades_task)
+            self.trades_task = None
+        try:
+            token = check_token(token, self.settings)
+        except ApiError as err:
+            self.offer({"type": "error", "code": err.spec.name, "message": err.message})
+            self.session_decided.set()
+            return
         self.trades_task = asyncio.create_task(self._pump_trades(token))
         self.tasks.append(self.trades_task)
 
