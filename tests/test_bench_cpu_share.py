@@ -13,19 +13,24 @@ import pytest
 
 from launcher.bench import cpu_share
 
+# The busy child waits for a line on its stdin (inherited from its parent, written once the
+# meter runs), then spins for 0.3 s of its own CPU time: what it burns is all inside the
+# measured block, however loaded the machine is.
+SPIN = (
+    "import sys, time\\nsys.stdin.readline()\\nend = time.process_time() + 0.3\\n"
+    "while time.process_time() < end: pass\\n"
+)
 # A parent that starts a busy child, reaps it, and stays: the CPU is all in the child.
 BUSY_CHILD = (
     "import subprocess, sys, time; "
-    "subprocess.run([sys.executable, '-c', "
-    "'import time\\nend = time.monotonic() + 0.6\\nwhile time.monotonic() < end: pass']); "
+    f"subprocess.run([sys.executable, '-c', '{SPIN}']); "
     "print('done', flush=True); time.sleep(5)"
 )
 # A parent whose busy child stays alive: its CPU is found by walking the parent's descendants.
 LIVE_BUSY_CHILD = (
     "import subprocess, sys; "
-    "subprocess.run([sys.executable, '-c', "
-    "'import time\\nend = time.monotonic() + 0.6\\nwhile time.monotonic() < end: pass\\n"
-    "print(\\'done\\', flush=True)\\ntime.sleep(5)'])"
+    f"subprocess.run([sys.executable, '-c', '{SPIN}print(\\'done\\', flush=True)\\n"
+    "time.sleep(5)'])"
 )
 IDLE = "import time; time.sleep(5)"
 
@@ -38,12 +43,17 @@ def test_a_services_cpu_counts_its_descendants_and_an_idle_one_shows_none(
 ) -> None:
     idle = subprocess.Popen([sys.executable, "-c", IDLE])
     busy = subprocess.Popen(
-        [sys.executable, "-c", busy_code], stdout=subprocess.PIPE, start_new_session=True
+        [sys.executable, "-c", busy_code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         time.sleep(0.3)  # both started (interpreter start-up is not what is measured)
         with cpu_share.measured({"busy": [busy.pid], "idle": [idle.pid], "gone": [0]}) as cpu:
-            assert busy.stdout is not None
+            assert busy.stdin is not None and busy.stdout is not None
+            busy.stdin.write(b"go\n")
+            busy.stdin.flush()
             assert busy.stdout.readline() == b"done\n"
         # Reaped by the block's end, the child's CPU is in its parent's; alive, in its own.
         assert cpu.seconds["busy"] > 0.05
