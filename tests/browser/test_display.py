@@ -48,10 +48,10 @@ def test_the_history_signs_pnl_and_shows_usd_one_way(
     table = page.locator("#history tbody tr")
     expect(table).to_have_count(3)
     pnl = table.locator("td:nth-child(9)")
-    expect(pnl).to_have_text(["+12.50", "-3.10", "+0.0434"])
+    expect(pnl).to_have_text(["+12.5000", "-3.1000", "+0.0434"])
     expect(pnl.first).to_have_class("num pos")
     expect(pnl.nth(1)).to_have_class("num neg")
-    expect(table.first.locator("td:nth-child(5)")).to_have_text("1,500.00")  # the margin
+    expect(table.first.locator("td:nth-child(5)")).to_have_text("1,500.0000")  # the margin
     context.close()
     assert console.errors == [], console.errors
 
@@ -93,7 +93,7 @@ def test_the_leverage_slider_and_its_input_reach_every_tenth(
     page.fill("#t-margin", "10")
     typed.fill("12.5")
     expect(slider).to_have_value("125")
-    expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("125.00 USD")
+    expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("125.0000 USD")
     page.locator("#t-submit").click()
     row = position_row(page)
     expect(row).to_have_count(1)

@@ -58,7 +58,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     # The gateway sets the cookie and sends the browser back to /.
     page.goto(link, wait_until="commit")
     expect(page.locator("#user-email")).to_have_text(EMAIL)
-    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.00 USD")
+    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.0000 USD")
     expect(page.locator('#account dd[data-k="marginLevel"]')).to_have_text("\u2013")
 
     # --- a price change arrives over the WebSocket, no reload ---
@@ -75,7 +75,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     page.fill("#t-margin", "100")
     page.locator("#t-leverage").fill("1000")
     expect(page.locator("#t-leverage-x")).to_have_value("100")
-    expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("10,000.00 USD")
+    expect(page.locator('#preview dd[data-k="notional"]')).to_have_text("10,000.0000 USD")
     expect(page.locator('#preview dd[data-k="liquidation"]')).to_have_text("233.689500")
     console.allowed = REJECTION_NOISE
     page.fill("#t-sl", "300")  # above the bid: a LONG's stop loss must be below it
@@ -118,7 +118,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator("#chart")).to_have_attribute(
         "data-lines", "LONG 100x 236.05; TP 250; Liq. 233.6895"
     )
-    expect(page.locator('#account dd[data-k="usedMargin"]')).to_have_text("100.00 USD")
+    expect(page.locator('#account dd[data-k="usedMargin"]')).to_have_text("100.0000 USD")
     # One price drives both: the account's unrealized PnL is the row's.
     expect(page.locator('#account dd[data-k="unrealizedPnl"]')).to_have_text("-2.1182 USD")
     expect(page.locator('#account dd[data-k="equity"]')).to_have_text("4,997.8818 USD")

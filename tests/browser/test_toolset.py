@@ -86,7 +86,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     page = context.new_page()
     console = Console(page)
     sign_up(page, mesh, mail, EMAIL)
-    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.00 USD")
+    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("5,000.0000 USD")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
 
     # --- prices belong to their market: switching it empties them, margin stays ---
@@ -117,9 +117,9 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
         "data-lines", "LIMIT LONG 10x 230; Order TP 250"
     )
     # Its margin is reserved at once: the free balance drops by it.
-    expect(page.locator('#account dd[data-k="reservedMargin"]')).to_have_text("100.00 USD")
-    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("4,900.00 USD")
-    expect(page.locator('#account dd[data-k="equity"]')).to_have_text("5,000.00 USD")
+    expect(page.locator('#account dd[data-k="reservedMargin"]')).to_have_text("100.0000 USD")
+    expect(page.locator('#account dd[data-k="balance"]')).to_have_text("4,900.0000 USD")
+    expect(page.locator('#account dd[data-k="equity"]')).to_have_text("5,000.0000 USD")
     page.locator("#tab-orders").click()
     order = page.locator("#orders tbody tr").first
     expect(order).to_contain_text("LIMIT")
@@ -182,13 +182,13 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator("#close-part")).to_be_visible()
     page.get_by_role("button", name="50%").click()
     expect(page.locator("#cp-margin")).to_have_value("50")
-    expect(page.locator('#cp-preview dd[data-k="left"]')).to_have_text("50.00 USD")
+    expect(page.locator('#cp-preview dd[data-k="left"]')).to_have_text("50.0000 USD")
     # Opened at the ask 235.95, closing at the bid 235.90: 50 * 10x * (235.90 - 235.95) / 235.95
-    expect(page.locator('#cp-preview dd[data-k="pnl"]')).to_have_text("-0.106 USD")
+    expect(page.locator('#cp-preview dd[data-k="pnl"]')).to_have_text("-0.1060 USD")
     shot(page, artifacts, "12-partial-close")
     page.locator("#cp-submit").click()
-    expect(page.locator(".notice", has_text="50.00 USD still open")).to_be_visible()
-    expect(row.locator(".margin")).to_have_text("50.00")
+    expect(page.locator(".notice", has_text="50.0000 USD still open")).to_be_visible()
+    expect(row.locator(".margin")).to_have_text("50.0000")
     row.get_by_role("button", name="Close LONG SOL/USDC position", exact=True).click()
     expect(row).to_have_count(0)
 
@@ -245,7 +245,7 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     expect(page.locator("#t-expiry")).to_have_value("")
     page.locator("#tab-orders").click()
     page.get_by_role("button", name="Cancel LIMIT SHORT SOL/USDC order").click()
-    expect(page.locator(".notice", has_text="40.00 USD returned")).to_be_visible()
+    expect(page.locator(".notice", has_text="40.0000 USD returned")).to_be_visible()
     expect(page.locator("#orders-count")).to_have_text("")
 
     # --- the history: the part, the close and the cancelled order ---

@@ -3,12 +3,12 @@
 
 import { floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
 
-/** "1234567.5" -> "1,234,567.5" (grouping only; the digits are untouched). */
 /** A market as the page names it: "SOL_USDC" -> "SOL/USDC" (the API's id stays in requests). */
 export function market(asset: string): string {
   return asset.replace("_", "/");
 }
 
+/** "1234567.5" -> "1,234,567.5" (grouping only; the digits are untouched). */
 export function groupThousands(text: string): string {
   const negative = text.startsWith("-");
   const [whole, frac] = (negative ? text.slice(1) : text).split(".");
@@ -16,13 +16,14 @@ export function groupThousands(text: string): string {
   return `${negative ? "-" : ""}${grouped}${frac !== undefined ? `.${frac}` : ""}`;
 }
 
-/** The one way USD reads on the page: thousands grouped, at least 2 decimals and at most 4 (the
- * USD unit), more than 2 only when the exact value has them. A finer value (a notional is
- * exact to 5 decimals, `scale` 5) is rounded down (toward minus infinity, the engine's
- * round_down) to 0.0001. PnL is `signed`: "+12.50", "-3.0001", "0.00". */
+/** The one way USD reads on the page: thousands grouped, always the 4 decimals of the USD unit
+ * (0.0001), so the figures of a column line up and keep their width from row to row and tick
+ * to tick ("-3.8680" under "-2.6292", never "-3.868"). A finer value (a notional is exact to 5
+ * decimals, `scale` 5) is rounded down (toward minus infinity, the engine's round_down) to
+ * 0.0001. PnL is `signed`: "+12.5000", "-3.0001", "0.0000". */
 export function usd(units: bigint, { signed = false, scale = USD_SCALE } = {}): string {
   const shown = scale > USD_SCALE ? floorDiv(units, 10n ** BigInt(scale - USD_SCALE)) : units;
-  const text = groupThousands(fromUnits(shown, Math.min(scale, USD_SCALE), 2));
+  const text = groupThousands(fromUnits(shown, Math.min(scale, USD_SCALE), USD_SCALE));
   return signed && shown > 0n ? `+${text}` : text;
 }
 

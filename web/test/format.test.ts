@@ -16,30 +16,36 @@ describe("format", () => {
     expect(groupThousands("999")).toBe("999");
   });
 
-  it("shows USD one way: grouped, at least 2 decimals, more only when exact, PnL signed", () => {
-    expect(usd(50_000_000n)).toBe("5,000.00");
+  it("shows USD one way: grouped, always the unit's 4 decimals, PnL signed", () => {
+    expect(usd(50_000_000n)).toBe("5,000.0000");
     expect(usd(12_345n)).toBe("1.2345");
-    expect(usd(12_000_000_100n)).toBe("1,200,000.01");
-    expect(usd(1_000n, { signed: true })).toBe("+0.10");
-    expect(usd(125_000n, { signed: true })).toBe("+12.50");
-    expect(usd(-31_000n, { signed: true })).toBe("-3.10");
+    expect(usd(12_000_000_100n)).toBe("1,200,000.0100");
+    expect(usd(1_000n, { signed: true })).toBe("+0.1000");
+    expect(usd(125_000n, { signed: true })).toBe("+12.5000");
+    expect(usd(-31_000n, { signed: true })).toBe("-3.1000");
     expect(usd(-1n, { signed: true })).toBe("-0.0001");
-    expect(usd(0n, { signed: true })).toBe("0.00");
+    expect(usd(0n, { signed: true })).toBe("0.0000");
     // A notional is exact to 5 decimals: shown to 4 at most, rounded down (round_down).
-    expect(usd(1_000_000_000n, { scale: 5 })).toBe("10,000.00");
+    expect(usd(1_000_000_000n, { scale: 5 })).toBe("10,000.0000");
     expect(usd(123_456_789n, { scale: 5 })).toBe("1,234.5678");
     expect(usd(-123_456_789n, { scale: 5 })).toBe("-1,234.5679");
     expect(usd(15n, { scale: 5, signed: true })).toBe("+0.0001");
-    expect(usd(9n, { scale: 5, signed: true })).toBe("0.00");
-    // 111.0999 margin at 9.9x: exact 1,099.88901, shown 1,099.889 (the 5th decimal dropped).
+    expect(usd(9n, { scale: 5, signed: true })).toBe("0.0000");
+    // 111.0999 margin at 9.9x: exact 1,099.88901, shown 1,099.8890 (the 5th decimal dropped).
     const n = notional(1_110_999n, 99);
-    expect(usd(n.units, { scale: n.scale })).toBe("1,099.889");
+    expect(usd(n.units, { scale: n.scale })).toBe("1,099.8890");
     expect(apiUsd(6.3573, { signed: true })).toBe("+6.3573");
-    expect(apiUsd(1234.5)).toBe("1,234.50");
-    expect(apiPnl(12.5)).toEqual({ text: "+12.50", cls: "pos" });
-    expect(apiPnl("-3.1")).toEqual({ text: "-3.10", cls: "neg" });
-    expect(apiPnl(0)).toEqual({ text: "0.00", cls: "" });
+    expect(apiUsd(1234.5)).toBe("1,234.5000");
+    expect(apiPnl(12.5)).toEqual({ text: "+12.5000", cls: "pos" });
+    expect(apiPnl("-3.1")).toEqual({ text: "-3.1000", cls: "neg" });
+    expect(apiPnl(0)).toEqual({ text: "0.0000", cls: "" });
     expect(apiPnl(null)).toEqual({ text: "–", cls: "" });
+  });
+
+  it("gives every USD figure of a column the same width (the audit's -3.868 beside -2.6292)", () => {
+    const column = [-38_680n, -26_292n, 125_000n, 0n, 4n].map((u) => usd(u, { signed: true }));
+    expect(column).toEqual(["-3.8680", "-2.6292", "+12.5000", "0.0000", "+0.0004"]);
+    expect(new Set(column.map((text) => text.split(".")[1].length))).toEqual(new Set([4]));
   });
 
   it("shows prices with every decimal of the asset, thousands grouped", () => {
@@ -54,7 +60,7 @@ describe("format", () => {
     expect(apiPrice(235.95, 6)).toBe("235.950000");
     expect(apiPrice("90445.547", 4)).toBe("90,445.5470");
     expect(apiPrice(null, 6)).toBe("–");
-    expect(apiUsd("-12.5")).toBe("-12.50");
+    expect(apiUsd("-12.5")).toBe("-12.5000");
   });
 
   it("labels the chart's scale as the page shows a price", () => {
@@ -121,7 +127,7 @@ describe("history", () => {
     expect(pnlCell({})).toEqual(["+6.3573", "num pos"]);
     expect(pnlCell({ pnl: -2.1182 })).toEqual(["-2.1182", "num neg"]);
     expect(pnlCell({ pnl: null, status: "CANCELLED" })).toEqual(["–", "num"]);
-    expect(historyCells(trade({ margin: 1500 }))[4]).toEqual(["1,500.00", "num"]);
+    expect(historyCells(trade({ margin: 1500 }))[4]).toEqual(["1,500.0000", "num"]);
   });
 
   it("filters by market and status", () => {
@@ -141,7 +147,7 @@ describe("trade notices", () => {
   it("tells liquidation, stop loss and take profit", () => {
     const liq = describeTradeEvent(event("LIQUIDATED", { pnl: -100, exitPrice: 233.5 }), () => 6);
     expect(liq).toEqual({ kind: "bad", about: "end", sticky: true,
-      text: "SOL/USDC LONG was liquidated at 233.500000: PnL -100.00 USD" });
+      text: "SOL/USDC LONG was liquidated at 233.500000: PnL -100.0000 USD" });
     expect(describeTradeEvent(event("STOP_LOSS"), () => 6)?.text).toContain("stopped out");
     const profit = describeTradeEvent(event("TAKE_PROFIT"), () => 6);
     expect(profit?.kind).toBe("good");
@@ -163,7 +169,7 @@ describe("trade notices", () => {
     // As GET /api/v1/trades/closed and the WebSocket send an ended order: with its price.
     const expired = describeTradeEvent(event("ORDER_EXPIRED", { margin: 50, status: "EXPIRED",
       orderType: "LIMIT", price: 230, exitPrice: null, pnl: null }), () => 6);
-    expect(expired?.text).toBe("SOL/USDC LONG order at 230.000000 expired: 50.00 USD margin returned");
+    expect(expired?.text).toBe("SOL/USDC LONG order at 230.000000 expired: 50.0000 USD margin returned");
     expect(describeTradeEvent(event("EXPIRED"), () => 6)?.about).toBe("end");
     const rejected = describeTradeEvent(event("REJECTED", { reason: "too many open trades" }), () => 6);
     expect(rejected?.kind).toBe("bad");
