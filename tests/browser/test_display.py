@@ -47,7 +47,7 @@ def test_the_history_signs_pnl_and_shows_usd_one_way(
     page.locator("#tab-history").click()
     table = page.locator("#history tbody tr")
     expect(table).to_have_count(3)
-    pnl = table.locator("td:nth-child(9)")
+    pnl = table.locator("td:nth-child(10)")
     expect(pnl).to_have_text(["+12.5000", "-3.1000", "+0.0434"])
     expect(pnl.first).to_have_class("num pos")
     expect(pnl.nth(1)).to_have_class("num neg")

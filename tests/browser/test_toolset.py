@@ -251,7 +251,13 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     # --- the history: the part, the close and the cancelled order ---
     page.locator("#tab-history").click()
     history = page.locator("#history tbody tr")
-    expect(history.filter(has_text="CANCELLED")).to_have_count(1)
+    cancelled = history.filter(has_text="CANCELLED")
+    expect(cancelled).to_have_count(1)
+    # Never filled: no entry, its price as the order's own.
+    expect(cancelled.locator("td.entry")).to_have_text("\u2013")
+    expect(cancelled.locator("td.order")).to_have_text("LIMIT 240.000000")
+    filled_row = history.filter(has_text=re.compile(r"CLOSED(?! \(part\))"))
+    expect(filled_row.locator("td.order")).to_have_text("Market")
     expect(history.filter(has_text="CLOSED (part)")).to_have_count(1)
     expect(history.filter(has_text=re.compile(r"CLOSED(?! \(part\))"))).to_have_count(1)
     shot(page, artifacts, "14-toolset-history")

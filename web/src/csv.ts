@@ -1,5 +1,6 @@
 // History as CSV: RFC 4180 quoting, numbers exactly as the API sent them.
 
+import { unfilled } from "./ended";
 import type { ClosedTrade } from "./types";
 
 export const CSV_COLUMNS = ["closedAt", "tradeId", "asset", "direction", "status", "margin",
@@ -17,10 +18,14 @@ function field(column: string, value: unknown): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** A row as the file holds it: an order that ended unfilled has no entry price (its price is
+ * in `price`), as in the table. */
 export function historyCsv(trades: ClosedTrade[]): string {
   const lines = [CSV_COLUMNS.join(",")];
   for (const trade of trades) {
-    lines.push(CSV_COLUMNS.map((column) => field(column, trade[column as keyof ClosedTrade])).join(","));
+    const noEntry = unfilled(trade);
+    lines.push(CSV_COLUMNS.map((column) => field(column,
+      noEntry && column === "entryPrice" ? null : trade[column as keyof ClosedTrade])).join(","));
   }
   return `${lines.join("\r\n")}\r\n`;
 }

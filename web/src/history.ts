@@ -3,15 +3,13 @@
 
 import { api } from "./api";
 import { filterHistory, historyCsv } from "./csv";
+import { STATUSES, unfilled } from "./ended";
 import { apiPnl, apiPrice, apiUsd, dateTime, leverage, market } from "./format";
 import { l10Of } from "./account";
 import { notify, reportError } from "./notices";
 import { decimalsOf, store } from "./store";
 import type { ClosedTrade } from "./types";
 
-/** Every end a trade or order can have (SPEC section 3a); the filter offers them all. */
-export const STATUSES = ["CLOSED", "LIQUIDATED", "STOP_LOSS", "TAKE_PROFIT", "CANCELLED",
-  "EXPIRED", "REJECTED"] as const;
 const PAGE = 50;
 /** An export loads at most this many more pages (10,000 rows), a request each. */
 const MAX_EXPORT_PAGES = 200;
@@ -78,7 +76,9 @@ function visible(): ClosedTrade[] {
     $<HTMLSelectElement>("h-status").value);
 }
 
-/** A closed row's cells (text, class), as the table shows them. */
+/** A closed row's cells (text, class), as the table shows them. The order a row came from (or
+ * that ended unfilled) has its type and price in a column of its own: an unfilled order has no
+ * entry, and its price under "Entry" read as a fill (a trader audit). */
 export function historyCells(t: ClosedTrade): [string, string][] {
   const d = decimalsOf(t.asset);
   const pnl = apiPnl(t.pnl);
@@ -89,7 +89,8 @@ export function historyCells(t: ClosedTrade): [string, string][] {
     [t.status.replace("_", " ") + (t.partial ? " (part)" : ""), `status ${t.status.toLowerCase()}`],
     [apiUsd(t.margin), "num"],
     [leverage(l10Of(t)), "num"],
-    [apiPrice(t.entryPrice, d), "num"],
+    [t.orderType ? `${t.orderType} ${apiPrice(t.price, d)}` : "Market", "num order"],
+    [unfilled(t) ? "–" : apiPrice(t.entryPrice, d), "num entry"],
     [apiPrice(t.exitPrice, d), "num"],
     [pnl.text, `num ${pnl.cls}`.trim()],
   ];
@@ -110,7 +111,7 @@ export function renderHistory(): void {
   }
   if (!rows.length) {
     const td = body.insertRow().insertCell();
-    td.colSpan = 9;
+    td.colSpan = 10;
     td.className = "muted empty";
     td.textContent = store.session !== "signed-in" ? "Sign in to see your history."
       : store.historyCursor ? "None among the trades loaded so far: load more to look further back."

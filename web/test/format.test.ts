@@ -123,11 +123,27 @@ describe("history", () => {
   });
 
   it("shows a PnL with its sign and colour, a margin as USD", () => {
-    const pnlCell = (over: Partial<ClosedTrade>): string[] => historyCells(trade(over))[8];
+    const pnlCell = (over: Partial<ClosedTrade>): string[] => historyCells(trade(over))[9];
     expect(pnlCell({})).toEqual(["+6.3573", "num pos"]);
     expect(pnlCell({ pnl: -2.1182 })).toEqual(["-2.1182", "num neg"]);
     expect(pnlCell({ pnl: null, status: "CANCELLED" })).toEqual(["–", "num"]);
     expect(historyCells(trade({ margin: 1500 }))[4]).toEqual(["1,500.0000", "num"]);
+  });
+
+  it("shows an unfilled order's price as the order's, never as an entry", () => {
+    const cells = (over: Partial<ClosedTrade>): string[] =>
+      historyCells(trade(over)).slice(6, 8).map(([text]) => text);
+    const order = { orderType: "LIMIT" as const, price: 230, entryPrice: 230, exitPrice: null,
+      pnl: null };
+    expect(cells({ ...order, status: "CANCELLED" })).toEqual(["LIMIT 230.000000", "–"]);
+    expect(cells({ ...order, status: "EXPIRED" })).toEqual(["LIMIT 230.000000", "–"]);
+    expect(cells({ ...order, status: "REJECTED" })).toEqual(["LIMIT 230.000000", "–"]);
+    // Filled, it has both: the order's price and the fill's.
+    expect(cells({ ...order, entryPrice: 229.95 })).toEqual(["LIMIT 230.000000", "229.950000"]);
+    expect(cells({})).toEqual(["Market", "235.950000"]);
+    const csv = historyCsv([trade({ ...order, status: "CANCELLED" })]).trimEnd().split("\r\n");
+    expect(csv[1].split(",").slice(7, 9)).toEqual(["", ""]); // no entry, no exit
+    expect(csv[1].split(",")[14]).toBe("230");
   });
 
   it("filters by market and status", () => {
