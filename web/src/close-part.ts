@@ -11,6 +11,7 @@ import { cappedPnl, floorDiv, fromUnits, toUnits, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { decimalsOf, store } from "./store";
 import { positiveDecimal } from "./ticket-input";
+import { showFigure } from "./figures";
 import type { OpenTrade } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -51,10 +52,7 @@ function readPart(): bigint | string {
 
 export function renderPartPreview(): void {
   if (!closing || !$<HTMLDialogElement>("close-part").open) return;
-  const out = (k: string, v: string): void => {
-    const dd = document.querySelector(`#cp-preview dd[data-k="${k}"]`);
-    if (dd && dd.textContent !== v) dd.textContent = v;
-  };
+  const out = (k: string, v: string): void => showFigure("#cp-preview", k, v);
   const part = readPart();
   const quote = store.quotes.get(closing.trade.asset);
   const p = typeof part === "string" || !quote ? null

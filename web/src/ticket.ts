@@ -10,6 +10,7 @@ import { notify } from "./notices";
 import { previewOrder } from "./preview";
 import { leverageL10, readTicket, type TicketText, type TicketType } from "./ticket-input";
 import { decimalsOf, store } from "./store";
+import { showFigure } from "./figures";
 import type { Direction } from "./types";
 
 /** ENGINE_MAINTENANCE_MARGIN_RATE's default (SPEC section 4). The API does not publish the
@@ -64,10 +65,7 @@ export function renderTicket(): void {
   const decimals = decimalsOf(t.asset);
   const { values, errors } = readTicket(t, decimals);
   const quote = store.quotes.get(t.asset);
-  const out = (k: string, v: string): void => {
-    const dd = document.querySelector(`#preview dd[data-k="${k}"]`);
-    if (dd && dd.textContent !== v) dd.textContent = v;
-  };
+  const out = (k: string, v: string): void => showFigure("#preview", k, v);
   if (!quote || errors.margin || errors.leverage || (pending && values.price === null)) {
     for (const k of ["entry", "notional", "required", "liquidation", "pnlSl", "pnlTp"]) out(k, "–");
     return;
