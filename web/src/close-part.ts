@@ -32,6 +32,14 @@ export function marginPart(margin: bigint, pct: number): bigint {
   return pct >= 100 ? margin : floorDiv(margin * BigInt(pct), 100n);
 }
 
+/** Why a chip's share of `margin` cannot be closed, or null. A share floored to nothing (a
+ * quarter of 0.0001 USD) closes nothing, and the exchange refuses a margin of 0. (Floored, a
+ * share below 100% never reaches the whole margin, so "All" is the only chip that closes it.) */
+export function chipRefusal(margin: bigint, pct: number): string | null {
+  if (marginPart(margin, pct) > 0n) return null;
+  return `${pct}% of ${usd(margin)} USD is less than 0.0001 USD, the smallest part that closes`;
+}
+
 /** What closing `part` of the position at the current quote would give, or null. */
 export function partPreview(trade: OpenTrade, part: bigint, bid: bigint, ask: bigint, decimals: number):
   { pnl: bigint; returned: bigint } | null {
@@ -67,11 +75,26 @@ export function openPartClose(trade: OpenTrade, after: () => void): void {
   closing = { trade, margin, after };
   $("cp-what").textContent = `${trade.direction} ${market(trade.asset)} from ` +
     `${apiPrice(trade.entryPrice, decimalsOf(trade.asset))}, margin ${apiUsd(trade.margin)} USD`;
-  $<HTMLInputElement>("cp-margin").value = fromUnits(marginPart(margin, 50), USD_SCALE);
+  const half = marginPart(margin, 50);
+  $<HTMLInputElement>("cp-margin").value = half > 0n ? fromUnits(half, USD_SCALE) : "";
+  renderChips(margin);
   showFieldErrors($("cp-form"), INPUTS, {});
   $<HTMLDialogElement>("close-part").showModal();
   $<HTMLInputElement>("cp-margin").select();
   renderPartPreview();
+}
+
+/** A chip whose share closes nothing is disabled, and says why (its tooltip and the hint). */
+function renderChips(margin: bigint): void {
+  let refused = false;
+  for (const chip of document.querySelectorAll<HTMLButtonElement>("#close-part [data-pct]")) {
+    const refusal = chipRefusal(margin, Number(chip.dataset.pct));
+    chip.disabled = refusal !== null;
+    chip.title = refusal ?? "";
+    refused ||= refusal !== null;
+  }
+  $("cp-chips-hint").textContent = refused
+    ? "A share smaller than 0.0001 USD cannot be closed: close it all, or type the part." : "";
 }
 
 async function submit(): Promise<void> {

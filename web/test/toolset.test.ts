@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Raw } from "../src/api";
 import { positionLines } from "../src/chart";
-import { marginPart, partPreview } from "../src/close-part";
+import { chipRefusal, marginPart, partPreview } from "../src/close-part";
 import { trailingDistance } from "../src/line-moves";
 import { cappedPnl, trailedStop } from "../src/money";
 import { changedFields } from "../src/modify-input";
@@ -55,6 +55,16 @@ describe("partial close", () => {
   it("takes a share of the margin, floored to 0.0001 USD, all of it exactly", () => {
     expect(marginPart(1_000_001n, 50)).toBe(500_000n);
     expect(marginPart(1_000_001n, 100)).toBe(1_000_001n);
+  });
+
+  it("refuses a chip whose share of a tiny margin floors to nothing, and says why", () => {
+    expect(chipRefusal(1n, 25)).toBe(
+      "25% of 0.0001 USD is less than 0.0001 USD, the smallest part that closes");
+    expect(chipRefusal(1n, 75)).not.toBeNull();
+    expect(chipRefusal(1n, 100)).toBeNull(); // all of it always closes
+    expect(chipRefusal(3n, 25)).not.toBeNull();
+    expect(chipRefusal(3n, 50)).toBeNull(); // 0.0001 of 0.0003
+    expect(chipRefusal(1_000_001n, 25)).toBeNull();
   });
 
   it("previews the part's PnL with section 4's formula on the part's notional", () => {
