@@ -7,7 +7,7 @@ import { INTERVALS, type Interval, type UnitCandle } from "./candles";
 import { PriceChart, positionLines, type PriceLineSpec } from "./chart";
 import { renderPartPreview, setupPartClose } from "./close-part";
 import { moveLine } from "./line-moves";
-import { setupModify } from "./modify";
+import { renderModifyMarket, setupModify } from "./modify";
 import { renderOrders } from "./orders";
 import { market, price } from "./format";
 import { setupHistoryFilters } from "./history";
@@ -139,6 +139,7 @@ function scheduleRender(): void {
     renderAccount();
     renderTicket();
     renderPartPreview();
+    renderModifyMarket();
     const q = store.quotes.get(store.selected);
     $("chart-last").textContent = q ? `bid ${price(q.bid, q.decimals)} · ask ${price(q.ask, q.decimals)}` : "";
   });

@@ -4,11 +4,12 @@
 
 import { engine } from "./api";
 import { rejectionErrors, showFieldErrors } from "./field-errors";
-import { apiPrice, localInput, market } from "./format";
+import { apiPrice, localInput, market, price } from "./format";
 import { decimalText } from "./money";
 import { changedFields, type EditText } from "./modify-input";
 import { notify } from "./notices";
-import { decimalsOf } from "./store";
+import { decimalsOf, store } from "./store";
+import { showFigure } from "./figures";
 import type { OpenTrade, PendingOrder } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -25,6 +26,9 @@ interface Editing {
   tradeId: string;
   asset: string;
   pending: boolean;
+  /** The side whose price closes it: a LONG's levels trigger on the bid, a SHORT's on the ask. */
+  long: boolean;
+  liquidation: number | string | null;
   before: EditText;
   after: () => void;
 }
@@ -49,7 +53,8 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
     trailingStopDistance: text(target.trailingStopDistance),
     ...(pending ? { price: text(target.price), expiresAt: localInput(target.expiresAt) } : {}),
   };
-  editing = { tradeId: target.tradeId, asset: target.asset, pending, before, after };
+  editing = { tradeId: target.tradeId, asset: target.asset, pending, before, after,
+    long: target.direction === "LONG", liquidation: target.liquidationPrice };
   const d = decimalsOf(target.asset);
   const what = pending ? `${target.orderType} ${target.direction} ${market(target.asset)} ` +
     `at ${apiPrice(target.price, d)}` : `${target.direction} ${market(target.asset)} ` +
@@ -67,9 +72,27 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
   $<HTMLInputElement>("m-trail").value = before.trailingStopDistance;
   $<HTMLInputElement>("m-trail").placeholder = "none";
   $<HTMLInputElement>("m-expiry").value = before.expiresAt ?? "";
+  $("m-liquidation-label").textContent = pending ? "Liquidation price (filled at the order's price)"
+    : "Liquidation price";
+  $("m-side").textContent = `A ${target.direction} closes at the ${editing.long ? "bid" : "ask"}: ` +
+    "its stop loss and take profit trigger there, and the stop loss must stay short of the " +
+    "liquidation price.";
   showFieldErrors($("modify-form"), INPUTS, {});
+  renderModifyMarket();
   $<HTMLDialogElement>("modify").showModal();
   $<HTMLInputElement>(pending ? "m-price" : "m-sl").focus();
+}
+
+/** The market's live bid and ask and the liquidation price, beside the levels being set (on
+ * each tick while the dialog is open): a trader placed levels without them (a trader audit). */
+export function renderModifyMarket(): void {
+  if (!editing) return;
+  const d = decimalsOf(editing.asset);
+  const quote = store.quotes.get(editing.asset);
+  const out = (k: string, v: string): void => showFigure("#m-market", k, v);
+  out("bid", quote ? price(quote.bid, quote.decimals) : "–");
+  out("ask", quote ? price(quote.ask, quote.decimals) : "–");
+  out("liquidation", editing.liquidation === null ? "none" : apiPrice(editing.liquidation, d));
 }
 
 async function save(): Promise<void> {
