@@ -157,12 +157,23 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     console.allowed = OUTAGE_NOISE
     mesh.stop("gateway")
     expect(page.locator("#conn")).to_have_attribute("data-state", "down")
+    # The last prices stay, marked stale since the loss, and no order goes out on them.
+    expect(page.locator("#prices-stale")).to_have_text(
+        re.compile(r"^Prices stale since \d\d:\d\d:\d\d: reconnecting to the price feed")
+    )
+    expect(page.locator("body")).to_have_class(re.compile(r"\bprices-stale\b"))
+    expect(page.locator("#t-submit")).to_be_disabled()
+    expect(page.locator("#t-submit")).to_have_text("Prices stale: orders paused")
+    expect(page.locator("#t-paused")).to_contain_text("Orders are paused: no live prices since")
     shot(page, artifacts, "06-disconnected")
     # While it is away, the price crashes again: the position dies unseen.
     replay(mesh, tmp_path, "crash2", [("SOL_USDC", "150.00", "150.05")])
     mesh.start("gateway")
     mesh.wait_http()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#prices-stale")).to_be_hidden()
+    expect(page.locator("#t-paused")).to_be_hidden()
+    expect(page.locator("#t-submit")).to_be_enabled()
     expect(position_row(page)).to_have_count(0)
     # Its end happened while the page was away: told on catching up, from the history.
     expect(page.locator(".notice.bad", has_text="was liquidated at 150.000000")).to_be_visible()

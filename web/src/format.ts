@@ -86,8 +86,13 @@ const pad = (n: number): string => String(n).padStart(2, "0");
 export function dateTime(ms: number | null | undefined): string {
   if (!ms) return "–";
   const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${timeOfDay(ms)}`;
+}
+
+/** Milliseconds -> "10:04:05" in the viewer's time zone. */
+export function timeOfDay(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 export function signClass(units: bigint | null): string {

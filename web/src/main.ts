@@ -16,6 +16,7 @@ import { toUnits } from "./money";
 import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
+import { staleSince, stalePricesText } from "./feed";
 import { decimalsOf, emit, on, store } from "./store";
 import { signInRefusal } from "./signin-link";
 import { clearTicketPrices, renderTicket, setupLeverage, submitTicket } from "./ticket";
@@ -199,10 +200,17 @@ function onMessage(raw: unknown): void {
 function onSocketState(state: SocketState, attempt: number): void {
   const box = $("conn");
   box.dataset.state = state;
-  document.body.classList.toggle("offline", state === "down");
   if (state === "live") clearUnreachable();
   box.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…"
     : `Disconnected: reconnecting (attempt ${attempt})…`;
+  const since = staleSince(store.staleSince, state, Date.now());
+  if (since === store.staleSince) return;
+  store.staleSince = since;
+  // The last prices stay on screen, marked stale; the ticket pauses (ticket.ts).
+  document.body.classList.toggle("prices-stale", since !== null);
+  $("prices-stale").hidden = since === null;
+  $("prices-stale").textContent = since === null ? "" : stalePricesText(since);
+  renderTicket();
 }
 
 async function onLive(reconnected: boolean): Promise<void> {

@@ -11,6 +11,8 @@ export const store = {
   quotes: new Map<string, Quote>(),
   /** The open of the candle 24 hours back, per asset, in price units. */
   dayOpen: new Map<string, bigint>(),
+  /** When the prices went stale (the socket lost), or null while they are live (feed.ts). */
+  staleSince: null as number | null,
   selected: "" as string,
   session: "unknown" as Session,
   email: "",

@@ -11,6 +11,7 @@ import { previewOrder } from "./preview";
 import { leverageL10, readTicket, type TicketText, type TicketType } from "./ticket-input";
 import { decimalsOf, store } from "./store";
 import { showFigure } from "./figures";
+import { stalePricesPause } from "./feed";
 import type { Direction } from "./types";
 
 /** ENGINE_MAINTENANCE_MARGIN_RATE's default (SPEC section 4). The API does not publish the
@@ -57,8 +58,11 @@ export function renderTicket(): void {
   submit.textContent = pending ? `Place ${t.orderType.toLowerCase()} ${long ? "buy" : "sell"} ` +
     `order ${market(t.asset)}` : `${verb} ${market(t.asset)}`;
   submit.className = long ? "long" : "short";
-  submit.disabled = store.session !== "signed-in" || submitting;
+  submit.disabled = !canOrder() || submitting;
   if (store.session === "signed-out") submit.textContent = "Sign in to trade";
+  else if (store.staleSince !== null) submit.textContent = "Prices stale: orders paused";
+  const paused = store.staleSince === null ? "" : stalePricesPause(store.staleSince);
+  if ($("t-paused").textContent !== paused) $("t-paused").textContent = paused;
   for (const el of document.querySelectorAll<HTMLElement>("#ticket .pending-only")) el.hidden = !pending;
   $("t-entry-label").textContent = pending ? "Entry (at the order's price)" : "Entry (at market)";
   $("t-price-hint").textContent = !pending ? "" : priceHint(t.orderType, long);
@@ -83,6 +87,11 @@ export function renderTicket(): void {
     pnl === null ? "–" : wrong ? "wrong side of the entry" : `${usd(pnl, { signed: true })} USD`;
   out("pnlSl", atLevel(p.pnlAtStopLoss, (p.pnlAtStopLoss ?? 0n) > 0n));
   out("pnlTp", atLevel(p.pnlAtTakeProfit, (p.pnlAtTakeProfit ?? 0n) < 0n));
+}
+
+/** Signed in, with live prices: the ticket takes an order. */
+function canOrder(): boolean {
+  return store.session === "signed-in" && store.staleSince === null;
 }
 
 /** The leverage slider (L10, steps of 0.1x) and the leverage typed in x follow each other: the
@@ -137,7 +146,7 @@ export function clearTicketPrices(): void {
 }
 
 export async function submitTicket(afterTrade: () => void): Promise<void> {
-  if (submitting) return;
+  if (submitting || !canOrder()) return;
   const t = text();
   const decimals = decimalsOf(t.asset);
   const { values, errors } = readTicket(t, decimals);
@@ -184,7 +193,7 @@ export async function submitTicket(afterTrade: () => void): Promise<void> {
     showFieldErrors($("ticket"), INPUTS, rejectionErrors(err));
   } finally {
     submitting = false;
-    submit.disabled = store.session !== "signed-in";
+    submit.disabled = !canOrder();
     afterTrade();
   }
 }

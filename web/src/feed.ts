@@ -1,0 +1,28 @@
+// Whether the page's prices are live. They come over the one WebSocket: once it is lost, the
+// last prices stand still, and they are stale until it is live again. Orders wait meanwhile:
+// a market order at a price the trader cannot see is a blind one (a trader audit could click
+// Buy on a frozen price and only then read "cannot reach").
+
+import { timeOfDay } from "./format";
+import type { SocketState } from "./socket";
+
+/** When the prices went stale (ms on the viewer's clock), or null while they are live. Lost
+ * ("down"), they are stale from that moment, through every reconnecting attempt, until the
+ * socket is live again; a restart for a new session goes straight to connecting and loses
+ * nothing. */
+export function staleSince(since: number | null, state: SocketState, now: number): number | null {
+  if (state === "live") return null;
+  if (state === "down") return since ?? now;
+  return since;
+}
+
+/** What the page says while the prices are stale. */
+export function stalePricesText(since: number): string {
+  return `Prices stale since ${timeOfDay(since)}: reconnecting to the price feed…`;
+}
+
+/** Why the ticket takes no order while the prices are stale. */
+export function stalePricesPause(since: number): string {
+  return `Orders are paused: no live prices since ${timeOfDay(since)}. They resume when the ` +
+    "price feed is back.";
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { stalePricesPause, stalePricesText, staleSince } from "../src/feed";
+import { timeOfDay } from "../src/format";
+import type { SocketState } from "../src/socket";
+
+/** The stale-since value after each socket state, each at its own time (1, 2, 3, ...). */
+function through(states: SocketState[]): (number | null)[] {
+  let since: number | null = null;
+  return states.map((state, i) => (since = staleSince(since, state, i + 1)));
+}
+
+describe("stale prices", () => {
+  it("are stale from the moment the socket is lost until it is live again", () => {
+    expect(through(["connecting", "live", "down", "connecting", "down", "connecting", "live"]))
+      .toEqual([null, null, 3, 3, 3, 3, null]);
+  });
+
+  it("are not stale for a restart (a new session) that never lost the socket", () => {
+    expect(through(["connecting", "live", "connecting", "live"])).toEqual([null, null, null, null]);
+  });
+
+  it("are stale when the first connection fails: the page's prices are a snapshot", () => {
+    expect(through(["connecting", "down", "connecting"])).toEqual([null, 2, 2]);
+  });
+
+  it("say since when, and why the ticket waits", () => {
+    const at = new Date(2026, 10, 29, 14, 2, 31).getTime();
+    expect(timeOfDay(at)).toBe("14:02:31");
+    expect(stalePricesText(at)).toBe("Prices stale since 14:02:31: reconnecting to the price feed…");
+    expect(stalePricesPause(at)).toBe(
+      "Orders are paused: no live prices since 14:02:31. They resume when the price feed is back.");
+  });
+});
