@@ -327,6 +327,32 @@ def test_signing_out_stops_the_old_sessions_requests(
     assert console.errors == [], console.errors
 
 
+def test_a_sign_out_in_another_tab_is_told(browser: Any, mesh: Mesh, mail: MailCatcher) -> None:
+    """Two tabs share the session: a sign-out in one ends it in the other, which says why
+    instead of silently showing the sign-in form."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    first = context.new_page()
+    first_console = Console(first)
+    sign_up(first, mesh, mail, "two-tabs@example.com")
+    second = context.new_page()
+    second_console = Console(second)
+    second.goto(mesh.base_url)
+    expect(second.locator("#user-email")).to_have_text("two-tabs@example.com")
+    expect(second.locator("#conn")).to_have_attribute("data-state", "live")
+
+    first.locator("#logout").click()
+    expect(first.locator("#signin-form")).to_be_visible()
+    expect(first.locator("#signin-help")).to_be_hidden()  # its own sign-out: nothing to explain
+    expect(second.locator("#signin-form")).to_be_visible()
+    expect(second.locator("#signin-help")).to_have_text(
+        re.compile(r"^Signed out in another tab or window at \d\d:\d\d:\d\d\.$")
+    )
+    expect(second.locator("#positions")).to_contain_text("Sign in to trade.")
+    context.close()
+    assert first_console.errors == [], first_console.errors
+    assert second_console.errors == [], second_console.errors
+
+
 def test_one_refresh_for_an_action_of_the_pages_own(
     browser: Any, mesh: Mesh, mail: MailCatcher
 ) -> None:

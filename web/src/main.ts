@@ -22,8 +22,10 @@ import { signInRefusal } from "./signin-link";
 import { clearTicketPrices, renderTicket, setupLeverage, submitTicket } from "./ticket";
 import { clearFieldError, clearUnreachable } from "./field-errors";
 import {
-  refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, setSession, tell,
+  refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, sessionEnded, sessionEnds,
+  setSession, tell,
 } from "./trading";
+import { SIGN_OUT_MARK } from "./session-end";
 import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
@@ -193,7 +195,7 @@ function onMessage(raw: unknown): void {
       refreshAfterEvents();
     }
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
-    setSession("signed-out");
+    sessionEnded();
   }
 }
 
@@ -242,6 +244,7 @@ async function requestLink(event: SubmitEvent): Promise<void> {
 }
 
 async function signOut(): Promise<void> {
+  sessionEnds.markSignOut(Date.now()); // first: the other tabs' sessions end with this one
   await holdRequests(); // nothing of the old session may reach the server after the revocation
   try {
     await api("/api/v1/user/logout", { method: "POST", whileHeld: true });
@@ -309,6 +312,11 @@ async function start(): Promise<void> {
   if (refusal !== null) history.replaceState(null, "", location.pathname + location.search);
   $<HTMLFormElement>("signin-form").addEventListener("submit", (e) => void requestLink(e));
   $("logout").addEventListener("click", () => void signOut());
+  // Another tab or window of this browser signed out: this page's session ended with it.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== SIGN_OUT_MARK || sessionEnds.signedOutAt(event.newValue) === null) return;
+    if (sessionEnded(event.newValue)) socket.restart(); // the old session's events stop
+  });
   $("create-account").addEventListener("click", () => {
     void engine({ command: "CREATE_ACCOUNT" }).then(() => refreshTrading(),
       (err: unknown) => notify(err instanceof Error ? err.message : String(err), "bad"));

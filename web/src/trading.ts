@@ -7,6 +7,7 @@ import { percent, signClass, usd } from "./format";
 import { loadHistory, renderHistory } from "./history";
 import { toUnits, USD_SCALE } from "./money";
 import { describeTradeEvent, notify, reportError, type TradeNotice } from "./notices";
+import { SessionEnds } from "./session-end";
 import { emit, type Session, store } from "./store";
 import { renderTicket } from "./ticket";
 import type { AccountReply } from "./types";
@@ -16,7 +17,17 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 /** The next look for trades missing from the history (awaitHistory), if one is due. */
 let historyRetry = 0;
 
+/** Why a session ended, told in the banner under the header (session-end.ts). */
+export const sessionEnds = new SessionEnds(() => localStorage, (text) => {
+  const banner = $("signin-help");
+  banner.textContent = text;
+  banner.hidden = false;
+});
+
+const signedIn = (session: Session): boolean => session === "signed-in" || session === "no-account";
+
 export function setSession(session: Session): void {
+  if (signedIn(session) && !signedIn(store.session)) sessionEnds.began(Date.now());
   store.session = session;
   $("signin-form").hidden = session !== "signed-out";
   $("signed-in").hidden = session === "signed-out" || session === "unknown";
@@ -37,6 +48,15 @@ export function setSession(session: Session): void {
   renderTicket();
 }
 
+/** The session ended without this page's sign-out: the server refused it, or another tab's
+ * sign-out mark came (`mark`, its text). Returns whether the page was signed in until now. */
+export function sessionEnded(mark?: string | null): boolean {
+  const was = signedIn(store.session);
+  setSession("signed-out");
+  sessionEnds.ended(was, mark);
+  return was;
+}
+
 export async function refreshAccount(): Promise<void> {
   try {
     const account = await api<AccountReply>("/api/v1/account");
@@ -50,7 +70,7 @@ export async function refreshAccount(): Promise<void> {
       setSession("signed-in");
     }
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) setSession("signed-out");
+    if (err instanceof ApiError && err.status === 401) sessionEnded();
     else if (err instanceof ApiError && err.code === "ACCOUNT_NOT_FOUND") setSession("no-account");
     else throw err;
   }
