@@ -25,9 +25,10 @@ from gateway_svc.bounded_head import BoundedHeadProtocol
 from gateway_svc.db import Database
 from gateway_svc.grpc_server import new_instance_id, serve
 from gateway_svc.rest import create_app
-from gateway_svc.workers import cannot_listen, http_host
+from gateway_svc.workers import http_host
 from mesh import streams
 from mesh.config import ConfigError, Settings, load_settings
+from mesh.ports import cannot_listen
 from mesh.signals import stop_event_on_signals
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,10 @@ PROMETHEUS_MULTIPROC_DIR per start, set in the workers' environment before they 
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import time
 
 from mesh import signals
 from mesh.config import EXIT_CONFIG, ConfigError, Settings
+from mesh.ports import check_port_free
 from mesh.restarts import RestartSchedule
 
 log = logging.getLogger(__name__)
@@ -54,50 +53,6 @@ def die_with_parent() -> None:
     value = os.environ.get(WORKER_ENV, "")
     parent = int(value.split(":", 1)[1]) if ":" in value else None
     signals.die_with_parent(parent, "gateway worker")
-
-
-_LISTEN_VARIABLES = {"HTTP": ("HTTP_HOST", "HTTP_PORT"), "gRPC": ("GRPC_HOST", "GRPC_PORT")}
-
-
-def cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:
-    """A bind that failed, as a configuration error naming the variable to change: the host's
-    when it is no address of this machine (or none at all), else the port's (in use, or
-    privileged). No restart mends either, so the gateway stops with EXIT_CONFIG."""
-    host_variable, port_variable = _LISTEN_VARIABLES[what]
-    bad_host = isinstance(exc, socket.gaierror) or exc.errno in (
-        errno.EADDRNOTAVAIL,  # not this machine's address
-        errno.EAFNOSUPPORT,  # an IPv6 address where IPv6 is off
-    )
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return ConfigError(
-        f"{host_variable if bad_host else port_variable}: cannot listen for {what} on "
-        f"{address}: {exc}"
-    )
-
-
-PORT_RELEASE_S = 5.0
-"""How long a port in use may take to come free before it is a configuration error: a
-gateway restarted after a crash can find its dead predecessor's workers still letting go."""
-
-
-def check_port_free(host: str, port: int, what: str) -> None:
-    """Fail loudly if something listens on `host:port` for longer than PORT_RELEASE_S, or
-    `host` is not this machine's (SO_REUSEADDR only: a socket in TIME_WAIT is no obstacle, a
-    listener is). `what`: "HTTP" or "gRPC"."""
-    deadline = time.monotonic() + PORT_RELEASE_S
-    while True:
-        try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )[0]
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-            return
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                raise cannot_listen(what, host, port, exc) from None
-        time.sleep(0.2)
 
 
 def check_ports_free(settings: Settings) -> None:

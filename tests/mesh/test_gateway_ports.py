@@ -15,6 +15,7 @@ import pytest
 from gateway_svc import workers
 from gateway_svc.gateway_process import http_socket
 from gateway_svc.main import main
+from mesh import ports
 from mesh.config import EXIT_CONFIG, ConfigError
 
 NOT_OURS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): no machine has it
@@ -46,21 +47,21 @@ def _one_error(err: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _ports_let_go_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers, "PORT_RELEASE_S", 0.3)
+    monkeypatch.setattr(ports, "PORT_RELEASE_S", 0.3)
 
 
 def test_a_port_its_old_holder_lets_go_of_soon_is_waited_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A gateway restarted after a crash: its dead predecessor's workers still let go."""
-    monkeypatch.setattr(workers, "PORT_RELEASE_S", 5.0)
+    monkeypatch.setattr(ports, "PORT_RELEASE_S", 5.0)
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     port = holder.getsockname()[1]
     threading.Timer(0.5, holder.close).start()
     started = time.monotonic()
-    workers.check_port_free("127.0.0.1", port, "HTTP")
+    ports.check_port_free("127.0.0.1", port, "HTTP")
     assert 0.4 < time.monotonic() - started < 5.0
 
 
