@@ -14,11 +14,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mesh import streams
+from mesh.metrics_http import serve_metrics
 from mesh.resp import RespConnection
 
 log = logging.getLogger(__name__)
@@ -124,16 +125,9 @@ class EngineMetrics:
         self.snapshot_duration.set(duration_s)
 
     def serve(self, host: str, port: int) -> bool:
-        """Start the /metrics server; a port in use is a warning (tests start many engines)."""
-        if not port:
-            return False
-        try:
-            start_http_server(port, addr=host, registry=self.registry)
-        except OSError as exc:
-            log.warning("engine metrics: cannot listen on %s:%d (%s); no /metrics", host, port, exc)
-            return False
-        log.info("engine metrics on http://%s:%d/metrics", host, port)
-        return True
+        """Start the /metrics server (False when ENGINE_METRICS_PORT is 0: off); a port it
+        cannot have is a ConfigError naming ENGINE_METRICS_PORT (mesh.metrics_http)."""
+        return serve_metrics(self.registry, host, port, "engine metrics") is not None
 
     async def sample_lag(self, redis_url: str, stop: asyncio.Event) -> None:
         """Pending entries and lag of the engine's two consumer groups, every few seconds."""

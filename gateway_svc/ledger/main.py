@@ -59,10 +59,11 @@ async def run(settings: Settings, stop: asyncio.Event, name: str | None = None) 
     if not settings.redis_url or not settings.database_url:
         raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
     name = name or consumer_name()
+    metrics = LedgerMetrics()
+    # First: a port it cannot have stops the start (a ConfigError) before anything is opened.
+    server = serve(metrics, settings.metrics_host, settings.ledger_metrics_port)
     redis = streams.connect(settings.redis_url)
     db = await Database.connect(settings.database_url)
-    metrics = LedgerMetrics()
-    server = serve(metrics, settings.metrics_host, settings.ledger_metrics_port)
     consumers = writers(redis, db, name, metrics, linger_ms=settings.ledger_linger_ms)
     groups = [(c.stream, c.group) for c in consumers]
     tasks = [asyncio.create_task(c.run(stop), name=c.writer) for c in consumers]
@@ -79,6 +80,7 @@ async def run(settings: Settings, stop: asyncio.Event, name: str | None = None) 
     await asyncio.gather(*tasks, return_exceptions=True)
     if server is not None:
         server.shutdown()
+        server.server_close()
     await db.close()
     await redis.aclose()
 

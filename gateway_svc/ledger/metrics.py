@@ -16,10 +16,12 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mesh.metrics_http import serve_metrics
 from mesh.streams import REDIS_ERRORS, entry_id_ms, text
 
 log = logging.getLogger(__name__)
@@ -93,17 +95,10 @@ class LedgerMetrics:
         )
 
 
-def serve(metrics: LedgerMetrics, host: str, port: int) -> Any:
-    """Start /metrics in a thread; None when off (port 0) or the port cannot be bound."""
-    if not port:
-        return None
-    try:
-        server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
-    except OSError as error:
-        log.warning("ledger metrics: cannot listen on %s:%d (%s); no /metrics", host, port, error)
-        return None
-    log.info("ledger metrics on http://%s:%d/metrics", host, port)
-    return server
+def serve(metrics: LedgerMetrics, host: str, port: int) -> WSGIServer | None:
+    """Start /metrics in a thread; None when off (port 0). A port it cannot have is a
+    ConfigError naming LEDGER_METRICS_PORT (mesh.metrics_http)."""
+    return serve_metrics(metrics.registry, host, port, "ledger metrics")
 
 
 async def sample_streams(

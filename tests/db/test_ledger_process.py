@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,18 +21,13 @@ from gateway_svc.ledger import main as ledger_main
 from gateway_svc.ledger import metrics
 from gateway_svc.ledger.stream_consumer import StreamConsumer
 from mesh.config import load_settings
+from mesh.embedded import free_port
 from mesh.streams import AUDIT, EVENT_GROUP, EVENTS, PAYLOAD, PRICES, connect, ensure_group
 from tests.conftest import REPO_ROOT
 from tests.db.factories import FIRST_MINUTE, audit, closed, opened
 from tests.db.helpers import count
 
 EVENTS_SQL = "SELECT count(*) FROM trade_events"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager
@@ -63,7 +56,7 @@ def _scrape(port: int) -> str:
 
 @pytest.fixture
 def env(redis_url: str, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> int:
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("LEDGER_METRICS_PORT", str(port))
@@ -146,17 +139,6 @@ async def _until_acked(client: aioredis.Redis) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("entries still pending")
-
-
-def test_a_busy_metrics_port_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with caplog.at_level(logging.WARNING):
-            assert metrics.serve(metrics.LedgerMetrics(), "127.0.0.1", port) is None
-    assert "no /metrics" in caplog.text
-    assert metrics.serve(metrics.LedgerMetrics(), "127.0.0.1", 0) is None  # off
 
 
 def test_stream_lag_in_entries_and_in_time() -> None:

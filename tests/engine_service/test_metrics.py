@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine_svc.service.metrics import EngineMetrics, WeightedHistogram
+from engine_svc.service.metrics import WeightedHistogram
 from mesh.embedded import free_port
 from tests.e2e.stream_client import StreamClient
 from tests.engine_service import builders
@@ -70,17 +68,6 @@ def test_engine_serves_metrics_by_stage(redis_url: str, tmp_path: Path) -> None:
     assert samples[lag] == 0
     assert ("engine_snapshot_age_seconds", ()) in samples
     assert ("engine_last_snapshot_duration_seconds", ()) in samples
-
-
-def test_a_metrics_port_in_use_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with caplog.at_level(logging.WARNING):
-            assert EngineMetrics().serve("127.0.0.1", port) is False
-    assert "cannot listen" in caplog.text
-    assert EngineMetrics().serve("127.0.0.1", 0) is False  # 0: off, silently
 
 
 def test_weighted_histogram_counts_a_batch_once_per_command() -> None:

@@ -38,6 +38,7 @@ async def test_stop_before_redis_answers_exits_and_leaves_the_journal_to_replay(
         log.append(journal.Record(seq, journal.KIND_COMMAND, f"{seq + 1}-0".encode(), payload))
     log.close()
     monkeypatch.setenv("SNAPSHOT_DIR", str(tmp_path))
+    monkeypatch.setenv("ENGINE_METRICS_PORT", "0")  # a taken port would stop it
     redis_url = f"redis://127.0.0.1:{_closed_port()}/0"
     service = EngineService(load_settings(need_secrets=False), redis_url)
     stop = asyncio.Event()
