@@ -21,7 +21,7 @@ from pathlib import Path
 
 from launcher import database
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_dotenv, load_settings
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 from mesh.private_files import private_directory, write_private
 from mesh.restarts import RestartSchedule
@@ -292,6 +292,8 @@ def _up() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Before anything reads a setting: logging's level and format are the first.
+    load_dotenv()
     if argv[:1] == ["reconcile"]:  # its options are its own, --help included
         from launcher.reconcile import main as reconcile_main
 

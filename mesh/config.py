@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import dotenv
+
 from mesh import engine_heartbeat
 from mesh.assets import SUPPORTED_ASSETS
 
@@ -321,17 +323,18 @@ def log_format() -> str:
     return _choice("LOG_FORMAT", "text", LOG_FORMATS)
 
 
-def _load_dotenv() -> None:
-    try:
-        from dotenv import load_dotenv
-    except ImportError:  # pragma: no cover - python-dotenv is a dependency
-        return
-    load_dotenv(override=False)
+def load_dotenv() -> None:
+    """The `.env` of the current directory (or the nearest folder above it with one) into the
+    environment, never over a variable already set. launcher.cli calls it first of all, for
+    every `exchange` command and service process: LOG_LEVEL and LOG_FORMAT, read before any
+    other setting (mesh.logs), and DATABASE_URL, checked before a service starts, may come
+    from it too."""
+    dotenv.load_dotenv(dotenv.find_dotenv(usecwd=True), override=False)
 
 
 def load_settings(*, need_secrets: bool = True) -> Settings:
-    """`need_secrets=False` for services that sign nothing (engine, poller)."""
-    _load_dotenv()
+    """`need_secrets=False` for services that sign nothing (engine, poller). The environment
+    as it is: `.env` was loaded before (load_dotenv)."""
     env = _environment()
     production = env == "production"
     grpc_port = _port("GRPC_PORT", 50051)

@@ -1,0 +1,54 @@
+"""A `.env` in the directory `exchange` starts in supplies settings, LOG_LEVEL and LOG_FORMAT
+included: read before logging starts, so even a service's first line follows them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mesh.config import EXIT_CONFIG
+
+STARTED_BY_US = ("REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "POLLER_SOURCE")
+
+
+def _poller_without_redis(cwd: Path, dotenv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`exchange poller` with no REDIS_URL: its first and only line is an error."""
+    (cwd / ".env").write_text(dotenv)
+    inherited = {k: v for k, v in os.environ.items() if k not in STARTED_BY_US}
+    return subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "poller"],
+        cwd=cwd,
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_log_format_in_dotenv_shapes_the_first_line(tmp_path: Path) -> None:
+    done = _poller_without_redis(tmp_path, "LOG_FORMAT=json\n")
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    [line] = done.stderr.splitlines()
+    entry = json.loads(line)
+    assert (entry["service"], entry["level"]) == ("poller", "ERROR")
+    assert "REDIS_URL is required" in entry["msg"]
+
+
+@pytest.mark.parametrize(("level", "shown"), [("CRITICAL", False), ("ERROR", True)])
+def test_log_level_in_dotenv_holds_from_the_first_line(
+    level: str, shown: bool, tmp_path: Path
+) -> None:
+    done = _poller_without_redis(tmp_path, f"LOG_LEVEL={level}\n")
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert ("REDIS_URL is required" in done.stderr) is shown, done.stderr
+
+
+def test_the_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    done = _poller_without_redis(tmp_path, "LOG_FORMAT=json\n", LOG_FORMAT="text")
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert done.stderr.strip().endswith("REDIS_URL is required to run the poller on its own")
