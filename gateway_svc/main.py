@@ -2,9 +2,10 @@
 
 With one worker (GATEWAY_WORKERS=1) this process is the gateway (gateway_svc.gateway_process);
 with more, it supervises them (gateway_svc.workers) and they share the HTTP and gRPC ports
-through SO_REUSEPORT. The supervisor imports none of the serving code (gRPC, FastAPI,
-SQLAlchemy: about 1.4 s of imports), so its workers start that much sooner. The event
-persister and candle builder run in `exchange ledger`.
+through SO_REUSEPORT. The supervisor imports none of the serving code (gRPC, FastAPI: most
+of the 1.4 s of imports), so its workers start that much sooner; SQLAlchemy it loads only for
+the launcher's check of DATABASE_URL (launcher.database), which names a malformed one before
+any worker starts. The event persister and candle builder run in `exchange ledger`.
 """
 
 from __future__ import annotations

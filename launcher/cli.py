@@ -30,6 +30,8 @@ from mesh.signals import die_with_parent, terminate_together
 log = logging.getLogger("exchange")
 
 SERVICES = ("engine", "ledger", "poller", "gateway")
+USE_DATABASE = ("ledger", "gateway")
+"""The services that connect to DATABASE_URL: checked before they start, as by `up`."""
 STOP_GRACE_S = 20.0
 
 
@@ -43,6 +45,8 @@ def _run_service(name: str) -> int:
     up = os.environ.pop(UP_PID_ENV, None)
     if up:  # a child of `exchange up`: no orphan of a killed launcher beside the next start
         die_with_parent(int(up), name)
+    if name in USE_DATABASE:
+        database.check_setting()
     if name == "engine":
         from engine_svc.main import main as service_main
     elif name == "gateway":

@@ -1,10 +1,12 @@
-"""The database the launcher's commands use (`exchange up`, `migrate`, `reconcile`): DATABASE_URL
-checked before use, what goes wrong told in one line naming it and never showing its
-password, and the embedded PostgreSQL of a running `exchange up` found when it is unset.
+"""The database the launcher's commands use (`exchange up`, `migrate`, `reconcile`, and the
+services that write to it, `gateway` and `ledger`): DATABASE_URL checked before use, what goes
+wrong told in one line naming it and never showing its password, and the embedded PostgreSQL
+of a running `exchange up` found when it is unset.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -22,8 +24,8 @@ EMBEDDED_POSTGRES = "postgres"
 def checked_url(database_url: str) -> str:
     """`database_url` if it is one (a ConfigError naming DATABASE_URL if not): checked before
     a driver gets it, whose own messages quote it."""
-    # Imported here: `exchange engine` and the gateway's processes load launcher.cli, and
-    # SQLAlchemy with it would slow each of their starts.
+    # Imported here: `exchange engine` and the poller load launcher.cli, and SQLAlchemy with
+    # it would slow their starts.
     from gateway_svc.db.urls import sqlalchemy_url
 
     try:
@@ -31,6 +33,13 @@ def checked_url(database_url: str) -> str:
     except ValueError as exc:  # its message never quotes the URL (gateway_svc.db.urls)
         raise ConfigError(f"DATABASE_URL: {exc}") from None
     return database_url
+
+
+def check_setting() -> None:
+    """DATABASE_URL, as `exchange gateway` and `exchange ledger` will read it, checked before
+    they start anything (checked_url); unset, they say they need it."""
+    if url := os.environ.get("DATABASE_URL"):
+        checked_url(url)
 
 
 def failure(exc: SQLAlchemyError) -> str:

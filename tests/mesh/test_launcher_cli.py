@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from launcher.cli import main
 from mesh.config import EXIT_CONFIG
+from mesh.embedded import free_port
+from tests.conftest import REPO_ROOT
 
 
 @pytest.mark.parametrize("command", ["engine", "up", "migrate"])
@@ -83,6 +90,39 @@ def test_a_database_url_that_is_none_is_one_line_not_quoting_it(
     err = capsys.readouterr().err.strip()
     assert err == (
         f"exchange {command}: configuration error: DATABASE_URL: not a PostgreSQL URL "
+        "(postgresql://user:password@host:port/db) or libpq connection string "
+        "(host=... dbname=...)"
+    )
+
+
+@pytest.mark.parametrize("service", ["gateway", "ledger"])
+@pytest.mark.parametrize("url", ["postgres//x", "notaurl"])
+def test_a_service_run_alone_names_a_database_url_that_is_none(
+    service: str, url: str, tmp_path: Path
+) -> None:
+    """`exchange gateway` and `exchange ledger` check DATABASE_URL as `exchange up` does, before
+    they start anything (a gateway's workers would each have died of it, and been restarted)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # valid, never reached
+        "EXCHANGE_DATA_DIR": str(tmp_path),
+        "GATEWAY_WORKERS": "2",
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(free_port()),
+        "LEDGER_METRICS_PORT": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher.cli", service],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a gateway restarting its workers forever never ends
+    )
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert done.stderr.strip() == (
+        f"exchange {service}: configuration error: DATABASE_URL: not a PostgreSQL URL "
         "(postgresql://user:password@host:port/db) or libpq connection string "
         "(host=... dbname=...)"
     )
