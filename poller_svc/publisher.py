@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from exchange.v1 import prices_pb2
 from redis.exceptions import RedisError
 
 from mesh.assets import ASSET_DECIMALS
+from mesh.stats_lines import StatsLines
 from mesh.streams import MAXLEN_PRICES, PAYLOAD, PRICES, retry_forever
 from poller_svc.sources.tick import Tick
 
@@ -48,21 +50,24 @@ class Publisher:
         source: str,
         *,
         batch_cap: int = BATCH_CAP,
-        report_every_s: float = 10.0,
         refused_delay: float = 0.5,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.queue = queue
         self.source = source
         self.batch_cap = batch_cap
-        self.report_every_s = report_every_s
         self.refused_delay = refused_delay
         self.sleep = sleep
+        self.clock = clock
         self.ticks_published = 0
         self.batches_published = 0
         self._window_ticks = 0
-        self._window_start: float | None = None
+        self._window_start = clock()
+        # Its work, for the stats line, is a backlog: ticks waiting for Redis. A feed flowing
+        # at its pace is the poller at rest (a line every few minutes).
+        self._stats = StatsLines(self._window_start, 0)
 
     async def run(self) -> None:
         """Forever: wait for a tick, take all that are queued, publish them as one batch.
@@ -107,18 +112,18 @@ class Publisher:
                 delay = min(delay * 2, 5.0)
 
     def _report(self, count: int) -> None:
-        now = asyncio.get_running_loop().time()
-        if self._window_start is None:
-            self._window_start = now
+        now = self.clock()
         self._window_ticks += count
+        queued = self.queue.qsize()
+        if not self._stats.due(now, queued):
+            return
         elapsed = now - self._window_start
-        if elapsed > 0 and elapsed >= self.report_every_s:
-            log.info(
-                "published %d ticks in %.0fs (%.1f ticks/s), %d queued",
-                self._window_ticks,
-                elapsed,
-                self._window_ticks / elapsed,
-                self.queue.qsize(),
-            )
-            self._window_ticks = 0
-            self._window_start = now
+        log.info(
+            "published %d ticks in %.0fs (%.1f ticks/s), %d queued",
+            self._window_ticks,
+            elapsed,
+            self._window_ticks / elapsed,
+            queued,
+        )
+        self._window_ticks = 0
+        self._window_start = now

@@ -37,12 +37,12 @@ from mesh import streams
 from mesh.assets import ASSET_DECIMALS
 from mesh.config import Settings
 from mesh.resp import RespConnection
+from mesh.stats_lines import StatsLines
 
 log = logging.getLogger(__name__)
 
 BATCH_ENTRIES = 4096
 """Entries applied together at most: one journal commit and one publish for all of them."""
-STATS_EVERY_S = 10.0
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
@@ -62,6 +62,8 @@ class EngineService:
         self.last_ids: dict[int, bytes] = {}
         self.journal = journal.Journal(self.journal_dir, fsync=settings.journal_fsync)
         self._counts = {"commands": 0, "price_batches": 0, "events": 0, "batches": 0}
+        self._stats = StatsLines(time.monotonic(), (0, 0))
+        """When the stats line is due: its work is (commands, events)."""
         self._out = RespConnection(redis_url)
         """The connection every batch's transaction goes out on."""
         self.metrics = EngineMetrics()
@@ -181,7 +183,6 @@ class EngineService:
         committer.start()
         interval_s = self.settings.snapshot_interval_ms / 1000
         next_snapshot = time.monotonic() + interval_s
-        next_stats = time.monotonic() + STATS_EVERY_S
         log.info("engine ready at seq %d", self._engine.seq)
         try:
             while not stop.is_set():
@@ -197,9 +198,7 @@ class EngineService:
                     await committer.drain()
                     self.keeper.start(self._engine.seq)
                     next_snapshot = now + interval_s
-                if now >= next_stats:
-                    self._log_stats()
-                    next_stats = now + STATS_EVERY_S
+                self._log_stats_if_due(now)
         finally:
             for task in tasks:
                 task.cancel()
@@ -360,6 +359,13 @@ class EngineService:
         if final_snapshot and self.engine is not None:
             self.keeper.write_final(self.engine.seq)
         self.journal.close()
+
+    def _log_stats_if_due(self, now: float) -> None:
+        """The stats line, every 10 s while commands or events come (mesh.stats_lines). Price
+        batches alone are a market nobody trades on: the line then comes every few minutes."""
+        c = self._counts
+        if self._stats.due(now, (c["commands"], c["events"])):
+            self._log_stats()
 
     def _log_stats(self) -> None:
         c = self._counts

@@ -12,6 +12,7 @@ from exchange.v1 import prices_pb2
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from mesh.stats_lines import IDLE_STATS_EVERY_S
 from mesh.streams import MAXLEN_PRICES, PAYLOAD, PRICES
 from poller_svc.publisher import Publisher, build_batch
 from poller_svc.sources.tick import Tick
@@ -97,14 +98,54 @@ async def test_a_refused_batch_is_retried_with_the_same_bytes() -> None:
     assert delays == [0.5, 1.0]
 
 
-async def test_throughput_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+class Clock:
+    """The publisher's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _stats_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "ticks/s" in r.getMessage()]
+
+
+async def test_a_feed_at_its_pace_is_reported_every_few_minutes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="poller_svc.publisher")
+    clock = Clock()
+    publisher = Publisher(RecordingClient(), asyncio.Queue(), "simulator", clock=clock)
+    quiet = int(IDLE_STATS_EVERY_S)
+    for _ in range(quiet // 10):  # a batch every 10 s, nothing queued behind it
+        clock.now += 10
+        await publisher.publish(TICKS)
+    assert _stats_lines(caplog) == [
+        f"published {3 * quiet // 10} ticks in {quiet}s (0.3 ticks/s), 0 queued"
+    ]
+
+
+async def test_a_backlog_is_reported_every_ten_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="poller_svc.publisher")
+    clock = Clock()
     queue: asyncio.Queue[Tick] = asyncio.Queue()
-    publisher = Publisher(RecordingClient(), queue, "simulator", report_every_s=0.0)
+    publisher = Publisher(RecordingClient(), queue, "simulator", clock=clock)
+    for _ in range(3):  # Redis slower than the feed: more waits at each line
+        for tick in TICKS:
+            queue.put_nowait(tick)
+        clock.now += 10
+        await publisher.publish(TICKS)
+    clock.now += 10
+    queue = asyncio.Queue()
+    publisher.queue = queue  # caught up
     await publisher.publish(TICKS)
-    await asyncio.sleep(0.01)
-    await publisher.publish(TICKS)
-    assert "ticks/s" in caplog.text
+    clock.now += 10
+    await publisher.publish(TICKS)  # and quiet again
+    assert [line.rsplit(", ", 1)[1] for line in _stats_lines(caplog)] == [
+        "3 queued", "6 queued", "9 queued", "0 queued"
+    ]  # fmt: skip
 
 
 class FlakyRedis:
