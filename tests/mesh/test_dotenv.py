@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mesh.config import EXIT_CONFIG
+from tests.exchange_command import run_exchange
 
 STARTED_BY_US = ("REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "POLLER_SOURCE")
 
@@ -20,14 +20,7 @@ def _poller_without_redis(cwd: Path, dotenv: str, **env: str) -> subprocess.Comp
     """`exchange poller` with no REDIS_URL: its first and only line is an error."""
     (cwd / ".env").write_text(dotenv)
     inherited = {k: v for k, v in os.environ.items() if k not in STARTED_BY_US}
-    return subprocess.run(
-        [sys.executable, "-m", "launcher.cli", "poller"],
-        cwd=cwd,
-        env={**inherited, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_exchange("poller", {**inherited, **env}, cwd=cwd)
 
 
 def test_log_format_in_dotenv_shapes_the_first_line(tmp_path: Path) -> None:

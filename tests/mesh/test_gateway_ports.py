@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,15 +18,6 @@ from mesh import ports
 from mesh.config import EXIT_CONFIG, ConfigError
 
 NOT_OURS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): no machine has it
-
-
-@pytest.fixture
-def taken() -> Iterator[int]:
-    """A port something listens on (without SO_REUSEPORT, as another program would)."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from launcher.cli import main
 from mesh.config import EXIT_CONFIG
 from mesh.embedded import free_port
-from tests.conftest import REPO_ROOT
+from tests.exchange_command import run_exchange
 
 
 @pytest.mark.parametrize("command", ["engine", "up", "migrate"])
@@ -112,14 +110,7 @@ def test_a_service_run_alone_names_a_database_url_that_is_none(
         "GRPC_PORT": str(free_port()),
         "LEDGER_METRICS_PORT": "0",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "launcher.cli", service],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,  # a gateway restarting its workers forever never ends
-    )
+    done = run_exchange(service, env)  # a gateway restarting its workers forever never ends
     assert done.returncode == EXIT_CONFIG, done.stderr
     assert done.stderr.strip() == (
         f"exchange {service}: configuration error: DATABASE_URL: not a PostgreSQL URL "

@@ -6,10 +6,7 @@ does not keep the port from the service's next start."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,21 +18,12 @@ from mesh import ports
 from mesh.config import EXIT_CONFIG, ConfigError
 from mesh.embedded import free_port
 from mesh.metrics_http import serve_metrics
-from tests.conftest import REPO_ROOT
+from tests.exchange_command import run_exchange
 
 NEVER_REACHED = {  # valid settings the start never gets to use
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
 }
-
-
-@pytest.fixture
-def taken() -> Iterator[int]:
-    """A port something listens on (without SO_REUSEPORT, as another program would)."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -58,14 +46,8 @@ def test_a_metrics_port_in_use_stops_the_service_naming_it(
         "LEDGER_METRICS_PORT": "0",
         variable: str(taken),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "launcher.cli", service],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,  # PORT_RELEASE_S and a start; a service that runs on never ends
-    )
+    # PORT_RELEASE_S and a start; a service that runs on never ends
+    done = run_exchange(service, env, timeout_s=30)
     assert done.returncode == EXIT_CONFIG, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
