@@ -136,6 +136,7 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
     groups under consumer names of their own, stable across restarts, and serve /metrics on
     LEDGER_METRICS_PORT, +1, +2 ... (the ledger's writes are order-independent and exactly
     once per key, so any number may share a stream: a storm is written by all of them)."""
+    _check_ports_apart(settings)
     base = env.get("LEDGER_CONSUMER") or f"ledger-{socket.gethostname()}"
     ledgers: list[Child] = []
     for i in range(settings.ledger_workers):
@@ -150,6 +151,28 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
         ("poller", "poller", {}),
         ("gateway", "gateway", {}),
     ]
+
+
+def _check_ports_apart(settings: Settings) -> None:
+    """Every port the children listen on is their own: a clash would stop the second one
+    after PORT_RELEASE_S, and with it the exchange, so it is said before anything starts.
+    0 is "any free port" or "off", never a clash."""
+    listeners = [
+        ("HTTP_PORT", settings.http_port),
+        ("GRPC_PORT", settings.grpc_port),
+        ("ENGINE_METRICS_PORT", settings.engine_metrics_port),
+    ]
+    if settings.ledger_metrics_port:
+        listeners += [
+            ("LEDGER_METRICS_PORT" + (f" + {i} (ledger {i + 1} of LEDGER_WORKERS)" if i else ""),
+             settings.ledger_metrics_port + i)
+            for i in range(settings.ledger_workers)
+        ]  # fmt: skip
+    taken: dict[int, str] = {}
+    for name, port in listeners:
+        if port and port in taken:
+            raise ConfigError(f"{taken[port]} and {name} are both port {port}: give each its own")
+        taken[port] = name
 
 
 class Supervisor:

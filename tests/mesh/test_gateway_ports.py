@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -50,9 +49,8 @@ def test_a_port_its_old_holder_lets_go_of_soon_is_waited_for(
     holder.listen()
     port = holder.getsockname()[1]
     threading.Timer(0.5, holder.close).start()
-    started = time.monotonic()
-    ports.check_port_free("127.0.0.1", port, "HTTP")
-    assert 0.4 < time.monotonic() - started < 5.0
+    ports.check_port_free("127.0.0.1", port, "HTTP")  # a port still held would raise
+    assert holder.fileno() == -1  # it returned once the holder had let go, not before
 
 
 @pytest.mark.parametrize("gateway_workers", ["1", "2"])

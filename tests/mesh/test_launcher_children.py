@@ -9,7 +9,7 @@ import pytest
 
 from gateway_svc.ledger import main as ledger_main
 from launcher.cli import children_of
-from mesh.config import load_settings
+from mesh.config import ConfigError, load_settings
 
 
 def test_each_ledger_has_its_own_consumer_and_metrics_port(
@@ -59,3 +59,30 @@ def test_each_ledger_logs_under_its_own_name(
             assert ledger_main.main() == 0
         lines += [line for line in capsys.readouterr().err.splitlines() if "a batch failed" in line]
     assert [line.split(" WARNING ")[0].split()[-1] for line in lines] == ["ledger-a", "ledger-a-2"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "clash"),
+    [
+        # Two ledgers from 9100: the second's metrics land on the engine's default 9101.
+        ({"ENGINE_METRICS_PORT": "9101", "LEDGER_METRICS_PORT": "9100", "LEDGER_WORKERS": "2"},
+         "ENGINE_METRICS_PORT and LEDGER_METRICS_PORT + 1 (ledger 2 of LEDGER_WORKERS) are "
+         "both port 9101"),
+        ({"HTTP_PORT": "50051", "GRPC_PORT": "50051"},
+         "HTTP_PORT and GRPC_PORT are both port 50051"),
+    ],
+)  # fmt: skip
+def test_ports_that_clash_are_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], clash: str
+) -> None:
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as refused:
+        children_of(load_settings(need_secrets=False), {})
+    assert str(refused.value) == f"{clash}: give each its own"
+
+
+def test_ports_left_to_the_system_never_clash(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("HTTP_PORT", "GRPC_PORT", "ENGINE_METRICS_PORT", "LEDGER_METRICS_PORT"):
+        monkeypatch.setenv(key, "0")
+    assert len(children_of(load_settings(need_secrets=False), {})) == 5
