@@ -8,7 +8,7 @@ import uvloop
 
 from engine_svc.service.runner import EngineService
 from mesh import logs
-from mesh.config import load_settings
+from mesh.config import load_settings, required
 from mesh.signals import stop_event_on_signals
 
 log = logging.getLogger(__name__)
@@ -16,10 +16,9 @@ log = logging.getLogger(__name__)
 
 async def _run() -> None:
     settings = load_settings(need_secrets=False)
-    if not settings.redis_url:
-        raise SystemExit("REDIS_URL is required for `exchange engine` (`exchange up` embeds one)")
+    (redis_url,) = required("engine", REDIS_URL=settings.redis_url)
     stop = stop_event_on_signals()
-    await EngineService(settings, settings.redis_url).run(stop)
+    await EngineService(settings, redis_url).run(stop)
 
 
 def main() -> int:

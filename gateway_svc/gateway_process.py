@@ -27,7 +27,7 @@ from gateway_svc.grpc_server import new_instance_id, serve
 from gateway_svc.rest import create_app
 from gateway_svc.workers import http_host
 from mesh import streams
-from mesh.config import ConfigError, Settings, load_settings
+from mesh.config import ConfigError, Settings, load_settings, required
 from mesh.ports import cannot_listen
 from mesh.signals import stop_event_on_signals
 
@@ -95,13 +95,14 @@ def http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 async def run(settings: Settings, stop: asyncio.Event, *, reuse_port: bool = False) -> None:
     """One full gateway until `stop`, then a drain: no new HTTP requests, in-flight gRPC calls
     finish within the grace, then the readers and connections close."""
-    if not settings.redis_url or not settings.database_url:
-        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    redis_url, database_url = required(
+        "gateway", REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url
+    )
     name = new_instance_id()
     private = tempfile.mkdtemp(prefix="exchange-gw-")
     unix_path = os.path.join(private, "grpc.sock")
-    redis = streams.connect(settings.redis_url)
-    db = await Database.connect(settings.database_url)
+    redis = streams.connect(redis_url)
+    db = await Database.connect(database_url)
     try:
         grpc_handle = await serve(
             settings, redis, db, instance_id=name, reuse_port=reuse_port, unix_path=unix_path

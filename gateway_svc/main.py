@@ -15,7 +15,7 @@ import os
 
 from gateway_svc import workers
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, load_settings, required
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ def _main(index: int | None) -> int:
         _serve(reuse_port=False)
         log.info("gateway stopped cleanly")
         return 0
-    if not settings.redis_url or not settings.database_url:
-        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    required("gateway", REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url)
     # Secrets generated here (development, none set): the workers sign with the same ones, or
     # a session one worker issued would be refused by the others.
     for name, value in (

@@ -21,7 +21,14 @@ from pathlib import Path
 
 from launcher import database
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_dotenv, load_settings
+from mesh.config import (
+    EXIT_CONFIG,
+    ConfigError,
+    Settings,
+    load_dotenv,
+    load_settings,
+    required,
+)
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 from mesh.private_files import private_directory, write_private
 from mesh.restarts import RestartSchedule
@@ -63,11 +70,10 @@ def _run_service(name: str) -> int:
 def _migrate() -> int:
     logs.setup("migrate")
     settings = load_settings(need_secrets=False)  # migrating signs nothing and mails nothing
-    if not settings.database_url:
-        raise SystemExit("DATABASE_URL is required for `exchange migrate`")
+    (database_url,) = required("migrate", DATABASE_URL=settings.database_url)
     from gateway_svc.db.migrate import upgrade_to_head
 
-    _migrated(upgrade_to_head, settings.database_url)
+    _migrated(upgrade_to_head, database_url)
     log.info("database is at the newest migration")
     return 0
 

@@ -49,6 +49,20 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+def required(command: str, **values: str | None) -> tuple[str, ...]:
+    """The settings `exchange <command>` cannot run without, in the order given; unset, a
+    ConfigError naming every one missing (the one rule for REDIS_URL and DATABASE_URL, which
+    only `exchange up` can do without: it starts embedded servers in their place)."""
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(
+            f"{' and '.join(missing)} {verb} required for `exchange {command}` "
+            "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
+        )
+    return tuple(value for value in values.values() if value)
+
+
 ENVIRONMENTS = ("development", "production", "test")
 """EXCHANGE_ENV's values. Anything else is refused: a typo of "production" must not start a
 server with generated secrets and non-Secure cookies."""

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings, required
 from mesh.signals import stop_event_on_signals
 from mesh.streams import PRICES, connect
 from poller_svc.publisher import Publisher
@@ -40,12 +40,11 @@ async def _feed(source: Source, queue: asyncio.Queue[Tick]) -> None:
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Runs until `stop` is set (by default: SIGTERM / SIGINT). Returns the exit code."""
-    if not settings.redis_url:
-        raise ConfigError("REDIS_URL is required to run the poller on its own")
+    (redis_url,) = required("poller", REDIS_URL=settings.redis_url)
     source = open_source(settings)
     if stop is None:
         stop = stop_event_on_signals()
-    client = connect(settings.redis_url)
+    client = connect(redis_url)
     if isinstance(source, SimulatorSource):
         source.start_from(await last_mids(client, settings.poller_assets))
         if source.starts:

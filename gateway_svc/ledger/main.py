@@ -34,7 +34,7 @@ from gateway_svc.ledger.metrics import LedgerMetrics, sample_streams, serve
 from gateway_svc.ledger.persister import EventPersister
 from gateway_svc.ledger.stream_consumer import StreamConsumer
 from mesh import logs, streams
-from mesh.config import Settings, load_settings
+from mesh.config import Settings, load_settings, required
 from mesh.signals import stop_event_on_signals
 from mesh.stream_trim import keep_trimmed
 
@@ -56,20 +56,21 @@ def writers(
 
 
 async def run(settings: Settings, stop: asyncio.Event, name: str | None = None) -> None:
-    if not settings.redis_url or not settings.database_url:
-        raise SystemExit("REDIS_URL and DATABASE_URL are required (`exchange up` embeds both)")
+    redis_url, database_url = required(
+        "ledger", REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url
+    )
     name = name or consumer_name()
     metrics = LedgerMetrics()
     # First: a port it cannot have stops the start (a ConfigError) before anything is opened.
     server = serve(metrics, settings.metrics_host, settings.ledger_metrics_port)
-    redis = streams.connect(settings.redis_url)
-    db = await Database.connect(settings.database_url)
+    redis = streams.connect(redis_url)
+    db = await Database.connect(database_url)
     consumers = writers(redis, db, name, metrics, linger_ms=settings.ledger_linger_ms)
     groups = [(c.stream, c.group) for c in consumers]
     tasks = [asyncio.create_task(c.run(stop), name=c.writer) for c in consumers]
     tasks.append(asyncio.create_task(sample_streams(redis, metrics, groups, stop), name="lag"))
     # Housekeeping for the whole mesh: what every group has acked leaves Redis.
-    tasks.append(asyncio.create_task(keep_trimmed(settings.redis_url, stop), name="trim"))
+    tasks.append(asyncio.create_task(keep_trimmed(redis_url, stop), name="trim"))
     log.info("ledger %s: writing %s", name, ", ".join(f"{s} ({g})" for s, g in groups))
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)

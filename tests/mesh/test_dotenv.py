@@ -44,4 +44,7 @@ def test_log_level_in_dotenv_holds_from_the_first_line(
 def test_the_environment_wins_over_dotenv(tmp_path: Path) -> None:
     done = _poller_without_redis(tmp_path, "LOG_FORMAT=json\n", LOG_FORMAT="text")
     assert done.returncode == EXIT_CONFIG, done.stderr
-    assert done.stderr.strip().endswith("REDIS_URL is required to run the poller on its own")
+    assert done.stderr.strip().endswith(
+        "REDIS_URL is required for `exchange poller` "
+        "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
+    )

@@ -117,3 +117,38 @@ def test_a_service_run_alone_names_a_database_url_that_is_none(
         "(postgresql://user:password@host:port/db) or libpq connection string "
         "(host=... dbname=...)"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "unset", "workers"),
+    [
+        ("engine", "REDIS_URL", "1"),
+        ("poller", "REDIS_URL", "1"),
+        ("ledger", "REDIS_URL and DATABASE_URL", "1"),
+        ("gateway", "REDIS_URL and DATABASE_URL", "1"),
+        ("gateway", "REDIS_URL and DATABASE_URL", "2"),
+        ("migrate", "DATABASE_URL", "1"),
+    ],
+)
+def test_a_command_run_alone_without_its_servers_names_them(
+    command: str, unset: str, workers: str, tmp_path: Path
+) -> None:
+    """Only `exchange up` starts embedded Redis and PostgreSQL: a command run alone without
+    their URLs is a configuration error naming every one it lacks (exit status 2, which
+    tells a supervisor not to restart it), not a plain exit 1."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")},
+        "EXCHANGE_DATA_DIR": str(tmp_path),
+        "GATEWAY_WORKERS": workers,
+        "HTTP_PORT": str(free_port()),
+        "GRPC_PORT": str(free_port()),
+        "ENGINE_METRICS_PORT": "0",
+        "LEDGER_METRICS_PORT": "0",
+    }
+    done = run_exchange(command, env)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    verb = "are" if " and " in unset else "is"
+    assert done.stderr.strip().endswith(
+        f"{unset} {verb} required for `exchange {command}` "
+        "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
+    ), done.stderr
