@@ -6,13 +6,18 @@
 import { timeOfDay } from "./format";
 import type { SocketState } from "./socket";
 
+/** What the page learns about its prices: the socket's state, the server's word that its
+ * price stream was interrupted (the socket stays up while the server reconnects to it), or a
+ * price. */
+export type FeedNews = SocketState | "interrupted" | "price";
+
 /** When the prices went stale (ms on the viewer's clock), or null while they are live. Lost
- * ("down"), they are stale from that moment, through every reconnecting attempt, until the
- * socket is live again; a restart for a new session goes straight to connecting and loses
- * nothing. */
-export function staleSince(since: number | null, state: SocketState, now: number): number | null {
-  if (state === "live") return null;
-  if (state === "down") return since ?? now;
+ * ("down") or interrupted, they are stale from that moment, through every reconnecting
+ * attempt, until the socket is live again or a price comes; a restart for a new session goes
+ * straight to connecting and loses nothing. */
+export function staleSince(since: number | null, news: FeedNews, now: number): number | null {
+  if (news === "live" || news === "price") return null;
+  if (news === "down" || news === "interrupted") return since ?? now;
   return since;
 }
 

@@ -16,7 +16,7 @@ import { toUnits } from "./money";
 import { describeTradeEvent, notify, reportError } from "./notices";
 import { renderPositionMarks, renderPositions } from "./positions";
 import { LiveSocket, type SocketLike, type SocketState } from "./socket";
-import { staleSince, stalePricesText } from "./feed";
+import { type FeedNews, staleSince, stalePricesText } from "./feed";
 import { decimalsOf, emit, on, store } from "./store";
 import { signInRefusal } from "./signin-link";
 import { clearTicketPrices, renderTicket, setupLeverage, submitTicket } from "./ticket";
@@ -183,6 +183,7 @@ function onMessage(raw: unknown): void {
     store.quotes.set(m.asset, quote);
     if (m.asset === store.selected) chart.addTick(m.asset, m.ts, quote.ask);
     if (followTrails(m.asset, quote) && m.asset === store.selected) renderChartLines();
+    if (store.staleSince !== null) feedNews("price");
     scheduleRender();
   } else if (message.type === "trade") {
     const event = raw as TradeEventMessage;
@@ -196,6 +197,8 @@ function onMessage(raw: unknown): void {
     }
   } else if (message.type === "error" && message.code === "UNAUTHENTICATED") {
     sessionEnded();
+  } else if (message.type === "error" && message.code === "ENGINE_UNAVAILABLE") {
+    feedNews("interrupted"); // the server's price stream broke; it says so and reconnects
   }
 }
 
@@ -205,7 +208,12 @@ function onSocketState(state: SocketState, attempt: number): void {
   if (state === "live") clearUnreachable();
   box.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…"
     : `Disconnected: reconnecting (attempt ${attempt})…`;
-  const since = staleSince(store.staleSince, state, Date.now());
+  feedNews(state);
+}
+
+/** The prices' staleness after `news`: marked on the page, and the ticket paused meanwhile. */
+function feedNews(news: FeedNews): void {
+  const since = staleSince(store.staleSince, news, Date.now());
   if (since === store.staleSince) return;
   store.staleSince = since;
   // The last prices stay on screen, marked stale; the ticket pauses (ticket.ts).

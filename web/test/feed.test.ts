@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { stalePricesPause, stalePricesText, staleSince } from "../src/feed";
+import { type FeedNews, stalePricesPause, stalePricesText, staleSince } from "../src/feed";
 import { timeOfDay } from "../src/format";
-import type { SocketState } from "../src/socket";
 
-/** The stale-since value after each socket state, each at its own time (1, 2, 3, ...). */
-function through(states: SocketState[]): (number | null)[] {
+/** The stale-since value after each piece of news, each at its own time (1, 2, 3, ...). */
+function through(states: FeedNews[]): (number | null)[] {
   let since: number | null = null;
   return states.map((state, i) => (since = staleSince(since, state, i + 1)));
 }
@@ -21,6 +20,14 @@ describe("stale prices", () => {
 
   it("are stale when the first connection fails: the page's prices are a snapshot", () => {
     expect(through(["connecting", "down", "connecting"])).toEqual([null, 2, 2]);
+  });
+
+  it("are stale from the server's word that its price stream broke until a price comes", () => {
+    // The socket stays live meanwhile: only a price, or a new socket, ends it.
+    expect(through(["live", "price", "interrupted", "interrupted", "live", "interrupted", "price"]))
+      .toEqual([null, null, 3, 3, null, 6, null]);
+    expect(through(["live", "interrupted", "down", "connecting", "live"]))
+      .toEqual([null, 2, 2, 2, null]);
   });
 
   it("say since when, and why the ticket waits", () => {
