@@ -66,8 +66,10 @@ class Publisher:
         self._window_ticks = 0
         self._window_start = clock()
         # Its work, for the stats line, is a backlog: ticks waiting for Redis. A feed flowing
-        # at its pace is the poller at rest (a line every few minutes).
-        self._stats = StatsLines(self._window_start, 0)
+        # at its pace is the poller at rest (a line every few minutes); a backlog, however
+        # steady (a queue full at every line), is reported every STATS_EVERY_S, and its end
+        # once (_work).
+        self._stats = StatsLines(self._window_start, self._work(0))
 
     async def run(self) -> None:
         """Forever: wait for a tick, take all that are queued, publish them as one batch.
@@ -111,11 +113,16 @@ class Publisher:
                 await self.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _work(self, queued: int) -> tuple[bool, int]:
+        """With a backlog, the ticks published so far, which every publish moves: a line each
+        STATS_EVERY_S even while the backlog stays the same size."""
+        return (queued > 0, self.ticks_published if queued else 0)
+
     def _report(self, count: int) -> None:
         now = self.clock()
         self._window_ticks += count
         queued = self.queue.qsize()
-        if not self._stats.due(now, queued):
+        if not self._stats.due(now, self._work(queued)):
             return
         elapsed = now - self._window_start
         log.info(

@@ -148,6 +148,23 @@ async def test_a_backlog_is_reported_every_ten_seconds(caplog: pytest.LogCapture
     ]  # fmt: skip
 
 
+async def test_a_backlog_that_stays_the_same_size_is_still_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A queue full at every line (Redis slower than the feed for good) is the poller at its
+    busiest, not at rest."""
+    caplog.set_level(logging.INFO, logger="poller_svc.publisher")
+    clock = Clock()
+    queue: asyncio.Queue[Tick] = asyncio.Queue()
+    for tick in TICKS:
+        queue.put_nowait(tick)
+    publisher = Publisher(RecordingClient(), queue, "simulator", clock=clock)
+    for _ in range(4):
+        clock.now += 10
+        await publisher.publish(TICKS)
+    assert [line.rsplit(", ", 1)[1] for line in _stats_lines(caplog)] == ["3 queued"] * 4
+
+
 class FlakyRedis:
     """A real Redis client behind a connection that fails the first `failures` calls."""
 
