@@ -276,8 +276,10 @@ def stop_children(children: Mapping[str, subprocess.Popen[bytes]], grace_s: floa
     return terminate_together(others, grace_s) + terminate_together(engine, grace_s)
 
 
-def _up() -> int:
+def _up(dotenv: Path | None) -> int:
     logs.setup("exchange")
+    if dotenv is not None:
+        log.info("settings from %s (where the environment does not set them)", dotenv)
     base = load_settings(need_secrets=False)
     if base.database_url:  # checked before anything is written or started for nothing
         database.checked_url(base.database_url)
@@ -326,7 +328,7 @@ def _up() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Before anything reads a setting: logging's level and format are the first.
-    load_dotenv()
+    dotenv = load_dotenv()
     if argv[:1] == ["reconcile"]:  # its options are its own, --help included
         from launcher.reconcile import main as reconcile_main
 
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return _up()
+            return _up(dotenv)
         if args.command == "migrate":
             return _migrate()
         return _run_service(args.command)

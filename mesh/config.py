@@ -337,13 +337,19 @@ def log_format() -> str:
     return _choice("LOG_FORMAT", "text", LOG_FORMATS)
 
 
-def load_dotenv() -> None:
-    """The `.env` of the current directory (or the nearest folder above it with one) into the
-    environment, never over a variable already set. launcher.cli calls it first of all, for
-    every `exchange` command and service process: LOG_LEVEL and LOG_FORMAT, read before any
-    other setting (mesh.logs), and DATABASE_URL, checked before a service starts, may come
-    from it too."""
-    dotenv.load_dotenv(dotenv.find_dotenv(usecwd=True), override=False)
+def load_dotenv() -> Path | None:
+    """The `.env` of the directory `exchange` starts in, if it has one,
+    into the environment, never over a variable already set; its path, or None. Only that
+    directory: a `.env` in a folder above it (a home directory's, another deployment's) is
+    not this exchange's, and would name its database without a word. launcher.cli calls it
+    first of all, for every `exchange` command and service process: LOG_LEVEL and LOG_FORMAT,
+    read before any other setting (mesh.logs), and DATABASE_URL, checked before a service
+    starts, may come from it too."""
+    path = Path.cwd() / ".env"
+    if not path.is_file():
+        return None
+    dotenv.load_dotenv(path, override=False)
+    return path
 
 
 def load_settings(*, need_secrets: bool = True) -> Settings:

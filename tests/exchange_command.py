@@ -6,25 +6,27 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
-
 
 def run_exchange(
-    command: str, env: Mapping[str, str], *, cwd: Path = REPO_ROOT, timeout_s: float = 60.0
+    command: str, env: Mapping[str, str], *, cwd: Path | None = None, timeout_s: float = 60.0
 ) -> subprocess.CompletedProcess[str]:
-    """Raises TimeoutExpired for one that runs on (a start that should have stopped)."""
-    return subprocess.run(
-        [sys.executable, "-m", "launcher.cli", command],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    """Raises TimeoutExpired for one that runs on (a start that should have stopped). Started
+    in `cwd`, or in an empty directory: never in the checkout, whose `.env` (a developer's
+    own settings) would fill in what the test leaves unset."""
+    with tempfile.TemporaryDirectory() as empty:
+        return subprocess.run(
+            [sys.executable, "-m", "launcher.cli", command],
+            cwd=cwd or empty,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
 
 
 @contextmanager

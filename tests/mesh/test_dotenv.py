@@ -48,3 +48,19 @@ def test_the_environment_wins_over_dotenv(tmp_path: Path) -> None:
         "REDIS_URL is required for `exchange poller` "
         "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
     )
+
+
+def test_a_dotenv_in_a_folder_above_is_not_this_exchanges(tmp_path: Path) -> None:
+    """Started in a folder of its own, `exchange` does not take the settings of a `.env` above
+    it (a home directory's, another deployment's): only its own directory's counts."""
+    (tmp_path / ".env").write_text("REDIS_URL=redis://127.0.0.1:1/0\nLOG_FORMAT=json\n")
+    below = tmp_path / "deployment"
+    below.mkdir()
+    inherited = {k: v for k, v in os.environ.items() if k not in STARTED_BY_US}
+    done = run_exchange("poller", inherited, cwd=below)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert done.stderr.strip().endswith(
+        "REDIS_URL is required for `exchange poller` "
+        "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
+    ), done.stderr
+    assert not done.stderr.lstrip().startswith("{")  # LOG_FORMAT=json was not read either
