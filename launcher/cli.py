@@ -159,6 +159,9 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
     ]
 
 
+MAX_PORT = 65535
+
+
 def _check_ports_apart(settings: Settings) -> None:
     """Every port the children listen on is their own: a clash would stop the second one
     after PORT_RELEASE_S, and with it the exchange, so it is said before anything starts.
@@ -176,6 +179,8 @@ def _check_ports_apart(settings: Settings) -> None:
         ]  # fmt: skip
     taken: dict[int, str] = {}
     for name, port in listeners:
+        if port > MAX_PORT:  # a ledger's, counted up from LEDGER_METRICS_PORT
+            raise ConfigError(f"{name} is port {port}, past {MAX_PORT}: lower LEDGER_METRICS_PORT")
         if port and port in taken:
             raise ConfigError(f"{taken[port]} and {name} are both port {port}: give each its own")
         taken[port] = name

@@ -67,19 +67,23 @@ def test_each_ledger_logs_under_its_own_name(
         # Two ledgers from 9100: the second's metrics land on the engine's default 9101.
         ({"ENGINE_METRICS_PORT": "9101", "LEDGER_METRICS_PORT": "9100", "LEDGER_WORKERS": "2"},
          "ENGINE_METRICS_PORT and LEDGER_METRICS_PORT + 1 (ledger 2 of LEDGER_WORKERS) are "
-         "both port 9101"),
+         "both port 9101: give each its own"),
         ({"HTTP_PORT": "50051", "GRPC_PORT": "50051"},
-         "HTTP_PORT and GRPC_PORT are both port 50051"),
+         "HTTP_PORT and GRPC_PORT are both port 50051: give each its own"),
+        # The second ledger's port would be 65536, which the kernel takes modulo 65536.
+        ({"LEDGER_METRICS_PORT": "65535", "LEDGER_WORKERS": "2"},
+         "LEDGER_METRICS_PORT + 1 (ledger 2 of LEDGER_WORKERS) is port 65536, past 65535: "
+         "lower LEDGER_METRICS_PORT"),
     ],
 )  # fmt: skip
-def test_ports_that_clash_are_refused_before_anything_starts(
+def test_ports_that_clash_or_overflow_are_refused_before_anything_starts(
     monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], clash: str
 ) -> None:
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError) as refused:
         children_of(load_settings(need_secrets=False), {})
-    assert str(refused.value) == f"{clash}: give each its own"
+    assert str(refused.value) == clash
 
 
 def test_ports_left_to_the_system_never_clash(monkeypatch: pytest.MonkeyPatch) -> None:
