@@ -46,6 +46,11 @@ router = APIRouter()
 
 QUEUE_SIZE = 1024
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+PRICES_INTERRUPTED: dict[str, Any] = {
+    "type": "error",
+    "code": "ENGINE_UNAVAILABLE",
+    "message": "price stream interrupted, reconnecting",
+}
 # Queued by the trade pump when its stream ended: the send loop closes the socket there.
 EVENTS_INTERRUPTED: dict[str, Any] = {"type": "internal: trade events interrupted"}
 # 1013 "Try Again Later" (RFC 6455 registry): the page reconnects and re-reads its trades.
@@ -113,13 +118,9 @@ class WsSession:
                 log.info("price stream ended: %s", err.code().name)
             finally:
                 call.cancel()
-            self.offer(
-                {
-                    "type": "error",
-                    "code": "ENGINE_UNAVAILABLE",
-                    "message": "price stream interrupted, reconnecting",
-                }
-            )
+            # Queued, never dropped like a price: a client behind on its prices still learns
+            # that they stopped (the page marks them stale and pauses its ticket).
+            await self.queue.put(PRICES_INTERRUPTED)
             await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
             attempt += 1
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import grpc
 import pytest
 import websockets
 from exchange.v1 import events_pb2, prices_pb2, types_pb2
+from exchange.v1 import exchange_service_pb2 as xs
 
+from gateway_svc.rest import ws
 from tests.rest.conftest import Recorder, dec, live_ws, session_token
 
 
@@ -216,3 +219,41 @@ async def test_a_refused_token_ends_the_events_of_the_session_before_it(ws_url, 
         await socket.send(json.dumps({"type": "auth", "token": "forged.token.x"}))
         assert (await _next(socket, "error"))["code"] == "UNAUTHENTICATED"
         await asyncio.wait_for(recorder.events_cancelled.wait(), timeout=5)
+
+
+class _BrokenPriceStream:
+    """StreamPrices as a client call: `ticks` prices, then the stream fails."""
+
+    def __init__(self, ticks: int) -> None:
+        self.ticks = ticks
+
+    def __aiter__(self) -> AsyncIterator[xs.StreamPricesResponse]:
+        return self._replies()
+
+    async def _replies(self) -> AsyncIterator[xs.StreamPricesResponse]:
+        tick = prices_pb2.PriceTick(asset="SOL_USDC", bid=dec(1, 6), ask=dec(2, 6), ts_us=1)
+        for _ in range(self.ticks):
+            yield xs.StreamPricesResponse(tick=tick)
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "gone"
+        )
+
+    def cancel(self) -> bool:
+        return True
+
+
+async def test_a_client_behind_on_its_prices_still_hears_they_stopped(settings) -> None:
+    """Prices are dropped for a socket too slow to take them, the next tick superseding; the
+    word that the price stream broke is not a price: it waits for room."""
+    exchange = SimpleNamespace(StreamPrices=lambda request: _BrokenPriceStream(ws.QUEUE_SIZE + 10))
+    session = ws.WsSession(None, SimpleNamespace(exchange=exchange), settings)  # type: ignore[arg-type]
+    session.session_decided.set()
+    pump = asyncio.create_task(session._pump_prices())
+    try:
+        while not session.queue.full():  # nobody reads: the queue fills with prices
+            await asyncio.sleep(0.01)
+        taken = [await asyncio.wait_for(session.queue.get(), 5) for _ in range(ws.QUEUE_SIZE + 1)]
+    finally:
+        pump.cancel()
+    assert [m["type"] for m in taken] == ["price"] * ws.QUEUE_SIZE + ["error"]
+    assert taken[-1] == ws.PRICES_INTERRUPTED
