@@ -27,17 +27,24 @@ interface Closed {
 
 let closing: { trade: OpenTrade; margin: bigint; after: () => void } | null = null;
 
-/** `pct` percent of a margin, floored to 0.0001 USD (100 is all of it, exactly). */
+/** `pct` percent of a margin, floored to the USD unit (100 is all of it, exactly). */
 export function marginPart(margin: bigint, pct: number): bigint {
   return pct >= 100 ? margin : floorDiv(margin * BigInt(pct), 100n);
 }
 
+/** The smallest margin that closes: one USD unit, as the page writes USD (0.0001 USD). */
+const SMALLEST_PART = `${usd(1n)} USD`;
+
+/** What the chips say under them when one of them closes nothing. */
+export const CHIPS_HINT =
+  `A share smaller than ${SMALLEST_PART} cannot be closed: close it all, or type the part.`;
+
 /** Why a chip's share of `margin` cannot be closed, or null. A share floored to nothing (a
- * quarter of 0.0001 USD) closes nothing, and the exchange refuses a margin of 0. (Floored, a
+ * quarter of one USD unit) closes nothing, and the exchange refuses a margin of 0. (Floored, a
  * share below 100% never reaches the whole margin, so "All" is the only chip that closes it.) */
 export function chipRefusal(margin: bigint, pct: number): string | null {
   if (marginPart(margin, pct) > 0n) return null;
-  return `${pct}% of ${usd(margin)} USD is less than 0.0001 USD, the smallest part that closes`;
+  return `${pct}% of ${usd(margin)} USD is less than ${SMALLEST_PART}, the smallest part that closes`;
 }
 
 /** What closing `part` of the position at the current quote would give, or null. */
@@ -93,8 +100,7 @@ function renderChips(margin: bigint): void {
     chip.title = refusal ?? "";
     refused ||= refusal !== null;
   }
-  $("cp-chips-hint").textContent = refused
-    ? "A share smaller than 0.0001 USD cannot be closed: close it all, or type the part." : "";
+  $("cp-chips-hint").textContent = refused ? CHIPS_HINT : "";
 }
 
 async function submit(): Promise<void> {
