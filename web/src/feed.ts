@@ -1,5 +1,5 @@
 // Whether the page's prices are live. They come over the one WebSocket: once it is lost, the
-// last prices stand still, and they are stale until it is live again. Orders wait meanwhile:
+// last prices stand still, and they are stale until a fresh one comes. Orders wait meanwhile:
 // a market order at a price the trader cannot see is a blind one (a trader audit could click
 // Buy on a frozen price and only then read "cannot reach").
 
@@ -13,10 +13,12 @@ export type FeedNews = SocketState | "interrupted" | "price";
 
 /** When the prices went stale (ms on the viewer's clock), or null while they are live. Lost
  * ("down") or interrupted, they are stale from that moment, through every reconnecting
- * attempt, until the socket is live again or a price comes; a restart for a new session goes
- * straight to connecting and loses nothing. */
+ * attempt, until a price comes; a restart for a new session goes straight to connecting and
+ * loses nothing. A socket live again is not enough: until its first price the page shows the
+ * prices from before the outage. The gateway sends each market's latest price first thing on a
+ * new socket (StreamPrices), so that first price is a moment behind "live". */
 export function staleSince(since: number | null, news: FeedNews, now: number): number | null {
-  if (news === "live" || news === "price") return null;
+  if (news === "price") return null;
   if (news === "down" || news === "interrupted") return since ?? now;
   return since;
 }

@@ -9,9 +9,10 @@ function through(states: FeedNews[]): (number | null)[] {
 }
 
 describe("stale prices", () => {
-  it("are stale from the moment the socket is lost until it is live again", () => {
-    expect(through(["connecting", "live", "down", "connecting", "down", "connecting", "live"]))
-      .toEqual([null, null, 3, 3, 3, 3, null]);
+  it("are stale from the moment the socket is lost until a price comes on a new one", () => {
+    // Live again, the socket has sent nothing yet: the prices on the page are the old ones.
+    expect(through(["connecting", "live", "down", "connecting", "down", "connecting", "live",
+      "price"])).toEqual([null, null, 3, 3, 3, 3, 3, null]);
   });
 
   it("are not stale for a restart (a new session) that never lost the socket", () => {
@@ -19,15 +20,16 @@ describe("stale prices", () => {
   });
 
   it("are stale when the first connection fails: the page's prices are a snapshot", () => {
-    expect(through(["connecting", "down", "connecting"])).toEqual([null, 2, 2]);
+    expect(through(["connecting", "down", "connecting", "live", "price"]))
+      .toEqual([null, 2, 2, 2, null]);
   });
 
   it("are stale from the server's word that its price stream broke until a price comes", () => {
-    // The socket stays live meanwhile: only a price, or a new socket, ends it.
+    // The socket stays live meanwhile: only a price ends it, not a new socket without one.
     expect(through(["live", "price", "interrupted", "interrupted", "live", "interrupted", "price"]))
-      .toEqual([null, null, 3, 3, null, 6, null]);
-    expect(through(["live", "interrupted", "down", "connecting", "live"]))
-      .toEqual([null, 2, 2, 2, null]);
+      .toEqual([null, null, 3, 3, 3, 3, null]);
+    expect(through(["live", "interrupted", "down", "connecting", "live", "price"]))
+      .toEqual([null, 2, 2, 2, 2, null]);
   });
 
   it("say since when, and why the ticket waits", () => {

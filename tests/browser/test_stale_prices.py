@@ -1,0 +1,85 @@
+"""Prices stay marked stale after an outage until a fresh one comes, in real Chromium against
+the real mesh: the page's socket goes through the test (Playwright's WebSocket routing), which
+can drop it and hold back the prices the server sends, so "live again" and "a price again"
+come apart. The server sends each market's latest price first thing on a new socket; here
+those are held back, so the socket is live on the prices from before the outage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.steps import Console, sign_up
+from tests.e2e.harness import MailCatcher, Mesh
+
+
+def _is_price(message: str | bytes) -> bool:
+    try:
+        return bool(json.loads(message).get("type") == "price")
+    except ValueError:
+        return False
+
+
+class Feed:
+    """The page's price socket, through the test: `drop` loses it (the page reconnects by
+    itself), `cut` refuses the reconnections, `hold` keeps the server's prices from the page."""
+
+    def __init__(self, page: Page) -> None:
+        self.cut = False
+        self.hold = False
+        self._sockets: list[tuple[Any, Any]] = []
+        page.route_web_socket("**/api/v1/ws", self._route)
+
+    def _route(self, ws: Any) -> None:
+        if self.cut:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+        server.on_message(lambda m: None if self.hold and _is_price(m) else ws.send(m))
+        self._sockets.append((ws, server))
+
+    def drop(self) -> None:
+        while self._sockets:
+            ws, server = self._sockets.pop()
+            server.close()
+            ws.close()
+
+
+def _stale(page: Page) -> None:
+    expect(page.locator("#prices-stale")).to_have_text(re.compile(r"^Prices stale since"))
+    expect(page.locator("#t-submit")).to_be_disabled()
+    expect(page.locator("#t-submit")).to_have_text("Prices stale: orders paused")
+
+
+def test_prices_stay_stale_on_a_live_socket_until_a_price_comes(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    feed = Feed(page)
+    sign_up(page, mesh, mail, "stale@example.com")
+    page.fill("#t-margin", "10")
+    expect(page.locator("#t-submit")).to_be_enabled()
+
+    # --- the socket lost, then live again with no price yet: still stale, no order ---
+    feed.cut = True
+    feed.drop()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "down")
+    _stale(page)
+    feed.hold, feed.cut = True, False
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    _stale(page)
+
+    # --- the server's latest prices come through on the next socket: live again ---
+    feed.hold = False
+    feed.drop()
+    expect(page.locator("#prices-stale")).to_be_hidden()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#t-submit")).to_be_enabled()
+    context.close()
+    assert console.errors == [], console.errors
