@@ -14,5 +14,7 @@ export default defineConfig({
   test: {
     environment: "node",
     include: ["test/**/*.test.ts"],
+    // The page's style sheet as its text (tests read its rules), not the empty stand-in.
+    css: { include: [/style\.css/] },
   },
 });

@@ -164,7 +164,7 @@ def test_a_trader_signs_in_trades_and_survives_a_crash(
     expect(page.locator("body")).to_have_class(re.compile(r"\bprices-stale\b"))
     expect(page.locator("#t-submit")).to_be_disabled()
     expect(page.locator("#t-submit")).to_have_text("Prices stale: orders paused")
-    expect(page.locator("#t-paused")).to_contain_text("Orders are paused: no live prices since")
+    expect(page.locator("#t-paused")).to_contain_text("New orders are paused: no live prices since")
     shot(page, artifacts, "06-disconnected")
     # While it is away, the price crashes again: the position dies unseen.
     replay(mesh, tmp_path, "crash2", [("SOL_USDC", "150.00", "150.05")])

@@ -28,8 +28,10 @@ export function stalePricesText(since: number): string {
   return `Prices stale since ${timeOfDay(since)}: reconnecting to the price feed…`;
 }
 
-/** Why the ticket takes no order while the prices are stale. */
+/** Why the ticket takes no order while the prices are stale, and no more: only new orders
+ * wait. A position still closes (the exchange closes it at its own price, and closing is how
+ * a trader gets out), and its levels can still be changed. */
 export function stalePricesPause(since: number): string {
-  return `Orders are paused: no live prices since ${timeOfDay(since)}. They resume when the ` +
-    "price feed is back.";
+  return `New orders are paused: no live prices since ${timeOfDay(since)}. They resume with ` +
+    "the next live price; positions can still be closed, at the exchange's price.";
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import css from "../src/style.css?raw";
 import { type FeedNews, stalePricesPause, stalePricesText, staleSince } from "../src/feed";
 import { timeOfDay } from "../src/format";
 
@@ -36,7 +37,15 @@ describe("stale prices", () => {
     const at = new Date(2026, 10, 29, 14, 2, 31).getTime();
     expect(timeOfDay(at)).toBe("14:02:31");
     expect(stalePricesText(at)).toBe("Prices stale since 14:02:31: reconnecting to the price feed…");
-    expect(stalePricesPause(at)).toBe(
-      "Orders are paused: no live prices since 14:02:31. They resume when the price feed is back.");
+    // Only new orders wait: a position still closes, so the note claims no more than that.
+    expect(stalePricesPause(at)).toBe("New orders are paused: no live prices since 14:02:31. " +
+      "They resume with the next live price; positions can still be closed, at the exchange's price.");
+  });
+
+  it("dim every figure read from them, the previews of the ticket and of the part close", () => {
+    const rule = /body\.prices-stale :is\(([^)]*)\)/.exec(css);
+    const dimmed = (rule?.[1] ?? "").split(",").map((s) => s.trim());
+    expect(dimmed).toEqual(expect.arrayContaining(["#preview dd", "#cp-preview dd", "#m-market dd",
+      "#account dd", "td.pnl", "td.mark"]));
   });
 });
