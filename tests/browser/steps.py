@@ -3,6 +3,7 @@ a trader takes on the page (signing in, the ticket)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,44 @@ class Console:
         # A failed request's text does not name it; where it came from does.
         source = message.location.get("url", "") if message.location else ""
         self.errors.append(f"{message.type}: {message.text}" + (f" [{source}]" if source else ""))
+
+
+class RoutedSocket:
+    """The page's socket to /api/v1/ws, through the test (Playwright's WebSocket routing):
+    `drop` loses it (the page reconnects by itself), `cut` refuses the reconnections,
+    `hold_prices` keeps the server's prices from the page, and `send` says something to the
+    page as the server would."""
+
+    def __init__(self, page: Page) -> None:
+        self.cut = False
+        self.hold_prices = False
+        self._sockets: list[tuple[Any, Any]] = []
+        page.route_web_socket("**/api/v1/ws", self._route)
+
+    def _route(self, ws: Any) -> None:
+        if self.cut:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+        server.on_message(lambda m: None if self.hold_prices and _is_price(m) else ws.send(m))
+        self._sockets.append((ws, server))
+
+    def drop(self) -> None:
+        while self._sockets:
+            ws, server = self._sockets.pop()
+            server.close()
+            ws.close()
+
+    def send(self, message: dict[str, Any]) -> None:
+        for ws, _ in self._sockets:
+            ws.send(json.dumps(message))
+
+
+def _is_price(message: str | bytes) -> bool:
+    try:
+        return bool(json.loads(message).get("type") == "price")
+    except ValueError:
+        return False
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:

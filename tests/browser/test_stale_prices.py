@@ -9,46 +9,13 @@ outage.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.steps import Console, open_long_from_ticket, position_row, sign_up
+from tests.browser.steps import Console, RoutedSocket, open_long_from_ticket, position_row, sign_up
 from tests.e2e.harness import MailCatcher, Mesh
-
-
-def _is_price(message: str | bytes) -> bool:
-    try:
-        return bool(json.loads(message).get("type") == "price")
-    except ValueError:
-        return False
-
-
-class Feed:
-    """The page's price socket, through the test: `drop` loses it (the page reconnects by
-    itself), `cut` refuses the reconnections, `hold` keeps the server's prices from the page."""
-
-    def __init__(self, page: Page) -> None:
-        self.cut = False
-        self.hold = False
-        self._sockets: list[tuple[Any, Any]] = []
-        page.route_web_socket("**/api/v1/ws", self._route)
-
-    def _route(self, ws: Any) -> None:
-        if self.cut:
-            ws.close()
-            return
-        server = ws.connect_to_server()
-        server.on_message(lambda m: None if self.hold and _is_price(m) else ws.send(m))
-        self._sockets.append((ws, server))
-
-    def drop(self) -> None:
-        while self._sockets:
-            ws, server = self._sockets.pop()
-            server.close()
-            ws.close()
 
 
 def _stale(page: Page) -> None:
@@ -63,7 +30,7 @@ def test_prices_stay_stale_on_a_live_socket_until_a_price_comes(
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     console = Console(page)
-    feed = Feed(page)
+    feed = RoutedSocket(page)
     sign_up(page, mesh, mail, "stale@example.com")
     page.fill("#t-margin", "10")
     expect(page.locator("#t-submit")).to_be_enabled()
@@ -73,12 +40,12 @@ def test_prices_stay_stale_on_a_live_socket_until_a_price_comes(
     feed.drop()
     expect(page.locator("#conn")).to_have_attribute("data-state", "down")
     _stale(page)
-    feed.hold, feed.cut = True, False
+    feed.hold_prices, feed.cut = True, False
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     _stale(page)
 
     # --- the server's latest prices come through on the next socket: live again ---
-    feed.hold = False
+    feed.hold_prices = False
     feed.drop()
     expect(page.locator("#prices-stale")).to_be_hidden()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
@@ -95,7 +62,7 @@ def test_a_position_closes_on_stale_prices_its_preview_dimmed(
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     console = Console(page)
-    feed = Feed(page)
+    feed = RoutedSocket(page)
     sign_up(page, mesh, mail, "stale-close@example.com")
     open_long_from_ticket(page, "20", 100)
     row = position_row(page)

@@ -17,20 +17,29 @@ export function sessionEndText(elsewhereAt: number | null): string {
     : `Signed out in another tab or window at ${timeOfDay(elsewhereAt)}.`;
 }
 
+/** How long after an end told without its reason a sign-out mark can still be its reason (ms).
+ * A mark explains a refusal that came after it was written, or a moment before: the tab
+ * that signs out writes it once the server has answered its logout, and the revocation can
+ * reach another tab (its socket, a 401) while that answer is on its way. A mark later than
+ * this is another session's: signed in again and signed out since, in another tab. */
+export const LATE_MARK_MS = 5_000;
+
 export class SessionEnds {
   /** When this page's session began (ms); a mark from before it is an older session's. */
   private since = Number.POSITIVE_INFINITY;
-  /** An end told without its reason, which a mark arriving late can still give. */
-  private vague = false;
+  /** When an end was told without its reason (ms), which a mark arriving late can still
+   * give; null when there is none to give. */
+  private vagueAt: number | null = null;
 
   constructor(
     private readonly storage: () => MarkStorage,
     private readonly tell: (text: string) => void,
+    private readonly now: () => number = Date.now,
   ) {}
 
   began(now: number): void {
     this.since = now;
-    this.vague = false;
+    this.vagueAt = null;
   }
 
   /** This page signs out: the others are told by the mark. */
@@ -47,11 +56,15 @@ export class SessionEnds {
 
   /** The session ended without this page's sign-out; `wasSignedIn` says whether the page was
    * signed in until now, `mark` the sign-out mark's text if it came with the news. Says why
-   * once, and gives the reason of an end told without one when the mark comes after it. */
+   * once, and gives the reason of an end told without one when its mark comes after it. */
   ended(wasSignedIn: boolean, mark: string | null = this.storage().getItem(SIGN_OUT_MARK)): void {
     const at = this.signedOutAt(mark);
-    if (!wasSignedIn && !(this.vague && at !== null)) return;
-    this.vague = at === null;
-    this.tell(sessionEndText(at));
+    if (wasSignedIn) {
+      this.vagueAt = at === null ? this.now() : null;
+      this.tell(sessionEndText(at));
+    } else if (this.vagueAt !== null && at !== null && at <= this.vagueAt + LATE_MARK_MS) {
+      this.vagueAt = null;
+      this.tell(sessionEndText(at));
+    }
   }
 }
