@@ -1,18 +1,25 @@
-"""Why the sign-in form is back, in real Chromium against the real mesh, with two tabs of one
-browser sharing the session: a tab says "Signed out in another tab" only for the sign-out that
-ended its session, never for a later one.
+"""Signing out, in real Chromium against the real mesh, with two tabs of one browser sharing
+the session: a sign-out the server could not record keeps the trader signed in, in every tab;
+the tab that signs out never tells itself "Signed out in another tab"; and a tab says so only
+for the sign-out that ended its session, never for a later one.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.steps import Console, RoutedSocket, sign_up
+from tests.browser.steps import OUTAGE_NOISE, Console, RoutedSocket, sign_up
 from tests.e2e.harness import MailCatcher, Mesh
 
 ENDED = "Your session has ended: sign in again."
+ELSEWHERE = re.compile(r"^Signed out in another tab or window at \d\d:\d\d:\d\d\.$")
+LOGOUT = "**/api/v1/user/logout"
+# The gateway's answer when it cannot store the revocation (routes_user.SIGN_OUT_FAILED).
+NOT_RECORDED = "sign-out could not be recorded, so the session is still valid: try again"
 
 
 def _watch_mark(page: Page) -> None:
@@ -59,3 +66,65 @@ def test_a_later_sign_out_elsewhere_is_not_why_the_session_ended(
     context.close()
     assert first_console.errors == [], first_console.errors
     assert second_console.errors == [], second_console.errors
+
+
+def test_a_sign_out_the_server_could_not_record_keeps_every_tab_signed_in(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """The logout fails closed: a revocation the server cannot store is an error, and the
+    session stays valid. The tab says so and stays signed in; the other tabs learn nothing,
+    since the mark is left only once the server has signed the session out."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    first = context.new_page()
+    first_console = Console(first)
+    sign_up(first, mesh, mail, "not-recorded@example.com")
+    second = context.new_page()
+    second_console = Console(second)
+    second.goto(mesh.base_url)
+    expect(second.locator("#user-email")).to_have_text("not-recorded@example.com")
+
+    body = json.dumps({"error": NOT_RECORDED, "code": "ENGINE_UNAVAILABLE"})
+    first.route(LOGOUT, lambda route: route.fulfill(status=503, body=body))
+    first_console.allowed = OUTAGE_NOISE  # the 503
+    first.locator("#logout").click()
+    expect(first.locator(".notice.bad")).to_have_text(re.compile(f"Not signed out: {NOT_RECORDED}"))
+    expect(first.locator("#user-email")).to_have_text("not-recorded@example.com")
+    assert first.evaluate("() => localStorage.getItem('signedOutAt')") is None
+    expect(second.locator("#user-email")).to_be_visible()
+    expect(second.locator("#signin-help")).to_be_hidden()
+
+    # --- tried again, it goes through: the other tab is told ---
+    first.unroute(LOGOUT)
+    first.locator("#logout").click()
+    expect(first.locator("#signin-form")).to_be_visible()
+    expect(first.locator("#signin-help")).to_be_hidden()
+    expect(second.locator("#signin-help")).to_have_text(ELSEWHERE)
+    context.close()
+    assert first_console.errors == [], first_console.errors
+    assert second_console.errors == [], second_console.errors
+
+
+def test_the_tab_that_signs_out_never_says_another_tab_did(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """The server refuses the revoked session on the tab's own socket, which can come before
+    the logout's answer: the tab's end is its own, and needs no reason."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    socket = RoutedSocket(page)
+    sign_up(page, mesh, mail, "own-end@example.com")
+    held: list[Any] = []
+    page.route(LOGOUT, lambda route: held.append(route))  # answered after the refusal
+    page.locator("#logout").click()
+    while not held:
+        page.wait_for_timeout(50)
+    socket.send({"type": "error", "code": "UNAUTHENTICATED", "message": "session not valid"})
+    expect(page.locator("#signin-form")).to_be_visible()
+    expect(page.locator("#signin-help")).to_be_hidden()
+    held[0].continue_()
+    expect(page.locator("#user-email")).to_have_text("")
+    page.wait_for_function("() => localStorage.getItem('signedOutAt') !== null")
+    expect(page.locator("#signin-help")).to_be_hidden()
+    context.close()
+    assert console.errors == [], console.errors

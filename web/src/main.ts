@@ -25,7 +25,7 @@ import {
   refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, sessionEnded, sessionEnds,
   setSession, tell,
 } from "./trading";
-import { SIGN_OUT_MARK } from "./session-end";
+import { SIGN_OUT_MARK, signOutFailure } from "./session-end";
 import { followTrails } from "./trailing";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
@@ -252,12 +252,15 @@ async function requestLink(event: SubmitEvent): Promise<void> {
 }
 
 async function signOut(): Promise<void> {
-  sessionEnds.markSignOut(Date.now()); // first: the other tabs' sessions end with this one
   await holdRequests(); // nothing of the old session may reach the server after the revocation
   try {
-    await api("/api/v1/user/logout", { method: "POST", whileHeld: true });
-  } catch {
-    /* the cookie is cleared or expired either way */
+    // The logout fails closed: refused (the revocation could not be stored) or never
+    // answered, the session is still valid, and the trader is told so, still signed in.
+    await sessionEnds.signOut(() => api("/api/v1/user/logout", { method: "POST", whileHeld: true }));
+  } catch (err) {
+    releaseRequests();
+    if (store.session !== "signed-out") notify(signOutFailure(err), "bad"); // else told why
+    return;
   }
   store.email = "";
   setSession("signed-out");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SessionEnds, SIGN_OUT_MARK, sessionEndText } from "../src/session-end";
+import { SessionEnds, SIGN_OUT_MARK, sessionEndText, signOutFailure } from "../src/session-end";
 
 function setup() {
   const stored = new Map<string, string>();
@@ -71,10 +71,87 @@ describe("a session ended without this page's sign-out", () => {
     fresh.ends.ended(false, String(at(14, 3, 12))); // a 401 at the start: nothing to explain
     expect(fresh.told).toEqual([]);
   });
+});
 
-  it("marks this page's own sign-out for the others", () => {
-    const { stored, ends } = setup();
-    ends.markSignOut(at(14, 3, 12));
+describe("this page's sign-out", () => {
+  /** A sign-out whose logout the test answers: `ok` or `fail`. */
+  function signingOut(ends: SessionEnds) {
+    const answer: { ok: () => void; fail: (err: Error) => void } = { ok: () => {}, fail: () => {} };
+    const done = ends.signOut(() => new Promise<void>((ok, fail) => {
+      Object.assign(answer, { ok, fail });
+    }));
+    return { done, answer };
+  }
+
+  it("leaves its mark only once the server has signed the session out", async () => {
+    const { stored, ends, clock } = setup();
+    ends.began(at(14, 0, 0));
+    const { done, answer } = signingOut(ends);
+    expect(stored.has(SIGN_OUT_MARK)).toBe(false); // a logout that fails ends no other tab
+    clock.t = at(14, 3, 12);
+    answer.ok();
+    await done;
     expect(stored.get(SIGN_OUT_MARK)).toBe(String(at(14, 3, 12)));
+  });
+
+  it("never tells itself that another tab signed it out", async () => {
+    const { ends, told, clock } = setup();
+    ends.began(at(14, 0, 0));
+    const { done, answer } = signingOut(ends);
+    ends.ended(true); // the socket's refusal of the revoked session, before the logout's answer
+    clock.t = at(14, 3, 12);
+    answer.ok();
+    await done;
+    ends.ended(true); // its own mark is in the storage now
+    ends.ended(false, String(at(14, 3, 12)));
+    expect(told).toEqual([]);
+  });
+
+  it("leaves no mark when it fails, and the session's end is told as any other", async () => {
+    const { stored, ends, told, clock } = setup();
+    ends.began(at(14, 0, 0));
+    const refused = signingOut(ends);
+    refused.answer.fail(new Error("sign-out could not be recorded"));
+    await expect(refused.done).rejects.toThrow("sign-out could not be recorded");
+    expect(stored.has(SIGN_OUT_MARK)).toBe(false);
+    expect(told).toEqual([]);
+    clock.t = at(14, 3, 10);
+    ends.ended(true); // expired later
+    expect(told).toEqual([sessionEndText(null)]);
+  });
+
+  it("tells an end that came while it failed: the session ended some other way", async () => {
+    const { stored, ends, told, clock } = setup();
+    ends.began(at(14, 0, 0));
+    const { done, answer } = signingOut(ends);
+    clock.t = at(14, 3, 12);
+    stored.set(SIGN_OUT_MARK, String(at(14, 3, 12))); // another tab signed out first
+    ends.ended(true, stored.get(SIGN_OUT_MARK));
+    expect(told).toEqual([]);
+    answer.fail(new Error("cannot reach the exchange"));
+    await expect(done).rejects.toThrow();
+    expect(told).toEqual([ELSEWHERE]);
+  });
+
+  it("goes through with the storage blocked or full, which only loses the mark", async () => {
+    const told: string[] = [];
+    const blocked = new SessionEnds(() => {
+      throw new DOMException("denied", "SecurityError");
+    }, (text) => told.push(text), () => at(14, 3, 12));
+    blocked.began(at(14, 0, 0));
+    await blocked.signOut(() => Promise.resolve());
+    const full = new SessionEnds(() => ({ getItem: () => null, setItem: () => {
+      throw new DOMException("full", "QuotaExceededError");
+    } }), (text) => told.push(text), () => at(14, 3, 12));
+    await full.signOut(() => Promise.resolve());
+    blocked.began(at(14, 0, 0));
+    blocked.ended(true); // no mark can be read: an end without its reason
+    expect(told).toEqual([sessionEndText(null)]);
+  });
+
+  it("says it failed, and why, when the server kept the session", () => {
+    expect(signOutFailure(new Error(
+      "sign-out could not be recorded, so the session is still valid: try again"))).toBe(
+      "Not signed out: sign-out could not be recorded, so the session is still valid: try again");
   });
 });
