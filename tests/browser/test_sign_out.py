@@ -20,6 +20,30 @@ ELSEWHERE = re.compile(r"^Signed out in another tab or window at \d\d:\d\d:\d\d\
 LOGOUT = "**/api/v1/user/logout"
 # The gateway's answer when it cannot store the revocation (routes_user.SIGN_OUT_FAILED).
 NOT_RECORDED = "sign-out could not be recorded, so the session is still valid: try again"
+# What the gateway's socket says of a session it refuses (revoked, expired).
+REFUSED = {"type": "error", "code": "UNAUTHENTICATED", "message": "session not valid"}
+
+
+class Tabs:
+    """Two tabs of one browser signed in to one session; the second's socket goes through
+    the test."""
+
+    def __init__(self, browser: Any, mesh: Mesh, mail: MailCatcher, email: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1440, "height": 900})
+        self.first = self.context.new_page()
+        self.consoles = [Console(self.first)]
+        sign_up(self.first, mesh, mail, email)
+        self.second = self.context.new_page()
+        self.consoles.append(Console(self.second))
+        self.socket = RoutedSocket(self.second)
+        self.second.goto(mesh.base_url)
+        expect(self.second.locator("#user-email")).to_have_text(email)
+        expect(self.second.locator("#conn")).to_have_attribute("data-state", "live")
+
+    def close(self) -> None:
+        self.context.close()
+        for console in self.consoles:
+            assert console.errors == [], console.errors
 
 
 def _watch_mark(page: Page) -> None:
@@ -39,21 +63,12 @@ def test_a_later_sign_out_elsewhere_is_not_why_the_session_ended(
     browser: Any, mesh: Mesh, mail: MailCatcher
 ) -> None:
     """An end told without its reason (the server refused the session: it expired) takes a
-    sign-out mark for its reason only if the mark came about when the end did. One seconds
+    sign-out mark for its reason only if the mark came about when the end did. A mark seconds
     later is another session's sign-out (signed in again and out, in another tab): the mark
     says when, not which session."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    first = context.new_page()
-    first_console = Console(first)
-    sign_up(first, mesh, mail, "later-mark@example.com")
-    second = context.new_page()
-    second_console = Console(second)
-    socket = RoutedSocket(second)
-    second.goto(mesh.base_url)
-    expect(second.locator("#user-email")).to_have_text("later-mark@example.com")
-    expect(second.locator("#conn")).to_have_attribute("data-state", "live")
-
-    socket.send({"type": "error", "code": "UNAUTHENTICATED", "message": "session not valid"})
+    tabs = Tabs(browser, mesh, mail, "later-mark@example.com")
+    first, second = tabs.first, tabs.second
+    tabs.socket.send(REFUSED)
     expect(second.locator("#signin-form")).to_be_visible()
     expect(second.locator("#signin-help")).to_have_text(ENDED)
     # Only a span of time makes the next sign-out a later one: past the 5 s (LATE_MARK_MS).
@@ -63,9 +78,7 @@ def test_a_later_sign_out_elsewhere_is_not_why_the_session_ended(
     expect(first.locator("#signin-form")).to_be_visible()
     assert _mark_seen(second).isdigit()
     expect(second.locator("#signin-help")).to_have_text(ENDED)
-    context.close()
-    assert first_console.errors == [], first_console.errors
-    assert second_console.errors == [], second_console.errors
+    tabs.close()
 
 
 def test_a_sign_out_the_server_could_not_record_keeps_every_tab_signed_in(
@@ -74,18 +87,12 @@ def test_a_sign_out_the_server_could_not_record_keeps_every_tab_signed_in(
     """The logout fails closed: a revocation the server cannot store is an error, and the
     session stays valid. The tab says so and stays signed in; the other tabs learn nothing,
     since the mark is left only once the server has signed the session out."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    first = context.new_page()
-    first_console = Console(first)
-    sign_up(first, mesh, mail, "not-recorded@example.com")
-    second = context.new_page()
-    second_console = Console(second)
-    second.goto(mesh.base_url)
-    expect(second.locator("#user-email")).to_have_text("not-recorded@example.com")
+    tabs = Tabs(browser, mesh, mail, "not-recorded@example.com")
+    first, second = tabs.first, tabs.second
 
     body = json.dumps({"error": NOT_RECORDED, "code": "ENGINE_UNAVAILABLE"})
     first.route(LOGOUT, lambda route: route.fulfill(status=503, body=body))
-    first_console.allowed = OUTAGE_NOISE  # the 503
+    tabs.consoles[0].allowed = OUTAGE_NOISE  # the 503
     first.locator("#logout").click()
     expect(first.locator(".notice.bad")).to_have_text(re.compile(f"Not signed out: {NOT_RECORDED}"))
     expect(first.locator("#user-email")).to_have_text("not-recorded@example.com")
@@ -99,9 +106,7 @@ def test_a_sign_out_the_server_could_not_record_keeps_every_tab_signed_in(
     expect(first.locator("#signin-form")).to_be_visible()
     expect(first.locator("#signin-help")).to_be_hidden()
     expect(second.locator("#signin-help")).to_have_text(ELSEWHERE)
-    context.close()
-    assert first_console.errors == [], first_console.errors
-    assert second_console.errors == [], second_console.errors
+    tabs.close()
 
 
 def test_the_tab_that_signs_out_never_says_another_tab_did(
@@ -119,7 +124,7 @@ def test_the_tab_that_signs_out_never_says_another_tab_did(
     page.locator("#logout").click()
     while not held:
         page.wait_for_timeout(50)
-    socket.send({"type": "error", "code": "UNAUTHENTICATED", "message": "session not valid"})
+    socket.send(REFUSED)
     expect(page.locator("#signin-form")).to_be_visible()
     expect(page.locator("#signin-help")).to_be_hidden()
     held[0].continue_()
