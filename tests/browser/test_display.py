@@ -1,7 +1,8 @@
 """How the terminal reads and takes numbers, in real Chromium against the real mesh: a PnL in
 the history carries its sign, the chart legend groups a price's thousands as the rest of the
 page does, the leverage slider and its typed value reach every tenth of an x together, and a
-burst of identical refusals is one notice with a count, not a pile.
+burst of identical refusals is one notice with a count, not a pile; and the page starts with
+the browser's storage blocked.
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ def test_the_chart_legend_groups_thousands(browser: Any, mesh: Mesh) -> None:
     # The opening ask of BTC is 90012.7: as the markets list shows it.
     expect(page.locator('#markets tr[data-asset="BTC_USDC"] .ask')).to_have_text("90,012.7000")
     expect(page.locator("#chart-legend")).to_contain_text("C 90,012.7000")
+    context.close()
+    assert console.errors == [], console.errors
+
+
+def test_the_page_works_with_storage_blocked(browser: Any, mesh: Mesh) -> None:
+    """A browser whose privacy settings block storage throws on any use of localStorage: the
+    page starts, shows prices and switches markets all the same, only without remembering."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get() {"
+        " throw new DOMException('The operation is insecure.', 'SecurityError'); }});"
+    )
+    page = context.new_page()
+    console = Console(page)
+    page.goto(mesh.base_url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#signin-form")).to_be_visible()
+    page.locator('#markets tr[data-asset="BTC_USDC"] button').click()
+    expect(page.locator("#chart-asset")).to_have_text("BTC/USDC")
+    five = page.locator("#intervals").get_by_role("button", name="5m", exact=True)
+    five.click()
+    expect(five).to_have_attribute("aria-pressed", "true")
     context.close()
     assert console.errors == [], console.errors
 

@@ -27,12 +27,13 @@ import {
 } from "./trading";
 import { SIGN_OUT_MARK, signOutFailure } from "./session-end";
 import { followTrails } from "./trailing";
+import { remember, remembered } from "./prefs";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const CANDLES_SHOWN = 300;
 let chart: PriceChart;
-let interval: Interval = (localStorage.getItem("interval") as Interval | null) ?? "1m";
+let interval: Interval = (remembered("interval") as Interval | null) ?? "1m";
 if (!(interval in INTERVALS)) interval = "1m";
 let socket: LiveSocket;
 
@@ -122,7 +123,7 @@ function renderIntervals(): void {
     button.setAttribute("aria-pressed", String(name === interval));
     button.addEventListener("click", () => {
       interval = name;
-      localStorage.setItem("interval", name);
+      remember("interval", name);
       renderIntervals();
       void loadCandles();
     });
@@ -294,7 +295,7 @@ async function start(): Promise<void> {
   } catch {
     store.assets = ["SOL_USDC", "ETH_USDC", "BTC_USDC"];
   }
-  const saved = localStorage.getItem("asset");
+  const saved = remembered("asset");
   store.selected = saved && store.assets.includes(saved) ? saved : store.assets[0];
   const assetSelect = $<HTMLSelectElement>("t-asset");
   for (const asset of store.assets) assetSelect.add(new Option(market(asset), asset));

@@ -1,6 +1,7 @@
 // The markets list: bid, ask and the change over 24 hours per asset, from the live quotes.
 // A row is a button (click, Enter or Space) that puts its market on the chart and the ticket.
 
+import { remember } from "./prefs";
 import { change, market, price } from "./format";
 import { emit, store } from "./store";
 
@@ -40,7 +41,7 @@ function setText(cell: HTMLTableCellElement, text: string): void {
 export function select(asset: string): void {
   if (store.selected === asset) return;
   store.selected = asset;
-  localStorage.setItem("asset", asset);
+  remember("asset", asset);
   renderMarkets();
   emit("selected");
 }
