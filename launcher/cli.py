@@ -30,6 +30,7 @@ from mesh.config import (
     required,
 )
 from mesh.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
+from mesh.ports import check_port_free
 from mesh.private_files import private_directory, write_private
 from mesh.restarts import RestartSchedule
 from mesh.signals import die_with_parent, terminate_together
@@ -186,6 +187,22 @@ def _check_ports_apart(settings: Settings) -> None:
         taken[port] = name
 
 
+def _check_ports_free(settings: Settings) -> None:
+    """Every port the children will listen on, before the embedded servers start and the
+    schema migrates: one taken (a second exchange on this machine, say) is said at once, not
+    some seconds later when its service comes to bind it and the exchange stops again. Each
+    service still checks its own as it starts (a port can be taken in between)."""
+    from gateway_svc.workers import check_ports_free
+
+    check_ports_free(settings)
+    if settings.engine_metrics_port:
+        check_port_free(settings.metrics_host, settings.engine_metrics_port, "engine metrics")
+    if settings.ledger_metrics_port:
+        for i in range(settings.ledger_workers):
+            port = settings.ledger_metrics_port + i
+            check_port_free(settings.metrics_host, port, "ledger metrics")
+
+
 class Supervisor:
     """Runs each service as a child process and keeps the embedded servers running; restarts
     whichever dies, on the one schedule of mesh.restarts (1, 2, 4 ... 30 s for crashes in a
@@ -295,6 +312,7 @@ def _up(dotenv: Path | None) -> int:
     env[UP_PID_ENV] = str(os.getpid())
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
     supervisor = Supervisor(env, children_of(settings, env))
+    _check_ports_free(settings)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt

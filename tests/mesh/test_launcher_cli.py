@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from launcher.cli import main
+from launcher.database import EMBEDDED_POSTGRES
+from mesh import ports
 from mesh.config import EXIT_CONFIG
 from mesh.embedded import free_port
 from tests.exchange_command import run_exchange
@@ -30,6 +32,8 @@ def test_an_unreachable_database_is_named_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
 ) -> None:
     monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path))
+    for name in ("HTTP_PORT", "GRPC_PORT", "ENGINE_METRICS_PORT", "LEDGER_METRICS_PORT"):
+        monkeypatch.setenv(name, "0")  # any free one: what is tested is the database's line
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached: the database first
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     assert main(["up"]) == EXIT_CONFIG
@@ -38,6 +42,32 @@ def test_an_unreachable_database_is_named_in_one_line(
     last = err.strip().splitlines()[-1]
     assert last.startswith("exchange up: configuration error: cannot reach the database at "
                            "DATABASE_URL: connection failed"), last  # fmt: skip
+
+
+def test_up_names_a_port_in_use_before_it_starts_anything(
+    taken: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A second exchange on the machine: told at once, before the embedded servers start and
+    the schema migrates, not when the gateway comes to bind its port and the exchange stops."""
+    monkeypatch.setattr(ports, "PORT_RELEASE_S", 0.2)
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HTTP_PORT", str(taken))
+    monkeypatch.setenv("GRPC_PORT", str(free_port()))
+    monkeypatch.setenv("ENGINE_METRICS_PORT", "0")
+    monkeypatch.setenv("LEDGER_METRICS_PORT", "0")
+    for name in ("REDIS_URL", "DATABASE_URL"):  # both embedded: nothing of them may start
+        monkeypatch.delenv(name, raising=False)
+    assert main(["up"]) == EXIT_CONFIG
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (
+        f"exchange up: configuration error: HTTP_PORT: cannot listen for HTTP on "
+        f"127.0.0.1:{taken}: [Errno 98] Address already in use"
+    )
+    assert not (tmp_path / "redis").exists()
+    assert not (tmp_path / EMBEDDED_POSTGRES).exists()
 
 
 def test_reconcile_help_is_reconciles(capsys: pytest.CaptureFixture[str]) -> None:
