@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from launcher import database
 from mesh import logs
@@ -163,23 +164,46 @@ def children_of(settings: Settings, env: Mapping[str, str]) -> list[Child]:
 MAX_PORT = 65535
 
 
+class Listener(NamedTuple):
+    """A port a child of `exchange up` listens on."""
+
+    variable: str  # as the operator sets it: "LEDGER_METRICS_PORT + 1 (ledger 2 of ...)"
+    what: str  # what listens: a key of mesh.ports.LISTEN_VARIABLES
+    host: str
+    port: int
+
+
+def _listeners(settings: Settings) -> list[Listener]:
+    """Every port the children listen on, the one list both checks below read: the gateway's
+    two (0 there is "any free port"), and the engine's and each ledger's metrics unless off
+    (0)."""
+    from gateway_svc.workers import http_host
+
+    listeners = [
+        Listener("HTTP_PORT", "HTTP", http_host(), settings.http_port),
+        Listener("GRPC_PORT", "gRPC", settings.grpc_host.strip("[]"), settings.grpc_port),
+    ]
+    if settings.engine_metrics_port:
+        port = settings.engine_metrics_port
+        listeners.append(
+            Listener("ENGINE_METRICS_PORT", "engine metrics", settings.metrics_host, port)
+        )
+    if settings.ledger_metrics_port:
+        for i in range(settings.ledger_workers):
+            name = "LEDGER_METRICS_PORT" + (
+                f" + {i} (ledger {i + 1} of LEDGER_WORKERS)" if i else ""
+            )
+            port = settings.ledger_metrics_port + i
+            listeners.append(Listener(name, "ledger metrics", settings.metrics_host, port))
+    return listeners
+
+
 def _check_ports_apart(settings: Settings) -> None:
     """Every port the children listen on is their own: a clash would stop the second one
     after PORT_RELEASE_S, and with it the exchange, so it is said before anything starts.
-    0 is "any free port" or "off", never a clash."""
-    listeners = [
-        ("HTTP_PORT", settings.http_port),
-        ("GRPC_PORT", settings.grpc_port),
-        ("ENGINE_METRICS_PORT", settings.engine_metrics_port),
-    ]
-    if settings.ledger_metrics_port:
-        listeners += [
-            ("LEDGER_METRICS_PORT" + (f" + {i} (ledger {i + 1} of LEDGER_WORKERS)" if i else ""),
-             settings.ledger_metrics_port + i)
-            for i in range(settings.ledger_workers)
-        ]  # fmt: skip
+    0 is "any free port", never a clash."""
     taken: dict[int, str] = {}
-    for name, port in listeners:
+    for name, _what, _host, port in _listeners(settings):
         if port > MAX_PORT:  # a ledger's, counted up from LEDGER_METRICS_PORT
             raise ConfigError(f"{name} is port {port}, past {MAX_PORT}: lower LEDGER_METRICS_PORT")
         if port and port in taken:
@@ -192,15 +216,8 @@ def _check_ports_free(settings: Settings) -> None:
     schema migrates: one taken (a second exchange on this machine, say) is said at once, not
     some seconds later when its service comes to bind it and the exchange stops again. Each
     service still checks its own as it starts (a port can be taken in between)."""
-    from gateway_svc.workers import check_ports_free
-
-    check_ports_free(settings)
-    if settings.engine_metrics_port:
-        check_port_free(settings.metrics_host, settings.engine_metrics_port, "engine metrics")
-    if settings.ledger_metrics_port:
-        for i in range(settings.ledger_workers):
-            port = settings.ledger_metrics_port + i
-            check_port_free(settings.metrics_host, port, "ledger metrics")
+    for _name, what, host, port in _listeners(settings):
+        check_port_free(host, port, what)
 
 
 class Supervisor:
