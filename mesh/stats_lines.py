@@ -27,13 +27,15 @@ class StatsLines:
     ) -> None:
         self.every_s = every_s
         self.idle_every_s = idle_every_s
-        self._last_at = now
+        self.last_at = now
+        """When the last line was logged (or the count began): the start of the next line's
+        window."""
         self._last_work = work
 
     def due(self, now: float, work: Hashable) -> bool:
         """Whether to log the line now; if so, the next one counts from here."""
-        since = now - self._last_at
+        since = now - self.last_at
         if since < self.every_s or (work == self._last_work and since < self.idle_every_s):
             return False
-        self._last_at, self._last_work = now, work
+        self.last_at, self._last_work = now, work
         return True

@@ -64,12 +64,11 @@ class Publisher:
         self.ticks_published = 0
         self.batches_published = 0
         self._window_ticks = 0
-        self._window_start = clock()
         # Its work, for the stats line, is a backlog: ticks waiting for Redis. A feed flowing
         # at its pace is the poller at rest (a line every few minutes); a backlog, however
         # steady (a queue full at every line), is reported every STATS_EVERY_S, and its end
         # once (_work).
-        self._stats = StatsLines(self._window_start, self._work(0))
+        self._stats = StatsLines(clock(), self._work(0))
 
     async def run(self) -> None:
         """Forever: wait for a tick, take all that are queued, publish them as one batch.
@@ -122,9 +121,9 @@ class Publisher:
         now = self.clock()
         self._window_ticks += count
         queued = self.queue.qsize()
+        elapsed = now - self._stats.last_at  # the window this line covers, if it is due
         if not self._stats.due(now, self._work(queued)):
             return
-        elapsed = now - self._window_start
         log.info(
             "published %d ticks in %.0fs (%.1f ticks/s), %d queued",
             self._window_ticks,
@@ -133,4 +132,3 @@ class Publisher:
             queued,
         )
         self._window_ticks = 0
-        self._window_start = now
