@@ -15,25 +15,18 @@ import os
 
 from gateway_svc import workers
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, load_settings, required
+from mesh.config import load_settings, required
 
 log = logging.getLogger(__name__)
 
 
 def main() -> int:
     """A worker (started by a gateway parent), the only gateway process, or the parent. A
-    wrong setting (a port in use, say) is one logged line and EXIT_CONFIG: `exchange up`, or
-    the gateway's parent for a worker, stops instead of restarting it."""
+    wrong setting (a port in use, say) raises ConfigError, which `exchange` reports as one
+    line on stderr with EXIT_CONFIG, as for every service: `exchange up`, or the gateway's
+    parent for a worker, stops instead of restarting it."""
     index = workers.worker_index()
     logs.setup("gateway" if index is None else f"gateway-{index}")
-    try:
-        return _main(index)
-    except ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return EXIT_CONFIG
-
-
-def _main(index: int | None) -> int:
     if index is not None:
         workers.die_with_parent()
         _serve(reuse_port=True)

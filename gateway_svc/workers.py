@@ -98,7 +98,7 @@ class Workers:
                 # process group): not restarted; the parent ends with its last worker.
                 log.info("gateway worker %d stopped", index)
                 continue
-            if code == EXIT_CONFIG:  # its log says why; no restart mends it
+            if code == EXIT_CONFIG:  # its stderr line says why; no restart mends it
                 log.error("gateway worker %d stopped: its configuration is wrong; stopping "
                           "the gateway", index)  # fmt: skip
                 self.failed, self.stopping = index, True

@@ -275,7 +275,7 @@ class Supervisor:
             if code is None:
                 continue
             if code == EXIT_CONFIG:
-                log.error("%s stopped: its configuration is wrong (its log says why); "
+                log.error("%s stopped: its configuration is wrong (its line above says why); "
                           "stopping the exchange", name)  # fmt: skip
                 self.failed = name
                 return

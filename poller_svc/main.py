@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from mesh import logs
-from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings, required
+from mesh.config import Settings, load_settings, required
 from mesh.signals import stop_event_on_signals
 from mesh.streams import PRICES, connect
 from poller_svc.publisher import Publisher
@@ -105,12 +105,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> int:
 def main() -> int:
     """Entry point for `exchange poller`."""
     logs.setup("poller")
-    try:
-        settings = load_settings(need_secrets=False)
-        return asyncio.run(run(settings))
-    except ConfigError as exc:
-        log.error("poller: %s", exc)
-        return EXIT_CONFIG
+    settings = load_settings(need_secrets=False)
+    return asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 """A gateway that cannot listen (a port in use, a host that is not this machine's) stops with
-EXIT_CONFIG and one logged line naming the variable and the address, in one process or as the
-parent of its workers; a worker that says so stops its parent instead of being restarted.
+EXIT_CONFIG and one line on stderr naming the variable and the address (`exchange`'s, as for
+every service, whatever LOG_LEVEL says), in one process or as the parent of its workers; a
+worker that says so stops its parent instead of being restarted.
 `exchange up` then stops the exchange (tests/mesh/test_supervisor.py)."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
 from gateway_svc import workers
 from gateway_svc.gateway_process import http_socket
-from gateway_svc.main import main
+from launcher.cli import main as exchange
 from mesh import ports
 from mesh.config import EXIT_CONFIG, ConfigError
 
@@ -20,7 +22,9 @@ NOT_OURS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): no machine has it
 
 
 @pytest.fixture(autouse=True)
-def gateway_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def gateway_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # away from any .env in the checkout
+    monkeypatch.setenv("LOG_LEVEL", "CRITICAL")  # the line is not the logger's to hide
     monkeypatch.delenv(workers.WORKER_ENV, raising=False)
     for name in ("HTTP_HOST", "GRPC_HOST", "REDIS_URL", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -62,10 +66,10 @@ def test_a_port_in_use_stops_the_gateway_naming_it(
 ) -> None:
     monkeypatch.setenv("GATEWAY_WORKERS", gateway_workers)
     monkeypatch.setenv("HTTP_PORT", str(taken))
-    assert main() == EXIT_CONFIG
+    assert exchange(["gateway"]) == EXIT_CONFIG
     line = _one_error(capsys.readouterr().err)
-    assert line.endswith(
-        f"gateway ERROR gateway_svc.main: configuration error: HTTP_PORT: cannot listen for "
+    assert line == (
+        f"exchange gateway: configuration error: HTTP_PORT: cannot listen for "
         f"HTTP on 127.0.0.1:{taken}: [Errno 98] Address already in use"
     ), line
 
@@ -76,9 +80,12 @@ def test_a_grpc_port_in_use_names_grpc_port(
     monkeypatch.setenv("GATEWAY_WORKERS", "1")
     monkeypatch.setenv("HTTP_PORT", "0")  # any free one
     monkeypatch.setenv("GRPC_PORT", str(taken))
-    assert main() == EXIT_CONFIG
+    assert exchange(["gateway"]) == EXIT_CONFIG
     line = _one_error(capsys.readouterr().err)
-    assert f"configuration error: GRPC_PORT: cannot listen for gRPC on 127.0.0.1:{taken}" in line
+    assert line.startswith(
+        "exchange gateway: configuration error: "
+        f"GRPC_PORT: cannot listen for gRPC on 127.0.0.1:{taken}"
+    ), line
 
 
 def test_a_host_that_is_not_this_machines_names_http_host(
@@ -87,9 +94,12 @@ def test_a_host_that_is_not_this_machines_names_http_host(
     monkeypatch.setenv("GATEWAY_WORKERS", "2")
     monkeypatch.setenv("HTTP_HOST", NOT_OURS)
     monkeypatch.setenv("HTTP_PORT", "3105")
-    assert main() == EXIT_CONFIG
+    assert exchange(["gateway"]) == EXIT_CONFIG
     line = _one_error(capsys.readouterr().err)
-    assert f"configuration error: HTTP_HOST: cannot listen for HTTP on {NOT_OURS}:3105" in line
+    assert line.startswith(
+        "exchange gateway: configuration error: "
+        f"HTTP_HOST: cannot listen for HTTP on {NOT_OURS}:3105"
+    ), line
 
 
 def test_a_workers_own_socket_names_the_variable_too(taken: int) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from mesh.config import ConfigError, Settings, load_settings
+from mesh.config import EXIT_CONFIG, ConfigError, Settings, load_settings
 from poller_svc.sources import open_source
 from poller_svc.sources.backpack import DEFAULT_URL, BackpackSource
 from poller_svc.sources.replay import ReplaySource
 from poller_svc.sources.simulator import SimulatorSource
+from tests.exchange_command import run_exchange
 
 
 def _settings(source: str) -> Settings:
@@ -59,3 +61,20 @@ def test_replay_with_its_settings(tmp_path: Path) -> None:
 def test_bad_choices_are_config_errors(choice: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         open_source(_settings(choice))
+
+
+def test_exchange_poller_says_so_in_one_line_whatever_the_log_level() -> None:
+    """The poller's configuration error is `exchange`'s line on stderr, as every service's:
+    its logger (LOG_LEVEL=CRITICAL) cannot hide it."""
+    env = {
+        **os.environ,
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # never reached
+        "POLLER_SOURCE": "binance",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    done = run_exchange("poller", env, timeout_s=30)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "exchange poller: configuration error: POLLER_SOURCE must be simulator, backpack or "
+        "replay:PATH, got 'binance'"
+    ], done.stderr
