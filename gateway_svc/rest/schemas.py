@@ -332,7 +332,10 @@ class _TradeRow(BaseModel):
     direction: Literal["LONG", "SHORT"]
     margin: Number
     leverage: Number
-    entryPrice: Number
+    entryPrice: Number = Field(
+        description="the fill price; on a PENDING order, and on one that ended unfilled "
+        "(CANCELLED, EXPIRED, REJECTED: exitPrice and pnl null), the order's price, not a fill"
+    )
     liquidationPrice: Number | None
     stopLossPrice: Number | None
     takeProfitPrice: Number | None

@@ -220,6 +220,10 @@ def _flow(mesh: Mesh, client: httpx.Client, tmp_path: Path, socket: TradeEvents)
     assert [r["tradeId"] for r in by_status["CANCELLED"]] == [stop["tradeId"]]
     assert [r["tradeId"] for r in by_status["EXPIRED"]] == [expiring["tradeId"]]
     assert by_status["EXPIRED"][0]["pnl"] is None
+    for unfilled in (*by_status["CANCELLED"], *by_status["EXPIRED"]):
+        # No fill: entryPrice is the order's price (the schema says so), nothing closed it.
+        assert num(unfilled["entryPrice"]) == num(unfilled["price"]), unfilled
+        assert unfilled["exitPrice"] is None and unfilled["totalReturn"] is None, unfilled
     assert client.get("/api/v1/trades/pending").json()["trades"] == []
 
     # The history adds up to the balance.

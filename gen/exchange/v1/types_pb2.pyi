@@ -338,7 +338,9 @@ class Trade(_message.Message):
     @_builtins.property
     def entry_price(self) -> Global___Decimal:
         """The fill price. While PENDING: the order price, not a fill, and liquidation_price is the
-        one a fill at that price would give; both are set anew when it fills.
+        one a fill at that price would give; both are set anew when it fills. An order that ended
+        unfilled (CANCELLED, EXPIRED, REJECTED) keeps them: still the order's, with no exit_price
+        and no pnl.
         """
 
     @_builtins.property
