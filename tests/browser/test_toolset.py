@@ -130,7 +130,13 @@ def test_orders_modify_drag_partial_close_and_trailing_stop(
     order.get_by_role("button", name=re.compile("^Modify")).click()
     expect(page.locator("#modify")).to_be_visible()
     expect(page.locator("#m-price")).to_have_value("230")
+    liquidation = page.locator('#m-market dd[data-k="liquidation"]')
+    expect(liquidation).to_have_text("207.000000")  # the server's, filled at 230
+    expect(page.locator("#m-liquidation-label")).to_contain_text("the order's price")
     page.fill("#m-price", "231")
+    # Where a fill at the price being typed would be liquidated: 10x LONG, 231 * 0.9.
+    expect(liquidation).to_have_text("207.900000")
+    expect(page.locator("#m-liquidation-label")).to_contain_text("the price typed")
     page.locator("#m-save").click()
     expect(page.locator("#modify")).to_be_hidden()
     expect(page.locator(".notice.good", has_text="modified: confirmed")).to_be_visible()

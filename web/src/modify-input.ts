@@ -2,7 +2,7 @@
 // cleared level is null (removed), a changed one its exact decimal (SPEC section 3a).
 
 import { type CommandField, Raw } from "./api";
-import { fromUnits } from "./money";
+import { fromUnits, liquidationPrice, MAINTENANCE_PPM, toUnits } from "./money";
 import { expiryMs, ONE_STOP_ONLY, optionalLevel } from "./ticket-input";
 
 export interface EditText {
@@ -56,4 +56,17 @@ export function changedFields(
     errors.trailingStopDistance = ONE_STOP_ONLY;
   }
   return { fields, errors };
+}
+
+/** A pending order's liquidation price if it filled at the price being typed (`typed`), as
+ * the ticket previews it; undefined while the field is empty, unchanged from `stored`, or not
+ * a price (the dialog then shows the server's own figure for the stored price), null when a
+ * fill there has none (a 1x LONG). */
+export function typedLiquidation(
+  typed: string, stored: string, long: boolean, l10: number, decimals: number,
+): bigint | null | undefined {
+  const units = toUnits(typed.trim(), decimals);
+  if (!typed.trim() || units === null || units <= 0n) return undefined;
+  if (units === toUnits(stored, decimals)) return undefined;
+  return liquidationPrice(long, units, l10, MAINTENANCE_PPM);
 }

@@ -6,8 +6,9 @@ import { engine } from "./api";
 import { rejectionErrors, showFieldErrors } from "./field-errors";
 import { apiPrice, localInput, market, price } from "./format";
 import { decimalText } from "./money";
-import { changedFields, type EditText } from "./modify-input";
+import { changedFields, type EditText, typedLiquidation } from "./modify-input";
 import { notify } from "./notices";
+import { l10Of } from "./account";
 import { decimalsOf, store } from "./store";
 import { showFigure } from "./figures";
 import type { OpenTrade, PendingOrder } from "./types";
@@ -28,6 +29,8 @@ interface Editing {
   pending: boolean;
   /** The side whose price closes it: a LONG's levels trigger on the bid, a SHORT's on the ask. */
   long: boolean;
+  /** Leverage in tenths (the engine's L10): a typed order price's liquidation needs it. */
+  l10: number;
   liquidation: number | string | null;
   before: EditText;
   after: () => void;
@@ -54,7 +57,8 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
     ...(pending ? { price: text(target.price), expiresAt: localInput(target.expiresAt) } : {}),
   };
   editing = { tradeId: target.tradeId, asset: target.asset, pending, before, after,
-    long: target.direction === "LONG", liquidation: target.liquidationPrice };
+    long: target.direction === "LONG", l10: l10Of(target),
+    liquidation: target.liquidationPrice };
   const d = decimalsOf(target.asset);
   const what = pending ? `${target.orderType} ${target.direction} ${market(target.asset)} ` +
     `at ${apiPrice(target.price, d)}` : `${target.direction} ${market(target.asset)} ` +
@@ -72,8 +76,6 @@ export function openModify(target: OpenTrade | PendingOrder, after: () => void):
   $<HTMLInputElement>("m-trail").value = before.trailingStopDistance;
   $<HTMLInputElement>("m-trail").placeholder = "none";
   $<HTMLInputElement>("m-expiry").value = before.expiresAt ?? "";
-  $("m-liquidation-label").textContent = pending ? "Liquidation price (filled at the order's price)"
-    : "Liquidation price";
   $("m-side").textContent = `A ${target.direction} closes at the ${editing.long ? "bid" : "ask"}: ` +
     "its stop loss and take profit trigger there, and the stop loss must stay short of the " +
     "liquidation price.";
@@ -92,7 +94,17 @@ export function renderModifyMarket(): void {
   const out = (k: string, v: string): void => showFigure("#m-market", k, v);
   out("bid", quote ? price(quote.bid, quote.decimals) : "–");
   out("ask", quote ? price(quote.ask, quote.decimals) : "–");
-  out("liquidation", editing.liquidation === null ? "none" : apiPrice(editing.liquidation, d));
+  // A pending order's figure follows the price being typed; the stored one is the server's.
+  const typed = editing.pending
+    ? typedLiquidation($<HTMLInputElement>("m-price").value, editing.before.price ?? "",
+      editing.long, editing.l10, d)
+    : undefined;
+  $("m-liquidation-label").textContent = !editing.pending ? "Liquidation price"
+    : typed === undefined ? "Liquidation price (filled at the order's price)"
+      : "Liquidation price (filled at the price typed)";
+  const shown = typed !== undefined ? typed : editing.liquidation;
+  out("liquidation", shown === null ? "none"
+    : typeof shown === "bigint" ? price(shown, d) : apiPrice(shown, d));
 }
 
 async function save(): Promise<void> {
@@ -137,6 +149,7 @@ export function setupModify(): void {
       button.addEventListener("click", () => dialog.close());
     }
   }
+  $<HTMLInputElement>("m-price").addEventListener("input", renderModifyMarket);
   $<HTMLDialogElement>("modify").addEventListener("close", () => {
     editing = null;
   });

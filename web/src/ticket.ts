@@ -5,7 +5,7 @@
 import { engine, Raw } from "./api";
 import { clearFieldError, rejectionErrors, showFieldErrors } from "./field-errors";
 import { apiPrice, leverage, market, price, usd } from "./format";
-import { fromUnits, USD_SCALE } from "./money";
+import { fromUnits, MAINTENANCE_PPM, USD_SCALE } from "./money";
 import { notify } from "./notices";
 import { previewOrder } from "./preview";
 import { leverageL10, readTicket, type TicketText, type TicketType } from "./ticket-input";
@@ -13,11 +13,6 @@ import { decimalsOf, store } from "./store";
 import { showFigure } from "./figures";
 import { stalePricesPause } from "./feed";
 import type { Direction } from "./types";
-
-/** ENGINE_MAINTENANCE_MARGIN_RATE's default (SPEC section 4). The API does not publish the
- * rate in force; where an operator sets another, the liquidation price in the answer to the
- * order (and on the position) is the server's and the one that counts. */
-const MAINTENANCE_PPM = 0;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
