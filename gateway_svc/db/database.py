@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from exchange.v1 import events_pb2, prices_pb2
-from sqlalchemy import ColumnElement, Row, Select, exc, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, exc, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -195,8 +195,22 @@ class Database:
     async def list_orders(
         self, user_id: str, limit: int, page_token: str | None
     ) -> tuple[list[OrderRow], str | None]:
-        """Newest first. Raises InvalidPageToken (a ValueError) for a token we did not issue."""
-        query = select(orders).where(orders.c.user_id == user_id)
+        """Newest first. Raises InvalidPageToken (a ValueError) for a token we did not issue.
+        A TRADE_NOT_FOUND row carries how the trade it names has ended (`ended_as`), if the
+        ledger has it: the caller was told that (grpc_services.ended)."""
+        named = orders.outerjoin(
+            trades,
+            and_(
+                orders.c.error_code == "TRADE_NOT_FOUND",
+                trades.c.trade_id == orders.c.trade_id,
+                trades.c.user_id == orders.c.user_id,
+            ),
+        )
+        query = (
+            select(orders, trades.c.status.label("ended_as"))
+            .select_from(named)
+            .where(orders.c.user_id == user_id)
+        )
         rows, next_token = await self._page(
             query, orders.c.created_at, orders.c.order_id, limit, page_token
         )

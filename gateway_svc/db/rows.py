@@ -51,6 +51,10 @@ class OrderRow:
     created_at_ms: int
     request: dict[str, Any] | None = None
     engine_seq: int = 0
+    ended_as: str | None = None
+    """Read back only (`list_orders`): for a TRADE_NOT_FOUND, how the trade it names has
+    ended, if the ledger has it (the trade's status; it may also be live: the engine's answer
+    then stands)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ def row_to_order(row: Any) -> OrderRow:
         created_at_ms=ts_to_ms(row.created_at),
         request=row.request,
         engine_seq=row.engine_seq,
+        ended_as=getattr(row, "ended_as", None),
     )
 
 

@@ -217,7 +217,9 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     @unary
     async def CloseTrade(self, request: Any, context: Any) -> Any:
         async def not_found(principal: Principal) -> None:
-            await self._not_found_as_ended(principal, validation.trade_id(request.trade_id))
+            await self._not_found_as_ended(
+                principal, "CLOSE_TRADE", validation.trade_id(request.trade_id)
+            )
 
         order_id, closed, _ = await self._command(
             request, context, "close_trade", lambda: _close_trade_body(request), "trade_closed",

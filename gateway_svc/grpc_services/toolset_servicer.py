@@ -25,6 +25,7 @@ from gateway_svc.db.trade_ledger import LIVE_STATUSES
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect, reused_order_id
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
+from gateway_svc.grpc_services.ended import ended_rejection
 from gateway_svc.grpc_services.order_reuse import answers_another_command
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.error_text import describe
@@ -126,10 +127,9 @@ class ToolsetMethods:
             return commands_pb2.CancelOrder(trade_id=orders.cancel_order(request)[1])
 
         async def not_found(principal: Principal) -> None:
-            # SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400.
-            status = await self._ended(principal, validation.trade_id(request.trade_id))
-            if status is not None:
-                raise ApiError("NOT_PENDING", f"the order has already ended: {status}", "trade_id")
+            await self._not_found_as_ended(
+                principal, "CANCEL_ORDER", validation.trade_id(request.trade_id)
+            )
 
         order_id, cancelled, _ = await self._command(
             request, context, "cancel_order", check, "order_cancelled", not_found
@@ -167,13 +167,12 @@ class ToolsetMethods:
             await asyncio.sleep(pause)
             pause = min(pause * 2, longest)
 
-    async def _not_found_as_ended(self, principal: Principal, trade_id: str) -> None:
-        """A trade the engine does not know that has ended: still TRADE_NOT_FOUND (404, as the
-        seed answers a close of a closed trade), saying how it ended, so a trader whose click
-        met a stop loss or a liquidation learns why."""
+    async def _not_found_as_ended(self, principal: Principal, command: str, trade_id: str) -> None:
+        """The engine's TRADE_NOT_FOUND for `command` on a trade the ledger has ended: how it
+        ended, as `ended.ended_rejection` says (the engine's answer stands otherwise)."""
         status = await self._ended(principal, trade_id)
         if status is not None:
-            raise ApiError("TRADE_NOT_FOUND", f"the trade has already ended: {status}", "trade_id")
+            raise ended_rejection(command, status)
 
     async def _trade_asset(self, principal: Principal, trade_id: str) -> str | None:
         """The asset of the caller's open trade or pending order `trade_id`: remembered, else
@@ -220,7 +219,8 @@ class ToolsetMethods:
             body = await self._modification(change, principal)
             result = await self._run(
                 principal, order_id, "modify_trade", body,
-                lambda caller: self._not_found_as_ended(caller, change.trade_id), limited=False,
+                lambda caller: self._not_found_as_ended(caller, "MODIFY_TRADE", change.trade_id),
+                limited=False,
             )  # fmt: skip
             modified = expect(result, "trade_modified")
             if change.has_prices and not body.asset and modified.trade.asset in ASSET_DECIMALS:

@@ -387,12 +387,20 @@ class ClosedTrades(BaseModel):
 
 
 class OrderRow(BaseModel):
+    """One answered state-changing command, as the audit trail recorded it."""
+
     orderId: str
     command: str
-    status: str
-    errorCode: str | None
+    status: Literal["success", "error"]
+    errorCode: str | None = Field(
+        description="a refusal's code; a close, change or cancel of a trade that had ended "
+        "reads as the answer says it (TRADE_NOT_FOUND or NOT_PENDING, 'has already ended: ...')"
+    )
     message: str
-    latencyMs: Number
+    latencyMs: Number = Field(
+        description="the engine's: from reading the command to publishing its answer, the "
+        "journal's sync included; not the client's round trip"
+    )
     createdAt: int
     tradeId: str | None
 

@@ -104,12 +104,28 @@ def test_sign_up_trade_close_and_audit(mesh: Mesh, mail: MailCatcher) -> None:
     assert closed_list[0]["tradeId"] == trade_id and closed_list[0]["status"] == "CLOSED"
     # Once the ledger has the close, a close or a change of it still finds no trade (404),
     # and says how it ended: a trader whose click met a stop learns why.
+    told: dict[str, tuple[str, str]] = {}
     for body in ({"command": "CLOSE_TRADE"}, {"command": "MODIFY_TRADE", "takeProfitPrice": 300}):
         ended = client.post("/api/v1/engine", json={**body, "tradeId": trade_id})
         assert ended.status_code == 404, ended.text
         envelope = ended.json()
         assert (envelope["code"], envelope["field"]) == ("TRADE_NOT_FOUND", "tradeId")
         assert envelope["error"] == "the trade has already ended: CLOSED"
+        told[envelope["orderId"]] = (envelope["code"], envelope["error"])
+    # The audit trail lists those refusals as they were told, not as the engine's bare "not
+    # found" (which their rows keep: the engine forgets a trade once it ends).
+    listed = poll(
+        lambda: {o["orderId"]: o for o in client.get("/api/v1/orders").json()["orders"]},
+        lambda rows: set(told) <= set(rows),
+        timeout_s=10,
+        what="the refused commands' audit rows",
+    )
+    assert {i: (listed[i]["errorCode"], listed[i]["message"]) for i in told} == told
+    with psycopg.connect(mesh.database_url) as conn:
+        stored = conn.execute(
+            "SELECT DISTINCT error_code FROM orders WHERE order_id = ANY(%s)", (list(told),)
+        ).fetchall()
+    assert stored == [("TRADE_NOT_FOUND",)]
 
 
 def test_stop_loss_take_profit_and_liquidation_from_a_replay(

@@ -17,6 +17,7 @@ from exchange.v1 import exchange_service_pb2 as xs
 
 from gateway_svc.db import Database
 from gateway_svc.grpc_services import toolset_servicer
+from gateway_svc.grpc_services.ended import ended_rejection
 from tests.db.factories import closed, opened
 from tests.gateway_grpc.conftest import bearer, sign_in, trailers
 
@@ -158,3 +159,20 @@ async def test_a_trade_opened_here_is_waited_for_before_the_ledger_has_any_row_o
     error = await _refusal(exchange, "ModifyTrade", _calls(trade_id)["ModifyTrade"], erin)
     await writing
     assert error.details().endswith("already ended: STOP_LOSS"), error.details()
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "code", "message"),
+    [
+        ("CANCEL_ORDER", "EXPIRED", "NOT_PENDING", "the order has already ended: EXPIRED"),
+        # A market trade was never an order: its end is a trade's.
+        ("CANCEL_ORDER", "CLOSED", "NOT_PENDING", "the trade has already ended: CLOSED"),
+        ("CLOSE_TRADE", "LIQUIDATED", "TRADE_NOT_FOUND", "the trade has already ended: LIQUIDATED"),
+        ("MODIFY_TRADE", "CANCELLED", "TRADE_NOT_FOUND", "the order has already ended: CANCELLED"),
+    ],
+)
+def test_an_end_is_named_as_an_orders_or_a_trades(
+    command: str, status: str, code: str, message: str
+) -> None:
+    told = ended_rejection(command, status)
+    assert (told.spec.name, told.message, told.field) == (code, message, "trade_id")

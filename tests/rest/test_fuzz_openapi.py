@@ -370,7 +370,7 @@ def _orders(request: xs.ListOrdersRequest) -> Outcome:
         xs.Order(
             order_id=str(uuid.UUID(int=i + 1)),
             command="CREATE_TRADE",
-            status="REJECTED" if i % 2 else "OK",
+            status="error" if i % 2 else "success",  # the audit trail's two
             error_code=types_pb2.ERROR_CODE_INSUFFICIENT_BALANCE if i % 2 else 0,
             message="insufficient balance" if i % 2 else "trade opened",
             latency_us=1234 + i,

@@ -901,7 +901,11 @@ Global___ListOrdersRequest: _TypeAlias = ListOrdersRequest  # noqa: Y015
 
 @_typing.final
 class Order(_message.Message):
-    """One command as the audit trail recorded it."""
+    """One command as the audit trail recorded it. A close, change or cancel of a trade that had
+    already ended (the engine, which forgets an ended trade, answered "not found") carries the
+    code and message its caller is given: how the trade ended, "the trade has already ended:
+    STOP_LOSS".
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -920,6 +924,9 @@ class Order(_message.Message):
     error_code: _types_pb2.ErrorCode.ValueType
     message: _builtins.str
     latency_us: _builtins.int
+    """The engine's: from reading the command off its stream to publishing the answer, journal
+    sync included; not the client's round trip.
+    """
     created_at_ms: _builtins.int
     trade_id: _builtins.str
     def __init__(

@@ -1,0 +1,26 @@
+"""What a command on a trade that has already ended is told.
+
+The engine forgets a trade once it ends, so it answers a later CLOSE_TRADE, MODIFY_TRADE or
+CANCEL_ORDER on it with TRADE_NOT_FOUND; the ledger still knows how it ended, and the caller
+is told that instead (toolset_servicer). The audit trail keeps the engine's answer in its row,
+and ListOrders shows such a row as the caller read it (`convert.order`), through this one rule.
+"""
+
+from __future__ import annotations
+
+from gateway_svc.errors import ApiError
+
+ORDER_ENDS = frozenset({"CANCELLED", "EXPIRED", "REJECTED"})
+"""How a pending order ends unfilled; any other end (CLOSED, LIQUIDATED, ...) is a trade's."""
+
+
+def ended_rejection(command: str, status: str) -> ApiError:
+    """`command` (the REST name: CANCEL_ORDER, ...) on a trade that ended as `status`.
+
+    SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400 (NOT_PENDING); a close or a
+    change of a trade that has ended stays the seed's 404 (TRADE_NOT_FOUND), saying how it
+    ended, so a trader whose click met a stop loss or a liquidation learns why."""
+    noun = "order" if status in ORDER_ENDS else "trade"
+    if command == "CANCEL_ORDER":
+        return ApiError("NOT_PENDING", f"the {noun} has already ended: {status}", "trade_id")
+    return ApiError("TRADE_NOT_FOUND", f"the {noun} has already ended: {status}", "trade_id")
