@@ -45,6 +45,7 @@ from gateway_svc.grpc_services import AuthServicer, CommandRunner, ExchangeServi
 from gateway_svc.grpc_services.interceptor import GatewayInterceptor
 from gateway_svc.grpc_services.registration import add_service
 from gateway_svc.grpc_services.stream_caps import StreamCaps, StreamSlots
+from gateway_svc.ledger_caught_up import LedgerCaughtUp
 from gateway_svc.mailer import Mailer
 from gateway_svc.prices import PriceBook, TradeEventHub, trade_event_queue_size
 from gateway_svc.token_bucket import SharedTokenBuckets
@@ -188,6 +189,7 @@ async def serve(
         prices,
         events,
         command_limit,
+        LedgerCaughtUp(redis),
         candles_max_bars=settings.candles_max_bars,
     )
     auth = AuthServicer(

@@ -29,9 +29,11 @@ from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect
 from gateway_svc.grpc_services.common import abort, for_order, streaming, unary
 from gateway_svc.grpc_services.toolset_servicer import ToolsetMethods, decimal
 from gateway_svc.grpc_services.trade_assets import TradeAssets
+from gateway_svc.ledger_caught_up import LedgerCaughtUp
 from gateway_svc.prices import PriceBook, TradeEventHub
 from gateway_svc.stream_headers import SUBSCRIBED
 from gateway_svc.token_bucket import LIMITER_ERRORS, SharedTokenBuckets
+from mesh import streams
 from mesh.assets import ASSET_DECIMALS, SUPPORTED_ASSETS, USD_SCALE
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,12 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         prices: PriceBook,
         events: TradeEventHub,
         command_limit: SharedTokenBuckets,
+        ledger: LedgerCaughtUp,
         *,
         candles_max_bars: int = 1000,
     ) -> None:
         self._sessions = sessions
+        self._ledger = ledger
         self._candles_max_bars = candles_max_bars  # CANDLES_MAX_BARS: bars per ListCandles
         self._runner = runner
         self._db = db
@@ -237,11 +241,16 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
         list_page: Callable[[str, int, str | None], Awaitable[Page]],
         request: Any,
         context: Any,
+        written_from: tuple[str, str],
     ) -> Page:
-        """One page of the caller's rows from `list_page`, with the request's limit and token."""
+        """One page of the caller's rows from `list_page`, with the request's limit and token,
+        once the ledger has written what `written_from` (its stream and consumer group) held
+        when the request came (bounded: gateway_svc.ledger_caught_up): a trade closed, or a
+        command answered, before the read is in it."""
         principal = await self._limited_principal(context)
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
+        await self._ledger.wait(*written_from)
         try:
             return await answered_within(list_page(principal.user_id, limit, token))
         except InvalidPageToken:
@@ -249,14 +258,18 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
 
     @unary
     async def ListClosedTrades(self, request: Any, context: Any) -> Any:
-        rows, next_token = await self._page(self._db.list_closed_trades, request, context)
+        rows, next_token = await self._page(
+            self._db.list_closed_trades, request, context, (streams.EVENTS, streams.EVENT_GROUP)
+        )
         return xs.ListClosedTradesResponse(
             trades=[convert.trade(row) for row in rows], next_page_token=next_token or ""
         )
 
     @unary
     async def ListOrders(self, request: Any, context: Any) -> Any:
-        rows, next_token = await self._page(self._db.list_orders, request, context)
+        rows, next_token = await self._page(
+            self._db.list_orders, request, context, (streams.AUDIT, streams.AUDIT_GROUP)
+        )
         return xs.ListOrdersResponse(
             orders=[convert.order(row) for row in rows], next_page_token=next_token or ""
         )

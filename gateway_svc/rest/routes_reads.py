@@ -61,6 +61,9 @@ async def pending_trades(request: Request) -> DecimalJSONResponse:
     response_model=schemas.ClosedTrades,
     responses=schemas.ERROR_RESPONSES,
     summary="The caller's closed positions, newest first",
+    description="Ended trades and orders and the parts of partial closes. Read after the "
+    "ledger has written every answer given before the request (it waits up to 1 s): a trade "
+    "closed just now is listed.",
 )
 async def closed_trades(
     request: Request, limit: Limit = 50, cursor: Cursor = None
@@ -85,6 +88,8 @@ async def closed_trades(
     response_model=schemas.Orders,
     responses=schemas.ERROR_RESPONSES,
     summary="The caller's commands with status and latency, newest first",
+    description="The audit trail of state-changing commands. Read after the ledger has "
+    "written every answer given before the request (it waits up to 1 s).",
 )
 async def orders(request: Request, limit: Limit = 50, cursor: Cursor = None) -> DecimalJSONResponse:
     metadata = _metadata(request)

@@ -193,3 +193,26 @@ def test_stop_loss_take_profit_and_liquidation_from_a_replay(
     assert sorted(k for (k,) in events) == sorted(
         ["OPENED", "OPENED", "OPENED", "TAKE_PROFIT", "LIQUIDATED", "STOP_LOSS"]
     )
+
+
+def test_a_list_read_right_after_an_answer_finds_it(mesh: Mesh, mail: MailCatcher) -> None:
+    """Read-your-writes: the closed trades and the audit trail come from the ledger's tables,
+    written a moment after the engine's answer; a list read waits for the ledger to have
+    written what came before it, so a close is listed (and the history adds up to the
+    balance) at once, not tens of milliseconds later."""
+    client = sign_in(mesh, mail, "dave@example.com")
+    for round_ in range(5):
+        trade_id = engine(
+            client, "CREATE_TRADE", asset="SOL_USDC", direction="SHORT", margin=2, leverage=10
+        )["tradeId"]
+        closing = client.post(
+            "/api/v1/engine", json={"command": "CLOSE_TRADE", "tradeId": trade_id}
+        ).json()
+        assert closing["success"] is True, closing
+        closed = client.get("/api/v1/trades/closed", params={"limit": 5}).json()["trades"]
+        assert closed[0]["tradeId"] == trade_id, (round_, closed[:1])
+        balance = num(engine(client, "GET_USD_BALANCE")["usdBalance"])
+        history = client.get("/api/v1/trades/closed", params={"limit": 200}).json()["trades"]
+        assert balance == 5000 + sum(num(t["pnl"]) for t in history), round_
+        orders = client.get("/api/v1/orders", params={"limit": 1}).json()["orders"]
+        assert orders[0]["orderId"] == closing["orderId"], (round_, orders)

@@ -426,7 +426,7 @@ async def test_no_trading_call_without_redis(
     sessions = Sessions(AUTH_SECRET, db, revocations, redis, clock)
     token, _ = sessions.issue("u-1", "a@example.com")
     command_limit = SharedTokenBuckets(dead_redis, RATE, BURST, "limit:cmd:")
-    servicer = ExchangeServicer(sessions, None, db, None, None, command_limit)  # type: ignore[arg-type]
+    servicer = ExchangeServicer(sessions, None, db, None, None, command_limit, None)  # type: ignore[arg-type]
     with pytest.raises(ApiError) as info:
         await servicer._limited_principal(_Context(bearer(token)))  # type: ignore[arg-type]
     assert info.value.spec.name == "ENGINE_UNAVAILABLE"

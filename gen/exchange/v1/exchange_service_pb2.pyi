@@ -824,7 +824,8 @@ Global___ListOpenTradesResponse: _TypeAlias = ListOpenTradesResponse  # noqa: Y0
 @_typing.final
 class ListClosedTradesRequest(_message.Message):
     """The caller's closed trades, ended orders and closed parts, newest first, as the ledger has
-    written them (a close may take a moment to appear).
+    written them: read once it has written every answer given before the request (waiting up
+    to 1 s), so a trade closed just before is listed.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -875,7 +876,9 @@ Global___ListClosedTradesResponse: _TypeAlias = ListClosedTradesResponse  # noqa
 
 @_typing.final
 class ListOrdersRequest(_message.Message):
-    """The caller's state-changing commands (reads are not recorded), newest first."""
+    """The caller's state-changing commands (reads are not recorded), newest first: read once the
+    ledger has written every answer given before the request (waiting up to 1 s).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
