@@ -98,10 +98,14 @@ SECURITY_SCHEMES = {
 AUTHENTICATED_PATHS = (
     "/api/v1/engine",
     "/api/v1/trades/open",
+    "/api/v1/trades/pending",
     "/api/v1/trades/closed",
     "/api/v1/orders",
     "/api/v1/account",
+    "/api/v1/user/logout/all",
 )
+SIGNED_IN_OR_NOT_PATHS = ("/api/v1/user/logout",)
+"""Its session is revoked when it has one; without one it answers all the same (signed out)."""
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -119,9 +123,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     schema["components"]["securitySchemes"] = SECURITY_SCHEMES
-    for path in AUTHENTICATED_PATHS:
+    for path in (*AUTHENTICATED_PATHS, *SIGNED_IN_OR_NOT_PATHS):
         for operation in schema["paths"].get(path, {}).values():
             operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
+            if path in SIGNED_IN_OR_NOT_PATHS:
+                operation["security"].append({})  # OpenAPI's "or none"
     app.openapi_schema = schema
     return schema
 

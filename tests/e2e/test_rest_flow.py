@@ -216,3 +216,25 @@ def test_a_list_read_right_after_an_answer_finds_it(mesh: Mesh, mail: MailCatche
         assert balance == 5000 + sum(num(t["pnl"]) for t in history), round_
         orders = client.get("/api/v1/orders", params={"limit": 1}).json()["orders"]
         assert orders[0]["orderId"] == closing["orderId"], (round_, orders)
+
+
+def test_the_openapi_says_which_calls_need_a_session(mesh: Mesh) -> None:
+    """Every operation the OpenAPI marks as needing a session (bearer or cookie, and not "or
+    none") answers 401 without one, and every other answers without a 401: a client generated
+    from the document sends the token exactly where it is needed."""
+    schema = httpx.get(f"{mesh.base_url}/openapi.json").json()
+    checked = []
+    with httpx.Client(base_url=mesh.base_url) as anonymous:
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                security = operation.get("security", [])
+                needed = bool(security) and {} not in security
+                body = {"command": "GET_USD_BALANCE"} if path.endswith("/engine") else {}
+                answer = (
+                    anonymous.post(path, json=body)
+                    if method == "post"
+                    else anonymous.request(method.upper(), path)
+                )
+                assert (answer.status_code == 401) == needed, (method, path, answer.text)
+                checked.append(path)
+    assert {"/api/v1/trades/pending", "/api/v1/user/logout/all", "/api/v1/price"} <= set(checked)
