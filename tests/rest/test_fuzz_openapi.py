@@ -408,15 +408,13 @@ def _complete_sign_in(request: auth_service_pb2.CompleteSignInRequest) -> Outcom
     )
 
 
+# A revocation that cannot be stored fails closed with a 503 (tests/rest/test_user_and_ops.py):
+# a server error by design, which this fuzz, checking for none, does not provoke.
 def _sign_out(n: int, _request: Any) -> Outcome:
-    if n % 5 == 4:  # the revocation could not be stored: sign-out fails closed (503)
-        return FakeError(grpc.StatusCode.UNAVAILABLE, "ERROR_CODE_ENGINE_UNAVAILABLE", "not stored")
     return auth_service_pb2.SignOutResponse()
 
 
 def _sign_out_everywhere(n: int, _request: Any) -> Outcome:
-    if n % 5 == 4:
-        return FakeError(grpc.StatusCode.UNAVAILABLE, "ERROR_CODE_ENGINE_UNAVAILABLE", "not stored")
     return auth_service_pb2.SignOutEverywhereResponse(issued_before_ms=1_700_000_000_000 + n)
 
 
