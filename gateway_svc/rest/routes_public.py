@@ -68,11 +68,26 @@ async def get_candles(
     request: Request,
     asset: AssetParam,
     interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1m",
-    startTime: Annotated[int | None, Query(ge=0, le=MAX_TIME_MS)] = None,
-    endTime: Annotated[int | None, Query(ge=0, le=MAX_TIME_MS)] = None,
+    startTime: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_TIME_MS,
+            description="ms since the epoch: bars from the one holding it, oldest first (a "
+            "next page: the last bar's time + the interval)",
+        ),
+    ] = None,
+    endTime: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_TIME_MS,
+            description="ms since the epoch: bars up to the one holding it; without "
+            "startTime, the newest up to it",
+        ),
+    ] = None,
 ) -> DecimalJSONResponse:
-    if startTime is not None and endTime is not None and startTime > endTime:
-        return DecimalJSONResponse([])  # an empty range: no candles, nothing to ask
+    # An inverted range is the gRPC server's to refuse, as ListCandles does (one rule).
     clients = grpc_clients(request)
     reply = await clients.call(
         clients.exchange.ListCandles,

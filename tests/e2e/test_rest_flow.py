@@ -238,3 +238,16 @@ def test_the_openapi_says_which_calls_need_a_session(mesh: Mesh) -> None:
                 assert (answer.status_code == 401) == needed, (method, path, answer.text)
                 checked.append(path)
     assert {"/api/v1/trades/pending", "/api/v1/user/logout/all", "/api/v1/price"} <= set(checked)
+
+
+def test_an_inverted_candle_range_is_refused_alike_over_rest_and_grpc(mesh: Mesh) -> None:
+    """REST answered [] where gRPC's ListCandles refused the same range: both refuse it now,
+    each naming the field as its client knows it."""
+    answer = httpx.get(
+        f"{mesh.base_url}/api/v1/candles",
+        params={"asset": "SOL_USDC", "startTime": 2000, "endTime": 1000},
+    )
+    assert answer.status_code == 400, answer.text
+    envelope = answer.json()
+    assert (envelope["code"], envelope["field"]) == ("INVALID_ARGUMENT", "startTime")
+    assert envelope["error"] == "startTime must not be after endTime"

@@ -282,10 +282,12 @@ async def test_reads_need_auth(client, recorder) -> None:
     assert recorder.calls == []
 
 
-async def test_inverted_candle_range_is_empty(client, recorder) -> None:
+async def test_an_inverted_candle_range_is_the_grpc_servers_to_refuse(client, recorder) -> None:
+    """The facade forwards it (tests/e2e/test_rest_flow.py: the server's 400 names startTime)."""
+    recorder.replies["ListCandles"] = xs.ListCandlesResponse()
     response = await client.get(
         "/api/v1/candles", params={"asset": "SOL_USDC", "startTime": 5, "endTime": 4}
     )
     assert response.status_code == 200
-    assert response.json() == []
-    assert recorder.calls == []
+    [(name, request, _)] = recorder.calls
+    assert (name, request.start_time_ms, request.end_time_ms) == ("ListCandles", 5, 4)
