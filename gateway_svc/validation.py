@@ -134,11 +134,19 @@ def too_many_decimals(field: str, code: str, decimals: int | str) -> ApiError:
     return ApiError(code, f"{field} allows {allowed}", field=field)
 
 
+def _check_scale(value: types_pb2.Decimal, field: str, code: str) -> None:
+    """A proto Decimal's scale past MAX_INPUT_SCALE is refused as such, whatever its value:
+    {units: 10^18, scale: 19} is 0.1 exactly, and "at most 4 decimals" would not say why."""
+    if value.scale > MAX_INPUT_SCALE:
+        raise ApiError(
+            code, f"{field} has scale {value.scale}: at most {MAX_INPUT_SCALE}", field=field
+        )
+
+
 def _decimal(value: object, field: str, code: str, decimals: int | str) -> Decimal:
     """A proto Decimal or a JSON number as a finite Decimal, without rounding."""
     if isinstance(value, types_pb2.Decimal):
-        if value.scale > MAX_INPUT_SCALE:
-            raise too_many_decimals(field, code, decimals)
+        _check_scale(value, field, code)
         # int64 units have at most 19 digits: scaleb stays inside the 28-digit context.
         return Decimal(value.units).scaleb(-value.scale)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -197,8 +205,7 @@ def _proto_amount(
     test_validation_edges_agree.py)."""
     if value.units <= 0:
         raise ApiError(code, f"{field} must be greater than 0", field=field)
-    if value.scale > MAX_INPUT_SCALE:
-        raise too_many_decimals(field, code, decimals)
+    _check_scale(value, field, code)
     try:
         units = rescale(value.units, value.scale, scale, field)
     except FixedPointError:

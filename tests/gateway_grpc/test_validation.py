@@ -185,6 +185,24 @@ def test_valid_trade_converts_to_engine_units() -> None:
     assert order.take_profit_units == 240_123_456
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("margin", dec(10**18, 19), "INVALID_MARGIN"),  # exactly 0.1 USD, at scale 19
+        ("margin", dec(1, 4_294_967_295), "INVALID_MARGIN"),
+        ("stop_loss_price", dec(23 * 10**17, 19), "INVALID_PRICE"),  # exactly 0.23
+    ],
+)
+def test_a_scale_past_18_is_refused_as_such(
+    field: str, value: types_pb2.Decimal, code: str
+) -> None:
+    """Not as "at most 4 decimals": the value may have none past its field's scale."""
+    with pytest.raises(ApiError) as info:
+        validation.create_trade(good(**{field: value}))
+    assert (info.value.spec.name, info.value.field) == (code, field)
+    assert info.value.message == f"{field} has scale {value.scale}: at most 18"
+
+
 def test_missing_order_id_gets_a_fresh_uuid() -> None:
     first, second = validation.order_id(""), validation.order_id("")
     assert first != second and len(first) == 36
