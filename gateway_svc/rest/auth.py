@@ -33,14 +33,16 @@ _VERIFIED_MAX = 10_000
 _verified: dict[tuple[str, str], float] = {}
 
 
-def token_from(conn: HTTPConnection) -> str | None:
-    """`Authorization: Bearer <jwt>` first (an explicit client choice), then the cookie."""
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an `Authorization: Bearer <jwt>` header, if the request has one."""
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    cookie = conn.cookies.get(COOKIE_NAME)
-    return cookie or None
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def token_from(conn: HTTPConnection) -> str | None:
+    """`Authorization: Bearer <jwt>` first (an explicit client choice), then the cookie."""
+    return bearer_token(conn) or conn.cookies.get(COOKIE_NAME) or None
 
 
 def check_token(token: str | None, settings: Settings) -> str:

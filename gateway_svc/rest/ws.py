@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -25,9 +24,9 @@ from fastapi import APIRouter, WebSocket
 
 from gateway_svc.errors import ApiError
 from gateway_svc.rest import present
-from gateway_svc.rest.auth import COOKIE_NAME, auth_metadata, check_token
+from gateway_svc.rest.auth import COOKIE_NAME, auth_metadata, bearer_token, check_token
 from gateway_svc.rest.clients import GrpcClients
-from gateway_svc.rest.jsonio import dumps
+from gateway_svc.rest.jsonio import dumps, parse_json
 from gateway_svc.rest.ws_limits import (
     ConnectionSlots,
     Refusal,
@@ -183,8 +182,11 @@ class WsSession:
 
     def handle(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except (ValueError, RecursionError):
+            message = parse_json(text.encode("utf-8", "surrogatepass"))
+        except ApiError as err:
+            if err.field is not None:  # a key given twice: said, as a REST body's would be
+                self.offer({"type": "error", "code": err.spec.name, "message": err.message})
+                return
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "auth" and isinstance(message, dict):
@@ -216,8 +218,13 @@ class WsSession:
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._pump_prices()),
         ]
+        # A client's `Authorization: Bearer` (no browser can set it on a WebSocket, so no page
+        # of another site can either), else the cookie of a page this facade trusts.
+        bearer = bearer_token(self.websocket)
         cookie = self.websocket.cookies.get(COOKIE_NAME)
-        if cookie and cookie_allowed(self.websocket, self.settings):
+        if bearer is not None:
+            self.authenticate(bearer)
+        elif cookie and cookie_allowed(self.websocket, self.settings):
             self.authenticate(cookie)
         else:
             self.session_decided.set()

@@ -134,6 +134,31 @@ async def test_cookie_authenticates_the_socket(ws_url, recorder) -> None:
         assert recorder.subscribed.is_set()
 
 
+async def test_a_bearer_header_authenticates_the_socket(ws_url, recorder) -> None:
+    """As REST takes it: a client that sends its token the way it does everywhere else is
+    not left without its events (nor a word why)."""
+    headers = {"Authorization": f"Bearer {session_token()}"}
+    async with websockets.connect(ws_url, additional_headers=headers) as socket:
+        assert (await _next(socket, "auth"))["status"] == "ok"
+        assert recorder.subscribed.is_set()
+    headers = {"Authorization": "Bearer forged.token.x"}
+    async with websockets.connect(ws_url, additional_headers=headers) as socket:
+        assert (await _next(socket, "error"))["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_key_given_twice_is_refused_saying_so(ws_url, recorder) -> None:
+    async with websockets.connect(ws_url) as socket:
+        await socket.send('{"type": "auth", "token": "x", "type": "ping"}')
+        error = await _next(socket, "error")
+        assert (error["code"], error["message"]) == (
+            "INVALID_ARGUMENT",
+            "type appears more than once",
+        )
+        await socket.send('{"type": "ping"}')
+        assert (await _next(socket, "pong")) == {"type": "pong"}
+    assert "StreamTradeEvents" not in recorder.names()
+
+
 async def test_auth_ok_waits_until_the_trade_stream_is_subscribed(ws_url, recorder) -> None:
     """An event of an order placed right after "ok" must not be missed: "ok" comes once the
     server has subscribed the stream (its headers), however long that takes."""
