@@ -52,6 +52,7 @@ def price(tick: prices_pb2.PriceTick) -> dict[str, Any]:
         "decimal": scale,
         "bid": str(bid),
         "ask": str(ask),
+        "ts": tick.ts_us // 1000,  # the tick's time: how old the quote is
     }
 
 
@@ -63,7 +64,7 @@ def price_event(tick: prices_pb2.PriceTick) -> dict[str, Any]:
         "bid": body["bid"],
         "ask": body["ask"],
         "decimal": body["decimal"],
-        "ts": tick.ts_us // 1000,
+        "ts": body["ts"],
     }
 
 

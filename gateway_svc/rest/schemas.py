@@ -314,6 +314,7 @@ class PriceQuote(BaseModel):
     decimal: int
     bid: str
     ask: str
+    ts: int = Field(description="the quote's time, ms since the epoch (its source's clock)")
 
 
 class CandleRow(BaseModel):
@@ -411,13 +412,24 @@ class Orders(BaseModel):
 
 
 class Account(BaseModel):
-    balance: Number
-    equity: Number
-    usedMargin: Number
+    """USD, exact to 4 decimals (the proto's AccountSummary, field for field)."""
+
+    balance: Number = Field(
+        description="the free balance: what open trades and pending orders do not hold "
+        "(GET_USD_BALANCE's usdBalance)"
+    )
+    equity: Number = Field(description="balance + usedMargin + reservedMargin + unrealizedPnl")
+    usedMargin: Number = Field(description="the margins of open trades")
     reservedMargin: Number = Field(description="margin held by pending orders (SPEC section 3a)")
-    freeMargin: Number
-    marginLevel: Number | None
-    unrealizedPnl: Number
+    freeMargin: Number = Field(description="the same as balance: what a new trade may use")
+    marginLevel: Number | None = Field(
+        description="equity / usedMargin as a ratio, not a percentage (1.5 = 150%), 6 "
+        "decimals rounded down; null with no open trade"
+    )
+    unrealizedPnl: Number = Field(
+        description="what closing every open trade now would realize (at the bid for a "
+        "LONG, the ask for a SHORT)"
+    )
 
 
 class Health(BaseModel):

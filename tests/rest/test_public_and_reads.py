@@ -23,6 +23,8 @@ async def test_supported_assets(client) -> None:
 
 
 async def test_price_is_the_seed_shape(client, recorder: Recorder) -> None:
+    """The seed's three fields, with bid and ask beside them (as SPEC allows), and the quote's
+    time: a client can tell a stale quote."""
     tick = prices_pb2.PriceTick(
         asset="SOL_USDC",
         bid=dec(236_100_000, 6),
@@ -39,6 +41,7 @@ async def test_price_is_the_seed_shape(client, recorder: Recorder) -> None:
         "decimal": 6,
         "bid": "236100000",
         "ask": "236140000",
+        "ts": 1_700_000_000_000,
     }
     assert recorder.calls[-1][1].asset == "SOL_USDC"
 
