@@ -1,16 +1,21 @@
 """Read-your-writes for the ledger's tables: a list read waits for the ledger to catch up.
 
 The ledger writes `trades` and `orders` from the engine's streams a moment after the engine
-answers (tens of milliseconds; seconds in a liquidation storm), so a client that closes a trade
-and at once lists its closed trades would not find it there, and the history would not add up
-to the balance it was just told. Before such a read, `LedgerCaughtUp.wait` takes the newest
-entry of the stream the table is written from and waits until the ledger's consumer group has
-written it: delivered to one of its consumers (last-delivered-id) and acknowledged, which a
-ledger writer does only after its transaction has committed (gateway_svc.ledger.stream_consumer).
-Every answer the caller had before its read is then in the table.
+answers (its linger, up to LEDGER_LINGER_MS, and a commit; seconds in a liquidation storm), so
+a client that closes a trade and at once lists its closed trades would not find it there, and
+the history would not add up to the balance it was just told. Before such a read,
+`LedgerCaughtUp.wait` takes the newest entry of the stream the table is written from and waits
+until the ledger's consumer group has written it: delivered to one of its consumers and
+acknowledged (`mesh.streams.group_has_done`), which a ledger writer does only after its
+transaction has committed (gateway_svc.ledger.stream_consumer). Every answer the caller had
+before its read is then in the table. It is the whole stream's newest entry, not the caller's
+own: the gateway cannot know which entries are the caller's, so a read pays the ledger's lag,
+about its linger at most while the ledger keeps up.
 
-The wait is bounded (`within_s`): a ledger that is stopped, or far behind, leaves the read to
-answer with what the table holds, as before; so does a Redis that cannot say.
+The wait is bounded (CATCH_UP_S, or less when the caller's deadline is nearer): a ledger that
+is stopped, stuck or far behind leaves the read to answer with what the table holds. Such a
+stall is remembered, and logged once: until the ledger has written past where it stalled,
+reads do not wait at all (one look at the group, not a second each).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from mesh.streams import REDIS_ERRORS
+from mesh.error_text import describe
+from mesh.streams import REDIS_ERRORS, entry_id_parts, group_has_done
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +36,8 @@ CATCH_UP_S = 1.0
 """The longest a list read waits for the ledger."""
 POLL_S = (0.005, 0.1)
 """The first pause between two looks, doubled up to the second."""
-
-
-def stream_id(raw: bytes | str) -> tuple[int, int]:
-    """ "1700000000000-3" -> (1700000000000, 3): stream ids compare as these pairs."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
+DEADLINE_MARGIN_S = 0.1
+"""Left of a caller's deadline for the read itself."""
 
 
 class LedgerCaughtUp:
@@ -49,30 +50,54 @@ class LedgerCaughtUp:
         self._redis = redis
         self._within_s = within_s
         self._poll_s = poll_s
+        self._stalled: dict[str, tuple[int, int]] = {}  # stream -> the entry it stalled short of
 
-    async def wait(self, stream: str, group: str) -> bool:
+    async def wait(self, stream: str, group: str, time_left_s: float | None = None) -> bool:
         """True once `group` has written every entry `stream` held when called; False if it
-        had not within `within_s`, has no such group (no ledger ever ran), or Redis could not
+        had not within `within_s` (or `time_left_s` less DEADLINE_MARGIN_S), has stalled
+        short of an entry since, has no such group (no ledger ever ran), or Redis could not
         say: the caller then reads what is there."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._within_s
-        pause, longest = self._poll_s
-        try:
-            newest = await self._redis.xrevrange(stream, count=1)
-            if not newest:
-                return True  # nothing was ever written to it
-            target = stream_id(newest[0][0])
-            while True:
-                written = await self._written(stream, group, target)
-                if written is not None:
-                    return written
-                if loop.time() >= deadline:
-                    return False
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, longest)
-        except (*REDIS_ERRORS, ResponseError) as error:
-            log.debug("could not tell whether the ledger has %s written: %r", stream, error)
+        budget = self._within_s
+        if time_left_s is not None:
+            budget = min(budget, time_left_s - DEADLINE_MARGIN_S)
+        if budget <= 0:
             return False
+        targets: list[tuple[int, int]] = []
+        try:
+            async with asyncio.timeout(budget):
+                return await self._wait(stream, group, targets)
+        except TimeoutError:
+            if targets and budget == self._within_s and stream not in self._stalled:
+                self._stalled[stream] = targets[0]  # the ledger's, not a short deadline's
+                log.warning(
+                    "the ledger had not written %s through %d-%d within %.1f s: list reads "
+                    "answer without waiting for it until it has",
+                    stream, *targets[0], budget,
+                )  # fmt: skip
+            return False
+        except (*REDIS_ERRORS, ResponseError) as error:
+            log.debug("no word on whether the ledger has written %s: %s", stream, describe(error))
+            return False
+
+    async def _wait(self, stream: str, group: str, targets: list[tuple[int, int]]) -> bool:
+        stalled = self._stalled.get(stream)
+        if stalled is not None:
+            if await self._written(stream, group, stalled) is not True:
+                return False  # still short of where it stalled: no wait to sit out
+            del self._stalled[stream]
+            log.info("the ledger has written %s past its stall: list reads wait again", stream)
+        newest = await self._redis.xrevrange(stream, count=1)
+        if not newest:
+            return True  # nothing was ever written to it
+        target = entry_id_parts(newest[0][0])
+        targets.append(target)
+        pause, longest = self._poll_s
+        while True:
+            written = await self._written(stream, group, target)
+            if written is not None:
+                return written
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
 
     async def _written(self, stream: str, group: str, target: tuple[int, int]) -> bool | None:
         """True when written through `target`, None while not yet, False without the group."""
@@ -86,11 +111,10 @@ class LedgerCaughtUp:
         mine = [g for g in groups if _text(g.get("name")) == group]
         if not mine or isinstance(pending, Exception):
             return False
-        if stream_id(mine[0]["last-delivered-id"]) < target:
-            return None
-        if pending["pending"] and stream_id(pending["min"]) <= target:
-            return None
-        return True
+        oldest_pending = pending["min"] if pending["pending"] else None
+        if group_has_done(target, mine[0]["last-delivered-id"], oldest_pending):
+            return True
+        return None
 
 
 def _text(value: Any) -> Any:

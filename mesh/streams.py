@@ -65,6 +65,18 @@ def entry_id_parts(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms or 0), int(seq or 0)
 
 
+def group_has_done(
+    target: tuple[int, int], last_delivered: bytes | str, oldest_pending: bytes | str | None
+) -> bool:
+    """Whether a consumer group is done with every entry up to `target`: has delivered it
+    (its last-delivered-id) and holds none at or before it unacknowledged (`oldest_pending`,
+    XPENDING's oldest id; None with nothing pending). Batches may be acknowledged out of
+    order, so the newest one's ack is not enough."""
+    if entry_id_parts(last_delivered) < target:
+        return False
+    return oldest_pending is None or entry_id_parts(oldest_pending) > target
+
+
 def entry_id_ms(entry_id: bytes | str) -> int:
     """The time part of an entry id: when Redis added it, in ms since the epoch."""
     return entry_id_parts(entry_id)[0]

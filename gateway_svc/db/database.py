@@ -196,8 +196,8 @@ class Database:
         self, user_id: str, limit: int, page_token: str | None
     ) -> tuple[list[OrderRow], str | None]:
         """Newest first. Raises InvalidPageToken (a ValueError) for a token we did not issue.
-        A TRADE_NOT_FOUND row carries how the trade it names has ended (`ended_as`), if the
-        ledger has it: the caller was told that (grpc_services.ended)."""
+        A TRADE_NOT_FOUND row carries the ledger's status of the trade it names (`ended_as`),
+        if it has one: how it had ended (grpc_services.ended)."""
         named = orders.outerjoin(
             trades,
             and_(
@@ -214,7 +214,7 @@ class Database:
         rows, next_token = await self._page(
             query, orders.c.created_at, orders.c.order_id, limit, page_token
         )
-        return [row_to_order(r) for r in rows], next_token
+        return [row_to_order(r, r.ended_as) for r in rows], next_token
 
     # Trades
 

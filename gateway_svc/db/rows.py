@@ -52,9 +52,8 @@ class OrderRow:
     request: dict[str, Any] | None = None
     engine_seq: int = 0
     ended_as: str | None = None
-    """Read back only (`list_orders`): for a TRADE_NOT_FOUND, how the trade it names has
-    ended, if the ledger has it (the trade's status; it may also be live: the engine's answer
-    then stands)."""
+    """Not a column: read back by `list_orders` for a TRADE_NOT_FOUND, the status the ledger
+    has of the trade it names (None without one)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def order_values(order: OrderRow) -> dict[str, Any]:
     }
 
 
-def row_to_order(row: Any) -> OrderRow:
+def row_to_order(row: Any, ended_as: str | None = None) -> OrderRow:
     return OrderRow(
         order_id=row.order_id,
         user_id=row.user_id,
@@ -171,7 +170,7 @@ def row_to_order(row: Any) -> OrderRow:
         created_at_ms=ts_to_ms(row.created_at),
         request=row.request,
         engine_seq=row.engine_seq,
-        ended_as=getattr(row, "ended_as", None),
+        ended_as=ended_as,
     )
 
 

@@ -9,8 +9,7 @@ from exchange.v1 import exchange_service_pb2 as xs
 from exchange.v1 import types_pb2
 
 from gateway_svc.db import CandleRow, OrderRow, TradeRow
-from gateway_svc.db.trade_ledger import LIVE_STATUSES
-from gateway_svc.grpc_services.ended import ended_rejection
+from gateway_svc.grpc_services.ended import ended_rejection, has_ended
 from mesh.assets import USD_SCALE
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,10 @@ def error_code(name: str | None) -> int:
 
 
 def order(row: OrderRow) -> xs.Order:
-    """The row as its caller read the answer: the engine's "not found" of a trade the ledger
-    has ended reads as the gateway answered it (grpc_services.ended); the row keeps the
-    engine's own."""
+    """The engine's "not found" of a trade the ledger has ended reads with how it ended, as the
+    gateway answers it (grpc_services.ended); the row keeps the engine's own."""
     code, message = row.error_code, row.message
-    if code == "TRADE_NOT_FOUND" and row.ended_as and row.ended_as not in LIVE_STATUSES:
+    if code == "TRADE_NOT_FOUND" and has_ended(row.ended_as):
         told = ended_rejection(row.command, row.ended_as)
         code, message = told.spec.name, told.message
     return xs.Order(

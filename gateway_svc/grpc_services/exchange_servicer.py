@@ -245,12 +245,13 @@ class ExchangeServicer(ToolsetMethods, exchange_service_pb2_grpc.ExchangeService
     ) -> Page:
         """One page of the caller's rows from `list_page`, with the request's limit and token,
         once the ledger has written what `written_from` (its stream and consumer group) held
-        when the request came (bounded: gateway_svc.ledger_caught_up): a trade closed, or a
-        command answered, before the read is in it."""
+        when the request came (bounded, within the call's deadline too: gateway_svc.
+        ledger_caught_up): a trade closed, or a command answered, before the read is in it
+        unless the ledger is stalled or far behind."""
         principal = await self._limited_principal(context)
         limit = validation.page_limit(request.limit)
         token = validation.page_token(request.page_token)
-        await self._ledger.wait(*written_from)
+        await self._ledger.wait(*written_from, time_left_s=context.time_remaining())
         try:
             return await answered_within(list_page(principal.user_id, limit, token))
         except InvalidPageToken:

@@ -21,11 +21,10 @@ from gateway_svc import validation_orders as orders
 from gateway_svc.auth import Principal
 from gateway_svc.db import Database
 from gateway_svc.db.database import answered_within
-from gateway_svc.db.trade_ledger import LIVE_STATUSES
 from gateway_svc.errors import ApiError
 from gateway_svc.grpc_services.commands import Caller, CommandRunner, expect, reused_order_id
 from gateway_svc.grpc_services.common import for_order, unary, without_order_id
-from gateway_svc.grpc_services.ended import ended_rejection
+from gateway_svc.grpc_services.ended import ended_rejection, has_ended
 from gateway_svc.grpc_services.order_reuse import answers_another_command
 from gateway_svc.grpc_services.trade_assets import TradeAssets
 from mesh.error_text import describe
@@ -160,7 +159,7 @@ class ToolsetMethods:
                     "the ledger could not say how trade %s ended: %s", trade_id, describe(error)
                 )
                 return None
-            if status is not None and status not in LIVE_STATUSES:
+            if has_ended(status):
                 return status
             if (status is None and not seen_here) or loop.time() >= deadline:
                 return None

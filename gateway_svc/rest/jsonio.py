@@ -25,6 +25,10 @@ def _reject_constant(name: str) -> Any:
     raise ApiError("INVALID_ARGUMENT", f"{name} is not a valid JSON number")
 
 
+class RepeatedKey(ApiError):
+    """A JSON object that gives one key twice."""
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A repeated key would silently keep the last value; a client that sends two margins
     # should hear about it rather than have one picked for it.
@@ -32,7 +36,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             _reject_lone_surrogates(key)  # the message below repeats the key
-            raise ApiError("INVALID_ARGUMENT", f"{key} appears more than once", field=key)
+            raise RepeatedKey("INVALID_ARGUMENT", f"{key} appears more than once", field=key)
         result[key] = value
     return result
 
@@ -49,11 +53,20 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError("INVALID_ARGUMENT", "request body must be a JSON object")
     try:
         # What json.loads does with bytes: detect the UTF encoding, then decode.
-        parsed = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except ValueError:  # bad UTF-8 (or UTF-16/32)
+        raise ApiError("INVALID_ARGUMENT", "request body is not valid JSON") from None
+    return parse_json_text(text)
+
+
+def parse_json_text(text: str) -> Any:
+    """`parse_json`'s rules for a text already decoded (a WebSocket's text message)."""
+    try:
+        parsed = _DECODER.decode(text)
     except ApiError:
         raise
     except (ValueError, RecursionError):
-        # ValueError covers bad syntax, bad UTF-8 and integers past Python's digit limit.
+        # ValueError covers bad syntax and integers past Python's digit limit.
         raise ApiError("INVALID_ARGUMENT", "request body is not valid JSON") from None
     _reject_lone_surrogates(parsed)
     return parsed

@@ -7,6 +7,7 @@ from typing import Annotated
 from exchange.v1 import exchange_service_pb2 as xs
 from fastapi import APIRouter, Query, Request
 
+from gateway_svc.ledger_caught_up import CATCH_UP_S
 from gateway_svc.rest import present, present_orders, schemas
 from gateway_svc.rest.auth import auth_metadata, require_token
 from gateway_svc.rest.jsonio import DecimalJSONResponse
@@ -24,6 +25,13 @@ Cursor = Annotated[
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     return auth_metadata(require_token(request, request.app.state.settings))
+
+
+LEDGER_WAIT = (
+    f"Read once the ledger has written every answer given before the request (waiting up to "
+    f"{CATCH_UP_S:g} s): a trade closed just before is listed. A ledger stopped or further "
+    "behind is not waited for, and the newest rows may then be missing."
+)
 
 
 @router.get(
@@ -61,9 +69,7 @@ async def pending_trades(request: Request) -> DecimalJSONResponse:
     response_model=schemas.ClosedTrades,
     responses=schemas.ERROR_RESPONSES,
     summary="The caller's closed positions, newest first",
-    description="Ended trades and orders and the parts of partial closes. Read after the "
-    "ledger has written every answer given before the request (it waits up to 1 s): a trade "
-    "closed just now is listed.",
+    description="Ended trades and orders and the parts of partial closes. " + LEDGER_WAIT,
 )
 async def closed_trades(
     request: Request, limit: Limit = 50, cursor: Cursor = None
@@ -88,8 +94,7 @@ async def closed_trades(
     response_model=schemas.Orders,
     responses=schemas.ERROR_RESPONSES,
     summary="The caller's commands with status and latency, newest first",
-    description="The audit trail of state-changing commands. Read after the ledger has "
-    "written every answer given before the request (it waits up to 1 s).",
+    description="The audit trail of state-changing commands. " + LEDGER_WAIT,
 )
 async def orders(request: Request, limit: Limit = 50, cursor: Cursor = None) -> DecimalJSONResponse:
     metadata = _metadata(request)

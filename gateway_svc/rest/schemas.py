@@ -395,7 +395,7 @@ class OrderRow(BaseModel):
     status: Literal["success", "error"]
     errorCode: str | None = Field(
         description="a refusal's code; a close, change or cancel of a trade that had ended "
-        "reads as the answer says it (TRADE_NOT_FOUND or NOT_PENDING, 'has already ended: ...')"
+        "reads with how it ended (TRADE_NOT_FOUND or NOT_PENDING, 'has already ended: ...')"
     )
     message: str
     latencyMs: Number = Field(

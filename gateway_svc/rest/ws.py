@@ -26,7 +26,7 @@ from gateway_svc.errors import ApiError
 from gateway_svc.rest import present
 from gateway_svc.rest.auth import COOKIE_NAME, auth_metadata, bearer_token, check_token
 from gateway_svc.rest.clients import GrpcClients
-from gateway_svc.rest.jsonio import dumps, parse_json
+from gateway_svc.rest.jsonio import RepeatedKey, dumps, parse_json_text
 from gateway_svc.rest.ws_limits import (
     ConnectionSlots,
     Refusal,
@@ -182,11 +182,11 @@ class WsSession:
 
     def handle(self, text: str) -> None:
         try:
-            message = parse_json(text.encode("utf-8", "surrogatepass"))
-        except ApiError as err:
-            if err.field is not None:  # a key given twice: said, as a REST body's would be
-                self.offer({"type": "error", "code": err.spec.name, "message": err.message})
-                return
+            message = parse_json_text(text)
+        except RepeatedKey as err:  # said, as a REST body's would be
+            self.offer({"type": "error", "code": err.spec.name, "message": err.message})
+            return
+        except ApiError:
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "auth" and isinstance(message, dict):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import time
 
 import pytest
+from exchange.v1 import events_pb2
 
 from gateway_svc.db import Database, InvalidPageToken, OrderRow
+from tests.db.factories import closed, opened
 
 T0 = 1_700_000_000_000
 
@@ -66,6 +69,44 @@ async def test_orders_paginate_newest_first_without_gaps_or_overlap(db: Database
 
     other, token = await db.list_orders("u2", 50, None)
     assert [o.order_id for o in other] == ["other-1"] and token is None
+
+
+async def test_a_not_found_row_reads_with_its_own_trades_end_only(db: Database) -> None:
+    """list_orders joins the ledger's status of the trade a TRADE_NOT_FOUND names: the
+    caller's own trade only (another user's trade id tells nothing of it), and no other row,
+    the pages' order unchanged."""
+    await db.record_trade_events(
+        [opened(1, "t-a", "ua"), closed(2, "t-a", "ua", kind=events_pb2.TRADE_EVENT_KIND_STOP_LOSS)]
+    )
+
+    def refused(order_id: str, user_id: str, at_ms: int, code: str) -> OrderRow:
+        return dataclasses.replace(
+            _order(order_id, user_id, at_ms, "error"),
+            command="CLOSE_TRADE",
+            error_code=code,
+            message="refused",
+            trade_id="t-a",
+        )
+
+    await db.record_orders(
+        [
+            refused("a-1", "ua", T0, "TRADE_NOT_FOUND"),
+            refused("a-2", "ua", T0 + 1, "INVALID_ARGUMENT"),
+            refused("a-3", "ua", T0 + 2, "TRADE_NOT_FOUND"),
+            refused("b-1", "ub", T0, "TRADE_NOT_FOUND"),  # names ua's trade
+        ]
+    )
+    seen, token = [], None
+    while True:
+        page, token = await db.list_orders("ua", 1, token)
+        seen.extend(page)
+        if token is None:
+            break
+    assert [(o.order_id, o.ended_as) for o in seen] == [
+        ("a-3", "STOP_LOSS"), ("a-2", None), ("a-1", "STOP_LOSS")
+    ]  # fmt: skip
+    [other], _ = await db.list_orders("ub", 10, None)
+    assert (other.order_id, other.ended_as) == ("b-1", None)
 
 
 async def test_duplicate_order_id_keeps_the_first_record(db: Database) -> None:

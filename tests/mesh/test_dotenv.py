@@ -5,49 +5,49 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from mesh.config import EXIT_CONFIG
+from mesh.embedded import free_port
 from tests.exchange_command import run_exchange
 
 STARTED_BY_US = ("REDIS_URL", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "POLLER_SOURCE")
 
 
-def _poller_without_redis(cwd: Path, dotenv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`exchange poller` with no REDIS_URL: its first and only line is an error."""
+def _up_refused(cwd: Path, dotenv: str, **env: str) -> list[str]:
+    """`exchange up` with a `.env` and clashing ports: it logs the file it read (INFO, its
+    first log line), then refuses the ports (its configuration error, a plain stderr line)
+    before it starts anything. Its stderr lines."""
     (cwd / ".env").write_text(dotenv)
     inherited = {k: v for k, v in os.environ.items() if k not in STARTED_BY_US}
-    return run_exchange("poller", {**inherited, **env}, cwd=cwd)
+    port = str(free_port())
+    clash = {"HTTP_PORT": port, "GRPC_PORT": port, "EXCHANGE_DATA_DIR": str(cwd / "data")}
+    done = run_exchange("up", {**inherited, **clash, **env}, cwd=cwd)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("exchange up: configuration error: "), done.stderr
+    return lines
 
 
 def test_log_format_in_dotenv_shapes_the_first_line(tmp_path: Path) -> None:
-    done = _poller_without_redis(tmp_path, "LOG_FORMAT=json\n")
-    assert done.returncode == EXIT_CONFIG, done.stderr
-    [line] = done.stderr.splitlines()
-    entry = json.loads(line)
-    assert (entry["service"], entry["level"]) == ("poller", "ERROR")
-    assert "REDIS_URL is required" in entry["msg"]
+    first = json.loads(_up_refused(tmp_path, "LOG_FORMAT=json\n")[0])
+    assert (first["service"], first["level"]) == ("exchange", "INFO")
+    assert first["msg"].startswith(f"settings from {tmp_path / '.env'}")
 
 
-@pytest.mark.parametrize(("level", "shown"), [("CRITICAL", False), ("ERROR", True)])
+@pytest.mark.parametrize(("level", "shown"), [("WARNING", False), ("INFO", True)])
 def test_log_level_in_dotenv_holds_from_the_first_line(
     level: str, shown: bool, tmp_path: Path
 ) -> None:
-    done = _poller_without_redis(tmp_path, f"LOG_LEVEL={level}\n")
-    assert done.returncode == EXIT_CONFIG, done.stderr
-    assert ("REDIS_URL is required" in done.stderr) is shown, done.stderr
+    lines = _up_refused(tmp_path, f"LOG_LEVEL={level}\n")
+    assert any("settings from" in line for line in lines) is shown, lines
 
 
 def test_the_environment_wins_over_dotenv(tmp_path: Path) -> None:
-    done = _poller_without_redis(tmp_path, "LOG_FORMAT=json\n", LOG_FORMAT="text")
-    assert done.returncode == EXIT_CONFIG, done.stderr
-    assert done.stderr.strip().endswith(
-        "REDIS_URL is required for `exchange poller` "
-        "(`exchange up` starts its own Redis and PostgreSQL when they are unset)"
-    )
+    lines = _up_refused(tmp_path, "LOG_FORMAT=json\n", LOG_FORMAT="text")
+    assert "settings from" in lines[0] and not lines[0].startswith("{"), lines
 
 
 def test_a_dotenv_in_a_folder_above_is_not_this_exchanges(tmp_path: Path) -> None:

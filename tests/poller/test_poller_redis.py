@@ -20,7 +20,7 @@ from exchange.v1 import prices_pb2
 
 import poller_svc.main as poller_main
 from mesh.assets import ASSET_DECIMALS
-from mesh.config import Settings, load_settings
+from mesh.config import ConfigError, Settings, load_settings
 from mesh.streams import PAYLOAD, PRICES
 from poller_svc.publisher import build_batch
 from poller_svc.sources.tick import Tick
@@ -223,11 +223,11 @@ def test_sigterm_stops_the_process_cleanly(redis_url: str, tmp_path: Path) -> No
     assert "poller: stopping" in err and "stopped after publishing 60 ticks" in err
 
 
-def test_unknown_source_exits_with_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unknown_source_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raised for `exchange` to report in one line with exit status 2, as every service's
+    (tests/poller/test_sources_factory.py runs the command)."""
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("POLLER_SOURCE", "carrier-pigeon")
     monkeypatch.setattr("mesh.logs.setup", lambda service: None)
-    assert poller_main.main() == 2
-    assert "POLLER_SOURCE must be simulator, backpack or replay:PATH" in caplog.text
+    with pytest.raises(ConfigError, match="POLLER_SOURCE must be simulator, backpack or replay"):
+        poller_main.main()

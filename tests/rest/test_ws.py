@@ -156,6 +156,9 @@ async def test_a_key_given_twice_is_refused_saying_so(ws_url, recorder) -> None:
         )
         await socket.send('{"type": "ping"}')
         assert (await _next(socket, "pong")) == {"type": "pong"}
+        # A text message is JSON text as it is, never re-read as UTF-16 (NULs between).
+        await socket.send("".join("\x00" + c for c in '{"type":"ping"}'))
+        assert (await _next(socket, "error"))["code"] == "INVALID_ARGUMENT"
     assert "StreamTradeEvents" not in recorder.names()
 
 

@@ -7,11 +7,11 @@ export const PPM = 1_000_000n;
 export const MIN_L10 = 10;
 export const MAX_L10 = 1000;
 
-/** The asset's price decimals (SPEC section 4); the WebSocket ticks carry them too. */
 /** ENGINE_MAINTENANCE_MARGIN_RATE's default (SPEC section 4), in parts per million. The API
  * does not publish the rate in force; where an operator sets another, the liquidation price in
  * the answer to the order (and on the position) is the server's and the one that counts. */
 export const MAINTENANCE_PPM = 0;
+/** The asset's price decimals (SPEC section 4); the WebSocket ticks carry them too. */
 export const ASSET_DECIMALS: Record<string, number> = { BTC_USDC: 4, ETH_USDC: 6, SOL_USDC: 6 };
 
 /** A plain decimal: "12", "12.5", or ".5" as typed for 0.5; no exponent, no lone or trailing dot. */

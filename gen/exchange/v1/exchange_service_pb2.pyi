@@ -825,7 +825,8 @@ Global___ListOpenTradesResponse: _TypeAlias = ListOpenTradesResponse  # noqa: Y0
 class ListClosedTradesRequest(_message.Message):
     """The caller's closed trades, ended orders and closed parts, newest first, as the ledger has
     written them: read once it has written every answer given before the request (waiting up
-    to 1 s), so a trade closed just before is listed.
+    to 1 s), so a trade closed just before is listed; a ledger stopped or further behind is not
+    waited for, and the newest rows may then be missing.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -877,7 +878,8 @@ Global___ListClosedTradesResponse: _TypeAlias = ListClosedTradesResponse  # noqa
 @_typing.final
 class ListOrdersRequest(_message.Message):
     """The caller's state-changing commands (reads are not recorded), newest first: read once the
-    ledger has written every answer given before the request (waiting up to 1 s).
+    ledger has written every answer given before the request (waiting up to 1 s, as for
+    ListClosedTrades).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -905,9 +907,9 @@ Global___ListOrdersRequest: _TypeAlias = ListOrdersRequest  # noqa: Y015
 @_typing.final
 class Order(_message.Message):
     """One command as the audit trail recorded it. A close, change or cancel of a trade that had
-    already ended (the engine, which forgets an ended trade, answered "not found") carries the
-    code and message its caller is given: how the trade ended, "the trade has already ended:
-    STOP_LOSS".
+    already ended (the engine, which forgets an ended trade, answered "not found") reads with
+    how it had ended, as the gateway answers once the ledger has the end: "the trade has
+    already ended: STOP_LOSS" (TRADE_NOT_FOUND, or NOT_PENDING for a cancel).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
