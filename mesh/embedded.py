@@ -45,23 +45,38 @@ EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST_CHOSEN_PORT = 10_000
 
 
+HANDED_OUT_FOR_S = 300.0
+"""How long a port `free_port` gave stays out of its next answers in this process."""
+_handed_out: dict[int, float] = {}  # port -> when it was given (monotonic)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on at 127.0.0.1 now, for a server about to start there.
 
     Chosen below the kernel's ephemeral range: a port from inside it (what binding port 0
     gives) can be taken as the local port of any client's outgoing connection before the
     server binds it (a test's gateway met EADDRINUSE so, with many connections opening
-    beside it). Above LOWEST_CHOSEN_PORT, clear of the usual services' ports."""
+    beside it). Above LOWEST_CHOSEN_PORT, clear of the usual services' ports. Never one this
+    process was given in the last HANDED_OUT_FOR_S: two ports asked for at once (a gateway's
+    HTTP and gRPC) were, now and then, the same random choice, free for both until one bound
+    it."""
     highest = _ephemeral_low() - 1
     if highest - LOWEST_CHOSEN_PORT >= 1_000:
+        now = time.monotonic()
+        for port, given in list(_handed_out.items()):
+            if now - given > HANDED_OUT_FOR_S:
+                del _handed_out[port]
         for _ in range(100):
             port = LOWEST_CHOSEN_PORT + secrets.randbelow(highest - LOWEST_CHOSEN_PORT + 1)
+            if port in _handed_out:
+                continue
             with socket.socket() as sock:
                 try:
                     sock.bind(("127.0.0.1", port))
                 except OSError:
                     continue  # taken (or in TIME_WAIT): another
-                return port
+            _handed_out[port] = now
+            return port
     with socket.socket() as sock:  # no room below the range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -11,8 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
+from mesh import embedded
 from mesh.embedded import (
     EPHEMERAL_RANGE_FILE,
     LOWEST_CHOSEN_PORT,
@@ -109,3 +111,16 @@ def test_a_free_port_is_chosen_below_the_ephemeral_range() -> None:
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # free indeed
+
+
+def test_ports_given_one_after_another_are_never_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway's HTTP and gRPC ports are asked for together and bound later: both free, the
+    same random choice would have been given twice (CI met it: a gateway whose HTTP port was
+    its own gRPC port). Here the choice is narrowed to 1,000 ports so a repeat would be near
+    certain among 200 without the memory of what was given."""
+    monkeypatch.setattr(embedded, "_ephemeral_low", lambda: LOWEST_CHOSEN_PORT + 1_001)
+    monkeypatch.setattr(embedded, "_handed_out", {}, raising=False)
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
