@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.steps import OUTAGE_NOISE, Console, RoutedSocket, sign_up
 from tests.e2e.harness import MailCatcher, Mesh
+from tests.polling import poll
 
 ENDED = "Your session has ended: sign in again."
 ELSEWHERE = re.compile(r"^Signed out in another tab or window at \d\d:\d\d:\d\d\.$")
@@ -133,3 +134,27 @@ def test_the_tab_that_signs_out_never_says_another_tab_did(
     expect(page.locator("#signin-help")).to_be_hidden()
     context.close()
     assert console.errors == [], console.errors
+
+
+def test_signing_in_again_in_one_tab_signs_the_others_in(
+    browser: Any, mesh: Mesh, mail: MailCatcher
+) -> None:
+    """Signed out in one tab, both show the sign-in form; signed in again there, the other tab
+    shares the new cookie and joins the session by itself (it showed the form until reloaded)."""
+    email = "again@example.com"
+    tabs = Tabs(browser, mesh, mail, email)
+    first, second = tabs.first, tabs.second
+    first.locator("#logout").click()
+    expect(second.locator("#signin-help")).to_have_text(ELSEWHERE)
+    second.evaluate("() => { window.notReloaded = true; }")
+    sent = len(mail.messages)
+    first.fill("#email", email)
+    first.locator('#signin-form button[data-mode="signin"]').click()
+    poll(lambda: len(mail.messages) > sent, timeout_s=20, what="the new sign-in mail")
+    first.goto(mail.link_for(email), wait_until="commit")
+    expect(first.locator("#user-email")).to_have_text(email)
+    expect(second.locator("#user-email")).to_have_text(email)
+    expect(second.locator("#signin-form")).to_be_hidden()
+    expect(second.locator("#conn")).to_have_attribute("data-state", "live")
+    assert second.evaluate("() => window.notReloaded") is True
+    tabs.close()

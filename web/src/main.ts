@@ -25,7 +25,7 @@ import {
   refreshAccount, refreshAfterEvents, refreshTrading, renderAccount, sessionEnded, sessionEnds,
   setSession, tell,
 } from "./trading";
-import { SIGN_OUT_MARK, signOutFailure } from "./session-end";
+import { SIGN_IN_MARK, SIGN_OUT_MARK, signOutFailure } from "./session-end";
 import { followTrails } from "./trailing";
 import { remember, remembered } from "./prefs";
 import type { Candle, PriceMessage, TradeEventMessage } from "./types";
@@ -326,6 +326,14 @@ async function start(): Promise<void> {
   $("logout").addEventListener("click", () => void signOut());
   // Another tab or window of this browser signed out: this page's session ended with it.
   window.addEventListener("storage", (event) => {
+    if (event.key === SIGN_IN_MARK) {
+      // Signed in again in another tab or window: its cookie is this page's too.
+      if (store.session === "signed-out") {
+        socket.restart(); // the socket authenticates by the cookie when it opens
+        void refreshTrading();
+      }
+      return;
+    }
     if (event.key !== SIGN_OUT_MARK || sessionEnds.signedOutAt(event.newValue) === null) return;
     if (sessionEnded(event.newValue)) socket.restart(); // the old session's events stop
   });

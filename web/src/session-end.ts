@@ -11,6 +11,9 @@
 import { timeOfDay } from "./format";
 
 export const SIGN_OUT_MARK = "signedOutAt";
+/** Left by a page whose session begins (a sign-in, or a load signed in): a tab showing the
+ * sign-in form shares the new cookie, and joins the session without a reload. */
+export const SIGN_IN_MARK = "signedInAt";
 
 type MarkStorage = Pick<Storage, "getItem" | "setItem">;
 
@@ -48,6 +51,11 @@ export class SessionEnds {
     this.since = now;
     this.vagueAt = null;
     this.own = false;
+    try {
+      this.storage().setItem(SIGN_IN_MARK, String(now));
+    } catch {
+      /* no mark: the other tabs sign in on their next load */
+    }
   }
 
   /** This page signs out through `logout` (the server's revocation), then leaves the mark
