@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Literal, get_args
 
 from exchange.v1 import exchange_service_pb2 as xs
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from gateway_svc.rest import present, schemas
 from gateway_svc.rest.clients import GrpcClients
 from gateway_svc.rest.jsonio import DecimalJSONResponse
+from gateway_svc.rest.query import unique_query_keys
 from mesh.assets import SUPPORTED_ASSETS
 
-router = APIRouter(prefix="/api/v1", tags=["market data"])
+router = APIRouter(
+    prefix="/api/v1", tags=["market data"], dependencies=[Depends(unique_query_keys)]
+)
 
 AssetParam = Literal["SOL_USDC", "ETH_USDC", "BTC_USDC"]
 assert set(get_args(AssetParam)) == set(SUPPORTED_ASSETS), "keep AssetParam in step with mesh"

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from exchange.v1 import exchange_service_pb2 as xs
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from gateway_svc.ledger_caught_up import CATCH_UP_S
 from gateway_svc.rest import present, present_orders, schemas
 from gateway_svc.rest.auth import auth_metadata, require_token
 from gateway_svc.rest.jsonio import DecimalJSONResponse
+from gateway_svc.rest.query import unique_query_keys
 from gateway_svc.rest.routes_public import grpc_clients
 
-router = APIRouter(prefix="/api/v1", tags=["account"])
+router = APIRouter(prefix="/api/v1", tags=["account"], dependencies=[Depends(unique_query_keys)])
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, 1..200")]
 # Page tokens are unpadded base64url (gateway_svc.db.pages): anything else is refused here.

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from exchange.v1 import auth_service_pb2
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway_svc.errors import ApiError
@@ -23,11 +23,14 @@ from gateway_svc.rest.auth import (
 from gateway_svc.rest.commands import parse_email
 from gateway_svc.rest.envelope import RestError
 from gateway_svc.rest.jsonio import DecimalJSONResponse, parse_json
+from gateway_svc.rest.query import unique_query_keys
 from gateway_svc.rest.routes_public import grpc_clients
 from mesh.config import Settings
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1/user", tags=["accounts"])
+router = APIRouter(
+    prefix="/api/v1/user", tags=["accounts"], dependencies=[Depends(unique_query_keys)]
+)
 
 SENT_MESSAGE = "successfully sent email"
 SIGN_OUT_FAILED = "sign-out could not be recorded, so the session is still valid: try again"

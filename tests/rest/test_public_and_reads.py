@@ -294,3 +294,24 @@ async def test_an_inverted_candle_range_is_the_grpc_servers_to_refuse(client, re
     assert response.status_code == 200
     [(name, request, _)] = recorder.calls
     assert (name, request.start_time_ms, request.end_time_ms) == ("ListCandles", 5, 4)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/price?asset=SOL_USDC&asset=BTC_USDC",
+        "/api/v1/candles?asset=SOL_USDC&interval=1m&interval=1h",
+        "/api/v1/trades/closed?limit=5&limit=200",
+    ],
+)
+async def test_a_query_parameter_given_twice_is_refused(
+    client, recorder, auth_headers, query
+) -> None:
+    """As a JSON body's repeated key is: not one of the two picked for the client."""
+    response = await client.get(query, headers=auth_headers)
+    assert response.status_code == 400, response.text
+    envelope = response.json()
+    key = query.rsplit("&", 1)[1].split("=")[0]
+    assert (envelope["code"], envelope["field"]) == ("INVALID_ARGUMENT", key)
+    assert envelope["error"] == f"{key} appears more than once"
+    assert recorder.calls == []
