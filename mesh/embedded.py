@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import subprocess
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ LOWEST_CHOSEN_PORT = 10_000
 HANDED_OUT_FOR_S = 300.0
 """How long a port `free_port` gave stays out of its next answers in this process."""
 _handed_out: dict[int, float] = {}  # port -> when it was given (monotonic)
+_handing_out = threading.Lock()
 
 
 def free_port() -> int:
@@ -60,12 +62,19 @@ def free_port() -> int:
     process was given in the last HANDED_OUT_FOR_S: two ports asked for at once (a gateway's
     HTTP and gRPC) were, now and then, the same random choice, free for both until one bound
     it."""
-    highest = _ephemeral_low() - 1
-    if highest - LOWEST_CHOSEN_PORT >= 1_000:
+    with _handing_out:
         now = time.monotonic()
         for port, given in list(_handed_out.items()):
             if now - given > HANDED_OUT_FOR_S:
                 del _handed_out[port]
+        port = _untaken_port()
+        _handed_out[port] = now
+        return port
+
+
+def _untaken_port() -> int:
+    highest = _ephemeral_low() - 1
+    if highest - LOWEST_CHOSEN_PORT >= 1_000:
         for _ in range(100):
             port = LOWEST_CHOSEN_PORT + secrets.randbelow(highest - LOWEST_CHOSEN_PORT + 1)
             if port in _handed_out:
@@ -75,11 +84,14 @@ def free_port() -> int:
                     sock.bind(("127.0.0.1", port))
                 except OSError:
                     continue  # taken (or in TIME_WAIT): another
-            _handed_out[port] = now
             return port
-    with socket.socket() as sock:  # no room below the range: the kernel's choice
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(100):  # no room below the range: the kernel's choice, not one given already
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            return port
+    raise OSError("no free TCP port at 127.0.0.1 that was not given already")
 
 
 def _ephemeral_low() -> int:

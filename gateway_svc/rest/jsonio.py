@@ -26,7 +26,11 @@ def _reject_constant(name: str) -> Any:
 
 
 class RepeatedKey(ApiError):
-    """A JSON object that gives one key twice."""
+    """A key given twice: in a JSON object, or a query string (gateway_svc/rest/query.py)."""
+
+    def __init__(self, key: str) -> None:
+        shown = key[:64]  # a client's key, bounded where it is repeated back
+        super().__init__("INVALID_ARGUMENT", f"{shown} appears more than once", field=shown)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             _reject_lone_surrogates(key)  # the message below repeats the key
-            raise RepeatedKey("INVALID_ARGUMENT", f"{key} appears more than once", field=key)
+            raise RepeatedKey(key)
         result[key] = value
     return result
 

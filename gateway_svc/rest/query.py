@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from gateway_svc.errors import ApiError
+from gateway_svc.rest.jsonio import RepeatedKey
 
 
 def unique_query_keys(request: Request) -> None:
     seen: set[str] = set()
     for key, _ in request.query_params.multi_items():
         if key in seen:
-            raise ApiError("INVALID_ARGUMENT", f"{key} appears more than once", field=key[:64])
+            raise RepeatedKey(key)
         seen.add(key)

@@ -139,22 +139,24 @@ def test_the_tab_that_signs_out_never_says_another_tab_did(
 def test_signing_in_again_in_one_tab_signs_the_others_in(
     browser: Any, mesh: Mesh, mail: MailCatcher
 ) -> None:
-    """Signed out in one tab, both show the sign-in form; signed in again there, the other tab
-    shares the new cookie and joins the session by itself (it showed the form until reloaded)."""
-    email = "again@example.com"
-    tabs = Tabs(browser, mesh, mail, email)
+    """Signed out in one tab, both show the sign-in form; signed in again there (here as
+    someone else), the other tab shares the new cookie and joins that session by itself, with
+    its user's address and without the old banner (it showed the form until reloaded)."""
+    tabs = Tabs(browser, mesh, mail, "before@example.com")
     first, second = tabs.first, tabs.second
     first.locator("#logout").click()
     expect(second.locator("#signin-help")).to_have_text(ELSEWHERE)
     second.evaluate("() => { window.notReloaded = true; }")
+    after = "after@example.com"
     sent = len(mail.messages)
-    first.fill("#email", email)
-    first.locator('#signin-form button[data-mode="signin"]').click()
+    first.fill("#email", after)
+    first.locator('#signin-form button[data-mode="signup"]').click()
     poll(lambda: len(mail.messages) > sent, timeout_s=20, what="the new sign-in mail")
-    first.goto(mail.link_for(email), wait_until="commit")
-    expect(first.locator("#user-email")).to_have_text(email)
-    expect(second.locator("#user-email")).to_have_text(email)
+    first.goto(mail.link_for(after), wait_until="commit")
+    expect(first.locator("#user-email")).to_have_text(after)
+    expect(second.locator("#user-email")).to_have_text(after)
     expect(second.locator("#signin-form")).to_be_hidden()
+    expect(second.locator("#signin-help")).to_be_hidden()
     expect(second.locator("#conn")).to_have_attribute("data-state", "live")
     assert second.evaluate("() => window.notReloaded") is True
     tabs.close()

@@ -28,6 +28,7 @@ def _up_refused(cwd: Path, dotenv: str, **env: str) -> list[str]:
     assert done.returncode == EXIT_CONFIG, done.stderr
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("exchange up: configuration error: "), done.stderr
+    assert f"are both port {port}" in lines[-1], done.stderr  # refused before it started anything
     return lines
 
 

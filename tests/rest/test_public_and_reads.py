@@ -302,6 +302,7 @@ async def test_an_inverted_candle_range_is_the_grpc_servers_to_refuse(client, re
         "/api/v1/price?asset=SOL_USDC&asset=BTC_USDC",
         "/api/v1/candles?asset=SOL_USDC&interval=1m&interval=1h",
         "/api/v1/trades/closed?limit=5&limit=200",
+        "/api/v1/user/signin/post?token=a&token=b",
     ],
 )
 async def test_a_query_parameter_given_twice_is_refused(

@@ -263,7 +263,6 @@ async function signOut(): Promise<void> {
     if (store.session !== "signed-out") notify(signOutFailure(err), "bad"); // else told why
     return;
   }
-  store.email = "";
   setSession("signed-out");
   releaseRequests();
   socket.restart(); // the old session's trade events must stop

@@ -27,7 +27,12 @@ export const sessionEnds = new SessionEnds(() => localStorage, (text) => {
 const signedIn = (session: Session): boolean => session === "signed-in" || session === "no-account";
 
 export function setSession(session: Session): void {
-  if (signedIn(session) && !signedIn(store.session)) sessionEnds.began(Date.now());
+  if (signedIn(session) && !signedIn(store.session)) {
+    sessionEnds.began(Date.now());
+    $("signin-help").hidden = true; // why it was signed out, or a link on its way: past now
+  }
+  // Whoever signs in next (in this tab, or in another: SIGN_IN_MARK) is asked for again.
+  if (session === "signed-out") store.email = "";
   store.session = session;
   $("signin-form").hidden = session !== "signed-out";
   $("signed-in").hidden = session === "signed-out" || session === "unknown";
