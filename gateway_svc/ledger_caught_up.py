@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from mesh.error_text import describe
-from mesh.streams import REDIS_ERRORS, entry_id_parts, group_has_done
+from mesh.streams import REDIS_ERRORS, entry_id_parts, group_has_done, text
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,10 @@ class LedgerCaughtUp:
         groups, pending = replies
         if isinstance(groups, Exception):
             raise groups
-        mine = [g for g in groups if _text(g.get("name")) == group]
+        mine = [g for g in groups if text(g["name"]) == group]
         if not mine or isinstance(pending, Exception):
             return False
         oldest_pending = pending["min"] if pending["pending"] else None
         if group_has_done(target, mine[0]["last-delivered-id"], oldest_pending):
             return True
         return None
-
-
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value

@@ -28,7 +28,6 @@ def ended_rejection(command: str, status: str) -> ApiError:
     SPEC 3a: CANCEL_ORDER on a trade that is not PENDING is a 400 (NOT_PENDING); a close or a
     change of a trade that has ended stays the seed's 404 (TRADE_NOT_FOUND), saying how it
     ended, so a trader whose click met a stop loss or a liquidation learns why."""
+    code = "NOT_PENDING" if command == "CANCEL_ORDER" else "TRADE_NOT_FOUND"
     noun = "order" if status in ORDER_ENDS else "trade"
-    if command == "CANCEL_ORDER":
-        return ApiError("NOT_PENDING", f"the {noun} has already ended: {status}", "trade_id")
-    return ApiError("TRADE_NOT_FOUND", f"the {noun} has already ended: {status}", "trade_id")
+    return ApiError(code, f"the {noun} has already ended: {status}", "trade_id")
